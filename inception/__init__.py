@@ -1,0 +1,14 @@
+"""Reasoning inception: detect dialogue errors and plant a recovery plan in the agent's reasoning."""
+from __future__ import annotations
+
+from inception.base import Detection, Diagnosis, Inception, NoInception, ToolResolution
+from policies.model import ChatModel
+from policies.schema import Policy
+
+
+def build(policy: Policy, model: ChatModel | None = None) -> Inception:
+    """The inception stage a policy asks for (``model`` serves rein's own LLM calls)."""
+    return NoInception()
+
+
+__all__ = ["Detection", "Diagnosis", "Inception", "NoInception", "ToolResolution", "build"]

@@ -1,0 +1,73 @@
+"""What the pipeline needs from inception: diagnose a dialogue, inject a plan, own some tools.
+
+The no-op implementation here is what ``passthrough``-like policies get; the real cascade
+(structural detectors, then the LLM module) is built by ``inception.build``.
+"""
+from __future__ import annotations
+
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, Field
+
+from policies.messages import Message, ToolCall
+
+
+class Detection(BaseModel):
+    type: str
+    subtype: str | None = None
+    evidence: str = ""
+    confidence: float = 1.0
+    source: Literal["structural", "llm"] = "structural"
+
+
+class Diagnosis(BaseModel):
+    errors: list[Detection] = Field(default_factory=list)
+    plan: str | None = None
+    recovery_tools: list[str] = Field(default_factory=list)
+    model_calls: int = 0
+    notes: list[str] = Field(default_factory=list)  # fail-open events, e.g. "llm: timeout"
+
+    @property
+    def found(self) -> bool:
+        return bool(self.errors)
+
+    def header(self) -> str:
+        """Value of ``x-rein-diagnosis``: the types found, or ``none``."""
+        if not self.errors:
+            return "none"
+        return ",".join(dict.fromkeys(
+            f"{d.type}/{d.subtype}" if d.subtype else d.type for d in self.errors))
+
+
+class ToolResolution(BaseModel):
+    """How rein answered a call to a tool it owns."""
+    end_turn: bool
+    reply: str = ""          # the assistant's text to the user when the turn ends
+    tool_result: str = ""    # the tool message content when the turn continues
+
+
+class Inception(Protocol):
+    async def diagnose(self, messages: list[Message], tools: list[dict[str, Any]] | None) -> Diagnosis: ...
+
+    def inject(self, messages: list[Message], tools: list[dict[str, Any]] | None,
+               diagnosis: Diagnosis) -> tuple[list[Message], list[dict[str, Any]] | None]: ...
+
+    def owned_tools(self, client_tools: list[dict[str, Any]] | None) -> set[str]: ...
+
+    async def resolve(self, call: ToolCall) -> ToolResolution: ...
+
+
+class NoInception:
+    """Diagnoses nothing, injects nothing, owns no tool."""
+
+    async def diagnose(self, messages, tools) -> Diagnosis:
+        return Diagnosis()
+
+    def inject(self, messages, tools, diagnosis):
+        return messages, tools
+
+    def owned_tools(self, client_tools) -> set[str]:
+        return set()
+
+    async def resolve(self, call: ToolCall) -> ToolResolution:
+        raise KeyError(call.function.name)

@@ -1,0 +1,38 @@
+"""Server and engine settings: CLI flags, with ``REIN_*`` environment variables as defaults."""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+def _env(name: str, default: Any = None) -> Any:
+    return os.environ.get(f"REIN_{name}", default)
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    upstream: str | None = Field(None, description="http(s)://host/v1, a litellm model string, or none for the embedded model")
+    upstream_api_key: str | None = None
+    middleware_model: str | None = Field(None, description="Model for rein's own calls; default: the upstream")
+    middleware_api_key: str | None = None
+    policy: str = "default"
+    allow_policy_header: bool = False
+    max_body_bytes: int = 8 * 1024 * 1024
+    upstream_timeout_s: float = 120.0
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> "Settings":
+        values: dict[str, Any] = {
+            "host": _env("HOST"), "port": _env("PORT"), "upstream": _env("UPSTREAM"),
+            "upstream_api_key": _env("UPSTREAM_API_KEY"), "middleware_model": _env("MIDDLEWARE_MODEL"),
+            "middleware_api_key": _env("MIDDLEWARE_API_KEY"), "policy": _env("POLICY"),
+            "allow_policy_header": (_env("ALLOW_POLICY_HEADER", "") or "").lower() in ("1", "true", "yes") or None,
+            "max_body_bytes": _env("MAX_BODY_BYTES"), "upstream_timeout_s": _env("UPSTREAM_TIMEOUT_S"),
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**{k: v for k, v in values.items() if v is not None})

@@ -1,0 +1,54 @@
+"""The engine every surface shares: models, policies and their compiled pipelines."""
+from __future__ import annotations
+
+from typing import Any
+
+import inception
+import refiners
+from middleware.models import resolve_model
+from middleware.pipeline import Pipeline
+from policies.loader import load_policy
+from policies.model import ChatModel
+from policies.schema import Policy
+
+
+class Engine:
+    """Holds the agent model, rein's own model, and one compiled pipeline per policy.
+
+    Example::
+
+        engine = Engine(agent=ScriptedModel(["hi"]), policy="default")
+        state = await engine.pipeline().run(request)
+    """
+
+    def __init__(self, agent: ChatModel, policy: str | Policy = "default",
+                 rein_model: ChatModel | None = None):
+        self.agent = agent
+        self.rein_model = rein_model or agent
+        self.default_policy = policy if isinstance(policy, Policy) else load_policy(policy)
+        self._pipelines: dict[str, Pipeline] = {}
+        self.pipeline()  # compile now: a bad policy fails at start-up, not on the first request
+
+    def policy(self, name_or_path: str | None = None) -> Policy:
+        return self.default_policy if name_or_path is None else load_policy(name_or_path)
+
+    def pipeline(self, name_or_path: str | None = None, agent: ChatModel | None = None) -> Pipeline:
+        policy = self.policy(name_or_path)
+        if agent is not None:  # per-call agents (SDK wrappers) get their own, uncached graph
+            return self._make(policy, agent)
+        key = policy.name + "@" + str(id(policy))
+        if key not in self._pipelines:
+            self._pipelines[key] = self._make(policy, self.agent)
+        return self._pipelines[key]
+
+    def _make(self, policy: Policy, agent: ChatModel) -> Pipeline:
+        return Pipeline(policy, agent, inception.build(policy, self.rein_model),
+                        refiners.build(policy, self.rein_model))
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> "Engine":
+        agent = resolve_model(settings.upstream, settings.upstream_api_key, settings.upstream_timeout_s)
+        rein_model = agent
+        if settings.middleware_model:
+            rein_model = resolve_model(settings.middleware_model, settings.middleware_api_key)
+        return cls(agent, settings.policy, rein_model)

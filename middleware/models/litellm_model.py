@@ -1,0 +1,84 @@
+"""Any provider litellm knows (``anthropic/...``, ``bedrock/...``, ``gemini/...``).
+
+litellm is imported on first use: its import costs seconds and the proxy may never need it.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, AsyncIterator
+
+from policies.messages import AssistantMessage, dump_messages
+from policies.model import ModelError, ModelRequest, ModelResponse
+
+_litellm = None
+
+
+def _lib():
+    global _litellm
+    if _litellm is None:
+        # Without this, importing litellm fetches a price map from the internet.
+        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+        import litellm
+
+        litellm.suppress_debug_info = True
+        litellm.drop_params = True
+        _litellm = litellm
+    return _litellm
+
+
+def _error(e: Exception) -> ModelError:
+    lib = _lib()
+    if isinstance(e, lib.Timeout):
+        return ModelError("upstream timed out", 504, "upstream_timeout")
+    status = getattr(e, "status_code", None) or 502
+    if status in (400, 401, 403, 404, 422, 429):
+        return ModelError(f"upstream: {e!s:.300}", status, f"upstream_{status}")
+    return ModelError(f"upstream failed: {e!s:.300}", 502, "upstream_error")
+
+
+class LiteLLMModel:
+    def __init__(self, model: str, api_key: str | None = None, api_base: str | None = None,
+                 timeout: float = 60.0):
+        self.model = model
+        self.name = model
+        self.api_key = api_key
+        self.api_base = api_base
+        self.timeout = timeout
+
+    def _kwargs(self, request: ModelRequest) -> dict[str, Any]:
+        kw: dict[str, Any] = {k: v for k, v in request.extra.items() if k not in ("stream", "model")}
+        kw.update(model=self.model, messages=dump_messages(request.messages),
+                  timeout=request.timeout or self.timeout)
+        for key in ("tools", "tool_choice", "response_format"):
+            if getattr(request, key) is not None:
+                kw[key] = getattr(request, key)
+        if self.api_key:
+            kw["api_key"] = self.api_key
+        if self.api_base:
+            kw["api_base"] = self.api_base
+        return kw
+
+    async def complete(self, request: ModelRequest) -> ModelResponse:
+        lib = _lib()
+        try:
+            resp = await lib.acompletion(**self._kwargs(request))
+        except Exception as e:
+            raise _error(e) from None
+        data = resp.model_dump()
+        choice = data["choices"][0]
+        msg = {k: v for k, v in choice["message"].items() if v is not None or k == "content"}
+        msg = {k: v for k, v in msg.items() if k in ("content", "tool_calls", "refusal")}
+        return ModelResponse(message=AssistantMessage.model_validate({"role": "assistant", **msg}),
+                             model=data.get("model", self.model), finish_reason=choice.get("finish_reason"),
+                             usage=data.get("usage"))
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[dict[str, Any]]:
+        lib = _lib()
+        try:
+            stream = await lib.acompletion(stream=True, **self._kwargs(request))
+            async for part in stream:
+                yield part.model_dump(exclude_none=True)
+        except ModelError:
+            raise
+        except Exception as e:
+            raise _error(e) from None

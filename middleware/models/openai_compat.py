@@ -1,0 +1,189 @@
+"""The fast path: raw HTTP to an OpenAI-compatible ``/v1`` base URL over a shared aiohttp pool.
+
+No litellm here: the proxy's hot path must not pay its per-call CPU. Bodies are built and
+parsed with orjson; ``relay``/``relay_stream`` pass the upstream's bytes through untouched.
+"""
+from __future__ import annotations
+
+import asyncio
+from typing import Any, AsyncIterator
+
+import aiohttp
+import orjson
+
+from policies.messages import AssistantMessage, dump_messages
+from policies.model import ModelError, ModelRequest, ModelResponse
+
+_PASS_STATUS = {400, 401, 403, 404, 409, 413, 422, 429}
+
+
+class Pool:
+    """One aiohttp session per event loop (tests and workers each run their own loop)."""
+
+    def __init__(self, limit: int = 1000):
+        self.limit = limit
+        self._sessions: dict[int, aiohttp.ClientSession] = {}
+
+    def session(self) -> aiohttp.ClientSession:
+        loop = asyncio.get_running_loop()
+        s = self._sessions.get(id(loop))
+        if s is None or s.closed:
+            connector = aiohttp.TCPConnector(limit=self.limit, ttl_dns_cache=300, enable_cleanup_closed=True)
+            s = aiohttp.ClientSession(connector=connector, json_serialize=lambda o: orjson.dumps(o).decode(),
+                                      auto_decompress=True)
+            self._sessions[id(loop)] = s
+        return s
+
+    async def close(self) -> None:
+        for s in list(self._sessions.values()):
+            await s.close()
+        self._sessions.clear()
+
+
+def body_of(request: ModelRequest, model: str | None) -> dict[str, Any]:
+    body: dict[str, Any] = dict(request.extra)
+    body["messages"] = dump_messages(request.messages)
+    body["model"] = request.model or model or body.get("model") or "default"
+    for key in ("tools", "tool_choice", "response_format"):
+        value = getattr(request, key)
+        if value is not None:
+            body[key] = value
+    return body
+
+
+def upstream_error(status: int, raw: bytes, headers: Any = None) -> ModelError:
+    """Map an upstream HTTP failure to the proxy's answer: client errors pass, the rest is 502."""
+    try:
+        err = orjson.loads(raw).get("error") or {}
+        message = err.get("message") if isinstance(err, dict) else str(err)
+    except Exception:
+        message = None
+    message = message or raw[:200].decode("utf-8", "replace") or f"HTTP {status}"
+    keep = {}
+    if headers is not None and headers.get("Retry-After"):
+        keep["retry-after"] = headers.get("Retry-After")
+    if status in _PASS_STATUS:
+        return ModelError(f"upstream: {message}", status, "upstream_" + str(status), keep)
+    return ModelError(f"upstream returned HTTP {status}: {message}", 502, "upstream_error", keep)
+
+
+def parse_completion(raw: bytes) -> ModelResponse:
+    try:
+        data = orjson.loads(raw)
+        choice = data["choices"][0]
+        message = AssistantMessage.model_validate({**choice["message"], "role": "assistant"})
+    except Exception as e:
+        raise ModelError(f"upstream returned an invalid completion: {e!s:.200}", 502, "bad_upstream_response") from None
+    return ModelResponse(message=message, model=data.get("model", ""), finish_reason=choice.get("finish_reason"),
+                         usage=data.get("usage"), raw=data)
+
+
+async def iter_sse(resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    """The ``data:`` payloads of an SSE body, ``[DONE]`` excluded."""
+    buffer = b""
+    async for piece in resp.content.iter_any():
+        buffer += piece
+        while b"\n" in buffer:
+            line, buffer = buffer.split(b"\n", 1)
+            line = line.strip()
+            if not line.startswith(b"data:"):
+                continue
+            data = line[5:].strip()
+            if data == b"[DONE]":
+                return
+            yield data
+    if buffer.strip().startswith(b"data:") and buffer.strip()[5:].strip() != b"[DONE]":
+        yield buffer.strip()[5:].strip()
+
+
+class OpenAICompatModel:
+    """A chat model behind an OpenAI-compatible base URL (``http://host:port/v1``)."""
+
+    def __init__(self, base_url: str, api_key: str | None = None, model: str | None = None,
+                 timeout: float = 60.0, pool: Pool | None = None):
+        self.base_url = base_url.rstrip("/")
+        self.url = self.base_url + "/chat/completions"
+        self.api_key = api_key
+        self.model = model
+        self.name = model or base_url
+        self.timeout = timeout
+        self.pool = pool or Pool()
+
+    def headers(self, request_headers: dict[str, str] | None = None) -> dict[str, str]:
+        h = {"content-type": "application/json"}
+        if self.api_key:
+            h["authorization"] = f"Bearer {self.api_key}"
+        elif request_headers and request_headers.get("authorization"):
+            # The caller's credentials go to the upstream only when rein has none of its own.
+            h["authorization"] = request_headers["authorization"]
+        return h
+
+    def _timeout(self, seconds: float | None) -> aiohttp.ClientTimeout:
+        return aiohttp.ClientTimeout(total=seconds or self.timeout)
+
+    async def relay(self, body: bytes, headers: dict[str, str] | None = None,
+                    timeout: float | None = None) -> tuple[bytes, dict[str, Any]]:
+        """POST raw bytes; return the raw completion bytes and their parsed form (validated)."""
+        try:
+            async with self.pool.session().post(self.url, data=body, headers=self.headers(headers),
+                                                timeout=self._timeout(timeout)) as resp:
+                raw = await resp.read()
+                if resp.status >= 400:
+                    raise upstream_error(resp.status, raw, resp.headers)
+        except asyncio.TimeoutError:
+            raise ModelError("upstream timed out", 504, "upstream_timeout") from None
+        except aiohttp.ClientError as e:
+            raise ModelError(f"upstream unreachable: {e!s:.200}", 502, "upstream_unreachable") from None
+        try:
+            data = orjson.loads(raw)
+            if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
+                raise ValueError("no choices")
+        except Exception as e:
+            raise ModelError(f"upstream returned an invalid completion: {e!s:.200}", 502, "bad_upstream_response") from None
+        return raw, data
+
+    async def relay_stream(self, body: bytes, headers: dict[str, str] | None = None,
+                           timeout: float | None = None) -> AsyncIterator[bytes]:
+        """POST raw bytes with stream=true; yield each SSE ``data:`` payload as bytes."""
+        try:
+            async with self.pool.session().post(self.url, data=body, headers=self.headers(headers),
+                                                timeout=self._timeout(timeout)) as resp:
+                if resp.status >= 400:
+                    raise upstream_error(resp.status, await resp.read(), resp.headers)
+                async for data in iter_sse(resp):
+                    yield data
+        except asyncio.TimeoutError:
+            raise ModelError("upstream timed out", 504, "upstream_timeout") from None
+        except aiohttp.ClientPayloadError as e:
+            raise ModelError(f"upstream stream broke: {e!s:.200}", 502, "upstream_stream_broken") from None
+        except aiohttp.ClientError as e:
+            raise ModelError(f"upstream unreachable: {e!s:.200}", 502, "upstream_unreachable") from None
+
+    async def complete(self, request: ModelRequest) -> ModelResponse:
+        body = body_of(request, self.model)
+        body.pop("stream", None)
+        body.pop("stream_options", None)
+        raw, _ = await self.relay(orjson.dumps(body), request.headers, request.timeout)
+        return parse_completion(raw)
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[dict[str, Any]]:
+        body = body_of(request, self.model)
+        body["stream"] = True
+        async for data in self.relay_stream(orjson.dumps(body), request.headers, request.timeout):
+            try:
+                chunk = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                raise ModelError("upstream sent an invalid stream chunk", 502, "bad_upstream_response") from None
+            if isinstance(chunk, dict) and chunk.get("error"):
+                raise upstream_error(502, data)
+            yield chunk
+
+    async def list_models(self) -> list[dict[str, Any]]:
+        try:
+            async with self.pool.session().get(self.base_url + "/models", headers=self.headers(),
+                                               timeout=self._timeout(5)) as resp:
+                if resp.status == 200:
+                    return (await resp.json(loads=orjson.loads)).get("data", [])
+        except Exception:
+            pass
+        return [{"id": self.name, "object": "model", "owned_by": "upstream"}]

@@ -1,0 +1,239 @@
+"""One turn as a LangGraph ``StateGraph``, compiled once per policy.
+
+    diagnose ─▶ incept? ─▶ agent ─┬─▶ (rein-owned tool) ─▶ resolve ─▶ agent
+                                  ├─▶ (client tool call) ─────────────▶ respond
+                                  └─▶ plan_refine ─▶ refine? ─────────▶ respond
+
+The clean path is short on purpose: incept and refine run only when their router says so.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from langgraph.config import get_stream_writer
+from langgraph.graph import END, START, StateGraph
+
+from inception.base import Diagnosis, Inception
+from middleware import tracing
+from middleware.models.chunks import ChunkAccumulator, response_chunks
+from middleware.state import TurnState
+from policies.messages import ToolMessage, assistant, text_of
+from policies.model import ChatModel, ModelResponse
+from policies.schema import Policy
+from refiners.base import RefinePlan, Refinement, Refinery, TurnContext
+
+MAX_ROUNDS = 4  # rein-owned tool calls resolved per turn before rein stops looping
+
+
+class Pipeline:
+    def __init__(self, policy: Policy, agent: ChatModel, inception: Inception, refinery: Refinery):
+        self.policy = policy
+        self.agent = agent
+        self.inception = inception
+        self.refinery = refinery
+        self.graph = self._build()
+
+    # ---- nodes -------------------------------------------------------------------------
+    async def diagnose(self, state: TurnState) -> dict[str, Any]:
+        request = state["request"]
+        ctx = TurnContext(messages=request.messages, tools=request.tools, profile=state.get("profile"),
+                          user=request.extra.get("user"))
+        notes = list(state.get("notes") or [])
+        diagnosis = await self._guarded("diagnose", self.inception.diagnose(request.messages, request.tools),
+                                        Diagnosis(), notes)
+        may_refine = self.refinery.may_refine(ctx) if self.policy.refiners.enabled else False
+        notes += diagnosis.notes
+        return {"diagnosis": diagnosis, "may_refine": may_refine, "messages": request.messages,
+                "tools": request.tools, "notes": notes, "rounds": 0, "upstream_ms": 0.0}
+
+    async def incept(self, state: TurnState) -> dict[str, Any]:
+        with tracing.guardrail_span("inject", "modify"):
+            messages, tools = self.inception.inject(state["messages"], state["tools"], state["diagnosis"])
+        return {"messages": messages, "tools": tools}
+
+    async def call_agent(self, state: TurnState) -> dict[str, Any]:
+        request = state["request"].model_copy(update={"messages": state["messages"], "tools": state["tools"]})
+        started = time.perf_counter()
+        streamed = False
+        with tracing.model_span(self.agent, request) as span:
+            if state.get("stream"):
+                draft, streamed = await self._stream_agent(request, state)
+            else:
+                draft = await self.agent.complete(request)
+            tracing.record_usage(span, draft)
+        waited = (time.perf_counter() - started) * 1000
+        return {"draft": draft, "streamed": streamed, "rounds": state.get("rounds", 0) + 1,
+                "upstream_ms": state.get("upstream_ms", 0.0) + waited}
+
+    async def _stream_agent(self, request, state: TurnState) -> tuple[ModelResponse, bool]:
+        """Relay chunks as they come unless refinement may run; rein-owned tool calls are held."""
+        writer = get_stream_writer()
+        owned = self.inception.owned_tools(state["request"].tools)
+        hold_text = state.get("may_refine", False)
+        acc = ChunkAccumulator()
+        owned_index: set[int] = set()
+        async for c in self.agent.stream(request):
+            acc.add(c)
+            if hold_text:
+                continue
+            out = _without_owned_calls(c, owned, owned_index)
+            if out is not None:
+                writer(out)
+        draft = acc.response()
+        return draft, not hold_text and not (draft.message.tool_calls and owned_index)
+
+    async def resolve(self, state: TurnState) -> dict[str, Any]:
+        """Answer calls to rein-owned tools inside rein; never show them to the client."""
+        draft = state["draft"]
+        owned = self.inception.owned_tools(state["request"].tools)
+        messages = list(state["messages"]) + [draft.message]
+        for call in draft.message.tool_calls or []:
+            if call.function.name not in owned:
+                continue
+            with tracing.guardrail_span(f"tool {call.function.name}", "modify"):
+                resolution = await self.inception.resolve(call)
+            if resolution.end_turn:
+                final = ModelResponse(message=assistant(resolution.reply), model=draft.model,
+                                      finish_reason="stop", usage=draft.usage, raw=draft.raw)
+                return {"draft": final, "streamed": False, "messages": messages}
+            messages.append(ToolMessage(tool_call_id=call.id, content=resolution.tool_result))
+        return {"messages": messages}
+
+    async def plan_refine(self, state: TurnState) -> dict[str, Any]:
+        notes = list(state.get("notes") or [])
+        plan = await self._guarded("plan_refine", self.refinery.plan(self._ctx(state), text_of(state["draft"].message)),
+                                   RefinePlan(reason="planner failed"), notes)
+        return {"plan": plan, "notes": notes}
+
+    async def refine(self, state: TurnState) -> dict[str, Any]:
+        draft_text = text_of(state["draft"].message)
+        notes = list(state.get("notes") or [])
+        result = await self._guarded("refine", self.refinery.refine(self._ctx(state), draft_text, state["plan"]),
+                                     Refinement(draft=draft_text, final=draft_text), notes)
+        notes += result.notes
+        return {"refinement": result, "notes": notes}
+
+    async def respond(self, state: TurnState) -> dict[str, Any]:
+        draft = state["draft"]
+        final = draft
+        refinement = state.get("refinement")
+        if refinement is not None and refinement.changed:
+            final = draft.model_copy(update={"message": assistant(refinement.final)})
+        if state.get("stream") and not state.get("streamed"):
+            writer = get_stream_writer()
+            for c in response_chunks(final):
+                writer(c)
+        return {"final": final}
+
+    # ---- routers -----------------------------------------------------------------------
+    def after_diagnose(self, state: TurnState) -> str:
+        return "incept" if state["diagnosis"].plan or state["diagnosis"].recovery_tools else "agent"
+
+    def after_agent(self, state: TurnState) -> str:
+        calls = state["draft"].message.tool_calls
+        if calls:
+            owned = self.inception.owned_tools(state["request"].tools)
+            if owned and any(c.function.name in owned for c in calls) and state.get("rounds", 0) < MAX_ROUNDS:
+                return "resolve"
+            return "respond"  # a tool-call draft is never refined
+        return "plan_refine" if self.policy.refiners.enabled else "respond"
+
+    def after_resolve(self, state: TurnState) -> str:
+        # A tool result means the agent goes on; an ended turn left the assistant call last.
+        return "agent" if isinstance(state["messages"][-1], ToolMessage) else "respond"
+
+    def after_plan(self, state: TurnState) -> str:
+        return "refine" if state["plan"].refiners else "respond"
+
+    # ---- helpers -----------------------------------------------------------------------
+    def _ctx(self, state: TurnState) -> TurnContext:
+        request = state["request"]
+        return TurnContext(messages=state["messages"], tools=request.tools, profile=state.get("profile"),
+                           user=request.extra.get("user"))
+
+    async def _guarded(self, stage: str, work, fallback, notes: list[str]):
+        """Fail open: a stage that errors or overruns its budget is skipped, and noted."""
+        budget = self.policy.budgets.model_timeout_s * max(1, self.policy.budgets.max_calls_per_turn)
+        if stage == "refine":
+            budget = self.policy.budgets.refine_wall_s
+        try:
+            return await asyncio.wait_for(work, budget)
+        except asyncio.TimeoutError:
+            notes.append(f"{stage}: over budget ({budget:g}s)")
+        except Exception as e:  # rein never turns a working agent into a broken one
+            notes.append(f"{stage}: {type(e).__name__}: {e!s:.120}")
+        tracing.event(f"rein.{stage}.skipped", {"reason": notes[-1]})
+        return fallback
+
+    def _build(self):
+        g = StateGraph(TurnState)
+        g.add_node("diagnose", self.diagnose)
+        g.add_node("incept", self.incept)
+        g.add_node("agent", self.call_agent)
+        g.add_node("resolve", self.resolve)
+        g.add_node("plan_refine", self.plan_refine)
+        g.add_node("refine", self.refine)
+        g.add_node("respond", self.respond)
+        g.add_edge(START, "diagnose")
+        g.add_conditional_edges("diagnose", self.after_diagnose, ["incept", "agent"])
+        g.add_edge("incept", "agent")
+        g.add_conditional_edges("agent", self.after_agent, ["resolve", "respond", "plan_refine"])
+        g.add_conditional_edges("resolve", self.after_resolve, ["agent", "respond"])
+        g.add_conditional_edges("plan_refine", self.after_plan, ["refine", "respond"])
+        g.add_edge("refine", "respond")
+        g.add_edge("respond", END)
+        return g.compile()
+
+    # ---- entry points ------------------------------------------------------------------
+    def initial(self, request, stream: bool = False, profile: dict[str, Any] | None = None) -> TurnState:
+        return {"request": request, "stream": stream, "profile": profile, "notes": []}
+
+    async def run(self, request, profile: dict[str, Any] | None = None) -> TurnState:
+        return await self.graph.ainvoke(self.initial(request, False, profile))
+
+    async def events(self, request, profile: dict[str, Any] | None = None):
+        """Yield ("chunk", dict) as the reply streams, then ("state", TurnState) once at the end.
+        A ("diagnosed", TurnState-so-far) event comes before the first chunk."""
+        state: dict[str, Any] = dict(self.initial(request, True, profile))
+        announced = False
+        async for mode, data in self.graph.astream(state, stream_mode=["custom", "updates"]):
+            if mode == "updates":
+                for update in data.values():
+                    if update:
+                        state.update(update)
+                if not announced and "diagnosis" in state:
+                    announced = True
+                    yield "diagnosed", state
+            else:
+                yield "chunk", data
+        yield "state", state
+
+
+def _without_owned_calls(c: dict[str, Any], owned: set[str], owned_index: set[int]) -> dict[str, Any] | None:
+    """Drop the deltas of tool calls to rein-owned tools (matched by index once named)."""
+    if not owned:
+        return c
+    choices = c.get("choices") or []
+    if not choices:
+        return c
+    delta = choices[0].get("delta") or {}
+    calls = delta.get("tool_calls")
+    if not calls:
+        if choices[0].get("finish_reason") == "tool_calls" and owned_index:
+            return None
+        return c
+    kept = []
+    for tc in calls:
+        name = (tc.get("function") or {}).get("name")
+        if name in owned:
+            owned_index.add(tc.get("index", 0))
+        if tc.get("index", 0) not in owned_index:
+            kept.append(tc)
+    if kept == calls:
+        return c
+    if not kept and not delta.get("content"):
+        return None
+    new_delta = {**delta, "tool_calls": kept} if kept else {k: v for k, v in delta.items() if k != "tool_calls"}
+    return {**c, "choices": [{**choices[0], "delta": new_delta}]}

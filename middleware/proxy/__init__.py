@@ -1,0 +1,3 @@
+from middleware.proxy.app import create_app
+
+__all__ = ["create_app"]

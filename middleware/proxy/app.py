@@ -1,0 +1,233 @@
+"""The OpenAI-compatible proxy: FastAPI routes over the shared engine."""
+from __future__ import annotations
+
+import time
+from typing import Any, AsyncIterator
+
+import orjson
+from fastapi import FastAPI, Request
+from starlette.responses import Response, StreamingResponse
+
+from middleware import tracing
+from middleware.config import Settings
+from middleware.engine import Engine
+from middleware.models.chunks import completion_json
+from middleware.models.openai_compat import OpenAICompatModel
+from middleware.proxy.errors import ProxyError, error_response, sse_error
+from middleware.proxy.validate import ChatCompletionRequest, openapi_schema, parse_body
+from policies.loader import PolicyError
+from policies.model import ModelError, ModelRequest
+
+_KNOWN = {"messages", "tools", "tool_choice", "response_format", "stream", "model"}
+_SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+
+
+def _ms(start: float, minus: float = 0.0) -> str:
+    return f"{max(0.0, (time.perf_counter() - start) * 1000 - minus):.3f}"
+
+
+def model_request(data: dict[str, Any], req: ChatCompletionRequest, headers: dict[str, str]) -> ModelRequest:
+    return ModelRequest(
+        messages=req.messages, model=req.model,
+        tools=[t.model_dump(exclude_unset=True) for t in req.tools] if req.tools is not None else None,
+        tool_choice=data.get("tool_choice"), response_format=data.get("response_format"),
+        extra={k: v for k, v in data.items() if k not in _KNOWN}, headers=headers)
+
+
+class ChatHandler:
+    """POST /v1/chat/completions: validate, pick the policy's pipeline, answer or stream."""
+
+    def __init__(self, engine: Engine, settings: Settings):
+        self.engine = engine
+        self.settings = settings
+
+    async def __call__(self, request: Request) -> Response:
+        start = time.perf_counter()
+        try:
+            return await self._handle(request, start)
+        except ProxyError as e:
+            return error_response(e.status, e.message, e.code, e.param, e.headers)
+        except ModelError as e:
+            return error_response(e.status, e.message, e.code, headers=e.headers)
+        except PolicyError as e:
+            return error_response(400, str(e), "invalid_policy", "x-rein-policy")
+
+    async def _handle(self, request: Request, start: float) -> Response:
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > self.settings.max_body_bytes:
+            raise ProxyError(413, f"request body is {declared} bytes; the limit is {self.settings.max_body_bytes}",
+                             "request_too_large")
+        raw = await request.body()
+        data, req = parse_body(raw, self.settings.max_body_bytes)
+        pipeline = self.engine.pipeline(self._policy_name(request))
+        headers = {"authorization": request.headers["authorization"]} if "authorization" in request.headers else {}
+        base = {"x-rein-policy": pipeline.policy.name}
+        agent = self.engine.agent
+        if pipeline.policy.passthrough and isinstance(agent, OpenAICompatModel):
+            if req.stream:
+                return await self._relay_stream(agent, raw, headers, base, start)
+            t_up = time.perf_counter()
+            body, _ = await agent.relay(raw, headers)
+            up_ms = (time.perf_counter() - t_up) * 1000
+            return Response(body, media_type="application/json",
+                            headers={**base, "x-rein-overhead-ms": _ms(start, up_ms)})
+        mreq = model_request(data, req, headers)
+        if req.stream:
+            return await self._pipeline_stream(pipeline, mreq, base, start)
+        with tracing.tracer.start_as_current_span("rein.request") as span:
+            span.set_attribute("rein.policy", pipeline.policy.name)
+            state = await pipeline.run(mreq)
+        out = {**base, **_state_headers(state), "x-rein-overhead-ms": _ms(start, state.get("upstream_ms", 0.0))}
+        return Response(orjson.dumps(completion_json(state["final"], req.model)), media_type="application/json",
+                        headers=out)
+
+    def _policy_name(self, request: Request) -> str | None:
+        name = request.headers.get("x-rein-policy")
+        if name is None:
+            return None
+        if not self.settings.allow_policy_header:
+            raise ProxyError(403, "the x-rein-policy header is not allowed by this server's operator",
+                             "policy_header_not_allowed", "x-rein-policy")
+        return name
+
+    async def _relay_stream(self, agent: OpenAICompatModel, raw: bytes, headers: dict[str, str],
+                            base: dict[str, str], start: float) -> Response:
+        t_up = time.perf_counter()
+        source = agent.relay_stream(raw, headers)
+        first = await _first(source)  # errors before the first byte are plain HTTP errors
+        up_ms = (time.perf_counter() - t_up) * 1000
+
+        async def body() -> AsyncIterator[bytes]:
+            try:
+                if first is not None:
+                    yield b"data: " + first + b"\n\n"
+                    async for data in source:
+                        yield b"data: " + data + b"\n\n"
+                yield b"data: [DONE]\n\n"
+            except ModelError as e:
+                yield sse_error(e.message, e.code, e.status)
+            finally:
+                await source.aclose()
+
+        return StreamingResponse(body(), media_type="text/event-stream",
+                                 headers={**base, **_SSE_HEADERS, "x-rein-overhead-ms": _ms(start, up_ms)})
+
+    async def _pipeline_stream(self, pipeline, mreq: ModelRequest, base: dict[str, str], start: float) -> Response:
+        events = pipeline.events(mreq)
+        span = tracing.tracer.start_span("rein.request")
+        span.set_attribute("rein.policy", pipeline.policy.name)
+        head: list[bytes] = []
+        headers = dict(base)
+        try:
+            async for kind, payload in events:
+                if kind == "diagnosed":
+                    # Time spent before the agent is asked: rein's overhead on time to first token.
+                    headers.update(_state_headers(payload))
+                    headers["x-rein-overhead-ms"] = _ms(start)
+                elif kind == "chunk":
+                    head.append(b"data: " + orjson.dumps(payload) + b"\n\n")
+                    break
+                else:
+                    head.append(_trailer(payload))
+                    break
+        except BaseException:
+            span.end()
+            await events.aclose()
+            raise
+
+        async def body() -> AsyncIterator[bytes]:
+            try:
+                for piece in head:
+                    yield piece
+                async for kind, payload in events:
+                    if kind == "chunk":
+                        yield b"data: " + orjson.dumps(payload) + b"\n\n"
+                    elif kind == "state":
+                        yield _trailer(payload)
+                yield b"data: [DONE]\n\n"
+            except ModelError as e:
+                yield sse_error(e.message, e.code, e.status)
+            except Exception as e:  # never hang or 500 mid-stream: say so and close
+                yield sse_error(f"rein failed mid-stream: {type(e).__name__}", "internal_error", 500)
+            finally:
+                span.end()
+                await events.aclose()
+
+        return StreamingResponse(body(), media_type="text/event-stream", headers={**headers, **_SSE_HEADERS})
+
+
+async def _first(source: AsyncIterator[bytes]) -> bytes | None:
+    try:
+        return await source.__anext__()
+    except StopAsyncIteration:
+        return None
+
+
+def _state_headers(state: dict[str, Any]) -> dict[str, str]:
+    out = {}
+    if state.get("diagnosis") is not None:
+        out["x-rein-diagnosis"] = state["diagnosis"].header()
+    if state.get("refinement") is not None:
+        out["x-rein-refined"] = state["refinement"].header()
+    elif "plan" in state or state.get("final") is not None:
+        out["x-rein-refined"] = "none"
+    if state.get("notes"):
+        out["x-rein-fail-open"] = "; ".join(state["notes"])[:500].encode("ascii", "replace").decode()
+    return out
+
+
+def _trailer(state: dict[str, Any]) -> bytes:
+    """What rein did, once the stream is done, as an SSE comment (clients ignore comments)."""
+    summary = {k: v for k, v in _state_headers(state).items()}
+    return b": rein " + orjson.dumps(summary) + b"\n\n"
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+    settings = settings or Settings.from_env()
+    engine = engine or Engine.from_settings(settings)
+    app = FastAPI(title="rein", version="0.1.0", description="Runtime middleware for tool-using agents")
+    app.state.engine = engine
+    app.state.settings = settings
+    handler = ChatHandler(engine, settings)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        return error_response(500, f"internal error: {type(exc).__name__}", "internal_error")
+
+    @app.post("/v1/chat/completions", openapi_extra={"requestBody": {
+        "required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ChatCompletionRequest"}}}}})
+    async def chat_completions(request: Request) -> Response:
+        return await handler(request)
+
+    @app.get("/v1/models")
+    async def models() -> dict[str, Any]:
+        agent = engine.agent
+        data = await agent.list_models() if hasattr(agent, "list_models") else [
+            {"id": getattr(agent, "name", "rein"), "object": "model", "owned_by": "rein"}]
+        return {"object": "list", "data": data}
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz() -> Response:
+        agent = engine.agent
+        if getattr(agent, "available", True) is False:
+            return error_response(503, "the embedded model is not installed", "not_ready")
+        return Response(b'{"status":"ready"}', media_type="application/json")
+
+    base_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = base_openapi()
+        defs = openapi_schema()
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.update(defs.pop("$defs", {}))
+        components["ChatCompletionRequest"] = defs
+        return schema
+
+    app.openapi = openapi
+    return app

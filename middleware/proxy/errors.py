@@ -1,0 +1,38 @@
+"""Every error the proxy sends is in OpenAI's shape: {"error": {"message", "type", "code"}}."""
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.responses import Response
+
+_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+          404: "not_found_error", 413: "invalid_request_error", 422: "invalid_request_error",
+          429: "rate_limit_error", 502: "upstream_error", 503: "service_unavailable", 504: "timeout_error"}
+
+
+class ProxyError(Exception):
+    def __init__(self, status: int, message: str, code: str | None = None, param: str | None = None,
+                 headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+        self.param = param
+        self.headers = headers or {}
+
+
+def error_body(status: int, message: str, code: str | None = None, param: str | None = None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": _TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error"),
+                      "param": param, "code": code}}
+
+
+def error_response(status: int, message: str, code: str | None = None, param: str | None = None,
+                   headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(error_body(status, message, code, param)), status_code=status,
+                    media_type="application/json", headers=headers)
+
+
+def sse_error(message: str, code: str = "upstream_error", status: int = 502) -> bytes:
+    """The event a broken stream ends with, before the connection closes."""
+    return b"data: " + orjson.dumps(error_body(status, message, code)) + b"\n\n"

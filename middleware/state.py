@@ -1,0 +1,27 @@
+"""The pipeline's state: what came in, what each stage decided, what goes out."""
+from __future__ import annotations
+
+from typing import Any, TypedDict
+
+from inception.base import Diagnosis
+from policies.messages import Message
+from policies.model import ModelRequest, ModelResponse
+from refiners.base import RefinePlan, Refinement
+
+
+class TurnState(TypedDict, total=False):
+    request: ModelRequest          # as the client sent it
+    stream: bool
+    messages: list[Message]        # what the agent sees (after inception)
+    tools: list[dict[str, Any]] | None
+    profile: dict[str, Any] | None
+    diagnosis: Diagnosis
+    may_refine: bool               # decided before the draft: False lets a stream pass through
+    draft: ModelResponse
+    streamed: bool                 # the draft already went out chunk by chunk
+    plan: RefinePlan
+    refinement: Refinement
+    final: ModelResponse
+    upstream_ms: float             # time spent waiting for the agent (not rein's overhead)
+    rounds: int                    # agent calls this turn (rein-owned tool loops add rounds)
+    notes: list[str]               # fail-open events: "stage: reason"

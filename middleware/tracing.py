@@ -1,0 +1,76 @@
+"""OpenTelemetry spans named and attributed by the GenAI semantic conventions.
+
+Message content goes on spans only when the operator opts in (``REIN_TRACE_CONTENT=1``).
+"""
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+from opentelemetry import trace
+
+tracer = trace.get_tracer("rein")
+
+
+def content_enabled() -> bool:
+    return os.environ.get("REIN_TRACE_CONTENT", "").lower() in ("1", "true", "yes")
+
+
+def provider_of(model: Any) -> str:
+    kind = type(model).__name__
+    if kind == "OpenAICompatModel":
+        return "openai"
+    if kind == "LiteLLMModel":
+        return str(getattr(model, "model", "")).split("/", 1)[0] if "/" in str(getattr(model, "model", "")) else "litellm"
+    if kind == "LocalModel":
+        return "llama_cpp"
+    return "rein.test" if kind in ("ScriptedModel", "FunctionModel") else kind.lower()
+
+
+@contextmanager
+def model_span(model: Any, request: Any = None, operation: str = "chat") -> Iterator[trace.Span]:
+    name = getattr(request, "model", None) or getattr(model, "name", "model")
+    with tracer.start_as_current_span(f"{operation} {name}", kind=trace.SpanKind.CLIENT) as span:
+        span.set_attribute("gen_ai.operation.name", operation)
+        span.set_attribute("gen_ai.provider.name", provider_of(model))
+        span.set_attribute("gen_ai.request.model", str(name))
+        if content_enabled() and request is not None:
+            import orjson
+
+            from policies.messages import dump_messages
+            span.set_attribute("gen_ai.input.messages", orjson.dumps(dump_messages(request.messages)).decode())
+        yield span
+
+
+def record_usage(span: trace.Span, response: Any) -> None:
+    usage = getattr(response, "usage", None) or {}
+    if usage.get("prompt_tokens") is not None:
+        span.set_attribute("gen_ai.usage.input_tokens", int(usage["prompt_tokens"]))
+    if usage.get("completion_tokens") is not None:
+        span.set_attribute("gen_ai.usage.output_tokens", int(usage["completion_tokens"]))
+    if getattr(response, "model", None):
+        span.set_attribute("gen_ai.response.model", response.model)
+    if getattr(response, "finish_reason", None):
+        span.set_attribute("gen_ai.response.finish_reasons", [response.finish_reason])
+    if content_enabled() and getattr(response, "message", None) is not None:
+        import orjson
+        span.set_attribute("gen_ai.output.messages",
+                           orjson.dumps([response.message.model_dump(exclude_unset=True, mode="json")]).decode())
+
+
+@contextmanager
+def guardrail_span(name: str, decision: str = "allow", **attributes: Any) -> Iterator[trace.Span]:
+    """``apply_guardrail {name}`` for detectors, injection and refiners; callers may reset
+    ``gen_ai.security.decision.type`` on the yielded span once they know the outcome."""
+    with tracer.start_as_current_span(f"apply_guardrail {name}", kind=trace.SpanKind.INTERNAL) as span:
+        span.set_attribute("gen_ai.operation.name", "apply_guardrail")
+        span.set_attribute("gen_ai.security.decision.type", decision)
+        for key, value in attributes.items():
+            if value is not None:
+                span.set_attribute(key, value)
+        yield span
+
+
+def event(name: str, attributes: dict[str, Any] | None = None) -> None:
+    trace.get_current_span().add_event(name, attributes or {})

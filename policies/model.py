@@ -1,0 +1,67 @@
+"""The one protocol for "a chat model": async, messages + tools + settings in, a message out.
+
+Implementations live in ``middleware.models``; inception and refiners depend only on this.
+"""
+from __future__ import annotations
+
+from typing import Any, AsyncIterator, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from policies.messages import AssistantMessage, Message
+
+
+class ModelRequest(BaseModel):
+    """What a model is asked. ``extra`` carries every other OpenAI field (temperature,
+    seed, user, unknown vendor fields ...) so the proxy passes them through untouched."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    messages: list[Message]
+    model: str | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: Any = None
+    response_format: dict[str, Any] | None = None
+    extra: dict[str, Any] = Field(default_factory=dict)
+    timeout: float | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+
+
+class ModelResponse(BaseModel):
+    message: AssistantMessage
+    model: str = ""
+    finish_reason: str | None = "stop"
+    usage: dict[str, Any] | None = None
+    # The upstream completion as received, when there was one (lets the proxy return
+    # fields rein does not model, e.g. system_fingerprint, unchanged).
+    raw: dict[str, Any] | None = None
+
+
+class ModelError(Exception):
+    """A model call failed. ``status`` follows the proxy's mapping: 502 upstream failure,
+    504 timeout, 4xx passed through from the upstream."""
+
+    def __init__(self, message: str, status: int = 502, code: str = "upstream_error",
+                 headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+        self.headers = headers or {}
+
+
+@runtime_checkable
+class ChatModel(Protocol):
+    """A chat model. ``stream`` yields OpenAI ``chat.completion.chunk`` dicts.
+
+    Example::
+
+        reply = await model.complete(ModelRequest(messages=[UserMessage(content="hi")]))
+        print(reply.message.content)
+    """
+
+    name: str
+
+    async def complete(self, request: ModelRequest) -> ModelResponse: ...
+
+    def stream(self, request: ModelRequest) -> AsyncIterator[dict[str, Any]]: ...

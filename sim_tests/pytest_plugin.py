@@ -1,0 +1,1 @@
+"""pytest plugin entry point (scenario collection comes with the simulation suites)."""
