@@ -79,21 +79,41 @@ def parse_completion(raw: bytes) -> ModelResponse:
 
 
 async def iter_sse(resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
-    """The ``data:`` payloads of an SSE body, ``[DONE]`` excluded."""
+    """The ``data:`` payloads of an SSE body, ``[DONE]`` excluded.
+
+    A stream that ends without ``[DONE]`` is broken (the upstream died or a proxy cut it),
+    and a 200 that is not an event stream at all is a bad answer: both raise, so the
+    client sees an error event instead of a reply that silently stops.
+    """
     buffer = b""
+    head = b""
+    seen = False
     async for piece in resp.content.iter_any():
+        if len(head) < 200:
+            head += piece[:200]
         buffer += piece
-        while b"\n" in buffer:
-            line, buffer = buffer.split(b"\n", 1)
-            line = line.strip()
+        if b"\n" not in piece:
+            continue
+        lines = buffer.split(b"\n")
+        buffer = lines.pop()
+        for line in lines:
             if not line.startswith(b"data:"):
                 continue
             data = line[5:].strip()
             if data == b"[DONE]":
                 return
+            seen = True
             yield data
-    if buffer.strip().startswith(b"data:") and buffer.strip()[5:].strip() != b"[DONE]":
-        yield buffer.strip()[5:].strip()
+    tail = buffer.strip()
+    if tail.startswith(b"data:"):
+        if tail[5:].strip() == b"[DONE]":
+            return
+        seen = True
+        yield tail[5:].strip()
+    if not seen:
+        raise ModelError(f"upstream did not answer with an event stream: {head[:200].decode('utf-8', 'replace')!r}",
+                         502, "bad_upstream_response")
+    raise ModelError("upstream stream ended before [DONE]", 502, "upstream_stream_broken")
 
 
 class OpenAICompatModel:
@@ -118,8 +138,11 @@ class OpenAICompatModel:
             h["authorization"] = request_headers["authorization"]
         return h
 
-    def _timeout(self, seconds: float | None) -> aiohttp.ClientTimeout:
-        return aiohttp.ClientTimeout(total=seconds or self.timeout)
+    def _timeout(self, seconds: float | None, stream: bool = False) -> aiohttp.ClientTimeout:
+        seconds = seconds or self.timeout
+        if stream:  # a long generation is fine as long as bytes keep coming
+            return aiohttp.ClientTimeout(total=None, sock_connect=seconds, sock_read=seconds)
+        return aiohttp.ClientTimeout(total=seconds)
 
     async def relay(self, body: bytes, headers: dict[str, str] | None = None,
                     timeout: float | None = None) -> tuple[bytes, dict[str, Any]]:
@@ -147,7 +170,7 @@ class OpenAICompatModel:
         """POST raw bytes with stream=true; yield each SSE ``data:`` payload as bytes."""
         try:
             async with self.pool.session().post(self.url, data=body, headers=self.headers(headers),
-                                                timeout=self._timeout(timeout)) as resp:
+                                                timeout=self._timeout(timeout, stream=True)) as resp:
                 if resp.status >= 400:
                     raise upstream_error(resp.status, await resp.read(), resp.headers)
                 async for data in iter_sse(resp):
