@@ -38,17 +38,20 @@ def _error(e: Exception) -> ModelError:
 
 class LiteLLMModel:
     def __init__(self, model: str, api_key: str | None = None, api_base: str | None = None,
-                 timeout: float = 60.0):
+                 timeout: float = 60.0, retries: int = 0):
         self.model = model
         self.name = model
         self.api_key = api_key
         self.api_base = api_base
         self.timeout = timeout
+        # No retries by default: the proxy's caller retries on its own, and stacked retries
+        # turn one upstream failure into a long wait before the 502.
+        self.retries = retries
 
     def _kwargs(self, request: ModelRequest) -> dict[str, Any]:
         kw: dict[str, Any] = {k: v for k, v in request.extra.items() if k not in ("stream", "model")}
         kw.update(model=self.model, messages=dump_messages(request.messages),
-                  timeout=request.timeout or self.timeout)
+                  timeout=request.timeout or self.timeout, max_retries=self.retries)
         for key in ("tools", "tool_choice", "response_format"):
             if getattr(request, key) is not None:
                 kw[key] = getattr(request, key)
