@@ -24,6 +24,17 @@ class Settings(BaseModel):
     allow_policy_header: bool = False
     max_body_bytes: int = 8 * 1024 * 1024
     upstream_timeout_s: float = 120.0
+    # Serving and operations (middleware/proxy/ops.py, `rein serve`).
+    api_keys: list[str] = Field(default_factory=list, description="inbound keys clients must send; empty: no check")
+    rate_limit_rpm: float | None = Field(None, gt=0, description="requests per minute per key, per worker")
+    rate_limit_burst: int | None = Field(None, gt=0)
+    metrics: bool = True
+    workers: int = Field(1, ge=1)
+    limit_concurrency: int | None = Field(None, gt=0, description="past this many connections, 503")
+    timeout_keep_alive_s: float = 5.0
+    timeout_graceful_shutdown_s: float = 30.0
+    drain_timeout_s: float = 30.0
+    policy_watch_s: float = Field(0.0, ge=0, description="check the policy file's mtime this often; 0: SIGHUP only")
 
     @classmethod
     def from_env(cls, **overrides: Any) -> "Settings":
@@ -33,6 +44,13 @@ class Settings(BaseModel):
             "middleware_api_key": _env("MIDDLEWARE_API_KEY"), "policy": _env("POLICY"),
             "allow_policy_header": (_env("ALLOW_POLICY_HEADER", "") or "").lower() in ("1", "true", "yes") or None,
             "max_body_bytes": _env("MAX_BODY_BYTES"), "upstream_timeout_s": _env("UPSTREAM_TIMEOUT_S"),
+            "api_keys": [k.strip() for k in (_env("API_KEYS") or "").split(",") if k.strip()] or None,
+            "rate_limit_rpm": _env("RATE_LIMIT_RPM"), "rate_limit_burst": _env("RATE_LIMIT_BURST"),
+            "metrics": (_env("METRICS") or "").lower() not in ("0", "false", "no") if _env("METRICS") else None,
+            "workers": _env("WORKERS"), "limit_concurrency": _env("LIMIT_CONCURRENCY"),
+            "timeout_keep_alive_s": _env("TIMEOUT_KEEP_ALIVE_S"),
+            "timeout_graceful_shutdown_s": _env("TIMEOUT_GRACEFUL_SHUTDOWN_S"),
+            "drain_timeout_s": _env("DRAIN_TIMEOUT_S"), "policy_watch_s": _env("POLICY_WATCH_S"),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**{k: v for k, v in values.items() if v is not None})

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from middleware.config import Settings
@@ -17,6 +18,32 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--allow-policy-header", action="store_true", default=None,
                    help="let clients choose a policy per request with x-rein-policy")
     p.add_argument("--log-level", default="info")
+    ops = p.add_argument_group("serving (keys: REIN_API_KEYS=k1,k2 — never on the command line, where ps shows them)")
+    ops.add_argument("--workers", type=int, help="worker processes (REIN_WORKERS, default 1)")
+    ops.add_argument("--upstream-timeout", type=float, help="seconds per upstream call (REIN_UPSTREAM_TIMEOUT_S, 120)")
+    ops.add_argument("--timeout-keep-alive", type=float, help="idle keep-alive seconds (REIN_TIMEOUT_KEEP_ALIVE_S, 5)")
+    ops.add_argument("--timeout-graceful-shutdown", type=float,
+                     help="seconds the server waits for open connections at shutdown (REIN_TIMEOUT_GRACEFUL_SHUTDOWN_S, 30)")
+    ops.add_argument("--drain-timeout", type=float,
+                     help="on SIGTERM, seconds to answer 503 to new requests while in-flight ones finish (REIN_DRAIN_TIMEOUT_S, 30)")
+    ops.add_argument("--limit-concurrency", type=int, help="connections per worker before 503 (REIN_LIMIT_CONCURRENCY)")
+    ops.add_argument("--max-body-bytes", type=int, help="request size limit, 413 past it (REIN_MAX_BODY_BYTES, 8 MiB)")
+    ops.add_argument("--rate-limit-rpm", type=float, help="requests per minute per API key, per worker (REIN_RATE_LIMIT_RPM)")
+    ops.add_argument("--rate-limit-burst", type=int, help="bucket size for the rate limit (REIN_RATE_LIMIT_BURST)")
+    ops.add_argument("--policy-watch", type=float,
+                     help="reload the --policy file when its mtime changes, checked every N s (REIN_POLICY_WATCH_S); SIGHUP always reloads it")
+
+
+def app_factory():
+    """Module-level factory for uvicorn's workers: each process builds its own engine from the
+    settings the parent resolved (``REIN_SETTINGS_JSON``), or from ``REIN_*`` variables."""
+    from middleware.proxy import create_app
+    from middleware.proxy.ops_metrics import setup_tracing
+
+    raw = os.environ.get("REIN_SETTINGS_JSON")
+    settings = Settings.model_validate_json(raw) if raw else Settings.from_env()
+    setup_tracing()
+    return create_app(settings, serving=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -27,15 +54,32 @@ def run(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env(host=args.host, port=args.port, upstream=args.upstream,
                                  middleware_model=args.middleware_model, policy=args.policy,
-                                 allow_policy_header=args.allow_policy_header)
+                                 allow_policy_header=args.allow_policy_header, workers=args.workers,
+                                 upstream_timeout_s=args.upstream_timeout, timeout_keep_alive_s=args.timeout_keep_alive,
+                                 timeout_graceful_shutdown_s=args.timeout_graceful_shutdown,
+                                 drain_timeout_s=args.drain_timeout, limit_concurrency=args.limit_concurrency,
+                                 max_body_bytes=args.max_body_bytes, rate_limit_rpm=args.rate_limit_rpm,
+                                 rate_limit_burst=args.rate_limit_burst, policy_watch_s=args.policy_watch)
     try:
         engine = Engine.from_settings(settings)  # an invalid policy stops start-up here
     except PolicyError as e:
         print(f"rein: {e}", file=sys.stderr)
         return 2
-    app = create_app(settings, engine)
     where = settings.upstream or "the embedded model (smollm2-135m-instruct)"
-    print(f"rein: policy {engine.default_policy.name!r} in front of {where} on http://{settings.host}:{settings.port}/v1",
-          file=sys.stderr)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level, access_log=False)
+    print(f"rein: policy {engine.default_policy.name!r} in front of {where} on http://{settings.host}:{settings.port}/v1"
+          f" ({settings.workers} worker{'s' if settings.workers > 1 else ''})", file=sys.stderr)
+    limits = dict(host=settings.host, port=settings.port, log_level=args.log_level, access_log=False,
+                  # rein answers past --limit-concurrency itself (503 in OpenAI's shape); uvicorn's own
+                  # limit, on connections, is only a backstop against connection floods.
+                  limit_concurrency=2 * settings.limit_concurrency if settings.limit_concurrency else None,
+                  timeout_keep_alive=int(settings.timeout_keep_alive_s),
+                  timeout_graceful_shutdown=int(settings.timeout_graceful_shutdown_s))
+    if settings.workers > 1:  # workers are separate processes: they import the factory and rebuild
+        os.environ["REIN_SETTINGS_JSON"] = settings.model_dump_json()
+        uvicorn.run("middleware.commands.serve:app_factory", factory=True, workers=settings.workers, **limits)
+        return 0
+    from middleware.proxy.ops_metrics import setup_tracing
+
+    setup_tracing()
+    uvicorn.run(create_app(settings, engine, serving=True), **limits)
     return 0

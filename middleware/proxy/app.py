@@ -13,6 +13,7 @@ from middleware.config import Settings
 from middleware.engine import Engine
 from middleware.models.chunks import completion_json
 from middleware.models.openai_compat import OpenAICompatModel
+from middleware.proxy import ops
 from middleware.proxy.errors import ProxyError, error_response, sse_error
 from middleware.proxy.validate import ChatCompletionRequest, openapi_schema, parse_body
 from policies.loader import PolicyError
@@ -182,7 +183,8 @@ def _trailer(state: dict[str, Any]) -> bytes:
     return b": rein " + orjson.dumps(summary) + b"\n\n"
 
 
-def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, engine: Engine | None = None, serving: bool = False) -> FastAPI:
+    """``serving``: set by ``rein serve`` to hook SIGTERM (drain) and SIGHUP (policy reload)."""
     settings = settings or Settings.from_env()
     engine = engine or Engine.from_settings(settings)
     app = FastAPI(title="rein", version="0.1.0", description="Runtime middleware for tool-using agents")
@@ -230,4 +232,5 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         return schema
 
     app.openapi = openapi
+    ops.install(app, settings, engine, serving=serving)  # keys, rate limit, body limit, drain, /metrics
     return app
