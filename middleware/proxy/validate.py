@@ -1,6 +1,7 @@
 """Parse and check a chat completion request; every problem becomes a clear ProxyError."""
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 import orjson
@@ -38,8 +39,39 @@ class ChatCompletionRequest(BaseModel):
     user: str | None = None
 
 
+_ROLES = ("system", "developer", "user", "assistant", "tool")
+# pydantic names the member of a union it tried ("str", "list[dict[str,any]]"): noise to a caller.
+_UNION_MEMBER = re.compile(r"^(str|int|float|bool|none|dict\[.*\]|list\[.*\]|function-.*|literal\[.*\])$")
+
+
 def _where(loc: tuple) -> str:
-    return ".".join(str(p) for p in loc if not (isinstance(p, str) and p in ("system", "user", "assistant", "tool", "developer")))
+    parts = []
+    for i, p in enumerate(loc):
+        if isinstance(p, str) and (_UNION_MEMBER.match(p) or (i == 2 and loc[0] == "messages" and p in _ROLES)):
+            continue
+        parts.append(str(p))
+    return ".".join(parts)
+
+
+def _describe(errors: list[dict[str, Any]]) -> tuple[str, str | None]:
+    """One line per field, union alternatives merged: 'messages.0.content: Input should be a
+    valid string or a valid list'. Returns (message, the first field's path)."""
+    by_field: dict[str, list[str]] = {}
+    for e in errors:
+        where = _where(e["loc"])
+        msg = e["msg"]
+        if e["type"] == "union_tag_not_found":  # a message without a role
+            where, msg = where + ".role", f"Field required: one of {', '.join(_ROLES)}"
+        elif e["type"] == "union_tag_invalid":
+            tag = (e.get("ctx") or {}).get("tag", e.get("input"))
+            where, msg = where + ".role", f"unknown role {tag!r}: expected one of {', '.join(_ROLES)}"
+        seen = by_field.setdefault(where, [])
+        if seen and msg.startswith("Input should be ") and seen[0].startswith("Input should be "):
+            msg = msg[len("Input should be "):]
+        if msg not in seen:
+            seen.append(msg)
+    lines = [f"{where or '(body)'}: {' or '.join(msgs)}" for where, msgs in list(by_field.items())[:5]]
+    return "; ".join(lines), next(iter(by_field), None) or None
 
 
 def parse_body(raw: bytes, limit: int) -> tuple[dict[str, Any], ChatCompletionRequest]:
@@ -56,9 +88,7 @@ def parse_body(raw: bytes, limit: int) -> tuple[dict[str, Any], ChatCompletionRe
     try:
         request = ChatCompletionRequest.model_validate(data)
     except ValidationError as e:
-        first = e.errors()[0]
-        where = _where(first["loc"])
-        detail = "; ".join(f"{_where(x['loc'])}: {x['msg']}" for x in e.errors()[:5])
+        detail, where = _describe(e.errors())
         raise ProxyError(422, f"invalid request: {detail}", "invalid_value", where or None) from None
     check_tool_messages(request.messages)
     return data, request
