@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 from inception.base import Detection, Diagnosis, Inception, NoInception, ToolResolution
+from inception.cascade import Cascade
 from policies.model import ChatModel
 from policies.schema import Policy
 
 
 def build(policy: Policy, model: ChatModel | None = None) -> Inception:
     """The inception stage a policy asks for (``model`` serves rein's own LLM calls)."""
-    return NoInception()
+    if not policy.inception.enabled:
+        return NoInception()
+    return Cascade(policy, model)
 
 
-__all__ = ["Detection", "Diagnosis", "Inception", "NoInception", "ToolResolution", "build"]
+__all__ = ["Cascade", "Detection", "Diagnosis", "Inception", "NoInception", "ToolResolution", "build"]

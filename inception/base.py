@@ -9,7 +9,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
-from policies.messages import Message, ToolCall
+from policies.messages import AssistantMessage, Message, ToolCall
 
 
 class Detection(BaseModel):
@@ -18,6 +18,10 @@ class Detection(BaseModel):
     evidence: str = ""
     confidence: float = 1.0
     source: Literal["structural", "llm"] = "structural"
+
+    @property
+    def label(self) -> str:
+        return f"{self.type}/{self.subtype}" if self.subtype else self.type
 
 
 class Diagnosis(BaseModel):
@@ -35,8 +39,7 @@ class Diagnosis(BaseModel):
         """Value of ``x-rein-diagnosis``: the types found, or ``none``."""
         if not self.errors:
             return "none"
-        return ",".join(dict.fromkeys(
-            f"{d.type}/{d.subtype}" if d.subtype else d.type for d in self.errors))
+        return ",".join(dict.fromkeys(d.label for d in self.errors))
 
 
 class ToolResolution(BaseModel):
@@ -56,6 +59,11 @@ class Inception(Protocol):
 
     async def resolve(self, call: ToolCall) -> ToolResolution: ...
 
+    def check_draft(self, messages: list[Message], tools: list[dict[str, Any]] | None,
+                    draft: AssistantMessage) -> Diagnosis:
+        """Structural check of the agent's draft tool calls (unknown tool, schema violation)."""
+        ...
+
 
 class NoInception:
     """Diagnoses nothing, injects nothing, owns no tool."""
@@ -71,3 +79,6 @@ class NoInception:
 
     async def resolve(self, call: ToolCall) -> ToolResolution:
         raise KeyError(call.function.name)
+
+    def check_draft(self, messages, tools, draft) -> Diagnosis:
+        return Diagnosis()

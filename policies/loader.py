@@ -1,13 +1,20 @@
-"""Find and load policy packs by name (shipped) or path."""
+"""Find and load policy packs by name (shipped) or path.
+
+Every problem is reported with its YAML path and line, e.g.::
+
+    my.yaml: invalid policy
+      taxonomy[2].recovery_tool (line 31): names recovery tool 'refund', which recovery_tools does not define
+"""
 from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
-from policies.schema import Policy
+from policies.schema import CrossFieldProblems, Policy
 
 PACKS = Path(__file__).parent / "packs"
 
@@ -30,12 +37,111 @@ def _path_for(name_or_path: str) -> Path:
     raise PolicyError(f"unknown policy {name_or_path!r}: not a file and not one of {', '.join(shipped())}")
 
 
-def format_errors(source: str, err: ValidationError) -> str:
-    lines = [f"{source}: invalid policy"]
+def yaml_path(loc: tuple[Any, ...]) -> str:
+    """('taxonomy', 2, 'plan') -> 'taxonomy[2].plan'."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _line_of(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+    """The 1-based line of the deepest node on ``loc`` that exists in the document."""
+    node = root
+    for part in loc:
+        child = None
+        if isinstance(node, yaml.MappingNode):
+            child = next((v for k, v in node.value if getattr(k, "value", None) == part), None)
+            if child is None:  # a missing or unknown key: point at the key if present, else the mapping
+                child = next((k for k, _ in node.value if getattr(k, "value", None) == part), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            child = node.value[part]
+        if child is None:
+            break
+        node = child
+    return node.start_mark.line + 1 if node is not None else None
+
+
+def _problems(err: ValidationError) -> list[tuple[tuple[Any, ...], str]]:
+    out = []
     for e in err.errors():
-        where = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        lines.append(f"  {where}: {e['msg']}")
+        cross = (e.get("ctx") or {}).get("error")
+        if isinstance(cross, CrossFieldProblems):
+            out += [(tuple(e["loc"]) + loc, msg) for loc, msg in cross.problems]
+        else:
+            out.append((tuple(e["loc"]), e["msg"]))
+    return out
+
+
+def format_errors(source: str, err: ValidationError, root: yaml.Node | None = None) -> str:
+    lines = [f"{source}: invalid policy"]
+    for loc, msg in _problems(err):
+        line = _line_of(root, loc) if root is not None else None
+        lines.append(f"  {yaml_path(loc)}{f' (line {line})' if line else ''}: {msg}")
     return "\n".join(lines)
+
+
+def _read_yaml(text: str, source: str) -> tuple[dict[str, Any], yaml.Node | None]:
+    try:
+        data = yaml.safe_load(text)
+        root = yaml.compose(text)
+    except yaml.YAMLError as e:
+        raise PolicyError(f"{source}: not valid YAML: {e}") from e
+    if not isinstance(data, dict):
+        raise PolicyError(f"{source}: a policy is a YAML mapping")
+    return data, root
+
+
+_KEYED = {"taxonomy": lambda e: (e.get("type"), e.get("subtype")), "recovery_tools": lambda t: t.get("name")}
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        old = base.get(key)
+        if key in _KEYED and isinstance(old, list) and isinstance(value, list):
+            ident = _KEYED[key]
+            merged = {ident(e) if isinstance(e, dict) else id(e): e for e in old}
+            merged.update({ident(e) if isinstance(e, dict) else id(e): e for e in value})
+            out[key] = list(merged.values())
+        elif isinstance(old, dict) and isinstance(value, dict):
+            out[key] = _merge(old, value)
+        else:
+            out[key] = value
+    return out
+
+
+def _resolve_extends(data: dict[str, Any], source: str, depth: int = 0) -> dict[str, Any]:
+    parent = data.get("extends")
+    if parent is None:
+        return data
+    if not isinstance(parent, str):
+        raise PolicyError(f"{source}: extends: must be a pack name or path")
+    if depth > 4:
+        raise PolicyError(f"{source}: extends: chain too deep (a cycle?)")
+    relative = Path(source).parent / parent
+    path = relative if relative.suffix in (".yaml", ".yml") and relative.exists() else _path_for(parent)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise PolicyError(f"{source}: extends: cannot read {path}: {e}") from e
+    base, _ = _read_yaml(text, str(path))
+    base = _resolve_extends(base, str(path), depth + 1)
+    base.pop("name", None), base.pop("description", None)
+    return _merge(base, data)
+
+
+def parse_policy(text: str, source: str = "<policy>") -> Policy:
+    """Validate a policy from YAML text (raises PolicyError naming each problem)."""
+    data, root = _read_yaml(text, source)
+    if data.get("extends") is not None:
+        data = _resolve_extends(data, source)
+        # Merged list indices no longer match this file's lines: keep the paths, drop the lines.
+        root = None
+    try:
+        return Policy.model_validate(data)
+    except ValidationError as e:
+        raise PolicyError(format_errors(source, e, root)) from e
 
 
 def load_policy(name_or_path: str) -> Policy:
@@ -46,12 +152,7 @@ def load_policy(name_or_path: str) -> Policy:
 @lru_cache(maxsize=64)
 def _load(path: str) -> Policy:
     try:
-        data = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as e:
+        text = Path(path).read_text()
+    except OSError as e:
         raise PolicyError(f"{path}: cannot read policy: {e}") from e
-    if not isinstance(data, dict):
-        raise PolicyError(f"{path}: a policy is a YAML mapping")
-    try:
-        return Policy.model_validate(data)
-    except ValidationError as e:
-        raise PolicyError(format_errors(path, e)) from e
+    return parse_policy(text, path)

@@ -1,0 +1,43 @@
+"""Diagnoses cached by conversation prefix, in a bounded LRU (no per-conversation state grows)."""
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from typing import Any, Generic, TypeVar
+
+import orjson
+
+from policies.messages import Message, dump_messages
+
+V = TypeVar("V")
+
+
+def prefix_key(messages: list[Message], tools: list[dict[str, Any]] | None) -> str:
+    """A digest of the dialogue so far and the tool list: equal prefixes share a diagnosis."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(orjson.dumps(dump_messages(messages), option=orjson.OPT_SORT_KEYS))
+    h.update(orjson.dumps(sorted((t.get("function") or {}).get("name", "") for t in tools or [])))
+    return h.hexdigest()
+
+
+class LRU(Generic[V]):
+    def __init__(self, maxsize: int = 1024):
+        self.maxsize = maxsize
+        self._data: OrderedDict[str, V] = OrderedDict()
+
+    def get(self, key: str) -> V | None:
+        value = self._data.get(key)
+        if value is not None:
+            self._data.move_to_end(key)
+        return value
+
+    def put(self, key: str, value: V) -> None:
+        if self.maxsize <= 0:
+            return
+        self._data[key] = value
+        self._data.move_to_end(key)
+        while len(self._data) > self.maxsize:
+            self._data.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._data)

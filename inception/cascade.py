@@ -1,0 +1,138 @@
+"""The inception cascade: structural detectors first, then (by the trigger) the LLM module;
+the plan from the policy's recovery map; injection by the policy's strategy; rein-owned tools.
+
+Example::
+
+    cascade = Cascade(load_policy("default"), model)
+    diagnosis = await cascade.diagnose(messages, tools)
+    messages, tools = cascade.inject(messages, tools, diagnosis)
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from inception import spans
+from inception.base import Detection, Diagnosis, ToolResolution
+from inception.cache import LRU, prefix_key
+from inception.dialogue import Dialogue
+from inception.inject import STRATEGIES
+from inception.llm import LLMDetector, LLMVerdict
+from inception.structural import call_problem, structural_detectors
+from inception.tools import Toolbox
+from policies.messages import AssistantMessage, Message, ToolCall
+from policies.model import ChatModel
+from policies.schema import Policy
+
+MAX_PLANS = 2  # more than two plans at once reads as noise to the agent
+
+
+class Cascade:
+    def __init__(self, policy: Policy, model: ChatModel | None = None):
+        self.policy = policy
+        settings = policy.inception
+        self.labels = {e.label for e in policy.taxonomy}
+        self.detectors = structural_detectors(self.labels, settings.loop_repeats) if settings.structural else []
+        self.llm = LLMDetector(policy, model) if settings.llm and model is not None and policy.taxonomy else None
+        self.signals = [(e.label, re.compile(p, re.I)) for e in policy.taxonomy for p in e.signals]
+        self.toolbox = Toolbox(policy)
+        self.cache: LRU[LLMVerdict] = LRU(settings.cache_size)
+
+    # ---- diagnose -------------------------------------------------------------------------
+    async def diagnose(self, messages: list[Message], tools: list[dict[str, Any]] | None) -> Diagnosis:
+        d = Dialogue.of(messages, tools, self.toolbox.owned(tools))
+        found: list[Detection] = []
+        for detector in self.detectors:
+            with spans.guardrail(detector.name) as span:
+                hits = [h for h in detector.detect(d) if h.label in self.labels or h.type in self.labels]
+                spans.decide(span, hits)
+            found += hits
+        notes: list[str] = []
+        calls = 0
+        if self.llm is not None and self._should_ask(d, found):
+            verdict = await self._ask(messages, tools, d)
+            calls, notes = verdict.calls, list(verdict.notes)
+            known = {h.label for h in found}
+            found += [h for h in verdict.detections if h.label not in known]
+            model_plan = verdict.plan
+        else:
+            model_plan = None
+        return self._diagnosis(found, model_plan, calls, notes)
+
+    def _should_ask(self, d: Dialogue, found: list[Detection]) -> bool:
+        settings = self.policy.inception
+        if self.policy.budgets.max_calls_per_turn < 1:
+            return False
+        if settings.trigger == "on_signal":
+            return not found and any(p.search(d.last_user) for _, p in self.signals)
+        return True
+
+    async def _ask(self, messages: list[Message], tools: list[dict[str, Any]] | None, d: Dialogue) -> LLMVerdict:
+        # every_user_turn and on_signal diagnose a user turn once: the key stops at the user's
+        # message, so the tool loop that follows reuses it. always keys on the whole request.
+        upto = messages if self.policy.inception.trigger == "always" else messages[: d.turn_start + 1]
+        key = prefix_key(upto, tools)
+        cached = self.cache.get(key)
+        if cached is not None:
+            return LLMVerdict(cached.detections, cached.plan, 0, [])
+        with spans.guardrail("inception_llm") as span:
+            verdict = await self.llm.diagnose(d)
+            spans.decide(span, verdict.detections)
+            for note in verdict.notes:
+                span.add_event("rein.inception.fail_open", {"reason": note})
+        if not verdict.notes:  # a failed call is not a diagnosis worth remembering
+            self.cache.put(key, verdict)
+        return verdict
+
+    def _diagnosis(self, found: list[Detection], model_plan: str | None, calls: int, notes: list[str]) -> Diagnosis:
+        plans: list[str] = []
+        tools: list[str] = []
+        for det in found:
+            entry = self.policy.error_type(det.type, det.subtype) or self.policy.error_type(det.type)
+            if entry is None:
+                continue
+            text = ""
+            if det.source == "llm" and model_plan and (self.policy.inception.plan_from == "model" or not entry.plan):
+                text = model_plan
+            elif entry.plan:
+                text = entry.plan.format(evidence=det.evidence or "see the dialogue", type=det.type,
+                                         subtype=det.subtype or "", tool=entry.recovery_tool or "")
+            if text and text not in plans and len(plans) < MAX_PLANS:
+                plans.append(text)
+                if entry.recovery_tool:
+                    tools.append(entry.recovery_tool)
+        plan = None
+        if plans:
+            plan = plans[0] if len(plans) == 1 else " ".join(f"({i}) {p}" for i, p in enumerate(plans, 1))
+        return Diagnosis(errors=found, plan=plan, recovery_tools=list(dict.fromkeys(tools)),
+                         model_calls=calls, notes=notes)
+
+    # ---- inject and own tools -------------------------------------------------------------
+    def inject(self, messages: list[Message], tools: list[dict[str, Any]] | None,
+               diagnosis: Diagnosis) -> tuple[list[Message], list[dict[str, Any]] | None]:
+        names = list(diagnosis.recovery_tools)
+        if diagnosis.plan:
+            strategy = self.policy.inception.strategy
+            if strategy == "think_trace":
+                messages = STRATEGIES[strategy](messages, diagnosis.plan, self.toolbox.think)
+                names.insert(0, self.toolbox.think)
+            else:
+                messages = STRATEGIES[strategy](messages, diagnosis.plan)
+        return messages, self.toolbox.add(tools, names)
+
+    def owned_tools(self, client_tools: list[dict[str, Any]] | None) -> set[str]:
+        return self.toolbox.owned(client_tools)
+
+    async def resolve(self, call: ToolCall) -> ToolResolution:
+        return await self.toolbox.resolve(call)
+
+    def check_draft(self, messages: list[Message], tools: list[dict[str, Any]] | None,
+                    draft: AssistantMessage) -> Diagnosis:
+        if not self.policy.inception.check_drafts or not draft.tool_calls:
+            return Diagnosis()
+        d = Dialogue.of([*messages, draft], tools, self.toolbox.owned(tools))
+        with spans.guardrail("draft_tool_call") as span:
+            found = [p for rec in d.latest_calls() if (p := call_problem(rec, d)) is not None
+                     and (p.label in self.labels or p.type in self.labels)]
+            spans.decide(span, found)
+        return self._diagnosis(found, None, 0, [])

@@ -1,0 +1,92 @@
+"""Recovery tools: defined jointly with the plan, answered inside rein.
+
+``think`` (the channel of the think_trace strategy) and the policy's recovery tools are
+rein-owned whenever the client did not define a tool of that name: rein adds them to the
+tool list and resolves calls to them itself, so the client never sees them.
+"""
+from __future__ import annotations
+
+import json
+import string
+from typing import Any
+
+from inception.base import ToolResolution
+from policies.messages import ToolCall
+from policies.schema import Policy, RecoveryTool
+
+THINK_DESCRIPTION = ("Think through the situation before acting. The thought is private: it is not shown "
+                     "to the user and changes nothing.")
+
+
+def think_spec(name: str = "think") -> dict[str, Any]:
+    return {"type": "function", "function": {
+        "name": name, "description": THINK_DESCRIPTION,
+        "parameters": {"type": "object", "properties": {"thought": {"type": "string"}}, "required": ["thought"]}}}
+
+
+def tool_spec(tool: RecoveryTool) -> dict[str, Any]:
+    return {"type": "function", "function": {"name": tool.name, "description": tool.description,
+                                             "parameters": tool.parameters}}
+
+
+def names_of(tools: list[dict[str, Any]] | None) -> set[str]:
+    return {(t.get("function") or {}).get("name") for t in tools or [] if isinstance(t, dict)} - {None}
+
+
+class _Blank(dict):
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def render(template: str, args: dict[str, Any]) -> str:
+    """Fill {argument} placeholders from the call; a missing argument becomes empty text."""
+    values = _Blank({k: v if isinstance(v, str) else json.dumps(v) for k, v in args.items()})
+    try:
+        text = string.Formatter().vformat(template, (), values)
+    except (ValueError, IndexError):
+        text = template
+    return " ".join(text.replace("()", "").split())
+
+
+class Toolbox:
+    def __init__(self, policy: Policy):
+        self.policy = policy
+        self.think = policy.inception.think_tool
+        self.recovery = {t.name: t for t in policy.recovery_tools}
+        self._all = {self.think, *self.recovery}
+
+    def owned(self, client_tools: list[dict[str, Any]] | None) -> set[str]:
+        return self._all - names_of(client_tools) if client_tools else set(self._all)
+
+    def add(self, tools: list[dict[str, Any]] | None, names: list[str]) -> list[dict[str, Any]] | None:
+        """The client's tools plus those of ``names`` it lacks (None stays None when nothing is added)."""
+        have = names_of(tools)
+        extra = []
+        for name in dict.fromkeys(names):
+            if name in have:
+                continue
+            if name == self.think:
+                extra.append(think_spec(name))
+            elif name in self.recovery:
+                extra.append(tool_spec(self.recovery[name]))
+        if not extra:
+            return tools
+        return list(tools or []) + extra
+
+    async def resolve(self, call: ToolCall) -> ToolResolution:
+        name = call.function.name
+        try:
+            args = json.loads(call.function.arguments or "{}")
+        except ValueError:
+            args = {}
+        if not isinstance(args, dict):
+            args = {}
+        if name == self.think:
+            return ToolResolution(end_turn=False, tool_result="Noted.")
+        tool = self.recovery.get(name)
+        if tool is None:
+            raise KeyError(name)
+        text = render(tool.reply, args) if tool.reply else ""
+        if tool.on_call == "end_turn":
+            return ToolResolution(end_turn=True, reply=text or f"({name})")
+        return ToolResolution(end_turn=False, tool_result=text or "done")
