@@ -1,6 +1,7 @@
 """One turn as a LangGraph ``StateGraph``, compiled once per policy.
 
     diagnose ─▶ incept? ─▶ agent ─┬─▶ (rein-owned tool) ─▶ resolve ─▶ agent
+                                  ├─▶ (malformed tool call, once) ─▶ recheck ─▶ agent
                                   ├─▶ (client tool call) ─────────────▶ respond
                                   └─▶ plan_refine ─▶ refine? ─────────▶ respond
 
@@ -64,8 +65,25 @@ class Pipeline:
                 draft = await self.agent.complete(request)
             tracing.record_usage(span, draft)
         waited = (time.perf_counter() - started) * 1000
-        return {"draft": draft, "streamed": streamed, "rounds": state.get("rounds", 0) + 1,
-                "upstream_ms": state.get("upstream_ms", 0.0) + waited}
+        out = {"draft": draft, "streamed": streamed, "rounds": state.get("rounds", 0) + 1,
+               "upstream_ms": state.get("upstream_ms", 0.0) + waited, "draft_check": None}
+        checker = getattr(self.inception, "check_draft", None)
+        if checker and draft.message.tool_calls and not streamed:  # a streamed call already went out
+            check = checker(state["messages"], state["tools"], draft.message)
+            if check.found and not state.get("rechecked"):
+                out["draft_check"] = check
+            elif check.found:  # asked once already: fail open, the call goes out as the agent wrote it
+                out["notes"] = [*(state.get("notes") or []), f"draft_check: still {check.header()} after a re-ask"]
+        return out
+
+    async def recheck(self, state: TurnState) -> dict[str, Any]:
+        """Re-ask the agent once, with what was wrong with its tool call planted as a plan."""
+        check = state["draft_check"]
+        diagnosis = state["diagnosis"]
+        merged = diagnosis.model_copy(update={"errors": [*diagnosis.errors, *check.errors]})
+        with tracing.guardrail_span("draft_tool_call", "modify"):
+            messages, tools = self.inception.inject(state["messages"], state["tools"], check)
+        return {"messages": messages, "tools": tools, "diagnosis": merged, "rechecked": True, "draft_check": None}
 
     async def _stream_agent(self, request, state: TurnState) -> tuple[ModelResponse, bool]:
         """Relay chunks as they come unless refinement may run; rein-owned tool calls are held."""
@@ -133,6 +151,8 @@ class Pipeline:
 
     def after_agent(self, state: TurnState) -> str:
         calls = state["draft"].message.tool_calls
+        if calls and state.get("draft_check") is not None:
+            return "recheck"
         if calls:
             owned = self.inception.owned_tools(state["request"].tools)
             if owned and any(c.function.name in owned for c in calls) and state.get("rounds", 0) < MAX_ROUNDS:
@@ -173,13 +193,15 @@ class Pipeline:
         g.add_node("incept", self.incept)
         g.add_node("agent", self.call_agent)
         g.add_node("resolve", self.resolve)
+        g.add_node("recheck", self.recheck)
         g.add_node("plan_refine", self.plan_refine)
         g.add_node("refine", self.refine)
         g.add_node("respond", self.respond)
         g.add_edge(START, "diagnose")
         g.add_conditional_edges("diagnose", self.after_diagnose, ["incept", "agent"])
         g.add_edge("incept", "agent")
-        g.add_conditional_edges("agent", self.after_agent, ["resolve", "respond", "plan_refine"])
+        g.add_conditional_edges("agent", self.after_agent, ["resolve", "recheck", "respond", "plan_refine"])
+        g.add_edge("recheck", "agent")
         g.add_conditional_edges("resolve", self.after_resolve, ["agent", "respond"])
         g.add_conditional_edges("plan_refine", self.after_plan, ["refine", "respond"])
         g.add_edge("refine", "respond")

@@ -24,4 +24,6 @@ class TurnState(TypedDict, total=False):
     final: ModelResponse
     upstream_ms: float             # time spent waiting for the agent (not rein's overhead)
     rounds: int                    # agent calls this turn (rein-owned tool loops add rounds)
+    draft_check: Diagnosis | None  # what is wrong with the draft's tool calls (None: nothing)
+    rechecked: bool                # the agent was re-asked once about a malformed tool call
     notes: list[str]               # fail-open events: "stage: reason"
