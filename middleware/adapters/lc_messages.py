@@ -149,3 +149,16 @@ def _openai_call(id: str | None, name: str, arguments: str) -> dict[str, Any]:
     return ToolCall.model_validate({"id": id or "", "type": "function",
                                     "function": {"name": name, "arguments": arguments}}
                                    ).model_dump(exclude_unset=True, mode="json")
+
+
+def as_rein_messages(messages: Iterable[Any]) -> list[Message]:
+    """Any mix of rein messages, OpenAI dicts and LangChain messages, as rein messages."""
+    out: list[Message] = []
+    for m in messages:
+        if isinstance(m, BaseMessage) or isinstance(m, dict):
+            out.append(message_from_langchain(m))
+        elif hasattr(m, "role") and hasattr(m, "model_dump"):
+            out.append(m if type(m).__module__ == "policies.messages" else parse_messages([m.model_dump()])[0])
+        else:
+            raise TypeError(f"not a chat message: {type(m).__name__}")
+    return out

@@ -1,0 +1,181 @@
+"""rein as a LangChain v1 ``AgentMiddleware``: the pipeline around each model call of an agent.
+
+Before a call, rein diagnoses the dialogue and, on a plan, injects it (and offers its
+recovery tools); after, it refines a final (non-tool-call) reply. Calls the agent makes to
+rein's own recovery tools are resolved inside rein; the tools are also registered through
+``tools`` so the agent's tool node accepts them if one ever reaches it.
+
+Example::
+
+    agent = create_agent(llm, tools=[lookup], middleware=[Rein(policy="default").middleware()])
+    out = agent.invoke({"messages": [{"role": "user", "content": "hi"}]})
+    report_of(out["messages"][-1]).diagnosis
+"""
+from __future__ import annotations
+
+import uuid
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
+
+from langchain.agents.middleware import AgentMiddleware, ModelRequest as LCRequest, ModelResponse as LCResponse
+from langchain.agents.middleware.types import ExtendedModelResponse
+from langchain_core.messages import AIMessage, SystemMessage
+from langchain_core.tools import BaseTool, StructuredTool
+from langchain_core.utils.function_calling import convert_to_openai_tool
+
+from middleware.adapters.isolation import CallerContext
+from middleware.adapters.lc_messages import from_langchain, message_from_langchain, message_to_langchain
+from middleware.adapters.report import ReinReport
+from middleware.adapters.sync import run_sync
+from middleware.models.chunks import response_chunks
+from policies.messages import AssistantMessage, FunctionCall, ToolCall, assistant
+from policies.model import ModelRequest, ModelResponse
+from policies.schema import RecoveryTool
+
+if TYPE_CHECKING:
+    from middleware.sdk import Rein
+
+
+class _Call:
+    """One model call of the agent: its request, handler, and what rein made of it."""
+
+    def __init__(self, request: LCRequest, handler: Callable, caller: CallerContext, rein_tools: set[str]):
+        self.request, self.handler, self.caller = request, handler, caller
+        lc = ([request.system_message] if request.system_message else []) + list(request.messages)
+        self.client_tools = [t for t in request.tools if _tool_name(t) not in rein_tools]
+        self.messages = from_langchain(lc)
+        self.original = {id(ours): theirs for ours, theirs in zip(self.messages, lc)}
+        self.responses: list[Any] = []
+
+
+_current: ContextVar[_Call | None] = ContextVar("rein_model_call", default=None)
+
+
+class HandlerAgent:
+    """The ChatModel over the agent's own model call (the ``handler`` of ``wrap_model_call``)."""
+
+    name = "agent"
+
+    def __init__(self, tools_by_name: dict[str, BaseTool]):
+        self.rein_tools = tools_by_name
+
+    async def complete(self, request: ModelRequest) -> ModelResponse:
+        call = _current.get()
+        if call is None:
+            raise RuntimeError("HandlerAgent runs only inside ReinMiddleware.wrap_model_call")
+        lc = [call.original.get(id(m)) or message_to_langchain(m) for m in request.messages]
+        system = lc.pop(0) if lc and isinstance(lc[0], SystemMessage) else None
+        known = {_tool_name(t): t for t in [*call.request.tools, *self.rein_tools.values()]}
+        tools = [known.get(t["function"]["name"], t) if "function" in t else t for t in request.tools or []]
+        updated = call.request.override(messages=lc, system_message=system, tools=tools or call.client_tools)
+        result = await call.caller.run(call.handler, updated)
+        call.responses.append(result)
+        reply = _last_ai(result)
+        message = message_from_langchain(reply) if reply is not None else assistant("")
+        return ModelResponse(message=message, model=str((reply.response_metadata if reply else {}).get("model_name", "")),
+                             finish_reason="tool_calls" if getattr(message, "tool_calls", None) else "stop")
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[dict[str, Any]]:
+        for c in response_chunks(await self.complete(request)):
+            yield c
+
+
+class ReinMiddleware(AgentMiddleware):
+    """rein's pipeline around each model call of a ``create_agent`` agent."""
+
+    def __init__(self, rein: "Rein", policy: Any = None):
+        super().__init__()
+        self.tools = []
+        self._agent = HandlerAgent({})
+        self.pipeline = rein.pipeline_for(self._agent, policy)
+        self.tools = [_recovery_tool(t, self.pipeline) for t in self.pipeline.policy.recovery_tools]
+        self._agent.rein_tools = {t.name: t for t in self.tools}
+
+    async def awrap_model_call(self, request: LCRequest, handler: Callable) -> Any:
+        return await self._turn(request, handler, CallerContext())
+
+    def wrap_model_call(self, request: LCRequest, handler: Callable) -> Any:
+        return run_sync(self._turn(request, handler, CallerContext()))
+
+    async def _turn(self, request: LCRequest, handler: Callable, caller: CallerContext) -> Any:
+        from middleware.sdk import run_turn
+
+        call = _Call(request, handler, caller, set(self._agent.rein_tools))
+        tools = [_openai_tool(t) for t in call.client_tools] or None
+        token = _current.set(call)
+        try:
+            state = await run_turn(self.pipeline, ModelRequest(messages=call.messages, tools=tools))
+        finally:
+            _current.reset(token)
+        report = ReinReport.from_state(self.pipeline.policy.name, state)
+        return _with_final(call.responses[-1], state["final"].message, report)
+
+
+def _with_final(result: Any, final: AssistantMessage, report: ReinReport) -> Any:
+    """The handler's last result with rein's final reply and report on its AIMessage."""
+    if isinstance(result, ExtendedModelResponse):
+        return ExtendedModelResponse(model_response=_with_final(result.model_response, final, report),
+                                     command=result.command)
+    messages = [result] if isinstance(result, AIMessage) else list(result.result)
+    for i in range(len(messages) - 1, -1, -1):
+        if isinstance(messages[i], AIMessage):
+            messages[i] = _revised(messages[i], final, report)
+            break
+    if isinstance(result, AIMessage):
+        return messages[0]
+    return LCResponse(result=messages, structured_response=result.structured_response)
+
+
+def _revised(reply: AIMessage, final: AssistantMessage, report: ReinReport) -> AIMessage:
+    metadata = {**reply.response_metadata, "rein": report.model_dump(mode="json", exclude_none=True)}
+    if message_from_langchain(reply).model_dump(exclude_unset=True) == final.model_dump(exclude_unset=True):
+        revised = reply.model_copy(update={"response_metadata": metadata})
+    else:
+        revised = message_to_langchain(final).model_copy(
+            update={"id": reply.id, "response_metadata": metadata, "usage_metadata": reply.usage_metadata})
+    object.__setattr__(revised, "rein", report)
+    return revised
+
+
+def _last_ai(result: Any) -> AIMessage | None:
+    if isinstance(result, ExtendedModelResponse):
+        result = result.model_response
+    if isinstance(result, AIMessage):
+        return result
+    return next((m for m in reversed(result.result) if isinstance(m, AIMessage)), None)
+
+
+def _openai_tool(tool: Any) -> dict[str, Any]:
+    try:
+        return convert_to_openai_tool(tool)
+    except Exception:  # a provider's built-in tool dict: shown to diagnosis as it is
+        if isinstance(tool, dict):
+            return tool
+        raise
+
+
+def _tool_name(tool: Any) -> str | None:
+    if isinstance(tool, BaseTool):
+        return tool.name
+    if isinstance(tool, dict):
+        return (tool.get("function") or {}).get("name") or tool.get("name")
+    return getattr(tool, "__name__", None)
+
+
+def _recovery_tool(spec: RecoveryTool, pipeline: Any) -> BaseTool:
+    """A policy's recovery tool as a LangChain tool that rein's inception stage answers."""
+
+    async def resolve(**arguments: Any) -> str:
+        import json
+
+        call = ToolCall(id=f"call_rein_{uuid.uuid4().hex[:12]}",
+                        function=FunctionCall(name=spec.name, arguments=json.dumps(arguments)))
+        resolution = await pipeline.inception.resolve(call)
+        return resolution.reply if resolution.end_turn else resolution.tool_result
+
+    return StructuredTool.from_function(coroutine=resolve, func=lambda **kw: run_sync(resolve(**kw)),
+                                        name=spec.name, description=spec.description,
+                                        args_schema=spec.parameters, return_direct=spec.on_call == "end_turn")
+
+
+__all__ = ["HandlerAgent", "ReinMiddleware"]

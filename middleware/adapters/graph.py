@@ -1,0 +1,133 @@
+"""A compiled LangGraph graph with a messages state, with rein's stages around each run.
+
+The graph is the pipeline's agent: rein diagnoses the input dialogue, the graph runs on it
+(with a recovery plan injected when there is one), and rein refines the graph's last reply.
+Input and output keep the graph's shape; the output dict also has ``.rein``.
+
+The graph is assumed stateless across runs (the whole dialogue comes in the input, as with
+OpenAI-style clients) and to append its new messages after the input ones (``add_messages``).
+
+Example::
+
+    guarded = rein.wrap_graph(builder.compile())
+    out = await guarded.ainvoke({"messages": [{"role": "user", "content": "hi"}]})
+    out["messages"][-1].content, out.rein.diagnosis
+"""
+from __future__ import annotations
+
+import uuid
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any, AsyncIterator
+
+from langchain_core.messages import AIMessage, BaseMessage, convert_to_messages
+
+from middleware.adapters.isolation import CallerContext
+from middleware.adapters.lc_messages import from_langchain, message_from_langchain, to_langchain
+from middleware.adapters.report import ReinReport, attach
+from middleware.adapters.sync import run_sync
+from middleware.models.chunks import response_chunks
+from policies.messages import AssistantMessage, assistant
+from policies.model import ModelRequest, ModelResponse
+
+if TYPE_CHECKING:
+    from middleware.sdk import Rein
+
+
+class _Run:
+    def __init__(self, state: dict[str, Any], config: Any, kwargs: dict[str, Any], caller: CallerContext):
+        self.state, self.config, self.kwargs, self.caller = state, config, kwargs, caller
+        self.output: dict[str, Any] | None = None
+        self.sent = 0  # messages the graph was given on its last run
+
+
+_current: ContextVar[_Run | None] = ContextVar("rein_graph_run", default=None)
+
+
+class GraphAgent:
+    """The ChatModel over a compiled graph: messages in, the graph's last message out."""
+
+    def __init__(self, graph: Any, key: str = "messages"):
+        self.graph = graph
+        self.key = key
+        self.name = getattr(graph, "name", None) or "graph"
+
+    async def complete(self, request: ModelRequest) -> ModelResponse:
+        run = _current.get() or _Run({}, None, {}, CallerContext())
+        messages = to_langchain(request.messages)
+        output = await run.caller.run(self.graph.ainvoke, {**run.state, self.key: messages},
+                                      run.config, **run.kwargs)
+        run.output, run.sent = output, len(messages)
+        new = list(output.get(self.key) or [])[len(messages):]
+        return ModelResponse(message=_last_reply(new), model=self.name)
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[dict[str, Any]]:
+        for c in response_chunks(await self.complete(request)):
+            yield c
+
+
+class GuardedGraph:
+    """``ainvoke``/``invoke`` like the graph's; anything else is the graph's own attribute."""
+
+    def __init__(self, rein: "Rein", graph: Any, policy: Any = None, key: str = "messages"):
+        self.graph = graph
+        self.key = key
+        self.pipeline = rein.pipeline_for(GraphAgent(graph, key), policy)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.graph, name)
+
+    async def ainvoke(self, input: dict[str, Any], config: Any = None, **kwargs: Any) -> dict[str, Any]:
+        return await self._turn(CallerContext(), input, config, kwargs)
+
+    def invoke(self, input: dict[str, Any], config: Any = None, **kwargs: Any) -> dict[str, Any]:
+        return run_sync(self._turn(CallerContext(), input, config, kwargs))
+
+    async def _turn(self, caller: CallerContext, input: dict[str, Any], config: Any,
+                    kwargs: dict[str, Any]) -> dict[str, Any]:
+        from middleware.sdk import run_turn
+
+        if not isinstance(input, dict) or self.key not in input:
+            raise TypeError(f"wrap_graph needs a state dict with a {self.key!r} list")
+        given = [m if m.id else m.model_copy(update={"id": str(uuid.uuid4())})
+                 for m in convert_to_messages(input[self.key])]
+        run = _Run({k: v for k, v in input.items() if k != self.key}, config, kwargs, caller)
+        token = _current.set(run)
+        try:
+            state = await run_turn(self.pipeline, ModelRequest(messages=from_langchain(given)))
+        finally:
+            _current.reset(token)
+        report = ReinReport.from_state(self.pipeline.policy.name, state)
+        output = dict(run.output or {})
+        produced = list(output.get(self.key) or [])
+        new = produced[run.sent:]
+        # What the caller sees never includes rein's injected messages: their dialogue + the new ones.
+        messages = produced if not report.injected else [*given, *new]
+        output[self.key] = _with_final(messages, len(messages) - len(new), state["final"].message)
+        return attach(output, report)
+
+
+def _last_reply(new: list[Any]) -> AssistantMessage:
+    for m in reversed(new):
+        if isinstance(m, AIMessage) or (isinstance(m, dict) and m.get("role") == "assistant"):
+            message = message_from_langchain(m)
+            if isinstance(message, AssistantMessage):
+                return message
+    return assistant("")  # the graph added no reply: an empty draft, nothing to refine
+
+
+def _with_final(messages: list[Any], first_new: int, final: AssistantMessage) -> list[Any]:
+    """Swap the graph's last reply for rein's final one when rein changed it."""
+    for i in range(len(messages) - 1, first_new - 1, -1):
+        m = messages[i]
+        if not (isinstance(m, AIMessage) or (isinstance(m, dict) and m.get("role") == "assistant")):
+            continue
+        if message_from_langchain(m).model_dump(exclude_unset=True) == final.model_dump(exclude_unset=True):
+            return messages
+        if isinstance(m, BaseMessage):
+            revised = to_langchain([final])[0].model_copy(
+                update={"id": m.id, "response_metadata": m.response_metadata,
+                        "usage_metadata": getattr(m, "usage_metadata", None)})
+        else:
+            revised = final.model_dump(exclude_unset=True, mode="json")
+        return [*messages[:i], revised, *messages[i + 1:]]
+    return messages

@@ -1,0 +1,151 @@
+"""The SDK: rein's stages around your own agent, in-process.
+
+Example::
+
+    from middleware import Rein
+
+    rein = Rein(policy="default", rein_model="openai/gpt-4o-mini")
+
+    @rein.guard
+    def agent(messages, tools=None):
+        return client.chat.completions.create(model="gpt-4o", messages=messages).choices[0].message.content
+
+    reply = agent([{"role": "user", "content": "Where is my order?"}])
+    reply.rein.diagnosis.header(), reply.rein.refined      # what rein did
+
+    graph = rein.wrap_graph(compiled_langgraph)             # same ainvoke/invoke shape
+    agent = create_agent(llm, tools, middleware=[rein.middleware()])
+"""
+from __future__ import annotations
+
+import functools
+import inspect
+from typing import Any, Callable
+
+from middleware.adapters.function_agent import Call, FunctionAgent, current_call, reshape
+from middleware.adapters.isolation import CallerContext, outside_caller_run
+from middleware.adapters.lc_messages import as_rein_messages
+from middleware.adapters.report import ReinReport, attach, report_of
+from middleware.adapters.sync import run_sync
+from middleware.engine import Engine
+from middleware.models import resolve_model
+from middleware.pipeline import Pipeline
+from middleware.state import TurnState
+from policies.model import ChatModel, ModelRequest
+from policies.schema import Policy
+
+ModelSpec = ChatModel | str | None
+
+
+class Rein:
+    """An engine (policy + models) and the ways to put it around an agent.
+
+    ``model`` is the agent model for ``complete``/``acomplete`` (the wrapped function, graph or
+    LangChain model is the agent everywhere else); ``rein_model`` serves rein's own calls
+    (diagnosis, refiners). Each is a ChatModel or a spec string (``http(s)://.../v1``, a
+    litellm name, or ``local``); unset, both fall back to the embedded model, loaded lazily.
+    """
+
+    def __init__(self, policy: str | Policy = "default", model: ModelSpec = None,
+                 rein_model: ModelSpec = None, api_key: str | None = None):
+        self.model = _model(model, api_key)
+        own = _model(rein_model, api_key) or self.model or resolve_model(None)
+        self.engine = Engine(agent=self.model or own, policy=policy, rein_model=own)
+
+    @property
+    def policy(self) -> Policy:
+        return self.engine.default_policy
+
+    def pipeline_for(self, agent: ChatModel, policy: str | Policy | None = None) -> Pipeline:
+        """A pipeline compiled around ``agent`` (build once per wrapped agent, reuse per call)."""
+        if isinstance(policy, Policy):
+            return Pipeline(policy, agent, *_stages(policy, self.engine.rein_model))
+        return self.engine.pipeline(policy, agent=agent)
+
+    # ---- a plain model call ----------------------------------------------------------
+    async def acomplete(self, messages: list[Any], tools: list[dict[str, Any]] | None = None,
+                        **settings: Any) -> Any:
+        """One turn on ``model`` with the stages around it: the final AssistantMessage, with ``.rein``."""
+        pipeline = self.engine.pipeline()
+        request = ModelRequest(messages=as_rein_messages(messages), tools=tools, extra=settings)
+        state = await run_turn(pipeline, request)
+        return attach(state["final"].message, ReinReport.from_state(pipeline.policy.name, state))
+
+    def complete(self, messages: list[Any], tools: list[dict[str, Any]] | None = None, **settings: Any) -> Any:
+        return run_sync(self.acomplete(messages, tools, **settings))
+
+    # ---- the three wrappers ----------------------------------------------------------
+    def guard(self, fn: Callable[..., Any] | None = None, *, policy: str | Policy | None = None) -> Any:
+        """Decorate an agent function ``fn(messages, [tools=None], *args, **kwargs)`` (sync or async).
+
+        The guarded function takes the same arguments and returns what ``fn`` returned (text,
+        a message dict, ...), revised where rein refined it, with ``.rein`` (a ReinReport).
+        Extra arguments reach ``fn`` unchanged on every agent call of the turn.
+        """
+        if fn is None:
+            return functools.partial(self.guard, policy=policy)
+        agent = FunctionAgent(fn)
+        pipeline = self.pipeline_for(agent, policy)
+        tools_second = agent.takes_tools and list(inspect.signature(fn).parameters)[1:2] == ["tools"]
+
+        async def turn(caller: CallerContext, messages: list[Any], tools: list[dict[str, Any]] | None,
+                       args: tuple, kwargs: dict[str, Any]) -> Any:
+            call = Call(args, kwargs, caller)
+            token = current_call.set(call)
+            try:
+                state = await run_turn(pipeline, ModelRequest(messages=as_rein_messages(messages), tools=tools))
+            finally:
+                current_call.reset(token)
+            original = call.returned[-1] if call.returned else None
+            report = ReinReport.from_state(pipeline.policy.name, state)
+            return attach(reshape(original, state["final"].message), report)
+
+        if inspect.iscoroutinefunction(fn):
+            @functools.wraps(fn)
+            async def guarded_async(messages, *args, tools=None, **kwargs):
+                if tools_second and args:  # called as fn(messages, tools, ...)
+                    tools, args = args[0], args[1:]
+                return await turn(CallerContext(), messages, tools, args, kwargs)
+            guarded = guarded_async
+        else:
+            @functools.wraps(fn)
+            def guarded_sync(messages, *args, tools=None, **kwargs):
+                if tools_second and args:
+                    tools, args = args[0], args[1:]
+                return run_sync(turn(CallerContext(), messages, tools, args, kwargs))
+            guarded = guarded_sync
+        guarded.pipeline = pipeline  # type: ignore[attr-defined]
+        return guarded
+
+    def wrap_graph(self, graph: Any, *, policy: str | Policy | None = None, key: str = "messages") -> Any:
+        """A compiled LangGraph graph with a messages state, with rein's stages around each run."""
+        from middleware.adapters.graph import GuardedGraph
+
+        return GuardedGraph(self, graph, policy=policy, key=key)
+
+    def middleware(self, *, policy: str | Policy | None = None) -> Any:
+        """A LangChain v1 AgentMiddleware for ``create_agent(..., middleware=[...])``."""
+        from middleware.adapters.agent_middleware import ReinMiddleware
+
+        return ReinMiddleware(self, policy=policy)
+
+
+async def run_turn(pipeline: Pipeline, request: ModelRequest) -> TurnState:
+    """One pipeline run, kept out of any LangGraph run the caller is inside."""
+    return await outside_caller_run(lambda: pipeline.run(request))
+
+
+def _model(spec: ModelSpec, api_key: str | None) -> ChatModel | None:
+    if spec is None or not isinstance(spec, str):
+        return spec
+    return resolve_model(spec, api_key)
+
+
+def _stages(policy: Policy, rein_model: ChatModel) -> tuple[Any, Any]:
+    import inception
+    import refiners
+
+    return inception.build(policy, rein_model), refiners.build(policy, rein_model)
+
+
+__all__ = ["Rein", "ReinReport", "report_of"]
