@@ -132,7 +132,8 @@ class FakeUpstream:
     async def start(self) -> "FakeUpstream":
         if not self.port:
             self.port = free_port()
-        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        # Short shutdown: a test that stops mid-fault (a slow or stalled reply) need not wait it out.
+        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False, shutdown_timeout=0.1)
         await self._runner.setup()
         await web.TCPSite(self._runner, self.host, self.port).start()
         return self
