@@ -86,12 +86,19 @@ class InceptionSettings(_Strict):
 
 
 class RefinerSettings(_Strict):
+    """Adaptive refinement (MARA): a planner picks, per turn, which refiners revise the draft."""
     enabled: bool = False
     refiners: list[Literal["factuality", "persona", "coherence"]] = Field(
-        default_factory=lambda: ["factuality", "persona", "coherence"])
-    planner: Literal["rules", "llm", "fixed"] = "rules"
-    deterministic_factuality: bool = True
-    llm: bool = False
+        default_factory=lambda: ["factuality", "persona", "coherence"],
+        description="Refiners the planner may pick; with planner 'fixed', the chain in this order.")
+    planner: Literal["rules", "llm", "fixed"] = Field(
+        "rules", description="rules: cheap checks first, the model only when they cannot decide; llm: the model "
+                             "picks among the refiners that apply; fixed: every refiner on every turn (baseline).")
+    deterministic_factuality: bool = Field(
+        True, description="Fix amounts, dates, IDs, names and statuses that disagree with tool results, with no model.")
+    llm: bool = Field(
+        False, description="Let refiners and the planner call rein's model. false: only the deterministic "
+                           "factuality pass runs (no model call).")
 
 
 class CrossFieldProblems(ValueError):

@@ -1,4 +1,16 @@
-"""What the pipeline needs from refinement: a pre-draft gate, a plan, and the refine loop."""
+"""What the pipeline needs from refinement: a pre-draft gate, a plan, and the refine loop.
+
+A refiner is one aspect (factuality, persona, coherence). It has a cheap ``check`` (no model:
+the planner runs it) and an async ``revise`` (deterministic fixes first, the model only for
+what they cannot settle). Example of a custom one::
+
+    class Shouting:
+        name = "shouting"
+        def check(self, turn, text):
+            return Check(findings=["all caps"]) if text.isupper() else Check()
+        async def revise(self, turn, text):
+            return Revision(text=text.capitalize(), feedback="lowered the volume")
+"""
 from __future__ import annotations
 
 from typing import Any, Protocol
@@ -10,22 +22,26 @@ from policies.messages import Message
 
 class RefinePlan(BaseModel):
     refiners: list[str] = Field(default_factory=list)  # in the order they run
-    reason: str = ""
+    reason: str = ""                                   # the planner's short justification
     model_calls: int = 0
+    thorough: bool = False                             # fixed chain: every refiner asks the model
 
 
 class RefinerStep(BaseModel):
     name: str
     changed: bool
     feedback: str = ""
+    model_calls: int = 0
+    ms: float = 0.0
 
 
 class Refinement(BaseModel):
     draft: str
     final: str
     steps: list[RefinerStep] = Field(default_factory=list)
-    model_calls: int = 0
-    notes: list[str] = Field(default_factory=list)  # fail-open events
+    model_calls: int = 0                               # planner + refiners
+    plan_reason: str = ""
+    notes: list[str] = Field(default_factory=list)     # fail-open events
 
     @property
     def changed(self) -> bool:
@@ -38,11 +54,37 @@ class Refinement(BaseModel):
 
 
 class TurnContext(BaseModel):
-    """What refiners can see: the dialogue, the tools, and who the user is."""
+    """What refiners can see: the dialogue, the tools, who the user is, operator documents."""
     messages: list[Message]
     tools: list[dict[str, Any]] | None = None
     user: str | None = None
     profile: dict[str, Any] | None = None
+    documents: list[str] = Field(default_factory=list)
+    model_calls_used: int = 0                          # rein calls already spent this turn (diagnosis)
+
+
+class Check(BaseModel):
+    """A refiner's cheap verdict on a text: what looks wrong, and whether rules could not tell."""
+    findings: list[str] = Field(default_factory=list)
+    undecided: bool = False
+    skip_reason: str = ""                              # why the aspect does not apply at all
+
+
+class Revision(BaseModel):
+    text: str
+    feedback: str = ""
+    model_calls: int = 0
+
+    def changed_from(self, previous: str) -> bool:
+        return self.text != previous
+
+
+class Refiner(Protocol):
+    name: str
+
+    def check(self, turn: Any, text: str) -> Check: ...
+
+    async def revise(self, turn: Any, text: str) -> Revision: ...
 
 
 class Refinery(Protocol):

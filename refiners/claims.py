@@ -1,0 +1,179 @@
+"""Checkable values in text — amounts, dates, times, IDs, numbers, statuses — found, normalized,
+and written back in the style the text used. No model: this is what the deterministic passes see.
+
+    >>> [c.kind for c in find_claims("Order A1234 ($42.50) ships on March 14.")]
+    ['id', 'money', 'date']
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august", "september",
+          "october", "november", "december"]
+_MON = {m[:3]: i + 1 for i, m in enumerate(MONTHS)} | {"sept": 9}
+_MONTH_RE = r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sept?(?:ember)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)"
+_WEEKDAY_RE = r"(?:(?P<wd>Mon|Tues?|Wed(?:nes)?|Thu(?:rs)?|Fri|Sat(?:ur)?|Sun)(?:day)?,?\s+)?"
+STATUSES = ["out for delivery", "in transit", "on hold", "out of stock", "in stock", "sold out", "on time",
+            "not shipped", "pending", "processing", "shipped", "delivered", "cancelled", "canceled", "refunded",
+            "active", "inactive", "confirmed", "failed", "approved", "denied", "declined", "open", "closed",
+            "returned", "paid", "unpaid", "overdue", "scheduled", "completed", "expired", "suspended",
+            "available", "unavailable", "booked", "delayed", "boarding", "resolved", "escalated", "waitlisted"]
+_CUR = {"$": "$", "€": "€", "£": "£", "usd": "$", "dollars": "$", "eur": "€", "euros": "€", "gbp": "£"}
+
+_PATTERNS: list[tuple[str, re.Pattern]] = [
+    ("money", re.compile(r"(?P<cur>[$€£])\s?(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
+                         r"|(?P<num2>\d+(?:\.\d+)?)\s?(?P<cur2>USD|EUR|GBP|dollars|euros)\b", re.I)),
+    ("date", re.compile(r"\b(?P<y>\d{4})-(?P<m>\d{2})-(?P<d>\d{2})\b")),
+    ("date", re.compile(_WEEKDAY_RE + r"\b(?P<mon>" + _MONTH_RE + r")\.?\s+(?P<d>\d{1,2})(?:st|nd|rd|th)?\b"
+                        r"(?:,?\s+(?P<y>\d{4}))?")),
+    ("date", re.compile(_WEEKDAY_RE + r"\b(?P<d>\d{1,2})(?:st|nd|rd|th)?\s+(?P<mon>" + _MONTH_RE + r")\b"
+                        r"(?:,?\s+(?P<y>\d{4}))?")),
+    ("time", re.compile(r"\b(?P<h>\d{1,2}):(?P<mi>\d{2})(?:\s?(?P<ap>[ap]m\b|[ap]\.m\.))?(?![\w:])", re.I)),
+    ("time", re.compile(r"\b(?P<h>\d{1,2})\s?(?P<ap>[ap]m\b|[ap]\.m\.)", re.I)),
+    ("percent", re.compile(r"\b(?P<num>\d+(?:\.\d+)?)\s?%")),
+    ("id", re.compile(r"#\w*\d\w*|\b(?=[A-Z0-9-]*\d)(?=[A-Z0-9-]*[A-Z])[A-Z0-9][A-Z0-9-]{2,}[A-Z0-9]\b|\b\d{5,}\b")),
+    ("number", re.compile(r"(?<![\w.])\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\w])|(?<![\w.])\d+(?:\.\d+)?(?![\w%])")),
+    ("status", re.compile(r"\b(?:" + "|".join(re.escape(s) for s in STATUSES) + r")\b", re.I)),
+]
+_NEGATION = re.compile(r"\b(?:not|n't|never|no longer)\s+(?:\w+\s+)?$", re.I)
+
+
+@dataclass
+class Claim:
+    kind: str
+    text: str
+    start: int
+    end: int
+    value: Any
+    style: dict[str, Any] = field(default_factory=dict)
+
+
+def _dec(s: str) -> Decimal | None:
+    try:
+        return Decimal(s.replace(",", ""))
+    except InvalidOperation:
+        return None
+
+
+def _parse(kind: str, m: re.Match) -> tuple[Any, dict[str, Any]] | None:
+    g = m.groupdict()
+    text = m.group(0)
+    if kind == "money":
+        num = g.get("num") or g.get("num2")
+        cur = _CUR.get((g.get("cur") or g.get("cur2") or "$").lower(), "$")
+        return _dec(num), {"cur": cur, "decimals": "." in num, "commas": "," in num,
+                           "suffix": bool(g.get("cur2")), "word": g.get("cur2")}
+    if kind == "date":
+        if g.get("mon"):
+            month = _MON.get(g["mon"].lower()[:4] if g["mon"].lower().startswith("sept") else g["mon"].lower()[:3])
+            year = int(g["y"]) if g.get("y") else None
+            value = (year, month, int(g["d"]))
+            style = {"fmt": "md" if text.lstrip(", ").split()[0 if not g.get("wd") else 1][0].isalpha() else "dm",
+                     "long": len(g["mon"]) > 3, "year": year is not None, "weekday": bool(g.get("wd"))}
+            if g.get("wd"):
+                style["fmt"] = "md" if re.search(_MONTH_RE + r"\.?\s+\d", text) else "dm"
+            return value, style
+        return (int(g["y"]), int(g["m"]), int(g["d"])), {"fmt": "iso"}
+    if kind == "time":
+        h, mi, ap = int(g["h"]), int(g.get("mi") or 0), (g.get("ap") or "").lower().replace(".", "")
+        if ap == "pm" and h < 12:
+            h += 12
+        if ap == "am" and h == 12:
+            h = 0
+        if h > 23 or mi > 59:
+            return None
+        return (h, mi), {"ampm": bool(ap), "upper": (g.get("ap") or "").isupper(), "minutes": g.get("mi") is not None}
+    if kind in ("percent", "number"):
+        return _dec(g.get("num") or text), {"decimals": "." in text, "commas": "," in text}
+    if kind == "id":
+        return text.lstrip("#").upper(), {"hash": text.startswith("#")}
+    if kind == "status":
+        return text.lower().replace("canceled", "cancelled"), {"case": "title" if text[:1].isupper() else "lower"}
+    return None
+
+
+def find_claims(text: str, kinds: tuple[str, ...] | None = None) -> list[Claim]:
+    """Every checkable value in ``text``, left to right, without overlaps (first kind wins)."""
+    taken: list[tuple[int, int]] = []
+    out: list[Claim] = []
+    for kind, pattern in _PATTERNS:
+        for m in pattern.finditer(text):
+            s, e = m.span()
+            if any(s < b and a < e for a, b in taken):
+                continue
+            parsed = _parse(kind, m)
+            if parsed is None or parsed[0] is None:
+                continue
+            if kind == "status" and _NEGATION.search(text[max(0, s - 25):s]):
+                continue  # "has not shipped" is not a claim that it shipped
+            taken.append((s, e))
+            if kinds is None or kind in kinds:
+                out.append(Claim(kind, m.group(0), s, e, parsed[0], parsed[1]))
+    return sorted(out, key=lambda c: c.start)
+
+
+def same_value(kind: str, a: Any, b: Any) -> bool:
+    if kind == "date":
+        (ya, ma, da), (yb, mb, db) = a, b
+        return ma == mb and da == db and (ya is None or yb is None or ya == yb)
+    return a == b
+
+
+def comparable(draft_kind: str, fact_kind: str) -> bool:
+    numeric = {"money", "number"}
+    return draft_kind == fact_kind or (draft_kind in numeric and fact_kind in numeric)
+
+
+def render(claim: Claim, value: Any, kind: str) -> str:
+    """``value`` written the way ``claim`` was written (currency, date format, 12/24 h ...)."""
+    st = claim.style
+    if claim.kind == "money":
+        dec = Decimal(value)
+        decimals = st.get("decimals") or dec != dec.to_integral_value()
+        num = f"{dec:,.2f}" if decimals else f"{dec:,.0f}"
+        num = num if st.get("commas") else num.replace(",", "")
+        return f"{num} {st['word']}" if st.get("suffix") else f"{st['cur']}{num}"
+    if claim.kind == "date":
+        year, month, day = value
+        if st.get("fmt") == "iso":
+            return f"{year or claim.value[0]:04d}-{month:02d}-{day:02d}"
+        name = MONTHS[month - 1].capitalize()
+        name = name if st.get("long", True) else name[:3]
+        core = f"{name} {day}" if st.get("fmt") == "md" else f"{day} {name}"
+        year = year or claim.value[0]
+        if st.get("year") and year:
+            core += f", {year}" if st.get("fmt") == "md" else f" {year}"
+        if st.get("weekday") and year:
+            core = dt.date(year, month, day).strftime("%A") + ", " + core
+        return core
+    if claim.kind == "time":
+        h, mi = value
+        if not st.get("ampm"):
+            return f"{h:02d}:{mi:02d}" if len(claim.text.split(":")[0]) == 2 else f"{h}:{mi:02d}"
+        ap = "pm" if h >= 12 else "am"
+        ap = ap.upper() if st.get("upper") else ap
+        h12 = h % 12 or 12
+        return f"{h12}:{mi:02d} {ap}" if st.get("minutes") or mi else f"{h12} {ap}"
+    if claim.kind in ("number", "percent"):
+        dec = Decimal(value)
+        num = f"{dec:,}" if st.get("commas") else str(dec.normalize() if dec == dec.to_integral_value() else dec)
+        if dec == dec.to_integral_value():
+            num = f"{int(dec):,}" if st.get("commas") else str(int(dec))
+        return num + ("%" if claim.kind == "percent" else "")
+    if claim.kind == "id":
+        return ("#" if st.get("hash") else "") + str(value)
+    if claim.kind == "status":
+        text = str(value)
+        return text.capitalize() if st.get("case") == "title" else text
+    return str(value)
+
+
+def replace_spans(text: str, edits: list[tuple[int, int, str]]) -> str:
+    """Apply (start, end, new) edits right to left so earlier offsets stay valid."""
+    for s, e, new in sorted(edits, key=lambda x: x[0], reverse=True):
+        text = text[:s] + new + text[e:]
+    return text

@@ -1,0 +1,121 @@
+"""rein's own model calls for refinement: constrained JSON, a per-turn budget, and a guard that
+keeps the previous revision when a reply is empty, malformed, too long or invents values.
+
+    budget = Budget(max_calls=2, deadline=time.monotonic() + 5, call_timeout=3, max_chars=4000)
+    verdict = await review(model, budget, "coherence", instructions, context, draft)
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+
+from opentelemetry import trace
+
+from policies.messages import SystemMessage, UserMessage
+from policies.model import ChatModel, ModelRequest
+from refiners.claims import find_claims, same_value
+
+tracer = trace.get_tracer("rein")
+
+REVIEW_SCHEMA = {
+    "type": "object",
+    "properties": {"ok": {"type": "boolean"}, "feedback": {"type": "string"}, "revision": {"type": "string"}},
+    "required": ["ok", "feedback", "revision"],
+}
+
+
+class BudgetSpent(Exception):
+    """No model call left this turn (count or wall clock): the loop keeps what it has."""
+
+
+class BadReply(Exception):
+    """The model answered with something unusable; the previous revision stands."""
+
+
+@dataclass
+class Budget:
+    max_calls: int
+    deadline: float            # time.monotonic() value
+    call_timeout: float
+    max_chars: int
+    calls: int = 0
+    spent: list[str] = field(default_factory=list)
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def take(self) -> float:
+        """Reserve one call; the timeout it may use. Raises BudgetSpent."""
+        if self.calls >= self.max_calls:
+            raise BudgetSpent(f"model call budget spent ({self.max_calls}/turn)")
+        left = self.remaining()
+        if left <= 0.05:
+            raise BudgetSpent("refinement wall-clock budget spent")
+        self.calls += 1
+        return min(self.call_timeout, left)
+
+
+async def ask_json(model: ChatModel, budget: Budget, system: str, prompt: str, schema: dict,
+                   max_tokens: int = 320) -> dict:
+    timeout = budget.take()
+    request = ModelRequest(messages=[SystemMessage(content=system), UserMessage(content=prompt)],
+                           response_format={"type": "json_object", "schema": schema},
+                           extra={"temperature": 0.0, "max_tokens": max_tokens}, timeout=timeout)
+    with tracer.start_as_current_span(f"chat {getattr(model, 'name', 'model')}", kind=trace.SpanKind.CLIENT) as span:
+        span.set_attribute("gen_ai.operation.name", "chat")
+        span.set_attribute("gen_ai.request.model", str(getattr(model, "name", "model")))
+        try:
+            reply = await asyncio.wait_for(model.complete(request), timeout)
+        except asyncio.TimeoutError:
+            raise BadReply(f"model call timed out after {timeout:.1f}s") from None
+    text = reply.message.content if isinstance(reply.message.content, str) else ""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise BadReply("model reply is not JSON") from None
+    if not isinstance(data, dict):
+        raise BadReply("model reply is not a JSON object")
+    return data
+
+
+@dataclass
+class Verdict:
+    ok: bool
+    feedback: str
+    revision: str
+
+
+async def review(model: ChatModel, budget: Budget, aspect: str, instructions: str, context: str,
+                 draft: str) -> Verdict:
+    system = (f"You review an assistant's reply for {aspect}. {instructions} "
+              'Answer with JSON: {"ok": true if the reply needs no change, "feedback": one short sentence, '
+              '"revision": the full corrected reply, or "" when ok}.')
+    prompt = f"{context}\n\nReply to review:\n{draft}"
+    data = await ask_json(model, budget, system, prompt, REVIEW_SCHEMA,
+                          max_tokens=min(1024, 64 + len(draft) // 2))
+    ok = data.get("ok")
+    feedback = data.get("feedback")
+    revision = data.get("revision")
+    if not isinstance(ok, bool) or not isinstance(feedback, str) or not isinstance(revision, str):
+        raise BadReply("model reply lacks ok/feedback/revision")
+    return Verdict(ok, feedback.strip()[:300], revision.strip())
+
+
+def guard(previous: str, revision: str, evidence_texts: list[str], max_chars: int) -> str | None:
+    """Why ``revision`` must be rejected, or None. Rejected: empty, over the length budget, not
+    prose, or stating an amount, date, time or ID that neither the previous text nor the evidence holds."""
+    if not revision.strip():
+        return "empty revision"
+    if len(revision) > max_chars or len(revision) > 3 * len(previous) + 400:
+        return "revision longer than the budget allows"
+    if revision.lstrip().startswith(("{", "[")):
+        return "revision is not prose"
+    known = find_claims(previous) + [c for t in evidence_texts for c in find_claims(t)]
+    for c in find_claims(revision):
+        if c.kind in ("number", "status"):
+            continue
+        if not any(k.kind == c.kind and same_value(c.kind, c.value, k.value) for k in known):
+            return f"revision states {c.text!r}, which nothing supports"
+    return None

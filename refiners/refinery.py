@@ -1,0 +1,110 @@
+"""The adaptive refinery: the pipeline's gate, planner and refine loop over the three refiners.
+
+    refinery = AdaptiveRefinery(policy.refiners, policy.budgets, model)
+    if refinery.may_refine(ctx):                       # before the draft: hold the stream?
+        plan = await refinery.plan(ctx, draft)
+        result = await refinery.refine(ctx, draft, plan)   # result.final, result.steps
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+
+from opentelemetry import trace
+
+from policies.model import ChatModel
+from policies.schema import Budgets, RefinerSettings
+from refiners import planner
+from refiners.base import RefinePlan, Refinement, Refiner, RefinerStep, TurnContext
+from refiners.coherence import CoherenceRefiner
+from refiners.factuality import FactualityRefiner
+from refiners.llm import Budget
+from refiners.persona import PersonaRefiner
+from refiners.turn import Turn
+
+tracer = trace.get_tracer("rein")
+
+
+class AdaptiveRefinery:
+    def __init__(self, settings: RefinerSettings, budgets: Budgets, model: ChatModel | None = None,
+                 refiners: dict[str, Refiner] | None = None):
+        self.settings = settings
+        self.budgets = budgets
+        self.model = model
+        self.llm = settings.llm and model is not None
+        if refiners is None:
+            every = {"factuality": FactualityRefiner(settings.deterministic_factuality),
+                     "persona": PersonaRefiner(), "coherence": CoherenceRefiner()}
+            # Without the model only the deterministic factuality pass runs (the structural policy).
+            wanted = settings.refiners if settings.llm else ["factuality"]
+            refiners = {n: every[n] for n in wanted if n in every}
+        self.refiners = refiners
+
+    def _turn(self, ctx: TurnContext, max_calls: int, seconds: float, thorough: bool = False) -> Turn:
+        budget = Budget(max_calls=max(0, max_calls), deadline=time.monotonic() + seconds,
+                        call_timeout=self.budgets.model_timeout_s, max_chars=self.budgets.max_revision_chars)
+        return Turn(ctx, self.model, budget, llm=self.llm, thorough=thorough)
+
+    def may_refine(self, ctx: TurnContext) -> bool:
+        if not self.settings.enabled or not self.refiners:
+            return False
+        turn = self._turn(ctx, 0, 1.0)
+        return any(r.applies(turn) for r in self.refiners.values())
+
+    async def plan(self, ctx: TurnContext, draft: str) -> RefinePlan:
+        if not self.may_refine(ctx):
+            return RefinePlan(reason="nothing to refine against: no tool results, facts, profile or earlier turns")
+        turn = self._turn(ctx, self.budgets.max_calls_per_turn - ctx.model_calls_used, self.budgets.model_timeout_s)
+        result = await planner.plan(turn, draft, self.refiners, self.settings)
+        if turn.notes:
+            result.reason += "; " + "; ".join(turn.notes)
+        return result
+
+    async def refine(self, ctx: TurnContext, draft: str, plan: RefinePlan) -> Refinement:
+        """Run the planned refiners in order, each on the previous revision. Past the wall clock or
+        the call budget the best revision so far is returned (fail open)."""
+        wall = self.budgets.refine_wall_s
+        grace = min(0.5, wall * 0.1)  # finish before the pipeline's own timer would drop everything
+        max_calls = self.budgets.max_calls_per_turn - ctx.model_calls_used - plan.model_calls
+        turn = self._turn(ctx, max_calls, wall - grace, thorough=plan.thorough)
+        text, steps, notes = draft, [], []
+        for name in plan.refiners:
+            refiner = self.refiners.get(name)
+            if refiner is None:
+                notes.append(f"refine: unknown refiner {name!r} skipped")
+                continue
+            if turn.budget.remaining() <= 0:
+                notes.append(f"refine: wall-clock budget spent before {name}; kept the best revision so far")
+                break
+            text, step = await self._step(refiner, turn, text)
+            steps.append(step)
+            if step.feedback.startswith("over budget"):
+                notes.append(f"refine: {name} over the wall-clock budget; kept the best revision so far")
+                break
+        return Refinement(draft=draft, final=text, steps=steps, model_calls=plan.model_calls + turn.budget.calls,
+                          plan_reason=plan.reason, notes=notes + turn.notes)
+
+    async def _step(self, refiner: Refiner, turn: Turn, text: str) -> tuple[str, RefinerStep]:
+        started = time.perf_counter()
+        calls = turn.budget.calls
+        with tracer.start_as_current_span(f"apply_guardrail {refiner.name}", kind=trace.SpanKind.INTERNAL) as span:
+            span.set_attribute("gen_ai.operation.name", "apply_guardrail")
+            try:
+                revision = await asyncio.wait_for(refiner.revise(turn, text), max(0.01, turn.budget.remaining()))
+                new, feedback = revision.text, revision.feedback
+                if not new.strip() or len(new) > self.budgets.max_revision_chars:
+                    new, feedback = text, f"{feedback}; revision empty or too long: kept the previous revision"
+            except asyncio.TimeoutError:
+                new, feedback = text, "over budget: kept the previous revision"
+            except Exception as e:  # one broken refiner must not break the reply
+                new, feedback = text, f"failed ({type(e).__name__}: {e!s:.80}): kept the previous revision"
+                turn.notes.append(f"{refiner.name}: {type(e).__name__}")
+            changed = new != text
+            span.set_attribute("gen_ai.security.decision.type", "modify" if changed else "allow")
+            span.set_attribute("rein.refiner.model_calls", turn.budget.calls - calls)
+            if os.environ.get("REIN_TRACE_CONTENT", "").lower() in ("1", "true", "yes"):  # content is opt-in
+                span.add_event("rein.refiner.feedback", {"feedback": feedback[:300]})
+        step = RefinerStep(name=refiner.name, changed=changed, feedback=feedback,
+                           model_calls=turn.budget.calls - calls, ms=(time.perf_counter() - started) * 1000)
+        return new, step
