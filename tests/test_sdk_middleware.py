@@ -69,7 +69,7 @@ async def test_recovery_tools_are_registered_and_resolved_inside_rein():
     policy = Policy(name="recovering", recovery_tools=[RecoveryTool(
         name="escalate", description="Hand over to a human.", reply="A human will call you.")])
     mw = Rein(policy=policy, rein_model=ScriptedModel(["x"], cycle=True)).middleware()
-    assert [t.name for t in mw.tools] == ["escalate"]
+    assert [t.name for t in mw.tools] == ["think", "escalate"]
     inception = PlanOnToolError(owned={"escalate": "A human will call you."})
     install(mw.pipeline, inception=inception)
     model = ScriptedModel([tool_call("get_order", {"id": "BAD"}), tool_call("escalate", {})])

@@ -2,8 +2,9 @@
 
 Before a call, rein diagnoses the dialogue and, on a plan, injects it (and offers its
 recovery tools); after, it refines a final (non-tool-call) reply. Calls the agent makes to
-rein's own recovery tools are resolved inside rein; the tools are also registered through
-``tools`` so the agent's tool node accepts them if one ever reaches it.
+rein's own tools (``think`` and the policy's recovery tools) are resolved inside rein; they
+are offered to the model only when a plan names them, and also registered through ``tools``
+so the agent's tool node can answer one if it ever gets there.
 
 Example::
 
@@ -13,6 +14,7 @@ Example::
 """
 from __future__ import annotations
 
+import json
 import uuid
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
@@ -23,6 +25,7 @@ from langchain_core.messages import AIMessage, SystemMessage
 from langchain_core.tools import BaseTool, StructuredTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
+from inception.tools import think_spec, tool_spec
 from middleware.adapters.isolation import CallerContext
 from middleware.adapters.lc_messages import from_langchain, message_from_langchain, message_to_langchain
 from middleware.adapters.report import ReinReport
@@ -30,7 +33,6 @@ from middleware.adapters.sync import run_sync
 from middleware.models.chunks import response_chunks
 from policies.messages import AssistantMessage, FunctionCall, ToolCall, assistant
 from policies.model import ModelRequest, ModelResponse
-from policies.schema import RecoveryTool
 
 if TYPE_CHECKING:
     from middleware.sdk import Rein
@@ -88,7 +90,9 @@ class ReinMiddleware(AgentMiddleware):
         self.tools = []
         self._agent = HandlerAgent({})
         self.pipeline = rein.pipeline_for(self._agent, policy)
-        self.tools = [_recovery_tool(t, self.pipeline) for t in self.pipeline.policy.recovery_tools]
+        policy = self.pipeline.policy
+        self.tools = [_rein_tool(think_spec(policy.inception.think_tool), False, self.pipeline)]
+        self.tools += [_rein_tool(tool_spec(t), t.on_call == "end_turn", self.pipeline) for t in policy.recovery_tools]
         self._agent.rein_tools = {t.name: t for t in self.tools}
 
     async def awrap_model_call(self, request: LCRequest, handler: Callable) -> Any:
@@ -162,20 +166,21 @@ def _tool_name(tool: Any) -> str | None:
     return getattr(tool, "__name__", None)
 
 
-def _recovery_tool(spec: RecoveryTool, pipeline: Any) -> BaseTool:
-    """A policy's recovery tool as a LangChain tool that rein's inception stage answers."""
+def _rein_tool(spec: dict[str, Any], end_turn: bool, pipeline: Any) -> BaseTool:
+    """A rein-owned tool (``think`` or a policy's recovery tool) as a LangChain tool that
+    rein's inception stage answers, for the rare call that reaches the agent's tool node."""
+    fn = spec["function"]
 
     async def resolve(**arguments: Any) -> str:
-        import json
-
         call = ToolCall(id=f"call_rein_{uuid.uuid4().hex[:12]}",
-                        function=FunctionCall(name=spec.name, arguments=json.dumps(arguments)))
+                        function=FunctionCall(name=fn["name"], arguments=json.dumps(arguments)))
         resolution = await pipeline.inception.resolve(call)
         return resolution.reply if resolution.end_turn else resolution.tool_result
 
     return StructuredTool.from_function(coroutine=resolve, func=lambda **kw: run_sync(resolve(**kw)),
-                                        name=spec.name, description=spec.description,
-                                        args_schema=spec.parameters, return_direct=spec.on_call == "end_turn")
+                                        name=fn["name"], description=fn.get("description") or fn["name"],
+                                        args_schema=fn.get("parameters") or {"type": "object", "properties": {}},
+                                        return_direct=end_turn)
 
 
 __all__ = ["HandlerAgent", "ReinMiddleware"]

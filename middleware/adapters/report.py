@@ -28,6 +28,7 @@ class ReinReport(BaseModel):
     policy: str
     diagnosis: Diagnosis = Field(default_factory=Diagnosis)
     injected: bool = False            # a recovery plan went into what the agent saw
+    rechecked: bool = False           # the agent was re-asked about a malformed tool call
     draft: AssistantMessage | None = None
     final: AssistantMessage | None = None
     plan: RefinePlan | None = None
@@ -52,7 +53,9 @@ class ReinReport(BaseModel):
         diagnosis = state.get("diagnosis") or Diagnosis()
         draft, final = state.get("draft"), state.get("final")
         return cls(policy=policy, diagnosis=diagnosis,
-                   injected=bool(diagnosis.plan or diagnosis.recovery_tools),  # the pipeline's incept route
+                   # the pipeline's incept route, or its recheck of a malformed tool call
+                   injected=bool(diagnosis.plan or diagnosis.recovery_tools or state.get("rechecked")),
+                   rechecked=bool(state.get("rechecked")),
                    draft=draft.message if draft else None, final=final.message if final else None,
                    plan=state.get("plan"), refinement=state.get("refinement"),
                    rounds=state.get("rounds", 0), notes=list(state.get("notes") or []))
