@@ -1,0 +1,134 @@
+"""One trial: a user simulator and an agent (through an arm) talk until the user stops or the
+turn limit; the agent's tool calls run against the trial's environment; then the scorers judge.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from policies.messages import Message, SystemMessage, ToolMessage, UserMessage, text_of
+from policies.model import ChatModel, ModelError, ModelRequest
+from sim_tests.agents import AgentUnderTest
+from sim_tests.arms import Arm, TurnResult
+from sim_tests.domains import get_domain
+from sim_tests.log import TrialRecord, TurnRecord
+from sim_tests.scenario import Scenario
+from sim_tests.scorers import Outcome, score
+from sim_tests.users import Exchange, UserSimulator
+
+MAX_STEPS = 8  # agent calls (tool rounds) in one user turn before the harness moves on
+
+
+class TrialError(Exception):
+    """The trial could not run to a verdict (the agent endpoint failed or timed out)."""
+
+
+@dataclass
+class CallPolicy:
+    timeout_s: float = 120.0
+    retries: int = 1
+    backoff_s: float = 0.5
+
+
+async def _call(arm: Arm, model: ChatModel, request: ModelRequest, policy: CallPolicy) -> TurnResult:
+    """One arm turn with a timeout; timeouts and 5xx/transport errors are retried."""
+    last = ""
+    for attempt in range(policy.retries + 1):
+        try:
+            return await asyncio.wait_for(arm.turn(model, request), policy.timeout_s)
+        except asyncio.TimeoutError:
+            last = f"agent call timed out after {policy.timeout_s:g}s"
+        except ModelError as e:
+            last = f"agent call failed ({e.status} {e.code}): {e.message}"
+            if e.status < 500 and e.status not in (408, 429):
+                break
+        except Exception as e:  # the agent under test crashed: an error of the trial, not of the run
+            last = f"agent raised {type(e).__name__}: {e!s:.300}"
+            break
+        if attempt < policy.retries:
+            await asyncio.sleep(policy.backoff_s * (attempt + 1))
+    raise TrialError(last)
+
+
+def _dump(m: Message) -> dict[str, Any]:
+    return m.model_dump(exclude_unset=True, mode="json")
+
+
+async def run_trial(scenario: Scenario, arm: Arm, agent: AgentUnderTest, user: UserSimulator,
+                    trial: int = 0, calls: CallPolicy | None = None, expected_hash: str | None = None) -> TrialRecord:
+    calls = calls or CallPolicy()
+    started = time.perf_counter()
+    domain = get_domain(scenario.domain)
+    faults = [scenario.failure] if scenario.failure and scenario.failure.type == "tool_failure" else []
+    env = domain.environment(faults)
+    tools = domain.tool_schemas()
+    history: list[Message] = [SystemMessage(content=domain.policy)]
+    transcript: list[dict[str, Any]] = [_dump(history[0])]
+    seen: list[Exchange] = []
+    record = TrialRecord(scenario_id=scenario.id, label=scenario.label, domain=scenario.domain, arm=arm.name,
+                         trial=trial, status="failed", expected_db_hash=expected_hash)
+    ended_by = "turn_limit"
+    try:
+        model = agent.bind(env)
+        for turn in range(1, scenario.max_turns + 1):
+            reply = await user.reply(seen)
+            record.user_calls += reply.model_calls
+            record.user_turns = turn
+            transcript.append({"role": "user", "content": reply.text})
+            if reply.stop:
+                ended_by = reply.stop
+                break
+            seen.append(Exchange(role="user", text=reply.text))
+            history.append(UserMessage(content=reply.text))
+            for _ in range(MAX_STEPS):
+                calls_before = len(env.calls)
+                t0 = time.perf_counter()
+                result = await _call(arm, model, ModelRequest(messages=history, tools=tools), calls)
+                record.turns.append(_turn_record(turn, result, (time.perf_counter() - t0) * 1000))
+                message = result.response.message
+                # A self-running agent used tools inside its call: show them in the transcript.
+                for c in env.calls[calls_before:]:
+                    transcript += _synthetic(c, len(transcript))
+                history.append(message)
+                transcript.append(_dump(message))
+                if not message.tool_calls:
+                    seen.append(Exchange(role="assistant", text=text_of(message)))
+                    break
+                for call in message.tool_calls:
+                    result_text = env.execute(call.function.name, call.function.arguments)
+                    tool_message = ToolMessage(tool_call_id=call.id, content=result_text)
+                    history.append(tool_message)
+                    transcript.append(_dump(tool_message))
+    except TrialError as e:
+        record.status, record.error, ended_by = "error", str(e), "error"
+    record.ended_by = ended_by
+    record.messages = transcript
+    record.tool_calls = list(env.calls)
+    record.final_db_hash = env.hash()
+    if record.status != "error":
+        outcome = Outcome(scenario, transcript, env.calls, env.hash(), expected_hash, ended_by)
+        record.scores = score(outcome)
+        record.status = "passed" if all(s.passed for s in record.scores) else "failed"
+    record.duration_s = time.perf_counter() - started
+    return record
+
+
+def _turn_record(user_turn: int, result: TurnResult, latency_ms: float) -> TurnRecord:
+    usage = result.response.usage or {}
+    return TurnRecord(user_turn=user_turn, latency_ms=round(latency_ms, 3), agent_calls=result.agent_calls,
+                      rein_calls=result.rein_calls, prompt_tokens=int(usage.get("prompt_tokens") or 0),
+                      completion_tokens=int(usage.get("completion_tokens") or 0), diagnosis=result.diagnosis,
+                      refinement=result.refinement, notes=result.notes)
+
+
+def _synthetic(call: Any, n: int) -> list[dict[str, Any]]:
+    import json
+
+    call_id = f"inner_{n}"
+    args = call.arguments if isinstance(call.arguments, str) else json.dumps(call.arguments)
+    content = json.dumps({"error": call.error}) if call.error else json.dumps(call.result, default=str)
+    return [{"role": "assistant", "content": None, "inner": True,
+             "tool_calls": [{"id": call_id, "type": "function", "function": {"name": call.name, "arguments": args}}]},
+            {"role": "tool", "tool_call_id": call_id, "content": content, "inner": True}]

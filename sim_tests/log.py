@@ -1,0 +1,109 @@
+"""The run log: every trial's messages, tool calls, diagnoses, refinements, tokens and timings.
+
+It is the one artefact of a run (``DIR/run.json``); reports are rendered from it, so a report
+can be re-made without re-running anything (``rein sim report DIR/run.json``).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from sim_tests.domains import ToolCallRecord
+from sim_tests.scenario import Scenario
+
+Status = Literal["passed", "failed", "error"]
+EndedBy = Literal["stop", "transfer", "out_of_scope", "turn_limit", "error"]
+
+
+class Score(BaseModel):
+    name: str
+    passed: bool
+    detail: str = ""
+
+
+class TurnRecord(BaseModel):
+    """One call to the agent (an arm's turn): what rein decided, what it cost, how long it took."""
+    user_turn: int
+    latency_ms: float
+    agent_calls: int = 1
+    rein_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    diagnosis: dict[str, Any] | None = None
+    refinement: dict[str, Any] | None = None
+    notes: list[str] = Field(default_factory=list)
+
+
+class TrialRecord(BaseModel):
+    scenario_id: str
+    label: str
+    domain: str
+    arm: str
+    trial: int
+    status: Status
+    error: str | None = None
+    ended_by: EndedBy = "stop"
+    user_turns: int = 0
+    messages: list[dict[str, Any]] = Field(default_factory=list)
+    tool_calls: list[ToolCallRecord] = Field(default_factory=list)
+    turns: list[TurnRecord] = Field(default_factory=list)
+    scores: list[Score] = Field(default_factory=list)
+    final_db_hash: str | None = None
+    expected_db_hash: str | None = None
+    user_calls: int = 0
+    duration_s: float = 0.0
+
+    @property
+    def key(self) -> str:
+        return trial_key(self.scenario_id, self.arm, self.trial)
+
+    @property
+    def agent_calls(self) -> int:
+        return sum(t.agent_calls for t in self.turns)
+
+    @property
+    def rein_calls(self) -> int:
+        return sum(t.rein_calls for t in self.turns)
+
+    @property
+    def tokens(self) -> int:
+        return sum(t.prompt_tokens + t.completion_tokens for t in self.turns)
+
+
+def trial_key(scenario_id: str, arm: str, trial: int) -> str:
+    return f"{scenario_id}|{arm}|{trial}"
+
+
+class RunConfig(BaseModel):
+    suite: str
+    agent: str
+    user: Literal["scripted", "llm"] = "scripted"
+    arms: list[str] = Field(default_factory=lambda: ["bare", "rein", "prompt"])
+    policy: str = "default"
+    trials: int = 1
+    concurrency: int = 4
+    timeout_s: float = 120.0
+    retries: int = 1
+    rein_model: str | None = None
+    user_model: str | None = None
+
+
+class RunLog(BaseModel):
+    version: int = 1
+    config: RunConfig
+    status: Literal["running", "complete", "interrupted"] = "running"
+    started_at: str = ""
+    finished_at: str | None = None
+    scenarios: list[Scenario] = Field(default_factory=list)
+    trials: list[TrialRecord] = Field(default_factory=list)
+
+    def save(self, path: Path) -> None:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(self.model_dump_json(indent=1))
+        tmp.replace(path)  # a reader never sees half a file, even after Ctrl-C
+
+    @classmethod
+    def load(cls, path: Path) -> "RunLog":
+        return cls.model_validate_json(Path(path).read_text())

@@ -1,0 +1,68 @@
+"""The Markdown summary: success per arm × error type, pass^k, cost and latency per arm."""
+from __future__ import annotations
+
+from sim_tests.log import RunLog
+from sim_tests.metrics import Cell, costs, table
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.0f}%"
+
+
+def _grid(cells: list[Cell]) -> tuple[list[str], list[str], dict[tuple[str, str], Cell]]:
+    arms = list(dict.fromkeys(c.arm for c in cells))
+    labels = list(dict.fromkeys(c.label for c in cells))
+    return arms, labels, {(c.arm, c.label): c for c in cells}
+
+
+def text_table(log: RunLog) -> str:
+    """Arm × error type success rates as a fixed-width table (what `make sim` prints)."""
+    arms, labels, by = _grid(table(log.trials))
+    width = max([len(lab) for lab in labels] + [10])
+    lines = ["error type".ljust(width) + "".join(a.rjust(10) for a in arms)]
+    for lab in labels:
+        row = lab.ljust(width)
+        for a in arms:
+            c = by.get((a, lab))
+            cell = "" if c is None else f"{c.passed}/{c.trials - c.errors}" + (f"+{c.errors}e" if c.errors else "")
+            row += cell.rjust(10)
+        lines.append(row)
+    return "\n".join(lines)
+
+
+def render_markdown(log: RunLog) -> str:
+    cells = table(log.trials)
+    arms, labels, by = _grid(cells)
+    cfg = log.config
+    out = [f"# rein sim: {cfg.suite}", "",
+           f"Agent `{cfg.agent}`, {cfg.user} user, arms {', '.join(cfg.arms)}, policy `{cfg.policy}`, "
+           f"{cfg.trials} trial(s) per scenario, {len(log.trials)} trials ({log.status}).", "",
+           "## Success rate by arm and error type", "",
+           "| error type | " + " | ".join(arms) + " |", "|---|" + "---|" * len(arms)]
+    for lab in labels:
+        row = []
+        for a in arms:
+            c = by.get((a, lab))
+            row.append("" if c is None else f"{_pct(c.success_rate)} ({c.passed}/{c.trials - c.errors})"
+                       + (f", {c.errors} error" if c.errors else ""))
+        out.append(f"| {lab} | " + " | ".join(row) + " |")
+    ks = sorted({k for c in cells for k in c.pass_k})
+    if ks:
+        out += ["", "## pass^k (all error types)", "", "| arm | " + " | ".join(f"k={k}" for k in ks) + " |",
+                "|---|" + "---|" * len(ks)]
+        for a in arms:
+            c = by.get((a, "all"))
+            out.append(f"| {a} | " + " | ".join(f"{c.pass_k[k]:.3f}" if c and k in c.pass_k else "–" for k in ks) + " |")
+    out += ["", "## Cost and latency per arm", "",
+            "| arm | trials | agent calls/trial | rein calls/trial | tokens/trial | turn p50 ms | turn p95 ms | trial s |",
+            "|---|---|---|---|---|---|---|---|"]
+    for c in costs(log.trials):
+        out.append(f"| {c.arm} | {c.trials} | {c.agent_calls_per_trial} | {c.rein_calls_per_trial} | "
+                   f"{c.tokens_per_trial} | {c.turn_latency_ms_p50} | {c.turn_latency_ms_p95} | {c.trial_seconds_mean} |")
+    failed = [t for t in log.trials if t.status != "passed"]
+    if failed:
+        out += ["", "## Failures and errors", ""]
+        for t in failed[:200]:
+            why = t.error if t.status == "error" else "; ".join(f"{s.name}: {s.detail}" for s in t.scores if not s.passed)
+            out.append(f"- `{t.scenario_id}` [{t.arm} #{t.trial}] **{t.status}**: {why}")
+    return "\n".join(out) + "\n"

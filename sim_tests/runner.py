@@ -1,0 +1,158 @@
+"""The runner: every scenario k times under each arm, with bounded concurrency, per-call
+timeouts and retries, a progress line, and resumable output.
+
+Each finished trial is appended to ``DIR/trials.jsonl`` at once, so an interrupted run (Ctrl-C)
+keeps every finished trial, and a re-run with the same ``DIR`` skips them (trials that ended in
+an error are tried again). ``DIR/run.json`` holds the whole log when the run ends or stops.
+Example::
+
+    log = await Runner(suite, ScriptedAgent(), make_arms(["bare"]), RunConfig(suite="smoke", agent="scripted"),
+                       out_dir=Path("out")).run()
+"""
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TextIO
+
+from policies.model import ChatModel
+from sim_tests.agents import AgentUnderTest
+from sim_tests.arms import Arm
+from sim_tests.dialogue import CallPolicy, run_trial
+from sim_tests.log import RunConfig, RunLog, TrialRecord, trial_key
+from sim_tests.scenario import Scenario, Suite
+from sim_tests.scorers import expected_db_hash
+from sim_tests.users import LLMUser, ScriptedUser, UserSimulator
+
+TRIALS_FILE = "trials.jsonl"
+LOG_FILE = "run.json"
+
+
+def make_user(kind: str, scenario: Scenario, model: ChatModel | None = None) -> UserSimulator:
+    if kind == "scripted":
+        return ScriptedUser(scenario)
+    if kind == "llm":
+        if model is None:
+            raise ValueError("the llm user simulator needs a model")
+        return LLMUser(scenario, model)
+    raise ValueError(f"unknown user simulator {kind!r} (scripted or llm)")
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def finished_trials(out_dir: Path) -> dict[str, TrialRecord]:
+    """Trials with a verdict already on disk (the JSON lines, else a previous run.json)."""
+    found: dict[str, TrialRecord] = {}
+    lines = out_dir / TRIALS_FILE
+    if lines.exists():
+        for line in lines.read_text().splitlines():
+            if not line.strip():
+                continue
+            try:
+                record = TrialRecord.model_validate_json(line)
+            except ValueError:
+                continue  # a line cut short by a kill: that trial runs again
+            found[record.key] = record
+    elif (out_dir / LOG_FILE).exists():
+        found = {t.key: t for t in RunLog.load(out_dir / LOG_FILE).trials}
+    return {k: t for k, t in found.items() if t.status != "error"}
+
+
+class Progress:
+    """One status line on stderr, redrawn at most five times a second."""
+
+    def __init__(self, total: int, stream: TextIO | None):
+        self.total, self.stream = total, stream
+        self.counts = {"passed": 0, "failed": 0, "error": 0}
+        self.started = time.perf_counter()
+        self._drawn = 0.0
+
+    def add(self, record: TrialRecord) -> None:
+        self.counts[record.status] += 1
+        self.draw()
+
+    def draw(self, final: bool = False) -> None:
+        if self.stream is None:
+            return
+        now = time.perf_counter()
+        if not final and now - self._drawn < 0.2:
+            return
+        self._drawn = now
+        done = sum(self.counts.values())
+        width = 24
+        filled = int(width * done / self.total) if self.total else width
+        rate = done / max(now - self.started, 1e-9)
+        line = (f"\rsim [{'#' * filled}{'.' * (width - filled)}] {done}/{self.total}  passed {self.counts['passed']}"
+                f"  failed {self.counts['failed']}  error {self.counts['error']}  {rate:.1f}/s")
+        self.stream.write(line + ("\n" if final else ""))
+        self.stream.flush()
+
+
+class Runner:
+    def __init__(self, suite: Suite, agent: AgentUnderTest, arms: list[Arm], config: RunConfig,
+                 out_dir: Path | None = None, user_model: ChatModel | None = None,
+                 progress: TextIO | None = sys.stderr):
+        self.suite, self.agent, self.arms, self.config = suite, agent, arms, config
+        self.out_dir = Path(out_dir) if out_dir else None
+        self.user_model = user_model
+        self.progress_stream = progress
+        self.calls = CallPolicy(timeout_s=config.timeout_s, retries=config.retries)
+
+    def _pending(self, done: dict[str, TrialRecord]) -> list[tuple[Scenario, Arm, int]]:
+        return [(s, arm, k) for s in self.suite.scenarios for arm in self.arms for k in range(self.config.trials)
+                if trial_key(s.id, arm.name, k) not in done]
+
+    async def run(self) -> RunLog:
+        done = finished_trials(self.out_dir) if self.out_dir and self.out_dir.exists() else {}
+        if self.out_dir:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+        hashes = {s.id: expected_db_hash(s) for s in self.suite.scenarios}  # a bad gold action fails here
+        log = RunLog(config=self.config, started_at=_now(), scenarios=self.suite.scenarios)
+        wanted = {trial_key(s.id, a.name, k) for s in self.suite.scenarios for a in self.arms
+                  for k in range(self.config.trials)}
+        results: dict[str, TrialRecord] = {k: t for k, t in done.items() if k in wanted}
+        pending = self._pending(done)
+        progress = Progress(len(pending), self.progress_stream)
+        gate = asyncio.Semaphore(max(1, self.config.concurrency))
+        sink = (self.out_dir / TRIALS_FILE).open("a") if self.out_dir else None
+
+        async def one(scenario: Scenario, arm: Arm, k: int) -> None:
+            async with gate:
+                user = make_user(self.config.user, scenario, self.user_model)
+                record = await run_trial(scenario, arm, self.agent, user, k, self.calls, hashes[scenario.id])
+            results[record.key] = record
+            if sink is not None:
+                sink.write(record.model_dump_json() + "\n")
+                sink.flush()
+            progress.add(record)
+
+        tasks = [asyncio.ensure_future(one(*p)) for p in pending]
+        try:
+            await asyncio.gather(*tasks)
+            log.status = "complete"
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            for t in tasks:
+                t.cancel()
+            log.status = "interrupted"
+            raise
+        finally:
+            progress.draw(final=True)
+            if sink is not None:
+                sink.close()
+            log.finished_at = _now()
+            log.trials = self._ordered(results)
+            if self.out_dir:
+                log.save(self.out_dir / LOG_FILE)
+            self.log = log
+        return log
+
+    def _ordered(self, results: dict[str, TrialRecord]) -> list[TrialRecord]:
+        order = {s.id: i for i, s in enumerate(self.suite.scenarios)}
+        arms = {a.name: i for i, a in enumerate(self.arms)}
+        return sorted(results.values(), key=lambda t: (order.get(t.scenario_id, 1 << 30),
+                                                        arms.get(t.arm, 99), t.trial))
