@@ -35,6 +35,9 @@ class Settings(BaseModel):
     timeout_graceful_shutdown_s: float = 30.0
     drain_timeout_s: float = 30.0
     policy_watch_s: float = Field(0.0, ge=0, description="check the policy file's mtime this often; 0: SIGHUP only")
+    # Persona profiles (refiners/store.py) and the admin endpoints over them.
+    persona_db: str | None = Field(None, description="postgresql://… DSN or SQLite file; default ./rein-personas.db")
+    admin_key: str | None = Field(None, description="operator key for /v1/rein/profiles; unset: those endpoints refuse")
 
     @classmethod
     def from_env(cls, **overrides: Any) -> "Settings":
@@ -51,6 +54,7 @@ class Settings(BaseModel):
             "timeout_keep_alive_s": _env("TIMEOUT_KEEP_ALIVE_S"),
             "timeout_graceful_shutdown_s": _env("TIMEOUT_GRACEFUL_SHUTDOWN_S"),
             "drain_timeout_s": _env("DRAIN_TIMEOUT_S"), "policy_watch_s": _env("POLICY_WATCH_S"),
+            "persona_db": _env("PERSONA_DB"), "admin_key": _env("ADMIN_KEY"),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**{k: v for k, v in values.items() if v is not None})

@@ -10,6 +10,7 @@ from middleware.pipeline import Pipeline
 from policies.loader import load_policy
 from policies.model import ChatModel
 from policies.schema import Policy
+from refiners.store import PersonaStore, ProfileKeeper, open_store
 
 
 class Engine:
@@ -22,9 +23,12 @@ class Engine:
     """
 
     def __init__(self, agent: ChatModel, policy: str | Policy = "default",
-                 rein_model: ChatModel | None = None):
+                 rein_model: ChatModel | None = None, personas: PersonaStore | None = None):
         self.agent = agent
         self.rein_model = rein_model or agent
+        # Persona profiles: the SDK reads/deletes with `await engine.personas.get(user)` / `.delete(user)`.
+        self.personas = personas
+        self.profiles = ProfileKeeper(personas) if personas is not None else None
         self.default_policy = policy if isinstance(policy, Policy) else load_policy(policy)
         self._pipelines: dict[str, Pipeline] = {}
         self.pipeline()  # compile now: a bad policy fails at start-up, not on the first request
@@ -43,7 +47,7 @@ class Engine:
 
     def _make(self, policy: Policy, agent: ChatModel) -> Pipeline:
         return Pipeline(policy, agent, inception.build(policy, self.rein_model),
-                        refiners.build(policy, self.rein_model))
+                        refiners.build(policy, self.rein_model), profiles=self.profiles)
 
     @classmethod
     def from_settings(cls, settings: Any) -> "Engine":
@@ -51,4 +55,4 @@ class Engine:
         rein_model = agent
         if settings.middleware_model:
             rein_model = resolve_model(settings.middleware_model, settings.middleware_api_key)
-        return cls(agent, settings.policy, rein_model)
+        return cls(agent, settings.policy, rein_model, personas=open_store(getattr(settings, "persona_db", None)))

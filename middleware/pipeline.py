@@ -24,30 +24,45 @@ from policies.messages import ToolMessage, assistant, text_of
 from policies.model import ChatModel, ModelResponse
 from policies.schema import Policy
 from refiners.base import RefinePlan, Refinement, Refinery, TurnContext
+from refiners.profile import profile_from_metadata
+from refiners.store import ProfileKeeper
 
 MAX_ROUNDS = 4  # rein-owned tool calls resolved per turn before rein stops looping
 
 
 class Pipeline:
-    def __init__(self, policy: Policy, agent: ChatModel, inception: Inception, refinery: Refinery):
+    def __init__(self, policy: Policy, agent: ChatModel, inception: Inception, refinery: Refinery,
+                 profiles: ProfileKeeper | None = None):
         self.policy = policy
         self.agent = agent
         self.inception = inception
         self.refinery = refinery
+        self.profiles = profiles  # persona store: looked up before the draft, updated after the reply
         self.graph = self._build()
 
     # ---- nodes -------------------------------------------------------------------------
     async def diagnose(self, state: TurnState) -> dict[str, Any]:
         request = state["request"]
-        ctx = TurnContext(messages=request.messages, tools=request.tools, profile=state.get("profile"),
-                          user=request.extra.get("user"))
         notes = list(state.get("notes") or [])
+        profile = await self._profile(request, state.get("profile"), notes)
+        ctx = TurnContext(messages=request.messages, tools=request.tools, profile=profile,
+                          user=request.extra.get("user"))
         diagnosis = await self._guarded("diagnose", self.inception.diagnose(request.messages, request.tools),
                                         Diagnosis(), notes)
         may_refine = self.refinery.may_refine(ctx) if self.policy.refiners.enabled else False
         notes += diagnosis.notes
         return {"diagnosis": diagnosis, "may_refine": may_refine, "messages": request.messages,
-                "tools": request.tools, "notes": notes, "rounds": 0, "upstream_ms": 0.0}
+                "tools": request.tools, "notes": notes, "rounds": 0, "upstream_ms": 0.0, "profile": profile}
+
+    async def _profile(self, request, given: dict[str, Any] | None, notes: list[str]) -> dict[str, Any] | None:
+        """The request's profile (SDK argument or ``metadata.rein_profile``) over the stored one."""
+        given = given or profile_from_metadata(request.extra)
+        if self.profiles is None or not self.policy.refiners.enabled or "persona" not in self.policy.refiners.refiners:
+            return given
+        profile, note = await self.profiles.lookup(request.extra.get("user"), given)
+        if note:
+            notes.append(note)
+        return profile
 
     async def incept(self, state: TurnState) -> dict[str, Any]:
         with tracing.guardrail_span("inject", "modify"):
@@ -143,6 +158,9 @@ class Pipeline:
             writer = get_stream_writer()
             for c in response_chunks(final):
                 writer(c)
+        if self.profiles is not None and self.policy.refiners.enabled and not final.message.tool_calls:
+            # Learn from the dialogue off the critical path: a task that runs after the reply goes out.
+            self.profiles.remember_later(state["request"].extra.get("user"), state["request"].messages)
         return {"final": final}
 
     # ---- routers -----------------------------------------------------------------------
@@ -158,7 +176,8 @@ class Pipeline:
             if owned and any(c.function.name in owned for c in calls) and state.get("rounds", 0) < MAX_ROUNDS:
                 return "resolve"
             return "respond"  # a tool-call draft is never refined
-        return "plan_refine" if self.policy.refiners.enabled else "respond"
+        # A draft that already streamed out cannot be refined any more.
+        return "plan_refine" if self.policy.refiners.enabled and not state.get("streamed") else "respond"
 
     def after_resolve(self, state: TurnState) -> str:
         # A tool result means the agent goes on; an ended turn left the assistant call last.
@@ -170,8 +189,10 @@ class Pipeline:
     # ---- helpers -----------------------------------------------------------------------
     def _ctx(self, state: TurnState) -> TurnContext:
         request = state["request"]
+        diagnosis = state.get("diagnosis")
         return TurnContext(messages=state["messages"], tools=request.tools, profile=state.get("profile"),
-                           user=request.extra.get("user"))
+                           user=request.extra.get("user"),
+                           model_calls_used=diagnosis.model_calls if diagnosis is not None else 0)
 
     async def _guarded(self, stage: str, work, fallback, notes: list[str]):
         """Fail open: a stage that errors or overruns its budget is skipped, and noted."""

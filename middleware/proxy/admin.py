@@ -1,0 +1,67 @@
+"""Operator endpoints over persona profiles: read and delete what rein stored about a user.
+
+    curl -H 'x-rein-admin-key: $REIN_ADMIN_KEY' http://127.0.0.1:8080/v1/rein/profiles/u-42
+    curl -X DELETE -H 'x-rein-admin-key: $REIN_ADMIN_KEY' http://127.0.0.1:8080/v1/rein/profiles/u-42
+
+The key goes in ``x-rein-admin-key`` (``Authorization: Bearer`` also works when the proxy does not
+check client API keys, which would claim that header). Without the operator's key: 401.
+"""
+from __future__ import annotations
+
+import hmac
+
+from fastapi import APIRouter, Request
+from starlette.responses import JSONResponse, Response
+
+from middleware.proxy.errors import error_response
+
+router = APIRouter(prefix="/v1/rein/profiles", tags=["rein"])
+
+
+def _denied(request: Request) -> Response | None:
+    expected = getattr(request.app.state.settings, "admin_key", None)
+    presented = request.headers.get("x-rein-admin-key")
+    if presented is None:
+        bearer = request.headers.get("authorization") or ""
+        presented = bearer[7:].strip() if bearer[:7].lower() == "bearer " else None
+    if not expected:
+        return error_response(401, "profile endpoints need the operator's admin key, and none is configured "
+                                   "(set REIN_ADMIN_KEY)", "admin_key_not_configured", headers={"www-authenticate": "Bearer"})
+    if not presented or not hmac.compare_digest(presented.encode(), expected.encode()):
+        return error_response(401, "missing or invalid admin key: send 'x-rein-admin-key: <key>'",
+                              "invalid_admin_key", headers={"www-authenticate": "Bearer"})
+    if getattr(request.app.state.engine, "personas", None) is None:
+        return error_response(404, "this server keeps no persona profiles", "persona_store_disabled")
+    return None
+
+
+def _bad_user(user: str) -> Response | None:
+    if not user or len(user) > 256:
+        return error_response(400, "a user id is 1 to 256 characters", "invalid_user", "user")
+    return None
+
+
+@router.get("/{user}")
+async def read_profile(user: str, request: Request) -> Response:
+    if (refused := _denied(request) or _bad_user(user)) is not None:
+        return refused
+    try:
+        profile = await request.app.state.engine.personas.get(user)
+    except Exception as e:
+        return error_response(502, f"persona store failed: {type(e).__name__}", "persona_store_error")
+    if profile is None:
+        return error_response(404, f"no profile stored for user {user!r}", "profile_not_found", "user")
+    return JSONResponse({"object": "rein.profile", "user": user, "profile": profile})
+
+
+@router.delete("/{user}")
+async def delete_profile(user: str, request: Request) -> Response:
+    if (refused := _denied(request) or _bad_user(user)) is not None:
+        return refused
+    try:
+        deleted = await request.app.state.engine.personas.delete(user)
+    except Exception as e:
+        return error_response(502, f"persona store failed: {type(e).__name__}", "persona_store_error")
+    if not deleted:
+        return error_response(404, f"no profile stored for user {user!r}", "profile_not_found", "user")
+    return JSONResponse({"object": "rein.profile.deleted", "user": user, "deleted": True})
