@@ -13,7 +13,7 @@ from middleware.config import Settings
 from middleware.engine import Engine
 from middleware.models.chunks import completion_json
 from middleware.models.openai_compat import OpenAICompatModel
-from middleware.proxy import ops
+from middleware.proxy import admin, ops
 from middleware.proxy.errors import ProxyError, error_response, sse_error
 from middleware.proxy.validate import ChatCompletionRequest, openapi_schema, parse_body
 from policies.loader import PolicyError
@@ -232,5 +232,6 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None, s
         return schema
 
     app.openapi = openapi
+    app.include_router(admin.router)  # GET/DELETE /v1/rein/profiles/{user}, operator's key
     ops.install(app, settings, engine, serving=serving)  # keys, rate limit, body limit, drain, /metrics
     return app
