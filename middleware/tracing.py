@@ -28,19 +28,38 @@ def provider_of(model: Any) -> str:
     return "rein.test" if kind in ("ScriptedModel", "FunctionModel") else kind.lower()
 
 
-@contextmanager
-def model_span(model: Any, request: Any = None, operation: str = "chat") -> Iterator[trace.Span]:
+def start_model_span(model: Any, request: Any = None, operation: str = "chat",
+                     context: Any = None) -> trace.Span:
+    """A ``{operation} {model}`` client span, not made current (for streams that outlive a block)."""
     name = getattr(request, "model", None) or getattr(model, "name", "model")
-    with tracer.start_as_current_span(f"{operation} {name}", kind=trace.SpanKind.CLIENT) as span:
+    span = tracer.start_span(f"{operation} {name}", context=context, kind=trace.SpanKind.CLIENT)
+    if span.is_recording():
         span.set_attribute("gen_ai.operation.name", operation)
         span.set_attribute("gen_ai.provider.name", provider_of(model))
         span.set_attribute("gen_ai.request.model", str(name))
-        if content_enabled() and request is not None:
+        if content_enabled() and getattr(request, "messages", None) is not None:
             import orjson
 
             from policies.messages import dump_messages
             span.set_attribute("gen_ai.input.messages", orjson.dumps(dump_messages(request.messages)).decode())
-        yield span
+    return span
+
+
+def fail(span: trace.Span, error: BaseException) -> None:
+    """Mark a span failed; ``error.type`` is the proxy's error code when there is one."""
+    span.set_attribute("error.type", str(getattr(error, "code", None) or type(error).__qualname__))
+    span.set_status(trace.Status(trace.StatusCode.ERROR, str(error)[:200]))
+
+
+@contextmanager
+def model_span(model: Any, request: Any = None, operation: str = "chat") -> Iterator[trace.Span]:
+    span = start_model_span(model, request, operation)
+    with trace.use_span(span, end_on_exit=True, record_exception=False, set_status_on_exception=False):
+        try:
+            yield span
+        except Exception as e:
+            fail(span, e)
+            raise
 
 
 def record_usage(span: trace.Span, response: Any) -> None:
@@ -57,6 +76,26 @@ def record_usage(span: trace.Span, response: Any) -> None:
         import orjson
         span.set_attribute("gen_ai.output.messages",
                            orjson.dumps([response.message.model_dump(exclude_unset=True, mode="json")]).decode())
+
+
+def record_completion(span: trace.Span, data: dict[str, Any]) -> None:
+    """``record_usage`` for a raw OpenAI completion dict (the passthrough relay parses nothing else)."""
+    if not span.is_recording():
+        return
+    usage = data.get("usage") or {}
+    if usage.get("prompt_tokens") is not None:
+        span.set_attribute("gen_ai.usage.input_tokens", int(usage["prompt_tokens"]))
+    if usage.get("completion_tokens") is not None:
+        span.set_attribute("gen_ai.usage.output_tokens", int(usage["completion_tokens"]))
+    if data.get("model"):
+        span.set_attribute("gen_ai.response.model", str(data["model"]))
+    choices = [c for c in data.get("choices") or [] if isinstance(c, dict)]
+    reasons = [str(c["finish_reason"]) for c in choices if c.get("finish_reason")]
+    if reasons:
+        span.set_attribute("gen_ai.response.finish_reasons", reasons)
+    if content_enabled() and choices:
+        import orjson
+        span.set_attribute("gen_ai.output.messages", orjson.dumps([c.get("message") for c in choices]).decode())
 
 
 @contextmanager

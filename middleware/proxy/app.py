@@ -6,12 +6,13 @@ from typing import Any, AsyncIterator
 
 import orjson
 from fastapi import FastAPI, Request
+from opentelemetry import trace
 from starlette.responses import Response, StreamingResponse
 
 from middleware import tracing
 from middleware.config import Settings
 from middleware.engine import Engine
-from middleware.models.chunks import completion_json
+from middleware.models.chunks import ChunkAccumulator, completion_json
 from middleware.models.openai_compat import OpenAICompatModel
 from middleware.proxy import admin, ops
 from middleware.proxy.errors import ProxyError, error_response, sse_error
@@ -66,10 +67,14 @@ class ChatHandler:
         agent = self.engine.agent
         if pipeline.policy.passthrough and isinstance(agent, OpenAICompatModel):
             if req.stream:
-                return await self._relay_stream(agent, raw, headers, base, start)
-            t_up = time.perf_counter()
-            body, _ = await agent.relay(raw, headers)
-            up_ms = (time.perf_counter() - t_up) * 1000
+                return await self._relay_stream(agent, raw, req, headers, base, start)
+            with tracing.tracer.start_as_current_span("rein.request") as span:
+                span.set_attribute("rein.policy", pipeline.policy.name)
+                with tracing.model_span(agent, req) as model_span:
+                    t_up = time.perf_counter()
+                    body, parsed = await agent.relay(raw, headers)
+                    up_ms = (time.perf_counter() - t_up) * 1000
+                    tracing.record_completion(model_span, parsed)
             return Response(body, media_type="application/json",
                             headers={**base, "x-rein-overhead-ms": _ms(start, up_ms)})
         mreq = model_request(data, req, headers)
@@ -91,23 +96,41 @@ class ChatHandler:
                              "policy_header_not_allowed", "x-rein-policy")
         return name
 
-    async def _relay_stream(self, agent: OpenAICompatModel, raw: bytes, headers: dict[str, str],
-                            base: dict[str, str], start: float) -> Response:
+    async def _relay_stream(self, agent: OpenAICompatModel, raw: bytes, req: ChatCompletionRequest,
+                            headers: dict[str, str], base: dict[str, str], start: float) -> Response:
+        span = tracing.tracer.start_span("rein.request")
+        span.set_attribute("rein.policy", base["x-rein-policy"])
+        model_span = tracing.start_model_span(agent, req, context=trace.set_span_in_context(span))
+        # Chunks are parsed only for a recording span (usage, finish reason); otherwise bytes pass.
+        acc = ChunkAccumulator() if model_span.is_recording() else None
         t_up = time.perf_counter()
         source = agent.relay_stream(raw, headers)
-        first = await _first(source)  # errors before the first byte are plain HTTP errors
+        try:
+            first = await _first(source)  # errors before the first byte are plain HTTP errors
+        except BaseException as e:
+            tracing.fail(model_span, e)
+            model_span.end()
+            span.end()
+            raise
         up_ms = (time.perf_counter() - t_up) * 1000
 
         async def body() -> AsyncIterator[bytes]:
             try:
                 if first is not None:
+                    _tally(acc, first)
                     yield b"data: " + first + b"\n\n"
                     async for data in source:
+                        _tally(acc, data)
                         yield b"data: " + data + b"\n\n"
                 yield b"data: [DONE]\n\n"
             except ModelError as e:
+                tracing.fail(model_span, e)
                 yield sse_error(e.message, e.code, e.status)
             finally:
+                if acc is not None:
+                    tracing.record_usage(model_span, acc.response())
+                model_span.end()
+                span.end()
                 await source.aclose()
 
         return StreamingResponse(body(), media_type="text/event-stream",
@@ -120,17 +143,18 @@ class ChatHandler:
         head: list[bytes] = []
         headers = dict(base)
         try:
-            async for kind, payload in events:
-                if kind == "diagnosed":
-                    # Time spent before the agent is asked: rein's overhead on time to first token.
-                    headers.update(_state_headers(payload))
-                    headers["x-rein-overhead-ms"] = _ms(start)
-                elif kind == "chunk":
-                    head.append(b"data: " + orjson.dumps(payload) + b"\n\n")
-                    break
-                else:
-                    head.append(_trailer(payload))
-                    break
+            with trace.use_span(span):  # the pipeline's stage and model spans nest under the request
+                async for kind, payload in events:
+                    if kind == "diagnosed":
+                        # Time spent before the agent is asked: rein's overhead on time to first token.
+                        headers.update(_state_headers(payload))
+                        headers["x-rein-overhead-ms"] = _ms(start)
+                    elif kind == "chunk":
+                        head.append(b"data: " + orjson.dumps(payload) + b"\n\n")
+                        break
+                    else:
+                        head.append(_trailer(payload))
+                        break
         except BaseException:
             span.end()
             await events.aclose()
@@ -140,11 +164,12 @@ class ChatHandler:
             try:
                 for piece in head:
                     yield piece
-                async for kind, payload in events:
-                    if kind == "chunk":
-                        yield b"data: " + orjson.dumps(payload) + b"\n\n"
-                    elif kind == "state":
-                        yield _trailer(payload)
+                with trace.use_span(span):
+                    async for kind, payload in events:
+                        if kind == "chunk":
+                            yield b"data: " + orjson.dumps(payload) + b"\n\n"
+                        elif kind == "state":
+                            yield _trailer(payload)
                 yield b"data: [DONE]\n\n"
             except ModelError as e:
                 yield sse_error(e.message, e.code, e.status)
@@ -162,6 +187,14 @@ async def _first(source: AsyncIterator[bytes]) -> bytes | None:
         return await source.__anext__()
     except StopAsyncIteration:
         return None
+
+
+def _tally(acc: ChunkAccumulator | None, data: bytes) -> None:
+    if acc is not None:
+        try:
+            acc.add(orjson.loads(data))
+        except (orjson.JSONDecodeError, AttributeError, TypeError):
+            pass  # the relay passes what it cannot read; the span just lacks it
 
 
 def _state_headers(state: dict[str, Any]) -> dict[str, str]:
