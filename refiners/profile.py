@@ -84,7 +84,7 @@ def merge_profiles(*profiles: dict[str, Any] | None) -> dict[str, Any] | None:
 _LANGS = ("English|French|Spanish|German|Italian|Portuguese|Dutch|Polish|Japanese|Chinese|Korean|Arabic|"
           "Hindi|Turkish|Swedish|Russian|Ukrainian|Greek")
 _RULES: list[tuple[str, re.Pattern]] = [
-    ("name", re.compile(r"\b(?:my name is|call me|this is)\s+([A-Z][a-z]{1,30})\b")),
+    ("name", re.compile(r"\b(?i:my name is|call me|this is)\s+([A-Z][a-z]{1,30})\b")),
     ("language", re.compile(r"\b(?:reply|respond|answer|write|talk)(?: to me)? (?:only )?in (" + _LANGS + r")\b", re.I)),
     ("language", re.compile(r"\bI (?:only )?speak (" + _LANGS + r")\b", re.I)),
     ("units", re.compile(r"\b(metric|imperial)(?: units)?\b", re.I)),
