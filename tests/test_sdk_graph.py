@@ -6,7 +6,7 @@ from typing import Annotated, TypedDict
 import pytest
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
 from langchain_core.tools import tool
-from langgraph.graph import END, START, StateGraph
+from langgraph.graph import START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.prebuilt import ToolNode, tools_condition
 
@@ -91,3 +91,35 @@ async def test_a_plan_reaches_the_graph_but_not_the_callers_output(rein):
 async def test_bad_input_is_a_clear_error(rein):
     with pytest.raises(TypeError, match="messages"):
         await rein.wrap_graph(build(script())).ainvoke({"question": "hi"})
+
+
+async def test_a_checkpointed_thread_is_diagnosed_with_its_history(rein):
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    model = ScriptedModel([tool_call("get_order", {"id": "A1"}, id="c1"), "Shipped.", "You're welcome."])
+    llm = LangChainChatModel(chat_model=model).bind_tools([get_order])
+
+    async def call_model(state: State):
+        return {"messages": [await llm.ainvoke(state["messages"])]}
+
+    g = StateGraph(State)
+    g.add_node("model", call_model)
+    g.add_node("tools", ToolNode([get_order]))
+    g.add_edge(START, "model")
+    g.add_conditional_edges("model", tools_condition)
+    g.add_edge("tools", "model")
+    guarded = rein.wrap_graph(g.compile(checkpointer=InMemorySaver()))
+    seen = []
+
+    class Spy(PlanOnToolError):
+        async def diagnose(self, messages, tools):
+            seen.append([m.role for m in messages])
+            return await super().diagnose(messages, tools)
+
+    install(guarded.pipeline, inception=Spy())
+    config = {"configurable": {"thread_id": "t1"}}
+    await guarded.ainvoke({"messages": [{"role": "user", "content": "Where is A1?"}]}, config)
+    out = await guarded.ainvoke({"messages": [{"role": "user", "content": "Thanks"}]}, config)
+    assert seen[1] == ["user", "assistant", "tool", "assistant", "user"]  # the thread, not just the input
+    assert [m.content for m in out["messages"]][-2:] == ["Thanks", "You're welcome."]
+    assert len(out["messages"]) == 6 and len(model.requests[2].messages) == 5

@@ -27,11 +27,12 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from inception.tools import think_spec, tool_spec
 from middleware.adapters.isolation import CallerContext
-from middleware.adapters.lc_messages import from_langchain, message_from_langchain, message_to_langchain
+from middleware.adapters.lc_messages import (from_langchain, message_from_langchain, message_to_langchain,
+                                             reply_response)
 from middleware.adapters.report import ReinReport
 from middleware.adapters.sync import run_sync
 from middleware.models.chunks import response_chunks
-from policies.messages import AssistantMessage, FunctionCall, ToolCall, assistant
+from policies.messages import AssistantMessage, FunctionCall, ToolCall
 from policies.model import ModelRequest, ModelResponse
 
 if TYPE_CHECKING:
@@ -73,9 +74,7 @@ class HandlerAgent:
         result = await call.caller.run(call.handler, updated)
         call.responses.append(result)
         reply = _last_ai(result)
-        message = message_from_langchain(reply) if reply is not None else assistant("")
-        return ModelResponse(message=message, model=str((reply.response_metadata if reply else {}).get("model_name", "")),
-                             finish_reason="tool_calls" if getattr(message, "tool_calls", None) else "stop")
+        return reply_response(reply)
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[dict[str, Any]]:
         for c in response_chunks(await self.complete(request)):

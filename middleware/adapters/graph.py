@@ -4,8 +4,8 @@ The graph is the pipeline's agent: rein diagnoses the input dialogue, the graph 
 (with a recovery plan injected when there is one), and rein refines the graph's last reply.
 Input and output keep the graph's shape; the output dict also has ``.rein``.
 
-The graph is assumed stateless across runs (the whole dialogue comes in the input, as with
-OpenAI-style clients) and to append its new messages after the input ones (``add_messages``).
+The graph is assumed to append its new messages after the input ones (``add_messages``). With
+a checkpointer and a ``thread_id``, rein diagnoses the thread's history plus the new input.
 
 Example::
 
@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Any, AsyncIterator
 from langchain_core.messages import AIMessage, BaseMessage, convert_to_messages
 
 from middleware.adapters.isolation import CallerContext
-from middleware.adapters.lc_messages import from_langchain, message_from_langchain, to_langchain
+from middleware.adapters.lc_messages import from_langchain, message_from_langchain, reply_response, to_langchain
 from middleware.adapters.report import ReinReport, attach
 from middleware.adapters.sync import run_sync
 from middleware.models.chunks import response_chunks
-from policies.messages import AssistantMessage, assistant
+from policies.messages import AssistantMessage
 from policies.model import ModelRequest, ModelResponse
 
 if TYPE_CHECKING:
@@ -37,7 +37,8 @@ class _Run:
     def __init__(self, state: dict[str, Any], config: Any, kwargs: dict[str, Any], caller: CallerContext):
         self.state, self.config, self.kwargs, self.caller = state, config, kwargs, caller
         self.output: dict[str, Any] | None = None
-        self.sent = 0  # messages the graph was given on its last run
+        self.prior = 0  # messages already in the graph's checkpointed thread
+        self.sent = 0   # prior + messages the graph was given on its last run
 
 
 _current: ContextVar[_Run | None] = ContextVar("rein_graph_run", default=None)
@@ -53,12 +54,12 @@ class GraphAgent:
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
         run = _current.get() or _Run({}, None, {}, CallerContext())
-        messages = to_langchain(request.messages)
+        messages = to_langchain(request.messages)[run.prior:]  # a checkpointed thread has the rest
         output = await run.caller.run(self.graph.ainvoke, {**run.state, self.key: messages},
                                       run.config, **run.kwargs)
-        run.output, run.sent = output, len(messages)
-        new = list(output.get(self.key) or [])[len(messages):]
-        return ModelResponse(message=_last_reply(new), model=self.name)
+        run.output, run.sent = output, run.prior + len(messages)
+        new = list(output.get(self.key) or [])[run.sent:]
+        return _last_reply(new, self.name)
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[dict[str, Any]]:
         for c in response_chunks(await self.complete(request)):
@@ -91,9 +92,11 @@ class GuardedGraph:
         given = [m if m.id else m.model_copy(update={"id": str(uuid.uuid4())})
                  for m in convert_to_messages(input[self.key])]
         run = _Run({k: v for k, v in input.items() if k != self.key}, config, kwargs, caller)
+        prior = await self._history(config)
+        run.prior = len(prior)
         token = _current.set(run)
         try:
-            state = await run_turn(self.pipeline, ModelRequest(messages=from_langchain(given)))
+            state = await run_turn(self.pipeline, ModelRequest(messages=from_langchain([*prior, *given])))
         finally:
             _current.reset(token)
         report = ReinReport.from_state(self.pipeline.policy.name, state)
@@ -101,18 +104,29 @@ class GuardedGraph:
         produced = list(output.get(self.key) or [])
         new = produced[run.sent:]
         # What the caller sees never includes rein's injected messages: their dialogue + the new ones.
-        messages = produced if not report.injected else [*given, *new]
+        # (A checkpointed thread keeps them, as the agent's own past reasoning.)
+        messages = produced if not report.injected else [*produced[:run.prior], *given, *new]
         output[self.key] = _with_final(messages, len(messages) - len(new), state["final"].message)
         return attach(output, report)
 
 
-def _last_reply(new: list[Any]) -> AssistantMessage:
+    async def _history(self, config: Any) -> list[Any]:
+        """The thread's messages so far, when the graph keeps them in a checkpointer."""
+        thread = ((config or {}).get("configurable") or {}).get("thread_id")
+        if thread is None or not getattr(self.graph, "checkpointer", None):
+            return []
+        snapshot = await self.graph.aget_state(config)
+        return list((snapshot.values or {}).get(self.key) or [])
+
+
+def _last_reply(new: list[Any], name: str) -> ModelResponse:
+    """The graph's last reply among its new messages (none: an empty draft, nothing to refine)."""
     for m in reversed(new):
-        if isinstance(m, AIMessage) or (isinstance(m, dict) and m.get("role") == "assistant"):
-            message = message_from_langchain(m)
-            if isinstance(message, AssistantMessage):
-                return message
-    return assistant("")  # the graph added no reply: an empty draft, nothing to refine
+        if isinstance(m, dict) and m.get("role") == "assistant":
+            return ModelResponse(message=message_from_langchain(m), model=name)
+        if isinstance(m, AIMessage):
+            return reply_response(m, name)
+    return reply_response(None, name)
 
 
 def _with_final(messages: list[Any], first_new: int, final: AssistantMessage) -> list[Any]:

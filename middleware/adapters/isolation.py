@@ -38,6 +38,6 @@ class CallerContext:
         if asyncio.iscoroutinefunction(fn) or asyncio.iscoroutinefunction(getattr(fn, "__call__", None)):
             return await asyncio.get_running_loop().create_task(fn(*args, **kwargs), context=ctx)
         result = await asyncio.to_thread(ctx.run, functools.partial(fn, *args, **kwargs))
-        if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
-            return await result  # a plain function that returned an awaitable
+        if asyncio.iscoroutine(result):  # a plain function that returned a coroutine
+            return await asyncio.get_running_loop().create_task(result, context=self.ctx.copy())
         return result

@@ -18,7 +18,8 @@ from typing import Any, Iterable
 from langchain_core.messages import (AIMessage, BaseMessage, ChatMessage, HumanMessage, SystemMessage,
                                      ToolMessage)
 
-from policies.messages import AssistantMessage, Message, ToolCall, parse_messages
+from policies.messages import AssistantMessage, Message, ToolCall, assistant, parse_messages
+from policies.model import ModelResponse
 
 MARK = "__rein__"          # how content looked before LangChain forced it to a string
 ROLE_KEY = "__openai_role__"  # langchain-openai's own key for "developer" system messages
@@ -162,3 +163,19 @@ def as_rein_messages(messages: Iterable[Any]) -> list[Message]:
         else:
             raise TypeError(f"not a chat message: {type(m).__name__}")
     return out
+
+
+def reply_response(reply: AIMessage | None, model: str = "") -> ModelResponse:
+    """A LangChain reply (None: there was none) as a ModelResponse, usage and model name kept."""
+    if reply is None:
+        return ModelResponse(message=assistant(""), model=model)
+    message = message_from_langchain(reply)
+    if not isinstance(message, AssistantMessage):
+        raise TypeError(f"expected an AI reply, got a {type(reply).__name__}")
+    usage = None
+    if reply.usage_metadata:
+        u = reply.usage_metadata
+        usage = {"prompt_tokens": u.get("input_tokens", 0), "completion_tokens": u.get("output_tokens", 0),
+                 "total_tokens": u.get("total_tokens", 0)}
+    return ModelResponse(message=message, model=str(reply.response_metadata.get("model_name") or model),
+                         finish_reason="tool_calls" if message.tool_calls else "stop", usage=usage)

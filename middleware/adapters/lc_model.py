@@ -20,7 +20,7 @@ from pydantic import ConfigDict
 
 from middleware.adapters.lc_messages import from_langchain, message_to_langchain
 from middleware.adapters.sync import run_sync
-from policies.model import ChatModel, ModelRequest, ModelResponse
+from policies.model import ModelRequest, ModelResponse
 
 _REQUEST_FIELDS = {"tools", "tool_choice", "response_format", "model", "timeout"}
 
@@ -121,4 +121,4 @@ def _chunk_message(c: dict[str, Any]) -> AIMessageChunk | None:
                           response_metadata=metadata, usage_metadata=usage)
 
 
-__all__ = ["ChatModel", "LangChainChatModel"]
+__all__ = ["LangChainChatModel"]
