@@ -16,6 +16,7 @@ from middleware.models.chunks import ChunkAccumulator, completion_json
 from middleware.models.openai_compat import OpenAICompatModel
 from middleware.proxy import admin, ops
 from middleware.proxy.errors import ProxyError, error_response, sse_error
+from middleware.proxy.ops_stream import Detached
 from middleware.proxy.validate import ChatCompletionRequest, openapi_schema, parse_body
 from policies.loader import PolicyError
 from policies.model import ModelError, ModelRequest
@@ -137,9 +138,11 @@ class ChatHandler:
                                  headers={**base, **_SSE_HEADERS, "x-rein-overhead-ms": _ms(start, up_ms)})
 
     async def _pipeline_stream(self, pipeline, mreq: ModelRequest, base: dict[str, str], start: float) -> Response:
-        events = pipeline.events(mreq)
         span = tracing.tracer.start_span("rein.request")
         span.set_attribute("rein.policy", pipeline.policy.name)
+        with trace.use_span(span):  # the run's task copies this context: its spans nest under the request
+            # In its own task: a client hanging up must cancel the graph run, not orphan it.
+            events = Detached(pipeline.events(mreq))
         head: list[bytes] = []
         headers = dict(base)
         try:
