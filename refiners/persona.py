@@ -28,7 +28,8 @@ _GREETING = re.compile(r"^((?:Hi|Hello|Dear|Hey|Good (?:morning|afternoon|evenin
 _SLANG = {r"^Hey\b": "Hello", r"\bgonna\b": "going to", r"\bwanna\b": "want to", r"\bgotta\b": "have to",
           r"\bYeah\b": "Yes", r"\byeah\b": "yes", r"\bnope\b": "no"}
 _EMOJI = re.compile("[\U0001F300-\U0001FAFF\u2600-\u27BF]\ufe0f?\\s?")
-_ENGLISH = {"the", "and", "your", "you", "is", "will", "to", "of", "for", "with", "have", "this"}
+_ENGLISH = {"the", "and", "your", "you", "is", "are", "will", "to", "of", "for", "with", "have", "has", "this",
+            "it", "on", "in", "be", "was", "a"}
 _DIET = {"vegetarian": {"steak", "beef", "chicken", "pork", "bacon", "burger", "lamb", "ham", "sausage",
                         "turkey", "duck", "veal", "fish", "salmon", "tuna", "shrimp", "seafood", "meat"},
          "vegan": {"steak", "beef", "chicken", "pork", "bacon", "burger", "lamb", "ham", "cheese", "egg",

@@ -38,7 +38,7 @@ async def plan(turn: Turn, draft: str, refiners: dict[str, Refiner], settings: R
             reasons.append(f"{name}: skip, {check.skip_reason}")
         elif check.findings:
             chosen.append(name)
-            reasons.append(f"{name}: {check.findings[0]}")
+            reasons.append(f"{name}: {'; '.join(check.findings[:3])}")
         elif check.undecided:
             undecided.append(name)
         else:

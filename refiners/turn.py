@@ -84,8 +84,10 @@ class Turn:
         except Exception as e:  # a provider error must not break the turn
             self.notes.append(f"{aspect}: {type(e).__name__}: {e!s:.100}")
             return text, f"model call failed ({type(e).__name__}); kept the previous revision"
-        if verdict.ok or not verdict.revision or verdict.revision.strip() == text.strip():
+        if verdict.ok or verdict.revision.strip() == text.strip():
             return text, verdict.feedback or "no change needed"
+        if not verdict.revision:
+            return text, f"{verdict.feedback} — empty revision; kept the previous revision"
         reason = guard(text, verdict.revision, self.evidence_texts(), self.budget.max_chars)
         if reason:
             return text, f"{verdict.feedback} — revision rejected: {reason}; kept the previous revision"
