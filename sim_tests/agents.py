@@ -193,6 +193,13 @@ def _last_failed_call(messages: list[Any]) -> Any:
     return None
 
 
+async def aclose(agent: AgentUnderTest) -> None:
+    """Close what an agent holds open (an endpoint's connection pool)."""
+    pool = getattr(getattr(agent, "model", None), "pool", None)
+    if pool is not None and hasattr(pool, "close"):
+        await pool.close()
+
+
 def load_agent(spec: str | None, max_tokens: int | None = None) -> AgentUnderTest:
     """An agent from a command-line spec.
 

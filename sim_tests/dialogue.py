@@ -45,7 +45,7 @@ async def _call(arm: Arm, model: ChatModel, request: ModelRequest, policy: CallP
             if e.status < 500 and e.status not in (408, 429):
                 break
         except Exception as e:  # the agent under test crashed: an error of the trial, not of the run
-            last = f"agent raised {type(e).__name__}: {e!s:.300}"
+            last = f"agent turn raised {type(e).__name__}: {e!s:.300}"
             break
         if attempt < policy.retries:
             await asyncio.sleep(policy.backoff_s * (attempt + 1))

@@ -102,6 +102,7 @@ class Runner:
         self.user_model = user_model
         self.progress_stream = progress
         self.calls = CallPolicy(timeout_s=config.timeout_s, retries=config.retries)
+        self.log: RunLog | None = None  # set when run() ends, even by Ctrl-C
 
     def _pending(self, done: dict[str, TrialRecord]) -> list[tuple[Scenario, Arm, int]]:
         return [(s, arm, k) for s in self.suite.scenarios for arm in self.arms for k in range(self.config.trials)

@@ -21,6 +21,7 @@ from sim_tests.scenario import Scenario
 
 REFUSAL = (r"can.?not|can.?t|unable|not able|not possible|don.?t (?:support|offer|handle|have)|"
            r"do not (?:support|offer|handle|have)|isn.?t something|outside|sorry|unfortunately|not allowed")
+HANDOVER = r"transferr?(?:ing|ed)? you to a human|human agent (?:will|who)"
 TRANSFER_TOOLS = {"transfer_to_human_agents", "transfer_to_human", "escalate_to_human"}
 
 
@@ -45,7 +46,10 @@ class Outcome:
         return out
 
     def transferred(self) -> bool:
-        return self.ended_by == "transfer" or any(c.name in TRANSFER_TOOLS and c.error is None for c in self.calls)
+        """A transfer tool ran, the user was told of a hand-over (e.g. rein resolved its own
+        transfer tool), or the simulated user ended with ###TRANSFER###."""
+        return (self.ended_by == "transfer" or any(c.name in TRANSFER_TOOLS and c.error is None for c in self.calls)
+                or any(re.search(HANDOVER, t, re.I) for t in self.agent_texts()))
 
 
 Scorer = Callable[[Outcome], Score]
