@@ -107,13 +107,21 @@ class Pipeline:
         hold_text = state.get("may_refine", False)
         acc = ChunkAccumulator()
         owned_index: set[int] = set()
+        held: list[dict[str, Any]] = []
         async for c in self.agent.stream(request):
             acc.add(c)
-            if hold_text:
-                continue
             out = _without_owned_calls(c, owned, owned_index)
-            if out is not None:
-                writer(out)
+            if out is None:
+                continue
+            if hold_text and not _has_tool_calls(out):
+                held.append(out)  # may be refined: nothing unrefined leaves rein
+                continue
+            if hold_text:  # a tool-call draft is never refined: release what was held, stop holding
+                for h in held:
+                    writer(h)
+                held.clear()
+                hold_text = False
+            writer(out)
         draft = acc.response()
         return draft, not hold_text and not (draft.message.tool_calls and owned_index)
 
@@ -252,6 +260,10 @@ class Pipeline:
             else:
                 yield "chunk", data
         yield "state", state
+
+
+def _has_tool_calls(c: dict[str, Any]) -> bool:
+    return any((ch.get("delta") or {}).get("tool_calls") for ch in c.get("choices") or [])
 
 
 def _without_owned_calls(c: dict[str, Any], owned: set[str], owned_index: set[int]) -> dict[str, Any] | None:
