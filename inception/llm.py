@@ -21,6 +21,7 @@ from policies.schema import Policy
 
 MAX_MESSAGES = 14       # the tail of the dialogue the module reads
 MAX_CHARS = 500         # per message: a small model drowns in long tool dumps
+UNGROUNDED = 0.4        # confidence factor when the evidence is not a quote from the dialogue
 
 
 @dataclass
@@ -34,9 +35,9 @@ class LLMVerdict:
 def reply_schema(labels: list[str]) -> dict[str, Any]:
     return {"type": "object", "properties": {
         "error": {"type": "string", "enum": ["none", *labels]},
-        "evidence": {"type": "string"},
-        "confidence": {"type": "number"},
-        "plan": {"type": "string"}},
+        "evidence": {"type": "string", "maxLength": 200},
+        "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+        "plan": {"type": "string", "maxLength": 400}},
         "required": ["error", "evidence", "confidence", "plan"]}
 
 
@@ -171,9 +172,10 @@ class LLMDetector:
             confidence = min(1.0, max(0.0, float(obj.get("confidence", 0.5))))
         except (TypeError, ValueError):
             confidence = 0.5
-        # Evidence must be quoted from the dialogue; an unsupported claim counts for half.
-        if not evidence or _norm(evidence) not in _norm(render_dialogue(d)):
-            confidence *= 0.5
+        # Evidence must be quoted from the dialogue: a claim that quotes nothing counts for little
+        # (small models fill the field with the label itself).
+        if not _norm(evidence) or _norm(evidence) not in _norm(render_dialogue(d)):
+            confidence *= UNGROUNDED
         if confidence < self.policy.inception.min_confidence:
             return verdict
         type_, _, subtype = label.partition("/")

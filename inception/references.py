@@ -21,7 +21,7 @@ ID = re.compile(r"(?<![\w-])(?:#?([A-Z]{1,4}-?\d{3,}[A-Z0-9]*)|#(\d{4,}))(?![\w-
 
 def ids_in(text: str) -> list[str]:
     return [m.group(1) or m.group(2) for m in ID.finditer(text)]
-_VERB = (r"cancel|return|refund|change|modify|update|exchange|delete|remove|track|reschedule|upgrade|"
+_VERB = (r"cancel|return|refund|change|modify|update|exchange|delete|remove|track|reschedule|upgrade|book|"
          r"downgrade|ship|reorder|resend|status|where(?:'s| is)|check|pause|renew|move|postpone|fix")
 _NOUN = (r"order|item|booking|reservation|package|parcel|ticket|flight|subscription|purchase|"
          r"delivery|shipment|one|account|plan|appointment")
@@ -96,11 +96,13 @@ class VagueReference:
             return []
         named = set(ids_in(request))
         focus = self._last_agent_ids(d)
+        if len(focus) == 1:  # the agent just spoke of one thing: that is what "it" points back to
+            return []
         asked = _words(request)
         for shape, ids in rivals.items():
             if named & ids.keys():
                 return []
-            if len(focus & ids.keys()) == 1:
+            if len(focus & ids.keys()) == 1:  # the agent's last sentence singled one out
                 return []
             # A word of the request that belongs to exactly one candidate's surroundings.
             fitting = [i for i, around in ids.items() if asked & (_words(around) - self._shared(ids))]
@@ -119,7 +121,14 @@ class VagueReference:
 
     @staticmethod
     def _last_agent_ids(d: Dialogue) -> set[str]:
+        """IDs in the agent's last message; when it names several, those of its last sentence
+        (what the agent ended on is what "that one" points back to)."""
         for m in reversed(d.messages[:d.turn_start]):
-            if isinstance(m, AssistantMessage) and text_of(m).strip():
-                return set(ids_in(text_of(m)))
+            text = text_of(m).strip() if isinstance(m, AssistantMessage) else ""
+            if text:
+                ids = set(ids_in(text))
+                if len(ids) > 1:
+                    sentences = [s for s in re.split(r"(?<=[.!?])\s+", text) if s.strip()]
+                    return set(ids_in(sentences[-1])) if sentences else ids
+                return ids
         return set()

@@ -145,12 +145,13 @@ def call_problem(rec: CallRecord, d: Dialogue) -> Detection | None:
     validator = _validator(json.dumps(spec.get("parameters") or {"type": "object"}, sort_keys=True))
     if validator is None:
         return None
-    error = jsonschema.exceptions.best_match(validator.iter_errors(args))
-    if error is None:
+    errors = sorted(validator.iter_errors(args), key=jsonschema.exceptions.relevance)[:3]
+    if not errors:
         return None
-    where = "/".join(str(p) for p in error.absolute_path)
+    said = "; ".join(("/".join(map(str, e.absolute_path)) + ": " if e.absolute_path else "") + _clip(e.message, 100)
+                     for e in errors)
     return Detection(type="malformed_tool_call", subtype="schema_violation",
-                     evidence=f"{_clip(rec.show(), 100)}: {where + ': ' if where else ''}{_clip(error.message, 120)}")
+                     evidence=f"{_clip(rec.show(), 100)}: {said}")
 
 
 class MalformedToolCall:
