@@ -156,3 +156,15 @@ async def test_acomplete_runs_the_stages_around_the_configured_model():
     reply = await rein.acomplete(USER, TOOLS, temperature=0)
     assert reply.content == "Order A1 ships today." and reply.rein.final.content == reply.content
     assert model.requests[0].extra == {"temperature": 0} and model.requests[0].tools == TOOLS
+
+
+def test_model_spec_string_serves_complete_from_sync_code_twice():
+    from fake_upstream import ThreadedUpstream
+
+    with ThreadedUpstream() as up:
+        rein = Rein(policy="structural", model=up.base_url, rein_model=ScriptedModel([]))
+        # Two sync calls: the fast path's connection pool must survive between them.
+        first = rein.complete([{"role": "user", "content": "hello"}])
+        second = rein.complete([{"role": "user", "content": "again"}])
+    assert (first.content, second.content) == ("Echo: hello", "Echo: again")
+    assert second.rein.final.content == "Echo: again" and second.rein.diagnosis.header() == "none"

@@ -9,7 +9,7 @@ from langchain_core.tools import tool
 from middleware import Rein
 from middleware.adapters.agent_middleware import ReinMiddleware
 from middleware.adapters.lc_model import LangChainChatModel
-from middleware.adapters.report import report_of
+from middleware.adapters.report import ReinReport, report_of
 from middleware.models.testing import ScriptedModel, tool_call
 from policies.schema import Policy, RecoveryTool
 from sdk_doubles import PLAN, PlanOnToolError, Shout, install
@@ -46,6 +46,9 @@ def test_tool_round_trip_through_a_real_tool_and_a_refined_final_reply(rein):
     assert out["messages"][-1].content == "ORDER A1 HAS SHIPPED."
     report = report_of(out["messages"][-1])
     assert report.refined and report.draft.content == "Order A1 has shipped."
+    # The same report rides in response_metadata, so it survives a checkpoint as plain JSON.
+    stored = ReinReport.model_validate(out["messages"][-1].response_metadata["rein"])
+    assert stored.refined and [s.name for s in stored.steps] == ["shout"]
     second = model.requests[1]
     assert [m.role for m in second.messages] == ["system", "user", "assistant", "tool"]
     assert second.messages[0].content == "You help with orders."
