@@ -36,6 +36,15 @@ def _error(e: Exception) -> ModelError:
     return ModelError(f"upstream failed: {e!s:.300}", 502, "upstream_error")
 
 
+# OpenAI Chat Completions request parameters (not connection settings) a client may set.
+_REQUEST_PARAMS = frozenset({
+    "temperature", "top_p", "n", "stop", "max_tokens", "max_completion_tokens", "presence_penalty",
+    "frequency_penalty", "logit_bias", "user", "seed", "logprobs", "top_logprobs", "parallel_tool_calls",
+    "stream_options", "reasoning_effort", "modalities", "prediction", "audio", "metadata", "store",
+    "service_tier", "verbosity", "web_search_options", "functions", "function_call", "thinking",
+    "prompt_cache_key", "safety_identifier"})
+
+
 class LiteLLMModel:
     def __init__(self, model: str, api_key: str | None = None, api_base: str | None = None,
                  timeout: float = 60.0, retries: int = 0):
@@ -49,7 +58,18 @@ class LiteLLMModel:
         self.retries = retries
 
     def _kwargs(self, request: ModelRequest) -> dict[str, Any]:
-        kw: dict[str, Any] = {k: v for k, v in request.extra.items() if k not in ("stream", "model")}
+        # A client's fields are request parameters, never litellm settings: `api_base`,
+        # `base_url`, `extra_headers`, `custom_llm_provider`... would let a caller redirect rein
+        # or swap its credentials. OpenAI's own parameters go as such; the rest rides in the body.
+        kw: dict[str, Any] = {}
+        extra_body: dict[str, Any] = {}
+        for k, v in request.extra.items():
+            if k in _REQUEST_PARAMS:
+                kw[k] = v
+            elif k not in ("stream", "model"):
+                extra_body[k] = v
+        if extra_body:
+            kw["extra_body"] = extra_body
         kw.update(model=self.model, messages=dump_messages(request.messages),
                   timeout=request.timeout or self.timeout, max_retries=self.retries)
         for key in ("tools", "tool_choice", "response_format"):
