@@ -68,9 +68,9 @@ def _cell(arm: str, label: str, trials: list[TrialRecord], max_k: int) -> Cell:
     for k in range(1, max_k + 1):
         value = mean_pass_hat_k(counts, k)
         if value is not None:
-            pass_k[k] = round(value, 4)
+            pass_k[k] = value
     return Cell(arm=arm, label=label, tasks=len({t.scenario_id for t in trials}), trials=len(trials),
-                passed=passed, errors=errors, success_rate=round(passed / judged, 4) if judged else None,
+                passed=passed, errors=errors, success_rate=passed / judged if judged else None,
                 pass_k=pass_k)
 
 
