@@ -68,3 +68,20 @@ async def test_agent_middleware_diagnoses_the_failing_tool_and_resolves_the_reco
     assert "order lookup down" in final.content and not final.tool_calls  # answered inside rein
     assert report_of(final).diagnosis.found
     assert [m.content for m in out["messages"] if isinstance(m, ToolMessage)] == ["Error: service unavailable (503)"]
+
+
+async def test_structured_output_through_the_middleware_is_not_an_unknown_tool():
+    from langchain.agents.structured_output import ToolStrategy
+    from pydantic import BaseModel
+
+    class OrderStatus(BaseModel):
+        id: str
+        status: str
+
+    model = ScriptedModel([tool_call("OrderStatus", {"id": "A1", "status": "shipped"})])
+    agent = create_agent(LangChainChatModel(chat_model=model), tools=[get_order],
+                         middleware=[rein().middleware()], response_format=ToolStrategy(OrderStatus))
+    out = await agent.ainvoke({"messages": [{"role": "user", "content": "Status of A1?"}]})
+    assert out["structured_response"] == OrderStatus(id="A1", status="shipped")
+    assert len(model.requests) == 1  # no re-ask about an "unknown" tool
+    assert [t["function"]["name"] for t in model.requests[0].tools] == ["get_order", "OrderStatus"]

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
 
 from langchain.agents.middleware import AgentMiddleware, ModelRequest as LCRequest, ModelResponse as LCResponse
 from langchain.agents.middleware.types import ExtendedModelResponse
+from langchain.agents.structured_output import AutoStrategy, ToolStrategy
 from langchain_core.messages import AIMessage, SystemMessage
 from langchain_core.tools import BaseTool, StructuredTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
@@ -69,7 +70,9 @@ class HandlerAgent:
         lc = [call.original.get(id(m)) or message_to_langchain(m) for m in request.messages]
         system = lc.pop(0) if lc and isinstance(lc[0], SystemMessage) else None
         known = {_tool_name(t): t for t in [*call.request.tools, *self.rein_tools.values()]}
-        tools = [known.get(t["function"]["name"], t) if "function" in t else t for t in request.tools or []]
+        # Back to the agent's own tool objects; structured-output tools are the agent's to add.
+        tools = [known[t["function"]["name"]] if "function" in t else t for t in request.tools or []
+                 if "function" not in t or t["function"]["name"] in known]
         updated = call.request.override(messages=lc, system_message=system, tools=tools or call.client_tools)
         result = await call.caller.run(call.handler, updated)
         call.responses.append(result)
@@ -104,7 +107,8 @@ class ReinMiddleware(AgentMiddleware):
         from middleware.sdk import run_turn
 
         call = _Call(request, handler, caller, set(self._agent.rein_tools))
-        tools = [_openai_tool(t) for t in call.client_tools] or None
+        # Structured-output tools are real tools to the model: a call to one is not "unknown".
+        tools = [*map(_openai_tool, call.client_tools), *_output_tools(request.response_format)] or None
         token = _current.set(call)
         try:
             state = await run_turn(self.pipeline, ModelRequest(messages=call.messages, tools=tools))
@@ -146,6 +150,16 @@ def _last_ai(result: Any) -> AIMessage | None:
     if isinstance(result, AIMessage):
         return result
     return next((m for m in reversed(result.result) if isinstance(m, AIMessage)), None)
+
+
+def _output_tools(response_format: Any) -> list[dict[str, Any]]:
+    """The tools create_agent binds for a structured ``response_format`` (ToolStrategy/AutoStrategy)."""
+    if isinstance(response_format, AutoStrategy):
+        response_format = ToolStrategy(response_format.schema)
+    if not isinstance(response_format, ToolStrategy):
+        return []
+    return [{"type": "function", "function": {"name": s.name, "description": s.description or s.name,
+                                              "parameters": s.json_schema}} for s in response_format.schema_specs]
 
 
 def _openai_tool(tool: Any) -> dict[str, Any]:
