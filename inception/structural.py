@@ -133,6 +133,8 @@ def call_problem(rec: CallRecord, d: Dialogue) -> Detection | None:
     if rec.name in d.owned:
         return None
     spec = d.tools.get(rec.name)
+    if spec is None and not d.tools:  # no tool list given (common from the SDK): nothing to judge names by
+        return None
     if spec is None:
         known = ", ".join(sorted(d.tools)) or "none"
         return Detection(type="malformed_tool_call", subtype="unknown_tool",
