@@ -85,3 +85,17 @@ async def test_structured_output_through_the_middleware_is_not_an_unknown_tool()
     assert out["structured_response"] == OrderStatus(id="A1", status="shipped")
     assert len(model.requests) == 1  # no re-ask about an "unknown" tool
     assert [t["function"]["name"] for t in model.requests[0].tools] == ["get_order", "OrderStatus"]
+
+
+def test_a_function_that_keeps_its_tools_to_itself_is_not_re_asked():
+    calls = []
+
+    @rein().guard
+    def agent(messages):
+        calls.append(messages)
+        return {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "c2", "type": "function", "function": {"name": "get_order", "arguments": '{"id": "B2"}'}}]}
+
+    reply = agent([{"role": "user", "content": "And order B2?"}])
+    assert len(calls) == 1 and reply["tool_calls"][0]["function"]["name"] == "get_order"
+    assert reply.rein.diagnosis.header() == "none" and not reply.rein.notes
