@@ -168,3 +168,13 @@ def test_model_spec_string_serves_complete_from_sync_code_twice():
         second = rein.complete([{"role": "user", "content": "again"}])
     assert (first.content, second.content) == ("Echo: hello", "Echo: again")
     assert second.rein.final.content == "Echo: again" and second.rein.diagnosis.header() == "none"
+
+
+def test_guard_takes_its_own_policy(rein):
+    @rein.guard(policy="passthrough")
+    def agent(messages):
+        return "hi"
+
+    install(agent.pipeline, refinery=Shout())  # passthrough never refines, even with a refinery
+    reply = agent(USER)
+    assert reply == "hi" and reply.rein.policy == "passthrough" and not reply.rein.refined
