@@ -5,8 +5,8 @@
 
 Each item is one trial of one scenario under one arm; it passes when every success criterion
 holds, fails with the scorers' reasons and the end of the transcript, and errors when the agent
-endpoint failed (the trial had no verdict). With ``--rein-suite`` and no test paths on the
-command line, only the suites are collected. ``--rein-out DIR`` also writes the run log and
+endpoint failed (the trial had no verdict). Suite files are collected like test files; with
+``--rein-suite`` and no test paths on the command line, only the suites are collected. ``--rein-out DIR`` also writes the run log and
 reports.
 """
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 _STATE = pytest.StashKey[dict]()
+_PATHS = pytest.StashKey[list]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -36,10 +37,30 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--rein-out", default=None, metavar="DIR", help="also write run.json and reports here")
 
 
-def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
-    # `pytest --rein-suite X` alone runs the suite, not the project's test folders as well.
-    if config.getoption("rein_suite") and config.args_source != pytest.Config.ArgsSource.ARGS:
-        return True
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "rein_scenario: a rein simulated-failure scenario")
+    specs = config.getoption("rein_suite")
+    if not specs:
+        return
+    from sim_tests.scenario import ScenarioError, suite_path
+
+    try:
+        paths = [suite_path(spec).resolve() for spec in specs]
+    except ScenarioError as e:
+        raise pytest.UsageError(str(e)) from None
+    config.stash[_PATHS] = paths
+    # The suites are collected like test files: `pytest --rein-suite X` alone runs only them.
+    extra = [str(p) for p in paths]
+    config.args = ([*config.args, *extra] if config.args_source == pytest.Config.ArgsSource.ARGS else extra)
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    paths = parent.config.stash.get(_PATHS, None)
+    if not paths or file_path.suffix not in (".yaml", ".yml"):
+        return None
+    resolved = file_path.resolve()
+    if any(resolved == p or p in resolved.parents for p in paths):
+        return SuiteFile.from_parent(parent, path=file_path)
     return None
 
 
@@ -88,49 +109,44 @@ class ScenarioItem(pytest.Item):
         return self.path, None, f"rein scenario {self.scenario.id} [{self.arm.name}#{self.trial}]"
 
 
-class SuiteCollector(pytest.Collector):
-    def __init__(self, *, suite: Any, arms: list[Any], trials: int, **kw: Any):
-        super().__init__(**kw)
-        self.suite, self.arms, self.trials = suite, arms, trials
-
+class SuiteFile(pytest.File):
     def collect(self) -> list[pytest.Item]:
-        return [ScenarioItem.from_parent(self, name=f"{s.id}[{arm.name}#{k}]" if self.trials > 1 or len(self.arms) > 1
-                                         else s.id, scenario=s, arm=arm, trial=k)
-                for s in self.suite.scenarios for arm in self.arms for k in range(self.trials)]
+        from sim_tests.scenario import ScenarioError, load_suite
+
+        state = _state(self.config)
+        try:
+            suite = load_suite(str(self.path))
+        except ScenarioError as e:
+            raise self.CollectError(str(e)) from None
+        trials, arms = state["trials"], state["arms"]
+        named = trials > 1 or len(arms) > 1
+        return [ScenarioItem.from_parent(self, name=f"{s.id}[{arm.name}#{k}]" if named else s.id,
+                                         scenario=s, arm=arm, trial=k)
+                for s in suite.scenarios for arm in arms for k in range(trials)]
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "rein_scenario: a rein simulated-failure scenario")
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
-    specs = config.getoption("rein_suite")
-    if not specs:
-        return
+def _state(config: pytest.Config) -> dict[str, Any]:
+    """The agent, arms and event loop shared by every item (built once, on first use)."""
+    state = config.stash.get(_STATE, None)
+    if state is not None:
+        return state
     from middleware.models import resolve_model
     from sim_tests.agents import load_agent
     from sim_tests.arms import make_arms
-    from sim_tests.scenario import ScenarioError, load_suite, suite_path
 
     arm_names = config.getoption("rein_arm") or ["bare"]
-    try:
-        suites = [(spec, load_suite(spec)) for spec in specs]
-        rein_model = resolve_model(config.getoption("rein_model")) if set(arm_names) - {"bare"} else None
-        arms = make_arms(arm_names, config.getoption("rein_policy"), rein_model)
-        agent = load_agent(config.getoption("rein_agent"))
-    except (ScenarioError, ValueError) as e:
-        raise pytest.UsageError(str(e)) from None
     user = config.getoption("rein_user")
-    config.stash[_STATE] = {"agent": agent, "user": user, "timeout": config.getoption("rein_timeout"),
-                            "user_model": resolve_model(None) if user == "llm" else None,
-                            "loop": asyncio.new_event_loop(), "records": [], "arms": arm_names, "suites": specs}
-    for spec, suite in suites:
-        node = SuiteCollector.from_parent(session, name=f"rein-suite:{suite.name}", nodeid=f"rein-suite:{suite.name}",
-                                          suite=suite, arms=arms,
-                                          trials=config.getoption("rein_trials"))
-        node.path = suite_path(spec).resolve()
-        items.extend(node.collect())
+    try:
+        rein_model = resolve_model(config.getoption("rein_model")) if set(arm_names) - {"bare"} else None
+        state = {"arms": make_arms(arm_names, config.getoption("rein_policy"), rein_model),
+                 "agent": load_agent(config.getoption("rein_agent")), "user": user,
+                 "user_model": resolve_model(None) if user == "llm" else None,
+                 "timeout": config.getoption("rein_timeout"), "trials": config.getoption("rein_trials"),
+                 "loop": asyncio.new_event_loop(), "records": [], "arm_names": arm_names}
+    except ValueError as e:
+        raise pytest.UsageError(str(e)) from None
+    config.stash[_STATE] = state
+    return state
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -142,8 +158,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         from sim_tests.log import RunConfig, RunLog
         from sim_tests.reports import write_reports
 
-        config = RunConfig(suite=",".join(state["suites"]), agent=session.config.getoption("rein_agent") or "reference",
-                           user=state["user"], arms=state["arms"], trials=session.config.getoption("rein_trials"),
+        config = RunConfig(suite=",".join(session.config.getoption("rein_suite")),
+                           agent=session.config.getoption("rein_agent") or "reference",
+                           user=state["user"], arms=state["arm_names"], trials=state["trials"],
                            policy=session.config.getoption("rein_policy"), concurrency=1)
         log = RunLog(config=config, status="complete", trials=state["records"])
         Path(out).mkdir(parents=True, exist_ok=True)
