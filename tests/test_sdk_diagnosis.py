@@ -6,6 +6,7 @@ from langchain_core.messages import ToolMessage
 from langchain_core.tools import tool
 
 from middleware import Rein
+from middleware.adapters.agent_middleware import ReinMiddleware
 from middleware.adapters.lc_model import LangChainChatModel
 from middleware.adapters.report import report_of
 from middleware.models.testing import ScriptedModel, tool_call
@@ -59,7 +60,8 @@ def get_order(id: str) -> str:
 async def test_agent_middleware_diagnoses_the_failing_tool_and_resolves_the_recovery_tool():
     model = ScriptedModel([tool_call("get_order", {"id": "A1"}),
                            tool_call("report_internal_error", {"summary": "order lookup down"})])
-    agent = create_agent(LangChainChatModel(chat_model=model), tools=[get_order], middleware=[rein().middleware()])
+    middleware = ReinMiddleware(policy="structural")  # no Rein needed; rein makes no model call here
+    agent = create_agent(LangChainChatModel(chat_model=model), tools=[get_order], middleware=[middleware])
     out = await agent.ainvoke({"messages": [{"role": "user", "content": "Where is order A1?"}]})
     offered = [t["function"]["name"] for t in model.requests[1].tools]
     assert "report_internal_error" in offered and "report_internal_error" not in [

@@ -87,8 +87,12 @@ class HandlerAgent:
 class ReinMiddleware(AgentMiddleware):
     """rein's pipeline around each model call of a ``create_agent`` agent."""
 
-    def __init__(self, rein: "Rein", policy: Any = None):
+    def __init__(self, rein: "Rein | None" = None, policy: Any = None):
         super().__init__()
+        if rein is None:  # ReinMiddleware(policy="structural") without building a Rein first
+            from middleware.sdk import Rein
+
+            rein = Rein(policy=policy or "default")
         self.tools = []
         self._agent = HandlerAgent({})
         self.pipeline = rein.pipeline_for(self._agent, policy)
