@@ -35,7 +35,8 @@ _PATTERNS: list[tuple[str, re.Pattern]] = [
     ("time", re.compile(r"\b(?P<h>\d{1,2}):(?P<mi>\d{2})(?:\s?(?P<ap>[ap]m\b|[ap]\.m\.))?(?![\w:])", re.I)),
     ("time", re.compile(r"\b(?P<h>\d{1,2})\s?(?P<ap>[ap]m\b|[ap]\.m\.)", re.I)),
     ("percent", re.compile(r"\b(?P<num>\d+(?:\.\d+)?)\s?%")),
-    ("id", re.compile(r"#\w*\d\w*|\b(?=[A-Z0-9-]*\d)(?=[A-Z0-9-]*[A-Z])[A-Z0-9][A-Z0-9-]{2,}[A-Z0-9]\b|\b\d{5,}\b")),
+    ("id", re.compile(r"#\w*\d\w*|\b(?=[A-Z0-9-]*\d)(?=[A-Z0-9-]*[A-Z])[A-Z0-9][A-Z0-9-]{2,}[A-Z0-9]\b|\b\d{5,}\b"
+                      r"|\b(?:[A-Z]\d{1,3}|\d{1,3}[A-Z])\b")),  # the last: seats, gates, rooms (14C, B12)
     ("number", re.compile(r"(?<![\w.])\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\w])|(?<![\w.])\d+(?:\.\d+)?(?![\w%])")),
     ("status", re.compile(r"\b(?:" + "|".join(re.escape(s) for s in STATUSES) + r")\b", re.I)),
 ]
@@ -124,8 +125,8 @@ def same_value(kind: str, a: Any, b: Any) -> bool:
 
 
 def comparable(draft_kind: str, fact_kind: str) -> bool:
-    numeric = {"money", "number"}
-    return draft_kind == fact_kind or (draft_kind in numeric and fact_kind in numeric)
+    """A bare number may state an amount; an amount never states a count."""
+    return draft_kind == fact_kind or (draft_kind == "number" and fact_kind == "money")
 
 
 def render(claim: Claim, value: Any, kind: str) -> str:

@@ -7,8 +7,8 @@ import re
 
 from refiners.base import Check, Revision
 from refiners.claims import Claim, find_claims, render, replace_spans
-from refiners.evidence import context_words, words
-from refiners.factuality import FACT_SOURCES, _sentence_terms
+from refiners.evidence import context_words, near_words, words
+from refiners.factuality import FACT_SOURCES, _sentence_terms, _status_edit
 from refiners.turn import Turn
 
 # A sentence that says the value changed on purpose is not a contradiction.
@@ -17,10 +17,15 @@ _CHANGE = re.compile(r"\b(?:now|new|updated?|changed?|instead|actually|correct(?
 _SLOTS = [  # question words → the kind of value that answers it
     (re.compile(r"\bwhat time\b|\bat what hour\b", re.I), "time"),
     (re.compile(r"\bwhen\b|\bwhat (?:date|day)\b|\bhow long\b.*\barrive", re.I), "date"),
-    (re.compile(r"\bhow much\b|\bcost\b|\bprice\b|\bwhat (?:is|was|'s) (?:the|my) (?:total|refund|balance|fee)", re.I), "money"),
+    (re.compile(r"\bhow much\b|\bcost\b|\bprice\b|\bpay(?:ing)?\b|\bcharg|\bwhat (?:is|was|'s) (?:the|my) "
+                r"(?:total|refund|balance|fee)", re.I), "money"),
+    (re.compile(r"^\s*why\b", re.I), "reason"),
     (re.compile(r"\bstatus\b|\bwhere is\b|\bwhere's\b|\bhas it (?:shipped|arrived)\b", re.I), "status"),
     (re.compile(r"\bwhat(?: is|'s) (?:the|my) [a-z ]*(?:number|id|code|reference)\b", re.I), "id"),
 ]
+
+
+_BECAUSE = re.compile(r"\b(?:because|since|due to|as a result|the reason)\b", re.I)
 
 
 def _slot(question: str) -> str | None:
@@ -49,13 +54,13 @@ class CoherenceRefiner:
                 continue
             sentence = _sentence_terms(text, claim.start, claim.end)
             ctx = context_words(text, claim)
-            verdict, fact = turn.evidence.judge(claim, ctx, sentence, ("assistant",))
+            verdict, fact = turn.evidence.judge(claim, ctx, sentence, ("assistant",), near_words(text, claim))
             if verdict != "contradicted" or fact is None:
                 continue
             start = text.rfind(".", 0, claim.start) + 1
             if _CHANGE.search(text[start:claim.end + 40]):
                 continue
-            if turn.evidence.judge(claim, ctx, sentence, FACT_SOURCES)[0] == "supported":
+            if turn.evidence.judge(claim, ctx, sentence, FACT_SOURCES, near_words(text, claim))[0] == "supported":
                 continue  # the tools back the new value: the earlier turn was the wrong one
             out.append((claim, fact))
         return out
@@ -64,28 +69,51 @@ class CoherenceRefiner:
         """(questions the reply leaves open, questions rules cannot call either way)."""
         open_, unsure = [], []
         draft_kinds = {c.kind for c in find_claims(text)}
-        draft_words = words(text)
+        if _BECAUSE.search(text):
+            draft_kinds.add("reason")
+        # A reply stating a tool record's values is about that record ("my train details?").
+        draft_words = words(text) | self._records_stated(turn, text)
         for q in turn.questions():
             q_words = words(q)
             overlap = len(q_words & draft_words) / max(1, len(q_words))
             slot = _slot(q)
-            if slot and slot in draft_kinds or overlap >= 0.5:
+            if slot:  # "when ...?" is answered by a date, whatever words surround it
+                if slot not in draft_kinds:
+                    open_.append(q)
+            elif overlap >= 0.5:
                 continue
-            if slot or (overlap < 0.2 and len(q_words) >= 2):
+            elif overlap < 0.2 and len(q_words) >= 2 or self._keyed_fact(turn, q_words):
                 open_.append(q)
             else:
                 unsure.append(q)
         return open_, unsure
 
+    @staticmethod
+    def _records_stated(turn: Turn, text: str) -> set[str]:
+        stated = {c.text for c in find_claims(text)}
+        return {w for f in turn.evidence.of(*FACT_SOURCES) if f.display in stated for w in f.key}
+
+    @staticmethod
+    def _keyed_fact(turn: Turn, q_words: set[str]):
+        """The one tool value whose name the question uses ("which seat ...?" → seat 23A), if unique."""
+        hits = [f for f in turn.evidence.of(*FACT_SOURCES) if f.key and f.key <= q_words | {"id"} and f.key & q_words]
+        return hits[0] if len({repr(f.value) for f in hits}) == 1 else None
+
     def _answer_from_evidence(self, turn: Turn, question: str, text: str) -> str | None:
         slot = _slot(question)
-        if not slot:
-            return None
         q_words = words(question)
+        if slot == "reason":
+            return None
+        if not slot:
+            fact = self._keyed_fact(turn, q_words)
+            return f"{_label(fact.key).capitalize()}: {fact.display}." if fact else None
+
+        def score(f) -> int:
+            return 2 * len(q_words & f.key) + len(q_words & f.record)
+
         facts = [f for f in turn.evidence.of(*FACT_SOURCES) if f.kind == slot]
-        scored = sorted(facts, key=lambda f: len(q_words & (f.key | f.record)), reverse=True)
-        if not scored or len({repr(f.value) for f in scored if len(q_words & (f.key | f.record)) ==
-                              len(q_words & (scored[0].key | scored[0].record))}) != 1:
+        scored = sorted(facts, key=score, reverse=True)
+        if not scored or len({repr(f.value) for f in scored if score(f) == score(scored[0])}) != 1:
             return None
         fact = scored[0]
         style = find_claims(fact.display)
@@ -110,7 +138,8 @@ class CoherenceRefiner:
         edits = []
         for claim, fact in self._contradictions(turn, text):
             new = render(claim, fact.value, fact.kind)
-            edits.append((claim.start, claim.end, new))
+            edits.append(_status_edit(text, claim.start, claim.end, new) if claim.kind == "status"
+                         else (claim.start, claim.end, new))
             notes.append(f"{claim.text} → {new} (as said earlier)")
         text = replace_spans(text, edits)
         open_, unsure = self._unanswered(turn, text)

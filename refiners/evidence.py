@@ -19,20 +19,23 @@ STOP = set("""a an the and or but if of to in on at by for with from as is are w
 this that these those your you yours my me we our us i he she they them their his her will would can could
 should shall may might must has have had do does did not no yes so than then there here what which who whom
 when where why how any all some each per via just also very into about up out over under again please let
-know thanks thank hi hello hey sure okay ok get got""".split())
+know thanks thank hi hello hey sure okay ok get got can't don't won't isn't aren't i'm it's what's where's
+i'd you're that's there's""".split())
 _SYNONYMS = {"cost": "price", "costs": "price", "priced": "price", "amount": "total", "charge": "total",
              "charged": "total", "paid": "total", "pay": "total", "payment": "total", "refunded": "refund",
              "deliver": "delivery", "delivered": "delivery", "arrive": "delivery", "arrives": "delivery",
              "arrival": "delivery", "arriving": "delivery", "eta": "delivery", "expected": "delivery",
              "ship": "ship", "shipped": "ship", "shipping": "ship", "ships": "ship", "shipment": "ship",
              "depart": "departure", "departs": "departure", "leaves": "departure", "leave": "departure",
-             "reservation": "booking", "confirmation": "booking", "booked": "booking", "state": "status",
+             "reservation": "booking", "confirmation": "booking", "booked": "booking", "book": "booking",
+             "booking": "booking", "state": "status",
              "balance": "balance", "due": "due", "number": "id", "no": "id", "code": "id", "reference": "id",
              "ref": "id", "qty": "quantity", "units": "quantity", "count": "quantity", "ticket": "ticket"}
 _WORD = re.compile(r"[A-Za-z][A-Za-z']+")
 _SENTENCE_END = re.compile(r"[.!?;\n]")
 _ID = re.compile(r"#?(?=[A-Za-z0-9-]*\d)[A-Za-z0-9][A-Za-z0-9-]{3,}")
-_MONEY_KEYS = {"price", "total", "fee", "refund", "balance", "credit", "subtotal", "tax", "fare", "deposit"}
+_MONEY_KEYS = {"price", "total", "fee", "refund", "balance", "credit", "subtotal", "tax", "fare", "deposit", "rate",
+               "due", "salary", "budget"}
 
 
 def norm(word: str) -> str:
@@ -70,6 +73,10 @@ def context_words(text: str, claim: Claim, before: int = 6, after: int = 2) -> s
     left = [w for w in _WORD.findall(text[s:claim.start]) if w.lower() not in STOP][-before:]
     right = [w for w in _WORD.findall(text[claim.end:e]) if w.lower() not in STOP][:after]
     return {norm(w) for w in left + right} - {norm(claim.text)}
+
+
+def near_words(text: str, claim: Claim) -> set[str]:
+    return context_words(text, claim, before=2, after=0)
 
 
 @dataclass
@@ -189,15 +196,18 @@ class Evidence:
     def has(self, *sources: str) -> bool:
         return any(f.source in sources for f in self.facts)
 
-    def judge(self, claim: Claim, ctx: set[str], sentence: set[str], sources: tuple[str, ...]
-              ) -> tuple[str, Fact | None]:
-        """``supported``, ``contradicted`` (with the fact it contradicts) or ``unverified``."""
+    def judge(self, claim: Claim, ctx: set[str], sentence: set[str], sources: tuple[str, ...],
+              near: set[str] = frozenset()) -> tuple[str, Fact | None]:
+        """``supported``, ``contradicted`` (with the fact it contradicts) or ``unverified``.
+        ``near``: the words right next to the value; they name it more surely than the rest."""
         cands = [f for f in self.facts if f.source in sources and comparable(claim.kind, f.kind)]
         if not cands:
             return "unverified", None
-        if any(same_value(claim.kind, claim.value, f.value) and len(ctx & f.key) > 0 for f in cands):
-            return "supported", None
-        scored = [(len(ctx & f.key), f) for f in cands]
+        numeric = claim.kind in ("money", "number")
+        if any(same_value(claim.kind, claim.value, f.value) for f in cands) or numeric and any(
+                f.kind in ("money", "number") and f.value == claim.value for f in self.facts if f.source in sources):
+            return "supported", None  # a value the evidence holds is never "corrected" to another one
+        scored = [(len(ctx & f.key) + len(near & f.key), f) for f in cands]
         best = max(s for s, _ in scored)
         if best > 0:
             top = [f for s, f in scored if s == best]
@@ -205,8 +215,6 @@ class Evidence:
             values = {repr(f.value) for f in scoped}
             if len(values) == 1:
                 return "contradicted", scoped[0]
-        if any(same_value(claim.kind, claim.value, f.value) for f in cands):
-            return "supported", None
         if claim.kind in ("date", "money", "id", "time", "status") and best == 0:
             # One value of this kind in view and the sentence is about its record: the draft meant it.
             related = [f for f in cands if (f.record - {"status", "id"}) & sentence]

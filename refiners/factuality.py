@@ -8,7 +8,7 @@ import re
 
 from refiners.base import Check, Revision
 from refiners.claims import find_claims, render, replace_spans
-from refiners.evidence import Evidence, context_words, sentence_of, words
+from refiners.evidence import Evidence, context_words, near_words, sentence_of, words
 from refiners.turn import Turn
 
 FACT_SOURCES = ("tool", "document")
@@ -43,9 +43,9 @@ def deterministic_pass(text: str, evidence: Evidence) -> tuple[str, list[str], l
     for claim in find_claims(text):
         ctx = context_words(text, claim)
         sentence = _sentence_terms(text, claim.start, claim.end)
-        verdict, fact = evidence.judge(claim, ctx, sentence, FACT_SOURCES)
+        verdict, fact = evidence.judge(claim, ctx, sentence, FACT_SOURCES, near_words(text, claim))
         if verdict == "unverified" and claim.kind in ("id", "money", "date", "time"):
-            verdict, fact = evidence.judge(claim, ctx, sentence, ("user",))
+            verdict, fact = evidence.judge(claim, ctx, sentence, ("user",), near_words(text, claim))
         if verdict == "contradicted" and fact is not None:
             new = render(claim, fact.value, fact.kind)
             if new == claim.text:

@@ -12,16 +12,16 @@ from refiners.evidence import words
 from refiners.turn import Turn, is_profile_empty
 
 _TO_METRIC = [  # pattern, factor (or None for temperature), metric unit
-    (re.compile(r"\b(\d+(?:\.\d+)?)\s?(?:miles?|mi)\b"), Decimal("1.609344"), "km"),
-    (re.compile(r"\b(\d+(?:\.\d+)?)\s?(?:lbs?)\b"), Decimal("0.45359237"), "kg"),
-    (re.compile(r"\b(\d+(?:\.\d+)?)\s?(?:feet|ft)\b"), Decimal("0.3048"), "m"),
-    (re.compile(r"\b(\d+(?:\.\d+)?)\s?(?:inch(?:es)?|in\.)(?!\w)"), Decimal("2.54"), "cm"),
-    (re.compile(r"\b(\d+(?:\.\d+)?)\s?(?:gallons?|gal)\b"), Decimal("3.785411784"), "L"),
+    (re.compile(r"\b(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)\s?(?:miles?|mi)\b"), Decimal("1.609344"), "km"),
+    (re.compile(r"\b(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)\s?(?:lbs?)\b"), Decimal("0.45359237"), "kg"),
+    (re.compile(r"\b(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)\s?(?:feet|ft)\b"), Decimal("0.3048"), "m"),
+    (re.compile(r"\b(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)\s?(?:inch(?:es)?|in\.)(?!\w)"), Decimal("2.54"), "cm"),
+    (re.compile(r"\b(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)\s?(?:gallons?|gal)\b"), Decimal("3.785411784"), "L"),
     (re.compile(r"(-?\b\d+(?:\.\d+)?)\s?°\s?F\b|(-?\b\d+(?:\.\d+)?)\s?degrees Fahrenheit\b"), None, "°C"),
 ]
 _TO_IMPERIAL = [
-    (re.compile(r"\b(\d+(?:\.\d+)?)\s?(?:km|kilomet(?:er|re)s?)\b"), Decimal("0.621371192"), "miles"),
-    (re.compile(r"\b(\d+(?:\.\d+)?)\s?(?:kg|kilograms?)\b"), Decimal("2.20462262"), "lb"),
+    (re.compile(r"\b(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)\s?(?:km|kilomet(?:er|re)s?)\b"), Decimal("0.621371192"), "miles"),
+    (re.compile(r"\b(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)\s?(?:kg|kilograms?)\b"), Decimal("2.20462262"), "lb"),
     (re.compile(r"(-?\b\d+(?:\.\d+)?)\s?°\s?C\b|(-?\b\d+(?:\.\d+)?)\s?degrees Celsius\b"), None, "°F"),
 ]
 _GREETING = re.compile(r"^((?:Hi|Hello|Dear|Hey|Good (?:morning|afternoon|evening))\s+)([A-Z][a-z]+)\b")
@@ -38,7 +38,7 @@ _DIET = {"vegetarian": {"steak", "beef", "chicken", "pork", "bacon", "burger", "
 
 def _fmt(value: Decimal) -> str:
     rounded = value.quantize(Decimal("1")) if abs(value) >= 20 else value.quantize(Decimal("0.1"))
-    text = format(rounded, "f")
+    text = f"{rounded:,}" if abs(rounded) >= 10000 else format(rounded, "f")
     return text[:-2] if text.endswith(".0") else text
 
 
@@ -46,7 +46,7 @@ def convert_units(text: str, units: str) -> tuple[str, list[str]]:
     edits, notes = [], []
     for pattern, factor, unit in (_TO_METRIC if units == "metric" else _TO_IMPERIAL):
         for m in pattern.finditer(text):
-            number = Decimal(m.group(1) or m.group(2))
+            number = Decimal((m.group(1) or m.group(2)).replace(",", ""))
             if factor is None:
                 value = (number - 32) * 5 / 9 if unit == "°C" else number * 9 / 5 + 32
             else:
@@ -101,6 +101,8 @@ class PersonaRefiner:
             if clash:
                 issues.append(f"'{clash}' conflicts with: {item}")
                 continue
+            if any(key in lowered for key in _DIET):
+                continue  # the word list settled it: nothing on it in the reply
             limit = re.search(r"[$€£]\s?(\d[\d,]*)", item)
             if limit and any(c.kind == "money" and c.value > Decimal(limit.group(1).replace(",", ""))
                              for c in find_claims(text)):
@@ -120,6 +122,12 @@ class PersonaRefiner:
 
     async def revise(self, turn: Turn, text: str) -> Revision:
         calls = turn.budget.calls
+        if not self.applies(turn):  # only a fixed chain gets here: the model infers from the dialogue
+            if not (turn.thorough and turn.can_consult()):
+                return Revision(text=text, feedback="no change: no persona known")
+            context = f"User profile: unknown; infer it from the dialogue.\nDialogue so far:\n{turn.dialogue(1200)}"
+            text, feedback = await turn.consult("persona", self.INSTRUCTIONS, context, text)
+            return Revision(text=text, feedback=feedback, model_calls=turn.budget.calls - calls)
         text, notes = self._deterministic(turn, text)
         issues = self._open_issues(turn, text)
         if turn.can_consult() and (issues or turn.thorough):
