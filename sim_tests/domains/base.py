@@ -75,9 +75,13 @@ class Tool:
         fields = {p.name: (p.annotation, ... if p.default is inspect.Parameter.empty else p.default)
                   for p in params}
         self.args_model = create_model(f"{self.name}_args", __config__=ConfigDict(extra="forbid"), **fields)
+        self._schema = self._make_schema()  # built once: schema generation is the costly part
 
     def schema(self) -> dict[str, Any]:
-        """The OpenAI ``tools`` entry for this tool."""
+        """The OpenAI ``tools`` entry for this tool (shared: treat it as read-only)."""
+        return self._schema
+
+    def _make_schema(self) -> dict[str, Any]:
         params = self.args_model.model_json_schema()
         params.pop("title", None)
         for prop in params.get("properties", {}).values():
