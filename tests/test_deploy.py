@@ -50,6 +50,7 @@ def test_chart_lints_strict():
 VARIANTS = {
     "defaults": [],
     "everything": ["secrets.apiKeys[0]=sk-rein-aaaaaaaaaaaaaaaa", "secrets.upstreamApiKey=sk-up",
+                   "secrets.adminKey=op-key",
                    "personaStore.url=postgresql://rein:pw@pg:5432/rein", "telemetry.otlpEndpoint=http://otel:4318",
                    "telemetry.traceContent=true", "serving.rateLimitRpm=600", "serving.rateLimitBurst=50",
                    "upstream=http://agent:8000/v1", "policy.name=structural", "workers=2"],
@@ -132,6 +133,7 @@ def test_rein_understands_the_environment_the_chart_sets(monkeypatch):
     assert (s.host, s.port, s.upstream, s.upstream_api_key) == ("0.0.0.0", 8080, "http://agent:8000/v1", "sk-up")
     assert s.api_keys == ["sk-rein-aaaaaaaaaaaaaaaa"] and s.rate_limit_rpm == 600 and s.rate_limit_burst == 50
     assert s.policy == "/etc/rein/policy.yaml" and s.policy_watch_s == 10 and s.limit_concurrency == 200
+    assert s.persona_db == "postgresql://rein:pw@pg:5432/rein" and s.admin_key == "op-key"
     assert c["args"] == ["--workers=2"]
 
 
@@ -172,7 +174,7 @@ def test_compose_wiring_collector_jaeger_postgres():
                 assert (DEPLOY / source).exists(), source
     env = rein["environment"]
     assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector:4318"
-    assert "@postgres:5432/" in env["REIN_PERSONA_STORE"]
+    assert "@postgres:5432/" in env["REIN_PERSONA_DB"]
     assert rein["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert "pg_isready" in " ".join(services["postgres"]["healthcheck"]["test"])
     collector = yaml.safe_load((DEPLOY / "otel-collector.yaml").read_text())
