@@ -173,3 +173,11 @@ async def test_invalid_profile_is_ignored_with_a_span_event():
         assert r.may_refine(ctx(user="hi", tool=None, profile={"tone": "shouty", "x": 1})) is False
     events = [e for s in _exporter.get_finished_spans() for e in s.events]
     assert any(e.name == "rein.persona.invalid_profile" for e in events)
+
+
+async def test_factuality_checks_operator_documents_too():
+    c = ctx(user="Is there a fee if I return it?", tool=None).model_copy(
+        update={"documents": ["Return window: 30 days\nRestocking fee: $5.00"]})
+    out = await run(refinery(), c, "You can return it within 30 days; the restocking fee is $15.00.")
+    assert out.final == "You can return it within 30 days; the restocking fee is $5.00."
+    assert "the document" in out.steps[0].feedback

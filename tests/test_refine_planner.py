@@ -106,3 +106,11 @@ async def test_fixed_chain_runs_every_refiner_thoroughly():
 def test_build_follows_the_policy():
     assert isinstance(build(Policy(name="p")), NoRefinery)
     assert isinstance(build(Policy(name="p", refiners={"enabled": True}), ScriptedModel([])), AdaptiveRefinery)
+
+
+async def test_llm_planner_chooses_among_the_refiners_that_apply():
+    model = ScriptedModel([json.dumps({"refiners": ["coherence", "persona"], "reason": "check the thread"})])
+    plan = await refinery(planner="llm", model=model).plan(ctx(profile={"tone": "formal"}), "Your order A1234 has shipped.")
+    assert plan.refiners == ["coherence"] and plan.model_calls == 1  # persona did not apply: not offered
+    schema = model.requests[0].response_format["schema"]
+    assert schema["properties"]["refiners"]["items"]["enum"] == ["coherence"]
