@@ -1,0 +1,198 @@
+"""Load and soak: N requests at concurrency C through `rein serve`, non-streaming then streaming,
+against the fake upstream, all on loopback. Passes only with zero errors and rein's resident
+memory after the run within 10% of its value after warm-up (no leak).
+
+Starts, each in its own process: the fake OpenAI-compatible upstream (tests/fake_upstream.py)
+and `rein serve` (one worker unless --workers). Prints, for each mode: throughput, errors, the
+added-latency distribution rein reports per response (``x-rein-overhead-ms``: rein's own time,
+upstream wait excluded), client-side latency through rein next to the same requests sent straight
+to the upstream in this run (baseline), and rein's RSS after warm-up and after the run.
+
+    python bench/load.py                               # 20,000 + 20,000 requests at concurrency 100
+    python bench/load.py --requests 2000 --policy structural
+
+Bounded: every request has a 30 s timeout and the whole run stops after --max-seconds.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from fake_upstream import free_port  # noqa: E402
+
+BODY = {"model": "gpt-load", "temperature": 0.2, "messages": [
+    {"role": "system", "content": "You are the support agent of an online shop. Be brief and exact."},
+    {"role": "user", "content": "Where is my order A1734? It was due on Monday, and nothing came."}]}
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and its children (the uvicorn workers), in MB."""
+    pids = [pid] + [int(p) for p in subprocess.run(["pgrep", "-P", str(pid)], capture_output=True,
+                                                   text=True).stdout.split()]
+    total = 0
+    for p in pids:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total / 1024
+
+
+def start(cmd: list[str], ready: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, **(env or {})})
+    deadline = time.monotonic() + 60
+    for line in proc.stdout:
+        if ready in line:
+            return proc
+        if time.monotonic() > deadline:
+            break
+    proc.kill()
+    raise RuntimeError(f"{cmd[:4]} did not start")
+
+
+async def wait_ready(url: str) -> None:
+    async with aiohttp.ClientSession() as s:
+        for _ in range(300):
+            try:
+                async with s.get(url + "/readyz") as r:
+                    if r.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"{url} not ready")
+
+
+async def one(session: aiohttp.ClientSession, url: str, stream: bool, out: dict[str, list]) -> None:
+    t0 = time.perf_counter()
+    try:
+        async with session.post(url, data=orjson.dumps({**BODY, "stream": stream}),
+                                headers={"content-type": "application/json"}) as r:
+            raw = await r.read()
+            ok = r.status == 200 and (raw.rstrip().endswith(b"data: [DONE]") if stream else b'"choices"' in raw)
+            overhead = r.headers.get("x-rein-overhead-ms")
+    except (aiohttp.ClientError, asyncio.TimeoutError) as e:
+        ok, overhead, raw = False, None, repr(e).encode()
+    out["latency"].append((time.perf_counter() - t0) * 1000)
+    if overhead is not None:
+        out["overhead"].append(float(overhead))
+    if not ok:
+        out["errors"].append(raw[:200])
+
+
+async def drive(url: str, n: int, concurrency: int, stream: bool, deadline: float) -> dict[str, Any]:
+    out: dict[str, list] = {"latency": [], "overhead": [], "errors": []}
+    counter = iter(range(n))
+    timeout = aiohttp.ClientTimeout(total=30)
+    connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        async def worker() -> None:
+            for _ in counter:
+                if time.monotonic() > deadline:
+                    out["errors"].append(b"run stopped: --max-seconds reached")
+                    return
+                await one(session, url, stream, out)
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*[worker() for _ in range(concurrency)])
+        out["seconds"] = time.perf_counter() - t0
+    return out
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(p / 100 * len(values)))]
+
+
+def line(label: str, values: list[float]) -> str:
+    return (f"{label:<28} p50 {pct(values, 50):7.3f}  p90 {pct(values, 90):7.3f}  p99 {pct(values, 99):7.3f}"
+            f"  max {max(values, default=float('nan')):8.3f}  mean {statistics.fmean(values) if values else float('nan'):7.3f} ms")
+
+
+async def main(args: argparse.Namespace) -> int:
+    up_port, rein_port = free_port(), free_port()
+    procs = [start([sys.executable, "tests/fake_upstream.py", "--port", str(up_port)], "ready")]
+    upstream = f"http://127.0.0.1:{up_port}/v1"
+    procs.append(subprocess.Popen(
+        [sys.executable, "-m", "middleware.cli", "serve", "--port", str(rein_port), "--upstream", upstream,
+         "--policy", args.policy, "--workers", str(args.workers), "--log-level", "warning"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    rein = f"http://127.0.0.1:{rein_port}"
+    failed = False
+    deadline = time.monotonic() + args.max_seconds
+    try:
+        await wait_ready(rein)
+        pid = procs[1].pid
+        print(f"rein {args.policy!r} ({args.workers} worker), {args.requests} requests per mode at concurrency "
+              f"{args.concurrency}; fake upstream on {upstream}; machine: {os.cpu_count()} cores, shared")
+        print(f"rein RSS at start: {rss_mb(pid):.1f} MB")
+        for stream in (False, True):
+            await drive(rein + "/v1/chat/completions", args.warmup, args.concurrency, stream, deadline)
+        warm = rss_mb(pid)
+        print(f"rein RSS after warm-up ({args.warmup} + {args.warmup} requests): {warm:.1f} MB")
+        for stream in (False, True):
+            mode = "streaming" if stream else "non-streaming"
+            direct = await drive(upstream + "/chat/completions", args.baseline, args.concurrency, stream, deadline)
+            res = await drive(rein + "/v1/chat/completions", args.requests, args.concurrency, stream, deadline)
+            errors = len(res["errors"])
+            failed |= errors > 0
+            print(f"\n{mode}: {len(res['latency'])} requests in {res['seconds']:.1f} s = "
+                  f"{len(res['latency']) / res['seconds']:.0f} req/s, errors {errors}"
+                  + (f" (first: {res['errors'][0]!r})" if errors else ""))
+            print(line("rein added (x-rein-overhead)", res["overhead"]))
+            print(line("client latency via rein", res["latency"]))
+            print(line(f"client latency direct ({args.baseline})", direct["latency"]))
+            print(f"{'ratio via rein / direct':<28} p50 {pct(res['latency'], 50) / pct(direct['latency'], 50):.2f}x"
+                  f"  throughput direct {len(direct['latency']) / direct['seconds']:.0f} req/s")
+        after = rss_mb(pid)
+        growth = (after - warm) / warm * 100
+        print(f"\nrein RSS after the run: {after:.1f} MB ({growth:+.1f}% vs after warm-up; limit +10%)")
+        failed |= growth > 10
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    print("FAIL" if failed else "PASS: zero errors, memory held")
+    return 1 if failed else 0
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--requests", type=int, default=20_000, help="per mode (non-streaming, streaming)")
+    p.add_argument("--concurrency", type=int, default=100)
+    p.add_argument("--warmup", type=int, default=2_000, help="per mode, before the RSS baseline")
+    p.add_argument("--baseline", type=int, default=2_000, help="requests straight to the upstream, per mode")
+    p.add_argument("--policy", default="passthrough")
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--max-seconds", type=float, default=900)
+    return p.parse_args(argv)
+
+
+if __name__ == "__main__":
+    try:
+        import uvloop
+        uvloop.install()
+    except ImportError:
+        pass
+    sys.exit(asyncio.run(main(parse())))
