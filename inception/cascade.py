@@ -34,7 +34,9 @@ class Cascade:
         self.labels = {e.label for e in policy.taxonomy}
         self.detectors = structural_detectors(self.labels, settings.loop_repeats) if settings.structural else []
         self.llm = LLMDetector(policy, model) if settings.llm and model is not None and policy.taxonomy else None
-        self.signals = [(e.label, re.compile(p, re.I)) for e in policy.taxonomy for p in e.signals]
+        # One alternation: a clean turn pays one regex search, not one per signal.
+        patterns = [f"(?:{p})" for e in policy.taxonomy for p in e.signals]
+        self.signal = re.compile("|".join(patterns), re.I) if patterns else None
         self.toolbox = Toolbox(policy)
         self.cache: LRU[LLMVerdict] = LRU(settings.cache_size)
 
@@ -64,7 +66,7 @@ class Cascade:
         if self.policy.budgets.max_calls_per_turn < 1:
             return False
         if settings.trigger == "on_signal":
-            return not found and any(p.search(d.last_user) for _, p in self.signals)
+            return not found and self.signal is not None and self.signal.search(d.last_user) is not None
         return True
 
     async def _ask(self, messages: list[Message], tools: list[dict[str, Any]] | None, d: Dialogue) -> LLMVerdict:
@@ -75,7 +77,7 @@ class Cascade:
         cached = self.cache.get(key)
         if cached is not None:
             return LLMVerdict(cached.detections, cached.plan, 0, [])
-        with spans.guardrail("inception_llm") as span:
+        with spans.guardrail("inception_llm", current=True) as span:
             verdict = await self.llm.diagnose(d)
             spans.decide(span, verdict.detections)
             for note in verdict.notes:

@@ -16,6 +16,7 @@ from functools import lru_cache
 from typing import Any, Protocol
 
 import jsonschema
+import orjson
 
 from inception.base import Detection
 from inception.dialogue import CallRecord, Dialogue
@@ -139,21 +140,30 @@ def call_problem(rec: CallRecord, d: Dialogue) -> Detection | None:
         known = ", ".join(sorted(d.tools)) or "none"
         return Detection(type="malformed_tool_call", subtype="unknown_tool",
                          evidence=f"{_clip(rec.show(), 100)} (tools available: {_clip(known, 120)})")
+    schema = orjson.dumps(spec.get("parameters") or {"type": "object"}, option=orjson.OPT_SORT_KEYS).decode()
+    said = _violations(schema, rec.call.function.arguments or "{}")
+    if said is None:
+        return None
+    return Detection(type="malformed_tool_call", subtype="schema_violation",
+                     evidence=f"{_clip(rec.show(), 100)}: {said}")
+
+
+@lru_cache(maxsize=2048)
+def _violations(schema_json: str, arguments: str) -> str | None:
+    """What is wrong with ``arguments`` under the schema, or None. Cached: every request of a tool
+    loop re-sends the calls already checked."""
     try:
-        args = json.loads(rec.call.function.arguments or "{}")
+        args = json.loads(arguments)
     except ValueError:
-        return Detection(type="malformed_tool_call", subtype="schema_violation",
-                         evidence=f"{_clip(rec.show(), 100)}: arguments are not valid JSON")
-    validator = _validator(json.dumps(spec.get("parameters") or {"type": "object"}, sort_keys=True))
+        return "arguments are not valid JSON"
+    validator = _validator(schema_json)
     if validator is None:
         return None
     errors = sorted(validator.iter_errors(args), key=jsonschema.exceptions.relevance)[:3]
     if not errors:
         return None
-    said = "; ".join(("/".join(map(str, e.absolute_path)) + ": " if e.absolute_path else "") + _clip(e.message, 100)
+    return "; ".join(("/".join(map(str, e.absolute_path)) + ": " if e.absolute_path else "") + _clip(e.message, 100)
                      for e in errors)
-    return Detection(type="malformed_tool_call", subtype="schema_violation",
-                     evidence=f"{_clip(rec.show(), 100)}: {said}")
 
 
 class MalformedToolCall:
