@@ -8,7 +8,7 @@ PORT ?= 8080
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 export LITELLM_LOCAL_MODEL_COST_MAP ?= True
 
-.PHONY: install run test bench clean
+.PHONY: install run test bench sim clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,12 @@ test: $(BIN)/.installed
 
 bench: $(BIN)/.installed
 	$(BIN)/python bench/proxy_overhead.py
+
+# The smoke suite (6 scenarios, 5 failure types) x bare/rein/prompt with scripted users and the
+# embedded 135M model: checks the plumbing end to end and prints the arm x error-type table.
+sim: $(BIN)/.installed
+	rm -rf runs/sim-smoke
+	$(BIN)/rein sim run smoke --arms bare,rein,prompt --user scripted --max-tokens 48 --concurrency 1 --out runs/sim-smoke
 
 clean:
 	rm -rf $(VENV) build *.egg-info

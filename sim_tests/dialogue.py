@@ -103,6 +103,8 @@ async def run_trial(scenario: Scenario, arm: Arm, agent: AgentUnderTest, user: U
                     transcript.append(_dump(tool_message))
     except TrialError as e:
         record.status, record.error, ended_by = "error", str(e), "error"
+    except Exception as e:  # the user simulator's model or the agent's set-up failed: no verdict
+        record.status, record.error, ended_by = "error", f"{type(e).__name__}: {e!s:.300}", "error"
     record.ended_by = ended_by
     record.messages = transcript
     record.tool_calls = list(env.calls)

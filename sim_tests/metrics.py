@@ -95,7 +95,7 @@ def _pct(values: list[float], q: float) -> float | None:
     if not values:
         return None
     values = sorted(values)
-    return round(values[min(len(values) - 1, int(q * len(values)))], 3)
+    return round(values[min(len(values) - 1, int(q * len(values)))], 1)
 
 
 def costs(trials: list[TrialRecord]) -> list[ArmCost]:
@@ -109,5 +109,5 @@ def costs(trials: list[TrialRecord]) -> list[ArmCost]:
             rein_calls_per_trial=round(sum(t.rein_calls for t in ts) / n, 3),
             tokens_per_trial=round(sum(t.tokens for t in ts) / n, 1),
             turn_latency_ms_p50=_pct(latencies, 0.5), turn_latency_ms_p95=_pct(latencies, 0.95),
-            trial_seconds_mean=round(statistics.fmean(t.duration_s for t in ts), 4) if ts else None))
+            trial_seconds_mean=round(statistics.fmean(t.duration_s for t in ts), 3) if ts else None))
     return out

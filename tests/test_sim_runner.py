@@ -169,3 +169,21 @@ async def test_progress_line_counts_verdicts(tmp_path):
     await Runner(SUITE, ScriptedAgent(), make_arms(["bare"]), config(), progress=out).run()
     assert "4/4" in out.getvalue() and "passed 2" in out.getvalue() and out.getvalue().endswith("\n")
     assert Path(tmp_path).exists()
+
+
+async def test_llm_user_runs_through_the_runner_and_its_failures_are_trial_errors():
+    said = iter(["Hi, I'm u_ava. Please cancel order R1002, I no longer need it.", "Thanks! ###STOP###"])
+    user_model = FunctionModel(lambda request: next(said))
+    suite = small_suite("retail-cancel-kettle")
+    log = await Runner(suite, ScriptedAgent(), make_arms(["bare"]), config(user="llm"), user_model=user_model,
+                       progress=None).run()
+    (t,) = log.trials
+    assert t.status == "passed" and t.user_calls == 2 and t.ended_by == "stop"
+
+    def down(request):
+        from middleware.models import ModelError
+        raise ModelError("user model offline", 502)
+
+    log = await Runner(small_suite("retail-cancel-kettle", "retail-address-lamp"), ScriptedAgent(), make_arms(["bare"]),
+                       config(user="llm"), user_model=FunctionModel(down), progress=None).run()
+    assert [t.status for t in log.trials] == ["error", "error"] and "user model offline" in log.trials[0].error

@@ -27,7 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     run.add_argument("--retries", type=int, default=1, help="retries of a timed-out or failed agent call")
     run.add_argument("--max-tokens", type=int, help="cap the reference agent's replies")
     run.add_argument("--only", help="comma list of error types to run (e.g. clean,vague_reference)")
-    run.add_argument("--out", help="output folder (default sim-out/SUITE); a re-run resumes it")
+    run.add_argument("--out", help="output folder (default runs/sim-SUITE); a re-run resumes it")
     run.add_argument("--quiet", action="store_true", help="no progress line")
 
     gen = sub.add_parser("generate", help="write failure variants of clean scenarios to a suite file")
@@ -138,7 +138,7 @@ def _run(args: argparse.Namespace) -> int:
                        arms=arm_names, policy=args.policy, trials=args.trials, concurrency=args.concurrency,
                        timeout_s=args.timeout, retries=args.retries, rein_model=args.rein_model,
                        user_model=args.user_model)
-    out = Path(args.out or f"sim-out/{suite.name}")
+    out = Path(args.out or f"runs/sim-{suite.name}")
     runner = Runner(suite, agent, arms, config, out_dir=out, user_model=user_model,
                     progress=None if args.quiet else sys.stderr)
     interrupted = False
