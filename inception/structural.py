@@ -62,8 +62,14 @@ def failure_in(content: str) -> bool:
     return bool(_TEXT_ERROR.search(text))
 
 
-def _dict_failed(data: dict[str, Any]) -> bool:
+_WRAPPERS = ("result", "data", "response", "body", "payload")
+
+
+def _dict_failed(data: dict[str, Any], depth: int = 0) -> bool:
     lowered = {str(k).lower(): v for k, v in data.items()}
+    # APIs often wrap their answer: {"result": {"error": ...}}. One level is enough.
+    if depth == 0 and any(isinstance(lowered.get(k), dict) and _dict_failed(lowered[k], 1) for k in _WRAPPERS):
+        return True
     if any(lowered.get(k) not in (None, False, "", [], {}, 0) for k in _ERROR_KEYS):
         return True
     if lowered.get("ok") is False or lowered.get("success") is False:

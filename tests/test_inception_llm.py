@@ -174,3 +174,18 @@ def test_cache_is_a_bounded_lru():
     off: LRU[int] = LRU(0)
     off.put("a", 1)
     assert len(off) == 0
+
+
+async def test_one_guardrail_span_per_detector_with_its_decision():
+    _exporter.clear()
+    failing = [{"role": "user", "content": "Where is W1?"},
+               {"role": "assistant", "content": None, "tool_calls": [
+                   {"id": "c", "type": "function", "function": {"name": "get_order", "arguments": '{"order_id": "W1"}'}}]},
+               {"role": "tool", "tool_call_id": "c", "content": "Error: order service down"}]
+    await inception.build(load_policy("structural")).diagnose(msgs(failing), TOOLS)
+    decided = {s.name: s.attributes["gen_ai.security.decision.type"] for s in _exporter.get_finished_spans()}
+    assert decided == {"apply_guardrail tool_failure": "warn", "apply_guardrail action_loop": "allow",
+                       "apply_guardrail malformed_tool_call": "allow", "apply_guardrail vague_reference": "allow"}
+    span = next(s for s in _exporter.get_finished_spans() if s.name == "apply_guardrail tool_failure")
+    assert span.attributes["gen_ai.operation.name"] == "apply_guardrail"
+    assert list(span.attributes["rein.detections"]) == ["tool_failure"]

@@ -210,6 +210,15 @@ add("ood_recipe", "telecom", [U("Give me a recipe for lasagna.")], [OD])
 add("ood_stock", "retail", [U("What's the stock price of Apple today?")], [OD])
 add("ood_joke", "telecom", [U("Tell me a joke about phones.")], [OD])
 
+# ---- held out: written after the detectors were frozen, kept whatever they score ---------
+add("heldout_vague_two_in_one_sentence", "retail", [U("Any news on my orders?"), A("Your order W5001 is ready, and W5002 was delivered last week."), U("Cancel it.")], [V], hard=True, note="held out")
+add("heldout_nested_error", "retail", [U("Where is W1001?"), call("get_order", {"order_id": "W1001"}, {"result": {"error": "not found"}})], ["tool_failure"], hard=True, note="held out: the error is one level down")
+add("heldout_errors_zero", "retail", [U("Cancel W1002, ordered by mistake."), call("cancel_order", {"order_id": "W1002", "reason": "ordered by mistake"}, {"errors": 0, "status": "ok", "message": "Order cancelled."})], hard=True, note="held out: errors: 0")
+add("heldout_namespaced_tool", "retail", [U("Where is W1001?"), call("functions.get_order", {"order_id": "W1001"})], ["malformed_tool_call/unknown_tool"], hard=True, note="held out")
+add("heldout_focus_after_list", "retail", [U("Orders for U300?"), call("list_orders", {"user_id": "U300"}, TWO_ORDERS), A("I've placed a new order W7001 for you."), U("Can you check on it?")], hard=True, note="held out: the agent's last message names one order")
+add("heldout_shared_attribute", "retail", [U("Orders for U400?"), call("list_orders", {"user_id": "U400"}, {"orders": [{"order_id": "W8001", "items": ["running shoes"]}, {"order_id": "W8002", "items": ["running shoes", "socks"]}]}), A("You have W8001 and W8002."), U("Return the order with the shoes.")], [V], hard=True, note="held out: both orders have shoes")
+add("heldout_loop_whitespace", "telecom", [U("Data usage on 555-0101?"), call("get_account", None, {"plan": "plus"}, raw='{"phone":"555-0101"}'), call("get_account", None, {"plan": "plus"}, raw='{ "phone" : "555-0101" }')], ["action_loop"], hard=True, note="held out: same arguments, other spacing")
+
 
 def main() -> None:
     for old in HERE.glob("*.json"):
