@@ -227,12 +227,12 @@ class Pipeline:
         g.add_node("refine", self.refine)
         g.add_node("respond", self.respond)
         g.add_edge(START, "diagnose")
-        g.add_conditional_edges("diagnose", self.after_diagnose, ["incept", "agent"])
+        g.add_conditional_edges("diagnose", _on_loop(self.after_diagnose), ["incept", "agent"])
         g.add_edge("incept", "agent")
-        g.add_conditional_edges("agent", self.after_agent, ["resolve", "recheck", "respond", "plan_refine"])
+        g.add_conditional_edges("agent", _on_loop(self.after_agent), ["resolve", "recheck", "respond", "plan_refine"])
         g.add_edge("recheck", "agent")
-        g.add_conditional_edges("resolve", self.after_resolve, ["agent", "respond"])
-        g.add_conditional_edges("plan_refine", self.after_plan, ["refine", "respond"])
+        g.add_conditional_edges("resolve", _on_loop(self.after_resolve), ["agent", "respond"])
+        g.add_conditional_edges("plan_refine", _on_loop(self.after_plan), ["refine", "respond"])
         g.add_edge("refine", "respond")
         g.add_edge("respond", END)
         return g.compile()
@@ -264,6 +264,16 @@ class Pipeline:
 
 def _has_tool_calls(c: dict[str, Any]) -> bool:
     return any((ch.get("delta") or {}).get("tool_calls") for ch in c.get("choices") or [])
+
+
+def _on_loop(router):
+    """Under ainvoke LangGraph runs a sync router in a thread pool: a thread hop (and a GIL
+    hand-off, ~1 ms on a busy machine) per edge. Routers are pure and instant: keep them on the loop."""
+    async def route(state: TurnState) -> str:
+        return router(state)
+
+    route.__name__ = router.__name__
+    return route
 
 
 def _without_owned_calls(c: dict[str, Any], owned: set[str], owned_index: set[int]) -> dict[str, Any] | None:

@@ -156,3 +156,13 @@ async def test_models_health_and_readiness(rein):
         assert (await http.get("/healthz")).json() == {"status": "ok"}
         ready = await http.get("/readyz")
         assert ready.status_code == 200 and ready.json() == {"status": "ready"}
+
+
+async def test_openapi_documents_the_chat_route(rein):
+    async with asgi_client(rein) as http:
+        schema = (await http.get("/openapi.json")).json()
+        assert (await http.get("/v1/chat/completions")).status_code == 405
+    post = schema["paths"]["/v1/chat/completions"]["post"]
+    ref = post["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    assert ref == "#/components/schemas/ChatCompletionRequest"
+    assert "messages" in schema["components"]["schemas"]["ChatCompletionRequest"]["properties"]
