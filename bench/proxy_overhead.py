@@ -1,0 +1,255 @@
+"""rein's added latency and throughput against the same upstream reached directly, in one run.
+
+Starts, each in its own process on loopback: the fake OpenAI-compatible upstream
+(tests/fake_upstream.py, aiohttp), one `rein serve` per policy (one uvicorn worker each), and
+the reference peer — a plain FastAPI endpoint calling ``litellm.acompletion`` against the same
+upstream. Then, non-streaming and streaming:
+
+- latency at concurrency 1: requests go round-robin to every target (direct, each rein, litellm)
+  so contention on a shared machine hits all of them alike; added = target - direct, at p50 and p99;
+- requests per second at concurrency 50, each target in turn, and the CPU each request cost the
+  serving process (from /proc: unlike wall-clock figures, not inflated by other load on the machine;
+  for "direct" that is the upstream's own cost).
+
+    python bench/proxy_overhead.py                # about a minute and a half
+    python bench/proxy_overhead.py --rounds 200 --seconds 3
+
+Targets (issue 2): passthrough adds p50 <= 1 ms, p99 <= 5 ms; structural/default p50 <= 3 ms;
+passthrough throughput >= 5x the litellm reference.
+"""
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+import orjson
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from fake_upstream import free_port  # noqa: E402
+
+# A typical agent turn: system prompt, a tool call and its result, two tool definitions.
+BODY = {
+    "model": "gpt-bench",
+    "messages": [
+        {"role": "system", "content": "You are the support agent of an online shop. Be brief and exact. " * 3},
+        {"role": "user", "content": "Where is my order A1734? It was due on Monday."},
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "call_1", "type": "function", "function": {
+            "name": "get_order", "arguments": "{\"order_id\": \"A1734\"}"}}]},
+        {"role": "tool", "tool_call_id": "call_1",
+         "content": "{\"status\": \"shipped\", \"carrier\": \"DHL\", \"eta\": \"Thursday\"}"},
+    ],
+    "tools": [
+        {"type": "function", "function": {"name": "get_order", "description": "Look up an order",
+                                          "parameters": {"type": "object", "properties": {
+                                              "order_id": {"type": "string"}}, "required": ["order_id"]}}},
+        {"type": "function", "function": {"name": "cancel_order", "description": "Cancel an order",
+                                          "parameters": {"type": "object", "properties": {
+                                              "order_id": {"type": "string"}, "reason": {"type": "string"}},
+                                              "required": ["order_id"]}}},
+    ],
+    "temperature": 0.2,
+}
+
+
+# ---- the litellm reference peer (run in its own process by --serve-litellm) -----------------
+def serve_litellm(port: int, upstream: str) -> None:
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+    import uvicorn
+    from fastapi import FastAPI, Request
+    from starlette.responses import Response, StreamingResponse
+
+    litellm.suppress_debug_info = True
+    app = FastAPI()
+
+    @app.get("/healthz")
+    async def healthz() -> dict:
+        return {"status": "ok"}
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request) -> Response:
+        body = orjson.loads(await request.body())
+        body["model"] = "openai/" + body["model"]
+        if body.get("stream"):
+            stream = await litellm.acompletion(api_base=upstream, api_key="sk-bench", **body)
+
+            async def events():
+                async for part in stream:
+                    yield b"data: " + orjson.dumps(part.model_dump(exclude_none=True)) + b"\n\n"
+                yield b"data: [DONE]\n\n"
+            return StreamingResponse(events(), media_type="text/event-stream")
+        resp = await litellm.acompletion(api_base=upstream, api_key="sk-bench", **body)
+        return Response(orjson.dumps(resp.model_dump()), media_type="application/json")
+
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+# ---- processes -------------------------------------------------------------------------------
+def child_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REIN_") and k != "DISABLE_AIOHTTP_TRANSPORT"}
+    env["PYTHONPATH"] = str(ROOT)
+    env["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+    return env
+
+
+def start(args: list[str]) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=child_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+async def wait_ready(session: aiohttp.ClientSession, url: str, proc: subprocess.Popen, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"{url}: process exited: {proc.stderr.read().decode()[-2000:]}")
+        try:
+            async with session.get(url) as r:
+                if r.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.1)
+    raise SystemExit(f"{url} did not become ready")
+
+
+# ---- load --------------------------------------------------------------------------------------
+async def one(session: aiohttp.ClientSession, url: str, payload: bytes, stream: bool) -> float:
+    t = time.perf_counter()
+    async with session.post(url, data=payload, headers={"content-type": "application/json",
+                                                        "authorization": "Bearer sk-bench"}) as r:
+        if r.status != 200:
+            raise RuntimeError(f"{url}: HTTP {r.status}: {(await r.read())[:300]!r}")
+        if stream:
+            tail = b""
+            async for piece in r.content.iter_any():
+                tail = (tail + piece)[-32:]
+            if b"[DONE]" not in tail:
+                raise RuntimeError(f"{url}: stream ended without [DONE]")
+        else:
+            await r.read()
+    return (time.perf_counter() - t) * 1000
+
+
+async def latencies(session, urls: dict[str, str], stream: bool, rounds: int) -> dict[str, list[float]]:
+    payload = orjson.dumps({**BODY, "stream": stream})
+    out: dict[str, list[float]] = {name: [] for name in urls}
+    for i in range(rounds + 20):
+        for name, url in urls.items():
+            ms = await one(session, url, payload, stream)
+            if i >= 20:  # warm-up: connections, caches, first-call imports
+                out[name].append(ms)
+    return out
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (Linux): a per-request cost that contention does not inflate."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def throughput(session, url: str, stream: bool, seconds: float, concurrency: int,
+                     pid: int) -> tuple[float, float]:
+    """(requests per second, CPU ms per request of the serving process)."""
+    payload = orjson.dumps({**BODY, "stream": stream})
+    done = 0
+    stop_at = time.perf_counter() + seconds
+
+    async def worker():
+        nonlocal done
+        while time.perf_counter() < stop_at:
+            await one(session, url, payload, stream)
+            done += 1
+
+    await asyncio.gather(*(one(session, url, payload, stream) for _ in range(concurrency)))  # warm the pool
+    t, cpu = time.perf_counter(), cpu_seconds(pid)
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return done / (time.perf_counter() - t), (cpu_seconds(pid) - cpu) * 1000 / max(1, done)
+
+
+def pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * len(xs)))]
+
+
+async def run(args: argparse.Namespace) -> None:
+    up_port, lite_port = free_port(), free_port()
+    upstream = f"http://127.0.0.1:{up_port}/v1"
+    policies = [p for p in ("passthrough", "structural", "default") if (ROOT / "policies/packs" / f"{p}.yaml").exists()]
+    procs = {"upstream": start(["tests/fake_upstream.py", "--port", str(up_port)])}
+    ports = {p: free_port() for p in policies}
+    for p in policies:
+        procs[p] = start(["-m", "middleware.cli", "serve", "--port", str(ports[p]), "--upstream", upstream,
+                          "--policy", p, "--log-level", "warning"])
+    procs["litellm"] = start([__file__, "--serve-litellm", str(lite_port), "--upstream", upstream])
+    try:
+        connector = aiohttp.TCPConnector(limit=0, force_close=False)
+        async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as session:
+            await wait_ready(session, upstream + "/models", procs["upstream"])
+            for p in policies:
+                await wait_ready(session, f"http://127.0.0.1:{ports[p]}/healthz", procs[p])
+            await wait_ready(session, f"http://127.0.0.1:{lite_port}/healthz", procs["litellm"])
+            urls = {"direct": upstream + "/chat/completions"}
+            urls.update({f"rein {p}": f"http://127.0.0.1:{ports[p]}/v1/chat/completions" for p in policies})
+            urls["litellm ref"] = f"http://127.0.0.1:{lite_port}/v1/chat/completions"
+            print(f"request body {len(orjson.dumps(BODY))} bytes; {args.rounds} rounds at concurrency 1, "
+                  f"{args.seconds:g}s per target at concurrency {args.concurrency}; os.cpu_count()={os.cpu_count()}, "
+                  f"load average {os.getloadavg()[0]:.2f} at start")
+            pids = {"direct": procs["upstream"].pid, "litellm ref": procs["litellm"].pid}
+            pids.update({f"rein {p}": procs[p].pid for p in policies})
+            for stream in (False, True):
+                lat = await latencies(session, urls, stream, args.rounds)
+                load = {name: await throughput(session, url, stream, args.seconds, args.concurrency, pids[name])
+                        for name, url in urls.items()}
+                report(lat, load, stream)
+    finally:
+        for proc in procs.values():
+            proc.terminate()
+        for proc in procs.values():
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def report(lat: dict[str, list[float]], load: dict[str, tuple[float, float]], stream: bool) -> None:
+    d50, d99 = pct(lat["direct"], 0.5), pct(lat["direct"], 0.99)
+    print(f"\n{'streaming' if stream else 'non-streaming'} (latency to the last byte)")
+    print(f"  {'target':<18}{'p50 ms':>8}{'p99 ms':>8}{'added p50':>11}{'added p99':>11}{'req/s @c':>10}"
+          f"{'vs litellm':>12}{'CPU ms/req':>12}")
+    for name, xs in lat.items():
+        p50, p99 = pct(xs, 0.5), pct(xs, 0.99)
+        added = "" if name == "direct" else f"{p50 - d50:>+11.2f}{p99 - d99:>+11.2f}"
+        rps, cpu = load[name]
+        ratio = f"{rps / load['litellm ref'][0]:>11.1f}x"
+        print(f"  {name:<18}{p50:>8.2f}{p99:>8.2f}{added or ' ' * 22}{rps:>10.0f}{ratio}{cpu:>12.3f}")
+    spread = statistics.pstdev(lat["direct"])
+    print(f"  (direct latency stdev {spread:.2f} ms: the noise floor of 'added')")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--rounds", type=int, default=400, help="requests per target at concurrency 1")
+    p.add_argument("--seconds", type=float, default=4.0, help="duration per target at concurrency 50")
+    p.add_argument("--concurrency", type=int, default=50)
+    p.add_argument("--serve-litellm", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--upstream", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.serve_litellm:
+        return serve_litellm(args.serve_litellm, args.upstream)
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(run(args))
+    else:
+        uvloop.run(run(args))
+
+
+if __name__ == "__main__":
+    main()
