@@ -230,3 +230,11 @@ def test_shipped_policy_names_are_never_reloaded():
     engine = Engine(ScriptedModel(["hi"]), "passthrough")
     app = create_app(Settings(policy="passthrough"), engine)
     assert app.state.reloader.path is None and app.state.reloader.reload() is False
+
+
+async def test_metric_labels_never_carry_user_ids():
+    async with FakeUpstream() as up, asgi_client(_app(up)) as c:
+        assert (await c.get("/v1/rein/profiles/u-secret-991")).status_code in (401, 404)
+        text = (await c.get("/metrics")).text
+    assert 'http_route="/v1/rein/profiles/{user}"' in text
+    assert "u-secret-991" not in text

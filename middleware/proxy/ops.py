@@ -220,10 +220,12 @@ class Drain:
         if threading.current_thread() is not threading.main_thread():
             return
         previous = signal.getsignal(signal.SIGTERM)
+        if not callable(previous):  # the server handles no SIGTERM itself: nothing to put a drain before
+            return
 
         def on_term(sig: int, frame: Any) -> None:
-            if self.state.draining or not callable(previous):  # a second SIGTERM: stop now
-                return previous(sig, frame) if callable(previous) else None
+            if self.state.draining:  # a second SIGTERM: stop now
+                return previous(sig, frame)
             self.state.draining = True
             log.warning("rein: draining %d in-flight request(s) before shutdown", self.state.in_flight)
 
@@ -253,7 +255,7 @@ class Metrics:
             await send({"type": "http.response.start", "status": 200,
                         "headers": [(b"content-type", content_type.encode())]})
             return await send({"type": "http.response.body", "body": body})
-        route = scope["path"] if scope["path"].startswith("/v1/") else "other"
+        route = _route(scope["path"])
         seen: dict[str, Any] = {"status": 500, "stream_error": False}
 
         async def watch(message: Message) -> None:
@@ -268,6 +270,15 @@ class Metrics:
             await self.app(scope, receive, watch)
         finally:
             self.meters.finished(route, seen["status"], seen["stream_error"])
+
+
+def _route(path: str) -> str:
+    """A low-cardinality label: user ids in paths must not become metric series."""
+    if path in ("/v1/chat/completions", "/v1/models"):
+        return path
+    if path.startswith("/v1/rein/profiles/"):
+        return "/v1/rein/profiles/{user}"
+    return "other"
 
 
 def install(app: Any, settings: Any, engine: Any, serving: bool = False) -> DrainState:
