@@ -60,3 +60,46 @@ def test_bad_input_is_a_clear_error_not_a_traceback(tmp_path, capsys):
     assert main(["sim", "run", "smoke", "--agent", "scripted", "--arms", "bare,magic"]) == 2
     assert "unknown arm" in capsys.readouterr().err
     assert main(["sim", "report", str(tmp_path / "missing")]) == 2
+
+
+SLOW_AGENT = '''
+import asyncio
+
+calls = 0
+
+
+async def answer(messages, tools=None):
+    """Answers the first two trials at once, then hangs (until Ctrl-C)."""
+    global calls
+    calls += 1
+    if calls > 2:
+        await asyncio.sleep(3600)
+    return "Your order has been cancelled."
+'''
+
+
+def test_ctrl_c_keeps_finished_trials_and_exits_130(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    (tmp_path / "slow_agent.py").write_text(SLOW_AGENT)
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    proc = subprocess.Popen([sys.executable, "-m", "middleware.cli", "sim", "run", "smoke", "--agent",
+                             "slow_agent:answer", "--arms", "bare", "--concurrency", "1", "--out", str(out), "--quiet"],
+                            env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = out / "trials.jsonl"
+    deadline = time.monotonic() + 60
+    while (not lines.exists() or len(lines.read_text().splitlines()) < 2) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130, stderr
+    log = RunLog.load(out / "run.json")
+    assert log.status == "interrupted" and len(log.trials) == 2
+    assert "interrupted; 2 finished trials kept" in stderr and "Traceback" not in stderr
+    assert (out / "report.html").exists() and stdout.splitlines()[0].split()[-1] == "bare"

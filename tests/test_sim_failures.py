@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from middleware.cli import main
 from sim_tests.failures import GENERATORS, generate
 from sim_tests.scenario import SUITES, load_suite
 from sim_tests.scorers import expected_db_hash
@@ -121,8 +120,7 @@ def test_variants_are_only_made_from_clean_scenarios_and_known_labels():
 def test_shipped_generated_suites_are_reproducible(name, tmp_path):
     """Regenerating from the clean source gives exactly the shipped file."""
     out = tmp_path / f"{name}.yaml"
-    subprocess.run([sys.executable, "-m", "middleware.cli", "sim", "generate", f"{name}-clean", "--out", str(out),
-                    "--name", name], check=True, capture_output=True)
+    assert main(["sim", "generate", f"{name}-clean", "--out", str(out), "--name", name]) == 0
     assert out.read_text() == (SUITES / f"{name}.yaml").read_text()
     assert [s.label for s in load_suite(str(out)).scenarios].count("clean") == 4
     assert Path(out).exists()

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from sim_tests.domains import ToolCallRecord, get_domain
+from sim_tests.domains import get_domain
 from sim_tests.log import TrialRecord
 from sim_tests.metrics import costs, mean_pass_hat_k, pass_hat_k, table
 from sim_tests.scenario import load_suite
