@@ -187,3 +187,34 @@ async def test_llm_user_runs_through_the_runner_and_its_failures_are_trial_error
     log = await Runner(small_suite("retail-cancel-kettle", "retail-address-lamp"), ScriptedAgent(), make_arms(["bare"]),
                        config(user="llm"), user_model=FunctionModel(down), progress=None).run()
     assert [t.status for t in log.trials] == ["error", "error"] and "user model offline" in log.trials[0].error
+
+
+@pytest.mark.parametrize("arm_name", ["bare", "rein", "prompt"])
+async def test_each_arm_shows_the_agent_what_its_policy_says(arm_name):
+    """After the injected tool failure, rein plants a plan as a think trace, the prompt arm as a
+    system note, and the bare arm nothing — the A/B difference the runner measures."""
+    from sim_tests.dialogue import run_trial
+    from sim_tests.scorers import expected_db_hash
+    from sim_tests.users import ScriptedUser
+
+    (s,) = small_suite("retail-cancel-kettle--tool_failure").scenarios
+    seen = []
+
+    class Recording(ScriptedAgent):
+        def bind(self, env):
+            inner = super().bind(env)
+
+            async def decide(request):
+                seen.append(request)
+                return (await inner.complete(request)).message
+            return FunctionModel(decide)
+
+    (arm,) = make_arms([arm_name], "structural")
+    record = await run_trial(s, arm, Recording(), ScriptedUser(s), 0, expected_hash=expected_db_hash(s))
+    thought = any(c.function.name == "think" for r in seen for m in r.messages for c in (getattr(m, "tool_calls", None) or []))
+    noted = any("Recovery note (from rein)" in (r.messages[0].content or "") for r in seen)
+    assert (thought, noted) == {"bare": (False, False), "rein": (True, False), "prompt": (False, True)}[arm_name]
+    diagnosed = [t.diagnosis for t in record.turns if t.diagnosis and t.diagnosis["errors"]]
+    assert bool(diagnosed) == (arm_name != "bare")
+    # the think trace is rein's own: it never reaches the transcript the user saw
+    assert not any(c["function"]["name"] == "think" for m in record.messages for c in m.get("tool_calls") or [])
