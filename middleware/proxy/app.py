@@ -20,7 +20,7 @@ from middleware.proxy import admin, ops
 from middleware.proxy.errors import ProxyError, error_response, sse_error
 from middleware.proxy.ops_stream import Detached
 from middleware.proxy.validate import ChatCompletionRequest, openapi_schema, parse_body
-from policies.loader import PolicyError
+from policies.loader import PolicyError, shipped
 from policies.model import ModelError, ModelRequest
 
 _KNOWN = {"messages", "tools", "tool_choice", "response_format", "stream", "model"}
@@ -103,6 +103,11 @@ class ChatHandler:
         if not self.settings.allow_policy_header:
             raise ProxyError(403, "the x-rein-policy header is not allowed by this server's operator",
                              "policy_header_not_allowed", "x-rein-policy")
+        # Clients pick among shipped packs and the operator's own; never an arbitrary server path.
+        allowed = set(shipped()) | {self.settings.policy}
+        if name not in allowed:
+            raise ProxyError(400, f"unknown policy {name!r}: choose one of {', '.join(sorted(allowed))}",
+                             "invalid_policy", "x-rein-policy")
         return name
 
     async def _relay_stream(self, agent: OpenAICompatModel, raw: bytes, req: ChatCompletionRequest,
