@@ -7,6 +7,7 @@ from typing import Any, Generic, TypeVar
 
 import orjson
 
+from inception.tools import names_of
 from policies.messages import Message, dump_messages
 
 V = TypeVar("V")
@@ -16,7 +17,7 @@ def prefix_key(messages: list[Message], tools: list[dict[str, Any]] | None) -> s
     """A digest of the dialogue so far and the tool list: equal prefixes share a diagnosis."""
     h = hashlib.blake2b(digest_size=16)
     h.update(orjson.dumps(dump_messages(messages), option=orjson.OPT_SORT_KEYS))
-    h.update(orjson.dumps(sorted((t.get("function") or {}).get("name", "") for t in tools or [])))
+    h.update(orjson.dumps(sorted(names_of(tools))))
     return h.hexdigest()
 
 

@@ -132,9 +132,13 @@ class Cascade:
                     draft: AssistantMessage) -> Diagnosis:
         if not self.policy.inception.check_drafts or not draft.tool_calls:
             return Diagnosis()
-        d = Dialogue.of([*messages, draft], tools, self.toolbox.owned(tools))
-        with spans.guardrail("draft_tool_call") as span:
-            found = [p for rec in d.latest_calls() if (p := call_problem(rec, d)) is not None
-                     and (p.label in self.labels or p.type in self.labels)]
-            spans.decide(span, found)
+        try:
+            d = Dialogue.of([*messages, draft], tools, self.toolbox.owned(tools))
+            with spans.guardrail("draft_tool_call") as span:
+                found = [p for rec in d.latest_calls() if (p := call_problem(rec, d)) is not None
+                         and (p.label in self.labels or p.type in self.labels)]
+                spans.decide(span, found)
+        except Exception as e:  # runs outside the pipeline's guard: never fail the turn over a check
+            spans.event("rein.draft_check.skipped", {"reason": f"{type(e).__name__}: {e!s:.120}"})
+            return Diagnosis(notes=[f"draft_check: {type(e).__name__}"])
         return self._diagnosis(found, None, 0, [])

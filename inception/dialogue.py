@@ -50,8 +50,8 @@ class Dialogue:
         specs = {}
         for t in tools or []:
             fn = t.get("function") if isinstance(t, dict) else None
-            if isinstance(fn, dict) and fn.get("name"):
-                specs[fn["name"]] = fn
+            if isinstance(fn, dict) and isinstance(fn.get("name"), str):
+                specs[fn["name"]] = fn if isinstance(fn.get("parameters", {}), dict) else {**fn, "parameters": {}}
         start = 0
         for i in range(len(messages) - 1, -1, -1):
             if isinstance(messages[i], UserMessage):

@@ -30,7 +30,13 @@ def tool_spec(tool: RecoveryTool) -> dict[str, Any]:
 
 
 def names_of(tools: list[dict[str, Any]] | None) -> set[str]:
-    return {(t.get("function") or {}).get("name") for t in tools or [] if isinstance(t, dict)} - {None}
+    """Names of the function tools in an OpenAI tool list (entries of other shapes are skipped)."""
+    out = set()
+    for t in tools or []:
+        fn = t.get("function") if isinstance(t, dict) else None
+        if isinstance(fn, dict) and isinstance(fn.get("name"), str):
+            out.add(fn["name"])
+    return out
 
 
 class _Blank(dict):

@@ -154,3 +154,13 @@ def test_labelled_set_is_big_enough_and_covers_every_type():
     labels = {lab for d in data for lab in d["labels"]}
     assert labels == {e.label for e in load_policy("default").taxonomy}
     assert sum(1 for d in data if not d["labels"]) >= 25 and sum(1 for d in data if d["hard"]) >= 15
+
+
+async def test_odd_tool_lists_never_break_the_turn():
+    odd = [{"type": "function", "function": "get_order"}, "junk", {"type": "code_interpreter"},
+           {"type": "function", "function": {"name": "get_order", "parameters": "not a schema"}}]
+    c = cascade()
+    draft = [user("where is W1?"), *call("get_order", {"order_id": "W1"}, "c1")]
+    assert (await c.diagnose(parse_messages(draft), odd)).errors == []
+    assert c.check_draft(parse_messages(draft[:1]), odd, parse_messages(draft)[1]).errors == []
+    assert "think" in c.owned_tools(odd)
