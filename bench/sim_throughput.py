@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import sys
 import tempfile
 import time
@@ -59,6 +60,7 @@ async def main() -> None:
     args = p.parse_args()
     s = suite()
     await runner(s, 1, 8)  # warm-up: imports, pydantic schemas, LangGraph compile
+    gc.freeze()  # as `rein sim run` does: the collector leaves the long-lived import heap alone
     n = len(s.scenarios) * args.trials
     print(f"{len(s.scenarios)} scenarios x {args.trials} trials = {n} dialogues per measurement "
           f"(python {sys.version.split()[0]})")

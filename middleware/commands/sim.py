@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import sys
 from pathlib import Path
 
@@ -142,6 +143,9 @@ def _run(args: argparse.Namespace) -> int:
     runner = Runner(suite, agent, arms, config, out_dir=out, user_model=user_model,
                     progress=None if args.quiet else sys.stderr)
     interrupted = False
+    # Everything imported so far lives as long as the process: keep the garbage collector off it.
+    # With many trials in flight, full collections over that heap halved throughput.
+    gc.freeze()
 
     async def main():
         try:
