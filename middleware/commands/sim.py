@@ -158,6 +158,8 @@ def _run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         interrupted = True
         log = runner.log
+    finally:
+        gc.unfreeze()  # back to normal for whoever called us in-process
         if log is None:
             print("rein sim: interrupted before any trial ran", file=sys.stderr)
             return 130
