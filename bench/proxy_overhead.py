@@ -1,9 +1,10 @@
 """rein's added latency and throughput against the same upstream reached directly, in one run.
 
 Starts, each in its own process on loopback: the fake OpenAI-compatible upstream
-(tests/fake_upstream.py, aiohttp), one `rein serve` per policy (one uvicorn worker each), and
-the reference peer — a plain FastAPI endpoint calling ``litellm.acompletion`` against the same
-upstream. Then, non-streaming and streaming:
+(tests/fake_upstream.py, aiohttp), one `rein serve` per policy (one uvicorn worker each), the
+reference peer — a plain FastAPI endpoint calling ``litellm.acompletion`` against the same
+upstream — and a bare relay (uvicorn + aiohttp, nothing else: the cost of the extra hop that any
+Python proxy pays). Then, non-streaming and streaming:
 
 - latency at concurrency 1: requests go round-robin to every target (direct, each rein, litellm)
   so contention on a shared machine hits all of them alike; added = target - direct, at p50 and p99;
@@ -91,6 +92,37 @@ def serve_litellm(port: int, upstream: str) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
+# ---- the floor: a bare relay (uvicorn + one aiohttp session, no framework, no checks) ----------
+def serve_bare(port: int, upstream: str) -> None:
+    """What any Python proxy on uvicorn pays for the extra hop; rein's own cost is above this."""
+    import uvicorn
+
+    state: dict[str, aiohttp.ClientSession] = {}
+
+    async def app(scope, receive, send):
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            return await send({"type": "lifespan.shutdown.complete"})
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body, more = body + message.get("body", b""), message.get("more_body", False)
+        if scope["path"] == "/healthz":
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            return await send({"type": "http.response.body", "body": b"ok"})
+        session = state.get("s") or state.setdefault("s", aiohttp.ClientSession())
+        async with session.post(upstream + "/chat/completions", data=body,
+                                headers={"content-type": "application/json"}) as r:
+            await send({"type": "http.response.start", "status": r.status,
+                        "headers": [(b"content-type", r.headers["content-type"].encode())]})
+            async for piece in r.content.iter_any():
+                await send({"type": "http.response.body", "body": piece, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
 # ---- processes -------------------------------------------------------------------------------
 def child_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("REIN_") and k != "DISABLE_AIOHTTP_TRANSPORT"}
@@ -120,10 +152,14 @@ async def wait_ready(session: aiohttp.ClientSession, url: str, proc: subprocess.
 
 
 # ---- load --------------------------------------------------------------------------------------
-async def one(session: aiohttp.ClientSession, url: str, payload: bytes, stream: bool) -> float:
+async def one(session: aiohttp.ClientSession, url: str, payload: bytes, stream: bool,
+              own: list[float] | None = None) -> float:
+    """One request; its latency in ms. ``own`` collects rein's self-reported x-rein-overhead-ms."""
     t = time.perf_counter()
     async with session.post(url, data=payload, headers={"content-type": "application/json",
                                                         "authorization": "Bearer sk-bench"}) as r:
+        if own is not None and "x-rein-overhead-ms" in r.headers:
+            own.append(float(r.headers["x-rein-overhead-ms"]))
         if r.status != 200:
             raise RuntimeError(f"{url}: HTTP {r.status}: {(await r.read())[:300]!r}")
         if stream:
@@ -137,15 +173,18 @@ async def one(session: aiohttp.ClientSession, url: str, payload: bytes, stream: 
     return (time.perf_counter() - t) * 1000
 
 
-async def latencies(session, urls: dict[str, str], stream: bool, rounds: int) -> dict[str, list[float]]:
+async def latencies(session, urls: dict[str, str], stream: bool, rounds: int):
+    """Per target: latencies, and rein's own reported time (x-rein-overhead-ms)."""
     payload = orjson.dumps({**BODY, "stream": stream})
     out: dict[str, list[float]] = {name: [] for name in urls}
+    own: dict[str, list[float]] = {name: [] for name in urls}
     for i in range(rounds + 20):
         for name, url in urls.items():
-            ms = await one(session, url, payload, stream)
-            if i >= 20:  # warm-up: connections, caches, first-call imports
+            warm = i < 20  # warm-up: connections, caches, first-call imports
+            ms = await one(session, url, payload, stream, None if warm else own[name])
+            if not warm:
                 out[name].append(ms)
-    return out
+    return out, own
 
 
 def cpu_seconds(pid: int) -> float:
@@ -188,6 +227,8 @@ async def run(args: argparse.Namespace) -> None:
         procs[p] = start(["-m", "middleware.cli", "serve", "--port", str(ports[p]), "--upstream", upstream,
                           "--policy", p, "--log-level", "warning"])
     procs["litellm"] = start([__file__, "--serve-litellm", str(lite_port), "--upstream", upstream])
+    bare_port = free_port()
+    procs["bare"] = start([__file__, "--serve-bare", str(bare_port), "--upstream", upstream])
     try:
         connector = aiohttp.TCPConnector(limit=0, force_close=False)
         async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as session:
@@ -195,19 +236,21 @@ async def run(args: argparse.Namespace) -> None:
             for p in policies:
                 await wait_ready(session, f"http://127.0.0.1:{ports[p]}/healthz", procs[p])
             await wait_ready(session, f"http://127.0.0.1:{lite_port}/healthz", procs["litellm"])
-            urls = {"direct": upstream + "/chat/completions"}
+            await wait_ready(session, f"http://127.0.0.1:{bare_port}/healthz", procs["bare"])
+            urls = {"direct": upstream + "/chat/completions",
+                    "bare relay": f"http://127.0.0.1:{bare_port}/v1/chat/completions"}
             urls.update({f"rein {p}": f"http://127.0.0.1:{ports[p]}/v1/chat/completions" for p in policies})
             urls["litellm ref"] = f"http://127.0.0.1:{lite_port}/v1/chat/completions"
             print(f"request body {len(orjson.dumps(BODY))} bytes; {args.rounds} rounds at concurrency 1, "
                   f"{args.seconds:g}s per target at concurrency {args.concurrency}; os.cpu_count()={os.cpu_count()}, "
                   f"load average {os.getloadavg()[0]:.2f} at start")
-            pids = {"direct": procs["upstream"].pid, "litellm ref": procs["litellm"].pid}
+            pids = {"direct": procs["upstream"].pid, "litellm ref": procs["litellm"].pid, "bare relay": procs["bare"].pid}
             pids.update({f"rein {p}": procs[p].pid for p in policies})
             for stream in (False, True):
-                lat = await latencies(session, urls, stream, args.rounds)
+                lat, own = await latencies(session, urls, stream, args.rounds)
                 load = {name: await throughput(session, url, stream, args.seconds, args.concurrency, pids[name])
                         for name, url in urls.items()}
-                report(lat, load, stream)
+                report(lat, own, load, stream)
     finally:
         for proc in procs.values():
             proc.terminate()
@@ -218,19 +261,22 @@ async def run(args: argparse.Namespace) -> None:
                 proc.kill()
 
 
-def report(lat: dict[str, list[float]], load: dict[str, tuple[float, float]], stream: bool) -> None:
+def report(lat: dict[str, list[float]], own: dict[str, list[float]], load: dict[str, tuple[float, float]],
+           stream: bool) -> None:
     d50, d99 = pct(lat["direct"], 0.5), pct(lat["direct"], 0.99)
     print(f"\n{'streaming' if stream else 'non-streaming'} (latency to the last byte)")
-    print(f"  {'target':<18}{'p50 ms':>8}{'p99 ms':>8}{'added p50':>11}{'added p99':>11}{'req/s @c':>10}"
-          f"{'vs litellm':>12}{'CPU ms/req':>12}")
+    print(f"  {'target':<18}{'p50 ms':>8}{'p99 ms':>8}{'added p50':>11}{'added p99':>11}{'own p50/p99':>13}"
+          f"{'req/s @c':>10}{'vs litellm':>12}{'CPU ms/req':>12}")
     for name, xs in lat.items():
         p50, p99 = pct(xs, 0.5), pct(xs, 0.99)
         added = "" if name == "direct" else f"{p50 - d50:>+11.2f}{p99 - d99:>+11.2f}"
+        mine = f"{pct(own[name], 0.5):>6.2f}/{pct(own[name], 0.99):<6.2f}" if own[name] else ""
         rps, cpu = load[name]
         ratio = f"{rps / load['litellm ref'][0]:>11.1f}x"
-        print(f"  {name:<18}{p50:>8.2f}{p99:>8.2f}{added or ' ' * 22}{rps:>10.0f}{ratio}{cpu:>12.3f}")
+        print(f"  {name:<18}{p50:>8.2f}{p99:>8.2f}{added or ' ' * 22}{mine:>13}{rps:>10.0f}{ratio}{cpu:>12.3f}")
     spread = statistics.pstdev(lat["direct"])
-    print(f"  (direct latency stdev {spread:.2f} ms: the noise floor of 'added')")
+    print(f"  (direct latency stdev {spread:.2f} ms: the noise floor of 'added'; 'own' is rein's x-rein-overhead-ms,"
+          f" its time from handler entry to response, upstream wait excluded)")
 
 
 def main() -> None:
@@ -239,10 +285,13 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=4.0, help="duration per target at concurrency 50")
     p.add_argument("--concurrency", type=int, default=50)
     p.add_argument("--serve-litellm", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--serve-bare", type=int, help=argparse.SUPPRESS)
     p.add_argument("--upstream", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.serve_litellm:
         return serve_litellm(args.serve_litellm, args.upstream)
+    if args.serve_bare:
+        return serve_bare(args.serve_bare, args.upstream)
     try:
         import uvloop
     except ImportError:
