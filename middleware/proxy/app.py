@@ -118,7 +118,7 @@ class ChatHandler:
         # Chunks are parsed only for a recording span (usage, finish reason); otherwise bytes pass.
         acc = ChunkAccumulator() if model_span.is_recording() else None
         t_up = time.perf_counter()
-        source = agent.relay_stream(raw, headers)
+        source = agent.relay_stream_batches(raw, headers)
         try:
             first = await _first(source)  # errors before the first byte are plain HTTP errors
         except BaseException as e:
@@ -131,11 +131,9 @@ class ChatHandler:
         async def body() -> AsyncIterator[bytes]:
             try:
                 if first is not None:
-                    _tally(acc, first)
-                    yield b"data: " + first + b"\n\n"
-                    async for data in source:
-                        _tally(acc, data)
-                        yield b"data: " + data + b"\n\n"
+                    yield _events(acc, first)
+                    async for batch in source:
+                        yield _events(acc, batch)
                 yield b"data: [DONE]\n\n"
             except ModelError as e:
                 tracing.fail(model_span, e)
@@ -198,19 +196,22 @@ class ChatHandler:
         return StreamingResponse(body(), media_type="text/event-stream", headers={**headers, **_SSE_HEADERS})
 
 
-async def _first(source: AsyncIterator[bytes]) -> bytes | None:
+async def _first(source: AsyncIterator[Any]) -> Any:
     try:
         return await source.__anext__()
     except StopAsyncIteration:
         return None
 
 
-def _tally(acc: ChunkAccumulator | None, data: bytes) -> None:
+def _events(acc: ChunkAccumulator | None, batch: list[bytes]) -> bytes:
+    """SSE events that arrived together go out in one write; a recording span reads them."""
     if acc is not None:
-        try:
-            acc.add(orjson.loads(data))
-        except (orjson.JSONDecodeError, AttributeError, TypeError):
-            pass  # the relay passes what it cannot read; the span just lacks it
+        for data in batch:
+            try:
+                acc.add(orjson.loads(data))
+            except (orjson.JSONDecodeError, AttributeError, TypeError):
+                pass  # the relay passes what it cannot read; the span just lacks it
+    return b"".join([b"data: " + data + b"\n\n" for data in batch])
 
 
 def _state_headers(state: dict[str, Any]) -> dict[str, str]:
