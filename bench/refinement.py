@@ -54,7 +54,9 @@ async def run(name: str, refinery: AdaptiveRefinery, files: list[Path]) -> dict:
                      "refiners": len(result.steps) if result else 0,
                      "calls": result.model_calls if result else plan.model_calls,
                      "ok": final == draft if expect["defect"] == "none" else fixed(expect, final),
-                     "final": final})
+                     "final": final, "plan": plan.reason,
+                     "steps": [s.model_dump() for s in result.steps] if result else [],
+                     "notes": result.notes if result else []})
     return {"name": name, "rows": rows}
 
 
