@@ -33,8 +33,7 @@ def _slot(question: str) -> str | None:
 
 
 def _label(key: frozenset[str]) -> str:
-    text = " ".join(sorted(key - {"id"}, key=len, reverse=True)[:2]) or "it"
-    return text.replace("statu", "status")
+    return " ".join(sorted(key - {"id"}, key=len, reverse=True)[:2]) or "it"
 
 
 class CoherenceRefiner:
@@ -118,6 +117,8 @@ class CoherenceRefiner:
         fact = scored[0]
         style = find_claims(fact.display)
         shown = render(style[0], fact.value, fact.kind) if style else fact.display
+        if slot == "money" and not (style and style[0].kind == "money"):
+            shown = f"{fact.value:,.2f}"  # an amount with no currency in view: no symbol guessed
         if slot == "date" and fact.value[0]:
             stub = Claim("date", "", 0, 0, fact.value, {"fmt": "md", "long": True, "year": True})
             shown = render(stub, fact.value, "date")
