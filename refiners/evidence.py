@@ -2,7 +2,8 @@
 user said, and what the assistant said earlier — each a typed value named by a few key words.
 
     ev = Evidence.from_context(ctx)
-    verdict, fact = ev.judge(claim, context_words(draft, claim), sources=("tool",))
+    claim = find_claims(draft)[0]
+    verdict, fact = ev.judge(claim, context_words(draft, claim), words(draft), ("tool",))
 """
 from __future__ import annotations
 
