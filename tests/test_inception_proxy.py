@@ -12,7 +12,8 @@ from middleware.config import Settings
 from middleware.engine import Engine
 from middleware.models import ScriptedModel, tool_call
 from middleware.proxy import create_app
-from policies.loader import PolicyError
+from policies.loader import PolicyError, load_policy
+from policies.model import ModelError
 
 URL = "/v1/chat/completions"
 TOOLS = [{"type": "function", "function": {"name": "cancel_order", "description": "Cancel an order.", "parameters": {
@@ -126,3 +127,43 @@ def test_serve_exits_2_on_an_invalid_policy(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "taxonomy[0].recovery_tool (line 3): names recovery tool 'page_the_oncall'" in err
     assert "Traceback" not in err
+
+
+OOD = json.dumps({"error": "unsupported_request/out_of_domain", "evidence": "weather in Paris", "confidence": 0.9,
+                  "plan": "decline"})
+WEATHER = [{"role": "user", "content": "What's the weather in Paris? And where is W1001?"}]
+LOOP = [*WEATHER, {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function", "function": {
+    "name": "cancel_order", "arguments": '{"order_id": "W1001"}'}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": '{"status": "pending"}'}]
+
+
+def default_without_refiners():
+    # Refiners share the rein model; off here so every rein call counted is inception's.
+    policy = load_policy("default")
+    return policy.model_copy(update={"refiners": policy.refiners.model_copy(update={"enabled": False})})
+
+
+async def test_default_policy_diagnoses_a_user_turn_once_across_its_tool_loop():
+    rein_model = ScriptedModel([OOD])  # a second call would raise and show up as x-rein-fail-open
+    agent = ScriptedModel(["I can only help with orders; W1001 is pending."], cycle=True)
+    app = create_app(Settings(policy="default"), Engine(agent, default_without_refiners(), rein_model=rein_model))
+    async with asgi_client(app) as client:
+        first = await client.post(URL, json={"model": "m", "messages": WEATHER, "tools": TOOLS})
+        second = await client.post(URL, json={"model": "m", "messages": LOOP, "tools": TOOLS})
+    assert len(rein_model.requests) == 1
+    for r in (first, second):
+        assert r.status_code == 200 and r.headers["x-rein-diagnosis"] == "unsupported_request/out_of_domain"
+        assert "x-rein-fail-open" not in r.headers
+    thought = json.loads(agent.requests[1].messages[-2].tool_calls[0].function.arguments)["thought"]
+    assert "outside what you can help with" in thought
+
+
+async def test_a_failing_rein_model_fails_open_and_says_so():
+    rein_model = ScriptedModel([ModelError("rein model down", 502)])
+    agent = ScriptedModel(["W1001 is pending."], cycle=True)
+    app = create_app(Settings(policy="default"), Engine(agent, default_without_refiners(), rein_model=rein_model))
+    async with asgi_client(app) as client:
+        r = await client.post(URL, json={"model": "m", "messages": WEATHER, "tools": TOOLS})
+    assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"] == "W1001 is pending."
+    assert r.headers["x-rein-diagnosis"] == "none" and "llm: rein model down" in r.headers["x-rein-fail-open"]
+    assert agent.requests[0].tools == TOOLS  # nothing was planted
