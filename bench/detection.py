@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 import inception  # noqa: E402
 from policies.loader import load_policy  # noqa: E402
-from policies.messages import AssistantMessage, ToolMessage, UserMessage, assistant, parse_messages  # noqa: E402
+from policies.messages import ToolMessage, UserMessage, assistant, parse_messages  # noqa: E402
 from policies.model import ModelRequest, ModelResponse  # noqa: E402
 
 SET = ROOT / "tests" / "data" / "dialogues"
@@ -74,7 +74,8 @@ def score(dialogues: list[dict], predicted: dict[str, set[str]], labels: list[st
         p = tp / (tp + fp) if tp + fp else float("nan")
         r = tp / (tp + fn) if tp + fn else float("nan")
         f = 2 * p * r / (p + r) if tp else 0.0
-        rows.append(f"  {label:<42} {p:6.2f} {r:6.2f} {f:6.2f}   tp={tp:<3} fp={fp:<3} fn={fn}")
+        show = lambda x: "     -" if x != x else f"{x:6.2f}"  # nan: nothing predicted / nothing to find
+        rows.append(f"  {label:<42} {show(p)} {show(r)} {f:6.2f}   tp={tp:<3} fp={fp:<3} fn={fn}")
         for k, v in (("tp", tp), ("fp", fp), ("fn", fn)):
             totals[k] += v
     return rows, totals

@@ -18,7 +18,7 @@ from inception.cache import LRU, prefix_key
 from inception.dialogue import Dialogue
 from inception.inject import STRATEGIES
 from inception.llm import LLMDetector, LLMVerdict
-from inception.structural import call_problem, structural_detectors
+from inception.structural import Detector, call_problem, structural_detectors
 from inception.tools import Toolbox
 from policies.messages import AssistantMessage, Message, ToolCall
 from policies.model import ChatModel
@@ -28,11 +28,14 @@ MAX_PLANS = 2  # more than two plans at once reads as noise to the agent
 
 
 class Cascade:
-    def __init__(self, policy: Policy, model: ChatModel | None = None):
+    def __init__(self, policy: Policy, model: ChatModel | None = None, detectors: list[Detector] | None = None):
+        """``detectors``: your own structural detectors, run after the built-in ones; what they
+        report must be a type of the policy's taxonomy (its plan and recovery tool apply)."""
         self.policy = policy
         settings = policy.inception
         self.labels = {e.label for e in policy.taxonomy}
         self.detectors = structural_detectors(self.labels, settings.loop_repeats) if settings.structural else []
+        self.detectors += detectors or []
         self.llm = LLMDetector(policy, model) if settings.llm and model is not None and policy.taxonomy else None
         # One alternation: a clean turn pays one regex search, not one per signal.
         patterns = [f"(?:{p})" for e in policy.taxonomy for p in e.signals]

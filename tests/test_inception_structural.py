@@ -164,3 +164,23 @@ async def test_odd_tool_lists_never_break_the_turn():
     assert (await c.diagnose(parse_messages(draft), odd)).errors == []
     assert c.check_draft(parse_messages(draft[:1]), odd, parse_messages(draft)[1]).errors == []
     assert "think" in c.owned_tools(odd)
+
+
+async def test_a_teams_own_detector_joins_the_cascade_and_gets_the_packs_plan():
+    from inception.base import Detection
+
+    class FinalSale:
+        name = "final_sale"
+
+        def detect(self, d):
+            if "return" in d.last_user.lower() and any("final sale" in (c.result or "") for c in d.calls):
+                return [Detection(type="policy_violation", subtype="final_sale", evidence="marked final sale")]
+            return []
+
+    c = inception.Cascade(load_policy("retail"), None, detectors=[FinalSale()])
+    dialogue = [user("return the scarf from W9"),
+                *call("get_order", {"order_id": "W9"}, "c1", '{"items": ["scarf"], "note": "final sale"}')]
+    d = await c.diagnose(parse_messages(dialogue), TOOLS)
+    assert d.header() == "policy_violation/final_sale"
+    assert d.plan.startswith("The item is final sale (marked final sale)")
+    assert d.recovery_tools == ["escalate_to_care_desk"]
