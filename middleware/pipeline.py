@@ -208,8 +208,9 @@ class Pipeline:
         if stage == "refine":
             budget = self.policy.budgets.refine_wall_s
         try:
-            return await asyncio.wait_for(work, budget)
-        except asyncio.TimeoutError:
+            async with asyncio.timeout(budget):  # not wait_for: no extra task per stage on the hot path
+                return await work
+        except TimeoutError:
             notes.append(f"{stage}: over budget ({budget:g}s)")
         except Exception as e:  # rein never turns a working agent into a broken one
             notes.append(f"{stage}: {type(e).__name__}: {e!s:.120}")
