@@ -15,10 +15,12 @@ from fake_upstream import FakeUpstream, asgi_client, free_port, openai_client
 
 from middleware.config import Settings
 from middleware.engine import Engine
-from middleware.models import OpenAICompatModel
+from inception.base import Diagnosis, NoInception
+from middleware.models import OpenAICompatModel, ScriptedModel
 from middleware.models.litellm_model import LiteLLMModel
 from middleware.proxy import create_app
-from policies.loader import shipped
+from policies.loader import load_policy, shipped
+from policies.schema import Budgets
 
 POLICIES = [p for p in ("passthrough", "structural", "default") if p in shipped()]
 URL = "/v1/chat/completions"
@@ -132,3 +134,23 @@ async def test_litellm_upstream_faults(policy, fault, status, stream):
                 "id": "c", "object": "chat.completion", "created": 1, "model": "gpt-x",
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": "back"}, "finish_reason": "stop"}]})
             assert (await client.chat.completions.create(**body("gpt-x"))).choices[0].message.content == "back"
+
+
+class SlowInception(NoInception):
+    async def diagnose(self, messages, tools):
+        await asyncio.sleep(5)
+        return Diagnosis()
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_rein_stage_past_its_budget_is_skipped_and_said_so(stream):
+    policy = load_policy("default").model_copy(update={"budgets": Budgets(model_timeout_s=0.05, max_calls_per_turn=1)})
+    engine = Engine(ScriptedModel(["Still here."], cycle=True), policy)
+    engine.pipeline().inception = SlowInception()
+    async with asgi_client(create_app(Settings(), engine)) as client:
+        resp = await asyncio.wait_for(client.post(URL, json=body("m", stream)), 3)
+    assert resp.status_code == 200
+    text = resp.json()["choices"][0]["message"]["content"] if not stream else "".join(
+        (orjson.loads(e)["choices"][0]["delta"].get("content") or "") for e in events(resp.text)[:-1])
+    assert text == "Still here."
+    assert "diagnose: over budget (0.05s)" in resp.headers["x-rein-fail-open"]
