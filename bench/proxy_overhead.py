@@ -246,11 +246,14 @@ async def run(args: argparse.Namespace) -> None:
                   f"load average {os.getloadavg()[0]:.2f} at start")
             pids = {"direct": procs["upstream"].pid, "litellm ref": procs["litellm"].pid, "bare relay": procs["bare"].pid}
             pids.update({f"rein {p}": procs[p].pid for p in policies})
+            verdicts = []
             for stream in (False, True):
                 lat, own = await latencies(session, urls, stream, args.rounds)
                 load = {name: await throughput(session, url, stream, args.seconds, args.concurrency, pids[name])
                         for name, url in urls.items()}
                 report(lat, own, load, stream)
+                verdicts += targets(lat, load, stream)
+            print("\ntargets (issue 2)" + "".join(f"\n  {v}" for v in verdicts))
     finally:
         for proc in procs.values():
             proc.terminate()
@@ -277,6 +280,24 @@ def report(lat: dict[str, list[float]], own: dict[str, list[float]], load: dict[
     spread = statistics.pstdev(lat["direct"])
     print(f"  (direct latency stdev {spread:.2f} ms: the noise floor of 'added'; 'own' is rein's x-rein-overhead-ms,"
           f" its time from handler entry to response, upstream wait excluded)")
+
+
+def targets(lat: dict[str, list[float]], load: dict[str, tuple[float, float]], stream: bool) -> list[str]:
+    mode = "stream" if stream else "non-stream"
+    added = {name: (pct(xs, 0.5) - pct(lat["direct"], 0.5), pct(xs, 0.99) - pct(lat["direct"], 0.99))
+             for name, xs in lat.items()}
+
+    def line(ok: bool, text: str) -> str:
+        return f"{'met   ' if ok else 'MISSED'} {mode:<10} {text}"
+
+    out = [line(added["rein passthrough"][0] <= 1.0, f"passthrough added p50 {added['rein passthrough'][0]:.2f} ms <= 1 ms"),
+           line(added["rein passthrough"][1] <= 5.0, f"passthrough added p99 {added['rein passthrough'][1]:.2f} ms <= 5 ms")]
+    ratio = load["rein passthrough"][0] / load["litellm ref"][0]
+    out.append(line(ratio >= 5.0, f"passthrough throughput {ratio:.1f}x the litellm reference >= 5x"))
+    for p in ("structural", "default"):
+        if f"rein {p}" in added:
+            out.append(line(added[f"rein {p}"][0] <= 3.0, f"{p} added p50 {added[f'rein {p}'][0]:.2f} ms <= 3 ms"))
+    return out
 
 
 def main() -> None:
