@@ -45,11 +45,12 @@ class Pipeline:
         request = state["request"]
         notes = list(state.get("notes") or [])
         profile = await self._profile(request, state.get("profile"), notes)
-        ctx = TurnContext(messages=request.messages, tools=request.tools, profile=profile,
-                          user=request.extra.get("user"))
         diagnosis = await self._guarded("diagnose", self.inception.diagnose(request.messages, request.tools),
                                         Diagnosis(), notes)
-        may_refine = self.refinery.may_refine(ctx) if self.policy.refiners.enabled else False
+        may_refine = False
+        if self.policy.refiners.enabled and state.get("stream"):  # only a stream needs to know this early
+            may_refine = self.refinery.may_refine(TurnContext(messages=request.messages, tools=request.tools,
+                                                              profile=profile, user=request.extra.get("user")))
         notes += diagnosis.notes
         return {"diagnosis": diagnosis, "may_refine": may_refine, "messages": request.messages,
                 "tools": request.tools, "notes": notes, "rounds": 0, "upstream_ms": 0.0, "profile": profile}
