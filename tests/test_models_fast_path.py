@@ -24,7 +24,7 @@ def ask(text: str = "hi", model: str = "gpt-test", **fields) -> ModelRequest:
 
 @pytest.fixture
 async def upstream():
-    async with FakeUpstream(slow_s=1.0) as up:
+    async with FakeUpstream(slow_s=2.0) as up:
         yield up
 
 
@@ -110,7 +110,7 @@ async def test_upstream_failures_map_to_statuses(model, name, status, code, stre
 
 
 async def test_slower_than_the_timeout_is_504(upstream):
-    m = OpenAICompatModel(upstream.base_url, timeout=0.2)
+    m = OpenAICompatModel(upstream.base_url, timeout=0.5)
     with pytest.raises(ModelError) as e:
         await m.complete(ask(model="fake-slow"))
     assert e.value.status == 504
@@ -127,7 +127,7 @@ async def test_a_stream_that_drops_raises_after_what_arrived(model):
 
 
 async def test_a_stalled_stream_times_out(upstream):
-    m = OpenAICompatModel(upstream.base_url, timeout=0.3)
+    m = OpenAICompatModel(upstream.base_url, timeout=0.5)
     with pytest.raises(ModelError) as e:
         [c async for c in m.stream(ask(model="fake-stall"))]
     await m.pool.close()
