@@ -217,6 +217,10 @@ def pct(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(q * len(xs)))]
 
 
+def fresh_session() -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), timeout=aiohttp.ClientTimeout(total=60))
+
+
 async def run(args: argparse.Namespace) -> None:
     up_port, lite_port = free_port(), free_port()
     upstream = f"http://127.0.0.1:{up_port}/v1"
@@ -230,8 +234,7 @@ async def run(args: argparse.Namespace) -> None:
     bare_port = free_port()
     procs["bare"] = start([__file__, "--serve-bare", str(bare_port), "--upstream", upstream])
     try:
-        connector = aiohttp.TCPConnector(limit=0, force_close=False)
-        async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as session:
+        async with fresh_session() as session:
             await wait_ready(session, upstream + "/models", procs["upstream"])
             for p in policies:
                 await wait_ready(session, f"http://127.0.0.1:{ports[p]}/healthz", procs[p])
@@ -248,9 +251,14 @@ async def run(args: argparse.Namespace) -> None:
             pids.update({f"rein {p}": procs[p].pid for p in policies})
             verdicts = []
             for stream in (False, True):
-                lat, own = await latencies(session, urls, stream, args.rounds)
-                load = {name: await throughput(session, url, stream, args.seconds, args.concurrency, pids[name])
-                        for name, url in urls.items()}
+                # A fresh pool per phase: connections idle past the servers' keep-alive timeout
+                # would otherwise be closed under a request (a client-side race, not a result).
+                async with fresh_session() as s:
+                    lat, own = await latencies(s, urls, stream, args.rounds)
+                load = {}
+                for name, url in urls.items():
+                    async with fresh_session() as s:
+                        load[name] = await throughput(s, url, stream, args.seconds, args.concurrency, pids[name])
                 report(lat, own, load, stream)
                 verdicts += targets(lat, load, stream)
             print("\ntargets (issue 2)" + "".join(f"\n  {v}" for v in verdicts))
