@@ -120,3 +120,30 @@ async def test_stream_failure_is_a_model_error(model):
     with pytest.raises(ModelError) as e:
         [c async for c in model.stream(ask())]
     assert e.value.status == 502
+
+
+@pytest.mark.parametrize("policy", ["passthrough", "default"])
+@respx.mock
+async def test_through_the_proxy_with_the_openai_client(policy):
+    from fake_upstream import openai_client
+
+    from middleware.config import Settings
+    from middleware.engine import Engine
+    from middleware.proxy import create_app
+
+    body = sse(chunk({"role": "assistant", "content": ""}), chunk({"content": "Hi "}), chunk({"content": "there"}),
+               chunk({}, "stop"), chunk({}, usage={"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}))
+    route = respx.post(URL).mock(side_effect=[
+        httpx.Response(200, json=completion({"role": "assistant", "content": "Hello."})),
+        httpx.Response(200, content=body, headers={"content-type": "text/event-stream"})])
+    model = LiteLLMModel("openai/gpt-x", api_key="sk-test", api_base=BASE, timeout=5)
+    async with openai_client(create_app(Settings(policy=policy), Engine(model, policy))) as client:
+        resp = await client.chat.completions.create(model="gpt-x", messages=[{"role": "user", "content": "hi"}],
+                                                    extra_body={"vendor_flag": "on"})
+        chunks = [c async for c in await client.chat.completions.create(
+            model="gpt-x", messages=[{"role": "user", "content": "hi"}], stream=True,
+            stream_options={"include_usage": True})]
+    assert resp.choices[0].message.content == "Hello." and resp.usage.total_tokens == 15
+    assert json.loads(route.calls[0].request.content)["vendor_flag"] == "on"
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Hi there"
+    assert [c.usage.total_tokens for c in chunks if c.usage] == [5]
