@@ -4,7 +4,7 @@ Starts, each in its own process on loopback: the fake OpenAI-compatible upstream
 (tests/fake_upstream.py, aiohttp), one `rein serve` per policy (one uvicorn worker each), the
 reference peer — a plain FastAPI endpoint calling ``litellm.acompletion`` against the same
 upstream — and a bare relay (uvicorn + aiohttp, nothing else: the cost of the extra hop that any
-Python proxy pays). Then, non-streaming and streaming:
+Python proxy pays); both peers live in bench/peers.py. Then, non-streaming and streaming:
 
 - latency at concurrency 1: requests go round-robin to every target (direct, each rein, litellm)
   so contention on a shared machine hits all of them alike; added = target - direct, at p50 and p99;
@@ -57,70 +57,6 @@ BODY = {
     ],
     "temperature": 0.2,
 }
-
-
-# ---- the litellm reference peer (run in its own process by --serve-litellm) -----------------
-def serve_litellm(port: int, upstream: str) -> None:
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    import litellm
-    import uvicorn
-    from fastapi import FastAPI, Request
-    from starlette.responses import Response, StreamingResponse
-
-    litellm.suppress_debug_info = True
-    app = FastAPI()
-
-    @app.get("/healthz")
-    async def healthz() -> dict:
-        return {"status": "ok"}
-
-    @app.post("/v1/chat/completions")
-    async def chat(request: Request) -> Response:
-        body = orjson.loads(await request.body())
-        body["model"] = "openai/" + body["model"]
-        if body.get("stream"):
-            stream = await litellm.acompletion(api_base=upstream, api_key="sk-bench", **body)
-
-            async def events():
-                async for part in stream:
-                    yield b"data: " + orjson.dumps(part.model_dump(exclude_none=True)) + b"\n\n"
-                yield b"data: [DONE]\n\n"
-            return StreamingResponse(events(), media_type="text/event-stream")
-        resp = await litellm.acompletion(api_base=upstream, api_key="sk-bench", **body)
-        return Response(orjson.dumps(resp.model_dump()), media_type="application/json")
-
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-
-
-# ---- the floor: a bare relay (uvicorn + one aiohttp session, no framework, no checks) ----------
-def serve_bare(port: int, upstream: str) -> None:
-    """What any Python proxy on uvicorn pays for the extra hop; rein's own cost is above this."""
-    import uvicorn
-
-    state: dict[str, aiohttp.ClientSession] = {}
-
-    async def app(scope, receive, send):
-        if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            return await send({"type": "lifespan.shutdown.complete"})
-        body, more = b"", True
-        while more:
-            message = await receive()
-            body, more = body + message.get("body", b""), message.get("more_body", False)
-        if scope["path"] == "/healthz":
-            await send({"type": "http.response.start", "status": 200, "headers": []})
-            return await send({"type": "http.response.body", "body": b"ok"})
-        session = state.get("s") or state.setdefault("s", aiohttp.ClientSession())
-        async with session.post(upstream + "/chat/completions", data=body,
-                                headers={"content-type": "application/json"}) as r:
-            await send({"type": "http.response.start", "status": r.status,
-                        "headers": [(b"content-type", r.headers["content-type"].encode())]})
-            async for piece in r.content.iter_any():
-                await send({"type": "http.response.body", "body": piece, "more_body": True})
-        await send({"type": "http.response.body", "body": b""})
-
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
 # ---- processes -------------------------------------------------------------------------------
@@ -230,9 +166,9 @@ async def run(args: argparse.Namespace) -> None:
     for p in policies:
         procs[p] = start(["-m", "middleware.cli", "serve", "--port", str(ports[p]), "--upstream", upstream,
                           "--policy", p, "--log-level", "warning"])
-    procs["litellm"] = start([__file__, "--serve-litellm", str(lite_port), "--upstream", upstream])
     bare_port = free_port()
-    procs["bare"] = start([__file__, "--serve-bare", str(bare_port), "--upstream", upstream])
+    procs["litellm"] = start(["bench/peers.py", "litellm", str(lite_port), upstream])
+    procs["bare"] = start(["bench/peers.py", "bare", str(bare_port), upstream])
     try:
         async with fresh_session() as session:
             await wait_ready(session, upstream + "/models", procs["upstream"])
@@ -313,14 +249,7 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=400, help="requests per target at concurrency 1")
     p.add_argument("--seconds", type=float, default=4.0, help="duration per target at concurrency 50")
     p.add_argument("--concurrency", type=int, default=50)
-    p.add_argument("--serve-litellm", type=int, help=argparse.SUPPRESS)
-    p.add_argument("--serve-bare", type=int, help=argparse.SUPPRESS)
-    p.add_argument("--upstream", help=argparse.SUPPRESS)
     args = p.parse_args()
-    if args.serve_litellm:
-        return serve_litellm(args.serve_litellm, args.upstream)
-    if args.serve_bare:
-        return serve_bare(args.serve_bare, args.upstream)
     try:
         import uvloop
     except ImportError:
