@@ -109,6 +109,8 @@ class ActionLoop:
         self.repeats = repeats
 
     def detect(self, d: Dialogue) -> list[Detection]:
+        if len(d.calls) < self.repeats:  # most turns: nothing to compare, skip canonicalising
+            return []
         seen: dict[tuple[str, str], list[CallRecord]] = {}
         for rec in d.calls:
             seen.setdefault(rec.key, []).append(rec)
