@@ -33,6 +33,7 @@ from middleware.pipeline import Pipeline
 from middleware.state import TurnState
 from policies.model import ChatModel, ModelRequest
 from policies.schema import Policy
+from refiners.store import PersonaStore, open_store
 
 ModelSpec = ChatModel | str | None
 
@@ -47,10 +48,13 @@ class Rein:
     """
 
     def __init__(self, policy: str | Policy = "default", model: ModelSpec = None,
-                 rein_model: ModelSpec = None, api_key: str | None = None):
+                 rein_model: ModelSpec = None, api_key: str | None = None,
+                 personas: PersonaStore | str | None = None):
         self.model = _model(model, api_key)
         own = _model(rein_model, api_key) or self.model or resolve_model(None)
-        self.engine = Engine(agent=self.model or own, policy=policy, rein_model=own)
+        # Persona profiles persist across sessions only when a store is given (path or DSN).
+        store = open_store(personas) if isinstance(personas, str) else personas
+        self.engine = Engine(agent=self.model or own, policy=policy, rein_model=own, personas=store)
 
     @property
     def policy(self) -> Policy:
@@ -61,6 +65,21 @@ class Rein:
         if isinstance(policy, Policy):
             return Pipeline(policy, agent, *_stages(policy, self.engine.rein_model))
         return self.engine.pipeline(policy, agent=agent)
+
+    # ---- persona profiles (the user's right to read and erase) -------------------------
+    async def aprofile(self, user: str) -> dict[str, Any] | None:
+        """The stored profile of ``user``, or None (also when no store is configured)."""
+        return await self.engine.personas.get(user) if self.engine.personas is not None else None
+
+    async def aforget(self, user: str) -> bool:
+        """Delete the stored profile of ``user``; True when there was one."""
+        return await self.engine.personas.delete(user) if self.engine.personas is not None else False
+
+    def profile(self, user: str) -> dict[str, Any] | None:
+        return run_sync(self.aprofile(user))
+
+    def forget(self, user: str) -> bool:
+        return run_sync(self.aforget(user))
 
     # ---- a plain model call ----------------------------------------------------------
     async def acomplete(self, messages: list[Any], tools: list[dict[str, Any]] | None = None,
