@@ -147,7 +147,10 @@ class Pipeline:
         notes = list(state.get("notes") or [])
         plan = await self._guarded("plan_refine", self.refinery.plan(self._ctx(state), text_of(state["draft"].message)),
                                    RefinePlan(reason="planner failed"), notes)
-        return {"plan": plan, "notes": notes}
+        if plan.refiners:
+            return {"plan": plan, "notes": notes}
+        # Most turns need no refiner: finish here rather than pay a graph step for respond.
+        return {"plan": plan, "notes": notes, **self._finish(state)}
 
     async def refine(self, state: TurnState) -> dict[str, Any]:
         draft_text = text_of(state["draft"].message)
@@ -158,6 +161,9 @@ class Pipeline:
         return {"refinement": result, "notes": notes}
 
     async def respond(self, state: TurnState) -> dict[str, Any]:
+        return self._finish(state)
+
+    def _finish(self, state: TurnState) -> dict[str, Any]:
         draft = state["draft"]
         final = draft
         refinement = state.get("refinement")
@@ -193,7 +199,7 @@ class Pipeline:
         return "agent" if isinstance(state["messages"][-1], ToolMessage) else "respond"
 
     def after_plan(self, state: TurnState) -> str:
-        return "refine" if state["plan"].refiners else "respond"
+        return "refine" if state["plan"].refiners else END
 
     # ---- helpers -----------------------------------------------------------------------
     def _ctx(self, state: TurnState) -> TurnContext:
@@ -234,7 +240,7 @@ class Pipeline:
         g.add_conditional_edges("agent", _on_loop(self.after_agent), ["resolve", "recheck", "respond", "plan_refine"])
         g.add_edge("recheck", "agent")
         g.add_conditional_edges("resolve", _on_loop(self.after_resolve), ["agent", "respond"])
-        g.add_conditional_edges("plan_refine", _on_loop(self.after_plan), ["refine", "respond"])
+        g.add_conditional_edges("plan_refine", _on_loop(self.after_plan), ["refine", END])
         g.add_edge("refine", "respond")
         g.add_edge("respond", END)
         return g.compile()

@@ -53,9 +53,12 @@ class AdaptiveRefinery:
         return any(r.applies(turn) for r in self.refiners.values())
 
     async def plan(self, ctx: TurnContext, draft: str) -> RefinePlan:
-        if not self.may_refine(ctx):
-            return RefinePlan(reason="nothing to refine against: no tool results, facts, profile or earlier turns")
+        if not self.settings.enabled or not self.refiners:
+            return RefinePlan(reason="refinement disabled")
+        # One Turn serves both the gate and the plan: building its evidence is the costly part.
         turn = self._turn(ctx, self.budgets.max_calls_per_turn - ctx.model_calls_used, self.budgets.model_timeout_s)
+        if not any(r.applies(turn) for r in self.refiners.values()):
+            return RefinePlan(reason="nothing to refine against: no tool results, facts, profile or earlier turns")
         result = await planner.plan(turn, draft, self.refiners, self.settings)
         if turn.notes:
             result.reason += "; " + "; ".join(turn.notes)
