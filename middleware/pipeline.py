@@ -1,11 +1,13 @@
 """One turn as a LangGraph ``StateGraph``, compiled once per policy.
 
-    diagnose ─▶ incept? ─▶ agent ─┬─▶ (rein-owned tool) ─▶ resolve ─▶ agent
+    diagnose ─▶ incept? ─▶ agent ─┬─▶ (rein-owned tool) ─▶ resolve ─▶ agent | respond
                                   ├─▶ (malformed tool call, once) ─▶ recheck ─▶ agent
-                                  ├─▶ (client tool call) ─────────────▶ respond
-                                  └─▶ plan_refine ─▶ refine? ─────────▶ respond
+                                  ├─▶ (refiners planned) ─▶ refine ─▶ respond
+                                  └─▶ END  (client tool call, or nothing to refine)
 
-The clean path is short on purpose: incept and refine run only when their router says so.
+The agent node ends with the plan_refine stage (the planner, on a text draft) and, when the turn
+ends there, with respond's work: the clean path is two graph steps. incept and refine run only
+when their router says so.
 """
 from __future__ import annotations
 
@@ -90,6 +92,14 @@ class Pipeline:
                 out["draft_check"] = check
             elif check.found:  # asked once already: fail open, the call goes out as the agent wrote it
                 out["notes"] = [*(state.get("notes") or []), f"draft_check: still {check.header()} after a re-ask"]
+        # Planning and finishing happen in this node: every graph step costs ~0.15 ms, and the
+        # clean path (diagnose ─▶ agent ─▶ END) should pay for as few as possible.
+        merged: Any = {**state, **out}
+        step = self.after_draft(merged)
+        if step == "plan_refine":
+            out.update(await self.plan_refine(merged))
+        elif step == "respond":
+            out.update(self._finish(merged))
         return out
 
     async def recheck(self, state: TurnState) -> dict[str, Any]:
@@ -183,6 +193,13 @@ class Pipeline:
         return "incept" if state["diagnosis"].plan or state["diagnosis"].recovery_tools else "agent"
 
     def after_agent(self, state: TurnState) -> str:
+        if state.get("final") is not None:
+            return END
+        if state.get("plan") is not None and state["plan"].refiners and "refinement" not in state:
+            return "refine"
+        return self.after_draft(state)
+
+    def after_draft(self, state: TurnState) -> str:
         calls = state["draft"].message.tool_calls
         if calls and state.get("draft_check") is not None:
             return "recheck"
@@ -197,9 +214,6 @@ class Pipeline:
     def after_resolve(self, state: TurnState) -> str:
         # A tool result means the agent goes on; an ended turn left the assistant call last.
         return "agent" if isinstance(state["messages"][-1], ToolMessage) else "respond"
-
-    def after_plan(self, state: TurnState) -> str:
-        return "refine" if state["plan"].refiners else END
 
     # ---- helpers -----------------------------------------------------------------------
     def _ctx(self, state: TurnState) -> TurnContext:
@@ -231,16 +245,14 @@ class Pipeline:
         g.add_node("agent", self.call_agent)
         g.add_node("resolve", self.resolve)
         g.add_node("recheck", self.recheck)
-        g.add_node("plan_refine", self.plan_refine)
         g.add_node("refine", self.refine)
         g.add_node("respond", self.respond)
         g.add_edge(START, "diagnose")
         g.add_conditional_edges("diagnose", _on_loop(self.after_diagnose), ["incept", "agent"])
         g.add_edge("incept", "agent")
-        g.add_conditional_edges("agent", _on_loop(self.after_agent), ["resolve", "recheck", "respond", "plan_refine"])
+        g.add_conditional_edges("agent", _on_loop(self.after_agent), ["resolve", "recheck", "refine", END])
         g.add_edge("recheck", "agent")
         g.add_conditional_edges("resolve", _on_loop(self.after_resolve), ["agent", "respond"])
-        g.add_conditional_edges("plan_refine", _on_loop(self.after_plan), ["refine", END])
         g.add_edge("refine", "respond")
         g.add_edge("respond", END)
         return g.compile()
