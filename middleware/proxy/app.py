@@ -179,11 +179,9 @@ class ChatHandler:
                 for piece in head:
                     yield piece
                 with trace.use_span(span):
-                    async for kind, payload in events:
-                        if kind == "chunk":
-                            yield b"data: " + orjson.dumps(payload) + b"\n\n"
-                        elif kind == "state":
-                            yield _trailer(payload)
+                    async for event in events:
+                        # Events that are already waiting go out in one write.
+                        yield b"".join(_sse_event(*e) for e in [event, *events.ready()])
                 yield b"data: [DONE]\n\n"
             except ModelError as e:
                 yield sse_error(e.message, e.code, e.status)
@@ -194,6 +192,12 @@ class ChatHandler:
                 await events.aclose()
 
         return StreamingResponse(body(), media_type="text/event-stream", headers={**headers, **_SSE_HEADERS})
+
+
+def _sse_event(kind: str, payload: Any) -> bytes:
+    if kind == "chunk":
+        return b"data: " + orjson.dumps(payload) + b"\n\n"
+    return _trailer(payload) if kind == "state" else b""
 
 
 async def _first(source: AsyncIterator[Any]) -> Any:

@@ -22,7 +22,8 @@ _END = object()
 
 class Detached:
     def __init__(self, source: AsyncIterator[Any]):
-        self._queue: asyncio.Queue[tuple[Any, BaseException | None]] = asyncio.Queue(maxsize=1)
+        # A little slack lets the run go ahead while the client is written to (bounded: backpressure).
+        self._queue: asyncio.Queue[tuple[Any, BaseException | None]] = asyncio.Queue(maxsize=64)
         self._task = asyncio.get_running_loop().create_task(self._pump(source))
 
     async def _pump(self, source: AsyncIterator[Any]) -> None:
@@ -49,6 +50,16 @@ class Detached:
         if item is _END:
             raise StopAsyncIteration
         return item
+
+    def ready(self) -> list[Any]:
+        """Items already waiting, without blocking (the end and errors stay for ``__anext__``)."""
+        out = []
+        while not self._queue.empty():
+            item, error = self._queue._queue[0]  # peek: only plain items are taken here
+            if error is not None or item is _END:
+                break
+            out.append(self._queue.get_nowait()[0])
+        return out
 
     async def aclose(self) -> None:
         self._task.cancel()
