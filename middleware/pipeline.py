@@ -20,7 +20,8 @@ from langgraph.graph import END, START, StateGraph
 
 from inception.base import Diagnosis, Inception
 from middleware import tracing
-from middleware.models.chunks import ChunkAccumulator, response_chunks
+from middleware.agent_stream import relay_agent_stream
+from middleware.models.chunks import response_chunks
 from middleware.state import TurnState
 from policies.messages import ToolMessage, assistant, text_of
 from policies.model import ChatModel, ModelResponse
@@ -78,7 +79,9 @@ class Pipeline:
         streamed = False
         with tracing.model_span(self.agent, request) as span:
             if state.get("stream"):
-                draft, streamed = await self._stream_agent(request, state)
+                draft, streamed = await relay_agent_stream(
+                    self.agent, request, get_stream_writer(), self.inception.owned_tools(state["request"].tools),
+                    hold_text=state.get("may_refine", False))
             else:
                 draft = await self.agent.complete(request)
             tracing.record_usage(span, draft)
@@ -110,31 +113,6 @@ class Pipeline:
         with tracing.guardrail_span("draft_tool_call", "modify"):
             messages, tools = self.inception.inject(state["messages"], state["tools"], check)
         return {"messages": messages, "tools": tools, "diagnosis": merged, "rechecked": True, "draft_check": None}
-
-    async def _stream_agent(self, request, state: TurnState) -> tuple[ModelResponse, bool]:
-        """Relay chunks as they come unless refinement may run; rein-owned tool calls are held."""
-        writer = get_stream_writer()
-        owned = self.inception.owned_tools(state["request"].tools)
-        hold_text = state.get("may_refine", False)
-        acc = ChunkAccumulator()
-        owned_index: set[int] = set()
-        held: list[dict[str, Any]] = []
-        async for c in self.agent.stream(request):
-            acc.add(c)
-            out = _without_owned_calls(c, owned, owned_index)
-            if out is None:
-                continue
-            if hold_text and not _has_tool_calls(out):
-                held.append(out)  # may be refined: nothing unrefined leaves rein
-                continue
-            if hold_text:  # a tool-call draft is never refined: release what was held, stop holding
-                for h in held:
-                    writer(h)
-                held.clear()
-                hold_text = False
-            writer(out)
-        draft = acc.response()
-        return draft, not hold_text and not (draft.message.tool_calls and owned_index)
 
     async def resolve(self, state: TurnState) -> dict[str, Any]:
         """Answer calls to rein-owned tools inside rein; never show them to the client."""
@@ -282,10 +260,6 @@ class Pipeline:
         yield "state", state
 
 
-def _has_tool_calls(c: dict[str, Any]) -> bool:
-    return any((ch.get("delta") or {}).get("tool_calls") for ch in c.get("choices") or [])
-
-
 def _on_loop(router):
     """Under ainvoke LangGraph runs a sync router in a thread pool: a thread hop (and a GIL
     hand-off, ~1 ms on a busy machine) per edge. Routers are pure and instant: keep them on the loop."""
@@ -294,31 +268,3 @@ def _on_loop(router):
 
     route.__name__ = router.__name__
     return route
-
-
-def _without_owned_calls(c: dict[str, Any], owned: set[str], owned_index: set[int]) -> dict[str, Any] | None:
-    """Drop the deltas of tool calls to rein-owned tools (matched by index once named)."""
-    if not owned:
-        return c
-    choices = c.get("choices") or []
-    if not choices:
-        return c
-    delta = choices[0].get("delta") or {}
-    calls = delta.get("tool_calls")
-    if not calls:
-        if choices[0].get("finish_reason") == "tool_calls" and owned_index:
-            return None
-        return c
-    kept = []
-    for tc in calls:
-        name = (tc.get("function") or {}).get("name")
-        if name in owned:
-            owned_index.add(tc.get("index", 0))
-        if tc.get("index", 0) not in owned_index:
-            kept.append(tc)
-    if kept == calls:
-        return c
-    if not kept and not delta.get("content"):
-        return None
-    new_delta = {**delta, "tool_calls": kept} if kept else {k: v for k, v in delta.items() if k != "tool_calls"}
-    return {**c, "choices": [{**choices[0], "delta": new_delta}]}
