@@ -4,14 +4,19 @@ Two kinds exist. A *model* agent (an OpenAI-compatible endpoint, a Python functi
 ChatModel) answers with text or tool calls, and the harness runs the tool calls against the
 trial's environment. A *self-running* agent (a compiled LangGraph graph, the reference
 LangChain agent) runs its own tool loop over the environment's tools and answers with text.
-Either way rein can wrap the bound model, so every arm sees the same agent. Example::
+Either way every arm sees the same agent. rein goes where a user would put it: in front of the
+agent's model. A model agent's model is the whole turn, so the arm wraps each turn; a self-running
+agent takes ``bind(env, wrap=...)`` and puts the arm in front of the model inside its loop, so rein
+sees each model call with the tool calls and results before it. Example::
 
     agent = load_agent("http://127.0.0.1:8000/v1")      # or "pkg.module:attr", "reference", "scripted"
     model = agent.bind(env)                            # a ChatModel for this trial
+    model = ReferenceAgent(llm).bind(env, wrap=arm.wrap_model)  # the arm in front of its model
 """
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 import re
 from typing import Any, Callable, Protocol
@@ -24,11 +29,17 @@ from policies.model import ChatModel, ModelRequest, ModelResponse
 from sim_tests.domains import Environment
 
 
+Wrap = Callable[[ChatModel], ChatModel]
+
+
 class AgentUnderTest(Protocol):
     name: str
 
     def bind(self, env: Environment) -> ChatModel:
-        """The model that plays the agent in one trial (``env`` holds that trial's database)."""
+        """The model that plays the agent in one trial (``env`` holds that trial's database).
+
+        An agent that runs its own tool loop also takes ``wrap``, and builds its loop on
+        ``wrap(its model)`` (called while binding); the harness then wraps no whole turn."""
         ...
 
 
@@ -96,16 +107,39 @@ class GraphModel:
 class GraphAgent:
     """A LangGraph agent. Give a compiled graph (its tool calls, if it returns them unrun, are run
     by the harness) or a factory ``make(tools) -> compiled graph`` that gets the domain's tools as
-    LangChain tools bound to each trial's database."""
+    LangChain tools bound to each trial's database.
+
+    A factory that also takes ``wrap`` lets rein in front of its model, as in a deployment::
+
+        def make_graph(tools, wrap):
+            return create_agent(LangChainChatModel(chat_model=wrap(my_model)), tools=tools)
+
+    Without it rein can only wrap each whole run of the graph, and never sees its tool calls."""
 
     def __init__(self, graph_or_factory: Any, name: str = "graph"):
         self.target = graph_or_factory
         self.name = name
         self.is_factory = not hasattr(graph_or_factory, "ainvoke")
+        self.takes_wrap = self.is_factory and accepts(graph_or_factory, "wrap")
 
-    def bind(self, env: Environment) -> ChatModel:
-        graph = self.target(langchain_tools(env)) if self.is_factory else self.target
+    def bind(self, env: Environment, wrap: Wrap | None = None) -> ChatModel:
+        if not self.is_factory:
+            return GraphModel(self.target, self.name)
+        tools = langchain_tools(env)
+        graph = self.target(tools, wrap=wrap or _same) if self.takes_wrap else self.target(tools)
         return GraphModel(graph, self.name)
+
+
+def _same(model: ChatModel) -> ChatModel:
+    return model
+
+
+def accepts(fn: Any, parameter: str) -> bool:
+    """Whether ``fn`` takes a parameter of that name (``bind``/factories that take ``wrap``)."""
+    try:
+        return parameter in inspect.signature(fn).parameters
+    except (TypeError, ValueError):  # a builtin or a C callable: no signature to read
+        return False
 
 
 class ReferenceAgent:
@@ -117,12 +151,14 @@ class ReferenceAgent:
         self.name = f"reference({getattr(model, 'name', 'model')})"
         self.max_tokens = max_tokens
 
-    def bind(self, env: Environment) -> ChatModel:
+    def bind(self, env: Environment, wrap: Wrap | None = None) -> ChatModel:
         from langchain.agents import create_agent
 
         from middleware.adapters.lc_model import LangChainChatModel
 
         model = CappedModel(self.model, self.max_tokens) if self.max_tokens else self.model
+        if wrap is not None:
+            model = wrap(model)
         return GraphModel(create_agent(LangChainChatModel(chat_model=model), tools=langchain_tools(env)), self.name)
 
 

@@ -10,8 +10,8 @@ from typing import Any
 
 from policies.messages import Message, SystemMessage, ToolMessage, UserMessage, text_of
 from policies.model import ChatModel, ModelError, ModelRequest
-from sim_tests.agents import AgentUnderTest
-from sim_tests.arms import Arm, TurnResult
+from sim_tests.agents import AgentUnderTest, accepts
+from sim_tests.arms import Arm, TurnResult, inside_turn
 from sim_tests.domains import get_domain
 from sim_tests.log import TrialRecord, TurnRecord
 from sim_tests.scenario import Scenario
@@ -32,12 +32,29 @@ class CallPolicy:
     backoff_s: float = 0.5
 
 
-async def _call(arm: Arm, model: ChatModel, request: ModelRequest, policy: CallPolicy) -> TurnResult:
+def _bind(agent: AgentUnderTest, env: Any, arm: Arm) -> tuple[ChatModel, bool]:
+    """The trial's agent model, and whether the arm already sits in front of the model inside it
+    (a self-running agent that took ``wrap``); otherwise the arm wraps each whole agent turn."""
+    if not accepts(agent.bind, "wrap"):
+        return agent.bind(env), False
+    wrapped: list[ChatModel] = []
+
+    def wrap(model: ChatModel) -> ChatModel:
+        wrapped.append(model)
+        return arm.wrap_model(model)
+
+    model = agent.bind(env, wrap=wrap)
+    return model, bool(wrapped)
+
+
+async def _call(arm: Arm, model: ChatModel, request: ModelRequest, policy: CallPolicy,
+                inside: bool = False) -> TurnResult:
     """One arm turn with a timeout; timeouts and 5xx/transport errors are retried."""
     last = ""
     for attempt in range(policy.retries + 1):
         try:
-            return await asyncio.wait_for(arm.turn(model, request), policy.timeout_s)
+            work = inside_turn(model, request) if inside else arm.turn(model, request)
+            return await asyncio.wait_for(work, policy.timeout_s)
         except asyncio.TimeoutError:
             last = f"agent call timed out after {policy.timeout_s:g}s"
         except ModelError as e:
@@ -71,7 +88,7 @@ async def run_trial(scenario: Scenario, arm: Arm, agent: AgentUnderTest, user: U
                          trial=trial, status="failed", expected_db_hash=expected_hash)
     ended_by = "turn_limit"
     try:
-        model = agent.bind(env)
+        model, inside = _bind(agent, env, arm)
         for turn in range(1, scenario.max_turns + 1):
             reply = await user.reply(seen)
             record.user_calls += reply.model_calls
@@ -85,7 +102,7 @@ async def run_trial(scenario: Scenario, arm: Arm, agent: AgentUnderTest, user: U
             for _ in range(MAX_STEPS):
                 calls_before = len(env.calls)
                 t0 = time.perf_counter()
-                result = await _call(arm, model, ModelRequest(messages=history, tools=tools), calls)
+                result = await _call(arm, model, ModelRequest(messages=history, tools=tools), calls, inside)
                 record.turns.append(_turn_record(turn, result, (time.perf_counter() - t0) * 1000))
                 message = result.response.message
                 # A self-running agent used tools inside its call: show them in the transcript.
