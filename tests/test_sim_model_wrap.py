@@ -53,7 +53,7 @@ def make_graph(model):
 
 
 @pytest.mark.parametrize("kind", ["reference", "graph"])
-@pytest.mark.parametrize("arm_name", ["bare", "rein"])
+@pytest.mark.parametrize("arm_name", ["bare", "rein", "prompt"])
 async def test_rein_sees_a_tool_failure_inside_the_agents_own_loop(arm_name, kind):
     model = retrying_model()
     agent = ReferenceAgent(model) if kind == "reference" else GraphAgent(make_graph(model), name="make_graph")
@@ -61,14 +61,16 @@ async def test_rein_sees_a_tool_failure_inside_the_agents_own_loop(arm_name, kin
     assert record.status == "passed", (record.error, record.scores)
     assert [(c.name, c.injected) for c in record.tool_calls] == [("cancel_pending_order", True),
                                                                   ("cancel_pending_order", False)]
-    # the call right after the failed tool result carries rein's plan as a think trace, under rein only
+    # the call right after the failed tool result carries rein's plan: a think trace under rein,
+    # a system note under the prompt baseline, nothing under bare
     after_failure = model.requests[1]
     assert "503" in [m for m in after_failure.messages if m.role == "tool"][0].content
     assert thought(after_failure) == (arm_name == "rein")
+    assert ("Recovery note (from rein)" in after_failure.messages[0].content) == (arm_name == "prompt")
     assert not thought(model.requests[0])
     offered = {t["function"]["name"] for t in after_failure.tools}
-    assert ("report_internal_error" in offered) == (arm_name == "rein")
-    assert diagnosed(record) == (arm_name == "rein")
+    assert ("report_internal_error" in offered) == (arm_name != "bare")
+    assert diagnosed(record) == (arm_name != "bare")
     # rein's own tool traffic never reaches the transcript the user saw
     assert not any(c["function"]["name"] == "think" for m in record.messages for c in m.get("tool_calls") or [])
     # both arms count the agent's model calls, so the A/B cost columns compare like with like
