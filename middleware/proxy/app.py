@@ -8,6 +8,7 @@ from typing import Any, AsyncIterator
 import orjson
 from fastapi import FastAPI, Request
 from opentelemetry import trace
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
@@ -249,6 +250,14 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None, s
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         return error_response(500, f"internal error: {type(exc).__name__}", "internal_error")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # Unknown paths and wrong methods answer in OpenAI's shape too, not FastAPI's {"detail"}.
+        codes = {404: "not_found", 405: "method_not_allowed"}
+        message = f"{request.method} {request.url.path}: {exc.detail}"
+        return error_response(exc.status_code, message, codes.get(exc.status_code, "http_error"),
+                              headers=getattr(exc, "headers", None))
 
     app.router.routes.insert(0, Route("/v1/chat/completions", handler, methods=["POST"], name="chat_completions"))
 

@@ -1,4 +1,4 @@
-"""A client may choose a policy per request only among shipped packs and the operator's own."""
+"""Routing edges of the proxy: per-request policy choice, unknown paths and methods."""
 import httpx
 
 from middleware.config import Settings
@@ -24,3 +24,13 @@ async def test_header_cannot_name_a_server_path(tmp_path):
         assert r.status_code == 200 and r.headers["x-rein-policy"] == "ours"
         r = await c.post("/v1/chat/completions", json=BODY, headers={"x-rein-policy": "passthrough"})
         assert r.status_code == 200 and r.headers["x-rein-policy"] == "passthrough"
+
+
+async def test_unknown_paths_and_methods_answer_in_openai_shape():
+    app = create_app(Settings(policy="passthrough"), Engine(ScriptedModel(["ok"]), "passthrough"))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        r = await c.get("/v1/nope")
+        assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+        assert "/v1/nope" in r.json()["error"]["message"]
+        r = await c.get("/v1/chat/completions")
+        assert r.status_code == 405 and r.json()["error"]["type"] == "invalid_request_error"
