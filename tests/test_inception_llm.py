@@ -4,10 +4,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import inception
 from inception.cache import LRU
@@ -16,23 +12,15 @@ from middleware.models.testing import FunctionModel, ScriptedModel
 from policies.loader import load_policy
 from policies.messages import parse_messages
 from policies.model import ModelError
+from tests.spans import recording
 
-_exporter = InMemorySpanExporter()
+_exporter = recording()
 TOOLS = [{"type": "function", "function": {"name": "get_order", "description": "Look up an order.",
                                            "parameters": {"type": "object", "properties": {"order_id": {"type": "string"}}}}}]
 WEATHER = [{"role": "system", "content": "You are Northwind's store agent."},
            {"role": "user", "content": "What's the weather in Paris tomorrow?"}]
 OOD = {"error": "unsupported_request/out_of_domain", "evidence": "weather in Paris", "confidence": 0.9,
        "plan": "Say you only help with orders."}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def provider():
-    current = trace.get_tracer_provider()
-    if not isinstance(current, TracerProvider):
-        trace.set_tracer_provider(TracerProvider())
-        current = trace.get_tracer_provider()
-    current.add_span_processor(SimpleSpanProcessor(_exporter))
 
 
 def policy(**inception_settings):

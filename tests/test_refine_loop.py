@@ -5,28 +5,16 @@ import json
 
 import pytest
 from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from middleware.models import FunctionModel, ScriptedModel
 from policies.messages import parse_messages
 from policies.schema import Budgets, RefinerSettings
 from refiners.base import RefinePlan, TurnContext
 from refiners.refinery import AdaptiveRefinery
+from tests.spans import recording
 
 ORDER = {"order_id": "A1234", "status": "shipped", "total": 42.5, "delivery_date": "2025-03-14"}
-_exporter = InMemorySpanExporter()
-
-
-@pytest.fixture(scope="module", autouse=True)
-def provider():
-    current = trace.get_tracer_provider()
-    if not isinstance(current, TracerProvider):  # set once per process; later calls are ignored
-        trace.set_tracer_provider(TracerProvider())
-        current = trace.get_tracer_provider()
-    current.add_span_processor(SimpleSpanProcessor(_exporter))
-    yield
+_exporter = recording()
 
 
 def ctx(user="Where is my order A1234?", tool=ORDER, history=(), profile=None) -> TurnContext:

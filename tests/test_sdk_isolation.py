@@ -4,26 +4,13 @@ from __future__ import annotations
 from langchain.agents import create_agent
 from langgraph.checkpoint.memory import InMemorySaver
 from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from middleware import Rein
 from middleware.adapters.lc_model import LangChainChatModel
 from middleware.models.testing import ScriptedModel
+from tests.spans import recording
 
-_exporter = InMemorySpanExporter()
-
-
-def _provider() -> TracerProvider:
-    current = trace.get_tracer_provider()
-    if not isinstance(current, TracerProvider):  # set once per process; later calls are ignored
-        trace.set_tracer_provider(TracerProvider())
-        current = trace.get_tracer_provider()
-    return current
-
-
-_provider().add_span_processor(SimpleSpanProcessor(_exporter))
+_exporter = recording()
 
 
 async def test_pipeline_is_not_a_subgraph_of_the_agent_run():

@@ -16,10 +16,6 @@ import httpx
 import orjson
 import pytest
 import respx
-from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from middleware.config import Settings
 from middleware.engine import Engine
@@ -27,6 +23,7 @@ from middleware.models import OpenAICompatModel
 from middleware.models.litellm_model import LiteLLMModel
 from middleware.proxy import create_app
 from tests.fake_upstream import FakeUpstream, ThreadedUpstream, asgi_client, free_port
+from tests.spans import recording
 
 INBOUND_KEY = "sk-rein-PLANTED-inbound-7f3a9c"
 UPSTREAM_KEY = "sk-up-PLANTED-upstream-51d2e8"
@@ -34,17 +31,7 @@ USER_SECRET = "my passport number is PLANTED-X4471902"
 SECRETS = (INBOUND_KEY, UPSTREAM_KEY, "PLANTED-X4471902")
 URL = "/v1/chat/completions"
 ROOT = Path(__file__).resolve().parents[1]
-_exporter = InMemorySpanExporter()
-
-
-@pytest.fixture(scope="module", autouse=True)
-def provider():
-    current = trace.get_tracer_provider()
-    if not isinstance(current, TracerProvider):  # set once per process; later calls are ignored
-        trace.set_tracer_provider(TracerProvider())
-        current = trace.get_tracer_provider()
-    current.add_span_processor(SimpleSpanProcessor(_exporter))
-    yield
+_exporter = recording()
 
 
 class Everything(logging.Handler):

@@ -4,10 +4,6 @@ from __future__ import annotations
 import httpx
 import pytest
 from fake_upstream import FakeUpstream, asgi_client
-from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
 from middleware.config import Settings
@@ -15,21 +11,12 @@ from middleware.engine import Engine
 from middleware.models import OpenAICompatModel, ScriptedModel
 from middleware.proxy import create_app
 from policies.loader import shipped
+from tests.spans import recording
 
 POLICIES = [p for p in ("passthrough", "structural", "default") if p in shipped()]
 SECRET = "my card number is 4111"
 URL = "/v1/chat/completions"
-_exporter = InMemorySpanExporter()
-
-
-@pytest.fixture(scope="module", autouse=True)
-def provider():
-    current = trace.get_tracer_provider()
-    if not isinstance(current, TracerProvider):  # set once per process; later calls are ignored
-        trace.set_tracer_provider(TracerProvider())
-        current = trace.get_tracer_provider()
-    current.add_span_processor(SimpleSpanProcessor(_exporter))
-    yield
+_exporter = recording()
 
 
 @pytest.fixture
