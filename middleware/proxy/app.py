@@ -65,12 +65,8 @@ class ChatHandler:
             return error_response(400, str(e), "invalid_policy", "x-rein-policy")
 
     async def _handle(self, request: Request, start: float) -> Response:
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > self.settings.max_body_bytes:
-            raise ProxyError(413, f"request body is {declared} bytes; the limit is {self.settings.max_body_bytes}",
-                             "request_too_large")
-        raw = await request.body()
-        data, req = parse_body(raw, self.settings.max_body_bytes)
+        raw = await request.body()  # ops.BodyLimit, in front of every route, already capped its size
+        data, req = parse_body(raw)
         pipeline = self.engine.pipeline(self._policy_name(request))
         headers = {"authorization": request.headers["authorization"]} if "authorization" in request.headers else {}
         base = {"x-rein-policy": pipeline.policy.name}

@@ -74,9 +74,7 @@ def _describe(errors: list[dict[str, Any]]) -> tuple[str, str | None]:
     return "; ".join(lines), next(iter(by_field), None) or None
 
 
-def parse_body(raw: bytes, limit: int) -> tuple[dict[str, Any], ChatCompletionRequest]:
-    if len(raw) > limit:
-        raise ProxyError(413, f"request body is {len(raw)} bytes; the limit is {limit}", "request_too_large")
+def parse_body(raw: bytes) -> tuple[dict[str, Any], ChatCompletionRequest]:
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as e:
