@@ -67,9 +67,9 @@ def upstream_error(status: int, raw: bytes, headers: Any = None) -> ModelError:
     return ModelError(f"upstream returned HTTP {status}: {message}", 502, "upstream_error", keep)
 
 
-def parse_completion(raw: bytes) -> ModelResponse:
+def parse_completion(data: dict[str, Any]) -> ModelResponse:
+    """A completion ``relay`` already parsed and checked for ``choices``, as a typed response."""
     try:
-        data = orjson.loads(raw)
         choice = data["choices"][0]
         message = AssistantMessage.model_validate({**choice["message"], "role": "assistant"})
     except Exception as e:
@@ -210,8 +210,8 @@ class OpenAICompatModel:
         body = body_of(request, self.model)
         body.pop("stream", None)
         body.pop("stream_options", None)
-        raw, _ = await self.relay(orjson.dumps(body), request.headers, request.timeout)
-        return parse_completion(raw)
+        _, data = await self.relay(orjson.dumps(body), request.headers, request.timeout)
+        return parse_completion(data)
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[dict[str, Any]]:
         body = body_of(request, self.model)
