@@ -46,6 +46,8 @@ class ChatHandler:
     def __init__(self, engine: Engine, settings: Settings):
         self.engine = engine
         self.settings = settings
+        # Clients pick among shipped packs and the operator's own; never an arbitrary server path.
+        self.allowed_policies = set(shipped()) | {settings.policy}
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         """Mounted as a plain ASGI route: FastAPI's per-request dependency machinery costs about
@@ -100,10 +102,8 @@ class ChatHandler:
         if not self.settings.allow_policy_header:
             raise ProxyError(403, "the x-rein-policy header is not allowed by this server's operator",
                              "policy_header_not_allowed", "x-rein-policy")
-        # Clients pick among shipped packs and the operator's own; never an arbitrary server path.
-        allowed = set(shipped()) | {self.settings.policy}
-        if name not in allowed:
-            raise ProxyError(400, f"unknown policy {name!r}: choose one of {', '.join(sorted(allowed))}",
+        if name not in self.allowed_policies:
+            raise ProxyError(400, f"unknown policy {name!r}: choose one of {', '.join(sorted(self.allowed_policies))}",
                              "invalid_policy", "x-rein-policy")
         return name
 
