@@ -27,3 +27,10 @@ class TurnState(TypedDict, total=False):
     draft_check: Diagnosis | None  # what is wrong with the draft's tool calls (None: nothing)
     rechecked: bool                # the agent was re-asked once about a malformed tool call
     notes: list[str]               # fail-open events: "stage: reason"
+
+
+def rein_model_calls(state: TurnState) -> int:
+    """rein's own model calls this turn. A Refinement's count already includes its plan's."""
+    diagnosis, refinement, plan = state.get("diagnosis"), state.get("refinement"), state.get("plan")
+    refining = refinement.model_calls if refinement is not None else plan.model_calls if plan is not None else 0
+    return (diagnosis.model_calls if diagnosis is not None else 0) + refining

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict
 from middleware.adapters.isolation import outside_caller_run
 from middleware.engine import Engine
 from middleware.models.chunks import response_chunks
+from middleware.state import rein_model_calls
 from policies.loader import load_policy
 from policies.model import ChatModel, ModelRequest, ModelResponse
 from policies.schema import Policy
@@ -150,10 +151,8 @@ class ReinArm:
         finally:
             _trial_agent.reset(token)
         diagnosis, refinement = state.get("diagnosis"), state.get("refinement")
-        plan = state.get("plan")
-        rein_calls = sum(getattr(x, "model_calls", 0) or 0 for x in (diagnosis, refinement, plan) if x is not None)
         return TurnResult(
-            response=state["final"], agent_calls=state.get("rounds", 1), rein_calls=rein_calls,
+            response=state["final"], agent_calls=state.get("rounds", 1), rein_calls=rein_model_calls(state),
             diagnosis=diagnosis.model_dump(mode="json") if diagnosis is not None else None,
             refinement=refinement.model_dump(mode="json") if refinement is not None else None,
             notes=list(state.get("notes") or []))
