@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from inception import spans
 from inception.base import Detection, Diagnosis, ToolResolution
 from inception.cache import LRU, prefix_key
 from inception.dialogue import Dialogue
@@ -23,6 +22,7 @@ from inception.tools import Toolbox
 from policies.messages import AssistantMessage, Message, ToolCall
 from policies.model import ChatModel
 from policies.schema import Policy
+from policies.spans import event, guardrail
 
 MAX_PLANS = 2  # more than two plans at once reads as noise to the agent
 
@@ -48,9 +48,9 @@ class Cascade:
         d = Dialogue.of(messages, tools, self.toolbox.owned(tools))
         found: list[Detection] = []
         for detector in self.detectors:
-            with spans.guardrail(detector.name) as span:
+            with guardrail(detector.name) as span:
                 hits = [h for h in detector.detect(d) if h.label in self.labels or h.type in self.labels]
-                spans.decide(span, hits)
+                _decide(span, hits)
             found += hits
         notes: list[str] = []
         calls = 0
@@ -80,9 +80,9 @@ class Cascade:
         cached = self.cache.get(key)
         if cached is not None:
             return LLMVerdict(cached.detections, cached.plan, 0, [])
-        with spans.guardrail("inception_llm", current=True) as span:
+        with guardrail("inception_llm", current=True) as span:
             verdict = await self.llm.diagnose(d)
-            spans.decide(span, verdict.detections)
+            _decide(span, verdict.detections)
             for note in verdict.notes:
                 span.add_event("rein.inception.fail_open", {"reason": note})
         if not verdict.notes:  # a failed call is not a diagnosis worth remembering
@@ -137,11 +137,17 @@ class Cascade:
             return Diagnosis()
         try:
             d = Dialogue.of([*messages, draft], tools, self.toolbox.owned(tools))
-            with spans.guardrail("draft_tool_call") as span:
+            with guardrail("draft_tool_call") as span:
                 found = [p for rec in d.latest_calls() if (p := call_problem(rec, d)) is not None
                          and (p.label in self.labels or p.type in self.labels)]
-                spans.decide(span, found)
+                _decide(span, found)
         except Exception as e:  # runs outside the pipeline's guard: never fail the turn over a check
-            spans.event("rein.draft_check.skipped", {"reason": f"{type(e).__name__}: {e!s:.120}"})
+            event("rein.draft_check.skipped", {"reason": f"{type(e).__name__}: {e!s:.120}"})
             return Diagnosis(notes=[f"draft_check: {type(e).__name__}"])
         return self._diagnosis(found, None, 0, [])
+
+
+def _decide(span: Any, found: list[Any]) -> None:
+    if found:
+        span.set_attribute("gen_ai.security.decision.type", "warn")
+        span.set_attribute("rein.detections", [getattr(d, "label", str(d)) for d in found])

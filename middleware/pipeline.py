@@ -69,7 +69,7 @@ class Pipeline:
         return profile
 
     async def incept(self, state: TurnState) -> dict[str, Any]:
-        with tracing.guardrail_span("inject", "modify"):
+        with tracing.guardrail("inject", "modify", current=True):
             messages, tools = self.inception.inject(state["messages"], state["tools"], state["diagnosis"])
         return {"messages": messages, "tools": tools}
 
@@ -110,7 +110,7 @@ class Pipeline:
         check = state["draft_check"]
         diagnosis = state["diagnosis"]
         merged = diagnosis.model_copy(update={"errors": [*diagnosis.errors, *check.errors]})
-        with tracing.guardrail_span("draft_tool_call", "modify"):
+        with tracing.guardrail("draft_tool_call", "modify", current=True):
             messages, tools = self.inception.inject(state["messages"], state["tools"], check)
         return {"messages": messages, "tools": tools, "diagnosis": merged, "rechecked": True, "draft_check": None}
 
@@ -122,7 +122,7 @@ class Pipeline:
         for call in draft.message.tool_calls or []:
             if call.function.name not in owned:
                 continue
-            with tracing.guardrail_span(f"tool {call.function.name}", "modify"):
+            with tracing.guardrail(f"tool {call.function.name}", "modify", current=True):
                 resolution = await self.inception.resolve(call)
             if resolution.end_turn:
                 final = ModelResponse(message=assistant(resolution.reply), model=draft.model,

@@ -4,17 +4,14 @@ Message content goes on spans only when the operator opts in (``REIN_TRACE_CONTE
 """
 from __future__ import annotations
 
-import os
 from contextlib import contextmanager
 from typing import Any, Iterator
 
 from opentelemetry import trace
 
+from policies.spans import content_enabled, event, guardrail  # noqa: F401  (re-exported for the pipeline)
+
 tracer = trace.get_tracer("rein")
-
-
-def content_enabled() -> bool:
-    return os.environ.get("REIN_TRACE_CONTENT", "").lower() in ("1", "true", "yes")
 
 
 def provider_of(model: Any) -> str:
@@ -98,18 +95,3 @@ def record_completion(span: trace.Span, data: dict[str, Any]) -> None:
         span.set_attribute("gen_ai.output.messages", orjson.dumps([c.get("message") for c in choices]).decode())
 
 
-@contextmanager
-def guardrail_span(name: str, decision: str = "allow", **attributes: Any) -> Iterator[trace.Span]:
-    """``apply_guardrail {name}`` for detectors, injection and refiners; callers may reset
-    ``gen_ai.security.decision.type`` on the yielded span once they know the outcome."""
-    with tracer.start_as_current_span(f"apply_guardrail {name}", kind=trace.SpanKind.INTERNAL) as span:
-        span.set_attribute("gen_ai.operation.name", "apply_guardrail")
-        span.set_attribute("gen_ai.security.decision.type", decision)
-        for key, value in attributes.items():
-            if value is not None:
-                span.set_attribute(key, value)
-        yield span
-
-
-def event(name: str, attributes: dict[str, Any] | None = None) -> None:
-    trace.get_current_span().add_event(name, attributes or {})

@@ -8,13 +8,11 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import time
-
-from opentelemetry import trace
 
 from policies.model import ChatModel
 from policies.schema import Budgets, RefinerSettings
+from policies.spans import content_enabled, guardrail
 from refiners import planner
 from refiners.base import RefinePlan, Refinement, Refiner, RefinerStep, TurnContext
 from refiners.coherence import CoherenceRefiner
@@ -22,9 +20,6 @@ from refiners.factuality import FactualityRefiner
 from refiners.llm import Budget
 from refiners.persona import PersonaRefiner
 from refiners.turn import Turn
-
-tracer = trace.get_tracer("rein")
-
 
 class AdaptiveRefinery:
     def __init__(self, settings: RefinerSettings, budgets: Budgets, model: ChatModel | None = None,
@@ -91,8 +86,7 @@ class AdaptiveRefinery:
     async def _step(self, refiner: Refiner, turn: Turn, text: str) -> tuple[str, RefinerStep]:
         started = time.perf_counter()
         calls = turn.budget.calls
-        with tracer.start_as_current_span(f"apply_guardrail {refiner.name}", kind=trace.SpanKind.INTERNAL) as span:
-            span.set_attribute("gen_ai.operation.name", "apply_guardrail")
+        with guardrail(refiner.name, current=True) as span:
             try:
                 revision = await asyncio.wait_for(refiner.revise(turn, text), max(0.01, turn.budget.remaining()))
                 new, feedback = revision.text, revision.feedback
@@ -106,7 +100,7 @@ class AdaptiveRefinery:
             changed = new != text
             span.set_attribute("gen_ai.security.decision.type", "modify" if changed else "allow")
             span.set_attribute("rein.refiner.model_calls", turn.budget.calls - calls)
-            if os.environ.get("REIN_TRACE_CONTENT", "").lower() in ("1", "true", "yes"):  # content is opt-in
+            if content_enabled():
                 span.add_event("rein.refiner.feedback", {"feedback": feedback[:300]})
         step = RefinerStep(name=refiner.name, changed=changed, feedback=feedback,
                            model_calls=turn.budget.calls - calls, ms=(time.perf_counter() - started) * 1000)
