@@ -14,9 +14,18 @@ Python proxy pays); both peers live in bench/peers.py. Then, non-streaming and s
 
     python bench/proxy_overhead.py                # about a minute and a half
     python bench/proxy_overhead.py --rounds 200 --seconds 3
+    python bench/proxy_overhead.py --bodies       # real request bodies (../shared/data/tau-bench-airline/dev.json)
+    python bench/proxy_overhead.py --bodies PATH  # the same format from another corpus
+
+With ``--bodies`` it replays real request bodies instead: for each trajectory of the file
+(``{"tools", "trajectories": [{"traj": [OpenAI messages]}]}``), every prefix that ends at a user
+message or right after a block of tool results, with the file's tools, through one ``rein serve``
+per policy (``default`` with a middleware model on loopback that answers "none" at once), and prints
+rein's own time (``x-rein-overhead-ms``) p50/p99/max per policy and by body size.
 
 Targets (issue 2): passthrough adds p50 <= 1 ms, p99 <= 5 ms; structural/default p50 <= 3 ms;
-passthrough throughput >= 5x the litellm reference.
+passthrough throughput >= 5x the litellm reference. With ``--bodies`` (issue 9): structural's own
+time <= 1.5 ms p50 and <= 4 ms p99 on every body, default within 1 ms of it on turns with no model call.
 """
 
 import argparse
@@ -32,6 +41,7 @@ import aiohttp
 import orjson
 
 ROOT = Path(__file__).resolve().parents[1]
+DEV_SET = Path(__file__).resolve().parents[2] / "shared/data/tau-bench-airline/dev.json"
 sys.path.insert(0, str(ROOT / "tests"))
 from fake_upstream import free_port  # noqa: E402
 
@@ -244,18 +254,159 @@ def targets(lat: dict[str, list[float]], load: dict[str, tuple[float, float]], s
     return out
 
 
+# ---- real request bodies (--bodies) -------------------------------------------------------------
+# rein's own model for `default`: answers every prompt (diagnosis, planner, review) with "nothing to do".
+NONE_REPLY = orjson.dumps({"error": "none", "evidence": "", "confidence": 0, "plan": "", "refiners": [],
+                           "reason": "none", "ok": True, "feedback": "", "revision": ""}).decode()
+
+
+def serve_none(port: int) -> None:
+    """A middleware model on loopback that answers "none" at once and counts the calls it got."""
+    from aiohttp import web
+
+    calls = 0
+
+    async def chat(request: web.Request) -> web.Response:
+        nonlocal calls
+        calls += 1
+        await request.read()
+        return web.json_response({"id": "none", "object": "chat.completion", "created": 0, "model": "none",
+                                  "choices": [{"index": 0, "finish_reason": "stop",
+                                               "message": {"role": "assistant", "content": NONE_REPLY}}],
+                                  "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
+
+    async def count(request: web.Request) -> web.Response:
+        return web.json_response({"calls": calls})
+
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app.router.add_post("/v1/chat/completions", chat)
+    app.router.add_get("/v1/models", count)
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+
+
+def request_bodies(path: Path) -> list[bytes]:
+    """Every prefix of every trajectory that ends at a user message or right after a block of tool
+    results: the requests an agent sends its model in that dialogue."""
+    data = orjson.loads(path.read_bytes())
+    tools = data.get("tools")
+    out = []
+    for trajectory in data["trajectories"]:
+        traj = trajectory["traj"]
+        for i, m in enumerate(traj):
+            after_tools = m.get("role") == "tool" and (i + 1 == len(traj) or traj[i + 1].get("role") != "tool")
+            if m.get("role") == "user" or after_tools:
+                body = {"model": "gpt-bench", "messages": traj[: i + 1]}
+                if tools:
+                    body["tools"] = tools
+                out.append(orjson.dumps(body))
+    return out
+
+
+BUCKETS = ((0, 8), (8, 16), (16, 24), (24, 32), (32, 10**6))  # body size, KB
+
+
+async def replay(args: argparse.Namespace) -> None:
+    bodies = request_bodies(args.bodies)
+    up_port, none_port = free_port(), free_port()
+    upstream = f"http://127.0.0.1:{up_port}/v1"
+    none_url = f"http://127.0.0.1:{none_port}/v1"
+    policies = ("passthrough", "structural", "default")
+    procs = {"upstream": start(["tests/fake_upstream.py", "--port", str(up_port)]),
+             "none": start(["bench/proxy_overhead.py", "--serve-none", str(none_port)])}
+    ports = {p: free_port() for p in policies}
+    for p in policies:
+        extra = ["--middleware-model", none_url] if p == "default" else []
+        procs[p] = start(["-m", "middleware.cli", "serve", "--port", str(ports[p]), "--upstream", upstream,
+                          "--policy", p, "--log-level", "warning", *extra])
+    try:
+        async with fresh_session() as session:
+            await wait_ready(session, upstream + "/models", procs["upstream"])
+            await wait_ready(session, none_url + "/models", procs["none"])
+            for p in policies:
+                await wait_ready(session, f"http://127.0.0.1:{ports[p]}/healthz", procs[p])
+            urls = {p: f"http://127.0.0.1:{ports[p]}/v1/chat/completions" for p in policies}
+            sizes = sorted(len(b) for b in bodies)
+            print(f"{len(bodies)} request bodies from {args.bodies} ({sizes[0] / 1024:.1f}-{sizes[-1] / 1024:.1f} KB, "
+                  f"median {sizes[len(sizes) // 2] / 1024:.1f} KB), each through every policy in turn; "
+                  f"load average {os.getloadavg()[0]:.2f} at start")
+            for body in bodies[:20]:  # warm-up: connections, caches, first-call imports
+                for url in urls.values():
+                    await one(session, url, body, False)
+            own: dict[str, list[float]] = {p: [] for p in policies}
+            calls: list[int] = []  # rein's model calls (default) per body
+            for body in bodies:
+                for p, url in urls.items():
+                    before = await none_calls(session, none_url) if p == "default" else 0
+                    got: list[float] = []
+                    await one(session, url, body, False, got)
+                    own[p].append(got[0] if got else float("nan"))
+                    if p == "default":
+                        calls.append(await none_calls(session, none_url) - before)
+        report_bodies(bodies, own, calls)
+    finally:
+        for proc in procs.values():
+            proc.terminate()
+        for proc in procs.values():
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+async def none_calls(session: aiohttp.ClientSession, url: str) -> int:
+    async with session.get(url + "/models") as r:
+        return (await r.json())["calls"]
+
+
+def report_bodies(bodies: list[bytes], own: dict[str, list[float]], calls: list[int]) -> None:
+    quiet = [i for i, c in enumerate(calls) if c == 0]
+    columns = {"passthrough": own["passthrough"], "structural": own["structural"], "default": own["default"],
+               "default, no model call": [own["default"][i] for i in quiet]}
+    print(f"\nrein's own time (x-rein-overhead-ms), ms; default made a model call on "
+          f"{len(bodies) - len(quiet)} of {len(bodies)} bodies")
+    print(f"  {'policy':<24}{'n':>6}{'p50':>9}{'p99':>9}{'max':>9}")
+    for name, xs in columns.items():
+        if xs:
+            print(f"  {name:<24}{len(xs):>6}{pct(xs, 0.5):>9.2f}{pct(xs, 0.99):>9.2f}{max(xs):>9.2f}")
+    print(f"\n  by body size: p50 / p99 per policy")
+    print(f"  {'KB':<10}{'n':>6}" + "".join(f"{p:>20}" for p in own))
+    for lo, hi in BUCKETS:
+        idx = [i for i, b in enumerate(bodies) if lo * 1024 <= len(b) < hi * 1024]
+        if idx:
+            label = f"{lo}-{hi}" if hi < 10**6 else f">={lo}"
+            cells = "".join(f"{pct([own[p][i] for i in idx], 0.5):>10.2f}/{pct([own[p][i] for i in idx], 0.99):<9.2f}"
+                            for p in own)
+            print(f"  {label:<10}{len(idx):>6}{cells}")
+    s50, s99 = pct(own["structural"], 0.5), pct(own["structural"], 0.99)
+    d50 = pct(columns["default, no model call"], 0.5) if quiet else float("nan")
+    d99 = pct(columns["default, no model call"], 0.99) if quiet else float("nan")
+    verdicts = [(s50 <= 1.5, f"structural own p50 {s50:.2f} ms <= 1.5 ms"),
+                (s99 <= 4.0, f"structural own p99 {s99:.2f} ms <= 4 ms"),
+                (d50 - s50 <= 1.0, f"default (no model call) own p50 {d50:.2f} ms within 1 ms of structural"),
+                (d99 - s99 <= 1.0, f"default (no model call) own p99 {d99:.2f} ms within 1 ms of structural")]
+    print("\ntargets (issue 9)" + "".join(f"\n  {'met   ' if ok else 'MISSED'} {text}" for ok, text in verdicts))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--rounds", type=int, default=400, help="requests per target at concurrency 1")
     p.add_argument("--seconds", type=float, default=4.0, help="duration per target at concurrency 50")
     p.add_argument("--concurrency", type=int, default=50)
+    p.add_argument("--bodies", type=Path, nargs="?", const=DEV_SET, default=None,
+                   help=f"replay real request bodies from a trajectory file (default {DEV_SET})")
+    p.add_argument("--serve-none", type=int, metavar="PORT", help=argparse.SUPPRESS)  # rein's model, for --bodies
     args = p.parse_args()
+    if args.serve_none:
+        return serve_none(args.serve_none)
+    if args.bodies is not None and not args.bodies.exists():
+        raise SystemExit(f"{args.bodies}: no such file")
+    main_coro = replay(args) if args.bodies is not None else run(args)
     try:
         import uvloop
     except ImportError:
-        asyncio.run(run(args))
+        asyncio.run(main_coro)
     else:
-        uvloop.run(run(args))
+        uvloop.run(main_coro)
 
 
 if __name__ == "__main__":
