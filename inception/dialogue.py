@@ -15,7 +15,7 @@ from policies.messages import AssistantMessage, Message, ToolCall, ToolMessage, 
 @dataclass
 class CallRecord:
     call: ToolCall
-    result: str | None      # the tool message's text; None while the call is a pending draft
+    result: str | None      # the tool message's text; None while pending (a draft) or never answered
     index: int              # position of the assistant message that made the call
 
     @property
@@ -33,6 +33,47 @@ class CallRecord:
 
     def show(self) -> str:
         return f"{self.name}({self.call.function.arguments or ''})"
+
+
+def pair_calls(messages: list[Message], start: int = 0) -> list[CallRecord]:
+    """Every tool call from ``messages[start:]`` in order, each with the result that answers it.
+
+    Real agents reuse ``tool_call_id``s inside one dialogue (a later call may carry the id of an
+    earlier one), so a map from id to result pairs the wrong result. A tool message answers the
+    nearest preceding *unanswered* call with its id; when no unanswered call has that id (an empty,
+    unknown or stale id), it answers by position: the first unanswered call of the latest
+    assistant step. One pass, linear in the number of messages and calls.
+    """
+    calls: list[CallRecord] = []
+    open_by_id: dict[str, list[CallRecord]] = {}
+    step: list[CallRecord] = []          # the calls of the latest assistant message that made any
+    for i in range(start, len(messages)):
+        m = messages[i]
+        if isinstance(m, AssistantMessage) and m.tool_calls:
+            step = [CallRecord(c, None, i) for c in m.tool_calls]
+            calls += step
+            for rec in step:
+                open_by_id.setdefault(rec.call.id, []).append(rec)
+        elif isinstance(m, ToolMessage):
+            rec = _open_with_id(open_by_id.get(m.tool_call_id))
+            if rec is None:
+                rec = next((r for r in step if r.result is None), None)
+            if rec is not None:  # else a result with no call left to answer: nothing to pair
+                rec.result = text_of(m)
+    return calls
+
+
+def _open_with_id(recs: list[CallRecord] | None) -> CallRecord | None:
+    # The latest step holding an unanswered call with this id; inside that step, its first such
+    # call (results follow their calls in order). Answered calls are dropped as they are met.
+    while recs and recs[-1].result is not None:
+        recs.pop()
+    if not recs:
+        return None
+    j = len(recs) - 1
+    while j > 0 and recs[j - 1].index == recs[j].index and recs[j - 1].result is None:
+        j -= 1
+    return recs.pop(j)
 
 
 @dataclass
@@ -57,12 +98,8 @@ class Dialogue:
             if isinstance(messages[i], UserMessage):
                 start = i
                 break
-        results = {m.tool_call_id: text_of(m) for m in messages[start:] if isinstance(m, ToolMessage)}
-        calls = [CallRecord(c, results.get(c.id), i)
-                 for i, m in enumerate(messages[start:], start)
-                 if isinstance(m, AssistantMessage) and m.tool_calls for c in m.tool_calls]
         last_user = text_of(messages[start]) if messages and isinstance(messages[start], UserMessage) else ""
-        return cls(messages, specs, owned or set(), start, last_user, calls)
+        return cls(messages, specs, owned or set(), start, last_user, pair_calls(messages, start))
 
     def latest_calls(self) -> list[CallRecord]:
         """The calls of the last assistant message in the current turn (a draft, or the latest step)."""

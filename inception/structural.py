@@ -35,57 +35,115 @@ def _clip(text: str, n: int = 160) -> str:
 
 
 # ---- tool_failure -------------------------------------------------------------------------
+# Only the top of a result speaks for the call: its first line of prose, or the top-level JSON
+# object and the wrappers APIs put around an answer. Records inside it (a payment whose status is
+# "failed", a cancelled reservation in a list) are data the call returned, so they are never read.
 _ERROR_KEYS = ("error", "errors", "exception", "fault", "error_message", "error_code")
 _BAD_STATUS = {"error", "failed", "failure", "fail", "exception", "timeout", "timed_out", "unavailable"}
-# A leading word that is an error *label* ("Error: ...", "Exception - ..."), not a word that merely
-# starts with it ("Error-Free Gel Pen").
-_TEXT_ERROR = re.compile(
-    r"^\s*(?:\[?(?:error|exception|fatal|failure|failed)\]?\s*(?::|\s-\s|!|$)"
-    r"|(?:failed to|unable to|could not|cannot|can't)\s"
-    r"|(?:http\s*)?[45]\d\d\s+[A-Z])"
-    r"|traceback \(most recent call last\)|\b(?:timed out|connection refused|internal server error"
-    r"|service unavailable|bad gateway)\b", re.I)
+_CODE_KEYS = ("status", "status_code", "statuscode", "http_status", "code")
+_WRAPPERS = ("result", "data", "response", "body", "payload", "status")
+_MESSAGE_KEYS = ("message", "msg", "detail")
+_EMPTY_TEXT = {"", "none", "null", "nil", "false", "0", "ok", "n/a"}  # "error": "none" says no error
+# Ids that name the call itself, not an entity: an object holding only these is still an envelope.
+_CALL_IDS = {"request_id", "requestid", "trace_id", "traceid", "correlation_id", "span_id"}
+_MAX_DEPTH = 4      # wrappers read: {"response": {"body": {"result": {"error": ...}}}}
+_FIRST_LINE = 300   # prose is judged by its head; a 200 KB text costs the same as a short one
+
+_HTTP_REASON = (r"bad\s+request|unauthori[sz]ed|forbidden|not\s+found|method\s+not\s+allowed|conflict"
+                r"|request\s+timeout|unprocessable\s+entity|too\s+many\s+requests|internal\s+server\s+error"
+                r"|not\s+implemented|bad\s+gateway|service\s+unavailable|gateway\s+time-?out")
+# Each branch is anchored at the start of the first line: an error *label* ("Error: ...",
+# "[ERROR]", "KeyError: ..."), not a word that merely starts with it ("Error-Free Gel Pen").
+_PROSE_ERROR = re.compile(
+    r"\s*(?:(?:error|err|exception|fatal|failure|failed|timeout)\s*(?::|\s-\s|!|$)"
+    r"|\[(?:error|err|exception|fatal|failure|failed|timeout)\]"
+    r"|(?-i:[A-Z][\w.]*(?:Error|Exception|Timeout))\s*(?::|$)"
+    r"|(?:an?\s+)?(?:(?:unexpected|unknown|internal|fatal|server|system)\s+)?error\s+(?:\d{3}\b|(?:has\s+)?occurred|while\b|when\b|during\b)"
+    r"|(?:failed\s+to|unable\s+to|could\s+not|couldn't|cannot|can't)\s"
+    r"|traceback\s+\(most\s+recent\s+call\s+last\)"
+    rf"|(?:https?|http/[\d.]+)\s*[45]\d\d\b|[45]\d\d\s+(?:{_HTTP_REASON})\b|(?:{_HTTP_REASON})\s*(?:[.!:]|$)"
+    r"|(?:\S+\s+){0,2}(?:timed\s+out|connection\s+(?:refused|reset|error)|deadline\s+exceeded)\b"
+    r"|timeout\s+(?:after|while|waiting|exceeded)\b)", re.I)
 
 
 def failure_in(content: str) -> bool:
-    """True when a tool result reads as an error (structure first, then an error label)."""
-    text = content.strip()
-    if text[:1] in "{[":
+    """True when a tool result reads as an error of the call: structure first, then a leading
+    error label. Linear in the result's size (one JSON parse at most) and bounded otherwise.
+
+    >>> failure_in('{"status": 500, "message": "upstream inventory service unavailable"}')
+    True
+    >>> failure_in('{"payments": [{"payment_id": "p1", "status": "failed", "amount": 20}]}')
+    False
+    """
+    head = content[:64].lstrip()
+    if head[:1] == "{" or head[:1] == '"':
         try:
-            data = json.loads(text)
-        except ValueError:
+            data = orjson.loads(content)
+        except orjson.JSONDecodeError:
             data = None
         if isinstance(data, dict):
-            return _dict_failed(data)
-        if data is not None:
-            return False
-    return bool(_TEXT_ERROR.search(text))
+            return _dict_failed(data, 0)
+        if isinstance(data, str):
+            return _prose_failed(data)
+    # A top-level JSON list is records: data, unless its head is an error label ("[ERROR] ...").
+    return _prose_failed(content)
 
 
-_WRAPPERS = ("result", "data", "response", "body", "payload")
+def _prose_failed(text: str) -> bool:
+    head = text[:_FIRST_LINE].lstrip()  # lstrip of a bounded slice: blank-padded text stays cheap
+    return bool(_PROSE_ERROR.match(head.partition("\n")[0].rstrip()))
 
 
-def _dict_failed(data: dict[str, Any], depth: int = 0) -> bool:
+def _dict_failed(data: dict[str, Any], depth: int) -> bool:
     lowered = {str(k).lower(): v for k, v in data.items()}
-    # APIs often wrap their answer: {"result": {"error": ...}}. One level is enough.
-    if depth == 0 and any(isinstance(lowered.get(k), dict) and _dict_failed(lowered[k], 1) for k in _WRAPPERS):
-        return True
-    if any(lowered.get(k) not in (None, False, "", [], {}, 0) for k in _ERROR_KEYS):
+    if any(_something(lowered.get(k)) for k in _ERROR_KEYS):
         return True
     if lowered.get("ok") is False or lowered.get("success") is False:
         return True
-    status = lowered.get("status", lowered.get("state"))
-    if isinstance(status, str) and status.lower() in _BAD_STATUS:
+    if lowered.get("ok") is True or lowered.get("success") is True:
+        return False  # the call says it worked: trust that over any other field
+    if any(_http_error(lowered.get(k)) for k in _CODE_KEYS if k != "code" or _has_message(lowered)):
         return True
-    for key in ("status_code", "statuscode", "http_status"):
-        code = lowered.get(key)
-        if isinstance(code, int) and code >= 400:
+    if not _is_record(data):
+        status = lowered.get("status", lowered.get("state"))
+        if isinstance(status, str) and status.strip().lower().replace(" ", "_").replace("-", "_") in _BAD_STATUS:
+            return True
+        if any(isinstance(m := lowered.get(k), str) and _prose_failed(m) for k in _MESSAGE_KEYS):
+            return True
+    return depth < _MAX_DEPTH and any(
+        isinstance(lowered.get(k), dict) and _dict_failed(lowered[k], depth + 1) for k in _WRAPPERS)
+
+
+def _something(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() not in _EMPTY_TEXT
+    return bool(value)  # null, false, 0, [] and {} all say "no error"
+
+
+def _http_error(value: Any) -> bool:
+    # 400-599 only: an HTTP error class. A bare number elsewhere (a count, a code 1234) is data.
+    if isinstance(value, str) and len(value) == 3 and value.isdigit():
+        value = int(value)
+    return type(value) is int and 400 <= value < 600
+
+
+def _has_message(lowered: dict[str, Any]) -> bool:
+    return any(isinstance(lowered.get(k), str) for k in _MESSAGE_KEYS)
+
+
+def _is_record(data: dict[str, Any]) -> bool:
+    """An entity record (names an entity by id): its status is the entity's, not the call's."""
+    for key in data:
+        k = str(key)
+        low = k.lower()
+        if (low == "id" or low.endswith("_id") or k.endswith("Id")) and low not in _CALL_IDS:
             return True
     return False
 
 
 class ToolFailure:
-    """A tool result in the current turn that is an error, unless a later call to that tool worked."""
+    """A tool result in the current turn that is an error, unless a later result of that tool
+    (by name) in the turn is not. Results are paired to calls by ``Dialogue`` (id, then position)."""
     name = "tool_failure"
 
     def detect(self, d: Dialogue) -> list[Detection]:
@@ -102,27 +160,34 @@ class ToolFailure:
 
 
 class ActionLoop:
-    """The same call (name and arguments) repeated with the same result: no progress."""
+    """The agent is stuck: the latest calls of the current turn are one call (same name and
+    canonical arguments) made ``repeats`` or more times in a row, each answered with the same
+    result (a pending draft counts as a repeat).
+
+    Only the tail of the turn counts, so the flag lasts only while the loop does: once the agent
+    makes any other call (other arguments, another tool), or the same call gets a new result,
+    the repeated calls are no longer the latest thing it did and nothing is reported.
+    """
     name = "action_loop"
 
     def __init__(self, repeats: int = 2):
         self.repeats = repeats
 
     def detect(self, d: Dialogue) -> list[Detection]:
-        if len(d.calls) < self.repeats:  # most turns: nothing to compare, skip canonicalising
+        calls = d.calls
+        if len(calls) < self.repeats:  # most turns: nothing to compare, skip canonicalising
             return []
-        seen: dict[tuple[str, str], list[CallRecord]] = {}
-        for rec in d.calls:
-            seen.setdefault(rec.key, []).append(rec)
-        out = []
-        for recs in seen.values():
-            results = {r.result for r in recs if r.result is not None}
-            if len(recs) >= self.repeats and len(results) <= 1:
-                first = recs[0]
-                outcome = "the same result each time" if results else "no result yet"
-                out.append(Detection(type="action_loop",
-                                     evidence=f"{_clip(first.show(), 100)} called {len(recs)} times, {outcome}"))
-        return out
+        last = calls[-1]
+        key, result, run = last.key, last.result, 1
+        for rec in reversed(calls[:-1]):
+            if rec.key != key or (rec.result is not None and result is not None and rec.result != result):
+                break
+            result = result if result is not None else rec.result
+            run += 1
+        if run < self.repeats:
+            return []
+        outcome = "the same result each time" if result is not None else "no result yet"
+        return [Detection(type="action_loop", evidence=f"{_clip(last.show(), 100)} called {run} times in a row, {outcome}")]
 
 
 # ---- malformed_tool_call ------------------------------------------------------------------
