@@ -1,134 +1,301 @@
-"""The vague-reference detector: "cancel it" when the dialogue holds several candidates.
+"""The vague-reference detector: "cancel it" when the dialogue holds several candidates of that kind.
 
-Candidates are identifiers seen before the user's message (order numbers, booking codes),
-grouped by shape so a user ID and an order ID are not rivals. The reference is *resolvable*,
-and nothing fires, when the user names one, the agent's last message focused on exactly one,
-the user picks by position ("the first one"), or a word of the request fits one candidate only.
+A *candidate* is an identifier with a *kind*: from the structure of a tool result (the key that
+holds it: ``reservation_id``, ``flight_number``, ``"orders": [...]``), else from the noun next to
+it in text ("reservation FDZ0T5"), else from its shape (``W1001`` and ``W1002`` are rivals, a
+user ID is not). A *referent* is a phrase of the user's turn that points at one entity: a noun
+with a determiner ("the order", "that flight") or a pronoun that is the object of an action
+("cancel it", "return that one"). It alarms only when the referent's kind has two or more open
+candidates and nothing singles one out. It stays quiet when:
+
+- the user names an id (one not known as another kind) or picks by position or option number;
+- the user answers yes to the agent's last message (a single proposal);
+- the newest message that speaks of that kind speaks of one candidate (the focus);
+- a qualifier or a word of the turn fits exactly one candidate ("the order with the lamp");
+- a bare "it" could be of several kinds (unsure: precision first).
+
+Cost is bounded: the user's turn is read up to ``USER_CHARS``, each earlier message up to
+``MESSAGE_CHARS`` (JSON walked up to ``JSON_NODES`` nodes), and earlier messages newest first up to
+``CONTEXT_CHARS`` in all; what is past a cap is not read (the evidence says how much was).
 """
 from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from inception.base import Detection
 from inception.dialogue import Dialogue
-from policies.messages import AssistantMessage, SystemMessage, DeveloperMessage, text_of
+from policies.messages import AssistantMessage, DeveloperMessage, SystemMessage, ToolMessage, text_of
 
-# ORD-1001, W2378156, #W2378156, #40213 (bare numbers only with a '#': prices and zip codes are not IDs)
-ID = re.compile(r"(?<![\w-])(?:#?([A-Z]{1,4}-?\d{3,}[A-Z0-9]*)|#(\d{4,}))(?![\w-])")
+USER_CHARS = 4_000
+MESSAGE_CHARS = 24_000
+CONTEXT_CHARS = 120_000
+JSON_NODES = 4_000
 
-
-def ids_in(text: str) -> list[str]:
-    return [m.group(1) or m.group(2) for m in ID.finditer(text)]
+# ORD-1001, W2378156, #W2378156, #40213, FDZ0T5 (letters and digits; bare numbers only with a '#')
+ID = re.compile(r"(?<![\w#-])#?((?=[A-Z0-9-]*\d)(?=[A-Z0-9-]*[A-Z])[A-Z0-9][A-Z0-9-]{3,15}|(?<=#)\d{4,})(?![\w-])")
+TOKEN = re.compile(r"[#\w][\w-]*")
+# Kinds of entity a user acts on, and the words users have for them.
+KINDS = {"order": "order", "purchase": "order", "package": "order", "parcel": "order", "shipment": "order",
+         "delivery": "order", "reservation": "reservation", "booking": "reservation", "trip": "reservation",
+         "flight": "flight", "item": "item", "product": "item", "ticket": "ticket", "subscription": "subscription",
+         "appointment": "appointment", "line": "line", "device": "device"}
+_NOUNS = "|".join(sorted(KINDS, key=len, reverse=True))
+# A noun just before an id (or a list of ids): "reservation FDZ0T5", "orders #W1, #W2 and #W3", "Flight **HAT069**".
+NOUN_BEFORE = re.compile(rf"\b({_NOUNS})s?\b(?:\s+(?:id|ids|number|numbers|code|no\.?))?"
+                         rf"(?:[\s:*#(),]|\band\b|\bor\b|[A-Z0-9][A-Z0-9-]{{3,15}})*$", re.I)
+# "reservation HATHAT", "booking ID: K2BX9Q": a code after its noun, even one without digits.
+NAMED = re.compile(rf"\b({_NOUNS})\s+(?:id|number|code)?[\s:#*]*(?-i:[A-Z0-9]{{5,10}})\b", re.I)
 _VERB = (r"cancel|return|refund|change|modify|update|exchange|delete|remove|track|reschedule|upgrade|book|"
-         r"downgrade|ship|reorder|resend|status|where(?:'s| is)|check|pause|renew|move|postpone|fix")
-_NOUN = (r"order|item|booking|reservation|package|parcel|ticket|flight|subscription|purchase|"
-         r"delivery|shipment|one|account|plan|appointment")
-ANAPHOR = re.compile(rf"\b(?:it|that|this|that one|this one|the other one|the ({_NOUN}))\b", re.I)
-ACTION = re.compile(rf"\b(?:{_VERB})\b", re.I)
-POSITION = re.compile(r"\b(?:first|second|third|last|latest|most recent|newest|oldest|earlier|older|"
-                      r"newer|cheaper|cheapest|bigger|smaller|both|all of them|every|each)\b", re.I)
-_STOP = set("""about after again also because been before being could does doing from have having
-here into just like more most much need only other over please same should some such than that
-their them then there these they this those through very want what when where which while with
-would your yours order orders item items booking bookings status cancel return change thanks thank
-today tomorrow ship shipped shipping delivered pending processing total price""".split())
+         r"downgrade|ship|reorder|resend|check|pause|renew|move|postpone|fix|rebook|switch|confirm")
+ACTION = re.compile(rf"\b(?:{_VERB})\b|\bstatus\b|\bwhere(?:'s| is)\b", re.I)
+NOUN_REF = re.compile(rf"\b(?:the|that|this)\s+(?:same\s+)?({_NOUNS})\b(?!s\b|-|\s+(?:id|ids|number|code|class)\b)", re.I)
+PRONOUN_REF = re.compile(
+    rf"\b(?:{_VERB})\s+(it\b|(?:that|this)(?:\s+one\b|(?=\s*(?:[.,!?;]|$|\s(?:for|please|now|too|instead|to|as)\b))))"
+    rf"|\b((?:that|this) one)\b", re.I)
+# What makes a noun phrase pick one ("the flight from Atlanta", "the order with the lamp"); "to my card" does not.
+QUALIFIER = re.compile(r"\s*(?:from|on|at|with|departing|leaving|arriving|returning|going|that|which|booked|"
+                       r"scheduled|between|(?:to|for)\s+(?-i:[A-Z][a-z]))\b", re.I)
+POSITION = re.compile(r"\b(?:first|second|third|fourth|last|latest|most recent|newest|oldest|earlier|later|"
+                      r"older|newer|cheaper|cheapest|faster|fastest|shorter|both|all|every|each|other one|"
+                      r"(?:option|number|choice|no\.?)\s*#?\d)\b", re.I)
+YES = re.compile(r"^\W*(?:yes|yeah|yep|yup|sure|ok|okay|correct|confirm(?:ed)?|absolutely|definitely|please do|"
+                 r"go ahead|(?:please )?proceed|sounds good|that works|perfect|great|let'?s do)\b", re.I)
+_STOP = set("""about after again also because been before being could does doing from have having here into
+just like more most much need only other over please same should some such than that their them then there
+these they this those through very want what when where which while with would your yours thanks thank
+today tomorrow status cancel return change modify update book price total help make sure know""".split())
+
+
+@dataclass
+class Candidate:
+    ident: str
+    kind: str
+    around: str     # the JSON object holding it, or the text near it: what a qualifier can fit
+
+
+def _kind(word: str) -> str | None:
+    w = word.lower()
+    if w.endswith("ies"):
+        w = w[:-3] + "y"
+    elif w.endswith("s") and w[:-1] in KINDS:
+        w = w[:-1]
+    return KINDS.get(w)
+
+
+def _key_kind(key: str, parent: str | None) -> str | None:
+    k = key.lower()
+    if k == "id":
+        return _kind(parent or "")
+    for tail in ("_id", "_number", "_code", "_no", "id", "number"):
+        if k.endswith(tail) and len(k) > len(tail):
+            return _kind(k[: -len(tail)].rstrip("_"))
+    return None
 
 
 def _shape(ident: str) -> str:
-    return re.sub(r"\d", "9", re.sub(r"[A-Z]", "A", ident))
+    return "shape:" + re.sub(r"\d", "9", re.sub(r"[A-Z]", "A", ident))
 
 
 def _words(text: str) -> set[str]:
-    return {w for w in re.findall(r"[a-z]{4,}", text.lower()) if w not in _STOP}
+    """Content words (and three-letter codes such as airports), lower-cased."""
+    return {w.lower() for w in re.findall(r"[A-Za-z]{4,}|\b[A-Z]{3}\b", text) if w.lower() not in _STOP}
 
 
-def _mentions(text: str) -> list[tuple[str, str]]:
-    """(identifier, what surrounds it): the smallest JSON object holding it, else nearby text."""
-    stripped = text.strip()
-    if stripped[:1] in "{[":
-        try:
-            data = json.loads(stripped)
-        except ValueError:
-            data = None
-        if data is not None:
-            out: list[tuple[str, str]] = []
-            _walk(data, out)
-            return out
-    return [(m.group(1) or m.group(2), text[max(0, m.start() - 60): m.end() + 120]) for m in ID.finditer(text)]
+# ---- candidates -------------------------------------------------------------------------
+def _scalars(node: dict) -> str:
+    """The object's own values (not its nested objects'): what distinguishes it from its siblings."""
+    parts = []
+    for v in node.values():
+        if isinstance(v, list):
+            parts += [str(x) for x in v[:20] if isinstance(x, (str, int, float))]
+        elif isinstance(v, (str, int, float)):
+            parts.append(str(v))
+    return " ".join(parts)[:600]
 
 
-def _walk(node: Any, out: list[tuple[str, str]]) -> None:
+def _walk(node: Any, parent: str | None, out: list[Candidate], budget: list[int]) -> None:
+    budget[0] -= 1
+    if budget[0] < 0:
+        return
     if isinstance(node, dict):
-        ids = [i for v in node.values() if isinstance(v, str) for i in ids_in(v)]
-        if ids:
-            flat = json.dumps(node)
-            out += [(i, flat) for i in ids]
-        for v in node.values():
-            if isinstance(v, (dict, list)):
-                _walk(v, out)
+        around = None
+        for key, value in node.items():
+            if isinstance(value, str):
+                kind = _key_kind(key, parent)
+                if kind and 2 < len(value) <= 40 and " " not in value:
+                    around = around if around is not None else _scalars(node)
+                    out.append(Candidate(value.lstrip("#"), kind, around))
+            elif isinstance(value, list) and value and all(isinstance(v, str) for v in value[:50]):
+                kind = _kind(key)
+                if kind and all(" " not in v and 2 < len(v) <= 40 for v in value[:50]):
+                    out += [Candidate(v.lstrip("#"), kind, "") for v in value[:50]]
+            elif isinstance(value, (dict, list)):
+                _walk(value, key, out, budget)
     elif isinstance(node, list):
         for v in node:
-            _walk(v, out)
+            if budget[0] < 0:
+                return
+            _walk(v, parent, out, budget)
 
 
+def _from_json(text: str) -> list[Candidate] | None:
+    stripped = text.strip()
+    if stripped[:1] not in "{[" or len(stripped) > MESSAGE_CHARS:
+        return None
+    try:
+        data = json.loads(stripped)
+    except ValueError:
+        return None
+    out: list[Candidate] = []
+    _walk(data, None, out, [JSON_NODES])
+    return out
+
+
+def _from_text(text: str, known: dict[str, str], shapes: dict[str, str | None]) -> list[Candidate]:
+    """Ids in free text: a known id keeps its kind; a new one takes the noun before it, else the kind
+    of the ids of its shape (in this text, then anywhere), else its shape."""
+    out = []
+    for m in TOKEN.finditer(text):
+        token = m.group(0).lstrip("#")
+        kind = known.get(token)
+        if kind is None:
+            if ID.fullmatch(m.group(0)) is None:
+                continue
+            noun = NOUN_BEFORE.search(text, max(0, m.start() - 60), m.start())
+            kind = _kind(noun.group(1)) if noun else None
+        out.append(Candidate(token, kind or _shape(token), text[max(0, m.start() - 80): m.end() + 120]))
+    local = dict(shapes)
+    for c in out:
+        if not c.kind.startswith("shape:"):
+            local[_shape(c.ident)] = c.kind if local.get(_shape(c.ident), c.kind) == c.kind else None
+    for c in out:
+        if c.kind.startswith("shape:") and local.get(c.kind):
+            c.kind = local[c.kind]
+    return out
+
+
+@dataclass
+class Said:
+    """The candidates one earlier message speaks of; ``tail``: those of its last sentence (agent text)."""
+    cands: list[Candidate]
+    tail: set[str]
+
+
+def _context(d: Dialogue) -> tuple[list[Said], dict[str, str], int]:
+    """What each earlier message speaks of (newest first), every context an id was seen in, and
+    how many characters were read."""
+    raw: list[tuple[str, bool, bool]] = []   # (text, is free text, is the agent's text)
+    read = 0
+    for m in reversed(d.messages[:d.turn_start]):
+        if isinstance(m, (SystemMessage, DeveloperMessage)):
+            continue
+        text = text_of(m)
+        texts = [(text, isinstance(m, AssistantMessage))]
+        if isinstance(m, AssistantMessage) and m.tool_calls:
+            texts += [(c.function.arguments or "", False) for c in m.tool_calls]
+        for t, agent in texts:
+            raw.append((t[:MESSAGE_CHARS], not isinstance(m, ToolMessage) or t.strip()[:1] not in "{[", agent))
+            read += min(len(t), MESSAGE_CHARS)
+        if read >= CONTEXT_CHARS:
+            break
+    structured = [None if free else _from_json(t) for t, free, _ in raw]
+    known = {c.ident: c.kind for cs in structured if cs for c in cs}
+    shapes: dict[str, str | None] = {}
+    for ident, kind in known.items():
+        shapes[_shape(ident)] = kind if shapes.get(_shape(ident), kind) == kind else None
+    said = []
+    for (t, _, agent), cs in zip(raw, structured):
+        cands = cs if cs is not None else _from_text(t, known, shapes)
+        tail: set[str] = set()
+        if agent and cands:
+            last = [x for x in re.split(r"(?<=[.!?])\s+|\n+", t.strip()) if x.strip()][-1:]
+            tail = {c.ident for c in cands if last and c.ident in last[0]}
+        said.append(Said(cands, tail))
+    around: dict[str, str] = {}
+    for s in said:
+        for c in s.cands:
+            if len(around.get(c.ident, "")) < 2000:
+                around[c.ident] = around.get(c.ident, "") + " " + c.around
+    return said, around, read
+
+
+# ---- the detector ------------------------------------------------------------------------
 class VagueReference:
     name = "vague_reference"
 
     def detect(self, d: Dialogue) -> list[Detection]:
-        request = d.last_user
-        if not request or not ACTION.search(request):
+        request = d.last_user[:USER_CHARS]
+        if not request or not ACTION.search(request) or POSITION.search(request):
             return []
-        anaphor = ANAPHOR.search(request)
-        if anaphor is None or POSITION.search(request):
+        refs = self._referents(request)
+        if not refs:
             return []
-        # Candidates: identifiers in what the user and agent saw before this request.
-        groups: dict[str, dict[str, str]] = {}   # shape -> id -> text around it
-        for m in d.messages[:d.turn_start]:
-            if isinstance(m, (SystemMessage, DeveloperMessage)):
+        if YES.search(request) and not self._agent_asked_which(d):
+            return []   # a reply to the agent's own proposal: "it" is what the agent proposed
+        said, around, read = _context(d)
+        known = {c.ident: c.kind for s in said for c in s.cands}
+        named = _from_text(request, known, {})
+        for phrase, kind, rest in refs:
+            found = self._open(said, kind)
+            if found is None:
                 continue
-            for ident, around in _mentions(text_of(m)):
-                groups.setdefault(_shape(ident), {}).setdefault(ident, "")
-                groups[_shape(ident)][ident] += " " + around
-        rivals = {shape: ids for shape, ids in groups.items() if len(ids) >= 2}
-        if not rivals:
-            return []
-        named = set(ids_in(request))
-        focus = self._last_agent_ids(d)
-        if len(focus) == 1:  # the agent just spoke of one thing: that is what "it" points back to
-            return []
-        asked = _words(request)
-        for shape, ids in rivals.items():
-            if named & ids.keys():
-                return []
-            if len(focus & ids.keys()) == 1:  # the agent's last sentence singled one out
-                return []
-            # A word of the request that belongs to exactly one candidate's surroundings.
-            fitting = [i for i, around in ids.items() if asked & (_words(around) - self._shared(ids))]
-            if len(fitting) == 1:
-                return []
-        shape, ids = max(rivals.items(), key=lambda kv: len(kv[1]))
-        listed = ", ".join(sorted(ids)[:6])
-        return [Detection(type="ambiguous_request", subtype="vague_reference",
-                          evidence=f'"{anaphor.group(0)}" in "{request.strip()[:120]}" could be any of {listed}')]
+            kind, ids = found
+            if any(c.kind == kind or c.kind.startswith("shape:") for c in named) or any(
+                    _kind(n.group(1)) == kind for n in NAMED.finditer(request)):
+                continue   # the user names one (an id not known as another kind)
+            if self._fits_one(request, rest if kind else None, [around.get(i, "") for i in ids]):
+                continue
+            listed = ", ".join(sorted(ids)[:6]) + (" …" if len(ids) > 6 else "")
+            return [Detection(type="ambiguous_request", subtype="vague_reference",
+                              evidence=f'"{phrase}" in "{" ".join(request.split())[:120]}" could be any {kind} '
+                                       f'of {listed} (no id, option, yes or focus singles one out; read {read} '
+                                       f'chars of earlier context)')]
+        return []
 
     @staticmethod
-    def _shared(ids: dict[str, str]) -> set[str]:
-        """Words around every candidate say nothing about which one is meant."""
-        sets = [_words(t) for t in ids.values()]
-        return set.intersection(*sets) if sets else set()
+    def _referents(request: str) -> list[tuple[str, str | None, str]]:
+        """(phrase, kind or None for a bare pronoun, what follows it)."""
+        out = [(m.group(0), KINDS[m.group(1).lower()], request[m.end(): m.end() + 80]) for m in NOUN_REF.finditer(request)]
+        out += [(m.group(1) or m.group(2), None, "") for m in PRONOUN_REF.finditer(request)]
+        return out
 
     @staticmethod
-    def _last_agent_ids(d: Dialogue) -> set[str]:
-        """IDs in the agent's last message; when it names several, those of its last sentence
-        (what the agent ended on is what "that one" points back to)."""
+    def _open(said: list[Said], kind: str | None) -> tuple[str, list[str]] | None:
+        """The rivals a referent may point at: the candidates of its kind in the newest message that
+        speaks of that kind (for a bare pronoun, of any kind), or None when that message is about
+        one of them, or the kind of a bare pronoun is unsure."""
+        for s in said:
+            of = [c for c in s.cands if kind is None or c.kind == kind]
+            if not of:
+                continue
+            kinds = {c.kind for c in of}
+            if len(kinds) != 1:
+                return None   # "it" could be a reservation or one of its flights: unsure
+            ids = list(dict.fromkeys(c.ident for c in of))
+            if len(ids) < 2 or len(s.tail & set(ids)) == 1:
+                return None   # in focus: the message (or the agent's last sentence) is about one
+            return kinds.pop(), ids
+        return None
+
+    @staticmethod
+    def _fits_one(request: str, rest: str | None, arounds: list[str]) -> bool:
+        """A word of the turn found around exactly one rival picks it. A qualifier of the noun that
+        fits none ("the flight from Atlanta" when the candidates say ATL) may still pick one: unsure."""
+        sets = [_words(a) for a in arounds]
+        shared = set.intersection(*sets) if sets else set()
+        qualifier = QUALIFIER.match(rest) if rest else None
+        asked = _words(rest if qualifier else request)
+        if sum(1 for w in sets if asked & (w - shared)) == 1:
+            return True
+        return bool(qualifier) and not (asked & set().union(*sets))
+
+    @staticmethod
+    def _agent_asked_which(d: Dialogue) -> bool:
         for m in reversed(d.messages[:d.turn_start]):
             text = text_of(m).strip() if isinstance(m, AssistantMessage) else ""
             if text:
-                ids = set(ids_in(text))
-                if len(ids) > 1:
-                    sentences = [s for s in re.split(r"(?<=[.!?])\s+", text) if s.strip()]
-                    return set(ids_in(sentences[-1])) if sentences else ids
-                return ids
-        return set()
+                return bool(re.search(r"\bwhich\b[^?]{0,200}\?", text[-2000:], re.I))
+        return False
