@@ -1,0 +1,428 @@
+"""What rein does to real agent trajectories: replies it changes, alarms it raises, its time per
+turn, and what the client of a replayed agent gets (issue 9, "do no harm on real dialogues").
+
+Every trajectory is cut into cases: each agent text reply (refined with what came before), each
+user turn and each point right after a block of tool results (diagnosed). Under `structural` and
+under `default` — whose own model is a double that answers "none" to every diagnosis, planner and
+refiner call, so the figures show rein's rules — it prints replies changed (before → after, the
+changed sentence only), alarms per error type, rein's in-process time per turn by request size,
+the share of replayed turns where the client got something other than what the agent wrote, and
+the issue's targets.
+
+    python bench/real_dialogues.py                     # ../shared/data/tau-bench-airline/dev.json
+    python bench/real_dialogues.py --data other.json --verbose --json out.json
+
+A corpus is {"tools": [OpenAI tool specs], "trajectories": [{"task_id", "trial", "reward",
+"traj": [OpenAI messages]}]}. Nothing of it is copied into the repository.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import difflib
+import json
+import re
+import statistics
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import inception  # noqa: E402
+import refiners  # noqa: E402
+from middleware.engine import Engine  # noqa: E402
+from middleware.models.chunks import ChunkAccumulator  # noqa: E402
+from middleware.models.testing import FunctionModel  # noqa: E402
+from policies.loader import load_policy  # noqa: E402
+from policies.messages import AssistantMessage, parse_messages  # noqa: E402
+from policies.model import ModelRequest  # noqa: E402
+from refiners.base import TurnContext  # noqa: E402
+
+DATA = Path(__file__).resolve().parents[2] / "shared/data/tau-bench-airline/dev.json"
+POLICIES = ("structural", "default")
+SIZE_BUCKETS_KB = (16, 20, 24, 32, 48)
+STOP = "###STOP###"  # tau-bench's user simulator ends the episode with it: no agent ever reads it
+TARGETS = {"replies_changed": 0.005, "ambiguity": 0.01, "stale_loops": 0, "tool_failure": 0.98}
+
+
+# ---- rein's own model: "none" to everything -----------------------------------------------
+def none_reply(request: ModelRequest) -> str:
+    """The answer each of rein's model calls reads as "nothing to do", chosen by the schema it asks for."""
+    rf = request.response_format or {}
+    schema = rf.get("schema") or (rf.get("json_schema") or {}).get("schema") or {}
+    props = schema.get("properties") or {}
+    if "refiners" in props:   # the planner
+        return json.dumps({"refiners": [], "reason": "none needed"})
+    if "ok" in props:         # a refiner's review
+        return json.dumps({"ok": True, "feedback": "", "revision": ""})
+    return json.dumps({"error": "none", "evidence": "", "confidence": 0, "plan": ""})  # inception
+
+
+# ---- cutting trajectories into cases ------------------------------------------------------
+@dataclass
+class Trajectory:
+    name: str
+    raw: list[dict[str, Any]]
+    parsed: list[Any]
+    user_cuts: list[int] = field(default_factory=list)   # prefix lengths ending in a user message
+    tool_cuts: list[int] = field(default_factory=list)   # ... ending in a block of tool results
+    replies: list[int] = field(default_factory=list)     # indexes of agent text replies
+
+
+def load(path: Path) -> tuple[list[dict[str, Any]], list[Trajectory]]:
+    data = json.loads(Path(path).read_text())
+    out = []
+    for n, t in enumerate(data["trajectories"]):
+        raw = t["traj"]
+        tr = Trajectory(f"t{t.get('task_id', n)}.{t.get('trial', 0)}", raw, parse_messages(raw))
+        for i, m in enumerate(raw):
+            role = m.get("role")
+            if role == "user" and not (i == len(raw) - 1 and STOP in (m.get("content") or "")):
+                tr.user_cuts.append(i + 1)
+            elif role == "tool" and (i + 1 == len(raw) or raw[i + 1].get("role") != "tool"):
+                tr.tool_cuts.append(i + 1)
+            elif role == "assistant" and not m.get("tool_calls") and isinstance(m.get("content"), str) \
+                    and m["content"].strip():
+                tr.replies.append(i)
+        out.append(tr)
+    return data.get("tools") or [], out
+
+
+def changed_sentences(before: str, after: str) -> list[tuple[str, str]]:
+    split = lambda s: [p for p in re.split(r"(?<=[.!?])\s+|\n+", s) if p.strip()]  # noqa: E731
+    a, b = split(before), split(after)
+    ops = difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes()
+    return [(" ".join(a[i1:i2]), " ".join(b[j1:j2])) for op, i1, i2, j1, j2 in ops if op != "equal"]
+
+
+# ---- the plain reference rules, independent of the detectors -------------------------------
+def reference_error(text: str) -> bool:
+    t = (text or "").strip()
+    if t[:5].lower() == "error":
+        return True
+    try:
+        data = json.loads(t)
+    except ValueError:
+        return False
+    if not isinstance(data, dict):
+        return False
+    number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)  # noqa: E731
+    return bool(data.get("error")) or any(number(data.get(k)) and data[k] >= 400 for k in ("status", "status_code")) \
+        or data.get("success") is False or data.get("ok") is False
+
+
+def turn_calls(raw: list[dict[str, Any]], cut: int) -> list[tuple[str, str, str | None]]:
+    """(tool, canonical arguments, result text) for the calls of the current user turn; results
+    are paired to calls by position within each assistant message's block (ids repeat)."""
+    start = max((i for i in range(cut) if raw[i].get("role") == "user"), default=-1) + 1
+    out: list[tuple[str, str, str | None]] = []
+    i = start
+    while i < cut:
+        m = raw[i]
+        i += 1
+        if m.get("role") != "assistant" or not m.get("tool_calls"):
+            continue
+        results = []
+        while i < cut and raw[i].get("role") == "tool":
+            results.append(raw[i].get("content") or "")
+            i += 1
+        for k, call in enumerate(m["tool_calls"]):
+            fn = call.get("function") or {}
+            try:
+                args = json.dumps(json.loads(fn.get("arguments") or "{}"), sort_keys=True)
+            except ValueError:
+                args = fn.get("arguments") or ""
+            out.append((fn.get("name") or "", args, results[k] if k < len(results) else None))
+    return out
+
+
+def reference_failure(raw: list[dict[str, Any]], cut: int) -> bool:
+    """An error result in this user turn with no later success of the same tool."""
+    latest: dict[str, bool] = {}
+    for name, _, result in turn_calls(raw, cut):
+        if result is not None:
+            latest[name] = reference_error(result)
+    return any(latest.values())
+
+
+def stale_loop(raw: list[dict[str, Any]], cut: int) -> bool:
+    """An action_loop alarm here is stale when the turn's latest call is not a repeated one."""
+    calls = [(n, a) for n, a, _ in turn_calls(raw, cut)]
+    return not calls or Counter(calls)[calls[-1]] < 2
+
+
+# ---- figures ------------------------------------------------------------------------------
+def share(n: int, d: int) -> float:
+    return n / d if d else 0.0
+
+
+def percentile(xs: list[float], q: float) -> float:
+    if not xs:
+        return 0.0
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
+
+
+def body_kb(raw: list[dict[str, Any]], cut: int, tools: list[dict[str, Any]]) -> float:
+    return len(json.dumps({"messages": raw[:cut], "tools": tools})) / 1024
+
+
+async def measure_policy(name: str, tools: list[dict[str, Any]], trajs: list[Trajectory],
+                         replay: bool = True) -> dict[str, Any]:
+    policy = load_policy(name)
+    rein_model = FunctionModel(none_reply, name="none")
+    cascade = inception.build(policy, rein_model)
+    refinery = refiners.build(policy, rein_model)
+    changes, alarms, stale, tf = [], [], [], Counter()
+    misses, false_alarms = [], []
+    per_cut: dict[tuple[int, int], float] = {}
+    counts = {"user": Counter(), "tool": Counter()}
+    ambiguous_turns: set[tuple[int, int]] = set()
+    for n, tr in enumerate(trajs):
+        cuts = [(c, "user") for c in tr.user_cuts] + [(c, "tool") for c in tr.tool_cuts]
+        for cut, kind in sorted(cuts):
+            started = time.perf_counter()
+            diagnosis = await cascade.diagnose(tr.parsed[:cut], tools)
+            per_cut[(n, cut)] = (time.perf_counter() - started) * 1000
+            labels = set()
+            for e in diagnosis.errors:
+                labels.add(e.label)
+                alarms.append({"trajectory": tr.name, "index": cut - 1, "cut": kind, "label": e.label,
+                               "evidence": e.evidence})
+                if e.type == "action_loop" and stale_loop(tr.raw, cut):
+                    stale.append(alarms[-1])
+                if e.type == "ambiguous_request":
+                    turn = max(i for i in range(cut) if tr.raw[i].get("role") == "user")
+                    ambiguous_turns.add((n, turn))
+            counts[kind].update(labels)
+            found = any(e.type == "tool_failure" for e in diagnosis.errors)
+            truth = reference_failure(tr.raw, cut)
+            tf[("tp" if truth else "fp") if found else ("fn" if truth else "tn")] += 1
+            if found != truth:
+                where = {"trajectory": tr.name, "index": cut - 1, "cut": kind,
+                         "evidence": "; ".join(e.evidence for e in diagnosis.errors if e.type == "tool_failure")
+                         or (tr.raw[cut - 1].get("content") or "")[:160]}
+                (false_alarms if found else misses).append(where)
+        for i in tr.replies:
+            ctx = TurnContext(messages=tr.parsed[:i], tools=tools)
+            draft = tr.raw[i]["content"]
+            started = time.perf_counter()
+            plan = await refinery.plan(ctx, draft)
+            result = await refinery.refine(ctx, draft, plan)
+            per_cut[(n, i)] = per_cut.get((n, i), 0.0) + (time.perf_counter() - started) * 1000
+            if result.changed:
+                changes.append({"trajectory": tr.name, "index": i,
+                                "changes": changed_sentences(draft, result.final),
+                                "feedback": "; ".join(f"{s.name}: {s.feedback}" for s in result.steps if s.changed)})
+    n_replies = sum(len(t.replies) for t in trajs)
+    n_user = sum(len(t.user_cuts) for t in trajs)
+    n_tool = sum(len(t.tool_cuts) for t in trajs)
+    precision = share(tf["tp"], tf["tp"] + tf["fp"]) if tf["tp"] + tf["fp"] else 1.0
+    recall = share(tf["tp"], tf["tp"] + tf["fn"]) if tf["tp"] + tf["fn"] else 1.0
+    out = {
+        "policy": name,
+        "replies_changed": {"count": len(changes), "of": n_replies, "share": share(len(changes), n_replies),
+                            "list": changes},
+        "alarms": {"user": dict(counts["user"]), "tool": dict(counts["tool"]), "user_cuts": n_user,
+                   "tool_cuts": n_tool, "list": alarms},
+        "ambiguity": {"user_turns": len(ambiguous_turns), "of": n_user, "share": share(len(ambiguous_turns), n_user),
+                      "at_user_cuts": sum(v for k, v in counts["user"].items() if k.startswith("ambiguous_request"))},
+        "stale_loops": {"count": len(stale), "list": stale},
+        "tool_failure": {**{k: tf[k] for k in ("tp", "fp", "fn", "tn")}, "precision": precision, "recall": recall,
+                         "misses": misses, "false_alarms": false_alarms},
+        "time_ms": time_figures(per_cut, trajs, tools),
+    }
+    if replay:
+        out["pipeline"] = await replay_pipeline(policy, rein_model, tools, trajs)
+    return out
+
+
+def time_figures(per_cut: dict[tuple[int, int], float], trajs: list[Trajectory], tools) -> dict[str, Any]:
+    rows: dict[str, list[float]] = {}
+    edges = (0, *SIZE_BUCKETS_KB, None)
+    names = [f"{lo}-{hi}" if hi else f">={lo}" for lo, hi in zip(edges, edges[1:])]
+    for (n, cut), ms in per_cut.items():
+        kb = body_kb(trajs[n].raw, cut, tools)
+        k = sum(kb >= e for e in SIZE_BUCKETS_KB)
+        rows.setdefault(names[k], []).append(ms)
+    every = list(per_cut.values())
+    fig = lambda xs: {"turns": len(xs), "p50": percentile(xs, .5), "p99": percentile(xs, .99),  # noqa: E731
+                      "max": max(xs, default=0.0)}
+    return {**fig(every), "by_kb": {k: fig(rows[k]) for k in names if k in rows}}
+
+
+# ---- the whole pipeline in front of an agent that replays the recorded replies -------------
+def recorded(raw: dict[str, Any]) -> AssistantMessage:
+    return AssistantMessage.model_validate({k: v for k, v in raw.items() if k in ("role", "content", "tool_calls")})
+
+
+def same_message(a: AssistantMessage, b: AssistantMessage) -> bool:
+    calls = lambda m: [(c.function.name, c.function.arguments) for c in m.tool_calls or []]  # noqa: E731
+    return (a.content or "") == (b.content or "") and calls(a) == calls(b)
+
+
+async def replay_pipeline(policy, rein_model, tools, trajs: list[Trajectory]) -> dict[str, Any]:
+    # The request carries which recorded prefix it is (an unknown field passes through rein untouched),
+    # so the agent answers the same whatever rein planted in the messages.
+    agent = FunctionModel(lambda r: recorded(trajs[r.extra["bench_case"][0]].raw[r.extra["bench_case"][1]]),
+                          name="replay")
+    pipeline = Engine(agent=agent, policy=policy, rein_model=rein_model).pipeline()
+    figures = Counter()
+    listed: dict[str, list[dict[str, Any]]] = {"planted": [], "changed": [], "held": [], "stream_changed": []}
+    overhead: list[float] = []
+    for n, tr in enumerate(trajs):
+        for cut in sorted(tr.user_cuts + tr.tool_cuts):
+            if cut >= len(tr.raw) or tr.raw[cut].get("role") != "assistant":
+                continue
+            wrote = recorded(tr.raw[cut])
+            request = ModelRequest(messages=tr.parsed[:cut], tools=tools, model="replay",
+                                   extra={"bench_case": [n, cut]})
+            where = {"trajectory": tr.name, "index": cut}
+            started = time.perf_counter()
+            state = await pipeline.run(request)
+            overhead.append((time.perf_counter() - started) * 1000 - state.get("upstream_ms", 0.0))
+            figures["turns"] += 1
+            if state["diagnosis"].plan or state.get("rechecked"):
+                figures["planted"] += 1
+                listed["planted"].append({**where, "plan": state["diagnosis"].plan, "labels": state["diagnosis"].header()})
+            if not same_message(state["final"].message, wrote):
+                figures["changed"] += 1
+                listed["changed"].append({**where, "final": state["final"].message.content})
+            acc, end = ChunkAccumulator(), {}
+            async for kind, payload in pipeline.events(request):
+                if kind == "chunk":
+                    acc.add(payload)
+                elif kind == "state":
+                    end = payload
+            if not wrote.tool_calls and not end.get("streamed"):
+                figures["held"] += 1
+                listed["held"].append(where)
+            if not same_message(acc.response().message, wrote):
+                figures["stream_changed"] += 1
+                listed["stream_changed"].append(where)
+    turns = figures["turns"]
+    return {"turns": turns, **{k: {"count": figures[k], "share": share(figures[k], turns), "list": listed[k]}
+                               for k in listed},
+            "overhead_ms": {"p50": percentile(overhead, .5), "p99": percentile(overhead, .99),
+                            "max": max(overhead, default=0.0)}}
+
+
+# ---- the whole run ------------------------------------------------------------------------
+def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for name, p in result["policies"].items():
+        rows += [
+            {"policy": name, "what": "replies changed", "value": p["replies_changed"]["share"], "pct": True,
+             "target": "<= 0.5%", "ok": p["replies_changed"]["share"] <= TARGETS["replies_changed"]},
+            {"policy": name, "what": "ambiguity alarms (user turns)", "value": p["ambiguity"]["share"], "pct": True,
+             "target": "<= 1%", "ok": p["ambiguity"]["share"] <= TARGETS["ambiguity"]},
+            {"policy": name, "what": "stale loop flags", "value": p["stale_loops"]["count"], "target": "0",
+             "ok": p["stale_loops"]["count"] <= TARGETS["stale_loops"]},
+            {"policy": name, "what": "tool_failure precision", "value": p["tool_failure"]["precision"],
+             "target": ">= 0.98", "ok": p["tool_failure"]["precision"] >= TARGETS["tool_failure"]},
+            {"policy": name, "what": "tool_failure recall", "value": p["tool_failure"]["recall"],
+             "target": ">= 0.98", "ok": p["tool_failure"]["recall"] >= TARGETS["tool_failure"]},
+            {"policy": name, "what": "rein time per turn p50 / p99 (in-process)", "target": "printed, not a target",
+             "value": f"{p['time_ms']['p50']:.2f} / {p['time_ms']['p99']:.2f} ms", "ok": None},
+        ]
+    return rows
+
+
+async def measure_async(path: Path = DATA, policies: tuple[str, ...] = POLICIES, replay: bool = True) -> dict[str, Any]:
+    tools, trajs = load(path)
+    result = {"data": str(path), "trajectories": len(trajs), "replies": sum(len(t.replies) for t in trajs),
+              "user_cuts": sum(len(t.user_cuts) for t in trajs), "tool_cuts": sum(len(t.tool_cuts) for t in trajs),
+              "policies": {}}
+    started = time.perf_counter()
+    for name in policies:
+        result["policies"][name] = await measure_policy(name, tools, trajs, replay)
+    result["seconds"] = time.perf_counter() - started
+    result["targets"] = targets(result)
+    return result
+
+
+def measure(path: Path = DATA, policies: tuple[str, ...] = POLICIES, replay: bool = True) -> dict[str, Any]:
+    """Every figure and listing of the bench, as a dict (what ``--json`` writes)."""
+    return asyncio.run(measure_async(Path(path), policies, replay))
+
+
+def show(result: dict[str, Any], verbose: bool = False) -> None:
+    pct = lambda x: f"{100 * x:.1f}%"  # noqa: E731
+    print(f"== {result['data']}: {result['trajectories']} trajectories, {result['replies']} agent replies, "
+          f"{result['user_cuts']} user turns, {result['tool_cuts']} cuts after tool results "
+          f"({result['seconds']:.1f} s)")
+    for name, p in result["policies"].items():
+        rc = p["replies_changed"]
+        print(f"\n-- {name}" + ("  (rein's model answers 'none' to every call)" if name != "structural" else ""))
+        print(f"replies changed: {rc['count']}/{rc['of']} ({pct(rc['share'])})")
+        for c in rc["list"]:
+            print(f"  {c['trajectory']} msg {c['index']}: {c['feedback'][:300]}")
+            for before, after in c["changes"]:
+                print(f"      - {before[:220]!r}\n      + {after[:220]!r}")
+        a = p["alarms"]
+        print(f"alarms per type      user turns ({a['user_cuts']})   after tool results ({a['tool_cuts']})")
+        for label in sorted(set(a["user"]) | set(a["tool"])):
+            u, t = a["user"].get(label, 0), a["tool"].get(label, 0)
+            print(f"  {label:<40} {u:>4} ({pct(share(u, a['user_cuts'])):>5})  {t:>4} ({pct(share(t, a['tool_cuts'])):>5})")
+        if not a["user"] and not a["tool"]:
+            print("  (none)")
+        if verbose:
+            for x in a["list"]:
+                print(f"    {x['trajectory']} msg {x['index']} [{x['cut']}] {x['label']}: {x['evidence'][:200]}")
+        tf = p["tool_failure"]
+        print(f"tool_failure vs the reference rule: precision {tf['precision']:.3f} recall {tf['recall']:.3f} "
+              f"(tp {tf['tp']} fp {tf['fp']} fn {tf['fn']} tn {tf['tn']})")
+        for kind in ("misses", "false_alarms"):
+            for x in tf[kind][: None if verbose else 8]:
+                print(f"    {kind[:-2] if kind == 'misses' else 'false alarm'}: {x['trajectory']} msg {x['index']} "
+                      f"[{x['cut']}] {x['evidence'][:160]!r}")
+        print(f"stale loop flags: {p['stale_loops']['count']}")
+        for x in p["stale_loops"]["list"]:
+            print(f"    {x['trajectory']} msg {x['index']} [{x['cut']}]: {x['evidence'][:160]}")
+        tm = p["time_ms"]
+        print(f"rein time per turn (diagnose + plan + refine, in-process): p50 {tm['p50']:.2f} ms, "
+              f"p99 {tm['p99']:.2f} ms, max {tm['max']:.2f} ms over {tm['turns']} turns")
+        print("  request KB    turns   p50 ms   p99 ms   max ms")
+        for k, f in tm["by_kb"].items():
+            print(f"  {k:<10} {f['turns']:>7} {f['p50']:>8.2f} {f['p99']:>8.2f} {f['max']:>8.2f}")
+        if "pipeline" in p:
+            pl = p["pipeline"]
+            print(f"pipeline in front of the replayed agent, {pl['turns']} turns: client got other than the agent "
+                  f"wrote — plan planted {pl['planted']['count']} ({pct(pl['planted']['share'])}), reply changed "
+                  f"{pl['changed']['count']} ({pct(pl['changed']['share'])}), stream held {pl['held']['count']} "
+                  f"({pct(pl['held']['share'])}), streamed reply changed {pl['stream_changed']['count']}; "
+                  f"rein overhead p50 {pl['overhead_ms']['p50']:.2f} ms p99 {pl['overhead_ms']['p99']:.2f} ms")
+            if verbose:
+                for x in pl["planted"]["list"]:
+                    print(f"    planted: {x['trajectory']} msg {x['index']} {x['labels']}: {(x['plan'] or '')[:160]}")
+    print("\n== targets (issue 9)")
+    for t in result["targets"]:
+        value = f"{100 * t['value']:.2f}%" if t.get("pct") else (f"{t['value']:.3f}" if isinstance(t["value"], float)
+                                                                 else str(t["value"]))
+        mark = "" if t["ok"] is None else ("  met" if t["ok"] else "  NOT MET")
+        print(f"  {t['policy']:<11} {t['what']:<42} {value:>18}   target {t['target']}{mark}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=DATA, help="a corpus of trajectories (default: the tau-bench dev set)")
+    ap.add_argument("--policy", action="append", help="policy to measure (repeatable; default structural and default)")
+    ap.add_argument("--no-replay", action="store_true", help="skip the whole-pipeline replay")
+    ap.add_argument("--verbose", action="store_true", help="list every alarm, miss and planted plan")
+    ap.add_argument("--json", type=Path, help="write every figure and listing here")
+    args = ap.parse_args()
+    if not args.data.exists():
+        sys.exit(f"no corpus at {args.data}")
+    result = measure(args.data, tuple(args.policy or POLICIES), not args.no_replay)
+    show(result, args.verbose)
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
