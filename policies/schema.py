@@ -96,6 +96,9 @@ class RefinerSettings(_Strict):
                              "picks among the refiners that apply; fixed: every refiner on every turn (baseline).")
     deterministic_factuality: bool = Field(
         True, description="Fix amounts, dates, IDs, names and statuses that disagree with tool results, with no model.")
+    factuality_mode: Literal["rewrite", "flag"] = Field(
+        "rewrite", description="rewrite: replace a value that contradicts the one fact about the same record and "
+                               "attribute; flag: report it (x-rein-flagged, span) and leave the reply as written.")
     llm: bool = Field(
         False, description="Let refiners and the planner call rein's model. false: only the deterministic "
                            "factuality pass runs (no model call).")

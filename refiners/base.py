@@ -31,6 +31,7 @@ class RefinerStep(BaseModel):
     name: str
     changed: bool
     feedback: str = ""
+    flags: list[str] = Field(default_factory=list)     # problems reported, not fixed (factuality mode: flag)
     model_calls: int = 0
     ms: float = 0.0
 
@@ -46,6 +47,15 @@ class Refinement(BaseModel):
     @property
     def changed(self) -> bool:
         return self.final != self.draft
+
+    @property
+    def flags(self) -> list[str]:
+        return [f for s in self.steps for f in s.flags]
+
+    def flag_header(self) -> str:
+        """Value of ``x-rein-flagged``: refiners that reported a problem they left in place, or ``none``."""
+        names = [s.name for s in self.steps if s.flags]
+        return ",".join(dict.fromkeys(names)) if names else "none"
 
     def header(self) -> str:
         """Value of ``x-rein-refined``: refiners that changed the reply, or ``none``."""
@@ -74,6 +84,7 @@ class Revision(BaseModel):
     text: str
     feedback: str = ""
     model_calls: int = 0
+    flags: list[str] = Field(default_factory=list)     # what the refiner reports but leaves unchanged
 
     def changed_from(self, previous: str) -> bool:
         return self.text != previous

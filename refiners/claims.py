@@ -27,12 +27,14 @@ _CUR = {"$": "$", "€": "€", "£": "£", "usd": "$", "dollars": "$", "eur": "
 _PATTERNS: list[tuple[str, re.Pattern]] = [
     ("money", re.compile(r"(?P<cur>[$€£])\s?(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
                          r"|(?P<num2>\d+(?:\.\d+)?)\s?(?P<cur2>USD|EUR|GBP|dollars|euros)\b", re.I)),
-    ("date", re.compile(r"\b(?P<y>\d{4})-(?P<m>\d{2})-(?P<d>\d{2})\b")),
+    ("date", re.compile(r"\b(?P<y>\d{4})-(?P<m>\d{2})-(?P<d>\d{2})(?:\b|(?=T\d))")),
     ("date", re.compile(_WEEKDAY_RE + r"\b(?P<mon>" + _MONTH_RE + r")\.?\s+(?P<d>\d{1,2})(?:st|nd|rd|th)?\b"
                         r"(?:,?\s+(?P<y>\d{4}))?")),
     ("date", re.compile(_WEEKDAY_RE + r"\b(?P<d>\d{1,2})(?:st|nd|rd|th)?\s+(?P<mon>" + _MONTH_RE + r")\b"
                         r"(?:,?\s+(?P<y>\d{4}))?")),
-    ("time", re.compile(r"\b(?P<h>\d{1,2}):(?P<mi>\d{2})(?:\s?(?P<ap>[ap]m\b|[ap]\.m\.))?(?![\w:])", re.I)),
+    # 06:00, 6:00 pm, 06:00:00 (tools write seconds; a time is never read from inside a longer one)
+    ("time", re.compile(r"(?<![\d:])(?:\b|(?<=\dT))(?P<h>\d{1,2}):(?P<mi>\d{2})(?::\d{2}(?:\.\d+)?)?"
+                        r"(?:\s?(?P<ap>[ap]m\b|[ap]\.m\.))?(?![\w:])", re.I)),
     ("time", re.compile(r"\b(?P<h>\d{1,2})\s?(?P<ap>[ap]m\b|[ap]\.m\.)", re.I)),
     ("percent", re.compile(r"\b(?P<num>\d+(?:\.\d+)?)\s?%")),
     ("id", re.compile(r"#\w*\d\w*|\b(?=[A-Z0-9-]*\d)(?=[A-Z0-9-]*[A-Z])[A-Z0-9][A-Z0-9-]{2,}[A-Z0-9]\b|\b\d{5,}\b"
@@ -99,19 +101,19 @@ def _parse(kind: str, m: re.Match) -> tuple[Any, dict[str, Any]] | None:
 
 def find_claims(text: str, kinds: tuple[str, ...] | None = None) -> list[Claim]:
     """Every checkable value in ``text``, left to right, without overlaps (first kind wins)."""
-    taken: list[tuple[int, int]] = []
+    taken = bytearray(len(text))  # one mark per character: an overlap test costs the match's length
     out: list[Claim] = []
     for kind, pattern in _PATTERNS:
         for m in pattern.finditer(text):
             s, e = m.span()
-            if any(s < b and a < e for a, b in taken):
+            if 1 in taken[s:e]:
                 continue
             parsed = _parse(kind, m)
             if parsed is None or parsed[0] is None:
                 continue
             if kind == "status" and _NEGATION.search(text[max(0, s - 25):s]):
                 continue  # "has not shipped" is not a claim that it shipped
-            taken.append((s, e))
+            taken[s:e] = b"\x01" * (e - s)
             if kinds is None or kind in kinds:
                 out.append(Claim(kind, m.group(0), s, e, parsed[0], parsed[1]))
     return sorted(out, key=lambda c: c.start)

@@ -1,16 +1,25 @@
-"""What rein can check a draft against: facts from tool results, operator documents, what the
-user said, and what the assistant said earlier — each a typed value named by a few key words.
+"""What rein can check a draft against, as typed facts about named things.
+
+A fact from a tool result knows *which thing* it is about — the records holding it, found through
+the JSON's nesting and its identifier keys (``reservation_id``, ``flight_number``, ``id`` ...), and
+the call's own id arguments — and *which attribute* it is (the key path inside that record). The
+factuality pass binds a claim to facts only through both; everything else here is a set of values
+rein has seen (tool results, documents, what the user and the assistant said), which a draft may
+repeat freely.
 
     ev = Evidence.from_context(ctx)
-    claim = find_claims(draft)[0]
-    verdict, fact = ev.judge(claim, context_words(draft, claim), words(draft), ("tool",))
+    ev.entities_in("Flight HAT069 departs at 6am")   # -> {"HAT069"} when a tool result names it
+
+Building it is linear in the text it reads and bounded (``READ_LIMIT``); the current turn's tool
+results are read first, and what is skipped is said in ``notes``.
 """
 from __future__ import annotations
 
+import bisect
 import json
 import re
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any, Iterable
 
 from policies.messages import AssistantMessage, ToolMessage, UserMessage, text_of
@@ -22,21 +31,25 @@ should shall may might must has have had do does did not no yes so than then the
 when where why how any all some each per via just also very into about up out over under again please let
 know thanks thank hi hello hey sure okay ok get got can't don't won't isn't aren't i'm it's what's where's
 i'd you're that's there's""".split())
-_SYNONYMS = {"cost": "price", "costs": "price", "priced": "price", "amount": "total", "charge": "total",
-             "charged": "total", "paid": "total", "pay": "total", "payment": "total", "refunded": "refund",
-             "deliver": "delivery", "delivered": "delivery", "arrive": "delivery", "arrives": "delivery",
-             "arrival": "delivery", "arriving": "delivery", "eta": "delivery", "expected": "delivery",
-             "ship": "ship", "shipped": "ship", "shipping": "ship", "ships": "ship", "shipment": "ship",
-             "depart": "departure", "departs": "departure", "leaves": "departure", "leave": "departure",
-             "reservation": "booking", "confirmation": "booking", "booked": "booking", "book": "booking",
-             "booking": "booking", "state": "status",
-             "balance": "balance", "due": "due", "number": "id", "no": "id", "code": "id", "reference": "id",
-             "ref": "id", "qty": "quantity", "units": "quantity", "count": "quantity", "ticket": "ticket"}
+_SYNONYMS = {"cost": "price", "costs": "price", "priced": "price", "fare": "price", "amount": "total",
+             "charge": "total", "charged": "total", "deliver": "delivery", "delivered": "delivery",
+             "arrive": "delivery", "arrives": "delivery", "arriving": "delivery", "eta": "delivery",
+             "expected": "delivery", "ship": "ship", "shipped": "ship", "shipping": "ship", "ships": "ship",
+             "shipment": "ship", "depart": "departure", "departs": "departure", "departing": "departure",
+             "leaves": "departure", "leave": "departure", "leaving": "departure", "reservation": "booking",
+             "confirmation": "booking", "booked": "booking", "book": "booking", "booking": "booking",
+             "state": "status", "qty": "quantity", "units": "quantity", "count": "quantity"}
 _WORD = re.compile(r"[A-Za-z][A-Za-z']+")
 _SENTENCE_END = re.compile(r"[.!?;\n]")
-_ID = re.compile(r"#?(?=[A-Za-z0-9-]*\d)[A-Za-z0-9][A-Za-z0-9-]{3,}")
+# An identifier: a token with a digit and a letter or a long run of digits (HAT069, 4WQ150, #W2378156,
+# credit_card_4421486, 1Z999AA10123456784), or a key that says it is one.
+_ID_TOKEN = re.compile(r"#?[A-Za-z0-9][A-Za-z0-9_-]*")
+_ID_KEY = re.compile(r"(?:^|_)(?:id|number|code|ref|reference|confirmation|tracking)$|^id$", re.I)
+_NOT_ID = re.compile(r"\d{4}-\d{2}-\d{2}|\d+(?:[.,]\d+)?$")  # dates and plain amounts
 _MONEY_KEYS = {"price", "total", "fee", "refund", "balance", "credit", "subtotal", "tax", "fare", "deposit", "rate",
-               "due", "salary", "budget"}
+               "due", "salary", "budget", "cost"}
+READ_LIMIT = 256_000  # characters of tool results and documents read per turn (newest first)
+MAX_FACTS = 20_000
 
 
 def norm(word: str) -> str:
@@ -59,20 +72,51 @@ def key_words(path: str) -> frozenset[str]:
     return frozenset(norm(w) for w in parts.split() if w.isalpha() and w.lower() not in STOP)
 
 
+def is_id(value: Any) -> bool:
+    """An identifier-shaped value: letters and digits mixed, or six digits and more."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return False
+    text = str(value).lstrip("#")
+    if not 3 <= len(text) <= 40 or not _ID_TOKEN.fullmatch(text) or _NOT_ID.match(text):
+        return False
+    digits = sum(ch.isdigit() for ch in text)
+    return digits > 0 and (digits < len(text) or len(text) >= 6)
+
+
+def id_norm(value: Any) -> str:
+    return str(value).lstrip("#").upper()
+
+
+class Sentences:
+    """Sentence bounds of one text, found once: a lookup is a bisect, not a scan from the start."""
+
+    def __init__(self, text: str):
+        self.text = text
+        ends = []
+        for m in _SENTENCE_END.finditer(text):
+            # a decimal point or an abbreviation dot inside a value is not the end of a sentence
+            if m.group(0) == "." and m.end() < len(text) and not text[m.end()].isspace():
+                continue
+            ends.append(m.start())
+        self.ends = ends
+
+    def bounds(self, start: int, end: int) -> tuple[int, int]:
+        i = bisect.bisect_left(self.ends, start)
+        s = self.ends[i - 1] + 1 if i > 0 else 0
+        j = bisect.bisect_left(self.ends, end)
+        return s, (self.ends[j] if j < len(self.ends) else len(self.text))
+
+
 def sentence_of(text: str, start: int, end: int) -> tuple[int, int]:
-    s = max((m.end() for m in _SENTENCE_END.finditer(text, 0, start)), default=0)
-    m = _SENTENCE_END.search(text, end)
-    # a decimal point or an abbreviation dot inside a value is not the end of a sentence
-    while m and m.group(0) == "." and m.end() < len(text) and not text[m.end()].isspace():
-        m = _SENTENCE_END.search(text, m.end())
-    return s, (m.start() if m else len(text))
+    return Sentences(text).bounds(start, end)
 
 
-def context_words(text: str, claim: Claim, before: int = 6, after: int = 2) -> set[str]:
+def context_words(text: str, claim: Claim, before: int = 6, after: int = 2,
+                  bounds: tuple[int, int] | None = None) -> set[str]:
     """Content words naming a value: a few before it and after it, within its sentence."""
-    s, e = sentence_of(text, claim.start, claim.end)
-    left = [w for w in _WORD.findall(text[s:claim.start]) if w.lower() not in STOP][-before:]
-    right = [w for w in _WORD.findall(text[claim.end:e]) if w.lower() not in STOP][:after]
+    s, e = bounds or sentence_of(text, claim.start, claim.end)
+    left = [w for w in _WORD.findall(text[max(s, claim.start - 200):claim.start]) if w.lower() not in STOP][-before:]
+    right = [w for w in _WORD.findall(text[claim.end:min(e, claim.end + 120)]) if w.lower() not in STOP][:after]
     return {norm(w) for w in left + right} - {norm(claim.text)}
 
 
@@ -80,16 +124,17 @@ def near_words(text: str, claim: Claim) -> set[str]:
     return context_words(text, claim, before=2, after=0)
 
 
-@dataclass
+@dataclass(slots=True)
 class Fact:
-    key: frozenset[str]
+    key: frozenset[str]     # the attribute: key words of its path inside its record
     kind: str
     value: Any
     display: str
-    source: str            # tool | document | user | assistant
+    source: str             # tool | document | user | assistant
     record: frozenset[str]  # words of the record it belongs to (sibling keys, tool name)
     turn: int = -1
-    ids: frozenset[str] = frozenset()  # IDs of that record: tells two orders' statuses apart
+    entities: tuple[str, ...] = ()  # ids of the records holding it, innermost first
+    own: bool = True        # a field of its innermost record itself, not of a record nested in it
 
 
 def _leaf_kind(keys: frozenset[str], value: Any) -> str | None:
@@ -102,94 +147,150 @@ def _leaf_kind(keys: frozenset[str], value: Any) -> str | None:
     return None
 
 
-def _flatten(data: Any, path: str = "") -> Iterable[tuple[str, str, Any]]:
-    if isinstance(data, dict):
-        for k, v in data.items():
-            yield from _flatten(v, f"{path}.{k}" if path else str(k))
-    elif isinstance(data, list):
-        for i, v in enumerate(data):
-            yield from _flatten(v, f"{path}[{i}]")
-    else:
-        parent = path.rsplit(".", 1)[0] if "." in path else ""
-        yield parent, path, data
+def _record_ids(node: dict) -> list[str]:
+    return [id_norm(v) for k, v in node.items() if isinstance(k, str) and _ID_KEY.search(k) and is_id(v)]
 
 
-def facts_from_json(data: Any, source: str, turn: int, entity: frozenset[str] = frozenset()) -> list[Fact]:
-    leaves = list(_flatten(data))
-    records: dict[str, set[str]] = {}
-    ids: dict[str, set[str]] = {}
-    for parent, path, value in leaves:
-        records.setdefault(parent, set(entity)).update(key_words(re.sub(r"\[\d+\]", "", path)))
-        if isinstance(value, (str, int)) and not isinstance(value, bool) and _ID.fullmatch(str(value)):
-            ids.setdefault(parent, set()).add(str(value).lstrip("#").upper())
-    out: list[Fact] = []
-    for parent, path, value in leaves:
-        keys = key_words(re.sub(r"\[\d+\]", "", path.rsplit(".", 1)[-1])) or key_words(path)
-        record = frozenset(records[parent])
-        rec_ids = frozenset(ids.get(parent, ()))
+class _Reader:
+    """Turns JSON tool results into facts: one walk, each leaf seen once."""
+
+    def __init__(self, out: list[Fact], source: str, turn: int):
+        self.out, self.source, self.turn = out, source, turn
+
+    def walk(self, node: Any, chain: tuple[str, ...], path: tuple[str, ...], record: frozenset[str]) -> None:
+        if isinstance(node, dict):
+            own = _record_ids(node)
+            if own:
+                chain, path = tuple(own) + chain, ()
+            here = record | {w for k in node if isinstance(k, str) for w in key_words(k)}
+            for k, v in node.items():
+                self.walk(v, chain, (*path, str(k)), here)
+        elif isinstance(node, list):
+            for v in node:
+                self.walk(v, chain, path, record)
+        else:
+            self.leaf(node, chain, path, record)
+
+    def leaf(self, value: Any, chain: tuple[str, ...], path: tuple[str, ...], record: frozenset[str]) -> None:
+        if len(self.out) >= MAX_FACTS:
+            return
+        keys = key_words(".".join(path[-2:])) if path else frozenset()
+        own = len(path) <= 1
+        add = self.out.append
         kind = _leaf_kind(keys, value)
-        if kind == "id":
-            out.append(Fact(keys, "id", str(value), str(value), source, record, turn, rec_ids))
-            continue
+        if kind == "id" or (kind is None and is_id(value)):
+            add(Fact(keys, "id", id_norm(value), str(value), self.source, record, self.turn, chain, own))
+            return
         if kind:
-            out.append(Fact(keys, kind, Decimal(str(value)), str(value), source, record, turn, rec_ids))
-            continue
+            add(Fact(keys, kind, Decimal(str(value)), str(value), self.source, record, self.turn, chain, own))
+            return
         if not isinstance(value, str) or not value.strip():
-            continue
+            return
         text = value.strip()
-        if text.lower() in STATUSES or ("status" in keys and len(text.split()) <= 3):
-            out.append(Fact(keys | {"status"}, "status", text.lower().replace("canceled", "cancelled"), text,
-                            source, record, turn, rec_ids))
-            continue
-        if "name" in keys or (text.istitle() and len(text.split()) <= 4 and not find_claims(text)):
-            out.append(Fact(keys, "name", text, text, source, record, turn, rec_ids))
-            continue
-        for c in find_claims(text):
-            whole = c.start == 0 and c.end == len(text)
-            ctx = keys if whole else keys | context_words(text, c)
-            out.append(Fact(frozenset(ctx), c.kind, c.value, c.text, source, record, turn, rec_ids))
-        if not find_claims(text) and re.fullmatch(r"[A-Za-z0-9-]{4,}", text) and any(ch.isdigit() for ch in text):
-            out.append(Fact(keys, "id", text.upper(), text, source, record, turn, rec_ids))
+        low = text.lower()
+        if low in STATUSES or ("status" in keys and len(text.split()) <= 3):
+            add(Fact(keys | {"status"}, "status", low.replace("canceled", "cancelled"), text, self.source, record,
+                     self.turn, chain, own))
+            return
+        if not any(ch.isdigit() for ch in text[:400]):
+            if "name" in keys or (text.istitle() and len(text.split()) <= 4):
+                add(Fact(keys, "name", text, text, self.source, record, self.turn, chain, own))
+            return
+        for c in find_claims(text[:2000]):
+            ctx = keys if (c.start == 0 and c.end == len(text)) else keys | context_words(text, c)
+            add(Fact(frozenset(ctx), c.kind, c.value, c.text, self.source, record, self.turn, chain, own))
+
+
+def facts_from_json(data: Any, source: str, turn: int, entity: Iterable[str] = (),
+                    record: frozenset[str] = frozenset()) -> list[Fact]:
+    out: list[Fact] = []
+    _Reader(out, source, turn).walk(data, tuple(entity), (), frozenset(record))
     return out
 
 
 def facts_from_text(text: str, source: str, turn: int, kinds: tuple[str, ...] | None = None) -> list[Fact]:
+    """Values in prose; a ``Label: value`` line names its value by the label. Linear in the text."""
     out = []
+    sentences = Sentences(text)
     for c in find_claims(text, kinds):
         line_start = text.rfind("\n", 0, c.start) + 1
         head = text[line_start:c.start]
-        key = key_words(head.split(":")[0]) if ":" in head else frozenset(context_words(text, c))
-        s, e = sentence_of(text, c.start, c.end)
-        out.append(Fact(frozenset(key), c.kind, c.value, c.text, source, frozenset(words(text[s:e])), turn))
+        s, e = sentences.bounds(c.start, c.end)
+        key = key_words(head.split(":")[0]) if ":" in head else frozenset(context_words(text, c, bounds=(s, e)))
+        ids = tuple(id_norm(t) for t in _ID_TOKEN.findall(text[s:e]) if is_id(t))
+        out.append(Fact(frozenset(key), c.kind, c.value, c.text, source, frozenset(words(text[s:e][:400])), turn, ids))
     return out
 
 
 class Evidence:
-    def __init__(self, facts: list[Fact]):
+    def __init__(self, facts: list[Fact], notes: list[str] | None = None, said: Iterable[str] = ()):
         self.facts = facts
+        self.notes = notes or []
+        self.by_entity: dict[str, list[Fact]] = {}
+        self.ids: set[str] = set()     # every identifier seen anywhere (tools, documents, user, assistant)
+        self.values: dict[str, list[Any]] = {}
+        for f in facts:
+            if f.source in ("tool", "document"):
+                for e in f.entities:
+                    self.by_entity.setdefault(e, []).append(f)
+            if f.kind == "id":
+                self.ids.add(f.value)
+            self.values.setdefault(f.kind, []).append(f.value)
+        for text in said:
+            self.ids.update(id_norm(t) for t in _ID_TOKEN.findall(text) if is_id(t))
+        self.ids.update(self.by_entity)
+        self._numbers = {v for k in ("money", "number") for v in self.values.get(k, ())}
 
     @classmethod
     def from_context(cls, ctx: Any) -> "Evidence":
         facts: list[Fact] = []
-        tool_names: dict[str, frozenset[str]] = {}
+        notes: list[str] = []
         messages = ctx.messages
-        for i, m in enumerate(messages):
+        calls: dict[str, tuple[frozenset[str], tuple[str, ...]]] = {}
+        for m in messages:
             if isinstance(m, AssistantMessage):
                 for call in m.tool_calls or []:
-                    tool_names[call.id] = key_words(call.function.name)
-                if i < len(messages) and text_of(m):
-                    facts += facts_from_text(text_of(m), "assistant", i)
-            elif isinstance(m, ToolMessage):
-                text = text_of(m)
-                try:
-                    facts += facts_from_json(json.loads(text), "tool", i, tool_names.get(m.tool_call_id, frozenset()))
-                except ValueError:
-                    facts += facts_from_text(text, "tool", i)
-            elif isinstance(m, UserMessage):
-                facts += facts_from_text(text_of(m), "user", i, ("id", "money", "date", "time"))
+                    calls[call.id] = (key_words(call.function.name), _argument_ids(call.function.arguments))
+        budget = READ_LIMIT
+        skipped = 0
+        # Newest first: when the budget runs out, what goes unread is the oldest.
+        for i in range(len(messages) - 1, -1, -1):
+            m = messages[i]
+            if not isinstance(m, ToolMessage):
+                continue
+            text = text_of(m)
+            if len(text) > budget:
+                skipped += 1
+                continue
+            budget -= len(text)
+            record, entity = calls.get(m.tool_call_id, (frozenset(), ()))
+            data = _json(text)
+            if data is not None:
+                facts += facts_from_json(data, "tool", i, entity, record)
+            else:
+                facts += facts_from_text(text, "tool", i)
         for doc in ctx.documents or []:
+            if len(doc) > budget:
+                skipped += 1
+                continue
+            budget -= len(doc)
             facts += facts_from_text(doc, "document", -1)
-        return cls(facts)
+        said = []
+        for i, m in enumerate(messages):
+            if isinstance(m, (UserMessage, AssistantMessage)):
+                text = text_of(m)
+                if not text or len(text) > budget:
+                    skipped += bool(text)
+                    continue
+                budget -= len(text)
+                said.append(text)
+                source = "user" if isinstance(m, UserMessage) else "assistant"
+                facts += facts_from_text(text, source, i, ("id", "money", "date", "time", "status")
+                                         if source == "assistant" else ("id", "money", "date", "time", "number"))
+        if skipped:
+            notes.append(f"factuality: read the newest {READ_LIMIT // 1000} KB of the dialogue; "
+                         f"{skipped} older message(s) not read")
+        return cls(facts, notes, said)
 
     def of(self, *sources: str) -> list[Fact]:
         return [f for f in self.facts if f.source in sources]
@@ -197,28 +298,96 @@ class Evidence:
     def has(self, *sources: str) -> bool:
         return any(f.source in sources for f in self.facts)
 
+    # ---- what factuality asks -----------------------------------------------------------
+    def seen(self, claim: Claim) -> bool:
+        """The value is one rein has seen anywhere (a tool, a document, the user, the assistant)."""
+        if claim.kind in ("money", "number", "percent"):
+            return claim.value in self._numbers
+        if claim.kind == "id":
+            return claim.value in self.ids
+        return any(same_value(claim.kind, claim.value, v) for v in self.values.get(claim.kind, ()))
+
+    def entities_in(self, text: str) -> list[str]:
+        """Identifiers of records in the evidence that ``text`` names, in the order named."""
+        out = []
+        for t in _ID_TOKEN.findall(text):
+            n = id_norm(t.rstrip("-_"))
+            if n in self.by_entity and n not in out:
+                out.append(n)
+        return out
+
+    def about(self, entities: list[str]) -> list[Fact]:
+        """Facts of the records named; when several are named, those inside all of them if any."""
+        if not entities:
+            return []
+        if len(entities) == 1:
+            return self.by_entity.get(entities[0], [])
+        every = [f for f in self.by_entity.get(entities[0], []) if all(e in f.entities for e in entities[1:])]
+        return every or [f for e in entities for f in self.by_entity.get(e, [])]
+
+    def derivable(self, value: Decimal) -> bool:
+        """``value`` follows from the amounts in view by simple arithmetic: a sum or difference of two,
+        a multiple by a small count (per-passenger totals), or a column's sum."""
+        ops = {v for v in self._numbers if isinstance(v, Decimal) and v != 0}
+        ops |= self._sums()
+        if len(ops) > 400:
+            return True  # too many amounts to say it does not follow from them: do not call it wrong
+        for a in ops:
+            if value - a in ops or a - value in ops:
+                return True
+        for k in range(2, 10):
+            part = value / k
+            if part in ops or any(part - a in ops for a in ops):
+                return True
+        return False
+
+    def _sums(self) -> set[Decimal]:
+        sums: dict[tuple[int, frozenset[str]], Decimal] = {}
+        for f in self.facts:
+            if f.kind == "money" and f.source == "tool":
+                sums[(f.turn, f.key)] = sums.get((f.turn, f.key), Decimal(0)) + f.value
+        return set(sums.values())
+
+    # ---- what coherence asks (earlier assistant turns) ----------------------------------
     def judge(self, claim: Claim, ctx: set[str], sentence: set[str], sources: tuple[str, ...],
               near: set[str] = frozenset()) -> tuple[str, Fact | None]:
-        """``supported``, ``contradicted`` (with the fact it contradicts) or ``unverified``.
-        ``near``: the words right next to the value; they name it more surely than the rest."""
+        """``supported``, ``contradicted`` (with the one fact it contradicts) or ``unverified``: a
+        claim contradicts only a fact whose name the words around the claim use, with one value."""
         cands = [f for f in self.facts if f.source in sources and comparable(claim.kind, f.kind)]
         if not cands:
             return "unverified", None
-        numeric = claim.kind in ("money", "number")
-        if any(same_value(claim.kind, claim.value, f.value) for f in cands) or numeric and any(
-                f.kind in ("money", "number") and f.value == claim.value for f in self.facts if f.source in sources):
-            return "supported", None  # a value the evidence holds is never "corrected" to another one
+        if any(same_value(claim.kind, claim.value, f.value) for f in cands):
+            return "supported", None
         scored = [(len(ctx & f.key) + len(near & f.key), f) for f in cands]
         best = max(s for s, _ in scored)
-        if best > 0:
-            top = [f for s, f in scored if s == best]
-            scoped = [f for f in top if f.ids & sentence] or top
-            values = {repr(f.value) for f in scoped}
-            if len(values) == 1:
-                return "contradicted", scoped[0]
-        if claim.kind in ("date", "money", "id", "time", "status") and best == 0:
-            # One value of this kind in view and the sentence is about its record: the draft meant it.
-            related = [f for f in cands if (f.record - {"status", "id"}) & sentence]
-            if len({repr(f.value) for f in related}) == 1:
-                return "contradicted", related[0]
+        if best == 0:
+            return "unverified", None
+        top = [f for s, f in scored if s == best]
+        if len({repr(f.value) for f in top}) == 1:
+            return "contradicted", top[0]
         return "unverified", None
+
+
+def _json(text: str) -> Any:
+    stripped = text.strip()
+    if stripped[:1] not in "{[":
+        try:
+            return json.loads(stripped) if stripped and stripped[0] in "-0123456789" else None
+        except ValueError:
+            return None
+    try:
+        return json.loads(stripped)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _argument_ids(arguments: str | None) -> tuple[str, ...]:
+    """The ids a call was made with (``get_reservation_details(reservation_id=...)``): its result is about them."""
+    data = _json(arguments or "")
+    if not isinstance(data, dict):
+        return ()
+    return tuple(_record_ids(data))
+
+
+__all__ = ["Evidence", "Fact", "Sentences", "context_words", "facts_from_json", "facts_from_text", "id_norm",
+           "is_id", "key_words", "near_words", "norm", "sentence_of", "words"]

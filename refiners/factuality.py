@@ -1,26 +1,56 @@
-"""Factuality: the draft's claims against what rein can see (tool results, operator documents,
-what the user stated). A deterministic pass fixes amounts, dates, times, IDs, numbers, names and
-statuses that disagree with the evidence; the model is asked only about claims nothing settles."""
+"""Factuality: the draft's values against facts about the same thing.
+
+A value in the draft is checked only against a fact about the same record (named by its id in the
+sentence, or by the heading of the list item it sits in) and the same attribute (the words naming
+the value match the fact's key), compared by type (``06:00:00`` = 6:00 AM, ``2024-05-24`` = May
+24th, ``$1,234`` = 1234.00). It is never "corrected" when rein has seen the value anywhere (a tool,
+a document, the user, an earlier turn), when it follows from the amounts in view by simple
+arithmetic, or when the words around it say it is derived (a total, a remaining balance, a refund).
+A status word is a claim only when the sentence binds it to a record that has a status. When more
+than one fact could apply, nothing changes and a note says so. Under ``mode: flag`` contradictions
+are reported (header, span) and the reply is left as the agent wrote it.
+"""
 from __future__ import annotations
 
 import difflib
 import re
+from dataclasses import dataclass
 
 from refiners.base import Check, Revision
-from refiners.claims import find_claims, render, replace_spans
-from refiners.evidence import Evidence, context_words, near_words, sentence_of, words
+from refiners.claims import Claim, comparable, find_claims, render, replace_spans
+from refiners.evidence import Evidence, Fact, Sentences, context_words, key_words, near_words, words
 from refiners.turn import Turn
 
 FACT_SOURCES = ("tool", "document")
+CHECKED = ("money", "date", "time", "status", "number", "id")
 _PARTICIPLE = {"delivered", "cancelled", "refunded", "returned", "approved", "denied", "declined", "confirmed",
                "booked", "scheduled", "completed", "paid", "resolved", "escalated", "suspended", "closed",
                "waitlisted"}
+# Words that make a value something computed from the facts rather than one of them.
+_DERIVED = re.compile(r"\b(?:total|totals|remaining|remain|left|difference|refund(?:ed)?|new|updated|after|"
+                      r"combined|altogether|sum|additional|extra|saving|savings|discount|per|each|both|all|"
+                      r"more|less|up to|within|last|next|over|under|about|around|approximately)\b", re.I)
+# "A1234 is shipped", "has been delivered", "status: pending" — the status is said of the record.
+_STATUS_BOUND = re.compile(r"(?:\b(?:is|was|are|were|has|have|had|been|now|currently|still|marked(?: as)?|"
+                           r"shows?(?: as)?|status(?: is)?)\s*:?\s*)$", re.I)
+
+
+@dataclass
+class Finding:
+    claim: Claim
+    fact: Fact
+    new: str
+
+    def describe(self) -> str:
+        where = "the tool result" if self.fact.source == "tool" else f"the {self.fact.source}"
+        named = " ".join(sorted(self.fact.key)) or self.fact.kind
+        about = f"{self.fact.entities[0]} " if self.fact.entities else ""
+        return f"{self.claim.text} → {self.new} ({where}: {about}{named} = {self.fact.display})"
 
 
 def _sentence_terms(text: str, start: int, end: int) -> set[str]:
-    s, e = sentence_of(text, start, end)
-    sentence = text[s:e]
-    return words(sentence) | {c.value for c in find_claims(sentence, ("id",))}
+    s, e = Sentences(text).bounds(start, end)
+    return words(text[s:e])
 
 
 def _status_edit(text: str, start: int, end: int, new: str) -> tuple[int, int, str]:
@@ -35,89 +65,236 @@ def _status_edit(text: str, start: int, end: int, new: str) -> tuple[int, int, s
     return aux_start, end, ("is " if verb == "has" else "are ") + new
 
 
-def deterministic_pass(text: str, evidence: Evidence) -> tuple[str, list[str], list[str]]:
-    """(fixed text, what was fixed, claims nothing could verify). No model, microseconds."""
-    edits: list[tuple[int, int, str]] = []
-    fixed: list[str] = []
-    unverified: list[str] = []
-    for claim in find_claims(text):
-        ctx = context_words(text, claim)
-        sentence = _sentence_terms(text, claim.start, claim.end)
-        verdict, fact = evidence.judge(claim, ctx, sentence, FACT_SOURCES, near_words(text, claim))
-        if verdict == "unverified" and claim.kind in ("id", "money", "date", "time"):
-            verdict, fact = evidence.judge(claim, ctx, sentence, ("user",), near_words(text, claim))
-        if verdict == "contradicted" and fact is not None:
-            new = render(claim, fact.value, fact.kind)
-            if new == claim.text:
+def _transposed(a: str, b: str) -> bool:
+    """``b`` is ``a`` with two neighbouring characters swapped: the commonest typo in an id."""
+    if len(a) != len(b) or a == b:
+        return False
+    diff = [i for i in range(len(a)) if a[i] != b[i]]
+    return len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]
+
+
+class Checker:
+    """One draft against one turn's evidence: contradictions found, and notes on what was left alone."""
+
+    def __init__(self, text: str, evidence: Evidence):
+        self.text = text
+        self.ev = evidence
+        self.sentences = Sentences(text)
+        self.notes: list[str] = []
+        self.sources = {f.turn for f in evidence.facts if f.source in FACT_SOURCES}
+        self._tool_ids = {f.value for f in evidence.facts if f.kind == "id" and f.source in FACT_SOURCES}
+        self._typos: dict[str, str] = {}
+
+    def findings(self) -> list[Finding]:
+        out = []
+        for claim in find_claims(self.text):
+            if claim.kind not in CHECKED:
                 continue
-            edit = (claim.start, claim.end, new)
-            if claim.kind == "status":
-                edit = _status_edit(text, claim.start, claim.end, new)
-            edits.append(edit)
-            where = "the tool result" if fact.source == "tool" else f"the {fact.source}"
-            fixed.append(f"{claim.text} → {new} ({where}: {' '.join(sorted(fact.key)) or fact.kind})")
-        elif verdict == "unverified" and claim.kind in ("id", "money", "date", "time", "percent"):
-            unverified.append(claim.text)
-    edits += _name_edits(text, evidence, fixed, {(s, e) for s, e, _ in edits})
-    return replace_spans(text, edits), fixed, unverified
+            found = self._check(claim)
+            if found is not None:
+                out.append(found)
+        return out
+
+    def _check(self, claim: Claim) -> Finding | None:
+        if claim.kind == "id":
+            fix = self._typo(claim.value)
+            return Finding(claim, Fact(frozenset({"id"}), "id", fix, fix, "tool", frozenset()), render(claim, fix, "id")) \
+                if fix else None
+        if self.ev.seen(claim):
+            return None  # a value rein has seen is never "corrected" to another one
+        s, e = self.sentences.bounds(claim.start, claim.end)
+        entities = self._entities(self.text[s:claim.start] + " " + self.text[claim.end:e])
+        if claim.kind == "status":
+            return self._status(claim, s, entities)
+        if not entities:
+            entities = self._heading(s)
+        if entities:
+            cands = self.ev.about(entities)
+        elif len(self.sources) == 1:  # one tool result or document in view: nothing else it could be about
+            cands = [f for f in self.ev.facts if f.source in FACT_SOURCES]
+        else:
+            return None
+        cands = [f for f in cands if f.source in FACT_SOURCES and comparable(claim.kind, f.kind)]
+        if not cands:
+            return None
+        named = self._naming(claim, s, e)
+        top = self._best(cands, named, near_words(self.text, claim))
+        if not top:
+            values = {repr(f.value) for f in cands}
+            if not entities or claim.kind == "number" or len(values) != 1:
+                return None  # nothing names which fact this value would be
+            top = cands
+        if len({repr(f.value) for f in top}) > 1:
+            self.notes.append(f"{claim.text}: several facts could apply "
+                              f"({', '.join(sorted({f.display for f in top})[:4])}); left as written")
+            return None
+        fact = top[0]
+        window = self.text[max(s, claim.start - 40):min(e, claim.end + 12)]
+        marker = next((m.group(0).lower() for m in _DERIVED.finditer(window)
+                       if not key_words(m.group(0)) & (fact.key | fact.record)), None)
+        if marker:
+            self.notes.append(f"{claim.text}: '{marker}' says it is derived, not the tool's "
+                              f"{' '.join(sorted(fact.key))}; left as written")
+            return None
+        if claim.kind in ("money", "number") and self.ev.derivable(claim.value):
+            self.notes.append(f"{claim.text}: follows from amounts in view; left as written")
+            return None
+        new = render(claim, fact.value, fact.kind)
+        return None if new == claim.text else Finding(claim, fact, new)
+
+    def _status(self, claim: Claim, s: int, entities: list[str]) -> Finding | None:
+        before = self.text[max(s, claim.start - 40):claim.start]
+        if len(entities) != 1 or not _STATUS_BOUND.search(before):
+            return None
+        if not self._entities(self.text[s:claim.start]):
+            return None  # the record must be the subject, named before the status word
+        own = [f for f in self.ev.about(entities) if f.kind == "status" and f.own and "status" in f.key
+               and f.source in FACT_SOURCES and f.entities[:1] == (entities[0],)]
+        values = {f.value for f in own}
+        if len(values) != 1:
+            return None
+        fact = own[-1]
+        if fact.value == claim.value or fact.value not in _known_statuses():
+            return None
+        new = render(claim, fact.value, "status")
+        return Finding(claim, fact, new)
+
+    def _entities(self, text: str) -> list[str]:
+        found = self.ev.entities_in(text)
+        for token in re.findall(r"#?[A-Za-z0-9][A-Za-z0-9_-]{2,}", text):
+            fix = self._typo(token.lstrip("#").upper())
+            if fix and fix not in found:
+                found.append(fix)
+        return found
+
+    def _heading(self, s: int) -> list[str]:
+        """The record a list item is about: the nearest line above, in the same paragraph, that names one."""
+        end = s
+        for _ in range(8):
+            start = self.text.rfind("\n", 0, max(0, end - 1))
+            line = self.text[start + 1:end]
+            if not line.strip():
+                return []  # a blank line ends the paragraph
+            found = self._entities(line)
+            if found:
+                return found
+            if start < 0:
+                return []
+            end = start
+        return []
+
+    def _naming(self, claim: Claim, s: int, e: int) -> set[str]:
+        line_start = self.text.rfind("\n", 0, claim.start) + 1
+        head = self.text[line_start:claim.start]
+        label = key_words(head.split(":")[-2]) if head.count(":") else frozenset()
+        return set(label) | context_words(self.text, claim, bounds=(s, e))
+
+    @staticmethod
+    def _best(cands: list[Fact], named: set[str], near: set[str]) -> list[Fact]:
+        """The facts whose key the words around the value name best (the words right before it count
+        twice; then most words named, fewest left over)."""
+        scored = [((len(named & f.key) + len(near & f.key), -len(f.key - named)), f) for f in cands]
+        best = max(score for score, _ in scored)
+        if best[0] == 0:
+            return []
+        return [f for score, f in scored if score == best]
+
+    def _typo(self, value: str) -> str | None:
+        if value in self._typos:
+            return self._typos[value] or None
+        fix = None
+        if value not in self.ev.ids and any(ch.isdigit() for ch in value):
+            near = [i for i in self._tool_ids if _transposed(value, i)]
+            fix = near[0] if len(near) == 1 else None
+        self._typos[value] = fix or ""
+        return fix
+
+
+def _known_statuses() -> set[str]:
+    from refiners.claims import STATUSES
+
+    return {s.replace("canceled", "cancelled") for s in STATUSES}
+
+
+def deterministic_pass(text: str, evidence: Evidence, apply: bool = True) -> tuple[str, list[str], list[str]]:
+    """(text with contradictions fixed when ``apply``, what contradicts the evidence, notes). No model."""
+    checker = Checker(text, evidence)
+    found = checker.findings()
+    edits = []
+    for f in found:
+        edit = (f.claim.start, f.claim.end, f.new)
+        if f.claim.kind == "status":
+            edit = _status_edit(text, f.claim.start, f.claim.end, f.new)
+        edits.append(edit)
+    fixed = [f.describe() for f in found]
+    names = _name_edits(text, evidence, fixed, {(s, e) for s, e, _ in edits})
+    edits += names
+    return (replace_spans(text, edits) if apply else text), fixed, checker.notes + evidence.notes
 
 
 def _name_edits(text: str, evidence: Evidence, fixed: list[str], taken: set[tuple[int, int]]):
-    """Misspelt names of things in the tool results ('Hotel Maris' for 'Hotel Marais')."""
+    """Misspelt names of things in the tool results ('Hotel Maris' for 'Hotel Marais'): one close name only."""
     names = {f.display for f in evidence.of(*FACT_SOURCES) if f.kind == "name" and len(f.display) >= 5}
+    if not names:
+        return []
+    said = {f.display for f in evidence.facts if f.kind == "name"}
     out = []
-    for name in sorted(names):
-        n = len(name.split())
+    for n in sorted({len(name.split()) for name in names}):
         run = re.compile(r"(?=\b([A-Z][a-z]+(?:\s+[A-Z][a-z]+){%d})\b)" % (n - 1))
+        same_length = [name for name in names if len(name.split()) == n]
         for m in run.finditer(text):
             seq, start = m.group(1), m.start(1)
             end = start + len(seq)
-            if seq == name or seq.lower() in (name.lower() + "s", name.lower() + "es") or seq in names:
+            if seq in said or any(a < end and start < b for a, b in taken):
                 continue
-            if any(a < end and start < b for a, b in taken):
+            low = seq.lower()
+            if any(low in (name.lower(), name.lower() + "s", name.lower() + "es") for name in same_length):
                 continue
-            if difflib.SequenceMatcher(None, seq.lower(), name.lower()).ratio() >= 0.8:
-                out.append((start, end, name))
+            close = [name for name in same_length if difflib.SequenceMatcher(None, low, name.lower()).ratio() >= 0.85]
+            if len(close) == 1:
+                out.append((start, end, close[0]))
                 taken.add((start, end))
-                fixed.append(f"{seq} → {name} (the tool result)")
+                fixed.append(f"{seq} → {close[0]} (the tool result)")
     return out
 
 
 class FactualityRefiner:
     name = "factuality"
     INSTRUCTIONS = ("Compare every amount, date, ID, name and status in the reply with the evidence. "
-                    "If one is contradicted or unsupported, correct it to match the evidence; change nothing else.")
+                    "If one is contradicted, correct it to match the evidence; change nothing else.")
 
-    def __init__(self, deterministic: bool = True):
+    def __init__(self, deterministic: bool = True, mode: str = "rewrite"):
         self.deterministic = deterministic
+        self.mode = mode
 
     def applies(self, turn: Turn) -> bool:
-        return turn.evidence.has(*FACT_SOURCES, "user")
+        return turn.evidence.has(*FACT_SOURCES)
 
     def check(self, turn: Turn, text: str) -> Check:
         if not self.applies(turn):
-            return Check(skip_reason="no tool results or facts in the dialogue")
-        _, fixed, unverified = deterministic_pass(text, turn.evidence)
+            return Check(skip_reason="no tool results or documents in the dialogue")
+        _, fixed, notes = turn.factuality(text)
         if fixed:
             return Check(findings=[f"contradicts the evidence: {fixed[0]}"] + fixed[1:])
-        if unverified and turn.evidence.has(*FACT_SOURCES):
-            return Check(findings=[f"unverified: {', '.join(unverified[:3])}"])
-        return Check(skip_reason="every checkable claim agrees with the evidence" if find_claims(text)
-                     else "no checkable claims")
+        return Check(skip_reason="no value contradicts a fact about the same thing"
+                     + (f" ({'; '.join(notes[:2])})" if notes else ""))
 
     async def revise(self, turn: Turn, text: str) -> Revision:
         calls = turn.budget.calls
         notes: list[str] = []
-        unverified: list[str] = []
+        flags: list[str] = []
         if self.deterministic:
-            text, fixed, unverified = deterministic_pass(text, turn.evidence)
-            notes += [f"fixed {f}" for f in fixed]
-        if turn.can_consult() and (turn.thorough or (unverified and turn.evidence.has(*FACT_SOURCES))):
+            fixed_text, fixed, left = turn.factuality(text)
+            if self.mode == "flag":
+                flags += fixed
+                notes += [f"flagged {f}" for f in fixed]
+            else:
+                text = fixed_text
+                notes += [f"fixed {f}" for f in fixed]
+            notes += left[:3]
+        if turn.can_consult() and turn.thorough:
             evidence = "\n".join(t for t in turn.evidence_texts()[:12])[-2000:]
-            context = f"Evidence:\n{evidence}" + (f"\nNot verified yet: {', '.join(unverified)}" if unverified else "")
-            text, feedback = await turn.consult("factuality", self.INSTRUCTIONS, context, text)
+            text, feedback = await turn.consult("factuality", self.INSTRUCTIONS, f"Evidence:\n{evidence}", text)
             notes.append(feedback)
-        elif unverified:
-            notes.append(f"could not verify {', '.join(unverified[:3])} (no model consulted)")
         return Revision(text=text, feedback="; ".join(n for n in notes if n) or "no change: claims agree with the evidence",
-                        model_calls=turn.budget.calls - calls)
+                        model_calls=turn.budget.calls - calls, flags=flags)

@@ -29,7 +29,7 @@ class AdaptiveRefinery:
         self.model = model
         self.llm = settings.llm and model is not None
         if refiners is None:
-            every = {"factuality": FactualityRefiner(settings.deterministic_factuality),
+            every = {"factuality": FactualityRefiner(settings.deterministic_factuality, settings.factuality_mode),
                      "persona": PersonaRefiner(), "coherence": CoherenceRefiner()}
             # Without the model only the deterministic factuality pass runs (the structural policy).
             wanted = settings.refiners if settings.llm else ["factuality"]
@@ -86,10 +86,11 @@ class AdaptiveRefinery:
     async def _step(self, refiner: Refiner, turn: Turn, text: str) -> tuple[str, RefinerStep]:
         started = time.perf_counter()
         calls = turn.budget.calls
+        flags: list[str] = []
         with guardrail(refiner.name, current=True) as span:
             try:
                 revision = await asyncio.wait_for(refiner.revise(turn, text), max(0.01, turn.budget.remaining()))
-                new, feedback = revision.text, revision.feedback
+                new, feedback, flags = revision.text, revision.feedback, list(revision.flags)
                 if not new.strip() or len(new) > self.budgets.max_revision_chars:
                     new, feedback = text, f"{feedback}; revision empty or too long: kept the previous revision"
             except asyncio.TimeoutError:
@@ -98,10 +99,14 @@ class AdaptiveRefinery:
                 new, feedback = text, f"failed ({type(e).__name__}: {e!s:.80}): kept the previous revision"
                 turn.notes.append(f"{refiner.name}: {type(e).__name__}")
             changed = new != text
-            span.set_attribute("gen_ai.security.decision.type", "modify" if changed else "allow")
+            span.set_attribute("gen_ai.security.decision.type", "modify" if changed else "warn" if flags else "allow")
+            if flags:  # the values themselves are message content: only with the operator's opt-in
+                span.set_attribute("rein.refiner.flag_count", len(flags))
+                if content_enabled():
+                    span.set_attribute("rein.refiner.flags", flags[:10])
             span.set_attribute("rein.refiner.model_calls", turn.budget.calls - calls)
             if content_enabled():
                 span.add_event("rein.refiner.feedback", {"feedback": feedback[:300]})
-        step = RefinerStep(name=refiner.name, changed=changed, feedback=feedback,
+        step = RefinerStep(name=refiner.name, changed=changed, feedback=feedback, flags=flags,
                            model_calls=turn.budget.calls - calls, ms=(time.perf_counter() - started) * 1000)
         return new, step

@@ -3,7 +3,10 @@ rein's model with this turn's budget. ``consult`` is the one way a refiner asks 
 from __future__ import annotations
 
 import re
+from typing import Any
+from collections import OrderedDict
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from policies.messages import AssistantMessage, ToolMessage, UserMessage, text_of
 from policies.model import ChatModel
@@ -26,11 +29,30 @@ class Turn:
     notes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.evidence = Evidence.from_context(self.ctx)
+        self._checked: dict[str, tuple[str, list[str], list[str]]] = {}
+
+    @cached_property
+    def evidence(self) -> Evidence:
+        """Built once per dialogue: the gate, the planner and the refine loop each make a Turn."""
+        evidence = _evidence_of(self.ctx)
+        self.notes += [n for n in evidence.notes if n not in self.notes]
+        return evidence
+
+    @cached_property
+    def profile(self) -> Profile | None:
         given = parse_profile(self.ctx.profile) if self.ctx.profile else None
         merged = merge_profiles(given.model_dump(exclude_defaults=True) if given else None,
                                 extract_profile(self.ctx.messages))
-        self.profile = parse_profile(merged, "dialogue") if merged else None
+        return parse_profile(merged, "dialogue") if merged else None
+
+    def factuality(self, text: str) -> tuple[str, list[str], list[str]]:
+        """The deterministic factuality pass on ``text``, once per text (the planner's check and the
+        refiner's revision ask the same question)."""
+        if text not in self._checked:
+            from refiners.factuality import deterministic_pass
+
+            self._checked[text] = deterministic_pass(text, self.evidence)
+        return self._checked[text]
 
     @property
     def last_user(self) -> str:
@@ -92,6 +114,24 @@ class Turn:
         if reason:
             return text, f"{verdict.feedback} — revision rejected: {reason}; kept the previous revision"
         return verdict.revision, verdict.feedback or "revised"
+
+
+_EVIDENCE: OrderedDict[tuple, tuple[Any, Evidence]] = OrderedDict()
+
+
+def _evidence_of(ctx: TurnContext) -> Evidence:
+    """Evidence of a dialogue, shared by the Turns made for one request (the same message objects)."""
+    messages = ctx.messages
+    key = (id(messages), len(messages), id(messages[-1]) if messages else 0, tuple(ctx.documents))
+    hit = _EVIDENCE.get(key)
+    if hit is not None and hit[0] is messages:
+        _EVIDENCE.move_to_end(key)
+        return hit[1]
+    evidence = Evidence.from_context(ctx)
+    _EVIDENCE[key] = (messages, evidence)  # holding the list keeps its id from being reused
+    while len(_EVIDENCE) > 32:
+        _EVIDENCE.popitem(last=False)
+    return evidence
 
 
 def is_profile_empty(profile: Profile | None) -> bool:

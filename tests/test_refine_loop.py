@@ -54,14 +54,22 @@ async def test_factuality_leaves_a_supported_draft_alone():
     assert out.final == draft and out.steps == [] and out.header() == "none"
 
 
-async def test_factuality_asks_the_model_about_claims_nothing_settles_and_guards_its_answer():
+async def test_factuality_leaves_claims_nothing_settles_to_the_rules_and_asks_the_model_only_when_thorough():
     c = ctx(tool={"order_id": "A1234", "status": "shipped"})
     draft = "Order A1234 has shipped; your coupon SAVE10X expires on June 30."
+    untouched = ScriptedModel([])
+    out = await run(refinery(untouched), c, draft)  # an unverifiable claim is not a contradiction
+    assert out.final == draft and untouched.requests == []
+
+    def chain(model):
+        return AdaptiveRefinery(RefinerSettings(enabled=True, llm=True, planner="fixed", refiners=["factuality"]),
+                                Budgets(), model)
+
     ok_model = ScriptedModel([review(revision="Order A1234 has shipped.")])
-    out = await run(refinery(ok_model), c, draft)
+    out = await run(chain(ok_model), c, draft)
     assert out.final == "Order A1234 has shipped." and out.model_calls == 1
     inventing = ScriptedModel([review(revision="Order A1234 has shipped; coupon SAVE10X expires on July 31.")])
-    out = await run(refinery(inventing), c, draft)
+    out = await run(chain(inventing), c, draft)
     assert out.final == draft and "nothing supports" in out.steps[0].feedback
 
 
@@ -86,11 +94,11 @@ async def test_coherence_restores_a_value_said_earlier_and_answers_from_the_tool
     history = [{"role": "user", "content": "What's my refund?"},
                {"role": "assistant", "content": "Your refund of $30.00 will be issued on May 3."}]
     c = ctx(user="Great. And when will my order arrive?", history=history)
-    model = ScriptedModel([review(ok=True, feedback="nothing the tools contradict")])  # factuality: $35.00 unverified
+    model = ScriptedModel([])
     out = await run(refinery(model), c, "The refund of $35.00 is on its way.")
     assert "$30.00" in out.final and "$35.00" not in out.final  # as said earlier
     assert "March 14, 2025" in out.final  # the unanswered question, answered from the tool result
-    assert out.header() == "coherence" and out.model_calls == 1
+    assert out.header() == "coherence" and out.model_calls == 0 and model.requests == []  # the rules settled it
 
 
 async def test_coherence_accepts_a_value_the_draft_says_has_changed():
@@ -166,6 +174,9 @@ async def test_invalid_profile_is_ignored_with_a_span_event():
 async def test_factuality_checks_operator_documents_too():
     c = ctx(user="Is there a fee if I return it?", tool=None).model_copy(
         update={"documents": ["Return window: 30 days\nRestocking fee: $5.00"]})
-    out = await run(refinery(), c, "You can return it within 30 days; the restocking fee is $15.00.")
+    out = await run(refinery(), c, "You can return it within 30 days; the restocking fee is $7.50.")
     assert out.final == "You can return it within 30 days; the restocking fee is $5.00."
+    # $15.00 is three times the fee: a sum rein cannot rule out, so it is left as written
+    tripled = "You can return it within 30 days; the restocking fee is $15.00."
+    assert (await run(refinery(), c, tripled)).final == tripled
     assert "the document" in out.steps[0].feedback
