@@ -1,0 +1,84 @@
+"""Issue 9's targets on the tau-bench airline dev set, measured by bench/real_dialogues.py.
+
+rein must not make a working agent worse: on 100 real GPT-4o trajectories, under `structural` and
+under `default` (rein's own model answering "none", so only rein's rules act), it changes at most
+0.5% of the agent's replies, alarms an ambiguity on at most 1% of user turns, never flags a loop
+that has ended, and finds tool failures with precision and recall >= 0.98 against a plain rule
+(bench/real_dialogues.py `reference_failure`). The data stays outside the repository.
+"""
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "bench" / "real_dialogues.py"
+DEV = Path(__file__).resolve().parents[2] / "shared/data/tau-bench-airline/dev.json"
+POLICIES = ("structural", "default")
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("rein_bench_real_dialogues", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def figures():
+    if not DEV.exists():
+        pytest.skip(f"the tau-bench airline dev set is not here ({DEV}); it lives outside the repository")
+    # The whole-pipeline replay is the bench's to print; the targets need the in-process passes only.
+    return _bench().measure(DEV, POLICIES, replay=False)
+
+
+def _examples(rows: list[dict], render, n: int = 5) -> str:
+    return "\n".join(render(r) for r in rows[:n])
+
+
+def _change(c: dict) -> str:
+    pairs = "; ".join(f"{b[:80]!r} -> {a[:80]!r}" for b, a in c["changes"][:2])
+    return f"  {c['trajectory']} msg {c['index']}: {pairs} ({c['feedback'][:120]})"
+
+
+def _alarm(a: dict) -> str:
+    return f"  {a['trajectory']} msg {a['index']} [{a['cut']}] {a.get('label', '')}: {a['evidence'][:120]}"
+
+
+def test_the_dev_set_is_cut_into_every_case(figures):
+    assert figures["trajectories"] == 100
+    assert figures["replies"] == 760
+    assert figures["user_cuts"] > 700 and figures["tool_cuts"] > 600
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_replies_changed_at_most_half_a_percent(figures, policy):
+    rc = figures["policies"][policy]["replies_changed"]
+    assert rc["share"] <= 0.005, (f"{policy}: {rc['count']}/{rc['of']} replies changed ({100 * rc['share']:.1f}%), "
+                                  f"e.g.\n{_examples(rc['list'], _change)}")
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_ambiguity_alarms_at_most_one_percent_of_user_turns(figures, policy):
+    amb = figures["policies"][policy]["ambiguity"]
+    alarms = [a for a in figures["policies"][policy]["alarms"]["list"]
+              if a["label"].startswith("ambiguous_request") and a["cut"] == "user"]
+    assert amb["share"] <= 0.01, (f"{policy}: ambiguity alarms on {amb['user_turns']}/{amb['of']} user turns "
+                                  f"({100 * amb['share']:.1f}%), e.g.\n{_examples(alarms, _alarm)}")
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_no_stale_loop_flag(figures, policy):
+    stale = figures["policies"][policy]["stale_loops"]
+    assert stale["count"] == 0, f"{policy}: {stale['count']} stale loop flags:\n{_examples(stale['list'], _alarm)}"
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_tool_failure_precision_and_recall(figures, policy):
+    tf = figures["policies"][policy]["tool_failure"]
+    summary = f"{policy}: precision {tf['precision']:.3f} recall {tf['recall']:.3f} (tp {tf['tp']} fp {tf['fp']} fn {tf['fn']})"
+    assert tf["precision"] >= 0.98, f"{summary}; false alarms:\n{_examples(tf['false_alarms'], _alarm)}"
+    assert tf["recall"] >= 0.98, f"{summary}; missed:\n{_examples(tf['misses'], _alarm)}"
