@@ -14,25 +14,29 @@ candidates and nothing singles one out. It stays quiet when:
 - a qualifier or a word of the turn fits exactly one candidate ("the order with the lamp");
 - a bare "it" could be of several kinds (unsure: precision first).
 
-Cost is bounded: the user's turn is read up to ``USER_CHARS``, each earlier message up to
-``MESSAGE_CHARS`` (JSON walked up to ``JSON_NODES`` nodes), and earlier messages newest first up to
-``CONTEXT_CHARS`` in all; what is past a cap is not read (the evidence says how much was).
+Cost is bounded and linear: of the user's turn its head and tail (``USER_CHARS`` in all), of each
+earlier message its first ``MESSAGE_CHARS`` (JSON up to that size parsed and walked, ``JSON_NODES`` nodes in all; longer
+JSON read by its key-value pairs; at most ``MAX_IDS`` ids a message), and earlier messages newest first
+until ``CONTEXT_CHARS`` were read; what is past a cap is not read (the evidence says how much was).
 """
 from __future__ import annotations
 
 import json
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from inception.base import Detection
 from inception.dialogue import Dialogue
 from policies.messages import AssistantMessage, DeveloperMessage, SystemMessage, ToolMessage, text_of
 
-USER_CHARS = 4_000
+USER_CHARS = 2_000
 MESSAGE_CHARS = 24_000
-CONTEXT_CHARS = 120_000
-JSON_NODES = 4_000
+CONTEXT_CHARS = 64_000
+JSON_NODES = 4_000      # in all earlier tool results together
+MAX_IDS = 200           # per message
+MAX_RIVALS = 50         # fitted against the turn's words
 
 # ORD-1001, W2378156, #W2378156, #40213, FDZ0T5 (letters and digits; bare numbers only with a '#')
 ID = re.compile(r"(?<![\w#-])#?((?=[A-Z0-9-]*\d)(?=[A-Z0-9-]*[A-Z])[A-Z0-9][A-Z0-9-]{3,15}|(?<=#)\d{4,})(?![\w-])")
@@ -43,24 +47,32 @@ KINDS = {"order": "order", "purchase": "order", "package": "order", "parcel": "o
          "flight": "flight", "item": "item", "product": "item", "ticket": "ticket", "subscription": "subscription",
          "appointment": "appointment", "line": "line", "device": "device"}
 _NOUNS = "|".join(sorted(KINDS, key=len, reverse=True))
-# A noun just before an id (or a list of ids): "reservation FDZ0T5", "orders #W1, #W2 and #W3", "Flight **HAT069**".
-NOUN_BEFORE = re.compile(rf"\b({_NOUNS})s?\b(?:\s+(?:id|ids|number|numbers|code|no\.?))?"
-                         rf"(?:[\s:*#(),]|\band\b|\bor\b|[A-Z0-9][A-Z0-9-]{{3,15}})*$", re.I)
+# In free text: a code in capitals and digits, or a noun of a kind.
+MENTION = re.compile(rf"(?<![\w#-])(#?[A-Z0-9][A-Z0-9-]{{3,15}}|#\d{{4,}})(?![\w-])|(?i:\b({_NOUNS})(?:s|es)?\b)")
+# What may stand between a noun and its ids: "reservation ID: X", "orders X, Y and Z", "Flight **X**".
+GAP = re.compile(r"(?:[\s:*#(),-]|\b(?:id|ids|number|numbers|code|no|and|or|is)\b){0,12}", re.I)
 # "reservation HATHAT", "booking ID: K2BX9Q": a code after its noun, even one without digits.
 NAMED = re.compile(rf"\b({_NOUNS})\s+(?:id|number|code)?[\s:#*]*(?-i:[A-Z0-9]{{5,10}})\b", re.I)
-_VERB = (r"cancel|return|refund|change|modify|update|exchange|delete|remove|track|reschedule|upgrade|book|"
-         r"downgrade|ship|reorder|resend|check|pause|renew|move|postpone|fix|rebook|switch|confirm")
-ACTION = re.compile(rf"\b(?:{_VERB})\b|\bstatus\b|\bwhere(?:'s| is)\b", re.I)
+# "key": "value" and "key": ["v1", "v2"] in JSON too long to parse whole.
+PAIR = re.compile(r'"(\w{2,40})"\s*:\s*(?:"([^"\s]{3,40})"|\[((?:\s*"[^"]{0,40}"\s*,?){1,50})\])')
+# Words are matched as a set, not by a regex alternation: that costs ~250 ns a character of a long turn.
+VERBS = frozenset("""cancel return refund change modify update exchange delete remove track reschedule upgrade
+book downgrade ship reorder resend check pause renew move postpone fix rebook switch status where""".split())
+# Verbs whose object is a thing, never a statement: after them a bare "that" is an entity ("cancel that"),
+# after others it is usually what was just said ("could you confirm that?", "double-check that for me").
+THING_VERBS = frozenset("""cancel return refund exchange delete track reschedule book rebook ship reorder resend
+pause renew postpone""".split())
 NOUN_REF = re.compile(rf"\b(?:the|that|this)\s+(?:same\s+)?({_NOUNS})\b(?!s\b|-|\s+(?:id|ids|number|code|class)\b)", re.I)
-PRONOUN_REF = re.compile(
-    rf"\b(?:{_VERB})\s+(it\b|(?:that|this)(?:\s+one\b|(?=\s*(?:[.,!?;]|$|\s(?:for|please|now|too|instead|to|as)\b))))"
-    rf"|\b((?:that|this) one)\b", re.I)
+PRONOUN = re.compile(r"\b(?:it|that|this)\b(?:\s+one\b)?", re.I)
+_AFTER_IT = re.compile(r"'s|\s+(?:is|was|would|will)\b", re.I)
+_AFTER_THAT = re.compile(r"\s*(?:[.,!?;]|$|(?:for|please|now|too|instead|as)\b)", re.I)
+_WORD_BEFORE = re.compile(r"([a-z]+)\W{0,3}$", re.I)
 # What makes a noun phrase pick one ("the flight from Atlanta", "the order with the lamp"); "to my card" does not.
 QUALIFIER = re.compile(r"\s*(?:from|on|at|with|departing|leaving|arriving|returning|going|that|which|booked|"
                        r"scheduled|between|(?:to|for)\s+(?-i:[A-Z][a-z]))\b", re.I)
-POSITION = re.compile(r"\b(?:first|second|third|fourth|last|latest|most recent|newest|oldest|earlier|later|"
-                      r"older|newer|cheaper|cheapest|faster|fastest|shorter|both|all|every|each|other one|"
-                      r"(?:option|number|choice|no\.?)\s*#?\d)\b", re.I)
+POSITION = frozenset("""first second third fourth last latest newest oldest earlier later older newer cheaper
+cheapest faster fastest shorter both all every each""".split())
+PICK = re.compile(r"\b(?:most recent|other one|(?:option|number|choice|no\.?)\s*#?\d)", re.I)
 YES = re.compile(r"^\W*(?:yes|yeah|yep|yup|sure|ok|okay|correct|confirm(?:ed)?|absolutely|definitely|please do|"
                  r"go ahead|(?:please )?proceed|sounds good|that works|perfect|great|let'?s do)\b", re.I)
 _STOP = set("""about after again also because been before being could does doing from have having here into
@@ -74,6 +86,7 @@ class Candidate:
     ident: str
     kind: str
     around: str     # the JSON object holding it, or the text near it: what a qualifier can fit
+    owner: str | None = None   # the id of the object it is part of (a reservation's flights)
 
 
 def _kind(word: str) -> str | None:
@@ -85,6 +98,7 @@ def _kind(word: str) -> str | None:
     return KINDS.get(w)
 
 
+@lru_cache(maxsize=4096)
 def _key_kind(key: str, parent: str | None) -> str | None:
     k = key.lower()
     if k == "id":
@@ -95,8 +109,11 @@ def _key_kind(key: str, parent: str | None) -> str | None:
     return None
 
 
+_SHAPE = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", "A" * 26 + "9" * 10)
+
+
 def _shape(ident: str) -> str:
-    return "shape:" + re.sub(r"\d", "9", re.sub(r"[A-Z]", "A", ident))
+    return "shape:" + ident.translate(_SHAPE)
 
 
 def _words(text: str) -> set[str]:
@@ -116,57 +133,79 @@ def _scalars(node: dict) -> str:
     return " ".join(parts)[:600]
 
 
-def _walk(node: Any, parent: str | None, out: list[Candidate], budget: list[int]) -> None:
+def _walk(node: Any, parent: str | None, owner: str | None, out: list[Candidate], budget: list[int]) -> None:
+    """Ids under keys that name their kind; ``owner``: the id of the object they are part of
+    (a reservation's flights)."""
     budget[0] -= 1
     if budget[0] < 0:
         return
     if isinstance(node, dict):
-        around = None
+        own = None
         for key, value in node.items():
             if isinstance(value, str):
                 kind = _key_kind(key, parent)
                 if kind and 2 < len(value) <= 40 and " " not in value:
-                    around = around if around is not None else _scalars(node)
-                    out.append(Candidate(value.lstrip("#"), kind, around))
+                    out.append(Candidate(value.lstrip("#"), kind, _scalars(node), owner))
+                    own = own or value.lstrip("#")
             elif isinstance(value, list) and value and all(isinstance(v, str) for v in value[:50]):
                 kind = _kind(key)
                 if kind and all(" " not in v and 2 < len(v) <= 40 for v in value[:50]):
-                    out += [Candidate(v.lstrip("#"), kind, "") for v in value[:50]]
-            elif isinstance(value, (dict, list)):
-                _walk(value, key, out, budget)
+                    out += [Candidate(v.lstrip("#"), kind, "", owner) for v in value[:50]]
+        for key, value in node.items():
+            if isinstance(value, (dict, list)):
+                _walk(value, key, own or owner, out, budget)
     elif isinstance(node, list):
         for v in node:
             if budget[0] < 0:
                 return
-            _walk(v, parent, out, budget)
+            _walk(v, parent, owner, out, budget)
 
 
-def _from_json(text: str) -> list[Candidate] | None:
-    stripped = text.strip()
-    if stripped[:1] not in "{[" or len(stripped) > MESSAGE_CHARS:
+def _from_json(text: str, budget: list[int]) -> list[Candidate] | None:
+    """Candidates of a tool result that is JSON; one too long to parse is read by its key-value pairs."""
+    head = text[:MESSAGE_CHARS].lstrip()
+    if head[:1] not in "{[":
         return None
-    try:
-        data = json.loads(stripped)
-    except ValueError:
-        return None
-    out: list[Candidate] = []
-    _walk(data, None, out, [JSON_NODES])
+    if budget[0] <= 0:
+        return []   # the newer results used the whole budget
+    if len(text) <= MESSAGE_CHARS:
+        try:
+            data = json.loads(text)
+        except ValueError:
+            data = None
+        if data is not None:
+            out: list[Candidate] = []
+            _walk(data, None, None, out, budget)
+            return out
+    out = []
+    for m in PAIR.finditer(head):
+        kind = _key_kind(m.group(1), None) if m.group(2) else _kind(m.group(1))
+        values = [m.group(2)] if m.group(2) else re.findall(r'"([^"\s]{3,40})"', m.group(3))
+        if kind:
+            out += [Candidate(v.lstrip("#"), kind, head[max(0, m.start() - 200): m.end() + 200]) for v in values[:50]]
     return out
 
 
 def _from_text(text: str, known: dict[str, str], shapes: dict[str, str | None]) -> list[Candidate]:
-    """Ids in free text: a known id keeps its kind; a new one takes the noun before it, else the kind
-    of the ids of its shape (in this text, then anywhere), else its shape."""
-    out = []
-    for m in TOKEN.finditer(text):
-        token = m.group(0).lstrip("#")
+    """Ids in free text, in one pass (the first ``MAX_IDS``): a known id keeps its kind; a new one takes
+    the kind of the noun before it ("reservation FDZ0T5", "orders #W1, #W2 and #W3", "Flight Number:
+    HAT284"), else that of the ids of its shape (in this text, then anywhere), else its shape."""
+    out: list[Candidate] = []
+    noun, after = None, 0
+    for m in MENTION.finditer(text):
+        if m.group(2):
+            noun, after = _kind(m.group(2)), m.end()
+            continue
+        token = m.group(1).lstrip("#")
         kind = known.get(token)
-        if kind is None:
-            if ID.fullmatch(m.group(0)) is None:
-                continue
-            noun = NOUN_BEFORE.search(text, max(0, m.start() - 60), m.start())
-            kind = _kind(noun.group(1)) if noun else None
-        out.append(Candidate(token, kind or _shape(token), text[max(0, m.start() - 80): m.end() + 120]))
+        if kind is None and ID.fullmatch(m.group(1)) is None:
+            continue   # an all-caps word, not an id
+        if noun and not GAP.fullmatch(text, after, m.start()):
+            noun = None
+        after = m.end()
+        out.append(Candidate(token, kind or noun or _shape(token), text[max(0, m.start() - 80): m.end() + 120]))
+        if len(out) >= MAX_IDS:
+            break
     local = dict(shapes)
     for c in out:
         if not c.kind.startswith("shape:"):
@@ -184,9 +223,16 @@ class Said:
     tail: set[str]
 
 
-def _context(d: Dialogue) -> tuple[list[Said], dict[str, str], int]:
-    """What each earlier message speaks of (newest first), every context an id was seen in, and
-    how many characters were read."""
+@dataclass
+class Context:
+    said: list[Said]          # per earlier message, newest first
+    around: dict[str, str]    # id -> every context it was seen in
+    owner: dict[str, str]     # id -> the id of the object it is part of, from tool results
+    read: int                 # characters read
+
+
+def _context(d: Dialogue) -> Context:
+    """What the earlier messages speak of, newest first, within the caps."""
     raw: list[tuple[str, bool, bool]] = []   # (text, is free text, is the agent's text)
     read = 0
     for m in reversed(d.messages[:d.turn_start]):
@@ -197,29 +243,33 @@ def _context(d: Dialogue) -> tuple[list[Said], dict[str, str], int]:
         if isinstance(m, AssistantMessage) and m.tool_calls:
             texts += [(c.function.arguments or "", False) for c in m.tool_calls]
         for t, agent in texts:
-            raw.append((t[:MESSAGE_CHARS], not isinstance(m, ToolMessage) or t.strip()[:1] not in "{[", agent))
+            raw.append((t, not isinstance(m, ToolMessage) or t.lstrip()[:1] not in "{[", agent))
             read += min(len(t), MESSAGE_CHARS)
         if read >= CONTEXT_CHARS:
             break
-    structured = [None if free else _from_json(t) for t, free, _ in raw]
+    budget = [JSON_NODES]   # shared: the newest results are walked first
+    structured = [None if free else _from_json(t, budget) for t, free, _ in raw]
     known = {c.ident: c.kind for cs in structured if cs for c in cs}
     shapes: dict[str, str | None] = {}
     for ident, kind in known.items():
         shapes[_shape(ident)] = kind if shapes.get(_shape(ident), kind) == kind else None
     said = []
     for (t, _, agent), cs in zip(raw, structured):
-        cands = cs if cs is not None else _from_text(t, known, shapes)
+        cands = cs if cs is not None else _from_text(t[:MESSAGE_CHARS], known, shapes)
         tail: set[str] = set()
         if agent and cands:
-            last = [x for x in re.split(r"(?<=[.!?])\s+|\n+", t.strip()) if x.strip()][-1:]
+            last = [x for x in re.split(r"(?<=[.!?])\s+|\n+", t[-2000:].strip()) if x.strip()][-1:]
             tail = {c.ident for c in cands if last and c.ident in last[0]}
         said.append(Said(cands, tail))
     around: dict[str, str] = {}
+    owner: dict[str, str] = {}
     for s in said:
         for c in s.cands:
-            if len(around.get(c.ident, "")) < 2000:
+            if len(around.get(c.ident, "")) < 600:
                 around[c.ident] = around.get(c.ident, "") + " " + c.around
-    return said, around, read
+            if c.owner:
+                owner.setdefault(c.ident, c.owner)
+    return Context(said, around, owner, read)
 
 
 # ---- the detector ------------------------------------------------------------------------
@@ -227,31 +277,34 @@ class VagueReference:
     name = "vague_reference"
 
     def detect(self, d: Dialogue) -> list[Detection]:
-        request = d.last_user[:USER_CHARS]
-        if not request or not ACTION.search(request) or POSITION.search(request):
+        text = d.last_user
+        # The head and the tail of a long turn: the ask is usually at one end.
+        request = text if len(text) <= USER_CHARS else text[:USER_CHARS // 2] + " … " + text[-USER_CHARS // 2:]
+        words = set(re.findall(r"[a-z]+", request.lower()))
+        if not request or not words & VERBS or words & POSITION or PICK.search(request):
             return []
         refs = self._referents(request)
         if not refs:
             return []
         if YES.search(request) and not self._agent_asked_which(d):
             return []   # a reply to the agent's own proposal: "it" is what the agent proposed
-        said, around, read = _context(d)
-        known = {c.ident: c.kind for s in said for c in s.cands}
+        ctx = _context(d)
+        known = {c.ident: c.kind for s in ctx.said for c in s.cands}
         named = _from_text(request, known, {})
         for phrase, kind, rest in refs:
-            found = self._open(said, kind)
+            found = self._open(ctx, kind)
             if found is None:
                 continue
             kind, ids = found
             if any(c.kind == kind or c.kind.startswith("shape:") for c in named) or any(
                     _kind(n.group(1)) == kind for n in NAMED.finditer(request)):
                 continue   # the user names one (an id not known as another kind)
-            if self._fits_one(request, rest if kind else None, [around.get(i, "") for i in ids]):
+            if self._fits_one(request, rest if kind else None, [ctx.around.get(i, "") for i in ids[:MAX_RIVALS]]):
                 continue
             listed = ", ".join(sorted(ids)[:6]) + (" …" if len(ids) > 6 else "")
             return [Detection(type="ambiguous_request", subtype="vague_reference",
                               evidence=f'"{phrase}" in "{" ".join(request.split())[:120]}" could be any {kind} '
-                                       f'of {listed} (no id, option, yes or focus singles one out; read {read} '
+                                       f'of {listed} (no id, option, yes or focus singles one out; read {ctx.read} '
                                        f'chars of earlier context)')]
         return []
 
@@ -259,15 +312,25 @@ class VagueReference:
     def _referents(request: str) -> list[tuple[str, str | None, str]]:
         """(phrase, kind or None for a bare pronoun, what follows it)."""
         out = [(m.group(0), KINDS[m.group(1).lower()], request[m.end(): m.end() + 80]) for m in NOUN_REF.finditer(request)]
-        out += [(m.group(1) or m.group(2), None, "") for m in PRONOUN_REF.finditer(request)]
+        for m in PRONOUN.finditer(request):
+            phrase = m.group(0)
+            if " " not in phrase:   # "that one" is a referent wherever it stands; "it" and "that" as an object
+                verb = _WORD_BEFORE.search(request, max(0, m.start() - 24), m.start())
+                verb = verb.group(1).lower() if verb else ""
+                if phrase.lower() == "it":
+                    if verb not in VERBS or _AFTER_IT.match(request, m.end()):
+                        continue
+                elif verb not in THING_VERBS or not _AFTER_THAT.match(request, m.end()):
+                    continue
+            out.append((phrase, None, ""))
         return out
 
     @staticmethod
-    def _open(said: list[Said], kind: str | None) -> tuple[str, list[str]] | None:
+    def _open(ctx: Context, kind: str | None) -> tuple[str, list[str]] | None:
         """The rivals a referent may point at: the candidates of its kind in the newest message that
         speaks of that kind (for a bare pronoun, of any kind), or None when that message is about
-        one of them, or the kind of a bare pronoun is unsure."""
-        for s in said:
+        one of them, they are all parts of one thing, or the kind of a bare pronoun is unsure."""
+        for s in ctx.said:
             of = [c for c in s.cands if kind is None or c.kind == kind]
             if not of:
                 continue
@@ -277,6 +340,9 @@ class VagueReference:
             ids = list(dict.fromkeys(c.ident for c in of))
             if len(ids) < 2 or len(s.tail & set(ids)) == 1:
                 return None   # in focus: the message (or the agent's last sentence) is about one
+            owners = {ctx.owner.get(i) for i in ids}
+            if len(owners) == 1 and None not in owners:
+                return None   # the legs of one reservation: "change the flight" means that trip
             return kinds.pop(), ids
         return None
 
@@ -295,7 +361,7 @@ class VagueReference:
     @staticmethod
     def _agent_asked_which(d: Dialogue) -> bool:
         for m in reversed(d.messages[:d.turn_start]):
-            text = text_of(m).strip() if isinstance(m, AssistantMessage) else ""
+            text = text_of(m)[-2000:].strip() if isinstance(m, AssistantMessage) else ""
             if text:
-                return bool(re.search(r"\bwhich\b[^?]{0,200}\?", text[-2000:], re.I))
+                return bool(re.search(r"\bwhich\b[^?]{0,200}\?", text, re.I))
         return False
