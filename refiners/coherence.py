@@ -1,19 +1,25 @@
-"""Coherence: the reply against the dialogue so far. It must answer what was last asked and not
-contradict an earlier assistant turn. Deterministic where the dialogue settles it (restore a value
-the assistant stated before; answer from the tool results); the model for the rest."""
+"""Coherence: the reply against the dialogue so far — it should answer what was last asked and not
+contradict an earlier assistant turn.
+
+Values change legitimately over a dialogue (a second option's price, a new total after a change), so
+the rules here only *report*: a value that contradicts the one value an earlier turn gave for the
+same record and attribute is flagged, and a question the reply leaves open is handed to the model
+when one is configured. The one rewrite the rules make is an id the reply garbles (two neighbouring
+characters swapped) that the assistant spelled right before and nothing else in the dialogue holds.
+"""
 from __future__ import annotations
 
 import re
 
 from refiners.base import Check, Revision
 from refiners.claims import Claim, find_claims, render, replace_spans
-from refiners.evidence import context_words, near_words, words
-from refiners.factuality import FACT_SOURCES, _sentence_terms, _status_edit
+from refiners.evidence import Sentences, context_words, near_words, words
+from refiners.factuality import FACT_SOURCES, _transposed
 from refiners.turn import Turn
 
 # A sentence that says the value changed on purpose is not a contradiction.
 _CHANGE = re.compile(r"\b(?:now|new|updated?|changed?|instead|actually|correct(?:ion|ed)?|sorry|rebooked|"
-                     r"rescheduled|moved|no longer)\b", re.I)
+                     r"rescheduled|moved|no longer|remaining|difference|after|additional|extra)\b", re.I)
 _SLOTS = [  # question words → the kind of value that answers it
     (re.compile(r"\bwhat time\b|\bat what hour\b", re.I), "time"),
     (re.compile(r"\bwhen\b|\bwhat (?:date|day)\b|\bhow long\b.*\barrive", re.I), "date"),
@@ -23,17 +29,12 @@ _SLOTS = [  # question words → the kind of value that answers it
     (re.compile(r"\bstatus\b|\bwhere is\b|\bwhere's\b|\bhas it (?:shipped|arrived)\b", re.I), "status"),
     (re.compile(r"\bwhat(?: is|'s) (?:the|my) [a-z ]*(?:number|id|code|reference)\b", re.I), "id"),
 ]
-
-
 _BECAUSE = re.compile(r"\b(?:because|since|due to|as a result|the reason)\b", re.I)
+_ID_TOKEN = re.compile(r"#?[A-Za-z0-9][A-Za-z0-9_-]{2,}")
 
 
 def _slot(question: str) -> str | None:
     return next((kind for pattern, kind in _SLOTS if pattern.search(question)), None)
-
-
-def _label(key: frozenset[str]) -> str:
-    return " ".join(sorted(key - {"id"}, key=len, reverse=True)[:2]) or "it"
 
 
 class CoherenceRefiner:
@@ -46,119 +47,94 @@ class CoherenceRefiner:
         has_values = any(f.source == "assistant" for f in turn.evidence.facts)
         return has_values or bool(turn.questions() and turn.evidence.has(*FACT_SOURCES))
 
-    def _contradictions(self, turn: Turn, text: str) -> list[tuple[Claim, object]]:
+    def _id_fixes(self, turn: Turn, text: str) -> list[tuple[Claim, str]]:
+        """Ids the reply garbles that the assistant spelled right before (and no one else said)."""
+        said = {f.value for f in turn.evidence.facts if f.kind == "id" and f.source == "assistant"}
         out = []
-        for claim in find_claims(text):
-            if claim.kind == "number":
+        for claim in find_claims(text, ("id",)):
+            if claim.value in turn.evidence.ids:
                 continue
-            sentence = _sentence_terms(text, claim.start, claim.end)
-            ctx = context_words(text, claim)
-            verdict, fact = turn.evidence.judge(claim, ctx, sentence, ("assistant",), near_words(text, claim))
-            if verdict != "contradicted" or fact is None:
+            near = [i for i in said if _transposed(claim.value, i)]
+            if len(near) == 1:
+                out.append((claim, near[0]))
+        return out
+
+    def _contradictions(self, turn: Turn, text: str) -> list[str]:
+        """Values that disagree with the one value an earlier assistant turn gave for the same record
+        (an id named in both sentences) and the same attribute (the words right before the value)."""
+        earlier = [f for f in turn.evidence.facts if f.source == "assistant" and f.entities]
+        if not earlier:
+            return []
+        sentences = Sentences(text)
+        out = []
+        for claim in find_claims(text, ("money", "date", "time")):
+            if turn.evidence.seen_outside_assistant(claim):
                 continue
-            start = text.rfind(".", 0, claim.start) + 1
-            if _CHANGE.search(text[start:claim.end + 40]):
+            s, e = sentences.bounds(claim.start, claim.end)
+            if _CHANGE.search(text[s:e]):
                 continue
-            if turn.evidence.judge(claim, ctx, sentence, FACT_SOURCES, near_words(text, claim))[0] == "supported":
-                continue  # the tools back the new value: the earlier turn was the wrong one
-            out.append((claim, fact))
+            ids = {t.lstrip("#").upper() for t in _ID_TOKEN.findall(text[s:e])}
+            near = near_words(text, claim)
+            if not ids or not near:
+                continue
+            same = [f for f in earlier if f.kind == claim.kind and ids & set(f.entities) and near & f.key]
+            values = {repr(f.value) for f in same}
+            if len(values) == 1 and not any(_same(claim, f.value) for f in same):
+                out.append(f"{claim.text} (earlier {same[0].display} for {' '.join(sorted(ids & set(same[0].entities)))})")
         return out
 
     def _unanswered(self, turn: Turn, text: str) -> tuple[list[str], list[str]]:
-        """(questions the reply leaves open, questions rules cannot call either way)."""
-        open_, unsure = [], []
-        draft_kinds = {c.kind for c in find_claims(text)}
+        """(questions whose kind of answer — a date for "when", an amount for "how much" — the reply
+        lacks, questions that share few words with the reply): both are for the model to judge."""
+        kinds = {c.kind for c in find_claims(text)}
         if _BECAUSE.search(text):
-            draft_kinds.add("reason")
-        # A reply stating a tool record's values is about that record ("my train details?").
-        draft_words = words(text) | self._records_stated(turn, text)
+            kinds.add("reason")
+        draft_words = words(text)
+        open_, unsure = [], []
         for q in turn.questions():
-            q_words = words(q)
-            overlap = len(q_words & draft_words) / max(1, len(q_words))
             slot = _slot(q)
-            if slot:  # "when ...?" is answered by a date, whatever words surround it
-                if slot not in draft_kinds:
-                    open_.append(q)
-            elif overlap >= 0.5:
-                continue
-            elif overlap < 0.2 and len(q_words) >= 2 or self._keyed_fact(turn, q_words):
+            q_words = words(q)
+            if slot and slot not in kinds and len(q_words & draft_words) < 2:
                 open_.append(q)
-            else:
+            elif not slot and len(q_words) >= 2 and len(q_words & draft_words) / len(q_words) < 0.5:
                 unsure.append(q)
         return open_, unsure
-
-    @staticmethod
-    def _records_stated(turn: Turn, text: str) -> set[str]:
-        stated = {c.text for c in find_claims(text)}
-        return {w for f in turn.evidence.of(*FACT_SOURCES) if f.display in stated for w in f.key}
-
-    @staticmethod
-    def _keyed_fact(turn: Turn, q_words: set[str]):
-        """The one tool value whose name the question uses ("which seat ...?" → seat 23A), if unique."""
-        hits = [f for f in turn.evidence.of(*FACT_SOURCES) if f.key and f.key <= q_words | {"id"} and f.key & q_words]
-        return hits[0] if len({repr(f.value) for f in hits}) == 1 else None
-
-    def _answer_from_evidence(self, turn: Turn, question: str, text: str) -> str | None:
-        slot = _slot(question)
-        q_words = words(question)
-        if slot == "reason":
-            return None
-        if not slot:
-            fact = self._keyed_fact(turn, q_words)
-            return f"{_label(fact.key).capitalize()}: {fact.display}." if fact else None
-
-        def score(f) -> int:
-            return 2 * len(q_words & f.key) + len(q_words & f.record)
-
-        facts = [f for f in turn.evidence.of(*FACT_SOURCES) if f.kind == slot]
-        scored = sorted(facts, key=score, reverse=True)
-        if not scored or len({repr(f.value) for f in scored if score(f) == score(scored[0])}) != 1:
-            return None
-        fact = scored[0]
-        style = find_claims(fact.display)
-        shown = render(style[0], fact.value, fact.kind) if style else fact.display
-        if slot == "money" and not (style and style[0].kind == "money"):
-            shown = f"{fact.value:,.2f}"  # an amount with no currency in view: no symbol guessed
-        if slot == "date" and fact.value[0]:
-            stub = Claim("date", "", 0, 0, fact.value, {"fmt": "md", "long": True, "year": True})
-            shown = render(stub, fact.value, "date")
-        return f"{_label(fact.key).capitalize()}: {shown}."
 
     def check(self, turn: Turn, text: str) -> Check:
         if not self.applies(turn):
             return Check(skip_reason="nothing earlier to be coherent with")
-        findings = [f"contradicts an earlier turn: {c.text} (earlier {f.display})"
-                    for c, f in self._contradictions(turn, text)]
+        findings = [f"garbles an id said earlier: {c.text} (earlier {v})" for c, v in self._id_fixes(turn, text)]
+        findings += [f"contradicts an earlier turn: {c}" for c in self._contradictions(turn, text)]
         open_, unsure = self._unanswered(turn, text)
-        findings += [f"leaves unanswered: {q}" for q in open_]
-        return Check(findings=findings, undecided=bool(unsure) and not findings)
+        if findings:
+            return Check(findings=findings + [f"leaves unanswered: {q}" for q in open_])
+        # Rules cannot tell a question left open from one answered in other words: the model decides.
+        return Check(undecided=bool(open_ or unsure))
 
     async def revise(self, turn: Turn, text: str) -> Revision:
         calls = turn.budget.calls
-        notes = []
-        edits = []
-        for claim, fact in self._contradictions(turn, text):
-            new = render(claim, fact.value, fact.kind)
-            edits.append(_status_edit(text, claim.start, claim.end, new) if claim.kind == "status"
-                         else (claim.start, claim.end, new))
-            notes.append(f"{claim.text} → {new} (as said earlier)")
-        text = replace_spans(text, edits)
-        open_, unsure = self._unanswered(turn, text)
-        still_open = []
-        for q in open_:
-            answer = self._answer_from_evidence(turn, q, text)
-            if answer and answer.split(": ", 1)[-1].rstrip(".") not in text:
-                text = text.rstrip() + " " + answer
-                notes.append(f"answered '{q}' from the tool results")
-            else:
-                still_open.append(q)
-        if turn.can_consult() and (still_open or unsure or turn.thorough):
+        notes, flags = [], []
+        fixes = self._id_fixes(turn, text)
+        text = replace_spans(text, [(c.start, c.end, render(c, v, "id")) for c, v in fixes])
+        notes += [f"{c.text} → {v} (as said earlier)" for c, v in fixes]
+        flags += [f"contradicts an earlier turn: {c}" for c in self._contradictions(turn, text)]
+        open_, _ = self._unanswered(turn, text)
+        if turn.can_consult() and (flags or open_ or turn.thorough):
             context = f"Dialogue so far:\n{turn.dialogue()}"
-            if still_open:
-                context += "\nUnanswered: " + " ".join(still_open)
+            if open_:
+                context += "\nPossibly unanswered: " + " ".join(open_)
+            if flags:
+                context += "\nPossibly contradicting earlier turns: " + "; ".join(flags)
             text, feedback = await turn.consult("coherence", self.INSTRUCTIONS, context, text)
             notes.append(feedback)
-        elif still_open:
-            notes.append("open: " + " ".join(still_open) + " (no model consulted)")
+        notes += flags
+        if open_ and not turn.can_consult():
+            notes.append("possibly open: " + " ".join(open_) + " (no model consulted)")
         return Revision(text=text, feedback="; ".join(n for n in notes if n) or "no change: the reply follows the dialogue",
-                        model_calls=turn.budget.calls - calls)
+                        model_calls=turn.budget.calls - calls, flags=flags)
+
+
+def _same(claim: Claim, value) -> bool:
+    from refiners.claims import same_value
+
+    return same_value(claim.kind, claim.value, value)

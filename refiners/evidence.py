@@ -307,6 +307,12 @@ class Evidence:
             return claim.value in self.ids
         return any(same_value(claim.kind, claim.value, v) for v in self.values.get(claim.kind, ()))
 
+    def seen_outside_assistant(self, claim: Claim) -> bool:
+        """The value is in a tool result, a document or the user's words (not only the assistant's)."""
+        numeric = claim.kind in ("money", "number")
+        return any((f.value == claim.value if numeric else same_value(claim.kind, claim.value, f.value))
+                   for f in self.facts if f.source != "assistant" and comparable(claim.kind, f.kind))
+
     def entities_in(self, text: str) -> list[str]:
         """Identifiers of records in the evidence that ``text`` names, in the order named."""
         out = []

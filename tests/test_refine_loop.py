@@ -90,15 +90,32 @@ async def test_persona_asks_the_model_for_a_constraint_and_leaves_alone_what_it_
     assert untouched.final == "The hotel has a pool and a gym." and untouched.model_calls == 0
 
 
-async def test_coherence_restores_a_value_said_earlier_and_answers_from_the_tool_result():
+async def test_coherence_flags_a_value_said_earlier_for_the_same_record_and_asks_the_model():
     history = [{"role": "user", "content": "What's my refund?"},
-               {"role": "assistant", "content": "Your refund of $30.00 will be issued on May 3."}]
-    c = ctx(user="Great. And when will my order arrive?", history=history)
-    model = ScriptedModel([])
-    out = await run(refinery(model), c, "The refund of $35.00 is on its way.")
-    assert "$30.00" in out.final and "$35.00" not in out.final  # as said earlier
-    assert "March 14, 2025" in out.final  # the unanswered question, answered from the tool result
-    assert out.header() == "coherence" and out.model_calls == 0 and model.requests == []  # the rules settled it
+               {"role": "assistant", "content": "Your refund for order A1234 is $30.00, issued on May 3."}]
+    c = ctx(user="Great. And when will it be issued?", history=history)
+    draft = "The refund for order A1234 of $35.00 is on its way."
+    alone = await run(refinery(ScriptedModel([])), c, draft)  # no usable model: reported, not rewritten
+    assert alone.final == draft and alone.flags == ["contradicts an earlier turn: $35.00 (earlier $30.00 for A1234)"]
+    model = ScriptedModel([review(revision="The refund for order A1234 of $30.00 is issued on May 3.")])
+    out = await run(refinery(model), c, draft)
+    assert out.final == "The refund for order A1234 of $30.00 is issued on May 3." and out.header() == "coherence"
+    assert "$35.00 (earlier $30.00" in model.requests[0].messages[1].content
+
+
+async def test_coherence_restores_an_id_the_reply_garbles():
+    history = [{"role": "user", "content": "I want to complain about a late delivery."},
+               {"role": "assistant", "content": "I've opened case CS-20418 for you."}]
+    c = ctx(user="What was my case number?", history=history, tool=None)
+    out = await run(refinery(ScriptedModel([])), c, "Your case number is CS-24018.")
+    assert out.final == "Your case number is CS-20418." and out.model_calls == 0
+
+
+async def test_coherence_leaves_values_that_move_on_across_a_dialogue():
+    history = [{"role": "assistant", "content": "Option 1 for order A1234 costs $299."}]
+    c = ctx(user="And with insurance?", history=history, tool=None)
+    for draft in ("With insurance the total for order A1234 is $329.", "Option 2 costs $375."):
+        assert (await run(refinery(ScriptedModel([])), c, draft)).final == draft
 
 
 async def test_coherence_accepts_a_value_the_draft_says_has_changed():
@@ -115,7 +132,7 @@ async def test_refiners_run_in_order_each_on_the_previous_revision():
         seen.append(request.messages[1].content)
         return review(revision="Bonjour Dana, votre commande A1234 est expédiée, total $42.50.")
 
-    history = [{"role": "assistant", "content": "Your order total is $42.50."}]
+    history = [{"role": "assistant", "content": "Your order A1234 total is $42.50."}]
     c = ctx(user="Where is my order A1234?", history=history, profile={"name": "Dana", "language": "French"})
     out = await run(refinery(FunctionModel(fn)), c, "Hi Dan, your order A1234 is pending, total $45.00.")
     assert [s.name for s in out.steps] == ["factuality", "coherence", "persona"]

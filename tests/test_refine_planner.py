@@ -67,9 +67,10 @@ async def test_no_persona_known_means_no_persona_pass():
 
 async def test_order_is_facts_then_thread_then_persona():
     history = [{"role": "user", "content": "How much is the refund?"},
-               {"role": "assistant", "content": "Your refund of $30.00 will be issued on May 3."}]
+               {"role": "assistant", "content": "Your refund for order A1234 of $30.00 will be issued on May 3."}]
     c = ctx(user="Ok. When will the refund arrive? Call me Dana.", history=history, tool=ORDER)
-    plan = await refinery().plan(c, "Hi Dina, the refund of $35.00 should be there in 5 to 7 days; order A1243.")
+    plan = await refinery().plan(c, "Hi Dina, the refund for order A1234 of $35.00 should be there in 5 to 7 days; "
+                                    "order A1243.")
     assert plan.refiners == ["factuality", "coherence", "persona"]
 
 
