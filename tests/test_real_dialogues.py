@@ -8,6 +8,7 @@ that has ended, and finds tool failures with precision and recall >= 0.98 agains
 """
 from __future__ import annotations
 
+import functools
 import importlib.util
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ DEV = Path(__file__).resolve().parents[2] / "shared/data/tau-bench-airline/dev.j
 POLICIES = ("structural", "default")
 
 
+@functools.cache
 def _bench():
     spec = importlib.util.spec_from_file_location("rein_bench_real_dialogues", BENCH)
     module = importlib.util.module_from_spec(spec)
@@ -82,3 +84,44 @@ def test_tool_failure_precision_and_recall(figures, policy):
     summary = f"{policy}: precision {tf['precision']:.3f} recall {tf['recall']:.3f} (tp {tf['tp']} fp {tf['fp']} fn {tf['fn']})"
     assert tf["precision"] >= 0.98, f"{summary}; false alarms:\n{_examples(tf['false_alarms'], _alarm)}"
     assert tf["recall"] >= 0.98, f"{summary}; missed:\n{_examples(tf['misses'], _alarm)}"
+
+
+# ---- the bench's own reference rules, on hand-made dialogues (no data needed) ----------------
+def _call(name: str, args: str = "{}", id: str = "call_1") -> dict:
+    return {"role": "assistant", "content": None,
+            "tool_calls": [{"id": id, "type": "function", "function": {"name": name, "arguments": args}}]}
+
+
+def _result(content: str, id: str = "call_1") -> dict:
+    return {"role": "tool", "tool_call_id": id, "content": content}
+
+
+@pytest.mark.parametrize("content,failed", [
+    ("Error: not enough seats on flight HAT229", True),
+    ('{"status": 500, "message": "upstream inventory service unavailable"}', True),
+    ('{"ok": false}', True), ('{"success": false, "reason": "x"}', True), ('{"error": {"code": 7}}', True),
+    ('{"status_code": 404}', True),
+    ('{"payment": {"status": "failed"}, "status": "paid"}', False), ('{"status": "available"}', False),
+    ('{"error": null, "ok": true}', False), ("The flight is on time.", False), ("", False),
+])
+def test_reference_error_shapes(content, failed):
+    assert _bench().reference_error(content) is failed
+
+
+def test_reference_failure_is_cleared_by_a_later_success_of_the_same_tool_only():
+    bench = _bench()
+    raw = [{"role": "user", "content": "book it"}, _call("book"), _result("Error: payment does not add up"),
+           _call("calculate"), _result("305")]  # the same id again: paired by position, not by id
+    assert bench.reference_failure(raw, len(raw))
+    raw += [_call("book", '{"paid": 305}'), _result('{"reservation_id": "X1"}')]
+    assert not bench.reference_failure(raw, len(raw))
+    assert not bench.reference_failure(raw + [{"role": "user", "content": "thanks"}], len(raw) + 1)
+
+
+def test_a_loop_flag_is_stale_once_the_latest_call_differs():
+    bench = _bench()
+    raw = [{"role": "user", "content": "hi"}, _call("search", '{"d": 1}'), _result("[]"),
+           _call("search", '{"d":1}'), _result("[]")]
+    assert not bench.stale_loop(raw, len(raw))
+    raw += [_call("search", '{"d": 2}'), _result('[{"f": "HAT1"}]')]
+    assert bench.stale_loop(raw, len(raw))
