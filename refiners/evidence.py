@@ -247,10 +247,15 @@ class Evidence:
         notes: list[str] = []
         messages = ctx.messages
         calls: dict[str, tuple[frozenset[str], tuple[str, ...]]] = {}
-        for m in messages:
+        for i, m in enumerate(messages):
             if isinstance(m, AssistantMessage):
                 for call in m.tool_calls or []:
-                    calls[call.id] = (key_words(call.function.name), _argument_ids(call.function.arguments))
+                    args = _json(call.function.arguments or "")
+                    calls[call.id] = (key_words(call.function.name),
+                                      tuple(_record_ids(args)) if isinstance(args, dict) else ())
+                    if isinstance(args, dict):
+                        # What the agent asked for (a search's date) is a value it may state: seen, not a fact.
+                        facts += facts_from_json(args, "call", i)
         budget = READ_LIMIT
         skipped = 0
         # Newest first: when the budget runs out, what goes unread is the oldest.
@@ -385,14 +390,6 @@ def _json(text: str) -> Any:
         return json.loads(stripped)
     except (ValueError, RecursionError):
         return None
-
-
-def _argument_ids(arguments: str | None) -> tuple[str, ...]:
-    """The ids a call was made with (``get_reservation_details(reservation_id=...)``): its result is about them."""
-    data = _json(arguments or "")
-    if not isinstance(data, dict):
-        return ()
-    return tuple(_record_ids(data))
 
 
 __all__ = ["Evidence", "Fact", "Sentences", "context_words", "facts_from_json", "facts_from_text", "id_norm",
