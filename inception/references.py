@@ -37,10 +37,10 @@ CONTEXT_CHARS = 64_000
 JSON_NODES = 4_000      # in all earlier tool results together
 MAX_IDS = 200           # per message
 MAX_RIVALS = 50         # fitted against the turn's words
+OTHER = "other"         # the kind of ids nobody refers to as "it" (user IDs, payment IDs)
 
 # ORD-1001, W2378156, #W2378156, #40213, FDZ0T5 (letters and digits; bare numbers only with a '#')
 ID = re.compile(r"(?<![\w#-])#?((?=[A-Z0-9-]*\d)(?=[A-Z0-9-]*[A-Z])[A-Z0-9][A-Z0-9-]{3,15}|(?<=#)\d{4,})(?![\w-])")
-TOKEN = re.compile(r"[#\w][\w-]*")
 # Kinds of entity a user acts on, and the words users have for them.
 KINDS = {"order": "order", "purchase": "order", "package": "order", "parcel": "order", "shipment": "order",
          "delivery": "order", "reservation": "reservation", "booking": "reservation", "trip": "reservation",
@@ -62,7 +62,12 @@ book downgrade ship reorder resend check pause renew move postpone fix rebook sw
 # after others it is usually what was just said ("could you confirm that?", "double-check that for me").
 THING_VERBS = frozenset("""cancel return refund exchange delete track reschedule book rebook ship reorder resend
 pause renew postpone""".split())
-NOUN_REF = re.compile(rf"\b(?:the|that|this)\s+(?:same\s+)?({_NOUNS})\b(?!s\b|-|\s+(?:id|ids|number|code|class)\b)", re.I)
+# "the order", "that flight", "my flight reservation" (the head is the last noun); not "the reservation ID",
+# "the flight change" or "the order status" (a noun that modifies another is no referent).
+NOUN_REF = re.compile(rf"\b(?:the|that|this|my)\s+(?:same\s+)?(?:(?:{_NOUNS})\s+)?({_NOUNS})\b(?!s\b|-|\s+(?:id|ids|"
+                      rf"number|code|class|details|change|changes|status|date|time|price|cost|fees?|history|info|"
+                      rf"information|confirmation|type|policy)\b)", re.I)
+NOUN_ANY = re.compile(rf"\b({_NOUNS})s?\b", re.I)
 PRONOUN = re.compile(r"\b(?:it|that|this)\b(?:\s+one\b)?", re.I)
 _AFTER_IT = re.compile(r"'s|\s+(?:is|was|would|will)\b", re.I)
 _AFTER_THAT = re.compile(r"\s*(?:[.,!?;]|$|(?:for|please|now|too|instead|as)\b)", re.I)
@@ -72,6 +77,11 @@ QUALIFIER = re.compile(r"\s*(?:from|on|at|with|departing|leaving|arriving|return
                        r"scheduled|between|(?:to|for)\s+(?-i:[A-Z][a-z]))\b", re.I)
 POSITION = frozenset("""first second third fourth last latest newest oldest earlier later older newer cheaper
 cheapest faster fastest shorter both all every each""".split())
+# The agent asked the user to choose, or put one thing to the user for a yes.
+WHICH = re.compile(r"\b(?:which|either|one of (?:these|those|them|the))\b[^?]{0,200}\?", re.I)
+PROPOSAL = re.compile(r"\b(?:would you like (?:me )?to (?:proceed|go ahead|book|cancel|make|confirm|change|modify)|"
+                      r"shall I|should I (?:proceed|go ahead)|do you want me to|please confirm|confirm (?:if|that|whether)|"
+                      r"(?:can|may) I proceed|ready to proceed)\b", re.I)
 PICK = re.compile(r"\b(?:most recent|other one|(?:option|number|choice|no\.?)\s*#?\d)", re.I)
 YES = re.compile(r"^\W*(?:yes|yeah|yep|yup|sure|ok|okay|correct|confirm(?:ed)?|absolutely|definitely|please do|"
                  r"go ahead|(?:please )?proceed|sounds good|that works|perfect|great|let'?s do)\b", re.I)
@@ -100,20 +110,25 @@ def _kind(word: str) -> str | None:
 
 @lru_cache(maxsize=4096)
 def _key_kind(key: str, parent: str | None) -> str | None:
+    """The kind of the id a key holds; ``OTHER`` for ids of what users do not act on (a user, a
+    payment), so that a user ID in the turn is not taken for the order it means."""
     k = key.lower()
     if k == "id":
-        return _kind(parent or "")
+        return _kind(parent or "") or OTHER
     for tail in ("_id", "_number", "_code", "_no", "id", "number"):
         if k.endswith(tail) and len(k) > len(tail):
-            return _kind(k[: -len(tail)].rstrip("_"))
+            return _kind(k[: -len(tail)].rstrip("_")) or OTHER
     return None
 
 
 _SHAPE = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", "A" * 26 + "9" * 10)
 
 
+SHAPE = "shape:"
+
+
 def _shape(ident: str) -> str:
-    return "shape:" + ident.translate(_SHAPE)
+    return SHAPE + ident.translate(_SHAPE)
 
 
 def _words(text: str) -> set[str]:
@@ -146,7 +161,7 @@ def _walk(node: Any, parent: str | None, owner: str | None, out: list[Candidate]
                 kind = _key_kind(key, parent)
                 if kind and 2 < len(value) <= 40 and " " not in value:
                     out.append(Candidate(value.lstrip("#"), kind, _scalars(node), owner))
-                    own = own or value.lstrip("#")
+                    own = own or (value.lstrip("#") if kind != OTHER else None)
             elif isinstance(value, list) and value and all(isinstance(v, str) for v in value[:50]):
                 kind = _kind(key)
                 if kind and all(" " not in v and 2 < len(v) <= 40 for v in value[:50]):
@@ -208,10 +223,10 @@ def _from_text(text: str, known: dict[str, str], shapes: dict[str, str | None]) 
             break
     local = dict(shapes)
     for c in out:
-        if not c.kind.startswith("shape:"):
+        if not c.kind.startswith(SHAPE) and c.kind != OTHER:
             local[_shape(c.ident)] = c.kind if local.get(_shape(c.ident), c.kind) == c.kind else None
     for c in out:
-        if c.kind.startswith("shape:") and local.get(c.kind):
+        if c.kind.startswith(SHAPE) and local.get(c.kind):
             c.kind = local[c.kind]
     return out
 
@@ -221,6 +236,7 @@ class Said:
     """The candidates one earlier message speaks of; ``tail``: those of its last sentence (agent text)."""
     cands: list[Candidate]
     tail: set[str]
+    agent: bool = False   # the agent's own text
 
 
 @dataclass
@@ -260,7 +276,7 @@ def _context(d: Dialogue) -> Context:
         if agent and cands:
             last = [x for x in re.split(r"(?<=[.!?])\s+|\n+", t[-2000:].strip()) if x.strip()][-1:]
             tail = {c.ident for c in cands if last and c.ident in last[0]}
-        said.append(Said(cands, tail))
+        said.append(Said(cands, tail, agent))
     around: dict[str, str] = {}
     owner: dict[str, str] = {}
     for s in said:
@@ -286,8 +302,11 @@ class VagueReference:
         refs = self._referents(request)
         if not refs:
             return []
-        if YES.search(request) and not self._agent_asked_which(d):
+        said_last = self._last_agent_text(d)
+        which = bool(WHICH.search(said_last))
+        if YES.search(request) and not which:
             return []   # a reply to the agent's own proposal: "it" is what the agent proposed
+        proposal = not which and bool(PROPOSAL.search(said_last[-400:]))
         ctx = _context(d)
         known = {c.ident: c.kind for s in ctx.said for c in s.cands}
         named = _from_text(request, known, {})
@@ -295,17 +314,20 @@ class VagueReference:
             found = self._open(ctx, kind)
             if found is None:
                 continue
-            kind, ids = found
-            if any(c.kind == kind or c.kind.startswith("shape:") for c in named) or any(
+            kind, ids, where = found
+            if proposal and where is next((s for s in ctx.said if s.agent), None):
+                continue   # the legs of the one thing the agent just proposed ("book it", "that flight")
+            if any(c.kind == kind or c.kind.startswith(SHAPE) for c in named) or any(
                     _kind(n.group(1)) == kind for n in NAMED.finditer(request)):
                 continue   # the user names one (an id not known as another kind)
-            if self._fits_one(request, rest if kind else None, [ctx.around.get(i, "") for i in ids[:MAX_RIVALS]]):
+            if self._fits_one(request, rest, [ctx.around.get(i, "") for i in ids[:MAX_RIVALS]]):
                 continue
             listed = ", ".join(sorted(ids)[:6]) + (" …" if len(ids) > 6 else "")
+            what = "candidates" if kind.startswith(SHAPE) else f"{kind}s"
             return [Detection(type="ambiguous_request", subtype="vague_reference",
-                              evidence=f'"{phrase}" in "{" ".join(request.split())[:120]}" could be any {kind} '
-                                       f'of {listed} (no id, option, yes or focus singles one out; read {ctx.read} '
-                                       f'chars of earlier context)')]
+                              evidence=f'"{phrase}" in "{" ".join(request.split())[:120]}" could be any of '
+                                       f'{len(ids)} {what}: {listed} (no id, option, yes or focus singles one out; '
+                                       f'read {ctx.read} chars of earlier context)')]
         return []
 
     @staticmethod
@@ -314,6 +336,9 @@ class VagueReference:
         out = [(m.group(0), KINDS[m.group(1).lower()], request[m.end(): m.end() + 80]) for m in NOUN_REF.finditer(request)]
         for m in PRONOUN.finditer(request):
             phrase = m.group(0)
+            # "if my reservation can't be changed, could we cancel it": the antecedent of "it" is in the
+            # turn; "this one" points at what the agent showed.
+            before = [KINDS[n.group(1).lower()] for n in NOUN_ANY.finditer(request, 0, m.start())]
             if " " not in phrase:   # "that one" is a referent wherever it stands; "it" and "that" as an object
                 verb = _WORD_BEFORE.search(request, max(0, m.start() - 24), m.start())
                 verb = verb.group(1).lower() if verb else ""
@@ -322,16 +347,16 @@ class VagueReference:
                         continue
                 elif verb not in THING_VERBS or not _AFTER_THAT.match(request, m.end()):
                     continue
-            out.append((phrase, None, ""))
+            out.append((phrase, before[-1] if before and phrase.lower() == "it" else None, ""))
         return out
 
     @staticmethod
-    def _open(ctx: Context, kind: str | None) -> tuple[str, list[str]] | None:
+    def _open(ctx: Context, kind: str | None) -> tuple[str, list[str], Said] | None:
         """The rivals a referent may point at: the candidates of its kind in the newest message that
         speaks of that kind (for a bare pronoun, of any kind), or None when that message is about
         one of them, they are all parts of one thing, or the kind of a bare pronoun is unsure."""
         for s in ctx.said:
-            of = [c for c in s.cands if kind is None or c.kind == kind]
+            of = [c for c in s.cands if c.kind != OTHER and (kind is None or c.kind == kind)]
             if not of:
                 continue
             kinds = {c.kind for c in of}
@@ -343,7 +368,7 @@ class VagueReference:
             owners = {ctx.owner.get(i) for i in ids}
             if len(owners) == 1 and None not in owners:
                 return None   # the legs of one reservation: "change the flight" means that trip
-            return kinds.pop(), ids
+            return kinds.pop(), ids, s
         return None
 
     @staticmethod
@@ -359,9 +384,9 @@ class VagueReference:
         return bool(qualifier) and not (asked & set().union(*sets))
 
     @staticmethod
-    def _agent_asked_which(d: Dialogue) -> bool:
+    def _last_agent_text(d: Dialogue) -> str:
         for m in reversed(d.messages[:d.turn_start]):
             text = text_of(m)[-2000:].strip() if isinstance(m, AssistantMessage) else ""
             if text:
-                return bool(re.search(r"\bwhich\b[^?]{0,200}\?", text, re.I))
-        return False
+                return text
+        return ""

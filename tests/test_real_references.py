@@ -57,7 +57,7 @@ def test_an_id_in_the_users_turn_names_the_referent():
 def test_two_reservations_in_view_and_nothing_singles_one_out():
     found = detect([*AIRLINE, user("Please cancel the reservation.")])
     assert len(found) == 1 and found[0].subtype == "vague_reference"
-    assert "reservation of FDZ0T5, HATHAT" in found[0].evidence   # reservations, never their flight numbers
+    assert "2 reservations: FDZ0T5, HATHAT" in found[0].evidence   # reservations, never their flight numbers
 
 
 def test_an_option_number_after_numbered_options():
@@ -137,3 +137,40 @@ def test_dev_set_alarms_on_at_most_one_percent_of_user_turns():
                 alarms += [f"task {t['task_id']} trial {t['trial']}: {found[0].evidence}"] if found else []
     assert turns > 500
     assert len(alarms) <= turns / 100, "\n".join(alarms)
+
+
+def test_it_takes_the_kind_of_its_antecedent_in_the_turn():
+    turn = "If my reservation can't be changed, could we cancel it?"
+    assert detect([*AIRLINE[:-1], agent("Your reservation FDZ0T5 is in basic economy."), user(turn)]) == []
+    found = detect([*AIRLINE, user(turn)])   # two reservations (and four flights) in the agent's last message
+    assert found and "2 reservations: FDZ0T5, HATHAT" in found[0].evidence
+
+
+def test_the_legs_of_a_single_proposal_are_not_rivals():
+    search = call("search_direct_flight", {"origin": "EWR", "destination": "LAX", "date": "2024-05-20"},
+                  [{"flight_number": "HAT041", "origin": "EWR"}, {"flight_number": "HAT012", "origin": "LAX"}], "c1")
+    proposal = [user("A round trip EWR to LAX please."), *search,
+                agent("Outbound: flight HAT041 on May 20. Return: flight HAT012 on May 25. Total $163. "
+                      "Please confirm if you would like to proceed with the booking.")]
+    assert detect([*proposal, user("I'll go without insurance, let's book it under mia_kim_4397.")]) == []
+    options = [*proposal[:-1], agent("Flight HAT041 leaves at 7 AM, flight HAT012 at noon. Which one would you like?")]
+    assert detect([*options, user("Please book it.")])
+
+
+def test_a_qualifier_that_fits_one_candidate_picks_it():
+    two = [user("I'm mia_li_3668."), *call("get_reservation_details", {"reservation_id": "M05KNL"},
+                                           {"reservation_id": "M05KNL", "origin": "ATL", "destination": "PHL"}, "c1"),
+           *call("get_reservation_details", {"reservation_id": "UHDAHF"},
+                 {"reservation_id": "UHDAHF", "origin": "JFK", "destination": "SEA"}, "c2"),
+           agent("I see two reservations, M05KNL and UHDAHF.")]
+    assert detect([*two, user("I need to change the reservation from ATL to PHL.")]) == []
+    assert detect([*two, user("I need to change the reservation.")])
+
+
+def test_a_user_id_in_the_turn_does_not_name_the_order():
+    orders = [user("Orders for U300?"), *call("list_orders", {"user_id": "U300"},
+                                              {"user_id": "U300", "orders": [{"order_id": "W1001"}, {"order_id": "W1002"}]}, "c1"),
+              agent("You have two orders, W1001 and W1002.")]
+    assert detect([*orders, user("I'm U300, please cancel the order.")])
+    assert detect([*orders, user("Please cancel that.")])
+    assert detect([*orders, user("Please cancel W1002.")]) == []
