@@ -27,6 +27,7 @@ class TurnState(TypedDict, total=False):
     draft_check: Diagnosis | None  # what is wrong with the draft's tool calls (None: nothing)
     rechecked: bool                # the agent was re-asked once about a malformed tool call
     notes: list[str]               # fail-open events: "stage: reason"
+    resume: str | None             # the stage the clean path handed the turn to (Pipeline.run)
 
 
 def rein_model_calls(state: TurnState) -> int:
