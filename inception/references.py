@@ -245,24 +245,24 @@ class Context:
     around: dict[str, str]    # id -> every context it was seen in
     owner: dict[str, str]     # id -> the id of the object it is part of, from tool results
     read: int                 # characters read
+    total: int                # characters of the earlier messages (text and call arguments)
 
 
 def _context(d: Dialogue) -> Context:
     """What the earlier messages speak of, newest first, within the caps."""
     raw: list[tuple[str, bool, bool]] = []   # (text, is free text, is the agent's text)
-    read = 0
+    read = total = 0
     for m in reversed(d.messages[:d.turn_start]):
         if isinstance(m, (SystemMessage, DeveloperMessage)):
             continue
-        text = text_of(m)
-        texts = [(text, isinstance(m, AssistantMessage))]
+        texts = [(text_of(m), isinstance(m, AssistantMessage))]
         if isinstance(m, AssistantMessage) and m.tool_calls:
             texts += [(c.function.arguments or "", False) for c in m.tool_calls]
         for t, agent in texts:
-            raw.append((t, not isinstance(m, ToolMessage) or t.lstrip()[:1] not in "{[", agent))
-            read += min(len(t), MESSAGE_CHARS)
-        if read >= CONTEXT_CHARS:
-            break
+            total += len(t)
+            if read < CONTEXT_CHARS:
+                raw.append((t, not isinstance(m, ToolMessage) or t.lstrip()[:1] not in "{[", agent))
+                read += min(len(t), MESSAGE_CHARS)
     budget = [JSON_NODES]   # shared: the newest results are walked first
     structured = [None if free else _from_json(t, budget) for t, free, _ in raw]
     known = {c.ident: c.kind for cs in structured if cs for c in cs}
@@ -285,7 +285,7 @@ def _context(d: Dialogue) -> Context:
                 around[c.ident] = around.get(c.ident, "") + " " + c.around
             if c.owner:
                 owner.setdefault(c.ident, c.owner)
-    return Context(said, around, owner, read)
+    return Context(said, around, owner, read, total)
 
 
 # ---- the detector ------------------------------------------------------------------------
@@ -327,7 +327,7 @@ class VagueReference:
             return [Detection(type="ambiguous_request", subtype="vague_reference",
                               evidence=f'"{phrase}" in "{" ".join(request.split())[:120]}" could be any of '
                                        f'{len(ids)} {what}: {listed} (no id, option, yes or focus singles one out; '
-                                       f'read {ctx.read} chars of earlier context)')]
+                                       f'read {ctx.read} of {ctx.total} chars of earlier context)')]
         return []
 
     @staticmethod
