@@ -13,7 +13,9 @@ the issue's targets.
     python bench/real_dialogues.py --data other.json --verbose --json out.json
 
 A corpus is {"tools": [OpenAI tool specs], "trajectories": [{"task_id", "trial", "reward",
-"traj": [OpenAI messages]}]}. Nothing of it is copied into the repository.
+"traj": [OpenAI messages]}]}. Nothing of it is copied into the repository. In the listings
+"t3.1 msg 12" is task 3, trial 1, message 12 of its "traj": the reply changed, the message a
+diagnosed cut ends with, or (replay) the recorded agent message the client should have got.
 """
 from __future__ import annotations
 
@@ -290,7 +292,8 @@ async def replay_pipeline(policy, rein_model, tools, trajs: list[Trajectory]) ->
             figures["turns"] += 1
             if state["diagnosis"].plan or state.get("rechecked"):
                 figures["planted"] += 1
-                listed["planted"].append({**where, "plan": state["diagnosis"].plan, "labels": state["diagnosis"].header()})
+                diagnosis = state["diagnosis"]
+                listed["planted"].append({**where, "plan": diagnosis.plan, "labels": diagnosis.header()})
             if not same_message(state["final"].message, wrote):
                 figures["changed"] += 1
                 listed["changed"].append({**where, "final": state["final"].message.content})
@@ -374,7 +377,8 @@ def show(result: dict[str, Any], verbose: bool = False) -> None:
         print(f"alarms per type      user turns ({a['user_cuts']})   after tool results ({a['tool_cuts']})")
         for label in sorted(set(a["user"]) | set(a["tool"])):
             u, t = a["user"].get(label, 0), a["tool"].get(label, 0)
-            print(f"  {label:<40} {u:>4} ({pct(share(u, a['user_cuts'])):>5})  {t:>4} ({pct(share(t, a['tool_cuts'])):>5})")
+            print(f"  {label:<40} {u:>4} ({pct(share(u, a['user_cuts'])):>5})"
+                  f"  {t:>4} ({pct(share(t, a['tool_cuts'])):>5})")
         if not a["user"] and not a["tool"]:
             print("  (none)")
         if verbose:

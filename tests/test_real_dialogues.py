@@ -81,7 +81,8 @@ def test_no_stale_loop_flag(figures, policy):
 @pytest.mark.parametrize("policy", POLICIES)
 def test_tool_failure_precision_and_recall(figures, policy):
     tf = figures["policies"][policy]["tool_failure"]
-    summary = f"{policy}: precision {tf['precision']:.3f} recall {tf['recall']:.3f} (tp {tf['tp']} fp {tf['fp']} fn {tf['fn']})"
+    summary = (f"{policy}: precision {tf['precision']:.3f} recall {tf['recall']:.3f} "
+               f"(tp {tf['tp']} fp {tf['fp']} fn {tf['fn']})")
     assert tf["precision"] >= 0.98, f"{summary}; false alarms:\n{_examples(tf['false_alarms'], _alarm)}"
     assert tf["recall"] >= 0.98, f"{summary}; missed:\n{_examples(tf['misses'], _alarm)}"
 
