@@ -160,7 +160,8 @@ def render(claim: Claim, value: Any, kind: str) -> str:
         ap = "pm" if h >= 12 else "am"
         ap = ap.upper() if st.get("upper") else ap
         h12 = h % 12 or 12
-        return f"{h12}:{mi:02d} {ap}" if st.get("minutes") or mi else f"{h12} {ap}"
+        hour = f"{h12:02d}" if claim.text[:1] == "0" else str(h12)  # "06:00 AM" stays zero-padded
+        return f"{hour}:{mi:02d} {ap}" if st.get("minutes") or mi else f"{hour} {ap}"
     if claim.kind in ("number", "percent"):
         dec = Decimal(value)
         num = f"{dec:,}" if st.get("commas") else str(dec.normalize() if dec == dec.to_integral_value() else dec)

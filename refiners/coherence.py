@@ -30,6 +30,10 @@ _SLOTS = [  # question words → the kind of value that answers it
     (re.compile(r"\bwhat(?: is|'s) (?:the|my) [a-z ]*(?:number|id|code|reference)\b", re.I), "id"),
 ]
 _BECAUSE = re.compile(r"\b(?:because|since|due to|as a result|the reason)\b", re.I)
+# Bounded reading: a message of hundreds of questions would all go to the model as "possibly
+# unanswered". The last ones are what the reply answers.
+MAX_QUESTIONS = 8
+QUESTION_CHARS = 300
 _ID_TOKEN = re.compile(r"#?[A-Za-z0-9][A-Za-z0-9_-]{2,}")
 
 
@@ -91,7 +95,7 @@ class CoherenceRefiner:
             kinds.add("reason")
         draft_words = words(text)
         open_, unsure = [], []
-        for q in turn.questions():
+        for q in self._questions(turn):
             slot = _slot(q)
             q_words = words(q)
             if slot and slot not in kinds and len(q_words & draft_words) < 2:
@@ -99,6 +103,18 @@ class CoherenceRefiner:
             elif not slot and len(q_words) >= 2 and len(q_words & draft_words) / len(q_words) < 0.5:
                 unsure.append(q)
         return open_, unsure
+
+    @staticmethod
+    def _questions(turn: Turn) -> list[str]:
+        """The last MAX_QUESTIONS questions of the user's message, each cut to QUESTION_CHARS; the
+        rest are noted as skipped (they would also go into the model's prompt)."""
+        questions = turn.questions()
+        if len(questions) > MAX_QUESTIONS:
+            note = f"coherence: read the last {MAX_QUESTIONS} of {len(questions)} questions in the user's message"
+            if note not in turn.notes:
+                turn.notes.append(note)
+            questions = questions[-MAX_QUESTIONS:]
+        return [q[:QUESTION_CHARS] for q in questions]
 
     def check(self, turn: Turn, text: str) -> Check:
         if not self.applies(turn):

@@ -32,13 +32,13 @@ when where why how any all some each per via just also very into about up out ov
 know thanks thank hi hello hey sure okay ok get got can't don't won't isn't aren't i'm it's what's where's
 i'd you're that's there's""".split())
 _SYNONYMS = {"cost": "price", "costs": "price", "priced": "price", "fare": "price", "amount": "total",
-             "charge": "total", "charged": "total", "deliver": "delivery", "delivered": "delivery",
-             "arrive": "delivery", "arrives": "delivery", "arriving": "delivery", "eta": "delivery",
-             "expected": "delivery", "ship": "ship", "shipped": "ship", "shipping": "ship", "ships": "ship",
+             "charge": "total", "charged": "total", "deliver": "arrival", "delivered": "arrival", "delivery": "arrival",
+             "arrive": "arrival", "arrives": "arrival", "arriving": "arrival", "arrived": "arrival", "eta": "arrival",
+             "expected": "arrival", "lands": "arrival", "landing": "arrival", "ship": "ship", "shipped": "ship", "shipping": "ship", "ships": "ship",
              "shipment": "ship", "depart": "departure", "departs": "departure", "departing": "departure",
              "leaves": "departure", "leave": "departure", "leaving": "departure", "reservation": "booking",
              "confirmation": "booking", "booked": "booking", "book": "booking", "booking": "booking",
-             "state": "status", "qty": "quantity", "units": "quantity", "count": "quantity"}
+             "state": "status", "birth": "dob", "born": "dob", "qty": "quantity", "units": "quantity", "count": "quantity"}
 _WORD = re.compile(r"[A-Za-z][A-Za-z']+")
 _SENTENCE_END = re.compile(r"[.!?;\n]")
 # An identifier: a token with a digit and a letter or a long run of digits (HAT069, 4WQ150, #W2378156,
@@ -135,6 +135,7 @@ class Fact:
     turn: int = -1
     entities: tuple[str, ...] = ()  # ids of the records holding it, innermost first
     own: bool = True        # a field of its innermost record itself, not of a record nested in it
+    name: str = ""          # the key as the tool wrote it ("scheduled_departure_time_est")
 
 
 def _leaf_kind(keys: frozenset[str], value: Any) -> str | None:
@@ -174,9 +175,14 @@ class _Reader:
     def leaf(self, value: Any, chain: tuple[str, ...], path: tuple[str, ...], record: frozenset[str]) -> None:
         if len(self.out) >= MAX_FACTS:
             return
-        keys = key_words(".".join(path[-2:])) if path else frozenset()
+        name = ".".join(path[-2:])
+        keys = key_words(name) if path else frozenset()
         own = len(path) <= 1
-        add = self.out.append
+        out = self.out
+
+        def add(fact: Fact) -> None:
+            fact.name = name
+            out.append(fact)
         kind = _leaf_kind(keys, value)
         if kind == "id" or (kind is None and is_id(value)):
             add(Fact(keys, "id", id_norm(value), str(value), self.source, record, self.turn, chain, own))
@@ -240,6 +246,7 @@ class Evidence:
             self.ids.update(id_norm(t) for t in _ID_TOKEN.findall(text) if is_id(t))
         self.ids.update(self.by_entity)
         self._numbers = {v for k in ("money", "number") for v in self.values.get(k, ())}
+        self._said = [f for f in facts if f.source != "tool" and f.kind in ("money", "number", "date", "time")]
 
     @classmethod
     def from_context(cls, ctx: Any) -> "Evidence":
@@ -311,6 +318,19 @@ class Evidence:
         if claim.kind == "id":
             return claim.value in self.ids
         return any(same_value(claim.kind, claim.value, v) for v in self.values.get(claim.kind, ()))
+
+    def said(self, claim: Claim) -> bool:
+        """The value is one the user, a document, the agent's calls or its earlier turns gave."""
+        numeric = claim.kind in ("money", "number", "percent")
+        return any((f.value == claim.value if numeric else same_value(claim.kind, claim.value, f.value))
+                   for f in self._said if comparable(claim.kind, f.kind) or numeric and f.kind in ("money", "number"))
+
+    @staticmethod
+    def holds(facts: list[Fact], claim: Claim) -> bool:
+        """One of ``facts`` has the claim's value (whatever its attribute)."""
+        numeric = claim.kind in ("money", "number")
+        return any((f.value == claim.value and f.kind in ("money", "number")) if numeric
+                   else (f.kind == claim.kind and same_value(claim.kind, claim.value, f.value)) for f in facts)
 
     def seen_outside_assistant(self, claim: Claim) -> bool:
         """The value is in a tool result, a document or the user's words (not only the assistant's)."""

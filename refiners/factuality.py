@@ -43,7 +43,7 @@ class Finding:
 
     def describe(self) -> str:
         where = "the tool result" if self.fact.source == "tool" else f"the {self.fact.source}"
-        named = " ".join(sorted(self.fact.key)) or self.fact.kind
+        named = self.fact.name or " ".join(sorted(self.fact.key)) or self.fact.kind
         about = f"{self.fact.entities[0]} " if self.fact.entities else ""
         return f"{self.claim.text} → {self.new} ({where}: {about}{named} = {self.fact.display})"
 
@@ -63,6 +63,14 @@ def _status_edit(text: str, start: int, end: int, new: str) -> tuple[int, int, s
     if new in _PARTICIPLE:
         return aux_start, end, f"{verb} been {new}"
     return aux_start, end, ("is " if verb == "has" else "are ") + new
+
+
+_ITEM = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s")
+_FIELD = re.compile(r":\**\s*#?[A-Za-z0-9_-]*\d")  # "Flight Number: HAT110", "**Reservation ID:** 4WQ150"
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" \t"))
 
 
 def _transposed(a: str, b: str) -> bool:
@@ -87,10 +95,13 @@ class Checker:
 
     def findings(self) -> list[Finding]:
         out = []
+        self._prev_end = 0
         for claim in find_claims(self.text):
             if claim.kind not in CHECKED:
+                self._prev_end = claim.end
                 continue
             found = self._check(claim)
+            self._prev_end = claim.end
             if found is not None:
                 out.append(found)
         return out
@@ -100,8 +111,10 @@ class Checker:
             fix = self._typo(claim.value)
             return Finding(claim, Fact(frozenset({"id"}), "id", fix, fix, "tool", frozenset()), render(claim, fix, "id")) \
                 if fix else None
-        if self.ev.seen(claim):
-            return None  # a value rein has seen is never "corrected" to another one
+        # A value the user, a document, the agent's own calls or its earlier turns gave is never
+        # "corrected"; nor is one the named record holds (under any attribute).
+        if claim.kind == "status" and self.ev.seen(claim) or self.ev.said(claim):
+            return None
         s, e = self.sentences.bounds(claim.start, claim.end)
         entities = self._entities(self.text[s:claim.start] + " " + self.text[claim.end:e])
         if claim.kind == "status":
@@ -110,7 +123,9 @@ class Checker:
             entities = self._heading(s)
         if entities:
             cands = self.ev.about(entities)
-        elif len(self.sources) == 1:  # one tool result or document in view: nothing else it could be about
+            if self.ev.holds(cands, claim):
+                return None
+        elif len(self.sources) == 1 and not self.ev.seen(claim):  # one tool result or document in view
             cands = [f for f in self.ev.facts if f.source in FACT_SOURCES]
         else:
             return None
@@ -118,11 +133,14 @@ class Checker:
         if not cands:
             return None
         named = self._naming(claim, s, e)
-        top = self._best(cands, named, near_words(self.text, claim))
+        top = self._best(cands, named, near_words(self.text, claim) & named)
         if not top:
+            # No word names the attribute: only the record's one value of this kind can be meant, and
+            # only if the value is nowhere else and the words name no other attribute ("DOB: ...").
             values = {repr(f.value) for f in cands}
-            if not entities or claim.kind == "number" or len(values) != 1:
-                return None  # nothing names which fact this value would be
+            if not entities or claim.kind == "number" or len(values) != 1 or self.ev.seen(claim) \
+                    or self._names_other(claim, named):
+                return None
             top = cands
         if len({repr(f.value) for f in top}) > 1:
             self.notes.append(f"{claim.text}: several facts could apply "
@@ -168,26 +186,42 @@ class Checker:
         return found
 
     def _heading(self, s: int) -> list[str]:
-        """The record a list item is about: the nearest line above, in the same paragraph, that names one."""
-        end = s
-        for _ in range(8):
-            start = self.text.rfind("\n", 0, max(0, end - 1))
-            line = self.text[start + 1:end]
+        """The record a list item is about: the nearest line above, in the same paragraph, that heads
+        it — less indented, or a heading that is not a list item, or a sibling field naming the id
+        ("Flight Number: HAT110"). A sibling item about something else ends the search."""
+        line_start = self.text.rfind("\n", 0, s) + 1
+        own = self.text[line_start:s]
+        if own.strip():
+            found = self._entities(own)  # earlier in the same line ("Your order A1 ... It arrives on ...")
+            if found:
+                return found
+        indent = _indent(self.text[line_start:s + 1])
+        end = line_start - 1
+        for _ in range(12):
+            if end < 0:
+                return []
+            start = self.text.rfind("\n", 0, end) + 1
+            line = self.text[start:end]
+            end = start - 1
             if not line.strip():
                 return []  # a blank line ends the paragraph
             found = self._entities(line)
-            if found:
-                return found
-            if start < 0:
-                return []
-            end = start
+            depth, item = _indent(line), bool(_ITEM.match(line))
+            if depth < indent or (depth == indent and not item):
+                return found  # the line that heads this one: its record, or none
+            if depth == indent and found:
+                return found if _FIELD.search(line) else []
         return []
 
     def _naming(self, claim: Claim, s: int, e: int) -> set[str]:
         line_start = self.text.rfind("\n", 0, claim.start) + 1
         head = self.text[line_start:claim.start]
         label = key_words(head.split(":")[-2]) if head.count(":") else frozenset()
-        return set(label) | context_words(self.text, claim, bounds=(s, e))
+        # The words before an earlier value in the sentence name that value, not this one.
+        return set(label) | context_words(self.text, claim, bounds=(max(s, self._prev_end), e))
+
+    def _names_other(self, claim: Claim, named: set[str]) -> bool:
+        return any(f.kind == claim.kind and f.key & named for f in self.ev.facts if f.source in FACT_SOURCES)
 
     @staticmethod
     def _best(cands: list[Fact], named: set[str], near: set[str]) -> list[Fact]:

@@ -24,6 +24,7 @@ _TO_IMPERIAL = [
     (re.compile(r"\b(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)\s?(?:kg|kilograms?)\b"), Decimal("2.20462262"), "lb"),
     (re.compile(r"(-?\b\d+(?:\.\d+)?)\s?°\s?C\b|(-?\b\d+(?:\.\d+)?)\s?degrees Celsius\b"), None, "°F"),
 ]
+LAST_USER_CHARS = 4_000  # of the user's last message, read for the topics a profile item may touch
 _GREETING = re.compile(r"^((?:Hi|Hello|Dear|Hey|Good (?:morning|afternoon|evening))\s+)([A-Z][a-z]+)\b")
 _SLANG = {r"^Hey\b": "Hello", r"\bgonna\b": "going to", r"\bwanna\b": "want to", r"\bgotta\b": "have to",
           r"\bYeah\b": "Yes", r"\byeah\b": "yes", r"\bnope\b": "no"}
@@ -94,7 +95,7 @@ class PersonaRefiner:
             issues.append(f"the user reads {p.language}; the reply is in English")
         if p.tone == "concise" and len(text.split()) > 60:
             issues.append("the user asked for brief replies")
-        topic = words(text) | words(turn.last_user)
+        topic = words(text) | words(turn.last_user[-LAST_USER_CHARS:])
         for item in p.constraints + p.preferences:
             lowered = item.lower()
             clash = next((w for key, bad in _DIET.items() if key in lowered for w in bad if w in draft_words), None)

@@ -99,13 +99,38 @@ _RULES: list[tuple[str, re.Pattern]] = [
 ]
 
 
-def extract_profile(messages: list[Any]) -> dict[str, Any]:
-    """What the user said about themselves, as a partial profile (later statements win)."""
-    out: dict[str, Any] = {}
-    for m in messages:
+# Bounded reading: profile extraction runs on every turn (planner, persona store), so it reads the
+# newest user messages first and stops at a budget; self-descriptions are short and come early in
+# a message ("Hi, I'm Dana, ..."), so a long message is read from its start.
+READ_CHARS = 16_000     # of the whole dialogue's user messages
+MESSAGE_CHARS = 4_000   # of one user message
+
+
+def user_texts(messages: list[Any], budget: int = READ_CHARS) -> tuple[list[str], int]:
+    """The user's texts to read, oldest first, taken newest first within ``budget`` characters;
+    and how many characters were left unread."""
+    texts, skipped = [], 0
+    for m in reversed(messages):
         if not isinstance(m, UserMessage):
             continue
         text = text_of(m)
+        take = min(len(text), MESSAGE_CHARS, budget)
+        texts.append(text[:take])
+        skipped += len(text) - take
+        budget -= take
+    texts.reverse()
+    return texts, skipped
+
+
+def extract_profile(messages: list[Any], notes: list[str] | None = None) -> dict[str, Any]:
+    """What the user said about themselves, as a partial profile (later statements win). Reads the
+    newest user messages first, within a budget; what it left unread goes in ``notes``."""
+    texts, skipped = user_texts(messages)
+    if skipped and notes is not None:
+        notes.append(f"persona: read {sum(map(len, texts))} characters of the user's messages for a profile, "
+                     f"skipped {skipped} (oldest first, and past {MESSAGE_CHARS} in one message)")
+    out: dict[str, Any] = {}
+    for text in texts:
         for field, pattern in _RULES:
             for match in pattern.finditer(text):
                 value = match.group(1).strip()

@@ -146,10 +146,12 @@ def open_store(url_or_path: str | None = None) -> PersonaStore:
     return SQLiteStore(target)
 
 
-async def remember(store: PersonaStore, user: str, messages: list[Any]) -> dict[str, Any] | None:
+async def remember(store: PersonaStore, user: str, messages: list[Any],
+                   learned: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """Merge what the user said about themselves into their stored profile; the stored profile
-    (None when there was nothing to learn). An invalid stored profile is replaced, not merged."""
-    learned = extract_profile(messages)
+    (None when there was nothing to learn). An invalid stored profile is replaced, not merged.
+    ``learned``: the profile already extracted from ``messages``, when the caller has it."""
+    learned = extract_profile(messages) if learned is None else learned
     if not learned:
         return None
     current = await store.get(user)
@@ -188,16 +190,17 @@ class ProfileKeeper:
         return merge_profiles(valid.model_dump(exclude_defaults=True) if valid else None, given), ""
 
     def remember_later(self, user: str | None, messages: list[Any]) -> asyncio.Task | None:
-        if not user or not extract_profile(messages):
+        learned = extract_profile(messages) if user else None
+        if not learned:
             return None
-        task = asyncio.create_task(self._remember(user, messages))
+        task = asyncio.create_task(self._remember(user, messages, learned))
         self.pending.add(task)  # held so it is not collected mid-flight
         task.add_done_callback(self.pending.discard)
         return task
 
-    async def _remember(self, user: str, messages: list[Any]) -> None:
+    async def _remember(self, user: str, messages: list[Any], learned: dict[str, Any]) -> None:
         try:
-            await remember(self.store, user, messages)
+            await remember(self.store, user, messages, learned)
         except Exception as e:  # off the critical path: recorded, never raised into a reply
             self.errors.append(f"{type(e).__name__}: {e!s:.120}")
 

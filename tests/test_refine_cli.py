@@ -23,7 +23,7 @@ def test_structural_refine_prints_one_line_per_file(capsys, tmp_path):
     assert set(fixed) == {"file", "final", "changed", "refiners", "model_calls"}
     assert fixed["changed"] is True and "March 14" in fixed["final"] and "March 16" not in fixed["final"]
     assert fixed["refiners"] == [{"name": "factuality", "changed": True,
-                                  "feedback": "fixed March 16 → March 14 (the tool result: A1234 date delivery = 2025-03-14)"}]
+                                  "feedback": "fixed March 16 → March 14 (the tool result: A1234 delivery_date = 2025-03-14)"}]
     assert fixed["model_calls"] == 0
     assert clean == {"file": str(CASES / "clean-chat-poem.json"), "final": "Soft rain on the window,\nthe city hums a slower song.",
                      "changed": False, "refiners": [], "model_calls": 0}
