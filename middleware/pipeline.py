@@ -58,8 +58,8 @@ class Pipeline:
                                         Diagnosis(), notes)
         may_refine = False
         if self.policy.refiners.enabled and state.get("stream"):  # only a stream needs to know this early
-            may_refine = self.refinery.may_refine(TurnContext(messages=request.messages, tools=request.tools,
-                                                              profile=profile, user=request.extra.get("user")))
+            may_refine = self.refinery.may_refine(TurnContext.model_construct(
+                messages=request.messages, tools=request.tools, profile=profile, user=request.extra.get("user")))
         notes += diagnosis.notes
         return {"diagnosis": diagnosis, "may_refine": may_refine, "messages": request.messages,
                 "tools": request.tools, "notes": notes, "rounds": 0, "upstream_ms": 0.0, "profile": profile}
@@ -207,9 +207,11 @@ class Pipeline:
     def _ctx(self, state: TurnState) -> TurnContext:
         request = state["request"]
         diagnosis = state.get("diagnosis")
-        return TurnContext(messages=state["messages"], tools=request.tools, profile=state.get("profile"),
-                           user=request.extra.get("user"),
-                           model_calls_used=diagnosis.model_calls if diagnosis is not None else 0)
+        # Built from state already validated: constructed, not re-validated, so ctx.messages stays the
+        # very list the planner's and the refiners' Turns share their evidence by (refiners/turn.py).
+        return TurnContext.model_construct(messages=state["messages"], tools=request.tools, profile=state.get("profile"),
+                                           user=request.extra.get("user"),
+                                           model_calls_used=diagnosis.model_calls if diagnosis is not None else 0)
 
     async def _guarded(self, stage: str, work, fallback, notes: list[str]):
         """Fail open: a stage that errors or overruns its budget is skipped, and noted."""

@@ -50,6 +50,10 @@ class AdaptiveRefinery:
     async def plan(self, ctx: TurnContext, draft: str) -> RefinePlan:
         if not self.settings.enabled or not self.refiners:
             return RefinePlan(reason="refinement disabled")
+        if len(draft) > self.budgets.max_revision_chars:
+            # _step keeps no revision longer than this: reading the draft would be work thrown away.
+            return RefinePlan(reason=f"draft of {len(draft)} characters is over max_revision_chars "
+                                     f"({self.budgets.max_revision_chars}): not read, not refined")
         # One Turn serves both the gate and the plan: building its evidence is the costly part.
         turn = self._turn(ctx, self.budgets.max_calls_per_turn - ctx.model_calls_used, self.budgets.model_timeout_s)
         if not any(r.applies(turn) for r in self.refiners.values()):
