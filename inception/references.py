@@ -1,18 +1,23 @@
 """The vague-reference detector: "cancel it" when the dialogue holds several candidates of that kind.
 
 A *candidate* is an identifier with a *kind*: from the structure of a tool result (the key that
-holds it: ``reservation_id``, ``flight_number``, ``"orders": [...]``), else from the noun next to
-it in text ("reservation FDZ0T5"), else from its shape (``W1001`` and ``W1002`` are rivals, a
-user ID is not). A *referent* is a phrase of the user's turn that points at one entity: a noun
-with a determiner ("the order", "that flight") or a pronoun that is the object of an action
-("cancel it", "return that one"). It alarms only when the referent's kind has two or more open
-candidates and nothing singles one out. It stays quiet when:
+holds it: ``reservation_id``, ``flight_number``, ``"orders": [...]``), else from the noun before it
+in text ("reservation FDZ0T5", "orders #W1 and #W2"), else from its shape (``W1001`` and ``W1002``
+are rivals). Ids of what users do not act on (``user_id``, payment ids) are known, of no kind. A
+*referent* is a phrase of the user's turn that points at one entity: a noun with a determiner
+("the order", "my reservation", "that flight"), "this one"/"that one", or "it" and "that" as the
+object of an action ("cancel it"; "that" only after a verb whose object is a thing: "cancel that",
+not "confirm that" nor "make that change"). "it" takes the kind of a noun before it in the turn.
+The rivals of a referent are the candidates of its kind in the newest message that speaks of that
+kind. It alarms only when there are two or more and nothing singles one out; it stays quiet when:
 
 - the user names an id (one not known as another kind) or picks by position or option number;
-- the user answers yes to the agent's last message (a single proposal);
-- the newest message that speaks of that kind speaks of one candidate (the focus);
-- a qualifier or a word of the turn fits exactly one candidate ("the order with the lamp");
-- a bare "it" could be of several kinds (unsure: precision first).
+- the user answers yes to the agent's last message, or acts on the one thing it proposed;
+- the newest message of that kind (or the agent's last sentence) speaks of one: the focus;
+- the rivals are parts of one thing (the legs of one reservation: "change the flight");
+- a qualifier or a word of the turn fits exactly one ("the reservation from ATL"), or a
+  qualifier fits none of what is known of them (it may still pick one: unsure);
+- a bare "it" could be of several kinds (a reservation or its flights: unsure, precision first).
 
 Cost is bounded and linear: of the user's turn its head and tail (``USER_CHARS`` in all), of each
 earlier message its first ``MESSAGE_CHARS`` (JSON up to that size parsed and walked, ``JSON_NODES`` nodes in all; longer
@@ -80,7 +85,8 @@ cheapest faster fastest shorter both all every each""".split())
 # The agent asked the user to choose, or put one thing to the user for a yes.
 WHICH = re.compile(r"\b(?:which|either|one of (?:these|those|them|the))\b[^?]{0,200}\?", re.I)
 PROPOSAL = re.compile(r"\b(?:would you like (?:me )?to (?:proceed|go ahead|book|cancel|make|confirm|change|modify)|"
-                      r"shall I|should I (?:proceed|go ahead)|do you want me to|please confirm|confirm (?:if|that|whether)|"
+                      r"shall I|should I (?:proceed|go ahead)|do you want me to|please confirm|"
+                      r"confirm (?:if|that|whether)|"
                       r"(?:can|may) I proceed|ready to proceed)\b", re.I)
 PICK = re.compile(r"\b(?:most recent|other one|(?:option|number|choice|no\.?)\s*#?\d)", re.I)
 YES = re.compile(r"^\W*(?:yes|yeah|yep|yup|sure|ok|okay|correct|confirm(?:ed)?|absolutely|definitely|please do|"
@@ -333,7 +339,8 @@ class VagueReference:
     @staticmethod
     def _referents(request: str) -> list[tuple[str, str | None, str]]:
         """(phrase, kind or None for a bare pronoun, what follows it)."""
-        out = [(m.group(0), KINDS[m.group(1).lower()], request[m.end(): m.end() + 80]) for m in NOUN_REF.finditer(request)]
+        out = [(m.group(0), KINDS[m.group(1).lower()], request[m.end(): m.end() + 80])
+               for m in NOUN_REF.finditer(request)]
         for m in PRONOUN.finditer(request):
             phrase = m.group(0)
             # "if my reservation can't be changed, could we cancel it": the antecedent of "it" is in the
