@@ -22,11 +22,20 @@ def is_acknowledgement(turn: Turn, draft: str) -> bool:
     return short and (not turn.questions() or bool(_THANKS.match(turn.last_user)))
 
 
-async def plan(turn: Turn, draft: str, refiners: dict[str, Refiner], settings: RefinerSettings) -> RefinePlan:
+def settled_by_the_draft(turn: Turn, draft: str) -> RefinePlan | None:
+    """The plan when the draft alone settles it (empty, or a short acknowledgement): decided before
+    anything reads the dialogue's evidence."""
     if not draft.strip():
         return RefinePlan(reason="empty or tool-call draft: never refined")
     if is_acknowledgement(turn, draft):
         return RefinePlan(reason="short acknowledgement: nothing to refine")
+    return None
+
+
+async def plan(turn: Turn, draft: str, refiners: dict[str, Refiner], settings: RefinerSettings) -> RefinePlan:
+    settled = settled_by_the_draft(turn, draft)
+    if settled is not None:
+        return settled
     names = [n for n in ORDER if n in refiners]
     if settings.planner == "fixed":
         fixed = [n for n in settings.refiners if n in refiners]

@@ -56,6 +56,9 @@ class AdaptiveRefinery:
                                      f"({self.budgets.max_revision_chars}): not read, not refined")
         # One Turn serves both the gate and the plan: building its evidence is the costly part.
         turn = self._turn(ctx, self.budgets.max_calls_per_turn - ctx.model_calls_used, self.budgets.model_timeout_s)
+        settled = planner.settled_by_the_draft(turn, draft)  # before the gate, which builds the evidence
+        if settled is not None:
+            return settled
         if not any(r.applies(turn) for r in self.refiners.values()):
             return RefinePlan(reason="nothing to refine against: no tool results, facts, profile or earlier turns")
         result = await planner.plan(turn, draft, self.refiners, self.settings)
