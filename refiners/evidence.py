@@ -50,6 +50,7 @@ _MONEY_KEYS = {"price", "total", "fee", "refund", "balance", "credit", "subtotal
                "due", "salary", "budget", "cost"}
 READ_LIMIT = 256_000  # characters of tool results and documents read per turn (newest first)
 MAX_FACTS = 20_000
+REACH = 300  # characters of a sentence read either side of a value
 
 
 def norm(word: str) -> str:
@@ -59,6 +60,8 @@ def norm(word: str) -> str:
     for suffix in ("ing", "ed", "es", "s"):
         if len(w) > len(suffix) + 3 and w.endswith(suffix) and not w.endswith(("us", "ss", "is")):
             stem = w[: -len(suffix)]
+            if suffix == "es" and not stem.endswith(("s", "x", "z", "ch", "sh")):
+                stem = w[:-1]  # prices → price, not pric
             return _SYNONYMS.get(stem, stem)
     return w
 
@@ -100,11 +103,14 @@ class Sentences:
             ends.append(m.start())
         self.ends = ends
 
-    def bounds(self, start: int, end: int) -> tuple[int, int]:
+    def bounds(self, start: int, end: int, reach: int = REACH) -> tuple[int, int]:
+        """The sentence around [start, end), at most ``reach`` characters either side: a page with no
+        full stop is not one sentence to re-read for every value in it."""
         i = bisect.bisect_left(self.ends, start)
         s = self.ends[i - 1] + 1 if i > 0 else 0
         j = bisect.bisect_left(self.ends, end)
-        return s, (self.ends[j] if j < len(self.ends) else len(self.text))
+        e = self.ends[j] if j < len(self.ends) else len(self.text)
+        return max(s, start - reach), min(e, end + reach)
 
 
 def sentence_of(text: str, start: int, end: int) -> tuple[int, int]:
@@ -136,6 +142,7 @@ class Fact:
     entities: tuple[str, ...] = ()  # ids of the records holding it, innermost first
     own: bool = True        # a field of its innermost record itself, not of a record nested in it
     name: str = ""          # the key as the tool wrote it ("scheduled_departure_time_est")
+    anonymous: bool = False  # in a list item with no id of its own (one of several passengers)
 
 
 def _leaf_kind(keys: frozenset[str], value: Any) -> str | None:
@@ -157,19 +164,24 @@ class _Reader:
 
     def __init__(self, out: list[Fact], source: str, turn: int):
         self.out, self.source, self.turn = out, source, turn
+        self.anonymous = False
 
-    def walk(self, node: Any, chain: tuple[str, ...], path: tuple[str, ...], record: frozenset[str]) -> None:
+    def walk(self, node: Any, chain: tuple[str, ...], path: tuple[str, ...], record: frozenset[str],
+             anonymous: bool = False, listed: bool = False) -> None:
         if isinstance(node, dict):
             own = _record_ids(node)
             if own:
-                chain, path = tuple(own) + chain, ()
+                chain, path, anonymous = tuple(own) + chain, (), False
+            elif listed:
+                anonymous = True
             here = record | {w for k in node if isinstance(k, str) for w in key_words(k)}
             for k, v in node.items():
-                self.walk(v, chain, (*path, str(k)), here)
+                self.walk(v, chain, (*path, str(k)), here, anonymous)
         elif isinstance(node, list):
             for v in node:
-                self.walk(v, chain, path, record)
+                self.walk(v, chain, path, record, anonymous, True)
         else:
+            self.anonymous = anonymous
             self.leaf(node, chain, path, record)
 
     def leaf(self, value: Any, chain: tuple[str, ...], path: tuple[str, ...], record: frozenset[str]) -> None:
@@ -182,6 +194,7 @@ class _Reader:
 
         def add(fact: Fact) -> None:
             fact.name = name
+            fact.anonymous = self.anonymous
             out.append(fact)
         kind = _leaf_kind(keys, value)
         if kind == "id" or (kind is None and is_id(value)):
@@ -218,13 +231,18 @@ def facts_from_text(text: str, source: str, turn: int, kinds: tuple[str, ...] | 
     """Values in prose; a ``Label: value`` line names its value by the label. Linear in the text."""
     out = []
     sentences = Sentences(text)
+    # Ids found once in the whole text; each value takes those of its sentence by bisection.
+    found = [(m.start(), id_norm(m.group(0))) for m in _ID_TOKEN.finditer(text) if is_id(m.group(0))]
+    starts = [p for p, _ in found]
+    keep_record = source in ("tool", "document")
     for c in find_claims(text, kinds):
-        line_start = text.rfind("\n", 0, c.start) + 1
-        head = text[line_start:c.start]
         s, e = sentences.bounds(c.start, c.end)
+        line_start = text.rfind("\n", s, c.start) + 1 or s
+        head = text[line_start:c.start]
         key = key_words(head.split(":")[0]) if ":" in head else frozenset(context_words(text, c, bounds=(s, e)))
-        ids = tuple(id_norm(t) for t in _ID_TOKEN.findall(text[s:e]) if is_id(t))
-        out.append(Fact(frozenset(key), c.kind, c.value, c.text, source, frozenset(words(text[s:e][:400])), turn, ids))
+        ids = tuple(dict.fromkeys(i for _, i in found[bisect.bisect_left(starts, s):bisect.bisect_left(starts, e)]))
+        record = frozenset(words(text[s:e])) if keep_record else frozenset()
+        out.append(Fact(frozenset(key), c.kind, c.value, c.text, source, record, turn, ids))
     return out
 
 
@@ -246,7 +264,19 @@ class Evidence:
             self.ids.update(id_norm(t) for t in _ID_TOKEN.findall(text) if is_id(t))
         self.ids.update(self.by_entity)
         self._numbers = {v for k in ("money", "number") for v in self.values.get(k, ())}
-        self._said = [f for f in facts if f.source != "tool" and f.kind in ("money", "number", "date", "time")]
+        self._money = {f.value for f in facts if f.kind == "money" and f.value}
+        self._seen = {k: set(v) for k, v in self.values.items() if k in ("time", "status", "name")}
+        self._days = {v[1:] for v in self.values.get("date", ())} | set(self.values.get("date", ()))
+        self._said: dict[str, set[Any]] = {"number": set(), "date": set(), "time": set()}
+        for f in facts:
+            if f.source == "tool":
+                continue
+            if f.kind in ("money", "number"):
+                self._said["number"].add(f.value)
+            elif f.kind == "date":
+                self._said["date"].update((f.value, f.value[1:]))
+            elif f.kind == "time":
+                self._said["time"].add(f.value)
 
     @classmethod
     def from_context(cls, ctx: Any) -> "Evidence":
@@ -317,13 +347,17 @@ class Evidence:
             return claim.value in self._numbers
         if claim.kind == "id":
             return claim.value in self.ids
-        return any(same_value(claim.kind, claim.value, v) for v in self.values.get(claim.kind, ()))
+        if claim.kind == "date":  # a date without its year matches that day in any year
+            return (claim.value[1:] if claim.value[0] is None else claim.value) in self._days
+        return claim.value in self._seen.get(claim.kind, ())
 
     def said(self, claim: Claim) -> bool:
         """The value is one the user, a document, the agent's calls or its earlier turns gave."""
-        numeric = claim.kind in ("money", "number", "percent")
-        return any((f.value == claim.value if numeric else same_value(claim.kind, claim.value, f.value))
-                   for f in self._said if comparable(claim.kind, f.kind) or numeric and f.kind in ("money", "number"))
+        if claim.kind in ("money", "number", "percent"):
+            return claim.value in self._said["number"]
+        if claim.kind == "date":
+            return (claim.value[1:] if claim.value[0] is None else claim.value) in self._said["date"]
+        return claim.value in self._said.get(claim.kind, ())
 
     @staticmethod
     def holds(facts: list[Fact], claim: Claim) -> bool:
@@ -359,7 +393,7 @@ class Evidence:
     def derivable(self, value: Decimal) -> bool:
         """``value`` follows from the amounts in view by simple arithmetic: a sum or difference of two,
         a multiple by a small count (per-passenger totals), or a column's sum."""
-        ops = {v for v in self._numbers if isinstance(v, Decimal) and v != 0}
+        ops = set(self._money)  # amounts, not counts: a seat count is no operand of a price
         ops |= self._sums()
         if len(ops) > 400:
             return True  # too many amounts to say it does not follow from them: do not call it wrong

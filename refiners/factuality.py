@@ -55,18 +55,19 @@ def _sentence_terms(text: str, start: int, end: int) -> set[str]:
 
 def _status_edit(text: str, start: int, end: int, new: str) -> tuple[int, int, str]:
     """Keep the sentence grammatical: 'has shipped' → 'has been delivered' / 'is in transit'."""
-    m = re.search(r"\b(has|have)\s+$", text[max(0, start - 6):start])
+    before = text[max(0, start - 12):start]
+    m = re.search(r"\b(has|have)\s+(?:been\s+)?$", before)
     if not m or new in ("shipped", "failed", "expired"):
         return start, end, new
-    aux_start = start - (len(text[max(0, start - 6):start]) - m.start())
+    aux_start = start - (len(before) - m.start())
     verb = m.group(1)
     if new in _PARTICIPLE:
         return aux_start, end, f"{verb} been {new}"
     return aux_start, end, ("is " if verb == "has" else "are ") + new
 
 
+_SUM = re.compile(r"[+=×*/]|\s-\s")
 _ITEM = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s")
-_FIELD = re.compile(r":\**\s*#?[A-Za-z0-9_-]*\d")  # "Flight Number: HAT110", "**Reservation ID:** 4WQ150"
 
 
 def _indent(line: str) -> int:
@@ -125,11 +126,17 @@ class Checker:
             cands = self.ev.about(entities)
             if self.ev.holds(cands, claim):
                 return None
-        elif len(self.sources) == 1 and not self.ev.seen(claim):  # one tool result or document in view
-            cands = [f for f in self.ev.facts if f.source in FACT_SOURCES]
+        elif len(self.sources) == 1 and not self.ev.seen(claim):
+            # One tool result or document in view and no record named: its top-level fields only
+            # (a nested flight's date is not what an unnamed sentence is about).
+            facts = [f for f in self.ev.facts if f.source in FACT_SOURCES]
+            top = min((len(f.entities) for f in facts), default=0)
+            cands = [f for f in facts if f.own and len(f.entities) == top]
         else:
             return None
-        cands = [f for f in cands if f.source in FACT_SOURCES and comparable(claim.kind, f.kind)]
+        # A field of one of several id-less list items (a passenger's date of birth) is not the
+        # record's own: nothing says which item the reply means.
+        cands = [f for f in cands if f.source in FACT_SOURCES and comparable(claim.kind, f.kind) and not f.anonymous]
         if not cands:
             return None
         named = self._naming(claim, s, e)
@@ -148,6 +155,8 @@ class Checker:
             return None
         fact = top[0]
         window = self.text[max(s, claim.start - 40):min(e, claim.end + 12)]
+        if _SUM.search(self.text[max(s, claim.start - 3):min(e, claim.end + 3)]):
+            return None  # a term or result of the reply's own sum ("$112 + $104 = $216")
         marker = next((m.group(0).lower() for m in _DERIVED.finditer(window)
                        if not key_words(m.group(0)) & (fact.key | fact.record)), None)
         if marker:
@@ -195,7 +204,8 @@ class Checker:
             found = self._entities(own)  # earlier in the same line ("Your order A1 ... It arrives on ...")
             if found:
                 return found
-        indent = _indent(self.text[line_start:s + 1])
+        line_end = self.text.find("\n", line_start)
+        indent = _indent(self.text[line_start:line_end if line_end >= 0 else len(self.text)])
         end = line_start - 1
         for _ in range(12):
             if end < 0:
@@ -210,7 +220,9 @@ class Checker:
             if depth < indent or (depth == indent and not item):
                 return found  # the line that heads this one: its record, or none
             if depth == indent and found:
-                return found if _FIELD.search(line) else []
+                # a sibling field that is the id itself ("Flight Number: HAT110"), not an item about it
+                upper = line.upper()
+                return found if any(re.search(r":\**\s*#?" + re.escape(i), upper) for i in found) else []
         return []
 
     def _naming(self, claim: Claim, s: int, e: int) -> set[str]:
@@ -226,12 +238,18 @@ class Checker:
     @staticmethod
     def _best(cands: list[Fact], named: set[str], near: set[str]) -> list[Fact]:
         """The facts whose key the words around the value name best (the words right before it count
-        twice; then most words named, fewest left over)."""
-        scored = [((len(named & f.key) + len(near & f.key), -len(f.key - named)), f) for f in cands]
+        twice). Within one record, fewest words left over breaks a tie ("Economy Price" is
+        prices.economy, not prices.basic_economy); across records (the old reservation and a new
+        search) a tie stays a tie."""
+        scored = [(len(named & f.key) + len(near & f.key), f) for f in cands]
         best = max(score for score, _ in scored)
-        if best[0] == 0:
+        if best == 0:
             return []
-        return [f for score, f in scored if score == best]
+        top = [f for score, f in scored if score == best]
+        if len({(f.turn, f.entities[:1]) for f in top}) > 1:
+            return top
+        fewest = min(len(f.key - named) for f in top)
+        return [f for f in top if len(f.key - named) == fewest]
 
     def _typo(self, value: str) -> str | None:
         if value in self._typos:
