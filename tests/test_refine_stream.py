@@ -161,3 +161,15 @@ async def test_clean_draft_passes_unchanged(policy):
         r = await c.post("/v1/chat/completions", json={"model": "m", "messages": WITH_TOOLS})
     assert r.headers["x-rein-refined"] == "none"
     assert r.json()["choices"][0]["message"]["content"] == "Your order A1234 has shipped and arrives on March 14."
+
+
+async def test_flag_mode_reports_in_a_header_and_returns_the_agents_reply(tmp_path):
+    pack = tmp_path / "flagging.yaml"
+    pack.write_text("name: flagging\nextends: structural\nrefiners: {factuality_mode: flag}\n")
+    draft = "Your order A1234 was delivered on March 15."
+    model = PacedModel([draft])
+    app = create_app(Settings(policy=str(pack)), Engine(model, str(pack)))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://rein.test") as c:
+        r = await c.post("/v1/chat/completions", json={"model": "m", "messages": WITH_TOOLS})
+    assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"] == draft
+    assert r.headers["x-rein-refined"] == "none" and r.headers["x-rein-flagged"] == "factuality"

@@ -222,6 +222,8 @@ def _state_headers(state: dict[str, Any]) -> dict[str, str]:
         out["x-rein-diagnosis"] = state["diagnosis"].header()
     if state.get("refinement") is not None:
         out["x-rein-refined"] = state["refinement"].header()
+        if state["refinement"].flags:  # reported, left as the agent wrote it (factuality mode: flag)
+            out["x-rein-flagged"] = state["refinement"].flag_header()
     elif "plan" in state or state.get("final") is not None:
         out["x-rein-refined"] = "none"
     if state.get("notes"):
