@@ -16,6 +16,7 @@ Python proxy pays); both peers live in bench/peers.py. Then, non-streaming and s
     python bench/proxy_overhead.py --rounds 200 --seconds 3
     python bench/proxy_overhead.py --bodies       # real request bodies (../shared/data/tau-bench-airline/dev.json)
     python bench/proxy_overhead.py --bodies PATH  # the same format from another corpus
+    python bench/proxy_overhead.py --bodies --replay  # the upstream answers with the recorded replies
 
 With ``--bodies`` it replays real request bodies instead: for each trajectory of the file
 (``{"tools", "trajectories": [{"traj": [OpenAI messages]}]}``), every prefix that ends at a user
@@ -284,6 +285,50 @@ def serve_none(port: int) -> None:
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
 
 
+def _key(messages: list[dict]) -> bytes:
+    """A dialogue without the think traces rein plants (a call to ``think`` and its result)."""
+    think = {c.get("id") for m in messages for c in m.get("tool_calls") or []
+             if (c.get("function") or {}).get("name") == "think"}
+    kept = [m for m in messages if not (m.get("tool_call_id") in think or
+                                        any(c.get("id") in think for c in m.get("tool_calls") or []))]
+    return orjson.dumps(kept, option=orjson.OPT_SORT_KEYS)
+
+
+def serve_replay(port: int, path: Path) -> None:
+    """An upstream that answers each request body with the reply its trajectory recorded (the fake
+    upstream's answer for a dialogue it does not know)."""
+    from aiohttp import web
+    from fake_upstream import completion
+
+    data = orjson.loads(path.read_bytes())
+    recorded = {}
+    for trajectory in data["trajectories"]:
+        traj = trajectory["traj"]
+        for i in range(len(traj) - 1):
+            if traj[i + 1].get("role") == "assistant":
+                reply = {k: v for k, v in traj[i + 1].items() if k in ("role", "content", "tool_calls")}
+                recorded[_key(traj[: i + 1])] = reply
+
+    async def chat(request: web.Request) -> web.Response:
+        body = orjson.loads(await request.read())
+        reply = recorded.get(_key(body.get("messages") or []))
+        if reply is None:
+            return web.Response(body=orjson.dumps(completion(body)), content_type="application/json")
+        finish = "tool_calls" if reply.get("tool_calls") else "stop"
+        return web.Response(body=orjson.dumps({
+            "id": "chatcmpl-replay", "object": "chat.completion", "created": 0, "model": "replay",
+            "choices": [{"index": 0, "message": reply, "finish_reason": finish}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}), content_type="application/json")
+
+    async def models(request: web.Request) -> web.Response:
+        return web.json_response({"object": "list", "data": [{"id": "replay", "object": "model"}]})
+
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app.router.add_post("/v1/chat/completions", chat)
+    app.router.add_get("/v1/models", models)
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+
+
 def request_bodies(path: Path) -> list[bytes]:
     """Every prefix of every trajectory that ends at a user message or right after a block of tool
     results: the requests an agent sends its model in that dialogue."""
@@ -311,7 +356,9 @@ async def replay(args: argparse.Namespace) -> None:
     upstream = f"http://127.0.0.1:{up_port}/v1"
     none_url = f"http://127.0.0.1:{none_port}/v1"
     policies = ("passthrough", "structural", "default")
-    procs = {"upstream": start(["tests/fake_upstream.py", "--port", str(up_port)]),
+    upstream_cmd = (["bench/proxy_overhead.py", "--serve-replay", str(up_port), "--bodies", str(args.bodies)]
+                    if args.replay else ["tests/fake_upstream.py", "--port", str(up_port)])
+    procs = {"upstream": start(upstream_cmd),
              "none": start(["bench/proxy_overhead.py", "--serve-none", str(none_port)])}
     ports = {p: free_port() for p in policies}
     for p in policies:
@@ -327,7 +374,8 @@ async def replay(args: argparse.Namespace) -> None:
             urls = {p: f"http://127.0.0.1:{ports[p]}/v1/chat/completions" for p in policies}
             sizes = sorted(len(b) for b in bodies)
             print(f"{len(bodies)} request bodies from {args.bodies} ({sizes[0] / 1024:.1f}-{sizes[-1] / 1024:.1f} KB, "
-                  f"median {sizes[len(sizes) // 2] / 1024:.1f} KB), each through every policy in turn; "
+                  f"median {sizes[len(sizes) // 2] / 1024:.1f} KB), each through every policy in turn, upstream: "
+                  f"{'the recorded replies' if args.replay else 'tests/fake_upstream.py'}; "
                   f"load average {os.getloadavg()[0]:.2f} at start")
             for body in bodies[:20]:  # warm-up: connections, caches, first-call imports
                 for url in urls.values():
@@ -394,10 +442,15 @@ def main() -> None:
     p.add_argument("--concurrency", type=int, default=50)
     p.add_argument("--bodies", type=Path, nargs="?", const=DEV_SET, default=None,
                    help=f"replay real request bodies from a trajectory file (default {DEV_SET})")
+    p.add_argument("--replay", action="store_true",
+                   help="with --bodies: the upstream answers with each trajectory's recorded reply")
     p.add_argument("--serve-none", type=int, metavar="PORT", help=argparse.SUPPRESS)  # rein's model, for --bodies
+    p.add_argument("--serve-replay", type=int, metavar="PORT", help=argparse.SUPPRESS)  # the --replay upstream
     args = p.parse_args()
     if args.serve_none:
         return serve_none(args.serve_none)
+    if args.serve_replay:
+        return serve_replay(args.serve_replay, args.bodies)
     if args.bodies is not None and not args.bodies.exists():
         raise SystemExit(f"{args.bodies}: no such file")
     main_coro = replay(args) if args.bodies is not None else run(args)
