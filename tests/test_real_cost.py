@@ -185,3 +185,51 @@ async def test_the_clean_path_and_the_graph_give_the_same_turn(policy, name):
         pipeline = engine.pipeline()
         out.append(_summary(await getattr(pipeline, run)(model_request(data, req, {}))))
     assert out[0] == out[1]
+
+
+# ---- bounded reading: what a stage skips, it says ------------------------------------------------
+def test_profile_extraction_reads_the_newest_user_text_first_and_notes_the_rest():
+    from policies.messages import UserMessage
+    from refiners.profile import MESSAGE_CHARS, READ_CHARS, extract_profile
+
+    filler = "Reservation ABC123 on 2024-05-20 for $1,234.50 and HAT001 at 06:00. " * 800  # ~55 KB
+    messages = [UserMessage(content="Call me Dana. I'm vegetarian."), UserMessage(content=filler),
+                UserMessage(content="Please reply in French.")]
+    notes: list[str] = []
+    started = time.perf_counter()
+    profile = extract_profile(messages, notes)
+    ms = (time.perf_counter() - started) * 1000
+    print(f"\nprofile extraction over {sum(len(m.content) for m in messages) // 1024} KB: {ms:.2f} ms; {notes}")
+    assert profile == {"name": "Dana", "constraints": ["vegetarian"], "language": "French"}
+    assert notes and "skipped" in notes[0]
+    old = [UserMessage(content="Call me Dana.")] + [UserMessage(content="x" * MESSAGE_CHARS)] * (READ_CHARS // MESSAGE_CHARS)
+    assert "name" not in extract_profile(old)  # past the budget, the oldest goes unread
+
+
+def test_coherence_reads_the_last_questions_and_notes_the_rest():
+    from middleware.models import FunctionModel
+    from refiners.base import TurnContext
+    from refiners.coherence import MAX_QUESTIONS, CoherenceRefiner
+    from refiners.llm import Budget
+    from refiners.turn import Turn
+    from policies.messages import parse_messages
+
+    ask = " ".join(f"Is reservation R{i:04d} still on?" for i in range(300))
+    ctx = TurnContext(messages=parse_messages([{"role": "user", "content": ask}]))
+    turn = Turn(ctx, FunctionModel(lambda r: NONE), Budget(max_calls=0, deadline=time.monotonic() + 5, call_timeout=1.0, max_chars=8000))
+    qs = CoherenceRefiner._questions(turn)
+    assert len(qs) == MAX_QUESTIONS and qs[-1].startswith("Is reservation R0299")
+    assert any("coherence: read the last" in n for n in turn.notes)
+
+
+async def test_a_draft_over_max_revision_chars_is_not_read():
+    from policies.loader import load_policy
+    from refiners.base import TurnContext
+    from refiners.refinery import AdaptiveRefinery
+    from policies.messages import parse_messages
+
+    policy = load_policy("structural")
+    refinery = AdaptiveRefinery(policy.refiners, policy.budgets)
+    ctx = TurnContext(messages=parse_messages([{"role": "user", "content": "flights?"}]))
+    plan = await refinery.plan(ctx, "HAT001 departs at 06:00 AM for $120. " * 400)
+    assert plan.refiners == [] and "over max_revision_chars" in plan.reason
