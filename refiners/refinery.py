@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+from policies.messages import text_of
 from policies.model import ChatModel
 from policies.schema import Budgets, RefinerSettings
 from policies.spans import content_enabled, guardrail
@@ -20,6 +21,17 @@ from refiners.factuality import FactualityRefiner
 from refiners.llm import Budget
 from refiners.persona import PersonaRefiner
 from refiners.turn import Turn
+
+# Past this much dialogue text the turn's evidence is built in a worker thread. The GIL still runs
+# one thing at a time, but the event loop gets its turn every switch interval (5 ms), so /healthz
+# and other requests are answered while a big tool result is read. Below it the hop costs more
+# than it saves.
+OFFLOAD_CHARS = 32_000
+
+
+def _dialogue_chars(ctx: TurnContext) -> int:
+    return sum(len(text_of(m)) for m in ctx.messages) + sum(map(len, ctx.documents))
+
 
 class AdaptiveRefinery:
     def __init__(self, settings: RefinerSettings, budgets: Budgets, model: ChatModel | None = None,
@@ -59,6 +71,8 @@ class AdaptiveRefinery:
         settled = planner.settled_by_the_draft(turn, draft)  # before the gate, which builds the evidence
         if settled is not None:
             return settled
+        if _dialogue_chars(ctx) > OFFLOAD_CHARS:
+            await asyncio.to_thread(lambda: (turn.evidence, turn.profile))  # cached on the Turn
         if not any(r.applies(turn) for r in self.refiners.values()):
             return RefinePlan(reason="nothing to refine against: no tool results, facts, profile or earlier turns")
         result = await planner.plan(turn, draft, self.refiners, self.settings)

@@ -2,8 +2,8 @@
 
 A request with a 200 KB tool result and one with a 50 KB user message full of ids, dates and
 amounts must answer in <= 100 ms of rein's time (``x-rein-overhead-ms``) with /healthz answering
-meanwhile. The assertions leave a margin for a loaded CI machine (1 s); each test prints the
-figures it saw, so a run shows how far from the target it is.
+meanwhile. The assertions leave a margin for a loaded CI machine (1 s of rein's time, 250 ms of
+/healthz wait); each test prints the figures it saw, so a run shows how far from the target it is.
 
 Also here: the clean path (``Pipeline.run`` calling node functions directly while no stage has
 work) and the graph give the same turn.
@@ -27,6 +27,8 @@ from middleware.proxy.validate import parse_body
 
 BOUND_MS = 1000.0   # the target is 100 ms; the margin is for a loaded CI machine
 TARGET_MS = 100.0
+STALL_MS = 250.0    # the longest /healthz may wait meanwhile (seen: 5-15 ms; 70-250 ms before the evidence
+                    # of a big dialogue was built off the event loop)
 NONE = json.dumps({"error": "none", "evidence": "", "confidence": 0, "plan": "", "refiners": [], "reason": "none",
                    "ok": True, "feedback": "", "revision": ""})
 TOOLS = [{"type": "function", "function": {
@@ -139,7 +141,7 @@ async def test_a_big_request_answers_fast_and_healthz_answers_meanwhile(policy, 
     assert resp.status_code == 200, resp.text[:300]
     assert probes, "the request finished before /healthz could be asked"
     assert own < BOUND_MS, f"rein's own time {own:.0f} ms (target {TARGET_MS:g} ms)"
-    assert worst < BOUND_MS, f"/healthz waited {worst:.0f} ms while the request was in flight"
+    assert worst < STALL_MS, f"/healthz waited {worst:.0f} ms while the request was in flight"
 
 
 # ---- the clean path and the graph give the same turn ------------------------------------------
