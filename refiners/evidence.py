@@ -18,6 +18,7 @@ from __future__ import annotations
 import bisect
 import json
 import re
+from collections import OrderedDict
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Iterable
@@ -306,11 +307,7 @@ class Evidence:
                 continue
             budget -= len(text)
             record, entity = calls.get(m.tool_call_id, (frozenset(), ()))
-            data = _json(text)
-            if data is not None:
-                facts += facts_from_json(data, "tool", i, entity, record)
-            else:
-                facts += facts_from_text(text, "tool", i)
+            facts += _tool_facts(text, i, entity, record)
         for doc in ctx.documents or []:
             if len(doc) > budget:
                 skipped += 1
@@ -327,8 +324,7 @@ class Evidence:
                 budget -= len(text)
                 said.append(text)
                 source = "user" if isinstance(m, UserMessage) else "assistant"
-                facts += facts_from_text(text, source, i, ("id", "money", "date", "time", "status")
-                                         if source == "assistant" else ("id", "money", "date", "time", "number"))
+                facts += _said_facts(text, source, i)
         if skipped:
             notes.append(f"factuality: read the newest {READ_LIMIT // 1000} KB of the dialogue; "
                          f"{skipped} older message(s) not read")
@@ -431,6 +427,35 @@ class Evidence:
         if len({repr(f.value) for f in top}) == 1:
             return "contradicted", top[0]
         return "unverified", None
+
+
+# A client sends the whole dialogue every turn: the facts of a tool result already read (same
+# position, same call, same text) are reused, so a turn reads only what is new to it.
+_READ: OrderedDict[tuple, list[Fact]] = OrderedDict()
+
+
+def _remembered(key: tuple, build) -> list[Fact]:
+    hit = _READ.get(key)
+    if hit is not None:
+        _READ.move_to_end(key)
+        return hit
+    facts = _READ[key] = build()
+    while len(_READ) > 1024:
+        _READ.popitem(last=False)
+    return facts
+
+
+def _tool_facts(text: str, turn: int, entity: tuple[str, ...], record: frozenset[str]) -> list[Fact]:
+    def build() -> list[Fact]:
+        data = _json(text)
+        return facts_from_json(data, "tool", turn, entity, record) if data is not None else facts_from_text(text, "tool", turn)
+
+    return _remembered(("tool", turn, entity, record, len(text), hash(text)), build)
+
+
+def _said_facts(text: str, source: str, turn: int) -> list[Fact]:
+    kinds = ("id", "money", "date", "time", "status") if source == "assistant" else ("id", "money", "date", "time", "number")
+    return _remembered((source, turn, len(text), hash(text)), lambda: facts_from_text(text, source, turn, kinds))
 
 
 def _json(text: str) -> Any:
