@@ -51,11 +51,11 @@ class CoherenceRefiner:
         has_values = any(f.source == "assistant" for f in turn.evidence.facts)
         return has_values or bool(turn.questions() and turn.evidence.has(*FACT_SOURCES))
 
-    def _id_fixes(self, turn: Turn, text: str) -> list[tuple[Claim, str]]:
+    def _id_fixes(self, turn: Turn, text: str, claims: list[Claim]) -> list[tuple[Claim, str]]:
         """Ids the reply garbles that the assistant spelled right before (and no one else said)."""
         said = {f.value for f in turn.evidence.facts if f.kind == "id" and f.source == "assistant"}
         out = []
-        for claim in find_claims(text, ("id",)):
+        for claim in (c for c in claims if c.kind == "id"):
             if claim.value in turn.evidence.ids:
                 continue
             near = [i for i in said if _transposed(claim.value, i)]
@@ -63,7 +63,7 @@ class CoherenceRefiner:
                 out.append((claim, near[0]))
         return out
 
-    def _contradictions(self, turn: Turn, text: str) -> list[str]:
+    def _contradictions(self, turn: Turn, text: str, claims: list[Claim]) -> list[str]:
         """Values that disagree with the one value an earlier assistant turn gave for the same record
         (an id named in both sentences) and the same attribute (the words right before the value)."""
         earlier = [f for f in turn.evidence.facts if f.source == "assistant" and f.entities]
@@ -71,7 +71,7 @@ class CoherenceRefiner:
             return []
         sentences = Sentences(text)
         out = []
-        for claim in find_claims(text, ("money", "date", "time")):
+        for claim in (c for c in claims if c.kind in ("money", "date", "time")):
             if turn.evidence.seen_outside_assistant(claim):
                 continue
             s, e = sentences.bounds(claim.start, claim.end)
@@ -87,10 +87,10 @@ class CoherenceRefiner:
                 out.append(f"{claim.text} (earlier {same[0].display} for {' '.join(sorted(ids & set(same[0].entities)))})")
         return out
 
-    def _unanswered(self, turn: Turn, text: str) -> tuple[list[str], list[str]]:
+    def _unanswered(self, turn: Turn, text: str, claims: list[Claim]) -> tuple[list[str], list[str]]:
         """(questions whose kind of answer — a date for "when", an amount for "how much" — the reply
         lacks, questions that share few words with the reply): both are for the model to judge."""
-        kinds = {c.kind for c in find_claims(text)}
+        kinds = {c.kind for c in claims}
         if _BECAUSE.search(text):
             kinds.add("reason")
         draft_words = words(text)
@@ -119,9 +119,10 @@ class CoherenceRefiner:
     def check(self, turn: Turn, text: str) -> Check:
         if not self.applies(turn):
             return Check(skip_reason="nothing earlier to be coherent with")
-        findings = [f"garbles an id said earlier: {c.text} (earlier {v})" for c, v in self._id_fixes(turn, text)]
-        findings += [f"contradicts an earlier turn: {c}" for c in self._contradictions(turn, text)]
-        open_, unsure = self._unanswered(turn, text)
+        claims = find_claims(text)  # once: each rule reads the kinds it needs
+        findings = [f"garbles an id said earlier: {c.text} (earlier {v})" for c, v in self._id_fixes(turn, text, claims)]
+        findings += [f"contradicts an earlier turn: {c}" for c in self._contradictions(turn, text, claims)]
+        open_, unsure = self._unanswered(turn, text, claims)
         if findings:
             return Check(findings=findings + [f"leaves unanswered: {q}" for q in open_])
         # Rules cannot tell a question left open from one answered in other words: the model decides.
@@ -130,11 +131,14 @@ class CoherenceRefiner:
     async def revise(self, turn: Turn, text: str) -> Revision:
         calls = turn.budget.calls
         notes, flags = [], []
-        fixes = self._id_fixes(turn, text)
+        claims = find_claims(text)
+        fixes = self._id_fixes(turn, text, claims)
         text = replace_spans(text, [(c.start, c.end, render(c, v, "id")) for c, v in fixes])
         notes += [f"{c.text} → {v} (as said earlier)" for c, v in fixes]
-        flags += [f"contradicts an earlier turn: {c}" for c in self._contradictions(turn, text)]
-        open_, _ = self._unanswered(turn, text)
+        if fixes:
+            claims = find_claims(text)  # the revised text's own
+        flags += [f"contradicts an earlier turn: {c}" for c in self._contradictions(turn, text, claims)]
+        open_, _ = self._unanswered(turn, text, claims)
         if turn.can_consult() and (flags or open_ or turn.thorough):
             context = f"Dialogue so far:\n{turn.dialogue()}"
             if open_:
