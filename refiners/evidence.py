@@ -19,6 +19,7 @@ import bisect
 import json
 import re
 from collections import OrderedDict
+from functools import lru_cache
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Iterable
@@ -71,11 +72,13 @@ def words(text: str) -> set[str]:
     return {norm(w) for w in _WORD.findall(text) if w.lower() not in STOP}
 
 
+@lru_cache(maxsize=8192)  # tools repeat their keys in every record and every turn
 def key_words(path: str) -> frozenset[str]:
     parts = re.sub(r"([a-z])([A-Z])", r"\1 \2", path).replace("_", " ").replace(".", " ").replace("-", " ")
     return frozenset(norm(w) for w in parts.split() if w.isalpha() and w.lower() not in STOP)
 
 
+@lru_cache(maxsize=65536)
 def is_id(value: Any) -> bool:
     """An identifier-shaped value: letters and digits mixed, or six digits and more."""
     if isinstance(value, bool) or not isinstance(value, (str, int)):
@@ -262,7 +265,7 @@ class Evidence:
                 self.ids.add(f.value)
             self.values.setdefault(f.kind, []).append(f.value)
         for text in said:
-            self.ids.update(id_norm(t) for t in _ID_TOKEN.findall(text) if is_id(t))
+            self.ids.update(_ids_of(text))
         self.ids.update(self.by_entity)
         self._numbers = {v for k in ("money", "number") for v in self.values.get(k, ())}
         self._money = {f.value for f in facts if f.kind == "money" and f.value}
@@ -434,7 +437,12 @@ class Evidence:
 _READ: OrderedDict[tuple, list[Fact]] = OrderedDict()
 
 
-def _remembered(key: tuple, build) -> list[Fact]:
+def _ids_of(text: str) -> list[str]:
+    return _remembered(("ids", len(text), hash(text)),
+                       lambda: [id_norm(t) for t in _ID_TOKEN.findall(text) if is_id(t)])
+
+
+def _remembered(key: tuple, build) -> list[Any]:
     hit = _READ.get(key)
     if hit is not None:
         _READ.move_to_end(key)

@@ -302,7 +302,8 @@ def _name_edits(text: str, evidence: Evidence, fixed: list[str], taken: set[tupl
             low = seq.lower()
             if any(low in (name.lower(), name.lower() + "s", name.lower() + "es") for name in same_length):
                 continue
-            close = [name for name in same_length if difflib.SequenceMatcher(None, low, name.lower()).ratio() >= 0.85]
+            close = [name for name in same_length if abs(len(name) - len(low)) <= 2 and name[0].lower() == low[0]
+                     and difflib.SequenceMatcher(None, low, name.lower()).ratio() >= 0.85]
             if len(close) == 1:
                 out.append((start, end, close[0]))
                 taken.add((start, end))
