@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from functools import lru_cache
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -101,6 +102,18 @@ def _parse(kind: str, m: re.Match) -> tuple[Any, dict[str, Any]] | None:
 
 def find_claims(text: str, kinds: tuple[str, ...] | None = None) -> list[Claim]:
     """Every checkable value in ``text``, left to right, without overlaps (first kind wins)."""
+    if len(text) > 20_000:
+        return read_claims(text, kinds)
+    return list(_cached_claims(text, kinds))  # the planner and each refiner scan the same draft
+
+
+@lru_cache(maxsize=512)
+def _cached_claims(text: str, kinds: tuple[str, ...] | None) -> tuple[Claim, ...]:
+    return tuple(read_claims(text, kinds))
+
+
+def read_claims(text: str, kinds: tuple[str, ...] | None = None) -> list[Claim]:
+    """``find_claims`` without the cache: for text read once (tool results, the dialogue)."""
     taken = bytearray(len(text))  # one mark per character: an overlap test costs the match's length
     out: list[Claim] = []
     for kind, pattern in _PATTERNS:

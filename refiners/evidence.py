@@ -25,7 +25,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Iterable
 
 from policies.messages import AssistantMessage, ToolMessage, UserMessage, text_of
-from refiners.claims import STATUSES, Claim, comparable, find_claims, same_value
+from refiners.claims import STATUSES, Claim, comparable, read_claims, same_value
 
 STOP = set("""a an the and or but if of to in on at by for with from as is are was were be been being it its
 this that these those your you yours my me we our us i he she they them their his her will would can could
@@ -219,7 +219,7 @@ class _Reader:
             if "name" in keys or (text.istitle() and len(text.split()) <= 4):
                 add(Fact(keys, "name", text, text, self.source, record, self.turn, chain, own))
             return
-        for c in find_claims(text[:2000]):
+        for c in read_claims(text[:2000]):
             ctx = keys if (c.start == 0 and c.end == len(text)) else keys | context_words(text, c)
             add(Fact(frozenset(ctx), c.kind, c.value, c.text, self.source, record, self.turn, chain, own))
 
@@ -239,7 +239,7 @@ def facts_from_text(text: str, source: str, turn: int, kinds: tuple[str, ...] | 
     found = [(m.start(), id_norm(m.group(0))) for m in _ID_TOKEN.finditer(text) if is_id(m.group(0))]
     starts = [p for p, _ in found]
     keep_record = source in ("tool", "document")
-    for c in find_claims(text, kinds):
+    for c in read_claims(text, kinds):
         s, e = sentences.bounds(c.start, c.end)
         line_start = text.rfind("\n", s, c.start) + 1 or s
         head = text[line_start:c.start]
@@ -271,6 +271,13 @@ class Evidence:
         self._money = {f.value for f in facts if f.kind == "money" and f.value}
         self._seen = {k: set(v) for k, v in self.values.items() if k in ("time", "status", "name")}
         self._days = {v[1:] for v in self.values.get("date", ())} | set(self.values.get("date", ()))
+        self._outside: dict[str, set[Any]] = {}
+        for f in facts:
+            if f.source != "assistant" and f.kind in ("money", "number", "date", "time", "id", "status"):
+                bucket = self._outside.setdefault("number" if f.kind == "money" else f.kind, set())
+                bucket.add(f.value)
+                if f.kind == "date":
+                    bucket.add(f.value[1:])
         self._said: dict[str, set[Any]] = {"number": set(), "date": set(), "time": set()}
         for f in facts:
             if f.source == "tool":
@@ -366,10 +373,10 @@ class Evidence:
                    else (f.kind == claim.kind and same_value(claim.kind, claim.value, f.value)) for f in facts)
 
     def seen_outside_assistant(self, claim: Claim) -> bool:
-        """The value is in a tool result, a document or the user's words (not only the assistant's)."""
-        numeric = claim.kind in ("money", "number")
-        return any((f.value == claim.value if numeric else same_value(claim.kind, claim.value, f.value))
-                   for f in self.facts if f.source != "assistant" and comparable(claim.kind, f.kind))
+        """The value is in a tool result, a document, a call or the user's words (not only the assistant's)."""
+        kind = "number" if claim.kind in ("money", "number") else claim.kind
+        value = claim.value[1:] if claim.kind == "date" and claim.value[0] is None else claim.value
+        return value in self._outside.get(kind, ())
 
     def entities_in(self, text: str) -> list[str]:
         """Identifiers of records in the evidence that ``text`` names, in the order named."""

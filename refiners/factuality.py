@@ -16,6 +16,7 @@ import difflib
 import re
 from dataclasses import dataclass
 
+from policies.messages import ToolMessage, text_of
 from refiners.base import Check, Revision
 from refiners.claims import Claim, comparable, find_claims, render, replace_spans
 from refiners.evidence import Evidence, Fact, Sentences, context_words, key_words, near_words, words
@@ -321,7 +322,10 @@ class FactualityRefiner:
         self.mode = mode
 
     def applies(self, turn: Turn) -> bool:
-        return turn.evidence.has(*FACT_SOURCES)
+        # Asked before the draft exists, often on turns that need nothing: answer from the messages
+        # without building the evidence.
+        return bool(turn.ctx.documents) or any(isinstance(m, ToolMessage) and text_of(m).strip()
+                                                for m in turn.ctx.messages)
 
     def check(self, turn: Turn, text: str) -> Check:
         if not self.applies(turn):

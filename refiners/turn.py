@@ -125,8 +125,7 @@ def _evidence_of(ctx: TurnContext) -> Evidence:
     key = (id(messages), len(messages), id(messages[-1]) if messages else 0, tuple(ctx.documents))
     hit = _EVIDENCE.get(key)
     if hit is not None and hit[0] is messages:
-        _EVIDENCE.move_to_end(key)
-        return hit[1]
+        return hit[1]  # no move_to_end: plan may build evidence in a worker thread, and eviction is cheap
     evidence = Evidence.from_context(ctx)
     _EVIDENCE[key] = (messages, evidence)  # holding the list keeps its id from being reused
     while len(_EVIDENCE) > 32:
