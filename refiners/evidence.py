@@ -252,42 +252,50 @@ def facts_from_text(text: str, source: str, turn: int, kinds: tuple[str, ...] | 
 
 class Evidence:
     def __init__(self, facts: list[Fact], notes: list[str] | None = None, said: Iterable[str] = ()):
+        """Indexes built in one pass over the facts: every question factuality asks is a lookup."""
         self.facts = facts
         self.notes = notes or []
         self.by_entity: dict[str, list[Fact]] = {}
         self.ids: set[str] = set()     # every identifier seen anywhere (tools, documents, user, assistant)
         self.values: dict[str, list[Any]] = {}
+        self._numbers: set[Any] = set()   # every amount and count seen
+        self._money: set[Any] = set()     # amounts, the operands of "follows by arithmetic"
+        self._seen: dict[str, set[Any]] = {"time": set(), "status": set(), "name": set()}
+        self._days: set[Any] = set()      # dates, with and without their year
+        self._outside: dict[str, set[Any]] = {}  # values from anyone but the assistant
+        self._said: dict[str, set[Any]] = {"number": set(), "date": set(), "time": set()}  # from anyone but tools
+        tools = ("tool", "document")
         for f in facts:
-            if f.source in ("tool", "document"):
+            kind, value, source = f.kind, f.value, f.source
+            if source in tools:
                 for e in f.entities:
                     self.by_entity.setdefault(e, []).append(f)
-            if f.kind == "id":
-                self.ids.add(f.value)
-            self.values.setdefault(f.kind, []).append(f.value)
+            self.values.setdefault(kind, []).append(value)
+            bucket = kind
+            if kind == "id":
+                self.ids.add(value)
+            elif kind in ("money", "number"):
+                bucket = "number"
+                self._numbers.add(value)
+                if kind == "money" and value:
+                    self._money.add(value)
+            elif kind == "date":
+                self._days.add(value)
+                self._days.add(value[1:])
+            elif kind in self._seen:
+                self._seen[kind].add(value)
+            if source != "assistant" and kind != "name":
+                out = self._outside.setdefault(bucket, set())
+                out.add(value)
+                if kind == "date":
+                    out.add(value[1:])
+            if source != "tool" and bucket in self._said:
+                self._said[bucket].add(value)
+                if kind == "date":
+                    self._said["date"].add(value[1:])
         for text in said:
             self.ids.update(_ids_of(text))
         self.ids.update(self.by_entity)
-        self._numbers = {v for k in ("money", "number") for v in self.values.get(k, ())}
-        self._money = {f.value for f in facts if f.kind == "money" and f.value}
-        self._seen = {k: set(v) for k, v in self.values.items() if k in ("time", "status", "name")}
-        self._days = {v[1:] for v in self.values.get("date", ())} | set(self.values.get("date", ()))
-        self._outside: dict[str, set[Any]] = {}
-        for f in facts:
-            if f.source != "assistant" and f.kind in ("money", "number", "date", "time", "id", "status"):
-                bucket = self._outside.setdefault("number" if f.kind == "money" else f.kind, set())
-                bucket.add(f.value)
-                if f.kind == "date":
-                    bucket.add(f.value[1:])
-        self._said: dict[str, set[Any]] = {"number": set(), "date": set(), "time": set()}
-        for f in facts:
-            if f.source == "tool":
-                continue
-            if f.kind in ("money", "number"):
-                self._said["number"].add(f.value)
-            elif f.kind == "date":
-                self._said["date"].update((f.value, f.value[1:]))
-            elif f.kind == "time":
-                self._said["time"].add(f.value)
 
     @classmethod
     def from_context(cls, ctx: Any) -> "Evidence":

@@ -11,6 +11,7 @@ from functools import cached_property
 from policies.messages import AssistantMessage, ToolMessage, UserMessage, text_of
 from policies.model import ChatModel
 from refiners.base import TurnContext
+from refiners.claims import find_claims
 from refiners.evidence import Evidence
 from refiners.llm import BadReply, Budget, BudgetSpent, guard, review
 from refiners.profile import Profile, extract_profile, merge_profiles, parse_profile
@@ -49,9 +50,12 @@ class Turn:
         """The deterministic factuality pass on ``text``, once per text (the planner's check and the
         refiner's revision ask the same question)."""
         if text not in self._checked:
-            from refiners.factuality import deterministic_pass
+            from refiners.factuality import CHECKED, deterministic_pass
 
-            self._checked[text] = deterministic_pass(text, self.evidence)
+            if not any(c.kind in CHECKED for c in find_claims(text)):
+                self._checked[text] = (text, [], [])  # nothing to check: the evidence need not be built
+            else:
+                self._checked[text] = deterministic_pass(text, self.evidence)
         return self._checked[text]
 
     @property
