@@ -48,12 +48,12 @@ class CoherenceRefiner:
 
     def applies(self, turn: Turn) -> bool:
         """Before the draft: something in the dialogue the reply can fall out of step with."""
-        has_values = any(f.source == "assistant" for f in turn.evidence.facts)
+        has_values = bool(turn.evidence.index.assistant_keyed or turn.evidence.index.assistant_ids)
         return has_values or bool(turn.questions() and turn.evidence.has(*FACT_SOURCES))
 
     def _id_fixes(self, turn: Turn, text: str, claims: list[Claim]) -> list[tuple[Claim, str]]:
         """Ids the reply garbles that the assistant spelled right before (and no one else said)."""
-        said = {f.value for f in turn.evidence.facts if f.kind == "id" and f.source == "assistant"}
+        said = turn.evidence.index.assistant_ids
         out = []
         for claim in (c for c in claims if c.kind == "id"):
             if claim.value in turn.evidence.ids:
@@ -66,7 +66,7 @@ class CoherenceRefiner:
     def _contradictions(self, turn: Turn, text: str, claims: list[Claim]) -> list[str]:
         """Values that disagree with the one value an earlier assistant turn gave for the same record
         (an id named in both sentences) and the same attribute (the words right before the value)."""
-        earlier = [f for f in turn.evidence.facts if f.source == "assistant" and f.entities]
+        earlier = turn.evidence.index.assistant_keyed
         if not earlier:
             return []
         sentences = Sentences(text)

@@ -250,68 +250,118 @@ def facts_from_text(text: str, source: str, turn: int, kinds: tuple[str, ...] | 
     return out
 
 
-class Evidence:
-    def __init__(self, facts: list[Fact], notes: list[str] | None = None, said: Iterable[str] = ()):
-        """Indexes built in one pass over the facts: every question factuality asks is a lookup."""
+class Index:
+    """The lookups factuality needs over some facts. Built once per message and cached (see
+    ``_remembered``): a dialogue's evidence joins its messages' indexes, set unions in C."""
+
+    __slots__ = ("facts", "by_entity", "ids", "numbers", "money", "seen", "days", "outside", "said",
+                 "tool_ids", "tool_turns", "assistant_ids", "assistant_keyed", "names", "tool_names")
+
+    def __init__(self, facts: list[Fact], ids: Iterable[str] = ()):
         self.facts = facts
-        self.notes = notes or []
         self.by_entity: dict[str, list[Fact]] = {}
-        self.ids: set[str] = set()     # every identifier seen anywhere (tools, documents, user, assistant)
-        self.values: dict[str, list[Any]] = {}
-        self._numbers: set[Any] = set()   # every amount and count seen
-        self._money: set[Any] = set()     # amounts, the operands of "follows by arithmetic"
-        self._seen: dict[str, set[Any]] = {"time": set(), "status": set(), "name": set()}
-        self._days: set[Any] = set()      # dates, with and without their year
-        self._outside: dict[str, set[Any]] = {}  # values from anyone but the assistant
-        self._said: dict[str, set[Any]] = {"number": set(), "date": set(), "time": set()}  # from anyone but tools
-        tools = ("tool", "document")
+        self.ids: set[str] = set(ids)       # identifiers seen anywhere (tools, documents, user, assistant)
+        self.numbers: set[Any] = set()      # every amount and count seen
+        self.money: set[Any] = set()        # amounts, the operands of "follows by arithmetic"
+        self.seen: dict[str, set[Any]] = {"time": set(), "status": set(), "name": set()}
+        self.days: set[Any] = set()         # dates, with and without their year
+        self.outside: dict[str, set[Any]] = {}  # values from anyone but the assistant
+        self.said: dict[str, set[Any]] = {"number": set(), "date": set(), "time": set()}  # anyone but tools
+        self.tool_ids: set[str] = set()     # ids in tool results and documents
+        self.tool_turns: set[int] = set()   # which messages hold tool facts
+        self.assistant_ids: set[str] = set()
+        self.assistant_keyed: list[Fact] = []  # assistant facts tied to a record (coherence)
+        self.names: set[str] = set()        # every name seen
+        self.tool_names: set[str] = set()   # names in tool results and documents
         for f in facts:
-            kind, value, source = f.kind, f.value, f.source
-            if source in tools:
-                for e in f.entities:
-                    self.by_entity.setdefault(e, []).append(f)
-            self.values.setdefault(kind, []).append(value)
-            bucket = kind
-            if kind == "id":
-                self.ids.add(value)
-            elif kind in ("money", "number"):
-                bucket = "number"
-                self._numbers.add(value)
-                if kind == "money" and value:
-                    self._money.add(value)
-            elif kind == "date":
-                self._days.add(value)
-                self._days.add(value[1:])
-            elif kind in self._seen:
-                self._seen[kind].add(value)
-            if source != "assistant" and kind != "name":
-                out = self._outside.setdefault(bucket, set())
-                out.add(value)
-                if kind == "date":
-                    out.add(value[1:])
-            if source != "tool" and bucket in self._said:
-                self._said[bucket].add(value)
-                if kind == "date":
-                    self._said["date"].add(value[1:])
-        for text in said:
-            self.ids.update(_ids_of(text))
-        self.ids.update(self.by_entity)
+            self._add(f)
+
+    def _add(self, f: Fact) -> None:
+        kind, value, source = f.kind, f.value, f.source
+        from_tool = source in ("tool", "document")
+        if from_tool:
+            self.tool_turns.add(f.turn)
+            for e in f.entities:
+                self.by_entity.setdefault(e, []).append(f)
+        elif source == "assistant" and f.entities:
+            self.assistant_keyed.append(f)
+        bucket = kind
+        if kind == "id":
+            self.ids.add(value)
+            if from_tool:
+                self.tool_ids.add(value)
+            elif source == "assistant":
+                self.assistant_ids.add(value)
+        elif kind in ("money", "number"):
+            bucket = "number"
+            self.numbers.add(value)
+            if kind == "money" and value:
+                self.money.add(value)
+        elif kind == "date":
+            self.days.add(value)
+            self.days.add(value[1:])
+        elif kind in self.seen:
+            self.seen[kind].add(value)
+            if kind == "name":
+                self.names.add(f.display)
+                if from_tool:
+                    self.tool_names.add(f.display)
+        if source != "assistant" and kind != "name":
+            out = self.outside.setdefault(bucket, set())
+            out.add(value)
+            if kind == "date":
+                out.add(value[1:])
+        if source != "tool" and bucket in self.said:
+            self.said[bucket].add(value)
+            if kind == "date":
+                self.said["date"].add(value[1:])
+
+
+def _join(parts: list[Index]) -> Index:
+    if len(parts) == 1:
+        return parts[0]
+    out = Index([])
+    out.facts = [f for p in parts for f in p.facts]
+    for p in parts:
+        for e, fs in p.by_entity.items():
+            out.by_entity.setdefault(e, []).extend(fs)
+        out.assistant_keyed += p.assistant_keyed
+    for name in ("ids", "numbers", "money", "days", "tool_ids", "tool_turns", "assistant_ids", "names", "tool_names"):
+        setattr(out, name, set().union(*(getattr(p, name) for p in parts)))
+    for name in ("seen", "outside", "said"):
+        merged: dict[str, set[Any]] = {}
+        for p in parts:
+            for k, v in getattr(p, name).items():
+                merged.setdefault(k, set()).update(v)
+        setattr(out, name, {**getattr(out, name), **merged})
+    return out
+
+
+class Evidence:
+    def __init__(self, facts: list[Fact] | Index, notes: list[str] | None = None, said: Iterable[str] = ()):
+        index = facts if isinstance(facts, Index) else Index(facts)
+        if said:
+            index = _join([index, Index([], (i for text in said for i in _ids_of(text)))])
+        index.ids.update(index.by_entity)
+        self.index = index
+        self.facts = index.facts
+        self.notes = notes or []
+        self.by_entity = index.by_entity
+        self.ids = index.ids
+        self._numbers, self._money, self._seen, self._days = index.numbers, index.money, index.seen, index.days
+        self._outside, self._said = index.outside, index.said
 
     @classmethod
     def from_context(cls, ctx: Any) -> "Evidence":
-        facts: list[Fact] = []
+        parts: list[Index] = []
         notes: list[str] = []
         messages = ctx.messages
         calls: dict[str, tuple[frozenset[str], tuple[str, ...]]] = {}
         for i, m in enumerate(messages):
             if isinstance(m, AssistantMessage):
                 for call in m.tool_calls or []:
-                    args = _json(call.function.arguments or "")
-                    calls[call.id] = (key_words(call.function.name),
-                                      tuple(_record_ids(args)) if isinstance(args, dict) else ())
-                    if isinstance(args, dict):
-                        # What the agent asked for (a search's date) is a value it may state: seen, not a fact.
-                        facts += facts_from_json(args, "call", i)
+                    raw = call.function.arguments or ""
+                    calls[call.id] = _call_facts(raw, call.function.name, i, parts)
         budget = READ_LIMIT
         skipped = 0
         # Newest first: when the budget runs out, what goes unread is the oldest.
@@ -325,14 +375,13 @@ class Evidence:
                 continue
             budget -= len(text)
             record, entity = calls.get(m.tool_call_id, (frozenset(), ()))
-            facts += _tool_facts(text, i, entity, record)
+            parts.append(_tool_facts(text, i, entity, record))
         for doc in ctx.documents or []:
             if len(doc) > budget:
                 skipped += 1
                 continue
             budget -= len(doc)
-            facts += facts_from_text(doc, "document", -1)
-        said = []
+            parts.append(Index(facts_from_text(doc, "document", -1)))
         for i, m in enumerate(messages):
             if isinstance(m, (UserMessage, AssistantMessage)):
                 text = text_of(m)
@@ -340,13 +389,12 @@ class Evidence:
                     skipped += bool(text)
                     continue
                 budget -= len(text)
-                said.append(text)
                 source = "user" if isinstance(m, UserMessage) else "assistant"
-                facts += _said_facts(text, source, i)
+                parts.append(_said_facts(text, source, i))
         if skipped:
             notes.append(f"factuality: read the newest {READ_LIMIT // 1000} KB of the dialogue; "
                          f"{skipped} older message(s) not read")
-        return cls(facts, notes, said)
+        return cls(_join(parts) if parts else Index([]), notes)
 
     def of(self, *sources: str) -> list[Fact]:
         return [f for f in self.facts if f.source in sources]
@@ -453,8 +501,7 @@ _READ: OrderedDict[tuple, list[Fact]] = OrderedDict()
 
 
 def _ids_of(text: str) -> list[str]:
-    return _remembered(("ids", len(text), hash(text)),
-                       lambda: [id_norm(t) for t in _ID_TOKEN.findall(text) if is_id(t)])
+    return [id_norm(t) for t in _ID_TOKEN.findall(text) if is_id(t)]
 
 
 def _remembered(key: tuple, build) -> list[Any]:
@@ -468,17 +515,33 @@ def _remembered(key: tuple, build) -> list[Any]:
     return facts
 
 
-def _tool_facts(text: str, turn: int, entity: tuple[str, ...], record: frozenset[str]) -> list[Fact]:
-    def build() -> list[Fact]:
+def _tool_facts(text: str, turn: int, entity: tuple[str, ...], record: frozenset[str]) -> Index:
+    def build() -> Index:
         data = _json(text)
-        return facts_from_json(data, "tool", turn, entity, record) if data is not None else facts_from_text(text, "tool", turn)
+        return Index(facts_from_json(data, "tool", turn, entity, record) if data is not None
+                     else facts_from_text(text, "tool", turn))
 
     return _remembered(("tool", turn, entity, record, len(text), hash(text)), build)
 
 
-def _said_facts(text: str, source: str, turn: int) -> list[Fact]:
+def _said_facts(text: str, source: str, turn: int) -> Index:
     kinds = ("id", "money", "date", "time", "status") if source == "assistant" else ("id", "money", "date", "time", "number")
-    return _remembered((source, turn, len(text), hash(text)), lambda: facts_from_text(text, source, turn, kinds))
+    return _remembered((source, turn, len(text), hash(text)),
+                       lambda: Index(facts_from_text(text, source, turn, kinds), _ids_of(text)))
+
+
+def _call_facts(raw: str, name: str, turn: int, parts: list[Index]) -> tuple[frozenset[str], tuple[str, ...]]:
+    """(the call's words, the ids it was made with); what the agent asked for (a search's date) is a
+    value it may state, so its arguments join the evidence as seen values, not as facts."""
+    def build() -> tuple[Index, tuple[str, ...]]:
+        args = _json(raw)
+        if not isinstance(args, dict):
+            return Index([]), ()
+        return Index(facts_from_json(args, "call", turn)), tuple(_record_ids(args))
+
+    index, ids = _remembered(("call", turn, name, len(raw), hash(raw)), build)
+    parts.append(index)
+    return key_words(name), ids
 
 
 def _json(text: str) -> Any:

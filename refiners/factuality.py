@@ -91,8 +91,8 @@ class Checker:
         self.ev = evidence
         self.sentences = Sentences(text)
         self.notes: list[str] = []
-        self.sources = {f.turn for f in evidence.facts if f.source in FACT_SOURCES}
-        self._tool_ids = {f.value for f in evidence.facts if f.kind == "id" and f.source in FACT_SOURCES}
+        self.sources = evidence.index.tool_turns
+        self._tool_ids = evidence.index.tool_ids
         self._typos: dict[str, str] = {}
 
     def findings(self) -> list[Finding]:
@@ -287,10 +287,10 @@ def deterministic_pass(text: str, evidence: Evidence, apply: bool = True) -> tup
 
 def _name_edits(text: str, evidence: Evidence, fixed: list[str], taken: set[tuple[int, int]]):
     """Misspelt names of things in the tool results ('Hotel Maris' for 'Hotel Marais'): one close name only."""
-    names = {f.display for f in evidence.of(*FACT_SOURCES) if f.kind == "name" and len(f.display) >= 5}
+    names = {n for n in evidence.index.tool_names if len(n) >= 5}
     if not names:
         return []
-    said = {f.display for f in evidence.facts if f.kind == "name"}
+    said = evidence.index.names
     out = []
     for n in sorted({len(name.split()) for name in names}):
         run = re.compile(r"(?=\b([A-Z][a-z]+(?:\s+[A-Z][a-z]+){%d})\b)" % (n - 1))
