@@ -1,0 +1,134 @@
+"""Facts: the typed values of tool results, documents and the dialogue, each knowing the records
+that hold it (through the JSON's nesting and identifier keys) and the attribute it is (its key path).
+One walk per tool result; linear in the text read."""
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Iterable
+
+from refiners.claims import STATUSES, read_claims
+from refiners.text import _ID_TOKEN, Sentences, context_words, id_norm, is_id, key_words, words
+
+_ID_KEY = re.compile(r"(?:^|_)(?:id|number|code|ref|reference|confirmation|tracking)$|^id$", re.I)
+_MONEY_KEYS = {"price", "total", "fee", "refund", "balance", "credit", "subtotal", "tax", "fare", "deposit", "rate",
+               "due", "salary", "budget", "cost"}
+MAX_FACTS = 20_000
+
+
+@dataclass(slots=True)
+class Fact:
+    key: frozenset[str]     # the attribute: key words of its path inside its record
+    kind: str
+    value: Any
+    display: str
+    source: str             # tool | document | user | assistant
+    record: frozenset[str]  # words of the record it belongs to (sibling keys, tool name)
+    turn: int = -1
+    entities: tuple[str, ...] = ()  # ids of the records holding it, innermost first
+    own: bool = True        # a field of its innermost record itself, not of a record nested in it
+    name: str = ""          # the key as the tool wrote it ("scheduled_departure_time_est")
+    anonymous: bool = False  # in a list item with no id of its own (one of several passengers)
+
+
+def _leaf_kind(keys: frozenset[str], value: Any) -> str | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int) and not keys & _MONEY_KEYS and ("id" in keys or value >= 10000):
+        return "id"
+    if isinstance(value, (int, float)):
+        return "money" if keys & _MONEY_KEYS else "number"
+    return None
+
+
+def _record_ids(node: dict) -> list[str]:
+    return [id_norm(v) for k, v in node.items() if isinstance(k, str) and _ID_KEY.search(k) and is_id(v)]
+
+
+class _Reader:
+    """Turns JSON tool results into facts: one walk, each leaf seen once."""
+
+    def __init__(self, out: list[Fact], source: str, turn: int):
+        self.out, self.source, self.turn = out, source, turn
+        self.anonymous = False
+
+    def walk(self, node: Any, chain: tuple[str, ...], path: tuple[str, ...], record: frozenset[str],
+             anonymous: bool = False, listed: bool = False) -> None:
+        if isinstance(node, dict):
+            own = _record_ids(node)
+            if own:
+                chain, path, anonymous = tuple(own) + chain, (), False
+            elif listed:
+                anonymous = True
+            here = record | {w for k in node if isinstance(k, str) for w in key_words(k)}
+            for k, v in node.items():
+                self.walk(v, chain, (*path, str(k)), here, anonymous)
+        elif isinstance(node, list):
+            for v in node:
+                self.walk(v, chain, path, record, anonymous, True)
+        else:
+            self.anonymous = anonymous
+            self.leaf(node, chain, path, record)
+
+    def leaf(self, value: Any, chain: tuple[str, ...], path: tuple[str, ...], record: frozenset[str]) -> None:
+        if len(self.out) >= MAX_FACTS:
+            return
+        name = ".".join(path[-2:])
+        keys = key_words(name) if path else frozenset()
+        own = len(path) <= 1
+        out = self.out
+
+        def add(fact: Fact) -> None:
+            fact.name = name
+            fact.anonymous = self.anonymous
+            out.append(fact)
+        kind = _leaf_kind(keys, value)
+        if kind == "id" or (kind is None and is_id(value)):
+            add(Fact(keys, "id", id_norm(value), str(value), self.source, record, self.turn, chain, own))
+            return
+        if kind:
+            add(Fact(keys, kind, Decimal(str(value)), str(value), self.source, record, self.turn, chain, own))
+            return
+        if not isinstance(value, str) or not value.strip():
+            return
+        text = value.strip()
+        low = text.lower()
+        if low in STATUSES or ("status" in keys and len(text.split()) <= 3):
+            add(Fact(keys | {"status"}, "status", low.replace("canceled", "cancelled"), text, self.source, record,
+                     self.turn, chain, own))
+            return
+        if not any(ch.isdigit() for ch in text[:400]):
+            if "name" in keys or (text.istitle() and len(text.split()) <= 4):
+                add(Fact(keys, "name", text, text, self.source, record, self.turn, chain, own))
+            return
+        for c in read_claims(text[:2000]):
+            ctx = keys if (c.start == 0 and c.end == len(text)) else keys | context_words(text, c)
+            add(Fact(frozenset(ctx), c.kind, c.value, c.text, self.source, record, self.turn, chain, own))
+
+
+def facts_from_json(data: Any, source: str, turn: int, entity: Iterable[str] = (),
+                    record: frozenset[str] = frozenset()) -> list[Fact]:
+    out: list[Fact] = []
+    _Reader(out, source, turn).walk(data, tuple(entity), (), frozenset(record))
+    return out
+
+
+def facts_from_text(text: str, source: str, turn: int, kinds: tuple[str, ...] | None = None) -> list[Fact]:
+    """Values in prose; a ``Label: value`` line names its value by the label. Linear in the text."""
+    out = []
+    sentences = Sentences(text)
+    # Ids found once in the whole text; each value takes those of its sentence by bisection.
+    found = [(m.start(), id_norm(m.group(0))) for m in _ID_TOKEN.finditer(text) if is_id(m.group(0))]
+    starts = [p for p, _ in found]
+    keep_record = source in ("tool", "document")
+    for c in read_claims(text, kinds):
+        s, e = sentences.bounds(c.start, c.end)
+        line_start = text.rfind("\n", s, c.start) + 1 or s
+        head = text[line_start:c.start]
+        key = key_words(head.split(":")[0]) if ":" in head else frozenset(context_words(text, c, bounds=(s, e)))
+        ids = tuple(dict.fromkeys(i for _, i in found[bisect.bisect_left(starts, s):bisect.bisect_left(starts, e)]))
+        record = frozenset(words(text[s:e])) if keep_record else frozenset()
+        out.append(Fact(frozenset(key), c.kind, c.value, c.text, source, record, turn, ids))
+    return out
