@@ -24,7 +24,6 @@ import asyncio
 import difflib
 import json
 import re
-import statistics
 import sys
 import time
 from collections import Counter
@@ -34,16 +33,17 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 import inception  # noqa: E402
 import refiners  # noqa: E402
-from middleware.engine import Engine  # noqa: E402
-from middleware.models.chunks import ChunkAccumulator  # noqa: E402
 from middleware.models.testing import FunctionModel  # noqa: E402
 from policies.loader import load_policy  # noqa: E402
-from policies.messages import AssistantMessage, parse_messages  # noqa: E402
+from policies.messages import parse_messages  # noqa: E402
 from policies.model import ModelRequest  # noqa: E402
 from refiners.base import TurnContext  # noqa: E402
+from real_replay import percentile, replay_pipeline, share  # noqa: E402,F401
+from real_rules import reference_error, reference_failure, stale_loop, turn_calls  # noqa: E402,F401
 
 DATA = Path(__file__).resolve().parents[2] / "shared/data/tau-bench-airline/dev.json"
 POLICIES = ("structural", "default")
@@ -103,74 +103,7 @@ def changed_sentences(before: str, after: str) -> list[tuple[str, str]]:
     return [(join(a[i1:i2]), join(b[j1:j2])) for op, i1, i2, j1, j2 in ops if op != "equal"]
 
 
-# ---- the plain reference rules, independent of the detectors -------------------------------
-def reference_error(text: str) -> bool:
-    t = (text or "").strip()
-    if t[:5].lower() == "error":
-        return True
-    try:
-        data = json.loads(t)
-    except ValueError:
-        return False
-    if not isinstance(data, dict):
-        return False
-    number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)  # noqa: E731
-    return bool(data.get("error")) or any(number(data.get(k)) and data[k] >= 400 for k in ("status", "status_code")) \
-        or data.get("success") is False or data.get("ok") is False
-
-
-def turn_calls(raw: list[dict[str, Any]], cut: int) -> list[tuple[str, str, str | None]]:
-    """(tool, canonical arguments, result text) for the calls of the current user turn; results
-    are paired to calls by position within each assistant message's block (ids repeat)."""
-    start = max((i for i in range(cut) if raw[i].get("role") == "user"), default=-1) + 1
-    out: list[tuple[str, str, str | None]] = []
-    i = start
-    while i < cut:
-        m = raw[i]
-        i += 1
-        if m.get("role") != "assistant" or not m.get("tool_calls"):
-            continue
-        results = []
-        while i < cut and raw[i].get("role") == "tool":
-            results.append(raw[i].get("content") or "")
-            i += 1
-        for k, call in enumerate(m["tool_calls"]):
-            fn = call.get("function") or {}
-            try:
-                args = json.dumps(json.loads(fn.get("arguments") or "{}"), sort_keys=True)
-            except ValueError:
-                args = fn.get("arguments") or ""
-            out.append((fn.get("name") or "", args, results[k] if k < len(results) else None))
-    return out
-
-
-def reference_failure(raw: list[dict[str, Any]], cut: int) -> bool:
-    """An error result in this user turn with no later success of the same tool."""
-    latest: dict[str, bool] = {}
-    for name, _, result in turn_calls(raw, cut):
-        if result is not None:
-            latest[name] = reference_error(result)
-    return any(latest.values())
-
-
-def stale_loop(raw: list[dict[str, Any]], cut: int) -> bool:
-    """An action_loop alarm here is stale when the turn's latest call is not a repeated one."""
-    calls = [(n, a) for n, a, _ in turn_calls(raw, cut)]
-    return not calls or Counter(calls)[calls[-1]] < 2
-
-
 # ---- figures ------------------------------------------------------------------------------
-def share(n: int, d: int) -> float:
-    return n / d if d else 0.0
-
-
-def percentile(xs: list[float], q: float) -> float:
-    if not xs:
-        return 0.0
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
-
-
 def body_kb(raw: list[dict[str, Any]], cut: int, tools: list[dict[str, Any]]) -> float:
     return len(json.dumps({"messages": raw[:cut], "tools": tools})) / 1024
 
@@ -257,63 +190,6 @@ def time_figures(per_cut: dict[tuple[int, int], float], trajs: list[Trajectory],
     fig = lambda xs: {"turns": len(xs), "p50": percentile(xs, .5), "p99": percentile(xs, .99),  # noqa: E731
                       "max": max(xs, default=0.0)}
     return {**fig(every), "by_kb": {k: fig(rows[k]) for k in names if k in rows}}
-
-
-# ---- the whole pipeline in front of an agent that replays the recorded replies -------------
-def recorded(raw: dict[str, Any]) -> AssistantMessage:
-    return AssistantMessage.model_validate({k: v for k, v in raw.items() if k in ("role", "content", "tool_calls")})
-
-
-def same_message(a: AssistantMessage, b: AssistantMessage) -> bool:
-    calls = lambda m: [(c.function.name, c.function.arguments) for c in m.tool_calls or []]  # noqa: E731
-    return (a.content or "") == (b.content or "") and calls(a) == calls(b)
-
-
-async def replay_pipeline(policy, rein_model, tools, trajs: list[Trajectory]) -> dict[str, Any]:
-    # The request carries which recorded prefix it is (an unknown field passes through rein untouched),
-    # so the agent answers the same whatever rein planted in the messages.
-    agent = FunctionModel(lambda r: recorded(trajs[r.extra["bench_case"][0]].raw[r.extra["bench_case"][1]]),
-                          name="replay")
-    pipeline = Engine(agent=agent, policy=policy, rein_model=rein_model).pipeline()
-    figures = Counter()
-    listed: dict[str, list[dict[str, Any]]] = {"planted": [], "changed": [], "held": [], "stream_changed": []}
-    overhead: list[float] = []
-    for n, tr in enumerate(trajs):
-        for cut in sorted(tr.user_cuts + tr.tool_cuts):
-            if cut >= len(tr.raw) or tr.raw[cut].get("role") != "assistant":
-                continue
-            wrote = recorded(tr.raw[cut])
-            request = ModelRequest(messages=tr.parsed[:cut], tools=tools, model="replay",
-                                   extra={"bench_case": [n, cut]})
-            where = {"trajectory": tr.name, "index": cut}
-            started = time.perf_counter()
-            state = await pipeline.run(request)
-            overhead.append((time.perf_counter() - started) * 1000 - state.get("upstream_ms", 0.0))
-            figures["turns"] += 1
-            if state["diagnosis"].plan or state.get("rechecked"):
-                figures["planted"] += 1
-                diagnosis = state["diagnosis"]
-                listed["planted"].append({**where, "plan": diagnosis.plan, "labels": diagnosis.header()})
-            if not same_message(state["final"].message, wrote):
-                figures["changed"] += 1
-                listed["changed"].append({**where, "final": state["final"].message.content})
-            acc, end = ChunkAccumulator(), {}
-            async for kind, payload in pipeline.events(request):
-                if kind == "chunk":
-                    acc.add(payload)
-                elif kind == "state":
-                    end = payload
-            if not wrote.tool_calls and not end.get("streamed"):
-                figures["held"] += 1
-                listed["held"].append(where)
-            if not same_message(acc.response().message, wrote):
-                figures["stream_changed"] += 1
-                listed["stream_changed"].append(where)
-    turns = figures["turns"]
-    return {"turns": turns, **{k: {"count": figures[k], "share": share(figures[k], turns), "list": listed[k]}
-                               for k in listed},
-            "overhead_ms": {"p50": percentile(overhead, .5), "p99": percentile(overhead, .99),
-                            "max": max(overhead, default=0.0)}}
 
 
 # ---- the whole run ------------------------------------------------------------------------

@@ -1,0 +1,62 @@
+"""The plain reference rules bench/real_dialogues.py judges rein's detectors against. They read the
+raw OpenAI messages and share no code with the detectors, so agreement means something."""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+
+def reference_error(text: str) -> bool:
+    t = (text or "").strip()
+    if t[:5].lower() == "error":
+        return True
+    try:
+        data = json.loads(t)
+    except ValueError:
+        return False
+    if not isinstance(data, dict):
+        return False
+    number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)  # noqa: E731
+    return bool(data.get("error")) or any(number(data.get(k)) and data[k] >= 400 for k in ("status", "status_code")) \
+        or data.get("success") is False or data.get("ok") is False
+
+
+def turn_calls(raw: list[dict[str, Any]], cut: int) -> list[tuple[str, str, str | None]]:
+    """(tool, canonical arguments, result text) for the calls of the current user turn; results
+    are paired to calls by position within each assistant message's block (ids repeat)."""
+    start = max((i for i in range(cut) if raw[i].get("role") == "user"), default=-1) + 1
+    out: list[tuple[str, str, str | None]] = []
+    i = start
+    while i < cut:
+        m = raw[i]
+        i += 1
+        if m.get("role") != "assistant" or not m.get("tool_calls"):
+            continue
+        results = []
+        while i < cut and raw[i].get("role") == "tool":
+            results.append(raw[i].get("content") or "")
+            i += 1
+        for k, call in enumerate(m["tool_calls"]):
+            fn = call.get("function") or {}
+            try:
+                args = json.dumps(json.loads(fn.get("arguments") or "{}"), sort_keys=True)
+            except ValueError:
+                args = fn.get("arguments") or ""
+            out.append((fn.get("name") or "", args, results[k] if k < len(results) else None))
+    return out
+
+
+def reference_failure(raw: list[dict[str, Any]], cut: int) -> bool:
+    """An error result in this user turn with no later success of the same tool."""
+    latest: dict[str, bool] = {}
+    for name, _, result in turn_calls(raw, cut):
+        if result is not None:
+            latest[name] = reference_error(result)
+    return any(latest.values())
+
+
+def stale_loop(raw: list[dict[str, Any]], cut: int) -> bool:
+    """An action_loop alarm here is stale when the turn's latest call is not a repeated one."""
+    calls = [(n, a) for n, a, _ in turn_calls(raw, cut)]
+    return not calls or Counter(calls)[calls[-1]] < 2
