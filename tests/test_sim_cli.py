@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import yaml
 
 from middleware.cli import main
@@ -62,23 +63,47 @@ def test_bad_input_is_a_clear_error_not_a_traceback(tmp_path, capsys):
     assert main(["sim", "report", str(tmp_path / "missing")]) == 2
 
 
+# Agents that answer the first two trials at once, then hang in three ways: in an await (Ctrl-C
+# cancels it), in a worker thread (nothing can cancel it), and in an await that swallows the
+# cancellation (only a second Ctrl-C ends the run).
 SLOW_AGENT = '''
 import asyncio
+import time
 
 calls = 0
 
 
 async def answer(messages, tools=None):
-    """Answers the first two trials at once, then hangs (until Ctrl-C)."""
     global calls
     calls += 1
     if calls > 2:
         await asyncio.sleep(3600)
     return "Your order has been cancelled."
+
+
+def blocking(messages, tools=None):
+    global calls
+    calls += 1
+    if calls > 2:
+        time.sleep(3600)
+    return "Your order has been cancelled."
+
+
+async def stubborn(messages, tools=None):
+    global calls
+    calls += 1
+    while calls > 2:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            pass
+    return "Your order has been cancelled."
 '''
 
 
-def test_ctrl_c_keeps_finished_trials_and_exits_130(tmp_path):
+def _start_slow_run(tmp_path, agent):
+    """`rein sim run` as a background job starts it: SIGINT inherited as ignored. Waits (without a
+    deadline that a busy machine could miss) until two trials are on disk."""
     import os
     import signal
     import subprocess
@@ -88,18 +113,56 @@ def test_ctrl_c_keeps_finished_trials_and_exits_130(tmp_path):
     (tmp_path / "slow_agent.py").write_text(SLOW_AGENT)
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    stderr = (tmp_path / "stderr.txt").open("w")
     proc = subprocess.Popen([sys.executable, "-m", "middleware.cli", "sim", "run", "smoke", "--agent",
-                             "slow_agent:answer", "--arms", "bare", "--concurrency", "1", "--out", str(out), "--quiet"],
-                            env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             f"slow_agent:{agent}", "--arms", "bare", "--concurrency", "1", "--out", str(out), "--quiet"],
+                            env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=stderr, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     lines = out / "trials.jsonl"
-    deadline = time.monotonic() + 60
-    while (not lines.exists() or len(lines.read_text().splitlines()) < 2) and time.monotonic() < deadline:
+    while not lines.exists() or len(lines.read_text().splitlines()) < 2:
+        assert proc.poll() is None, (tmp_path / "stderr.txt").read_text()
         time.sleep(0.05)
-    time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=30)
+    return proc, out
+
+
+def _wait_for(path, text):
+    import time
+
+    while text not in path.read_text():
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("agent", ["answer", "blocking"])
+def test_ctrl_c_keeps_finished_trials_and_exits_130(tmp_path, agent):
+    import signal
+    import time
+
+    proc, out = _start_slow_run(tmp_path, agent)
+    try:
+        time.sleep(0.2)  # the third trial is in flight
+        proc.send_signal(signal.SIGINT)
+        stdout, _ = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    stderr = (tmp_path / "stderr.txt").read_text()
     assert proc.returncode == 130, stderr
     log = RunLog.load(out / "run.json")
     assert log.status == "interrupted" and len(log.trials) == 2
     assert "interrupted; 2 finished trials kept" in stderr and "Traceback" not in stderr
     assert (out / "report.html").exists() and stdout.splitlines()[0].split()[-1] == "bare"
+
+
+def test_a_second_ctrl_c_ends_a_run_that_will_not_stop(tmp_path):
+    import signal
+
+    proc, out = _start_slow_run(tmp_path, "stubborn")
+    try:
+        proc.send_signal(signal.SIGINT)
+        _wait_for(tmp_path / "stderr.txt", "Ctrl-C again to quit")  # two signals at once would merge
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    stderr = (tmp_path / "stderr.txt").read_text()
+    assert proc.returncode == 130 and "second Ctrl-C, stopping now" in stderr
+    assert len((out / "trials.jsonl").read_text().splitlines()) == 2

@@ -4,8 +4,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import os
+import signal
 import sys
+import threading
 from pathlib import Path
+from typing import Any, Coroutine
+
+# Seconds that trials cancelled by Ctrl-C get to unwind before the run stops waiting for them.
+CANCEL_GRACE_S = 5.0
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -154,20 +161,72 @@ def _run(args: argparse.Namespace) -> int:
             await aclose(agent)
 
     try:
-        log = asyncio.run(main())
-    except KeyboardInterrupt:
+        interrupted = _until_ctrl_c(main())
+    except KeyboardInterrupt:  # Ctrl-C before the loop took over the signal
         interrupted = True
-        log = runner.log
     finally:
         gc.unfreeze()  # back to normal for whoever called us in-process
-        if log is None:
-            print("rein sim: interrupted before any trial ran", file=sys.stderr)
-            return 130
+    log = runner.log
+    if log is None:
+        print("rein sim: interrupted before any trial ran", file=sys.stderr)
+        return 130
     paths = write_reports(log, out)
     print(text_table(log))
     print("reports: " + ", ".join(str(p) for p in [out / "run.json", *paths.values()]), file=sys.stderr)
     if interrupted:
         print(f"rein sim: interrupted; {len(log.trials)} finished trials kept in {out} "
               f"(run the same command again to resume)", file=sys.stderr)
+        _exit_if_threads_linger()
         return 130
     return 0
+
+
+def _until_ctrl_c(main: Coroutine[Any, Any, Any]) -> bool:
+    """Run ``main``; True when Ctrl-C stopped it.
+
+    The first Ctrl-C cancels the run (in-flight trials unwind, the log is written); the second
+    ends the process at once (finished trials are already on disk, one line each). The handler is
+    installed here rather than left to ``asyncio.run``: a process started from a background job
+    inherits SIGINT as *ignored*, and asyncio only takes over a default handler — such a run
+    ignored every Ctrl-C. Nor does it wait for the default executor, as ``asyncio.run`` does: an
+    embedded-model call already running in a thread cannot be cancelled and may take minutes."""
+    loop = asyncio.new_event_loop()
+    task = loop.create_task(main)
+    hits = 0
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        nonlocal hits
+        hits += 1
+        if hits > 1:
+            os.write(2, b"\nrein sim: second Ctrl-C, stopping now (finished trials are in trials.jsonl)\n")
+            os._exit(130)
+        os.write(2, b"\nrein sim: stopping; Ctrl-C again to quit at once\n")
+        loop.call_soon_threadsafe(task.cancel)
+
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, on_sigint) if in_main else None
+    try:
+        loop.run_until_complete(task)
+        loop.run_until_complete(loop.shutdown_default_executor())
+        return False
+    except asyncio.CancelledError:
+        left = [t for t in asyncio.all_tasks(loop) if not t.done()]
+        for t in left:
+            t.cancel()
+        if left:
+            loop.run_until_complete(asyncio.wait(left, timeout=CANCEL_GRACE_S))
+        return True
+    finally:
+        if in_main:
+            signal.signal(signal.SIGINT, previous)
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+
+
+def _exit_if_threads_linger() -> None:
+    """After an interrupted run has written its log: a model call still running in a worker
+    thread would hold the interpreter's exit until it finished, so leave without it."""
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.current_thread()):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
