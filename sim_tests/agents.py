@@ -183,12 +183,21 @@ class CappedModel:
 class ScriptedAgent:
     """A deterministic rule agent (the domain's ``scripted_agent`` rules): a regex on the user's
     last words picks a tool call; a tool result is reported back; a failed call is retried when
-    the user asks again. It does not ask clarifying questions — a baseline, and fast."""
+    the user asks again. It does not ask clarifying questions — a baseline, and fast.
 
-    name = "scripted"
+    ``asks=True`` (spec ``scripted:asks``) adds the one question a rule agent can ask: when the user
+    wants something done (a change verb) and names nothing it can act on, it asks for the id once.
+    That is what a user who withholds details waits for."""
+
+    WANTS = r"\b(?:cancel|return|change|move|upgrade|send|put|modify|address)"
+
+    def __init__(self, asks: bool = False):
+        self.asks = asks
+        self.name = "scripted:asks" if asks else "scripted"
 
     def bind(self, env: Environment) -> ChatModel:
         rules = [(re.compile(r.when, re.I), r) for r in env.domain.data.scripted_agent]
+        kind = next(iter(env.domain.variants.owners), "account")
 
         def decide(request: ModelRequest) -> Any:
             last = _last_own(request.messages, env.domain.tools)
@@ -206,6 +215,8 @@ class ScriptedAgent:
             failed = _last_failed_call(request.messages)
             if failed is not None:
                 return tool_call(failed.function.name, failed.function.arguments)
+            if self.asks and re.search(self.WANTS, text, re.I) and not _asked(request.messages):
+                return f"Could you give me the {kind} id, please?"
             return "Is there anything else I can help you with?"
 
         return FunctionModel(decide, name="scripted")
@@ -218,6 +229,10 @@ def _last_own(messages: list[Any], tools: dict[str, Any]) -> Any:
         if m.role == "user" or (m.role == "tool" and names.get(m.tool_call_id) in tools):
             return m
     return messages[-1]
+
+
+def _asked(messages: list[Any]) -> bool:
+    return any(m.role == "assistant" and "id, please?" in (text_of(m) or "") for m in messages)
 
 
 def _last_failed_call(messages: list[Any]) -> Any:
@@ -241,7 +256,7 @@ def load_agent(spec: str | None, max_tokens: int | None = None) -> AgentUnderTes
 
     ``None``/``reference`` → the reference agent on the embedded model; ``reference:MODEL`` → on
     that model (a litellm string or ``http(s)://.../v1``); ``http(s)://.../v1`` → that endpoint as
-    the agent; ``scripted`` → the rule agent; ``pkg.module:attr`` → a Python object: a ChatModel,
+    the agent; ``scripted`` → the rule agent (``scripted:asks``: one that asks for a missing id); ``pkg.module:attr`` → a Python object: a ChatModel,
     a compiled LangGraph graph, a graph factory (``attr`` named ``make_*``), or an agent function.
     """
     if spec is None or spec == "reference" or spec.startswith("reference:"):
@@ -249,8 +264,8 @@ def load_agent(spec: str | None, max_tokens: int | None = None) -> AgentUnderTes
         return ReferenceAgent(resolve_model(model_spec), max_tokens=max_tokens)
     if spec.startswith(("http://", "https://")):
         return endpoint_agent(spec)
-    if spec == "scripted":
-        return ScriptedAgent()
+    if spec in ("scripted", "scripted:asks"):
+        return ScriptedAgent(asks=spec.endswith(":asks"))
     if ":" not in spec:
         raise ValueError(f"unknown agent {spec!r}: use reference[:MODEL], scripted, http(s)://host/v1 "
                          f"or pkg.module:attr")

@@ -85,7 +85,7 @@ async def run_trial(scenario: Scenario, arm: Arm, agent: AgentUnderTest, user: U
     transcript: list[dict[str, Any]] = [_dump(history[0])]
     seen: list[Exchange] = []
     record = TrialRecord(scenario_id=scenario.id, label=scenario.label, domain=scenario.domain, arm=arm.name,
-                         trial=trial, status="failed", expected_db_hash=expected_hash)
+                         trait=scenario.trait, trial=trial, status="failed", expected_db_hash=expected_hash)
     ended_by = "turn_limit"
     try:
         model, inside = _bind(agent, env, arm)

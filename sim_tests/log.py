@@ -14,13 +14,21 @@ from sim_tests.domains import ToolCallRecord
 from sim_tests.scenario import Scenario
 
 Status = Literal["passed", "failed", "error"]
-EndedBy = Literal["stop", "transfer", "out_of_scope", "turn_limit", "error"]
+EndedBy = Literal["stop", "transfer", "out_of_scope", "gave_up", "turn_limit", "error"]
 
 
 class Score(BaseModel):
     name: str
     passed: bool
     detail: str = ""
+
+
+class Satisfaction(BaseModel):
+    """Simulated user satisfaction of one dialogue, 1-5 (``sim_tests.satisfaction``)."""
+    score: int
+    source: Literal["rules", "judge"] = "rules"
+    signals: dict[str, int] = Field(default_factory=dict)
+    reason: str = ""
 
 
 class TurnRecord(BaseModel):
@@ -41,6 +49,7 @@ class TrialRecord(BaseModel):
     label: str
     domain: str
     arm: str
+    trait: str = "cooperative"
     trial: int
     status: Status
     error: str | None = None
@@ -54,6 +63,7 @@ class TrialRecord(BaseModel):
     expected_db_hash: str | None = None
     user_calls: int = 0
     duration_s: float = 0.0
+    satisfaction: list[Satisfaction] = Field(default_factory=list, description="By rules, and by the judge if set")
 
     @property
     def key(self) -> str:
@@ -88,6 +98,7 @@ class RunConfig(BaseModel):
     retries: int = 1
     rein_model: str | None = None
     user_model: str | None = None
+    judge_model: str | None = None
 
 
 class RunLog(BaseModel):

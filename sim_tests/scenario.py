@@ -25,6 +25,9 @@ FAILURE_TYPES: dict[str, tuple[str, ...]] = {
     "action_loop": ("repeated_user_turn",),
 }
 Recovery = Literal["clarify", "decline", "transfer", "retry"]
+# Behaviour traits of the simulated user (see ``sim_tests.traits``).
+TraitName = Literal["withholding", "incremental", "informal", "impatient", "tangent", "goal_shift", "role"]
+TRAITS: tuple[str, ...] = TraitName.__args__
 
 
 class _Strict(BaseModel):
@@ -42,12 +45,29 @@ class ScriptTurn(_Strict):
     rules: list[Rule] = Field(default_factory=list)
 
 
+class Action(_Strict):
+    tool: str
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+class GoalShift(_Strict):
+    """The second goal of a ``goal_shift`` user: what they say when the goal changes, and what it needs."""
+    goal: str
+    say: str
+    actions: list[Action] = Field(default_factory=list)
+    communicate: list[str] = Field(default_factory=list)
+
+
 class UserProfile(_Strict):
     persona: str = "A customer who is polite and brief."
     goal: str
     known: dict[str, str] = Field(default_factory=dict, description="Facts the user knows and may share")
     unknown: list[str] = Field(default_factory=list, description="Things the user does not know")
     script: list[ScriptTurn] = Field(default_factory=list, description="Turns for the scripted simulator")
+    traits: list[TraitName] = Field(default_factory=list, description="Behaviour traits (sim_tests.traits)")
+    seed: int = Field(0, description="Seeds the traits' choices (typos, remarks, who the user asks for)")
+    patience: int = Field(2, ge=1, description="impatient: turns without progress before the user complains")
+    shift: GoalShift | None = Field(None, description="goal_shift: the goal the user changes to")
 
 
 class Target(_Strict):
@@ -66,11 +86,6 @@ class Failure(_Strict):
     tool: str | None = Field(None, description="tool_failure: the tool that fails")
     times: int = Field(1, ge=1, description="tool_failure: how many calls fail before it works")
     message: str | None = None
-
-
-class Action(_Strict):
-    tool: str
-    args: dict[str, Any] = Field(default_factory=dict)
 
 
 class Criteria(_Strict):
@@ -97,6 +112,11 @@ class Scenario(_Strict):
         if self.failure is None:
             return "clean"
         return self.failure.subtype or self.failure.type
+
+    @property
+    def trait(self) -> str:
+        """The user's traits as reports group them: ``informal``, ``informal+impatient``, ``cooperative``."""
+        return "+".join(self.user.traits) or "cooperative"
 
 
 class Suite(_Strict):
@@ -135,6 +155,12 @@ def _problems(scenario: Scenario) -> list[tuple[str, str]]:
             out.append(("failure.tool", f"unknown tool {failure.tool!r} in domain {scenario.domain}"))
         if failure.type == "tool_failure" and failure.tool is None:
             out.append(("failure.tool", "a tool_failure names the tool that fails"))
+    if "goal_shift" in scenario.user.traits and scenario.user.shift is None:
+        out.append(("user.shift", "a goal_shift user needs the goal it shifts to (rein sim generate --traits "
+                                  "goal_shift fills it from the domain)"))
+    for i, action in enumerate(scenario.user.shift.actions if scenario.user.shift else []):
+        if action.tool not in tools:
+            out.append((f"user.shift.actions.{i}.tool", f"unknown tool {action.tool!r} in domain {scenario.domain}"))
     return out
 
 
@@ -165,9 +191,13 @@ def loc_is_scenario(loc: tuple) -> bool:
     return len(loc) >= 2 and loc[0] == "scenarios"
 
 
+# libyaml's loader when present: a generated suite of hundreds of scenarios loads in a fraction of the time.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _read(path: Path) -> Any:
     try:
-        return yaml.safe_load(path.read_text())
+        return yaml.load(path.read_text(), Loader=_LOADER)
     except (OSError, yaml.YAMLError) as e:
         raise ScenarioError(f"{path}: cannot read: {e}") from None
 

@@ -144,5 +144,13 @@ def turn_limit(o: Outcome) -> Score:
                  detail=f"ended by {o.ended_by}" if ok else f"cut at the turn limit ({o.scenario.max_turns})")
 
 
+@scorer("patience")
+def patience(o: Outcome) -> Score:
+    """An impatient user who gave up is a failure of the agent, whatever the database says."""
+    ok = o.ended_by != "gave_up"
+    return Score(name="patience", passed=ok, detail="the user did not give up" if ok else
+                 f"the user gave up after {o.scenario.user.patience} turns without progress")
+
+
 def score(o: Outcome, names: list[str] | None = None) -> list[Score]:
     return [SCORERS[n](o) for n in (names or list(SCORERS))]

@@ -39,6 +39,16 @@ class PolysemyHint(_Strict):
     covers: list[str] = Field(description="The write tools this phrase could mean")
 
 
+class ShiftHint(_Strict):
+    """A second goal a ``goal_shift`` user may turn to: one of ``owner``'s entities other than the task's."""
+    owner: str
+    target: str
+    goal: str
+    say: str
+    actions: list[dict[str, Any]] = Field(description="Gold actions of the second goal: {tool, args}")
+    communicate: list[str] = Field(default_factory=list)
+
+
 class VariantHints(_Strict):
     """Domain knowledge the failure generators need (see ``sim_tests.failures``)."""
     vague_phrases: dict[str, str] = Field(default_factory=dict, description="entity kind -> vague phrase")
@@ -49,6 +59,7 @@ class VariantHints(_Strict):
     unsupported_parameters: list[str] = Field(default_factory=list)
     out_of_domain: list[str] = Field(default_factory=list)
     tool_failure_message: str = "503 Service Unavailable: the backend did not answer"
+    goal_shifts: list[ShiftHint] = Field(default_factory=list, description="Second goals for goal_shift users")
 
 
 class IntentRule(_Strict):
