@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -24,6 +24,12 @@ class Settings(BaseModel):
     allow_policy_header: bool = False
     max_body_bytes: int = 8 * 1024 * 1024
     upstream_timeout_s: float = 120.0
+    # Deadlines (issue 14): a stream that trickles forever is still cut, with an SSE error event.
+    request_deadline_s: float = Field(600.0, gt=0, description="longest a request may take, streams included")
+    stream_idle_timeout_s: float | None = Field(None, gt=0, description="longest silence inside an upstream "
+                                                "stream; default: upstream_timeout_s")
+    ready_check_upstream: bool = Field(True, description="/readyz probes the upstream (cached); false: no probe")
+    ready_probe_ttl_s: float = Field(5.0, ge=0, description="how long a readiness probe's answer is reused")
     # Serving and operations (middleware/proxy/ops.py, `rein serve`).
     api_keys: list[str] = Field(default_factory=list, description="inbound keys clients must send; empty: no check")
     rate_limit_rpm: float | None = Field(None, gt=0, description="requests per minute per key, per worker")
@@ -38,6 +44,14 @@ class Settings(BaseModel):
     # Persona profiles (refiners/store.py) and the admin endpoints over them.
     persona_db: str | None = Field(None, description="postgresql://… DSN or SQLite file; default ./rein-personas.db")
     admin_key: str | None = Field(None, description="operator key for /v1/rein/profiles; unset: those endpoints refuse")
+    persona_ttl_days: float | None = Field(None, gt=0, description="profiles not updated for this long are "
+                                           "neither read nor kept; unset: kept until deleted")
+    # The other wire formats (middleware/proxy/responses.py, anthropic.py).
+    upstream_protocol: Literal["chat", "responses", "messages"] = Field(
+        "chat", description="what the upstream URL speaks besides chat completions: under passthrough, requests "
+                            "in that protocol relay as bytes")
+    response_db: str | None = Field(None, description="postgresql://… DSN or SQLite file for stored Responses; "
+                                                      "unset: stateless, previous_response_id is refused")
 
     @classmethod
     def from_env(cls, **overrides: Any) -> "Settings":
@@ -55,6 +69,11 @@ class Settings(BaseModel):
             "timeout_graceful_shutdown_s": _env("TIMEOUT_GRACEFUL_SHUTDOWN_S"),
             "drain_timeout_s": _env("DRAIN_TIMEOUT_S"), "policy_watch_s": _env("POLICY_WATCH_S"),
             "persona_db": _env("PERSONA_DB"), "admin_key": _env("ADMIN_KEY"),
+            "request_deadline_s": _env("REQUEST_DEADLINE_S"), "stream_idle_timeout_s": _env("STREAM_IDLE_TIMEOUT_S"),
+            "ready_check_upstream": (_env("READY_CHECK_UPSTREAM") or "").lower() not in ("0", "false", "no")
+                                    if _env("READY_CHECK_UPSTREAM") else None,
+            "ready_probe_ttl_s": _env("READY_PROBE_TTL_S"), "persona_ttl_days": _env("PERSONA_TTL_DAYS"),
+            "upstream_protocol": _env("UPSTREAM_PROTOCOL"), "response_db": _env("RESPONSE_DB"),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**{k: v for k, v in values.items() if v is not None})

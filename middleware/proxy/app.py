@@ -17,7 +17,7 @@ from middleware.config import Settings
 from middleware.engine import Engine
 from middleware.models.chunks import ChunkAccumulator, completion_json
 from middleware.models.openai_compat import OpenAICompatModel
-from middleware.proxy import admin, ops
+from middleware.proxy import admin, ops, protocols
 from middleware.proxy.errors import ProxyError, error_response, sse_error
 from middleware.proxy.ops_stream import Detached
 from middleware.proxy.validate import ChatCompletionRequest, openapi_schema, parse_body
@@ -259,6 +259,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None, s
                               headers=getattr(exc, "headers", None))
 
     app.router.routes.insert(0, Route("/v1/chat/completions", handler, methods=["POST"], name="chat_completions"))
+    protocols.install(app, engine, settings)  # /v1/responses, /v1/messages: the same pipeline
 
     @app.get("/v1/models")
     async def models() -> dict[str, Any]:

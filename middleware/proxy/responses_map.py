@@ -1,0 +1,318 @@
+"""OpenAI Responses <-> rein's typed messages (Chat Completions shape).
+
+Input items become messages: ``message`` items by role, ``function_call`` items join the
+assistant message before them as tool calls, ``function_call_output`` items become tool
+messages. Item ``id``/``status`` are Responses bookkeeping (rein's own output carries new ones);
+every other field rein does not know stays on the message, part or request and goes on.
+``items_of`` is the inverse, so a dialogue survives the round trip.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from middleware.proxy.errors import ProxyError
+from policies.messages import AssistantMessage, FunctionCall, Message, ToolCall, ToolMessage, parse_messages
+from policies.model import ModelRequest, ModelResponse
+
+ROLES = ("user", "system", "developer", "assistant")
+_BOOKKEEPING = ("type", "id", "status")
+# Fields rein reads itself; everything else in the body goes on to the upstream unchanged.
+CONSUMED = {"input", "instructions", "tools", "tool_choice", "text", "max_output_tokens", "stream",
+            "previous_response_id", "store", "include", "truncation", "reasoning", "model", "stream_options"}
+# Echoed into the response object as sent (OpenAI's defaults when absent).
+ECHO_DEFAULTS = {"instructions": None, "metadata": {}, "parallel_tool_calls": True, "temperature": None,
+                 "top_p": None, "tool_choice": "auto", "tools": [], "max_output_tokens": None,
+                 "text": {"format": {"type": "text"}}, "truncation": "disabled", "reasoning": None, "user": None}
+# Features that need OpenAI's own servers: refused plainly rather than quietly ignored.
+REFUSED = {"conversation": "use previous_response_id (with a response store) or send the whole input",
+           "background": "rein answers in the foreground only",
+           "prompt": "stored prompt templates live on OpenAI's servers; send instructions and input instead"}
+
+
+def bad(message: str, param: str | None = None, code: str = "invalid_value") -> ProxyError:
+    return ProxyError(400, message, code, param)
+
+
+def new_id(prefix: str) -> str:
+    return prefix + uuid.uuid4().hex
+
+
+# ---- request ---------------------------------------------------------------------------
+def input_items(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The request's ``input`` as a list of items (a string is one user message)."""
+    value = data.get("input")
+    if value is None:
+        raise bad("'input' is required", "input", "missing_required_parameter")
+    if isinstance(value, str):
+        return [{"type": "message", "role": "user", "content": value}]
+    if not isinstance(value, list) or not all(isinstance(i, dict) for i in value):
+        raise bad("'input' must be a string or a list of items", "input")
+    return value
+
+
+def to_request(data: dict[str, Any], items: list[dict[str, Any]], headers: dict[str, str]) -> ModelRequest:
+    for key, why in REFUSED.items():
+        if data.get(key) not in (None, False):
+            raise bad(f"'{key}' is not supported by rein: {why}", key, "unsupported_parameter")
+    messages: list[Message] = []
+    instructions = data.get("instructions")
+    if instructions is not None:
+        if not isinstance(instructions, str):
+            raise bad("'instructions' must be a string", "instructions")
+        messages.append(parse_messages([{"role": "system", "content": instructions}])[0])
+    messages += messages_of(items)
+    if not messages:
+        raise bad("'input' is empty", "input")
+    extra = {k: v for k, v in data.items() if k not in CONSUMED}
+    if data.get("max_output_tokens") is not None:
+        extra["max_tokens"] = data["max_output_tokens"]
+    if isinstance(data.get("reasoning"), dict) and data["reasoning"].get("effort"):
+        extra["reasoning_effort"] = data["reasoning"]["effort"]
+    response_format, verbosity = text_format(data.get("text"))
+    if verbosity is not None:
+        extra["verbosity"] = verbosity
+    if data.get("stream"):
+        extra["stream_options"] = {"include_usage": True}  # response.completed carries usage
+    tools = tools_in(data.get("tools"))
+    model = data.get("model")
+    if model is not None and not isinstance(model, str):
+        raise bad("'model' must be a string", "model")
+    return ModelRequest(messages=messages, model=model, tools=tools, tool_choice=tool_choice_in(data.get("tool_choice")),
+                        response_format=response_format, extra=extra, headers=headers)
+
+
+def messages_of(items: list[dict[str, Any]]) -> list[Message]:
+    out: list[Message] = []
+    calls_seen: set[str] = set()
+    for i, item in enumerate(items):
+        kind = item.get("type") or ("message" if "role" in item else None)
+        extra = {k: v for k, v in item.items() if k not in _BOOKKEEPING}
+        try:
+            if kind == "message":
+                role = extra.pop("role", None)
+                if role not in ROLES:
+                    raise bad(f"input.{i}.role: {role!r} is not one of {', '.join(ROLES)}", f"input.{i}.role")
+                content = parts_in(extra.pop("content", None), f"input.{i}.content")
+                out.append(parse_messages([{"role": role, "content": content, **extra}])[0])
+            elif kind == "function_call":
+                call_id, name = extra.pop("call_id"), extra.pop("name")
+                arguments = extra.pop("arguments", None) or "{}"
+                call = ToolCall(id=call_id, function=FunctionCall(name=name, arguments=arguments), **extra)
+                calls_seen.add(call_id)
+                last = out[-1] if out else None
+                if isinstance(last, AssistantMessage):  # parallel calls, or text then calls: one turn
+                    last.tool_calls = [*(last.tool_calls or []), call]
+                else:
+                    out.append(AssistantMessage(content=None, tool_calls=[call]))
+            elif kind == "function_call_output":
+                call_id = extra.pop("call_id")
+                if call_id not in calls_seen:
+                    raise bad(f"input.{i}.call_id: no function_call with call_id {call_id!r} comes before it",
+                              f"input.{i}.call_id", "invalid_tool_call_id")
+                out.append(ToolMessage(tool_call_id=call_id, content=parts_in(extra.pop("output"), f"input.{i}.output"),
+                                       **extra))
+            else:
+                raise bad(f"input.{i}.type: {kind!r} items are not supported by rein (message, function_call, "
+                          "function_call_output are)", f"input.{i}.type", "unsupported_item")
+        except KeyError as e:
+            raise bad(f"input.{i}: {kind} items need {e.args[0]!r}", f"input.{i}.{e.args[0]}",
+                      "missing_required_parameter") from None
+        except (ValidationError, TypeError) as e:
+            raise bad(f"input.{i}: {_first_error(e)}", f"input.{i}") from None
+    return out
+
+
+def parts_in(content: Any, where: str) -> Any:
+    """Responses content parts -> chat content (one plain text part becomes a string)."""
+    if content is None or isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        raise bad(f"{where}: must be a string or a list of content parts", where)
+    parts = [part_in(p, f"{where}.{j}") for j, p in enumerate(content)]
+    if len(parts) == 1 and parts[0].keys() == {"type", "text"} and parts[0]["type"] == "text":
+        return parts[0]["text"]
+    return parts
+
+
+def part_in(part: Any, where: str) -> dict[str, Any]:
+    if not isinstance(part, dict):
+        raise bad(f"{where}: a content part must be an object", where)
+    kind = part.get("type")
+    rest = {k: v for k, v in part.items() if k != "type"}
+    if kind in ("input_text", "output_text"):
+        for empty in ("annotations", "logprobs"):  # an empty list says nothing: not carried
+            if rest.get(empty) == []:
+                rest.pop(empty)
+        return {"type": "text", **rest}
+    if kind == "input_image":
+        image = {k: rest.pop(k) for k in ("detail",) if k in rest}
+        if "image_url" in rest:
+            image["url"] = rest.pop("image_url")
+        elif "file_id" in rest:
+            image["file_id"] = rest.pop("file_id")
+        return {"type": "image_url", "image_url": image, **rest}
+    if kind == "input_file":
+        file = {k: rest.pop(k) for k in ("file_id", "file_data", "filename", "file_url") if k in rest}
+        return {"type": "file", "file": file, **rest}
+    return part  # refusal and parts rein does not know go on as they are
+
+
+def tools_in(tools: Any) -> list[dict[str, Any]] | None:
+    if tools is None:
+        return None
+    if not isinstance(tools, list):
+        raise bad("'tools' must be a list", "tools")
+    out = []
+    for i, tool in enumerate(tools):
+        if not isinstance(tool, dict) or tool.get("type", "function") != "function":
+            kind = tool.get("type") if isinstance(tool, dict) else type(tool).__name__
+            raise bad(f"tools.{i}: {kind!r} tools run on OpenAI's servers; rein supports function tools only",
+                      f"tools.{i}.type", "unsupported_tool")
+        if not isinstance(tool.get("name"), str) or not tool["name"]:
+            raise bad(f"tools.{i}.name: a function tool needs a name", f"tools.{i}.name", "missing_required_parameter")
+        out.append({"type": "function", "function": {k: v for k, v in tool.items() if k != "type"}})
+    return out
+
+
+def tool_choice_in(choice: Any) -> Any:
+    if choice is None or choice in ("auto", "none", "required"):
+        return choice
+    if isinstance(choice, dict) and choice.get("type") == "function" and isinstance(choice.get("name"), str):
+        return {"type": "function", "function": {"name": choice["name"]}}
+    if isinstance(choice, dict) and choice.get("type") == "allowed_tools":
+        tools = [{"type": "function", "function": {"name": t.get("name")}} for t in choice.get("tools") or []]
+        return {"type": "allowed_tools", "allowed_tools": {"mode": choice.get("mode", "auto"), "tools": tools}}
+    raise bad(f"tool_choice: {choice!r} is not supported (auto, none, required, or a function by name)", "tool_choice")
+
+
+def text_format(text: Any) -> tuple[dict[str, Any] | None, Any]:
+    """``text`` -> (chat response_format, verbosity)."""
+    if text is None:
+        return None, None
+    if not isinstance(text, dict):
+        raise bad("'text' must be an object", "text")
+    fmt = text.get("format")
+    if fmt is None or fmt.get("type") == "text":
+        return None, text.get("verbosity")
+    if fmt.get("type") == "json_object":
+        return {"type": "json_object"}, text.get("verbosity")
+    if fmt.get("type") == "json_schema":
+        if not isinstance(fmt.get("schema"), dict):
+            raise bad("text.format.schema: a json_schema format needs a schema object", "text.format.schema")
+        return {"type": "json_schema", "json_schema": {k: v for k, v in fmt.items() if k != "type"}}, text.get("verbosity")
+    raise bad(f"text.format.type: {fmt.get('type')!r} is not one of text, json_object, json_schema", "text.format.type")
+
+
+def _first_error(e: Exception) -> str:
+    if isinstance(e, ValidationError):
+        err = e.errors()[0]
+        return f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+    return str(e)
+
+
+# ---- response --------------------------------------------------------------------------
+def usage_out(usage: dict[str, Any] | None) -> dict[str, Any] | None:
+    if usage is None:
+        return None
+    cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens", 0)
+    reasoning = (usage.get("completion_tokens_details") or {}).get("reasoning_tokens", 0)
+    i, o = usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
+    return {"input_tokens": i, "input_tokens_details": {"cached_tokens": cached}, "output_tokens": o,
+            "output_tokens_details": {"reasoning_tokens": reasoning}, "total_tokens": usage.get("total_tokens", i + o)}
+
+
+def text_part(text: str) -> dict[str, Any]:
+    return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+
+
+def output_items(message: AssistantMessage, owned: set[str]) -> list[dict[str, Any]]:
+    items = []
+    content = message.content
+    parts = [text_part(content)] if isinstance(content, str) and content else [
+        text_part(p.get("text", "")) if p.get("type") == "text" else p for p in content or [] if isinstance(p, dict)]
+    extra = {k: v for k, v in (message.model_extra or {}).items() if v is not None}
+    if extra.get("refusal"):
+        parts.append({"type": "refusal", "refusal": extra.pop("refusal")})
+    if parts:
+        items.append({"type": "message", "id": new_id("msg_"), "status": "completed", "role": "assistant",
+                      "content": parts, **extra})
+    for call in message.tool_calls or []:
+        if call.function.name in owned:  # rein-owned tools never reach the client
+            continue
+        items.append({"type": "function_call", "id": new_id("fc_"), "call_id": call.id, "name": call.function.name,
+                      "arguments": call.function.arguments, "status": "completed", **(call.model_extra or {})})
+    return items
+
+
+def response_object(resp_id: str, output: list[dict[str, Any]], turn_echo: dict[str, Any], model: str,
+                    finish_reason: str | None, usage: dict[str, Any] | None, status: str = "completed",
+                    raw: dict[str, Any] | None = None) -> dict[str, Any]:
+    incomplete = {"length": "max_output_tokens", "content_filter": "content_filter"}.get(finish_reason or "")
+    body: dict[str, Any] = {
+        "id": resp_id, "object": "response", "created_at": int(time.time()),
+        "status": "incomplete" if incomplete and status == "completed" else status,
+        "error": None, "incomplete_details": {"reason": incomplete} if incomplete else None,
+        "model": model, "output": output, "usage": usage_out(usage), **turn_echo}
+    for key, value in (raw or {}).items():  # upstream fields rein does not model come back as they were
+        if key not in ("id", "object", "created", "model", "choices", "usage") and key not in body:
+            body[key] = value
+    return body
+
+
+def render(resp_id: str, final: ModelResponse, echo: dict[str, Any], owned: set[str]) -> dict[str, Any]:
+    return response_object(resp_id, output_items(final.message, owned), echo, final.model or echo.get("model") or "",
+                           final.finish_reason, final.usage, raw=final.raw)
+
+
+def echo_of(data: dict[str, Any]) -> dict[str, Any]:
+    return {key: data.get(key, default) if data.get(key) is not None else default
+            for key, default in ECHO_DEFAULTS.items()}
+
+
+# ---- the inverse: typed messages -> input items ------------------------------------------
+def items_of(messages: list[Message]) -> list[dict[str, Any]]:
+    """Typed messages back to Responses input items (what ``messages_of`` reads)."""
+    out: list[dict[str, Any]] = []
+    for m in messages:
+        fields = m.model_dump(exclude_unset=True, mode="json")
+        role = fields.pop("role")
+        if role == "tool":
+            out.append({"type": "function_call_output", "call_id": fields.pop("tool_call_id"),
+                        "output": _parts_out(fields.pop("content", None), "input_text"), **fields})
+            continue
+        calls = fields.pop("tool_calls", None) or []
+        content = fields.pop("content", None)
+        if content is not None or not calls:
+            kind = "output_text" if role == "assistant" else "input_text"
+            out.append({"type": "message", "role": role, "content": _parts_out(content, kind), **fields})
+        for call in calls:
+            fn = call.pop("function")
+            call.pop("type", None)
+            out.append({"type": "function_call", "call_id": call.pop("id"), "name": fn["name"],
+                        "arguments": fn.get("arguments", "{}"), **call})
+    return out
+
+
+def _parts_out(content: Any, text_kind: str) -> Any:
+    if not isinstance(content, list):
+        return content
+    out = []
+    for p in content:
+        if p.get("type") == "text":
+            out.append({**p, "type": text_kind})
+        elif p.get("type") == "image_url":
+            image = dict(p["image_url"])
+            url = image.pop("url", None)
+            out.append({"type": "input_image", **({"image_url": url} if url else {}), **image,
+                        **{k: v for k, v in p.items() if k not in ("type", "image_url")}})
+        elif p.get("type") == "file":
+            out.append({"type": "input_file", **p["file"], **{k: v for k, v in p.items() if k not in ("type", "file")}})
+        else:
+            out.append(p)
+    return out
+
