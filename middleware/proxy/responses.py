@@ -71,10 +71,11 @@ class ResponsesRoute(ProtocolRoute):
             await self.store.put(turn.tenant, body["id"], {"response": body, "context": turn.context})
 
     # ---- GET / DELETE ----------------------------------------------------------------------
-    async def stored(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        request = Request(scope, receive)
-        response = await self._stored(request, request.path_params["response_id"])
-        await response(scope, receive, send)
+    async def stored(self, request: Request) -> Response:
+        try:
+            return await self._stored(request, request.path_params["response_id"])
+        except Exception as e:  # a store that is down is a clear error, not a stack trace
+            return error_response(503, f"the response store failed: {type(e).__name__}", "response_store_unavailable")
 
     async def _stored(self, request: Request, resp_id: str) -> Response:
         if self.store is None:
