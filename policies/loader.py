@@ -73,12 +73,52 @@ def _problems(err: ValidationError) -> list[tuple[tuple[Any, ...], str]]:
     return out
 
 
-def format_errors(source: str, err: ValidationError, root: yaml.Node | None = None) -> str:
+def format_errors(source: str, err: ValidationError, root: yaml.Node | None = None,
+                  own: Any = None, merged: Any = None) -> str:
+    """``own``/``merged``: for a pack that extends another, this file's data and the merged data,
+    so a problem is placed on this file's line (problems inherited from the parent get none)."""
     lines = [f"{source}: invalid policy"]
     for loc, msg in _problems(err):
-        line = _line_of(root, loc) if root is not None else None
+        at = loc if merged is None else _own_loc(loc, own, merged)
+        line = _line_of(root, at) if root is not None and at is not None else None
         lines.append(f"  {yaml_path(loc)}{f' (line {line})' if line else ''}: {msg}")
     return "\n".join(lines)
+
+
+def _own_loc(loc: tuple[Any, ...], own: Any, merged: Any) -> tuple[Any, ...] | None:
+    """``loc`` in the merged data as a path in this file's own data, or None when the value at
+    ``loc`` came from the parent. Keyed lists (taxonomy, recovery_tools) merge by identity, so
+    an index into the merged list is found again in this file's list by that identity."""
+    out: list[Any] = []
+    key = None
+    for part in loc:
+        if isinstance(part, int) and isinstance(merged, list) and isinstance(own, list):
+            if part >= len(merged):
+                return tuple(out)
+            if key in _KEYED:
+                ident = _KEYED[key]
+                target = merged[part]
+                match = next((i for i, e in enumerate(own) if isinstance(e, dict) and isinstance(target, dict)
+                              and ident(e) == ident(target)), None)
+                if match is None:
+                    return None
+                part_own = match
+            else:
+                part_own = part
+            if part_own >= len(own):
+                return None
+            own, merged = own[part_own], merged[part]
+            out.append(part_own)
+        elif isinstance(merged, dict) and isinstance(own, dict):
+            if part not in own:
+                # An unknown key is reported on the mapping that holds it; a missing one, on its parent.
+                return tuple(out) if part not in merged else None
+            own, merged = own[part], merged.get(part)
+            out.append(part)
+        else:
+            break
+        key = part
+    return tuple(out)
 
 
 def _read_yaml(text: str, source: str) -> tuple[dict[str, Any], yaml.Node | None]:
@@ -120,7 +160,12 @@ def _resolve_extends(data: dict[str, Any], source: str, depth: int = 0) -> dict[
     if depth > 4:
         raise PolicyError(f"{source}: extends: chain too deep (a cycle?)")
     relative = Path(source).parent / parent
-    path = relative if relative.suffix in (".yaml", ".yml") and relative.exists() else _path_for(parent)
+    try:
+        path = relative if relative.suffix in (".yaml", ".yml") and relative.exists() else _path_for(parent)
+    except PolicyError as e:
+        raise PolicyError(f"{source}: extends: {e}") from None
+    if not path.exists():
+        raise PolicyError(f"{source}: extends: no such pack file {str(relative if relative.suffix else path)!r}")
     try:
         text = path.read_text()
     except OSError as e:
@@ -133,15 +178,13 @@ def _resolve_extends(data: dict[str, Any], source: str, depth: int = 0) -> dict[
 
 def parse_policy(text: str, source: str = "<policy>") -> Policy:
     """Validate a policy from YAML text (raises PolicyError naming each problem)."""
-    data, root = _read_yaml(text, source)
-    if data.get("extends") is not None:
-        data = _resolve_extends(data, source)
-        # Merged list indices no longer match this file's lines: keep the paths, drop the lines.
-        root = None
+    own, root = _read_yaml(text, source)
+    data = _resolve_extends(own, source) if own.get("extends") is not None else own
     try:
         return Policy.model_validate(data)
     except ValidationError as e:
-        raise PolicyError(format_errors(source, e, root)) from e
+        merged = data if data is not own else None
+        raise PolicyError(format_errors(source, e, root, own, merged)) from e
 
 
 def load_policy(name_or_path: str) -> Policy:

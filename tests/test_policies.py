@@ -135,3 +135,23 @@ def test_policy_schema_command_prints_the_json_schema(capsys):
     assert schema["additionalProperties"] is False
     assert set(schema["$defs"]["InceptionSettings"]["properties"]["trigger"]["enum"]) == {
         "every_user_turn", "on_signal", "always"}
+
+
+def test_a_pack_that_extends_another_still_names_its_own_lines(tmp_path):
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("name: mine\nextends: default\nrefiners:\n  factuality_mode: shout\n"
+                    "taxonomy:\n  - type: tool_failure\n    recovery_tool: nope\n")
+    with pytest.raises(PolicyError) as e:
+        load_policy(str(mine))
+    msg = str(e.value)
+    assert "refiners.factuality_mode (line 4): Input should be 'rewrite' or 'flag'" in msg
+    assert ".recovery_tool (line 7): names recovery tool 'nope'" in msg
+
+
+def test_extends_a_missing_pack_names_the_file_that_says_it(tmp_path):
+    for parent in ("missing-pack", "./missing.yaml"):
+        mine = tmp_path / f"mine-{len(parent)}.yaml"
+        mine.write_text(f"name: mine\nextends: {parent}\n")
+        with pytest.raises(PolicyError) as e:
+            load_policy(str(mine))
+        assert str(e.value).startswith(f"{mine}: extends: ") and "missing" in str(e.value)
