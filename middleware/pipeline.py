@@ -168,7 +168,8 @@ class Pipeline:
             writer = get_stream_writer()
             for c in response_chunks(final):
                 writer(c)
-        if self.profiles is not None and self.policy.refiners.enabled and not final.message.tool_calls:
+        if (self.profiles is not None and self.policy.refiners.enabled and self.policy.refiners.learn_profiles
+                and not final.message.tool_calls):
             # Learn from the dialogue off the critical path: a task that runs after the reply goes out.
             self.profiles.remember_later(state["request"].extra.get("user"), state["request"].messages)
         return {"final": final}

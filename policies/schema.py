@@ -102,6 +102,9 @@ class RefinerSettings(_Strict):
     llm: bool = Field(
         False, description="Let refiners and the planner call rein's model. false: only the deterministic "
                            "factuality pass runs (no model call).")
+    learn_profiles: bool = Field(
+        True, description="Store what users say about themselves (name, language, constraints ...) in the "
+                          "persona store; false: stored profiles are still read, nothing is written.")
 
 
 class CrossFieldProblems(ValueError):

@@ -83,7 +83,7 @@ async def test_keeper_learns_in_the_background_and_fails_open(sqlite_store):
     assert await sqlite_store.get("u-5") == {"name": "Lena", "preferences": ["aisle seats"]}
 
     class Broken:
-        async def get(self, user):
+        async def get(self, user, tenant="default"):
             raise OSError("disk on fire")
 
     profile, note = await ProfileKeeper(Broken()).lookup("u-5", {"units": "metric"})

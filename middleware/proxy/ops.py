@@ -8,8 +8,8 @@ orchestrator can always reach them.
 
 Example::
 
-    app = create_app(Settings(api_keys=["sk-team-a"], rate_limit_rpm=600))
-    # curl -H 'authorization: Bearer sk-team-a' .../v1/chat/completions
+    app = create_app(Settings(api_keys=["team-a:sk-a1", "team-b:sk-b1"], rate_limit_rpm=600))
+    # curl -H 'authorization: Bearer sk-a1' .../v1/chat/completions   (acts as tenant team-a)
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import logging
 import math
+import re
 import signal
 import threading
 import time
@@ -26,6 +27,7 @@ from typing import Any, Awaitable, Callable
 
 from middleware.proxy.errors import error_body
 from middleware.proxy.ops_metrics import Instruments, instruments, render_metrics
+from refiners.store import TENANT
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -55,25 +57,44 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def parse_key(entry: str) -> tuple[str | None, str]:
+    """``team-a:sk-123`` → ("team-a", "sk-123"); a bare ``sk-123`` (the older form) has no name."""
+    name, sep, key = entry.partition(":")
+    if sep and key and _NAME.fullmatch(name):
+        return name, key
+    return None, entry
+
+
 class ApiKeys:
     """Inbound API keys. Every configured key is compared (no early exit), on digests of equal
     length, so timing reveals neither which key matched nor how much of one did. The key is
-    rein's, not the upstream's: it is removed before the request goes on."""
+    rein's, not the upstream's: it is removed before the request goes on.
+
+    A key's tenant is the name the operator gave it (``team-a:sk-123``); an unnamed key's is its
+    digest prefix. The tenant scopes persona profiles and stored responses: it is set in the
+    scope's state (``rein_key``) and in ``refiners.store.TENANT`` for everything the request runs."""
 
     def __init__(self, app: ASGIApp, keys: list[str]):
         self.app = app
-        self.digests = [hashlib.sha256(k.encode()).digest() for k in keys]
+        self.digests: list[tuple[bytes, str]] = []
+        for entry in keys:
+            name, key = parse_key(entry)
+            digest = hashlib.sha256(key.encode()).digest()
+            self.digests.append((digest, name or digest.hex()[:12]))
 
     def check(self, presented: str | None) -> str | None:
-        """The matched key's id (a digest prefix, safe for logs), or None."""
+        """The matched key's tenant (its name, or a digest prefix; safe for logs), or None."""
         if not presented:
             return None
         digest = hashlib.sha256(presented.encode()).digest()
         matched = None
-        for known in self.digests:
+        for known, tenant in self.digests:
             if hmac.compare_digest(digest, known):
-                matched = known
-        return matched.hex()[:12] if matched is not None else None
+                matched = tenant
+        return matched
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
@@ -86,7 +107,11 @@ class ApiKeys:
                                     "invalid_api_key", {"www-authenticate": "Bearer"})
         scope = dict(scope, headers=[(k, v) for k, v in scope["headers"] if k not in (b"authorization", b"x-api-key")])
         scope.setdefault("state", {})["rein_key"] = key_id
-        await self.app(scope, receive, send)
+        token = TENANT.set(key_id)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            TENANT.reset(token)
 
 
 class RateLimit:
