@@ -55,8 +55,7 @@ class MessagesRoute(ProtocolRoute):
         return out
 
 
-async def count_tokens(scope: dict[str, Any], receive: Any, send: Any) -> None:
+async def count_tokens(request: Request) -> Response:
     """Counting needs the upstream model's own tokenizer, which rein does not have."""
-    response = anthropic_error(501, "POST /v1/messages/count_tokens is not implemented by rein: token counts "
+    return anthropic_error(501, "POST /v1/messages/count_tokens is not implemented by rein: token counts "
                                     "depend on the upstream model's tokenizer; ask the upstream provider")
-    await response(scope, receive, send)

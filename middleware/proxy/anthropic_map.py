@@ -44,7 +44,7 @@ def to_request(data: dict[str, Any], headers: dict[str, str]) -> ModelRequest:
     messages: list[Message] = []
     system = data.get("system")
     if system is not None:
-        content = blocks_in(system, "system", "user")[1] if isinstance(system, list) else system
+        content = collapse(blocks_in(system, "system", "user")[1]) if isinstance(system, list) else system
         if not isinstance(content, (str, list)):
             raise bad("system: must be a string or a list of text blocks", "system")
         messages += parse_messages([{"role": "system", "content": content}])
@@ -87,12 +87,9 @@ def message_in(m: Any, i: int) -> list[Message]:
             raise bad(f"{where}.content: must be a string or a list of content blocks", f"{where}.content")
         out, parts, calls = blocks_in(content, f"{where}.content", role)
         if role == "assistant":
-            text = parts if parts else None
-            if isinstance(text, list) and len(text) == 1 and text[0].keys() == {"type", "text"}:
-                text = text[0]["text"]
-            return [AssistantMessage(content=text, tool_calls=calls or None, **extra)]
+            return [AssistantMessage(content=collapse(parts) if parts else None, tool_calls=calls or None, **extra)]
         if parts or not out:
-            out.append(parse_messages([{"role": "user", "content": parts, **extra}])[0])
+            out.append(parse_messages([{"role": "user", "content": collapse(parts), **extra}])[0])
         return out
     except ValidationError as e:
         err = e.errors()[0]
@@ -130,6 +127,13 @@ def blocks_in(blocks: list[Any], where: str, role: str) -> tuple[list[Message], 
     return tools, parts, calls
 
 
+def collapse(parts: list[dict[str, Any]]) -> Any:
+    """One plain text block is the string it holds (what every chat upstream reads)."""
+    if len(parts) == 1 and parts[0].keys() == {"type", "text"}:
+        return parts[0]["text"]
+    return parts
+
+
 def image_in(source: Any, where: str) -> dict[str, Any]:
     if isinstance(source, dict) and source.get("type") == "base64":
         url = f"data:{source.get('media_type', 'image/png')};base64,{source.get('data', '')}"
@@ -145,9 +149,7 @@ def tool_result_in(block: dict[str, Any], where: str) -> ToolMessage:
     is_error = block.pop("is_error", False)
     content = block.pop("content", "")
     if isinstance(content, list):
-        content = blocks_in(content, f"{where}.content", "user")[1]
-        if len(content) == 1 and content[0].keys() == {"type", "text"}:
-            content = content[0]["text"]
+        content = collapse(blocks_in(content, f"{where}.content", "user")[1])
     if is_error:
         if isinstance(content, list):
             content = [{"type": "text", "text": ERROR_MARK.rstrip()}, *content]
