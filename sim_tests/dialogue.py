@@ -14,6 +14,7 @@ from sim_tests.agents import AgentUnderTest, accepts
 from sim_tests.arms import Arm, TurnResult, inside_turn
 from sim_tests.domains import get_domain
 from sim_tests.log import TrialRecord, TurnRecord
+from sim_tests.satisfaction import rules_satisfaction
 from sim_tests.scenario import Scenario
 from sim_tests.scorers import Outcome, score
 from sim_tests.users import Exchange, UserSimulator
@@ -130,6 +131,7 @@ async def run_trial(scenario: Scenario, arm: Arm, agent: AgentUnderTest, user: U
         outcome = Outcome(scenario, transcript, env.calls, env.hash(), expected_hash, ended_by)
         record.scores = score(outcome)
         record.status = "passed" if all(s.passed for s in record.scores) else "failed"
+        record.satisfaction = [rules_satisfaction(record)]
     record.duration_s = time.perf_counter() - started
     return record
 

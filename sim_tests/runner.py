@@ -23,6 +23,7 @@ from sim_tests.agents import AgentUnderTest
 from sim_tests.arms import Arm
 from sim_tests.dialogue import CallPolicy, run_trial
 from sim_tests.log import RunConfig, RunLog, TrialRecord, trial_key
+from sim_tests.satisfaction import judge_satisfaction
 from sim_tests.scenario import Scenario, Suite
 from sim_tests.scorers import expected_db_hash
 from sim_tests.users import LLMUser, ScriptedUser, UserSimulator
@@ -39,6 +40,16 @@ def make_user(kind: str, scenario: Scenario, model: ChatModel | None = None) -> 
             raise ValueError("the llm user simulator needs a model")
         return LLMUser(scenario, model)
     raise ValueError(f"unknown user simulator {kind!r} (scripted or llm)")
+
+
+async def judge(model: ChatModel, record: TrialRecord) -> None:
+    """Add the judge's satisfaction rating; a judge that fails leaves the rules' rating alone."""
+    try:
+        rating = await judge_satisfaction(model, record)
+    except Exception:  # the judge is an extra, never a reason to lose a trial
+        return
+    if rating is not None:
+        record.satisfaction = [s for s in record.satisfaction if s.source != "judge"] + [rating]
 
 
 def _now() -> str:
@@ -96,10 +107,11 @@ class Progress:
 class Runner:
     def __init__(self, suite: Suite, agent: AgentUnderTest, arms: list[Arm], config: RunConfig,
                  out_dir: Path | None = None, user_model: ChatModel | None = None,
-                 progress: TextIO | None = sys.stderr):
+                 progress: TextIO | None = sys.stderr, judge_model: ChatModel | None = None):
         self.suite, self.agent, self.arms, self.config = suite, agent, arms, config
         self.out_dir = Path(out_dir) if out_dir else None
         self.user_model = user_model
+        self.judge_model = judge_model  # rates each finished dialogue's satisfaction beside the rules
         self.progress_stream = progress
         self.calls = CallPolicy(timeout_s=config.timeout_s, retries=config.retries)
         self.log: RunLog | None = None  # set when run() ends, even by Ctrl-C
@@ -126,6 +138,8 @@ class Runner:
             async with gate:
                 user = make_user(self.config.user, scenario, self.user_model)
                 record = await run_trial(scenario, arm, self.agent, user, k, self.calls, hashes[scenario.id])
+                if self.judge_model is not None and record.status != "error":
+                    await judge(self.judge_model, record)
             results[record.key] = record
             if sink is not None:
                 sink.write(record.model_dump_json() + "\n")

@@ -225,3 +225,16 @@ def instructions(scenario: Scenario) -> list[str]:
             noun = relation(scenario)[0]
             out.append(f"You are asking on behalf of your {noun}: the account and the goal are theirs; say so.")
     return out
+
+
+def suite_with_traits(suite: "Suite", spec: str, seed: int = 0, cooperative: bool = True) -> "Suite":
+    """Every scenario of ``suite`` once per trait group of ``spec`` (``"informal,withholding+role"``),
+    after the scenarios as they are (unless ``cooperative=False``). Scenarios that cannot carry a
+    group are left out of it."""
+    from sim_tests.scenario import Suite
+
+    groups = parse_traits(spec)
+    scenarios = [s for s in suite.scenarios if cooperative]
+    for group in groups:
+        scenarios += [v for s in suite.scenarios if (v := with_traits(s, group, seed)) is not None]
+    return Suite(name=suite.name, description=suite.description, scenarios=scenarios)

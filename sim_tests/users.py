@@ -23,9 +23,9 @@ STOP = "###STOP###"
 StopKind = Literal["stop", "transfer", "out_of_scope", "gave_up"]
 STOP_TOKENS: dict[str, StopKind] = {"###STOP###": "stop", "###TRANSFER###": "transfer",
                                     "###OUT-OF-SCOPE###": "out_of_scope", "###GIVE-UP###": "gave_up"}
-# What an impatient user counts as a turn without progress: trouble reported, a deflection.
-NO_PROGRESS = (r"error|problem|unable|fail|couldn.t|could not|try again|unavailable|timed? ?out|"
-               r"anything else|how can i help|what can i do for you")
+# What an impatient user counts as a turn without progress: trouble reported (or, below, a reply
+# the agent already gave: the dialogue is going round).
+NO_PROGRESS = r"error|problem|unable|fail|couldn.t|could not|try again|unavailable|timed? ?out"
 
 
 class Exchange(BaseModel):
@@ -119,12 +119,23 @@ class ScriptedUser:
             self.stalled += 1
         else:
             self.stalled = 0
-        if self.stalled > self.scenario.user.patience and self.complained:
+        # Nor does it leave quietly after a reply that did nothing: it says so first, then gives up.
+        leaving = self.stalled > 0 and self._would_stop(last_agent, seen)
+        if self.complained and (self.stalled > self.scenario.user.patience or leaving):
             return self._say(self._t.GIVE_UP_LINE)
-        if self.stalled >= self.scenario.user.patience and not self.complained:
+        if not self.complained and (self.stalled >= self.scenario.user.patience or leaving):
             self.complained = True
             return self._say(self._t.rng(self.scenario, "impatient").choice(self._t.COMPLAINTS))
         return None
+
+    def _would_stop(self, last_agent: str, seen: list[Exchange]) -> bool:
+        """Whether the script's next line, as things stand, ends the dialogue."""
+        if self.turn >= len(self.steps):
+            return True
+        step = self.steps[self.turn]
+        agent_said = " ".join(e.text for e in seen[self.since:] if e.role == "assistant")
+        said = next((r.say for r in step.rules if re.search(r.if_agent, agent_said, re.I)), step.say)
+        return STOP_TOKENS.get((said or STOP).strip()) == "stop" and self.shift_said
 
     async def reply(self, seen: list[Exchange]) -> UserReply:
         agent_said = " ".join(e.text for e in seen[self.since:] if e.role == "assistant")

@@ -10,6 +10,7 @@ from typing import Any
 from sim_tests.log import RunLog, TrialRecord
 from sim_tests.metrics import costs, table
 from sim_tests.reports.svg import curves, grouped_bars
+from sim_tests.reports.traits import chart_values, sections
 
 TEMPLATE = Path(__file__).with_name("template.html")
 
@@ -58,10 +59,23 @@ def _trial(t: TrialRecord) -> str:
                      f'{escape(s.name)}: {escape(s.detail)}</li>' for s in t.scores)
     error = f'<p class="error">error: {escape(t.error or "")}</p>' if t.error else ""
     return (f'<details class="trial" data-arm="{escape(t.arm)}" data-label="{escape(t.label)}" '
-            f'data-status="{t.status}"><summary><span class="{t.status}">{t.status}</span> · '
+            f'data-trait="{escape(t.trait)}" data-status="{t.status}"><summary><span class="{t.status}">{t.status}</span> · '
             f'<code>{escape(t.scenario_id)}</code> · {escape(t.arm)} #{t.trial} · {escape(t.label)} · '
-            f'ended by {t.ended_by} · {t.duration_s:.2f}s</summary>{error}<ul class="scores">{scores}</ul>'
+            f'{escape(t.trait)} user · ended by {t.ended_by} · {t.duration_s:.2f}s</summary>{error}<ul class="scores">{scores}</ul>'
             f'{_rein_notes(t)}{"".join(_message(m) for m in t.messages)}</details>')
+
+
+def _traits(log: RunLog) -> str:
+    values = chart_values(log)
+    charts = (grouped_bars(values["traits"], values["arms"], values["success"], "Success rate by user trait and arm")
+              + grouped_bars(values["traits"], values["arms"], values["satisfaction"],
+                             "Satisfaction by user trait and arm (1-5)", scale=(1, 5)))
+    parts = []
+    for title, note, (header, rows) in sections(log):
+        parts.append(f"<h2>{escape(title)}</h2><p>{escape(note)}</p>{_table(header, rows)}")
+        if title == "By user trait":
+            parts.append(f'<div class="charts">{charts}</div>')
+    return "".join(parts)
 
 
 def render_html(log: RunLog) -> str:
@@ -90,6 +104,8 @@ def render_html(log: RunLog) -> str:
                               "turn p50 ms", "turn p95 ms", "trial s"], cost_rows),
         "arm_options": "".join(f"<option>{escape(a)}</option>" for a in arms),
         "label_options": "".join(f"<option>{escape(lab)}</option>" for lab in labels if lab != "all"),
+        "trait_sections": _traits(log),
+        "trait_options": "".join(f"<option>{escape(x)}</option>" for x in dict.fromkeys(t.trait for t in log.trials)),
         "trials": "\n".join(_trial(t) for t in log.trials),
     }
     # One pass, so text from a transcript that looks like a placeholder is never filled in.

@@ -15,8 +15,15 @@ def render_junit(log: RunLog) -> str:
                               errors=str(sum(t.status == "error" for t in trials)),
                               time=f"{sum(t.duration_s for t in trials):.3f}")
         for t in trials:
-            case = ET.SubElement(suite, "testcase", classname=f"{arm}.{t.label}", name=f"{t.scenario_id}#{t.trial}",
+            # The trait goes in the class name so CI groups failures by the kind of user.
+            classname = f"{arm}.{t.label}" if t.trait == "cooperative" else f"{arm}.{t.trait}.{t.label}"
+            case = ET.SubElement(suite, "testcase", classname=classname, name=f"{t.scenario_id}#{t.trial}",
                                  time=f"{t.duration_s:.3f}")
+            if t.satisfaction:
+                props = ET.SubElement(case, "properties")
+                ET.SubElement(props, "property", name="trait", value=t.trait)
+                for s in t.satisfaction:
+                    ET.SubElement(props, "property", name=f"satisfaction.{s.source}", value=str(s.score))
             if t.status == "error":
                 ET.SubElement(case, "error", message=t.error or "error", type="TrialError").text = t.error
             elif t.status == "failed":

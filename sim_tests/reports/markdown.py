@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from sim_tests.log import RunLog
 from sim_tests.metrics import Cell, costs, table
+from sim_tests.reports.traits import markdown_lines
+from sim_tests.trait_metrics import trait_table
 
 
 def _pct(value: float | None) -> str:
@@ -27,6 +29,18 @@ def text_table(log: RunLog) -> str:
             cell = "" if c is None else f"{c.passed}/{c.trials - c.errors}" + (f"+{c.errors}e" if c.errors else "")
             row += cell.rjust(10)
         lines.append(row)
+    traits = trait_table(log.trials)
+    if len({c.trait for c in traits}) > 1:  # the same grid by the kind of user, with satisfaction
+        by_trait = {(c.arm, c.trait): c for c in traits}
+        names = list(dict.fromkeys(c.trait for c in traits))
+        width = max([len(n) for n in names] + [10])
+        lines += ["", "user trait".ljust(width) + "".join(f"{a} (sat)".rjust(16) for a in arms)]
+        for name in names:
+            row = name.ljust(width)
+            for a in arms:
+                c = by_trait.get((a, name))
+                row += ("" if c is None else f"{c.passed}/{c.trials - c.errors} ({c.satisfaction})").rjust(16)
+            lines.append(row)
     return "\n".join(lines)
 
 
@@ -59,10 +73,11 @@ def render_markdown(log: RunLog) -> str:
     for c in costs(log.trials):
         out.append(f"| {c.arm} | {c.trials} | {c.agent_calls_per_trial} | {c.rein_calls_per_trial} | "
                    f"{c.tokens_per_trial} | {c.turn_latency_ms_p50} | {c.turn_latency_ms_p95} | {c.trial_seconds_mean} |")
+    out += markdown_lines(log)
     failed = [t for t in log.trials if t.status != "passed"]
     if failed:
         out += ["", "## Failures and errors", ""]
         for t in failed[:200]:
             why = t.error if t.status == "error" else "; ".join(f"{s.name}: {s.detail}" for s in t.scores if not s.passed)
-            out.append(f"- `{t.scenario_id}` [{t.arm} #{t.trial}] **{t.status}**: {why}")
+            out.append(f"- `{t.scenario_id}` [{t.arm} #{t.trial}, {t.trait} user] **{t.status}**: {why}")
     return "\n".join(out) + "\n"

@@ -7,8 +7,11 @@ PALETTE = ["#64748b", "#2563eb", "#d97706", "#059669", "#9333ea", "#dc2626"]
 
 
 def grouped_bars(groups: list[str], series: list[str], values: dict[tuple[str, str], float | None],
-                 title: str) -> str:
-    """Bars of 0..1 values: one group per x label, one bar per series (arm)."""
+                 title: str, scale: tuple[float, float] | None = None) -> str:
+    """Bars of 0..1 values: one group per x label, one bar per series (arm). With ``scale=(lo, hi)``
+    the axis and tooltips read lo..hi instead of 0-100% (the values stay 0..1)."""
+    def axis(v: float) -> str:
+        return f"{100 * v:.0f}%" if scale is None else f"{scale[0] + v * (scale[1] - scale[0]):.1f}"
     bar, gap, left, top, height = 14, 18, 44, 28, 180
     group_w = bar * len(series) + gap
     width = left + group_w * len(groups) + 20
@@ -17,7 +20,7 @@ def grouped_bars(groups: list[str], series: list[str], values: dict[tuple[str, s
     for i in range(0, 101, 25):
         y = top + height - height * i / 100
         parts.append(f'<line x1="{left}" x2="{width - 10}" y1="{y}" y2="{y}" stroke="#e5e7eb"/>'
-                     f'<text x="{left - 6}" y="{y + 4}" text-anchor="end" font-size="10">{i}%</text>')
+                     f'<text x="{left - 6}" y="{y + 4}" text-anchor="end" font-size="10">{axis(i / 100)}</text>')
     for g, group in enumerate(groups):
         x0 = left + g * group_w + gap / 2
         for s, name in enumerate(series):
@@ -27,7 +30,7 @@ def grouped_bars(groups: list[str], series: list[str], values: dict[tuple[str, s
             h = height * v
             parts.append(f'<rect x="{x0 + s * bar}" y="{top + height - h:.1f}" width="{bar - 2}" height="{h:.1f}" '
                          f'fill="{PALETTE[s % len(PALETTE)]}"><title>{escape(name)} · {escape(group)}: '
-                         f'{100 * v:.0f}%</title></rect>')
+                         f'{axis(v)}</title></rect>')
         cx = x0 + bar * len(series) / 2
         parts.append(f'<text x="{cx}" y="{top + height + 12}" font-size="10" text-anchor="end" '
                      f'transform="rotate(-35 {cx} {top + height + 12})">{escape(group)}</text>')
