@@ -8,6 +8,11 @@
 The agent node ends with the plan_refine stage (the planner, on a text draft) and, when the turn
 ends there, with respond's work. incept and refine run only when their router says so.
 
+A stream is decided before the draft (``stream_mode``): ``pass`` when no refiner applies, ``sentences``
+when only rules may change the reply (each sentence goes out once checked; the refinement is done
+when the stream is), ``whole`` when a refiner may ask rein's model (held, then re-emitted in the
+upstream's own chunks).
+
 The clean path: most turns have nothing for any stage to do (diagnose finds nothing, the agent
 answers, no refiner is planned). ``run`` then calls the diagnose and agent nodes directly — the
 graph's own machinery costs ~0.75 ms a turn, half of rein's budget — and hands the turn to the
@@ -25,8 +30,8 @@ from langgraph.graph import END, START, StateGraph
 
 from inception.base import Diagnosis, Inception
 from middleware import tracing
-from middleware.agent_stream import relay_agent_stream
-from middleware.models.chunks import response_chunks
+from middleware.agent_stream import PASS, SENTENCES, WHOLE, Notice, relay_agent_stream
+from middleware.models.chunks import reshape, response_chunks
 from middleware.state import TurnState
 from policies.messages import ToolMessage, assistant, text_of
 from policies.model import ChatModel, ModelResponse
@@ -56,13 +61,15 @@ class Pipeline:
         profile = await self._profile(request, state.get("profile"), notes)
         diagnosis = await self._guarded("diagnose", self.inception.diagnose(request.messages, request.tools),
                                         Diagnosis(), notes)
-        may_refine = False
+        mode = PASS
         if self.policy.refiners.enabled and state.get("stream"):  # only a stream needs to know this early
-            may_refine = self.refinery.may_refine(TurnContext.model_construct(
+            ctx = TurnContext.model_construct(
                 messages=request.messages, tools=request.tools, profile=profile, user=request.extra.get("user"),
-                documents=[], model_calls_used=0))
+                documents=[], model_calls_used=0)
+            if self.refinery.may_refine(ctx):
+                mode = SENTENCES if self._sentence_check(ctx) is not None else WHOLE
         notes += diagnosis.notes
-        return {"diagnosis": diagnosis, "may_refine": may_refine, "messages": request.messages,
+        return {"diagnosis": diagnosis, "may_refine": mode != PASS, "stream_mode": mode, "messages": request.messages,
                 "tools": request.tools, "notes": notes, "rounds": 0, "upstream_ms": 0.0, "profile": profile}
 
     async def _profile(self, request, given: dict[str, Any] | None, notes: list[str]) -> dict[str, Any] | None:
@@ -86,15 +93,25 @@ class Pipeline:
         streamed = False
         with tracing.model_span(self.agent, request) as span:
             if state.get("stream"):
-                draft, streamed = await relay_agent_stream(
+                mode = state.get("stream_mode", PASS)
+                check = self._sentence_check(self._ctx(state)) if mode == SENTENCES else None
+                relayed = await relay_agent_stream(
                     self.agent, request, get_stream_writer(), self.inception.owned_tools(state["request"].tools),
-                    hold_text=state.get("may_refine", False))
+                    mode=SENTENCES if check is not None else WHOLE if mode != PASS else PASS, check=check)
+                draft, streamed = relayed.draft, relayed.streamed
+                stream_out = {"held_chunks": relayed.held, "held_at": relayed.held_at,
+                              "stream_report": relayed.report}
+                if relayed.check is not None and streamed:
+                    # Checked as it streamed: the refinement is done, and is what the client got.
+                    stream_out["refinement"] = relayed.check.refinement(text_of(draft.message))
             else:
                 draft = await self.agent.complete(request)
             tracing.record_usage(span, draft)
         waited = (time.perf_counter() - started) * 1000
         out = {"draft": draft, "streamed": streamed, "rounds": state.get("rounds", 0) + 1,
                "upstream_ms": state.get("upstream_ms", 0.0) + waited, "draft_check": None}
+        if state.get("stream"):
+            out.update(stream_out)
         checker = getattr(self.inception, "check_draft", None)
         if checker and draft.message.tool_calls and not streamed:  # a streamed call already went out
             check = checker(state["messages"], state["tools"], draft.message)
@@ -163,16 +180,33 @@ class Pipeline:
         final = draft
         refinement = state.get("refinement")
         if refinement is not None and refinement.changed:
-            final = draft.model_copy(update={"message": assistant(refinement.final)})
+            final = draft.model_copy(update={"message": assistant(refinement.final, draft.message.tool_calls)})
         if state.get("stream") and not state.get("streamed"):
-            writer = get_stream_writer()
-            for c in response_chunks(final):
-                writer(c)
+            self._send_held(state, final)
         if (self.profiles is not None and self.policy.refiners.enabled and self.policy.refiners.learn_profiles
                 and not final.message.tool_calls):
             # Learn from the dialogue off the critical path: a task that runs after the reply goes out.
             self.profiles.remember_later(state["request"].extra.get("user"), state["request"].messages)
         return {"final": final}
+
+    def _send_held(self, state: TurnState, final: ModelResponse) -> None:
+        """A reply held whole goes out in the upstream's own chunks (ids, fields, chunking), with
+        the refined text; a reply rein wrote itself (a recovery tool's) in the upstream's shape."""
+        writer = get_stream_writer()
+        held = state.get("held_chunks") or []
+        text = final.message.content if isinstance(final.message.content, str) else ""
+        chunks = reshape(held, text) if held and not final.message.tool_calls else \
+            response_chunks(final, like=held[0] if held else None)
+        for c in chunks:
+            writer(c)
+        report = state.get("stream_report")
+        if report is not None and state.get("held_at"):
+            report.held_ms = (time.perf_counter() - state["held_at"]) * 1000
+
+    def _sentence_check(self, ctx: TurnContext):
+        # A Refinery written before streams were checked by sentence holds the whole reply.
+        sentence_check = getattr(self.refinery, "sentence_check", None)
+        return sentence_check(ctx) if sentence_check is not None else None
 
     # ---- routers -----------------------------------------------------------------------
     def entry(self, state: TurnState) -> str:
@@ -272,9 +306,10 @@ class Pipeline:
         """The same turn through the graph from its first stage (the reference the clean path is held to)."""
         return await self.graph.ainvoke(self.initial(request, False, profile))
 
-    async def events(self, request, profile: dict[str, Any] | None = None):
+    async def events(self, request, profile: dict[str, Any] | None = None, notices: bool = False):
         """Yield ("chunk", dict) as the reply streams, then ("state", TurnState) once at the end.
-        A ("diagnosed", TurnState-so-far) event comes before the first chunk."""
+        A ("diagnosed", TurnState-so-far) event comes before the first chunk; with ``notices``,
+        ("notice", "refining") when the text is held whole."""
         state: dict[str, Any] = dict(self.initial(request, True, profile))
         announced = False
         async for mode, data in self.graph.astream(state, stream_mode=["custom", "updates"]):
@@ -285,6 +320,9 @@ class Pipeline:
                 if not announced and "diagnosis" in state:
                     announced = True
                     yield "diagnosed", state
+            elif isinstance(data, Notice):
+                if notices:
+                    yield "notice", data.text
             else:
                 yield "chunk", data
         yield "state", state

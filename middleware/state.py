@@ -17,8 +17,12 @@ class TurnState(TypedDict, total=False):
     profile: dict[str, Any] | None
     diagnosis: Diagnosis
     may_refine: bool               # decided before the draft: False lets a stream pass through
+    stream_mode: str               # pass | sentences (checked as it streams) | whole (held for the refiners)
     draft: ModelResponse
     streamed: bool                 # the draft already went out chunk by chunk
+    held_chunks: list[dict[str, Any]]  # the upstream's chunks of a reply held whole
+    held_at: float                 # when holding began (perf_counter)
+    stream_report: Any             # middleware.sentence_release.StreamReport: what rein did to the stream
     plan: RefinePlan
     refinement: Refinement
     final: ModelResponse

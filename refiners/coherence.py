@@ -43,6 +43,8 @@ def _slot(question: str) -> str | None:
 
 class CoherenceRefiner:
     name = "coherence"
+    # Its rules (garbled ids, contradictions) read one sentence; the model, when asked, the whole reply.
+    sentence_local = True
     INSTRUCTIONS = ("Check that the reply answers the user's last message and does not contradict what the "
                     "assistant said earlier. If it fails, rewrite it so it answers and agrees, keeping it short.")
 

@@ -314,6 +314,8 @@ def _name_edits(text: str, evidence: Evidence, fixed: list[str], taken: set[tupl
 
 class FactualityRefiner:
     name = "factuality"
+    # A value is judged by its sentence and the text before it: a stream is checked as it comes.
+    sentence_local = True
     INSTRUCTIONS = ("Compare every amount, date, ID, name and status in the reply with the evidence. "
                     "If one is contradicted, correct it to match the evidence; change nothing else.")
 

@@ -60,6 +60,8 @@ def convert_units(text: str, units: str) -> tuple[str, list[str]]:
 
 class PersonaRefiner:
     name = "persona"
+    # Its rules read one sentence (and whether it opens the reply); the model, when asked, the whole reply.
+    sentence_local = True
     INSTRUCTIONS = ("Check that the reply respects the user's profile: their constraints, preferences, tone "
                     "and language. If it does not, rewrite it so it does, keeping every fact, amount, date and ID.")
 

@@ -1,7 +1,8 @@
 """The adaptive refinery: the pipeline's gate, planner and refine loop over the three refiners.
 
     refinery = AdaptiveRefinery(policy.refiners, policy.budgets, model)
-    if refinery.may_refine(ctx):                       # before the draft: hold the stream?
+    if refinery.may_refine(ctx):                       # before the draft: may a refiner change it?
+        check = refinery.sentence_check(ctx)           # rules only: check a stream sentence by sentence
         plan = await refinery.plan(ctx, draft)
         result = await refinery.refine(ctx, draft, plan)   # result.final, result.steps
 """
@@ -20,6 +21,7 @@ from refiners.coherence import CoherenceRefiner
 from refiners.factuality import FactualityRefiner
 from refiners.llm import Budget
 from refiners.persona import PersonaRefiner
+from refiners.stream_check import SentenceCheck
 from refiners.turn import Turn
 
 # Past this much dialogue text the turn's evidence is built in a worker thread. The GIL still runs
@@ -58,6 +60,26 @@ class AdaptiveRefinery:
             return False
         turn = self._turn(ctx, 0, 1.0)
         return any(r.applies(turn) for r in self.refiners.values())
+
+    def sentence_check(self, ctx: TurnContext) -> SentenceCheck | None:
+        """A stream's per-sentence check when only rules may change this turn's reply; None when a
+        refiner may ask rein's model (it reads the whole reply: the stream is held whole)."""
+        if not self.settings.enabled or not self.refiners:
+            return None
+        turn = self._turn(ctx, 0, self.budgets.model_timeout_s)
+        for name, refiner in self.refiners.items():
+            if not refiner.applies(turn):
+                continue
+            # A refiner says whether its rules read a sentence only with the text before it; one
+            # that does not say (a plug-in) reads the whole reply.
+            if not getattr(refiner, "sentence_local", False):
+                return None
+            asks_model = self.settings.planner == "fixed" if name == "factuality" else True
+            if self.llm and asks_model:
+                return None
+        return SentenceCheck(turn, self.refiners, [n for n in planner.ORDER if n in self.refiners]
+                             + [n for n in self.refiners if n not in planner.ORDER],
+                             offload=_dialogue_chars(ctx) > OFFLOAD_CHARS)
 
     async def plan(self, ctx: TurnContext, draft: str) -> RefinePlan:
         if not self.settings.enabled or not self.refiners:

@@ -151,7 +151,7 @@ class ChatHandler:
         span.set_attribute("rein.policy", pipeline.policy.name)
         with trace.use_span(span):  # the run's task copies this context: its spans nest under the request
             # In its own task: a client hanging up must cancel the graph run, not orphan it.
-            events = Detached(pipeline.events(mreq))
+            events = Detached(pipeline.events(mreq, notices=True))
         head: list[bytes] = []
         headers = dict(base)
         try:
@@ -160,7 +160,11 @@ class ChatHandler:
                     if kind == "diagnosed":
                         # Time spent before the agent is asked: rein's overhead on time to first token.
                         headers.update(_state_headers(payload))
+                        headers["x-rein-held"] = _HELD.get(payload.get("stream_mode") or "pass", "none")
                         headers["x-rein-overhead-ms"] = _ms(start)
+                    elif kind == "notice":  # the text is held whole: say so now, not after the refiners
+                        head.append(_notice(payload))
+                        break
                     elif kind == "chunk":
                         head.append(b"data: " + orjson.dumps(payload) + b"\n\n")
                         break
@@ -192,10 +196,21 @@ class ChatHandler:
         return StreamingResponse(body(), media_type="text/event-stream", headers={**headers, **_SSE_HEADERS})
 
 
+# x-rein-held, decided before the draft: none (chunks pass as they come), sentences (each sentence
+# once checked: at most one sentence of delay), whole (a refiner may ask rein's model).
+_HELD = {"pass": "none", "sentences": "sentences", "whole": "whole"}
+
+
 def _sse_event(kind: str, payload: Any) -> bytes:
     if kind == "chunk":
         return b"data: " + orjson.dumps(payload) + b"\n\n"
+    if kind == "notice":
+        return _notice(payload)
     return _trailer(payload) if kind == "state" else b""
+
+
+def _notice(text: str) -> bytes:
+    return b": rein " + text.encode("ascii", "replace") + b"\n\n"
 
 
 async def _first(source: AsyncIterator[Any]) -> Any:
@@ -234,6 +249,8 @@ def _state_headers(state: dict[str, Any]) -> dict[str, str]:
 def _trailer(state: dict[str, Any]) -> bytes:
     """What rein did, once the stream is done, as an SSE comment (clients ignore comments)."""
     summary = {k: v for k, v in _state_headers(state).items()}
+    if state.get("stream_report") is not None:  # whether text was held, how long, which sentences changed
+        summary.update(state["stream_report"].fields())
     return b": rein " + orjson.dumps(summary) + b"\n\n"
 
 
