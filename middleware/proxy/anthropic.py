@@ -1,8 +1,9 @@
 """``POST /v1/messages`` (Anthropic Messages) over the same pipeline, errors in Anthropic's shape.
 
-Credentials: the caller's ``x-api-key`` goes on as ``Authorization: Bearer`` to an
-OpenAI-compatible upstream (when rein has no key of its own), and as ``x-api-key`` together
-with ``anthropic-version`` / ``anthropic-beta`` when bytes relay to an Anthropic upstream.
+Credentials: the caller's ``x-api-key`` (or ``Authorization: Bearer``, which the official client
+now sends) goes on as ``Authorization: Bearer`` to an OpenAI-compatible upstream when rein has no
+key of its own, and unchanged, with ``anthropic-version`` / ``anthropic-beta``, when bytes relay
+to an Anthropic upstream.
 """
 from __future__ import annotations
 
@@ -48,9 +49,10 @@ class MessagesRoute(ProtocolRoute):
 
     def relay_headers(self, request: Request, agent: OpenAICompatModel) -> dict[str, str]:
         out = {"content-type": "application/json"}
-        key = agent.api_key or request.headers.get("x-api-key")
-        if key:
-            out["x-api-key"] = key
+        if agent.api_key:
+            out["x-api-key"] = agent.api_key
+        else:  # the caller's credentials, in whichever header the caller used (clients send both kinds)
+            out.update({h: request.headers[h] for h in ("x-api-key", "authorization") if h in request.headers})
         out.update({h: request.headers[h] for h in _RELAYED if h in request.headers})
         return out
 
