@@ -4,26 +4,33 @@ from __future__ import annotations
 import os
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from middleware.model_spec import check_model_spec
 
 
 def _env(name: str, default: Any = None) -> Any:
     return os.environ.get(f"REIN_{name}", default)
 
 
+class SettingsError(ValueError):
+    """A setting that cannot work; each line names it as the operator wrote it (flag or variable)."""
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     host: str = "127.0.0.1"
-    port: int = 8080
+    port: int = Field(8080, ge=1, le=65535)
     upstream: str | None = Field(None, description="http(s)://host/v1, a litellm model string, or none for the embedded model")
     upstream_api_key: str | None = None
-    middleware_model: str | None = Field(None, description="Model for rein's own calls; default: the upstream")
+    middleware_model: str | None = Field(None, description="Model for rein's own calls (a URL, a litellm model, or "
+                                         "'upstream' to reuse the upstream); unset: rein's model stages do not run")
     middleware_api_key: str | None = None
     policy: str = "default"
     allow_policy_header: bool = False
-    max_body_bytes: int = 8 * 1024 * 1024
-    upstream_timeout_s: float = 120.0
+    max_body_bytes: int = Field(8 * 1024 * 1024, gt=0)
+    upstream_timeout_s: float = Field(120.0, gt=0)
     # Deadlines (issue 14): a stream that trickles forever is still cut, with an SSE error event.
     request_deadline_s: float = Field(600.0, gt=0, description="longest a request may take, streams included")
     stream_idle_timeout_s: float | None = Field(None, gt=0, description="longest silence inside an upstream "
@@ -37,9 +44,9 @@ class Settings(BaseModel):
     metrics: bool = True
     workers: int = Field(1, ge=1)
     limit_concurrency: int | None = Field(None, gt=0, description="past this many connections, 503")
-    timeout_keep_alive_s: float = 5.0
-    timeout_graceful_shutdown_s: float = 30.0
-    drain_timeout_s: float = 30.0
+    timeout_keep_alive_s: float = Field(5.0, ge=0)
+    timeout_graceful_shutdown_s: float = Field(30.0, ge=0)
+    drain_timeout_s: float = Field(30.0, ge=0)
     policy_watch_s: float = Field(0.0, ge=0, description="check the policy file's mtime this often; 0: SIGHUP only")
     # Persona profiles (refiners/store.py) and the admin endpoints over them.
     persona_db: str | None = Field(None, description="postgresql://… DSN or SQLite file; default ./rein-personas.db")
@@ -53,8 +60,16 @@ class Settings(BaseModel):
     response_db: str | None = Field(None, description="postgresql://… DSN or SQLite file for stored Responses; "
                                                       "unset: stateless, previous_response_id is refused")
 
+    @field_validator("upstream", "middleware_model")
+    @classmethod
+    def _model_spec(cls, value: str | None, info: Any) -> str | None:
+        # A typo here used to start the server and fail every request with a 400 blaming the client.
+        return check_model_spec(value, allow_upstream=info.field_name == "middleware_model")
+
     @classmethod
     def from_env(cls, **overrides: Any) -> "Settings":
+        """Settings from ``REIN_*`` variables, with ``overrides`` (CLI flags) on top; raises
+        SettingsError naming each bad setting as the operator wrote it."""
         values: dict[str, Any] = {
             "host": _env("HOST"), "port": _env("PORT"), "upstream": _env("UPSTREAM"),
             "upstream_api_key": _env("UPSTREAM_API_KEY"), "middleware_model": _env("MIDDLEWARE_MODEL"),
@@ -75,5 +90,19 @@ class Settings(BaseModel):
             "ready_probe_ttl_s": _env("READY_PROBE_TTL_S"), "persona_ttl_days": _env("PERSONA_TTL_DAYS"),
             "upstream_protocol": _env("UPSTREAM_PROTOCOL"), "response_db": _env("RESPONSE_DB"),
         }
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**{k: v for k, v in values.items() if v is not None})
+        given = {k: v for k, v in overrides.items() if v is not None}
+        values.update(given)
+        try:
+            return cls(**{k: v for k, v in values.items() if v is not None})
+        except ValidationError as e:
+            raise SettingsError("\n".join(_named(err, given) for err in e.errors())) from None
+
+
+def _named(err: Any, flags: dict[str, Any]) -> str:
+    """One pydantic error as one line: ``REIN_PORT='abc': ...`` or ``--workers 0: ...``."""
+    field = str(err["loc"][0]) if err["loc"] else ""
+    if field in flags:
+        where = f"--{field.removesuffix('_s').replace('_', '-')} {flags[field]}"
+    else:
+        where = f"REIN_{field.upper()}={os.environ.get('REIN_' + field.upper(), '')!r}"
+    return f"{where}: {err['msg'].removeprefix('Value error, ')}"

@@ -5,7 +5,7 @@ import argparse
 import os
 import sys
 
-from middleware.config import Settings
+from middleware.config import Settings, SettingsError
 from policies.loader import PolicyError
 
 
@@ -52,18 +52,19 @@ def run(args: argparse.Namespace) -> int:
     from middleware.engine import Engine
     from middleware.proxy import create_app
 
-    settings = Settings.from_env(host=args.host, port=args.port, upstream=args.upstream,
-                                 middleware_model=args.middleware_model, policy=args.policy,
-                                 allow_policy_header=args.allow_policy_header, workers=args.workers,
-                                 upstream_timeout_s=args.upstream_timeout, timeout_keep_alive_s=args.timeout_keep_alive,
-                                 timeout_graceful_shutdown_s=args.timeout_graceful_shutdown,
-                                 drain_timeout_s=args.drain_timeout, limit_concurrency=args.limit_concurrency,
-                                 max_body_bytes=args.max_body_bytes, rate_limit_rpm=args.rate_limit_rpm,
-                                 rate_limit_burst=args.rate_limit_burst, policy_watch_s=args.policy_watch)
-    try:
-        engine = Engine.from_settings(settings)  # an invalid policy stops start-up here
-    except PolicyError as e:
-        print(f"rein: {e}", file=sys.stderr)
+    try:  # a bad setting or policy stops start-up here, with one line per problem and no traceback
+        settings = Settings.from_env(host=args.host, port=args.port, upstream=args.upstream,
+                                     middleware_model=args.middleware_model, policy=args.policy,
+                                     allow_policy_header=args.allow_policy_header, workers=args.workers,
+                                     upstream_timeout_s=args.upstream_timeout,
+                                     timeout_keep_alive_s=args.timeout_keep_alive,
+                                     timeout_graceful_shutdown_s=args.timeout_graceful_shutdown,
+                                     drain_timeout_s=args.drain_timeout, limit_concurrency=args.limit_concurrency,
+                                     max_body_bytes=args.max_body_bytes, rate_limit_rpm=args.rate_limit_rpm,
+                                     rate_limit_burst=args.rate_limit_burst, policy_watch_s=args.policy_watch)
+        engine = Engine.from_settings(settings)
+    except (SettingsError, PolicyError) as e:
+        print("\n".join(f"rein: {line}" for line in str(e).splitlines()), file=sys.stderr)
         return 2
     where = settings.upstream or "the embedded model (smollm2-135m-instruct)"
     print(f"rein: policy {engine.default_policy.name!r} in front of {where} on http://{settings.host}:{settings.port}/v1"
