@@ -32,7 +32,7 @@ DEV_SET = Path(__file__).resolve().parents[2] / "shared" / "data" / "tau-bench-a
 
 
 def tokens(text: str) -> list[str]:
-    return _TOKEN.findall(_STOP_TOKEN.sub(" ", text.lower()))
+    return _TOKEN.findall(_STOP_TOKEN.sub(" ", text).lower())
 
 
 def mattr(toks: list[str], window: int = MATTR_WINDOW) -> float | None:
