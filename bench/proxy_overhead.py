@@ -17,6 +17,7 @@ Python proxy pays); both peers live in bench/peers.py. Then, non-streaming and s
     python bench/proxy_overhead.py --bodies       # real request bodies (../shared/data/tau-bench-airline/dev.json)
     python bench/proxy_overhead.py --bodies PATH  # the same format from another corpus
     python bench/proxy_overhead.py --bodies --replay  # the upstream answers with the recorded replies
+    python bench/proxy_overhead.py --protocols    # chat vs Responses vs Messages (bench/protocol_overhead.py)
 
 With ``--bodies`` it replays real request bodies instead: for each trajectory of the file
 (``{"tools", "trajectories": [{"traj": [OpenAI messages]}]}``), every prefix that ends at a user
@@ -444,6 +445,8 @@ def main() -> None:
                    help=f"replay real request bodies from a trajectory file (default {DEV_SET})")
     p.add_argument("--replay", action="store_true",
                    help="with --bodies: the upstream answers with each trajectory's recorded reply")
+    p.add_argument("--protocols", action="store_true",
+                   help="rows per wire format (chat, Responses, Messages): bench/protocol_overhead.py")
     p.add_argument("--serve-none", type=int, metavar="PORT", help=argparse.SUPPRESS)  # rein's model, for --bodies
     p.add_argument("--serve-replay", type=int, metavar="PORT", help=argparse.SUPPRESS)  # the --replay upstream
     args = p.parse_args()
@@ -454,6 +457,11 @@ def main() -> None:
     if args.bodies is not None and not args.bodies.exists():
         raise SystemExit(f"{args.bodies}: no such file")
     main_coro = replay(args) if args.bodies is not None else run(args)
+    if args.protocols:
+        import protocol_overhead
+
+        main_coro.close()
+        main_coro = protocol_overhead.run(args)
     try:
         import uvloop
     except ImportError:
