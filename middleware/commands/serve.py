@@ -17,6 +17,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--policy", help="policy name or YAML path (REIN_POLICY, default 'default')")
     p.add_argument("--allow-policy-header", action="store_true", default=None,
                    help="let clients choose a policy per request with x-rein-policy")
+    p.add_argument("--upstream-protocol", choices=["chat", "responses", "messages"],
+                   help="what the upstream URL also speaks: under passthrough, /v1/responses or /v1/messages relay as "
+                        "bytes (REIN_UPSTREAM_PROTOCOL, default chat)")
+    p.add_argument("--response-db", help="SQLite file or postgresql:// DSN to keep Responses for previous_response_id "
+                                         "and GET/DELETE /v1/responses/{id} (REIN_RESPONSE_DB; unset: stateless)")
     p.add_argument("--log-level", default="info")
     ops = p.add_argument_group("serving (keys: REIN_API_KEYS=k1,k2 — never on the command line, where ps shows them)")
     ops.add_argument("--workers", type=int, help="worker processes (REIN_WORKERS, default 1)")
@@ -61,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
                                      timeout_graceful_shutdown_s=args.timeout_graceful_shutdown,
                                      drain_timeout_s=args.drain_timeout, limit_concurrency=args.limit_concurrency,
                                      max_body_bytes=args.max_body_bytes, rate_limit_rpm=args.rate_limit_rpm,
-                                     rate_limit_burst=args.rate_limit_burst, policy_watch_s=args.policy_watch)
+                                     rate_limit_burst=args.rate_limit_burst, policy_watch_s=args.policy_watch,
+                                     upstream_protocol=args.upstream_protocol, response_db=args.response_db)
         engine = Engine.from_settings(settings)
     except (SettingsError, PolicyError) as e:
         print("\n".join(f"rein: {line}" for line in str(e).splitlines()), file=sys.stderr)
