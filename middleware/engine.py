@@ -51,8 +51,10 @@ class Engine:
 
     @classmethod
     def from_settings(cls, settings: Any) -> "Engine":
-        agent = resolve_model(settings.upstream, settings.upstream_api_key, settings.upstream_timeout_s)
+        agent = resolve_model(settings.upstream, settings.upstream_api_key, settings.upstream_timeout_s,
+                              idle_timeout=getattr(settings, "stream_idle_timeout_s", None))
         rein_model = agent
         if settings.middleware_model:
             rein_model = resolve_model(settings.middleware_model, settings.middleware_api_key)
-        return cls(agent, settings.policy, rein_model, personas=open_store(getattr(settings, "persona_db", None)))
+        personas = open_store(getattr(settings, "persona_db", None), ttl_days=getattr(settings, "persona_ttl_days", None))
+        return cls(agent, settings.policy, rein_model, personas=personas)

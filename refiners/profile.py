@@ -6,14 +6,18 @@ extracted from the dialogue (no model: phrases users actually write) and merged 
 """
 from __future__ import annotations
 
-import json
 import re
 from typing import Any, Literal
 
 from opentelemetry import trace
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from policies.limits import MAX_DEPTH, too_deep
 from policies.messages import UserMessage, text_of
+
+# A valid profile is a few KB: past this, a string is not read at all (and cannot be deep).
+MAX_PROFILE_CHARS = 16_384
 
 _Item = Field(max_length=200)
 
@@ -37,13 +41,12 @@ def parse_profile(raw: Any, origin: str = "request") -> Profile | None:
     if raw is None or raw == {}:
         return None
     if isinstance(raw, str):
-        try:
-            raw = json.loads(raw)
-        except ValueError:
-            raw = None
+        raw = _loads(raw)
     try:
         if not isinstance(raw, dict):
             raise ValueError("a profile is a JSON object")
+        if too_deep(raw, 3):  # lists of strings at most: anything deeper is not a profile
+            raise ValueError("a profile holds values and lists of strings only")
         profile = Profile.model_validate(raw)
         if any(len(x) > 200 for x in profile.preferences + profile.constraints):
             raise ValueError("profile items are at most 200 characters")
@@ -61,11 +64,24 @@ def profile_from_metadata(extra: dict[str, Any]) -> dict[str, Any] | None:
         return None
     raw = metadata["rein_profile"]
     if isinstance(raw, str):
-        try:
-            raw = json.loads(raw)
-        except ValueError:
-            return {"invalid": raw[:50]}  # kept so validation can report it
-    return raw if isinstance(raw, dict) else {"invalid": str(raw)[:50]}
+        text, raw = raw, _loads(raw)
+        if raw is None:
+            return {"invalid": text[:50]}  # kept so validation can report it
+    if isinstance(raw, dict) and too_deep(raw, 3) is None:
+        return raw
+    return {"invalid": "a profile holds values and lists of strings only"}
+
+
+def _loads(text: str) -> Any:
+    """JSON from a client-given string, or None: orjson stops at its depth limit with an error
+    where Python's json raised RecursionError (the proxy refuses past MAX_DEPTH before this)."""
+    if len(text) > MAX_PROFILE_CHARS:
+        return None
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    return None if too_deep(value, MAX_DEPTH) else value
 
 
 def merge_profiles(*profiles: dict[str, Any] | None) -> dict[str, Any] | None:

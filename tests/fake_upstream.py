@@ -12,6 +12,7 @@ normal turn and every fault, in-process or as a separate process:
 - ``fake-html``: HTTP 200 whose body is not JSON at all.
 - ``fake-break``: a stream that sends two chunks and then drops the connection.
 - ``fake-stall``: a stream that sends one chunk and then goes silent for ``slow_s`` seconds.
+- ``fake-trickle``: a stream that sends a chunk (".") every 0.1 s and never ends.
 
 Example::
 
@@ -181,6 +182,11 @@ class FakeUpstream:
             await asyncio.sleep(0.05)
             request.transport.abort()  # chunked body left unterminated: the connection just drops
             return resp
+        if model == "fake-trickle":
+            while True:  # never idle, never done: only a total deadline ends it
+                await resp.write(_sse({**chunks[1], "choices": [{"index": 0, "delta": {"content": "."},
+                                                                  "finish_reason": None}]}))
+                await asyncio.sleep(0.1)
         if model == "fake-stall":
             await resp.write(_sse(chunks[0]))
             await asyncio.sleep(self.slow_s)

@@ -9,11 +9,11 @@ _local = None
 
 
 def resolve_model(spec: str | None, api_key: str | None = None, timeout: float = 60.0,
-                  model: str | None = None) -> ChatModel:
+                  model: str | None = None, idle_timeout: float | None = None) -> ChatModel:
     """``http(s)://.../v1`` → fast path; ``local``/None → embedded model; else litellm."""
     global _local
     if spec and spec.startswith(("http://", "https://")):
-        return OpenAICompatModel(spec, api_key=api_key, model=model, timeout=timeout)
+        return OpenAICompatModel(spec, api_key=api_key, model=model, timeout=timeout, idle_timeout=idle_timeout)
     if not spec or spec in ("local", "embedded", "smollm2"):
         from middleware.models.local import LocalModel
 

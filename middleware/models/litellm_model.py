@@ -4,9 +4,11 @@ litellm is imported on first use: its import costs seconds and the proxy may nev
 """
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any, AsyncIterator
 
+from middleware.redact import redact
 from policies.messages import AssistantMessage, dump_messages
 from policies.model import ModelError, ModelRequest, ModelResponse
 
@@ -31,9 +33,11 @@ def _error(e: Exception) -> ModelError:
     if isinstance(e, lib.Timeout):
         return ModelError("upstream timed out", 504, "upstream_timeout")
     status = getattr(e, "status_code", None) or 502
+    # litellm's messages may carry the provider's URL: the log keeps it, the client does not.
+    logging.getLogger("rein.upstream").warning("upstream failed: %s: %s", type(e).__name__, e)
     if status in (400, 401, 403, 404, 422, 429):
-        return ModelError(f"upstream: {e!s:.300}", status, f"upstream_{status}")
-    return ModelError(f"upstream failed: {e!s:.300}", 502, "upstream_error")
+        return ModelError(f"upstream: {redact(str(e))[:300]}", status, f"upstream_{status}")
+    return ModelError(f"upstream failed: {redact(str(e))[:300]}", 502, "upstream_error")
 
 
 # OpenAI Chat Completions request parameters (not connection settings) a client may set.

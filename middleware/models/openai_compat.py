@@ -6,15 +6,19 @@ parsed with orjson; ``relay``/``relay_stream`` pass the upstream's bytes through
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any, AsyncIterator
 
 import aiohttp
 import orjson
 
+from middleware.redact import redact
 from policies.messages import AssistantMessage, dump_messages
 from policies.model import ModelError, ModelRequest, ModelResponse
 
 _PASS_STATUS = {400, 401, 403, 404, 409, 413, 422, 429}
+# Where the upstream lives is the operator's business: clients get what failed, the log gets where.
+log = logging.getLogger("rein.upstream")
 
 
 class Pool:
@@ -51,6 +55,15 @@ def body_of(request: ModelRequest, model: str | None) -> dict[str, Any]:
     return body
 
 
+def dumps(body: dict[str, Any]) -> bytes:
+    """The upstream request's bytes. orjson stops at 255 levels; the proxy refuses deeper JSON
+    at parse time, so only an SDK caller's body gets here, and gets a 400 rather than a crash."""
+    try:
+        return orjson.dumps(body)
+    except TypeError as e:  # orjson.JSONEncodeError: nested too deep, or not JSON at all
+        raise ModelError(f"the request cannot be sent upstream as JSON: {e}", 400, "invalid_json") from None
+
+
 def upstream_error(status: int, raw: bytes, headers: Any = None) -> ModelError:
     """Map an upstream HTTP failure to the proxy's answer: client errors pass, the rest is 502."""
     try:
@@ -58,7 +71,7 @@ def upstream_error(status: int, raw: bytes, headers: Any = None) -> ModelError:
         message = err.get("message") if isinstance(err, dict) else str(err)
     except Exception:
         message = None
-    message = message or raw[:200].decode("utf-8", "replace") or f"HTTP {status}"
+    message = redact(str(message or raw[:200].decode("utf-8", "replace") or f"HTTP {status}"))
     keep = {}
     if headers is not None and headers.get("Retry-After"):
         keep["retry-after"] = headers.get("Retry-After")
@@ -133,13 +146,14 @@ class OpenAICompatModel:
     """A chat model behind an OpenAI-compatible base URL (``http://host:port/v1``)."""
 
     def __init__(self, base_url: str, api_key: str | None = None, model: str | None = None,
-                 timeout: float = 60.0, pool: Pool | None = None):
+                 timeout: float = 60.0, pool: Pool | None = None, idle_timeout: float | None = None):
         self.base_url = base_url.rstrip("/")
         self.url = self.base_url + "/chat/completions"
         self.api_key = api_key
         self.model = model
-        self.name = model or base_url
+        self.name = model or "upstream"  # a model id clients may see (/v1/models, spans): never the URL
         self.timeout = timeout
+        self.idle_timeout = idle_timeout  # longest silence inside a stream; None: ``timeout``
         self.pool = pool or Pool()
 
     def headers(self, request_headers: dict[str, str] | None = None) -> dict[str, str]:
@@ -153,8 +167,8 @@ class OpenAICompatModel:
 
     def _timeout(self, seconds: float | None, stream: bool = False) -> aiohttp.ClientTimeout:
         seconds = seconds or self.timeout
-        if stream:  # a long generation is fine as long as bytes keep coming
-            return aiohttp.ClientTimeout(total=None, sock_connect=seconds, sock_read=seconds)
+        if stream:  # a long generation is fine as long as bytes keep coming (the proxy's deadline caps it)
+            return aiohttp.ClientTimeout(total=None, sock_connect=seconds, sock_read=self.idle_timeout or seconds)
         return aiohttp.ClientTimeout(total=seconds)
 
     async def relay(self, body: bytes, headers: dict[str, str] | None = None,
@@ -169,7 +183,7 @@ class OpenAICompatModel:
         except asyncio.TimeoutError:
             raise ModelError("upstream timed out", 504, "upstream_timeout") from None
         except aiohttp.ClientError as e:
-            raise ModelError(f"upstream unreachable: {e!s:.200}", 502, "upstream_unreachable") from None
+            raise self._unreachable(e) from None
         try:
             data = orjson.loads(raw)
             if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
@@ -189,11 +203,17 @@ class OpenAICompatModel:
                 async for batch in sse_batches(resp):
                     yield batch
         except asyncio.TimeoutError:
-            raise ModelError("upstream timed out", 504, "upstream_timeout") from None
+            raise ModelError("upstream timed out (no bytes within the stream's idle timeout)", 504,
+                             "upstream_timeout") from None
         except aiohttp.ClientPayloadError as e:
-            raise ModelError(f"upstream stream broke: {e!s:.200}", 502, "upstream_stream_broken") from None
+            log.warning("upstream %s: stream broke: %s", self.base_url, e)
+            raise ModelError("upstream stream broke", 502, "upstream_stream_broken") from None
         except aiohttp.ClientError as e:
-            raise ModelError(f"upstream unreachable: {e!s:.200}", 502, "upstream_unreachable") from None
+            raise self._unreachable(e) from None
+
+    def _unreachable(self, e: Exception) -> ModelError:
+        log.warning("upstream %s unreachable: %s: %s", self.base_url, type(e).__name__, e)
+        return ModelError("upstream unreachable", 502, "upstream_unreachable")
 
     async def relay_stream(self, body: bytes, headers: dict[str, str] | None = None,
                            timeout: float | None = None) -> AsyncIterator[bytes]:
@@ -210,13 +230,13 @@ class OpenAICompatModel:
         body = body_of(request, self.model)
         body.pop("stream", None)
         body.pop("stream_options", None)
-        _, data = await self.relay(orjson.dumps(body), request.headers, request.timeout)
+        _, data = await self.relay(dumps(body), request.headers, request.timeout)
         return parse_completion(data)
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[dict[str, Any]]:
         body = body_of(request, self.model)
         body["stream"] = True
-        async for data in self.relay_stream(orjson.dumps(body), request.headers, request.timeout):
+        async for data in self.relay_stream(dumps(body), request.headers, request.timeout):
             try:
                 chunk = orjson.loads(data)
             except orjson.JSONDecodeError:
@@ -231,6 +251,19 @@ class OpenAICompatModel:
                                                timeout=self._timeout(5)) as resp:
                 if resp.status == 200:
                     return (await resp.json(loads=orjson.loads)).get("data", [])
-        except Exception:
-            pass
+        except Exception as e:
+            log.info("upstream %s: listing models failed: %s", self.base_url, e)
         return [{"id": self.name, "object": "model", "owned_by": "upstream"}]
+
+    async def probe(self) -> str | None:
+        """Why the upstream is not ready, or None when it answers. Any HTTP answer below 500 counts
+        (a /models that wants a key still proves the server is up); the reason names no address."""
+        try:
+            async with self.pool.session().get(self.base_url + "/models", headers=self.headers(),
+                                               timeout=aiohttp.ClientTimeout(total=min(self.timeout, 3.0))) as resp:
+                return f"upstream answered HTTP {resp.status}" if resp.status >= 500 else None
+        except asyncio.TimeoutError:
+            return "upstream did not answer within 3 s"
+        except aiohttp.ClientError as e:
+            log.warning("readiness: upstream %s unreachable: %s: %s", self.base_url, type(e).__name__, e)
+            return "upstream unreachable"

@@ -13,6 +13,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from middleware import tracing
+from middleware.redact import redact
 from middleware.config import Settings
 from middleware.engine import Engine
 from middleware.models.chunks import ChunkAccumulator, completion_json
@@ -20,6 +21,7 @@ from middleware.models.openai_compat import OpenAICompatModel
 from middleware.proxy import admin, ops, protocols
 from middleware.proxy.errors import ProxyError, error_response, sse_error
 from middleware.proxy.ops_stream import Detached
+from middleware.proxy.ready import Readiness
 from middleware.proxy.validate import ChatCompletionRequest, openapi_schema, parse_body
 from policies.loader import PolicyError, shipped
 from policies.model import ModelError, ModelRequest
@@ -242,7 +244,8 @@ def _state_headers(state: dict[str, Any]) -> dict[str, str]:
     elif "plan" in state or state.get("final") is not None:
         out["x-rein-refined"] = "none"
     if state.get("notes"):
-        out["x-rein-fail-open"] = "; ".join(state["notes"])[:500].encode("ascii", "replace").decode()
+        # Notes may quote a failure of rein's own model: its address stays in the log, not the header.
+        out["x-rein-fail-open"] = redact("; ".join(state["notes"]))[:500].encode("ascii", "replace").decode()
     return out
 
 
@@ -289,11 +292,13 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None, s
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    readiness = Readiness(engine.agent, settings.ready_check_upstream, settings.ready_probe_ttl_s)
+
     @app.get("/readyz")
     async def readyz() -> Response:
-        agent = engine.agent
-        if getattr(agent, "available", True) is False:
-            return error_response(503, "the embedded model is not installed", "not_ready")
+        reason = await readiness.reason()
+        if reason is not None:
+            return error_response(503, f"not ready: {reason}", "not_ready")
         return Response(b'{"status":"ready"}', media_type="application/json")
 
     base_openapi = app.openapi

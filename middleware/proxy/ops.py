@@ -1,7 +1,8 @@
 """Production guards around the proxy, each a pure ASGI middleware with one job.
 
 Outermost first: ``Metrics`` (counts everything, serves ``/metrics``), ``Drain`` (503 for new
-requests once shutdown begins, while in-flight requests and streams finish), ``BodyLimit``,
+requests once shutdown begins, while in-flight requests and streams finish), ``Deadline``
+(ops_deadline.py: every request ends by its deadline or drain's grace cut, readably), ``BodyLimit``,
 ``ApiKeys`` (inbound keys, constant-time), ``RateLimit`` (per key). ``install`` wires them from
 ``Settings``; probes (``/healthz``, ``/readyz``) and ``/metrics`` skip keys and limits so an
 orchestrator can always reach them.
@@ -26,6 +27,7 @@ from collections import OrderedDict
 from typing import Any, Awaitable, Callable
 
 from middleware.proxy.errors import error_body
+from middleware.proxy.ops_deadline import Deadline
 from middleware.proxy.ops_metrics import Instruments, instruments, render_metrics
 from refiners.store import TENANT
 
@@ -189,6 +191,15 @@ class DrainState:
     def __init__(self) -> None:
         self.in_flight = 0
         self.draining = False
+        self.cutting = False
+        self.running: set[Any] = set()  # each request's asyncio.timeout (ops_deadline.Deadline)
+
+    def cut(self) -> None:
+        """End every request still running now: each ends with an error the client can read."""
+        self.cutting = True
+        now = asyncio.get_running_loop().time()
+        for timeout in list(self.running):
+            timeout.reschedule(now)
 
     async def wait_idle(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -255,7 +266,12 @@ class Drain:
             log.warning("rein: draining %d in-flight request(s) before shutdown", self.state.in_flight)
 
             async def finish() -> None:
-                await self.state.wait_idle(self.timeout_s)
+                if not await self.state.wait_idle(self.timeout_s):
+                    # The server's own shutdown would cancel them mid-body: end them readably first.
+                    log.warning("rein: drain grace period over; ending %d request(s) with an error event",
+                                self.state.in_flight)
+                    self.state.cut()
+                    await self.state.wait_idle(5.0)
                 previous(sig, frame)
 
             loop.call_soon_threadsafe(lambda: loop.create_task(finish()))
@@ -321,6 +337,7 @@ def install(app: Any, settings: Any, engine: Any, serving: bool = False) -> Drai
     if settings.api_keys:
         app.add_middleware(ApiKeys, keys=list(settings.api_keys))
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(Deadline, seconds=settings.request_deadline_s, state=state)
     app.add_middleware(Drain, state=state, timeout_s=settings.drain_timeout_s, hook_signals=serving,
                        on_startup=reloader.start if serving else None, limit=settings.limit_concurrency)
     if settings.metrics:

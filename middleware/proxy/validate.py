@@ -8,6 +8,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from middleware.proxy.errors import ProxyError
+from policies.limits import MAX_DEPTH, too_deep
 from policies.messages import AssistantMessage, Message, ToolMessage
 
 
@@ -78,9 +79,12 @@ def parse_body(raw: bytes) -> tuple[dict[str, Any], ChatCompletionRequest]:
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as e:
+        if str(e).startswith("depth limit"):
+            raise ProxyError(400, f"request body: JSON nested more than {MAX_DEPTH} levels deep", "json_too_deep") from None
         raise ProxyError(400, f"request body is not valid JSON: {e}", "invalid_json") from None
     if not isinstance(data, dict):
         raise ProxyError(400, "request body must be a JSON object", "invalid_json")
+    check_depth(data)
     if "messages" not in data:
         raise ProxyError(400, "'messages' is required", "missing_required_parameter", "messages")
     try:
@@ -90,6 +94,24 @@ def parse_body(raw: bytes) -> tuple[dict[str, Any], ChatCompletionRequest]:
         raise ProxyError(422, f"invalid request: {detail}", "invalid_value", where or None) from None
     check_tool_messages(request.messages)
     return data, request
+
+
+def check_depth(data: dict[str, Any]) -> None:
+    """400 for JSON nested past ``MAX_DEPTH``, checked once here for every path that later
+    re-serialises the body (upstream calls, the persona store, the fast path's relay alike).
+    ``metadata.rein_profile`` may be a JSON string: it is read as JSON, so it is held to it too."""
+    where = too_deep(data)
+    if where is None:
+        metadata = data.get("metadata")
+        raw = metadata.get("rein_profile") if isinstance(metadata, dict) else None
+        if isinstance(raw, str) and raw.count("[") + raw.count("{") > MAX_DEPTH - 2:
+            try:
+                deep = too_deep(orjson.loads(raw), MAX_DEPTH - 2) is not None
+            except orjson.JSONDecodeError:  # invalid JSON is ignored later, unless it is a pile of brackets
+                deep = True
+            where = "metadata.rein_profile" if deep else None
+    if where is not None:
+        raise ProxyError(400, f"{where}: JSON nested more than {MAX_DEPTH} levels deep", "json_too_deep", where)
 
 
 def check_tool_messages(messages: list[Message]) -> None:

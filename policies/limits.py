@@ -1,0 +1,35 @@
+"""Limits on JSON that comes from a client, one value for every surface (proxy routes, SDK,
+persona profiles), so a body one path accepts cannot break another.
+
+orjson parses 1,024 levels but serialises only 255, and Python's ``json`` and recursive walks
+stop near 1,000: a body nested 256 deep parsed fine and then failed where rein re-serialised
+it. Real requests (JSON Schemas for tool parameters included) stay far below ``MAX_DEPTH``.
+
+    >>> too_deep({"a": [[1]]}, limit=2)
+    'a.0'
+    >>> too_deep({"a": [1]}, limit=2) is None
+    True
+"""
+from __future__ import annotations
+
+from typing import Any
+
+MAX_DEPTH = 64
+
+
+def too_deep(value: Any, limit: int = MAX_DEPTH) -> str | None:
+    """The dotted path of the first container nested deeper than ``limit`` levels, or None.
+    A loop over an explicit stack, not recursion: it cannot raise ``RecursionError`` itself."""
+    if not isinstance(value, (dict, list)):
+        return None
+    stack: list[tuple[Any, int, str]] = [(value, 1, "")]
+    while stack:
+        node, depth, path = stack.pop()
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        for key, child in items:
+            if isinstance(child, (dict, list)):
+                where = f"{path}.{key}" if path else str(key)
+                if depth + 1 > limit:
+                    return where
+                stack.append((child, depth + 1, where))
+    return None
