@@ -18,23 +18,27 @@ from policies.schema import Policy
 def add_common(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument("--policy", default=None, help="policy name or YAML path (REIN_POLICY, default 'default')")
     p.add_argument("--middleware-model", default=None,
-                   help=f"model for {what} (REIN_MIDDLEWARE_MODEL; default: the embedded model)")
+                   help=f"model for {what}: a URL, a litellm model or 'local' (REIN_MIDDLEWARE_MODEL); "
+                        "unset: the policy runs its rules only")
 
 
 def policy_and_model(args: argparse.Namespace, wants_model: Callable[[Policy], bool]) -> tuple[Policy, Any] | None:
     """The policy named by the flags (None after printing why it cannot load) and rein's model,
-    resolved only when the policy will call it: the structural passes need none."""
+    resolved only when the policy will call it and the operator named one: rein's prompts go
+    only where the operator said (a policy that wants a model runs its rules only, and says so)."""
     try:
         policy = load_policy(args.policy or os.environ.get("REIN_POLICY") or "default")
     except PolicyError as e:
         print(f"rein: {e}", file=sys.stderr)
         return None
     model = None
-    if wants_model(policy):
+    spec = args.middleware_model or os.environ.get("REIN_MIDDLEWARE_MODEL")
+    if wants_model(policy) and spec:
         from middleware.models import resolve_model
 
-        model = resolve_model(args.middleware_model or os.environ.get("REIN_MIDDLEWARE_MODEL"),
-                              os.environ.get("REIN_MIDDLEWARE_API_KEY"))
+        model = resolve_model(spec, os.environ.get("REIN_MIDDLEWARE_API_KEY"))
+    elif wants_model(policy):
+        print(f"rein: policy {policy.name!r} runs its rules only: no --middleware-model named", file=sys.stderr)
     return policy, model
 
 
