@@ -73,7 +73,7 @@ def _traits(log: RunLog) -> str:
     parts = []
     for title, note, (header, rows) in sections(log):
         parts.append(f"<h2>{escape(title)}</h2><p>{escape(note)}</p>{_table(header, rows)}")
-        if title == "By user trait":
+        if title == "By user trait" and len(values["traits"]) > 1:  # one kind of user: the charts above say it
             parts.append(f'<div class="charts">{charts}</div>')
     return "".join(parts)
 
