@@ -1,7 +1,7 @@
 """pytest plugin (entry point ``rein``): scenarios of a suite as test items.
 
     pytest --rein-suite smoke --rein-agent scripted
-    pytest --rein-suite my_suite.yaml --rein-agent my_pkg.agent:answer --rein-arm rein --rein-trials 3
+    pytest --rein-suite my_suite.yaml --rein-agent my_pkg.agent:answer --rein-arms bare,rein --rein-trials 3
 
 Each item is one trial of one scenario under one arm; it passes when every success criterion
 holds, fails with the scorers' reasons and the end of the transcript, and errors when the agent
@@ -27,10 +27,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="a shipped suite name, a suite/scenario YAML file or a folder; collect its scenarios")
     group.addoption("--rein-agent", default=None, metavar="SPEC",
                     help="reference[:MODEL] (default), scripted, http(s)://host/v1, or pkg.module:attr")
+    group.addoption("--rein-arms", default=None, metavar="ARMS",
+                    help="comma list of bare, rein, prompt (as `rein sim run --arms`; default: bare)")
     group.addoption("--rein-arm", action="append", default=[], metavar="ARM",
-                    help="bare (default), rein or prompt; repeat for several")
+                    help="one arm; repeat for several (the same as --rein-arms)")
     group.addoption("--rein-policy", default="default", help="policy of the rein and prompt arms")
-    group.addoption("--rein-model", default=None, help="model for rein's own calls (default: embedded)")
+    group.addoption("--rein-model", default=None,
+                    help="model for rein's own calls (a URL, a litellm model or 'local'); unset: rules only")
     group.addoption("--rein-user", default="scripted", choices=["scripted", "llm"])
     group.addoption("--rein-trials", type=int, default=1, help="trials per scenario and arm")
     group.addoption("--rein-timeout", type=float, default=120.0, help="seconds per agent call")
@@ -134,10 +137,13 @@ def _state(config: pytest.Config) -> dict[str, Any]:
     from sim_tests.agents import load_agent
     from sim_tests.arms import make_arms
 
-    arm_names = config.getoption("rein_arm") or ["bare"]
+    listed = [a.strip() for a in (config.getoption("rein_arms") or "").split(",") if a.strip()]
+    arm_names = listed + [a for a in config.getoption("rein_arm") if a not in listed] or ["bare"]
     user = config.getoption("rein_user")
+    spec = config.getoption("rein_model")
     try:
-        rein_model = resolve_model(config.getoption("rein_model")) if set(arm_names) - {"bare"} else None
+        # rein's own prompts go only to a model the operator named; unset, the arms run rules only.
+        rein_model = resolve_model(spec) if spec and set(arm_names) - {"bare"} else None
         state = {"arms": make_arms(arm_names, config.getoption("rein_policy"), rein_model),
                  "agent": load_agent(config.getoption("rein_agent")), "user": user,
                  "user_model": resolve_model(None) if user == "llm" else None,
