@@ -10,6 +10,13 @@ to the upstream in this run (baseline), and rein's RSS after warm-up and after t
 
     python bench/load.py                               # 20,000 + 20,000 requests at concurrency 100
     python bench/load.py --requests 2000 --policy structural
+    python bench/load.py --bodies dev                  # realistic bodies (bench/load_bodies.py), see below
+
+With ``--bodies dev`` (the dev set's real request bodies) or ``--bodies generated`` (5-30 message
+dialogues with tools, 30% failing tool results), each of passthrough, structural and default serves
+two rounds of --requests non-streaming requests, cycling through the bodies; printed per round:
+errors, added latency p50/p99, requests/s, RSS. Targets: 0 errors, RSS growth < 5% from round 1
+to round 2, structural at least half of passthrough's requests/s.
 
 Bounded: every request has a 30 s timeout and the whole run stops after --max-seconds.
 """
@@ -31,6 +38,9 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 from fake_upstream import free_port  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "bench"))
+import load_bodies  # noqa: E402
 
 BODY = {"model": "gpt-load", "temperature": 0.2, "messages": [
     {"role": "system", "content": "You are the support agent of an online shop. Be brief and exact."},
@@ -78,10 +88,10 @@ async def wait_ready(url: str) -> None:
     raise RuntimeError(f"{url} not ready")
 
 
-async def one(session: aiohttp.ClientSession, url: str, stream: bool, out: dict[str, list]) -> None:
+async def one(session: aiohttp.ClientSession, url: str, stream: bool, out: dict[str, list], payload: bytes) -> None:
     t0 = time.perf_counter()
     try:
-        async with session.post(url, data=orjson.dumps({**BODY, "stream": stream}),
+        async with session.post(url, data=payload,
                                 headers={"content-type": "application/json"}) as r:
             raw = await r.read()
             ok = r.status == 200 and (raw.rstrip().endswith(b"data: [DONE]") if stream else b'"choices"' in raw)
@@ -95,18 +105,20 @@ async def one(session: aiohttp.ClientSession, url: str, stream: bool, out: dict[
         out["errors"].append(raw[:200])
 
 
-async def drive(url: str, n: int, concurrency: int, stream: bool, deadline: float) -> dict[str, Any]:
+async def drive(url: str, n: int, concurrency: int, stream: bool, deadline: float,
+                bodies: list[bytes] | None = None) -> dict[str, Any]:
     out: dict[str, list] = {"latency": [], "overhead": [], "errors": []}
+    bodies = bodies or [orjson.dumps({**BODY, "stream": stream})]
     counter = iter(range(n))
     timeout = aiohttp.ClientTimeout(total=30)
     connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         async def worker() -> None:
-            for _ in counter:
+            for i in counter:
                 if time.monotonic() > deadline:
                     out["errors"].append(b"run stopped: --max-seconds reached")
                     return
-                await one(session, url, stream, out)
+                await one(session, url, stream, out, bodies[i % len(bodies)])
 
         t0 = time.perf_counter()
         await asyncio.gather(*[worker() for _ in range(concurrency)])
@@ -126,7 +138,66 @@ def line(label: str, values: list[float]) -> str:
             f"  max {max(values, default=float('nan')):8.3f}  mean {statistics.fmean(values) if values else float('nan'):7.3f} ms")
 
 
+def serve(policy: str, upstream: str, port: int, workers: int) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "middleware.cli", "serve", "--port", str(port), "--upstream", upstream,
+         "--policy", policy, "--workers", str(workers), "--log-level", "warning"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+async def realistic(args: argparse.Namespace) -> int:
+    """Two rounds per policy on realistic bodies: errors, added p50/p99, requests/s, RSS growth."""
+    payloads = load_bodies.bodies(args.bodies)
+    sizes = sorted(len(b) for b in payloads)
+    up_port = free_port()
+    upstream_proc = start([sys.executable, "tests/fake_upstream.py", "--port", str(up_port)], "ready")
+    upstream = f"http://127.0.0.1:{up_port}/v1"
+    deadline = time.monotonic() + args.max_seconds
+    print(f"{len(payloads)} {args.bodies} bodies (median {sizes[len(sizes) // 2] / 1000:.1f} KB, max "
+          f"{sizes[-1] / 1000:.1f} KB); {args.rounds} rounds of {args.requests} non-streaming requests per policy at "
+          f"concurrency {args.concurrency}; {args.workers} worker; machine: {os.cpu_count()} cores, shared")
+    rate: dict[str, float] = {}
+    failed = False
+    try:
+        for policy in args.policies.split(","):
+            port = free_port()
+            proc = serve(policy, upstream, port, args.workers)
+            url = f"http://127.0.0.1:{port}"
+            try:
+                await wait_ready(url)
+                await drive(url + "/v1/chat/completions", args.warmup, args.concurrency, False, deadline, payloads)
+                rss = []
+                for r in range(args.rounds):
+                    res = await drive(url + "/v1/chat/completions", args.requests, args.concurrency, False, deadline,
+                                      payloads)
+                    rss.append(rss_mb(proc.pid))
+                    errors = len(res["errors"])
+                    failed |= errors > 0
+                    rate[policy] = len(res["latency"]) / res["seconds"]
+                    print(f"{policy:<12} round {r + 1}: {len(res['latency'])} requests, errors {errors}, added p50 "
+                          f"{pct(res['overhead'], 50):.2f} ms p99 {pct(res['overhead'], 99):.2f} ms, "
+                          f"{rate[policy]:.0f} req/s, RSS {rss[-1]:.1f} MB"
+                          + (f" (first error: {res['errors'][0][:120]!r})" if errors else ""))
+                growth = (rss[-1] - rss[0]) / rss[0] * 100
+                failed |= growth >= 5
+                print(f"{policy:<12} RSS growth round 1 -> {args.rounds}: {growth:+.1f}% (target < 5%)")
+            finally:
+                proc.terminate()
+                proc.wait(10)
+    finally:
+        upstream_proc.terminate()
+        upstream_proc.wait(10)
+    if "passthrough" in rate and "structural" in rate:
+        ratio = rate["structural"] / rate["passthrough"]
+        failed |= ratio < 0.5
+        print(f"structural / passthrough requests/s: {ratio:.2f} (target >= 0.50)")
+    print("FAIL" if failed else "PASS: zero errors, memory held, structural at least half of passthrough")
+    return 1 if failed else 0
+
+
 async def main(args: argparse.Namespace) -> int:
+    if args.bodies != "simple":
+        return await realistic(args)
     up_port, rein_port = free_port(), free_port()
     procs = [start([sys.executable, "tests/fake_upstream.py", "--port", str(up_port)], "ready")]
     upstream = f"http://127.0.0.1:{up_port}/v1"
@@ -186,6 +257,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--policy", default="passthrough")
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--max-seconds", type=float, default=900)
+    p.add_argument("--bodies", choices=("simple", "dev", "generated"), default="simple",
+                   help="simple: one short body, streaming and not; dev / generated: realistic bodies, two rounds")
+    p.add_argument("--rounds", type=int, default=2, help="with realistic bodies: rounds per policy")
+    p.add_argument("--policies", default="passthrough,structural,default", help="with realistic bodies")
     return p.parse_args(argv)
 
 
