@@ -9,6 +9,7 @@ from inception.structural import failure_in
 from middleware.models import OpenAICompatModel
 from middleware.proxy import anthropic_map as amap
 from middleware.proxy import responses_map as rmap
+from middleware.proxy.responses_items import items_of
 from policies.messages import dump_messages, text_of
 
 ITEMS = [
@@ -34,7 +35,7 @@ def test_responses_items_round_trip_through_typed_messages():
     assert chat[1]["content"][1] == {"type": "image_url", "image_url": {"url": "https://example.test/a.png",
                                                                          "detail": "low"}}
     assert [c["id"] for c in chat[2]["tool_calls"]] == ["c1", "c2"]  # parallel calls join the text turn
-    back = rmap.items_of(messages)
+    back = items_of(messages)
     assert back[0] == ITEMS[0] and back[1] == ITEMS[1] and back[3:] == ITEMS[3:]
     assert back[2] == {"type": "message", "role": "assistant", "content": "Let me look."}
     assert rmap.messages_of(back) == messages

@@ -6,7 +6,7 @@ import json
 import openai
 import pytest
 from fake_upstream import FakeUpstream, openai_client
-from protocol_doubles import WEATHER_FN, app_for, asgi_client, sse
+from protocol_doubles import WEATHER_FN, app_for, asgi_client
 
 from middleware.models import OpenAICompatModel, ScriptedModel, tool_call
 
