@@ -25,13 +25,23 @@ class Engine:
     def __init__(self, agent: ChatModel, policy: str | Policy = "default",
                  rein_model: ChatModel | None = None, personas: PersonaStore | None = None):
         self.agent = agent
-        self.rein_model = rein_model or agent
+        # rein's own prompts (diagnosis, refiners) go only to a model the operator named: the
+        # agent may have tools of its own, and the embedded 135M model finds nothing. None: rules only.
+        self.rein_model = rein_model
         # Persona profiles: the SDK reads/deletes with `await engine.personas.get(user)` / `.delete(user)`.
         self.personas = personas
         self.profiles = ProfileKeeper(personas) if personas is not None else None
         self.default_policy = policy if isinstance(policy, Policy) else load_policy(policy)
         self._pipelines: dict[str, Pipeline] = {}
         self.pipeline()  # compile now: a bad policy fails at start-up, not on the first request
+
+    def rules_only(self, policy: Policy | None = None) -> str | None:
+        """Why ``policy`` (default: the engine's) runs without its model stages, or None."""
+        policy = policy or self.default_policy
+        wants = (policy.inception.enabled and policy.inception.llm) or (policy.refiners.enabled and policy.refiners.llm)
+        if self.rein_model is not None or not wants:
+            return None
+        return f"policy {policy.name!r} runs its rules only: no middleware model named"
 
     def policy(self, name_or_path: str | None = None) -> Policy:
         return self.default_policy if name_or_path is None else load_policy(name_or_path)
@@ -53,8 +63,8 @@ class Engine:
     def from_settings(cls, settings: Any) -> "Engine":
         agent = resolve_model(settings.upstream, settings.upstream_api_key, settings.upstream_timeout_s,
                               idle_timeout=getattr(settings, "stream_idle_timeout_s", None))
-        rein_model = agent
-        if settings.middleware_model:
-            rein_model = resolve_model(settings.middleware_model, settings.middleware_api_key)
+        spec = settings.middleware_model
+        # "upstream" reuses the upstream on purpose; unset, rein's model stages do not run.
+        rein_model = agent if spec == "upstream" else resolve_model(spec, settings.middleware_api_key) if spec else None
         personas = open_store(getattr(settings, "persona_db", None), ttl_days=getattr(settings, "persona_ttl_days", None))
         return cls(agent, settings.policy, rein_model, personas=personas)

@@ -4,7 +4,7 @@ Example::
 
     from middleware import Rein
 
-    rein = Rein(policy="default", rein_model="openai/gpt-4o-mini")
+    rein = Rein(policy="default", rein_model="openai/gpt-4o-mini")   # unset: the policy's rules only
 
     @rein.guard
     def agent(messages, tools=None):
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 from typing import Any, Callable
 
 from middleware.adapters.function_agent import Call, FunctionAgent, current_call, reshape
@@ -42,19 +43,25 @@ class Rein:
     """An engine (policy + models) and the ways to put it around an agent.
 
     ``model`` is the agent model for ``complete``/``acomplete`` (the wrapped function, graph or
-    LangChain model is the agent everywhere else); ``rein_model`` serves rein's own calls
-    (diagnosis, refiners). Each is a ChatModel or a spec string (``http(s)://.../v1``, a
-    litellm name, or ``local``); unset, both fall back to the embedded model, loaded lazily.
+    LangChain model is the agent everywhere else; unset: the embedded model, loaded lazily).
+    ``rein_model`` serves rein's own calls (diagnosis, refiners): a ChatModel, a spec string
+    (``http(s)://.../v1``, a litellm name, ``local``), or ``"upstream"`` to reuse ``model`` on
+    purpose. Unset, rein's model stages do not run: the policy runs its rules only, and says so
+    once in the ``rein`` logger — rein never sends its prompts to your agent unasked.
     """
 
     def __init__(self, policy: str | Policy = "default", model: ModelSpec = None,
                  rein_model: ModelSpec = None, api_key: str | None = None,
                  personas: PersonaStore | str | None = None):
         self.model = _model(model, api_key)
-        own = _model(rein_model, api_key) or self.model or resolve_model(None)
+        if rein_model == "upstream" and self.model is None:
+            raise ValueError("rein_model='upstream' reuses model=, which is not set")
+        own = self.model if rein_model == "upstream" else _model(rein_model, api_key)
         # Persona profiles persist across sessions only when a store is given (path or DSN).
         store = open_store(personas) if isinstance(personas, str) else personas
-        self.engine = Engine(agent=self.model or own, policy=policy, rein_model=own, personas=store)
+        self.engine = Engine(agent=self.model or resolve_model(None), policy=policy, rein_model=own, personas=store)
+        if why := self.engine.rules_only():
+            logging.getLogger("rein").warning("%s (pass Rein(rein_model=...) to run its model stages)", why)
 
     @property
     def policy(self) -> Policy:
@@ -160,7 +167,7 @@ def _model(spec: ModelSpec, api_key: str | None) -> ChatModel | None:
     return resolve_model(spec, api_key)
 
 
-def _stages(policy: Policy, rein_model: ChatModel) -> tuple[Any, Any]:
+def _stages(policy: Policy, rein_model: ChatModel | None) -> tuple[Any, Any]:
     import inception
     import refiners
 

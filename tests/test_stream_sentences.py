@@ -70,8 +70,8 @@ class CheckSpy:
         monkeypatch.setattr(SentenceCheck, "sentence", sentence)
 
 
-def serve(model, policy):
-    return LiveServer(create_app(Settings(policy=policy), Engine(model, policy)))
+def serve(model, policy, rein_model=None):
+    return LiveServer(create_app(Settings(policy=policy), Engine(model, policy, rein_model=rein_model)))
 
 
 async def test_each_sentence_leaves_rein_checked_and_fixed_with_the_upstreams_ids(monkeypatch):
@@ -140,7 +140,7 @@ async def test_a_possible_model_refiner_holds_the_whole_reply_and_says_so_at_onc
     model = ShapedModel(PIECES)
     model.gate.set()
     # default with a model for rein (here the agent itself): coherence may ask it, so the reply is held.
-    async with serve(model, "default") as url:
+    async with serve(model, "default", rein_model=model) as url:
         async with httpx.AsyncClient(base_url=url) as c:
             async with c.stream("POST", "/v1/chat/completions",
                                 json={"model": "m", "messages": WITH_TOOLS, "stream": True}) as r:

@@ -42,20 +42,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def app_factory():
     """Module-level factory for uvicorn's workers: each process builds its own engine from the
     settings the parent resolved (``REIN_SETTINGS_JSON``), or from ``REIN_*`` variables."""
-    from middleware.proxy import create_app
+    from middleware.proxy import create_app, rules_only
     from middleware.proxy.ops_metrics import setup_tracing
 
     raw = os.environ.get("REIN_SETTINGS_JSON")
     settings = Settings.model_validate_json(raw) if raw else Settings.from_env()
     setup_tracing()
-    return create_app(settings, serving=True)
+    app = create_app(settings, serving=True)
+    return rules_only.wrap(app, app.state.engine)
 
 
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from middleware.engine import Engine
-    from middleware.proxy import create_app
+    from middleware.proxy import create_app, rules_only
 
     try:  # a bad setting or policy stops start-up here, with one line per problem and no traceback
         settings = Settings.from_env(host=args.host, port=args.port, upstream=args.upstream,
@@ -75,6 +76,9 @@ def run(args: argparse.Namespace) -> int:
     where = settings.upstream or "the embedded model (smollm2-135m-instruct)"
     print(f"rein: policy {engine.default_policy.name!r} in front of {where} on http://{settings.host}:{settings.port}/v1"
           f" ({settings.workers} worker{'s' if settings.workers > 1 else ''})", file=sys.stderr)
+    if why := engine.rules_only():
+        print(f"rein: {why} (--middleware-model MODEL, or 'upstream' to reuse the upstream); "
+              f"answers say so in x-rein-model-stages", file=sys.stderr)
     limits = dict(host=settings.host, port=settings.port, log_level=args.log_level, access_log=False,
                   # rein answers past --limit-concurrency itself (503 in OpenAI's shape); uvicorn's own
                   # limit, on connections, is only a backstop against connection floods.
@@ -88,5 +92,5 @@ def run(args: argparse.Namespace) -> int:
     from middleware.proxy.ops_metrics import setup_tracing
 
     setup_tracing()
-    uvicorn.run(create_app(settings, engine, serving=True), **limits)
+    uvicorn.run(rules_only.wrap(create_app(settings, engine, serving=True), engine), **limits)
     return 0
