@@ -106,7 +106,8 @@ class GuardedGraph:
         # What the caller sees never includes rein's injected messages: their dialogue + the new ones.
         # (A checkpointed thread keeps them, as the agent's own past reasoning.)
         messages = produced if not report.injected else [*produced[:run.prior], *given, *new]
-        output[self.key] = _with_final(messages, len(messages) - len(new), state["final"].message)
+        output[self.key] = _with_report(_with_final(messages, len(messages) - len(new), state["final"].message),
+                                        report)
         return attach(output, report)
 
 
@@ -127,6 +128,18 @@ def _last_reply(new: list[Any], name: str) -> ModelResponse:
         if isinstance(m, AIMessage):
             return reply_response(m, name)
     return reply_response(None, name)
+
+
+def _with_report(messages: list[Any], report: ReinReport) -> list[Any]:
+    """The last reply carries the report as create_agent's middleware puts it, so
+    ``report_of(out["messages"][-1])`` reads it after either wrapper."""
+    if not messages or not isinstance(messages[-1], AIMessage):
+        return messages
+    last = messages[-1]
+    metadata = {**last.response_metadata, "rein": report.model_dump(mode="json", exclude_none=True)}
+    revised = last.model_copy(update={"response_metadata": metadata})
+    object.__setattr__(revised, "rein", report)
+    return [*messages[:-1], revised]
 
 
 def _with_final(messages: list[Any], first_new: int, final: AssistantMessage) -> list[Any]:
