@@ -150,9 +150,14 @@ async def realistic(args: argparse.Namespace) -> int:
     payloads = load_bodies.bodies(args.bodies)
     sizes = sorted(len(b) for b in payloads)
     up_port = free_port()
-    upstream_proc = start([sys.executable, "tests/fake_upstream.py", "--port", str(up_port)], "ready")
+    if args.replay:  # an agent that answers each body with its trajectory's recorded reply
+        upstream_proc = start([sys.executable, "-u", "bench/load.py", "--serve-replay", str(up_port)], "serving")
+        await wait_up(f"http://127.0.0.1:{up_port}/v1/models")
+    else:
+        upstream_proc = start([sys.executable, "tests/fake_upstream.py", "--port", str(up_port)], "ready")
     upstream = f"http://127.0.0.1:{up_port}/v1"
     deadline = time.monotonic() + args.max_seconds
+    print(f"upstream: {'the recorded replies (--replay)' if args.replay else 'tests/fake_upstream.py'}")
     print(f"{len(payloads)} {args.bodies} bodies (median {sizes[len(sizes) // 2] / 1000:.1f} KB, max "
           f"{sizes[-1] / 1000:.1f} KB); {args.rounds} rounds of {args.requests} non-streaming requests per policy at "
           f"concurrency {args.concurrency}; {args.workers} worker; machine: {os.cpu_count()} cores, shared")
@@ -248,6 +253,19 @@ async def main(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+async def wait_up(url: str) -> None:
+    async with aiohttp.ClientSession() as s:
+        for _ in range(300):
+            try:
+                async with s.get(url) as r:
+                    if r.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"{url} not up")
+
+
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--requests", type=int, default=20_000, help="per mode (non-streaming, streaming)")
@@ -261,6 +279,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                    help="simple: one short body, streaming and not; dev / generated: realistic bodies, two rounds")
     p.add_argument("--rounds", type=int, default=2, help="with realistic bodies: rounds per policy")
     p.add_argument("--policies", default="passthrough,structural,default", help="with realistic bodies")
+    p.add_argument("--replay", action="store_true",
+                   help="with --bodies dev: the upstream answers with each trajectory's recorded reply (the fake "
+                        "upstream's schema-breaking tool calls send most bodies down rein's re-ask path)")
+    p.add_argument("--serve-replay", type=int, metavar="PORT", help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 
@@ -270,4 +292,10 @@ if __name__ == "__main__":
         uvloop.install()
     except ImportError:
         pass
-    sys.exit(asyncio.run(main(parse())))
+    args = parse()
+    if args.serve_replay:
+        from proxy_overhead import DEV_SET, serve_replay
+
+        print("serving", flush=True)
+        sys.exit(serve_replay(args.serve_replay, DEV_SET))
+    sys.exit(asyncio.run(main(args)))
