@@ -19,9 +19,35 @@ MAX_DEPTH = 64
 
 def too_deep(value: Any, limit: int = MAX_DEPTH) -> str | None:
     """The dotted path of the first container nested deeper than ``limit`` levels, or None.
-    A loop over an explicit stack, not recursion: it cannot raise ``RecursionError`` itself."""
+    A loop over an explicit stack, not recursion: it cannot raise ``RecursionError`` itself. The
+    walk carries depths only (every request pays for it); the path is found only for a body that
+    fails."""
     if not isinstance(value, (dict, list)):
         return None
+    containers = (dict, list)
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        node, depth = pop()
+        for child in (node.values() if isinstance(node, dict) else node):
+            if isinstance(child, containers):
+                if depth + 1 > limit:
+                    return _path_past(value, limit)
+                push((child, depth + 1))
+    return None
+
+
+def _path_past(value: Any, limit: int) -> str:
+    stack: list[tuple[Any, int, str]] = [(value, 1, "")]
+    while stack:
+        node, depth, path = stack.pop()
+        for key, child in (node.items() if isinstance(node, dict) else enumerate(node)):
+            if isinstance(child, (dict, list)):
+                where = f"{path}.{key}" if path else str(key)
+                if depth + 1 > limit:
+                    return where
+                stack.append((child, depth + 1, where))
+    return ""
     stack: list[tuple[Any, int, str]] = [(value, 1, "")]
     while stack:
         node, depth, path = stack.pop()
