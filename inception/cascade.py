@@ -29,8 +29,9 @@ MAX_PLANS = 2  # more than two plans at once reads as noise to the agent
 
 class Cascade:
     def __init__(self, policy: Policy, model: ChatModel | None = None, detectors: list[Detector] | None = None):
-        """``detectors``: your own structural detectors, run after the built-in ones; what they
-        report must be a type of the policy's taxonomy (its plan and recovery tool apply)."""
+        """``detectors``: your own, run after the built-in ones; what they report must be a type of
+        the policy's taxonomy (its plan and recovery tool apply). ``inception.build`` adds the
+        taxonomy entries a plug-in declares and refuses one that reports a type nobody defines."""
         self.policy = policy
         settings = policy.inception
         self.labels = {e.label for e in policy.taxonomy}
@@ -47,16 +48,21 @@ class Cascade:
     async def diagnose(self, messages: list[Message], tools: list[dict[str, Any]] | None) -> Diagnosis:
         d = Dialogue.of(messages, tools, self.toolbox.owned(tools))
         found: list[Detection] = []
+        notes: list[str] = []
         for detector in self.detectors:
             with guardrail(detector.name) as span:
-                hits = [h for h in detector.detect(d) if h.label in self.labels or h.type in self.labels]
-                _decide(span, hits)
-            found += hits
-        notes: list[str] = []
+                hits = detector.detect(d)
+                kept = [h for h in hits if h.label in self.labels or h.type in self.labels]
+                if len(kept) != len(hits):  # said, not dropped in silence: the policy has no plan for it
+                    stray = sorted({h.label for h in hits} - {h.label for h in kept})
+                    notes.append(f"{detector.name}: reported {', '.join(stray)}, not in the taxonomy: ignored")
+                    span.add_event("rein.detection.unknown_type", {"types": stray})
+                _decide(span, kept)
+            found += kept
         calls = 0
         if self.llm is not None and self._should_ask(d, found):
             verdict = await self._ask(messages, tools, d)
-            calls, notes = verdict.calls, list(verdict.notes)
+            calls, notes = verdict.calls, notes + list(verdict.notes)
             known = {h.label for h in found}
             found += [h for h in verdict.detections if h.label not in known]
             model_plan = verdict.plan

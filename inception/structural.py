@@ -1,13 +1,6 @@
 """Structural detectors: pure functions over a ``Dialogue``, no model call, microseconds each.
 
-A detector is any object with a ``name`` and ``detect(dialogue) -> list[Detection]``::
-
-    class NoRefunds:
-        name = "no_refunds"
-        def detect(self, d):
-            return [Detection(type="unsupported_request", subtype="unsupported_operation",
-                              evidence=d.last_user)] if "refund" in d.last_user else []
-"""
+See ``Detector`` for writing your own."""
 from __future__ import annotations
 
 import json
@@ -24,6 +17,27 @@ from inception.references import VagueReference
 
 
 class Detector(Protocol):
+    """Reads a ``Dialogue`` (``last_user``, ``calls``, ``tools`` ...) and returns what it found.
+
+    A custom one goes to ``Rein(..., detectors=[NoRefunds()])`` or a policy's ``plugins:`` and runs
+    after the built-in ones. It says what it reports: ``emits`` (labels of the policy's taxonomy)
+    and/or ``taxonomy`` (the entries it brings, with their recovery plan); anything else is refused
+    when the stages are built. A found error plants its entry's plan and shows in ``x-rein-diagnosis``:
+
+    >>> import asyncio
+    >>> from policies.messages import UserMessage
+    >>> from policies.schema import Policy
+    >>> import inception
+    >>> class NoRefunds:
+    ...     name = "no_refunds"
+    ...     taxonomy = [{"type": "refund_request", "plan": "Refunds go through the web form: say so."}]
+    ...     def detect(self, d):
+    ...         return [Detection(type="refund_request", evidence=d.last_user)] if "refund" in d.last_user else []
+    >>> cascade = inception.build(Policy(name="p"), detectors=[NoRefunds()])
+    >>> diagnosis = asyncio.run(cascade.diagnose([UserMessage(content="I want a refund")], None))
+    >>> diagnosis.header(), diagnosis.plan
+    ('refund_request', 'Refunds go through the web form: say so.')
+    """
     name: str
 
     def detect(self, dialogue: Dialogue) -> list[Detection]: ...

@@ -14,7 +14,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from policies.schema import CrossFieldProblems, Policy
+from policies import plugins
+from policies.schema import BUILTIN_REFINERS, CrossFieldProblems, Policy
 
 PACKS = Path(__file__).parent / "packs"
 
@@ -181,10 +182,46 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:
     own, root = _read_yaml(text, source)
     data = _resolve_extends(own, source) if own.get("extends") is not None else own
     try:
-        return Policy.model_validate(data)
+        policy = Policy.model_validate(data)
     except ValidationError as e:
         merged = data if data is not own else None
         raise PolicyError(format_errors(source, e, root, own, merged)) from e
+    if policy.plugins or policy.refiners.refiners != list(BUILTIN_REFINERS):
+        problems = _plugin_problems(policy)
+        if problems:
+            at = (lambda loc: loc) if data is own else (lambda loc: _own_loc(loc, own, data))
+            lines = [f"{source}: invalid policy"]
+            for loc, msg in problems:
+                line = _line_of(root, at(loc)) if root is not None and at(loc) is not None else None
+                lines.append(f"  {yaml_path(loc)}{f' (line {line})' if line else ''}: {msg}")
+            raise PolicyError("\n".join(lines))
+    return policy
+
+
+def _plugin_problems(policy: Policy) -> list[tuple[tuple[Any, ...], str]]:
+    """Each plug-in imports and says what it reports; the refiner order names only refiners that are
+    built in or plug-ins of this file (an SDK refiner not named runs last)."""
+    out: list[tuple[tuple[Any, ...], str]] = []
+    detectors, refiners = [], []
+    for i, spec in enumerate(policy.plugins):
+        try:
+            obj = plugins.load(spec)
+            if plugins.kind(obj) == "detector":
+                plugins.with_taxonomy(policy, [obj])
+                detectors.append(obj)
+            else:
+                plugins.refiner_order(policy.model_copy(update={"refiners": policy.refiners.model_copy(
+                    update={"refiners": []})}), [*refiners, obj])
+                refiners.append(obj)
+        except plugins.PluginError as e:
+            out.append((("plugins", i), str(e)))
+    if not out:
+        try:
+            plugins.refiner_order(policy, refiners)
+        except plugins.PluginError as e:
+            bad = next((j for j, n in enumerate(policy.refiners.refiners) if repr(n) in str(e)), None)
+            out.append((("refiners", "refiners", bad) if bad is not None else ("plugins",), str(e)))
+    return out
 
 
 def load_policy(name_or_path: str) -> Policy:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import string
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -23,6 +23,10 @@ Strategy = Literal["think_trace", "prefill", "system_note"]
 TOOL_NAME = r"^[A-Za-z0-9_-]{1,64}$"
 IDENT = r"^[a-z][a-z0-9_]*$"
 PLAN_FIELDS = {"evidence", "type", "subtype", "tool"}
+PLUGIN_SPEC = r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$"
+# The refiners rein ships, in their default running order: facts first, then the thread, then
+# the register and language (last, so it shapes the final wording). Plug-ins add their own names.
+BUILTIN_REFINERS = ("factuality", "coherence", "persona")
 
 
 class _Strict(BaseModel):
@@ -88,9 +92,10 @@ class InceptionSettings(_Strict):
 class RefinerSettings(_Strict):
     """Adaptive refinement (MARA): a planner picks, per turn, which refiners revise the draft."""
     enabled: bool = False
-    refiners: list[Literal["factuality", "persona", "coherence"]] = Field(
-        default_factory=lambda: ["factuality", "persona", "coherence"],
-        description="Refiners the planner may pick; with planner 'fixed', the chain in this order.")
+    refiners: list[Annotated[str, Field(pattern=IDENT)]] = Field(
+        default_factory=lambda: list(BUILTIN_REFINERS),
+        description="Refiners the planner may pick, in the order they run (with planner 'fixed', the chain): "
+                    "built-in (factuality, coherence, persona) or a plug-in's name; plug-ins not named run last.")
     planner: Literal["rules", "llm", "fixed"] = Field(
         "rules", description="rules: cheap checks first, the model only when they cannot decide; llm: the model "
                              "picks among the refiners that apply; fixed: every refiner on every turn (baseline).")
@@ -126,6 +131,9 @@ class Policy(_Strict):
     budgets: Budgets = Field(default_factory=Budgets)
     taxonomy: list[ErrorType] = Field(default_factory=list)
     recovery_tools: list[RecoveryTool] = Field(default_factory=list)
+    plugins: list[Annotated[str, Field(pattern=PLUGIN_SPEC)]] = Field(default_factory=list, description=(
+        "Your own detectors and refiners, as 'package.module:object' (a class is instantiated with no "
+        "arguments); see policies.plugins. Checked when the policy loads."))
 
     @property
     def passthrough(self) -> bool:
@@ -158,6 +166,11 @@ def _cross_field_problems(policy: Policy) -> list[tuple[tuple[str | int, ...], s
             out.append((("recovery_tools", i, "name"), f"{tool.name!r} is the think tool's name"))
         if tool.parameters.get("type") != "object":
             out.append((("recovery_tools", i, "parameters", "type"), "a tool's parameters must be a JSON Schema with type: object"))
+    named: set[str] = set()
+    for i, name in enumerate(policy.refiners.refiners):
+        if name in named:
+            out.append((("refiners", "refiners", i), f"refiner {name!r} is named twice"))
+        named.add(name)
     seen: set[str] = set()
     for i, err in enumerate(policy.taxonomy):
         if err.label in seen:

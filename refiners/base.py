@@ -1,15 +1,6 @@
 """What the pipeline needs from refinement: a pre-draft gate, a plan, and the refine loop.
 
-A refiner is one aspect (factuality, persona, coherence). It has a cheap ``check`` (no model:
-the planner runs it) and an async ``revise`` (deterministic fixes first, the model only for
-what they cannot settle). Example of a custom one::
-
-    class Shouting:
-        name = "shouting"
-        def check(self, turn, text):
-            return Check(findings=["all caps"]) if text.isupper() else Check()
-        async def revise(self, turn, text):
-            return Revision(text=text.capitalize(), feedback="lowered the volume")
+A refiner is one aspect of a reply (factuality, persona, coherence, or your own): see ``Refiner``.
 """
 from __future__ import annotations
 
@@ -91,7 +82,39 @@ class Revision(BaseModel):
 
 
 class Refiner(Protocol):
+    """One aspect of a reply. ``applies(turn)`` is asked before the draft exists (False: this
+    aspect has nothing to go on this turn, e.g. no profile); ``check(turn, text)`` is the planner's
+    cheap verdict (no model); ``async revise(turn, text)`` returns the revised text. ``turn`` is a
+    ``refiners.turn.Turn``: ``turn.ctx`` (the dialogue), ``turn.evidence``, ``turn.profile``, and
+    ``turn.consult`` to ask rein's model within the turn's budget.
+
+    A custom one goes to ``Rein(..., refiners=[Shouting()])`` or a policy's ``plugins:``; the
+    policy's ``refiners.refiners`` may place its name in the running order (else it runs last):
+
+    >>> import asyncio
+    >>> from policies.messages import UserMessage
+    >>> from policies.schema import Policy
+    >>> import refiners
+    >>> class Shouting:
+    ...     name = "shouting"
+    ...     def applies(self, turn):
+    ...         return True
+    ...     def check(self, turn, text):
+    ...         return Check(findings=["all caps"]) if text.isupper() else Check()
+    ...     async def revise(self, turn, text):
+    ...         return Revision(text=text.capitalize(), feedback="lowered the volume")
+    >>> refinery = refiners.build(Policy(name="p", refiners={"enabled": True}), refiners=[Shouting()])
+    >>> ctx = TurnContext(messages=[UserMessage(content="where is my parcel?")])
+    >>> plan = asyncio.run(refinery.plan(ctx, "IT LEFT THE DEPOT THIS MORNING."))
+    >>> plan.refiners
+    ['shouting']
+    >>> result = asyncio.run(refinery.refine(ctx, "IT LEFT THE DEPOT THIS MORNING.", plan))
+    >>> result.final, result.header()
+    ('It left the depot this morning.', 'shouting')
+    """
     name: str
+
+    def applies(self, turn: Any) -> bool: ...
 
     def check(self, turn: Any, text: str) -> Check: ...
 

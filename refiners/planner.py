@@ -1,8 +1,9 @@
 """The planner: which refiners this turn needs, in which order, and why. Cheap rules first
 (each refiner's ``check`` runs with no model); the model only for what the rules leave open.
 
-Order when several run: factuality (get the facts right), coherence (then the thread), persona
-(then the register and language, last, so it shapes the final wording)."""
+Order when several run: the refinery's, which is the policy's ``refiners.refiners`` (default
+``BUILTIN_REFINERS``: factuality to get the facts right, coherence for the thread, persona last so
+it shapes the final wording), then plug-ins the policy does not name."""
 from __future__ import annotations
 
 import re
@@ -13,7 +14,6 @@ from refiners.claims import find_claims
 from refiners.llm import BadReply, BudgetSpent, ask_json
 from refiners.turn import Turn
 
-ORDER = ("factuality", "coherence", "persona")
 _THANKS = re.compile(r"^\s*(?:thanks?|thank you|ok(?:ay)?|great|perfect|cool|got it|bye|goodbye|cheers)\b", re.I)
 
 
@@ -36,10 +36,9 @@ async def plan(turn: Turn, draft: str, refiners: dict[str, Refiner], settings: R
     settled = settled_by_the_draft(turn, draft)
     if settled is not None:
         return settled
-    names = [n for n in ORDER if n in refiners]
+    names = list(refiners)  # in running order
     if settings.planner == "fixed":
-        fixed = [n for n in settings.refiners if n in refiners]
-        return RefinePlan(refiners=fixed, reason="fixed chain: every refiner, every turn", thorough=True)
+        return RefinePlan(refiners=names, reason="fixed chain: every refiner, every turn", thorough=True)
     chosen, undecided, reasons = [], [], []
     for name in names:
         check = refiners[name].check(turn, draft)

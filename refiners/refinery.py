@@ -37,17 +37,24 @@ def _dialogue_chars(ctx: TurnContext) -> int:
 
 class AdaptiveRefinery:
     def __init__(self, settings: RefinerSettings, budgets: Budgets, model: ChatModel | None = None,
-                 refiners: dict[str, Refiner] | None = None):
+                 refiners: dict[str, Refiner] | None = None, plugins: dict[str, Refiner] | None = None,
+                 order: list[str] | None = None):
+        """``refiners``: exactly these, in this order (tests); else the built-ins and ``plugins``
+        in ``order`` (``refiners.build`` checks the names). Without the model only the
+        deterministic factuality pass of the built-ins runs (the structural policy); plug-ins
+        run either way (``turn.llm`` says whether they may ask the model)."""
         self.settings = settings
         self.budgets = budgets
         self.model = model
         self.llm = settings.llm and model is not None
         if refiners is None:
-            every = {"factuality": FactualityRefiner(settings.deterministic_factuality, settings.factuality_mode),
-                     "persona": PersonaRefiner(), "coherence": CoherenceRefiner()}
-            # Without the model only the deterministic factuality pass runs (the structural policy).
-            wanted = settings.refiners if settings.llm else ["factuality"]
-            refiners = {n: every[n] for n in wanted if n in every}
+            every: dict[str, Refiner] = {
+                "factuality": FactualityRefiner(settings.deterministic_factuality, settings.factuality_mode),
+                "persona": PersonaRefiner(), "coherence": CoherenceRefiner(), **(plugins or {})}
+            wanted = order if order is not None else list(settings.refiners) + list(plugins or {})
+            if not settings.llm:
+                wanted = [n for n in wanted if n == "factuality" or n in (plugins or {})]
+            refiners = {n: every[n] for n in dict.fromkeys(wanted) if n in every}
         self.refiners = refiners
 
     def _turn(self, ctx: TurnContext, max_calls: int, seconds: float, thorough: bool = False) -> Turn:
@@ -77,8 +84,7 @@ class AdaptiveRefinery:
             asks_model = self.settings.planner == "fixed" if name == "factuality" else True
             if self.llm and asks_model:
                 return None
-        return SentenceCheck(turn, self.refiners, [n for n in planner.ORDER if n in self.refiners]
-                             + [n for n in self.refiners if n not in planner.ORDER],
+        return SentenceCheck(turn, self.refiners, list(self.refiners),
                              offload=_dialogue_chars(ctx) > OFFLOAD_CHARS)
 
     async def plan(self, ctx: TurnContext, draft: str) -> RefinePlan:

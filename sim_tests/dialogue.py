@@ -16,7 +16,7 @@ from sim_tests.domains import get_domain
 from sim_tests.log import TrialRecord, TurnRecord
 from sim_tests.satisfaction import rules_satisfaction
 from sim_tests.scenario import Scenario
-from sim_tests.scorers import Outcome, score
+from sim_tests.scorers import Outcome, Scorer, score
 from sim_tests.users import Exchange, UserSimulator
 
 MAX_STEPS = 8  # agent calls (tool rounds) in one user turn before the harness moves on
@@ -75,7 +75,9 @@ def _dump(m: Message) -> dict[str, Any]:
 
 
 async def run_trial(scenario: Scenario, arm: Arm, agent: AgentUnderTest, user: UserSimulator,
-                    trial: int = 0, calls: CallPolicy | None = None, expected_hash: str | None = None) -> TrialRecord:
+                    trial: int = 0, calls: CallPolicy | None = None, expected_hash: str | None = None,
+                    scorers: list[Scorer] | None = None) -> TrialRecord:
+    """One dialogue, judged by ``scorers`` (default: ``sim_tests.scorers.DEFAULT``)."""
     calls = calls or CallPolicy()
     started = time.perf_counter()
     domain = get_domain(scenario.domain)
@@ -129,7 +131,7 @@ async def run_trial(scenario: Scenario, arm: Arm, agent: AgentUnderTest, user: U
     record.final_db_hash = env.hash()
     if record.status != "error":
         outcome = Outcome(scenario, transcript, env.calls, env.hash(), expected_hash, ended_by)
-        record.scores = score(outcome)
+        record.scores = await score(outcome, scorers)
         record.status = "passed" if all(s.passed for s in record.scores) else "failed"
         record.satisfaction = [rules_satisfaction(record)]
     record.duration_s = time.perf_counter() - started

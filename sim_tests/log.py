@@ -101,9 +101,16 @@ class RunConfig(BaseModel):
     judge_model: str | None = None
 
 
+class ScorerRecord(BaseModel):
+    """A scorer that judged the run's trials, with the arguments it was made with."""
+    name: str
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
 class RunLog(BaseModel):
     version: int = 1
     config: RunConfig
+    scorers: list[ScorerRecord] = Field(default_factory=list, description="What judged every trial")
     status: Literal["running", "complete", "interrupted"] = "running"
     started_at: str = ""
     finished_at: str | None = None

@@ -72,9 +72,9 @@ class ScenarioFailed(Exception):
 
 
 class ScenarioItem(pytest.Item):
-    def __init__(self, *, scenario: Any, arm: Any, trial: int, **kw: Any):
+    def __init__(self, *, scenario: Any, arm: Any, trial: int, scorers: Any = None, **kw: Any):
         super().__init__(**kw)
-        self.scenario, self.arm, self.trial = scenario, arm, trial
+        self.scenario, self.arm, self.trial, self.scorers = scenario, arm, trial, scorers
         self.record: Any = None
         self.add_marker(pytest.mark.rein_scenario)
 
@@ -86,7 +86,7 @@ class ScenarioItem(pytest.Item):
         state = self.config.stash[_STATE]
         user = make_user(state["user"], self.scenario, state.get("user_model"))
         work = run_trial(self.scenario, self.arm, state["agent"], user, self.trial,
-                         CallPolicy(timeout_s=state["timeout"]), expected_db_hash(self.scenario))
+                         CallPolicy(timeout_s=state["timeout"]), expected_db_hash(self.scenario), self.scorers)
         self.record = state["loop"].run_until_complete(work)
         state["records"].append(self.record)
         if self.record.status == "error":
@@ -115,6 +115,7 @@ class ScenarioItem(pytest.Item):
 class SuiteFile(pytest.File):
     def collect(self) -> list[pytest.Item]:
         from sim_tests.scenario import ScenarioError, load_suite
+        from sim_tests.scorers import resolve
 
         state = _state(self.config)
         try:
@@ -122,9 +123,12 @@ class SuiteFile(pytest.File):
         except ScenarioError as e:
             raise self.CollectError(str(e)) from None
         trials, arms = state["trials"], state["arms"]
+        scorers = resolve(suite.scorer_specs())  # the suite's own: another suite's do not judge it
+        for s in scorers:
+            state["scorers"].setdefault(s.name, s.spec)
         named = trials > 1 or len(arms) > 1
         return [ScenarioItem.from_parent(self, name=f"{s.id}[{arm.name}#{k}]" if named else s.id,
-                                         scenario=s, arm=arm, trial=k)
+                                         scenario=s, arm=arm, trial=k, scorers=scorers)
                 for s in suite.scenarios for arm in arms for k in range(trials)]
 
 
@@ -148,7 +152,8 @@ def _state(config: pytest.Config) -> dict[str, Any]:
                  "agent": load_agent(config.getoption("rein_agent")), "user": user,
                  "user_model": resolve_model(None) if user == "llm" else None,
                  "timeout": config.getoption("rein_timeout"), "trials": config.getoption("rein_trials"),
-                 "loop": asyncio.new_event_loop(), "records": [], "arm_names": arm_names}
+                 "loop": asyncio.new_event_loop(), "records": [], "arm_names": arm_names,
+                 "scorers": {}}
     except ValueError as e:
         raise pytest.UsageError(str(e)) from None
     config.stash[_STATE] = state
@@ -161,14 +166,15 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     out = session.config.getoption("rein_out")
     if out and state["records"]:
-        from sim_tests.log import RunConfig, RunLog
+        from sim_tests.log import RunConfig, RunLog, ScorerRecord
         from sim_tests.reports import write_reports
 
         config = RunConfig(suite=",".join(session.config.getoption("rein_suite")),
                            agent=session.config.getoption("rein_agent") or "reference",
                            user=state["user"], arms=state["arm_names"], trials=state["trials"],
                            policy=session.config.getoption("rein_policy"), concurrency=1)
-        log = RunLog(config=config, status="complete", trials=state["records"])
+        log = RunLog(config=config, status="complete", trials=state["records"],
+                     scorers=[ScorerRecord(**spec) for spec in state["scorers"].values()])
         Path(out).mkdir(parents=True, exist_ok=True)
         log.save(Path(out) / "run.json")
         write_reports(log, Path(out))

@@ -22,10 +22,10 @@ from policies.model import ChatModel
 from sim_tests.agents import AgentUnderTest
 from sim_tests.arms import Arm
 from sim_tests.dialogue import CallPolicy, run_trial
-from sim_tests.log import RunConfig, RunLog, TrialRecord, trial_key
+from sim_tests.log import RunConfig, RunLog, ScorerRecord, TrialRecord, trial_key
 from sim_tests.satisfaction import judge_satisfaction
 from sim_tests.scenario import Scenario, Suite
-from sim_tests.scorers import expected_db_hash
+from sim_tests.scorers import Scorer, expected_db_hash, resolve
 from sim_tests.users import LLMUser, ScriptedUser, UserSimulator
 
 TRIALS_FILE = "trials.jsonl"
@@ -107,8 +107,11 @@ class Progress:
 class Runner:
     def __init__(self, suite: Suite, agent: AgentUnderTest, arms: list[Arm], config: RunConfig,
                  out_dir: Path | None = None, user_model: ChatModel | None = None,
-                 progress: TextIO | None = sys.stderr, judge_model: ChatModel | None = None):
+                 progress: TextIO | None = sys.stderr, judge_model: ChatModel | None = None,
+                 scorers: list[Scorer] | None = None):
+        """``scorers``: what judges each trial; default, the ones the suite names (else ``DEFAULT``)."""
         self.suite, self.agent, self.arms, self.config = suite, agent, arms, config
+        self.scorers = scorers if scorers is not None else resolve(suite.scorer_specs())
         self.out_dir = Path(out_dir) if out_dir else None
         self.user_model = user_model
         self.judge_model = judge_model  # rates each finished dialogue's satisfaction beside the rules
@@ -125,7 +128,8 @@ class Runner:
         if self.out_dir:
             self.out_dir.mkdir(parents=True, exist_ok=True)
         hashes = {s.id: expected_db_hash(s) for s in self.suite.scenarios}  # a bad gold action fails here
-        log = RunLog(config=self.config, started_at=_now(), scenarios=self.suite.scenarios)
+        log = RunLog(config=self.config, started_at=_now(), scenarios=self.suite.scenarios,
+                     scorers=[ScorerRecord(**s.spec) for s in self.scorers])
         wanted = {trial_key(s.id, a.name, k) for s in self.suite.scenarios for a in self.arms
                   for k in range(self.config.trials)}
         results: dict[str, TrialRecord] = {k: t for k, t in done.items() if k in wanted}
@@ -137,7 +141,8 @@ class Runner:
         async def one(scenario: Scenario, arm: Arm, k: int) -> None:
             async with gate:
                 user = make_user(self.config.user, scenario, self.user_model)
-                record = await run_trial(scenario, arm, self.agent, user, k, self.calls, hashes[scenario.id])
+                record = await run_trial(scenario, arm, self.agent, user, k, self.calls, hashes[scenario.id],
+                                         self.scorers)
                 if self.judge_model is not None and record.status != "error":
                     await judge(self.judge_model, record)
             results[record.key] = record

@@ -119,10 +119,22 @@ class Scenario(_Strict):
         return "+".join(self.user.traits) or "cooperative"
 
 
+class ScorerRef(_Strict):
+    """A scorer and the arguments its factory is called with (``sim_tests.scorers``)."""
+    name: str = Field(description="A registered scorer, or 'package.module:factory'")
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
 class Suite(_Strict):
     name: str
     description: str = ""
+    scorers: list[str | ScorerRef] = Field(default_factory=list, description=(
+        "The scorers a trial must pass, each a name or {name, args}; unset: the built-in five "
+        "(db_state, communicated, recovery, turn_limit, patience)."))
     scenarios: list[Scenario]
+
+    def scorer_specs(self) -> list[Any]:
+        return [s if isinstance(s, str) else s.model_dump() for s in self.scorers]
 
 
 class ScenarioError(ValueError):
@@ -227,6 +239,13 @@ def load_suite(name_or_path: str) -> Suite:
         suite = Suite(name=path.name, scenarios=scenarios)
     else:
         suite = parse_suite(_read(path), str(path))
+    if suite.scorers:  # an unknown scorer is a load error, not a run full of errors
+        from sim_tests.scorers import resolve
+
+        try:
+            resolve(suite.scorer_specs())
+        except (ValueError, TypeError) as e:
+            raise ScenarioError(f"{path}: scorers: {e}") from None
     ids = [s.id for s in suite.scenarios]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:

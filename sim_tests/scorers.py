@@ -1,19 +1,36 @@
 """Scorers: did the trial succeed? Each looks at one thing and says why (τ²-bench style: the
 final database must match the gold state and required information must be communicated;
-ReIn style: the expected recovery action must be taken). A trial passes when all pass.
+ReIn style: the expected recovery action must be taken). A trial passes when all its suite's
+scorers pass.
 
-A scorer is a function ``(Outcome) -> Score`` registered by name. Example::
+A scorer is made by a factory decorated with ``@scorer``: calling the factory records its
+arguments, and the scorer is an async ``(Outcome) -> Score``. A suite names the scorers it runs
+(``scorers: [db_state, {name: polite, args: {word: please}}, "mypkg.checks:polite"]``; unset, the
+built-in ``DEFAULT``), and the run log records each with its arguments. Registering a scorer
+changes no suite that does not name it:
 
-    @scorer("polite")
-    def polite(o: Outcome) -> Score:
-        ok = all("please" in m for m in o.agent_texts())
-        return Score(name="polite", passed=ok, detail="" if ok else "no 'please'")
+>>> import asyncio
+>>> @scorer
+... def polite(word: str = "please"):
+...     async def check(o: Outcome) -> Score:
+...         ok = all(word in m.lower() for m in o.agent_texts())
+...         return Score(name="polite", passed=ok, detail="" if ok else f"no {word!r}")
+...     return check
+>>> made = polite(word="kindly")
+>>> made.name, made.args
+('polite', {'word': 'kindly'})
+>>> [s.name for s in resolve([{"name": "polite", "args": {"word": "kindly"}}, "db_state"])]
+['polite', 'db_state']
+>>> "polite" in [s.name for s in resolve(None)]
+False
 """
 from __future__ import annotations
 
+import importlib
+import inspect
 import re
-from dataclasses import dataclass
-from typing import Any, Callable
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable
 
 from sim_tests.domains import ToolCallRecord, get_domain
 from sim_tests.log import Score
@@ -52,15 +69,77 @@ class Outcome:
                 or any(re.search(HANDOVER, t, re.I) for t in self.agent_texts()))
 
 
-Scorer = Callable[[Outcome], Score]
-SCORERS: dict[str, Scorer] = {}
+ScoreFn = Callable[["Outcome"], Awaitable[Score]]
 
 
-def scorer(name: str) -> Callable[[Scorer], Scorer]:
-    def register(fn: Scorer) -> Scorer:
-        SCORERS[name] = fn
-        return fn
-    return register
+@dataclass(frozen=True)
+class Scorer:
+    """A made scorer: its name, the arguments it was made with, and the async check."""
+    name: str
+    args: dict[str, Any] = field(default_factory=dict)
+    check: ScoreFn | None = None
+
+    async def __call__(self, o: Outcome) -> Score:
+        return await self.check(o)
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        return {"name": self.name, "args": dict(self.args)}
+
+
+FACTORIES: dict[str, Callable[..., Scorer]] = {}
+DEFAULT = ("db_state", "communicated", "recovery", "turn_limit", "patience")
+
+
+def scorer(factory: Callable[..., ScoreFn] | None = None, *, name: str | None = None) -> Any:
+    """Register ``factory`` (which returns an async ``(Outcome) -> Score``) under ``name`` (default:
+    its own); calling the registered factory returns a ``Scorer`` that remembers its arguments."""
+    if factory is None:
+        return lambda f: scorer(f, name=name)
+    key = name or factory.__name__
+    signature = inspect.signature(factory)
+
+    def make(*args: Any, **kwargs: Any) -> Scorer:
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        check = factory(*bound.args, **bound.kwargs)
+        if not inspect.iscoroutinefunction(check):
+            raise TypeError(f"scorer {key!r}: the factory must return an async function")
+        return Scorer(key, dict(bound.arguments), check)
+
+    make.__name__, make.__doc__ = factory.__name__, factory.__doc__
+    make.scorer_name = key  # type: ignore[attr-defined]
+    FACTORIES[key] = make
+    return make
+
+
+def resolve(specs: list[Any] | None) -> list[Scorer]:
+    """Scorers from a suite's ``scorers`` entries: a registered name, ``"module:factory"``, or
+    ``{name, args}``; None or empty: ``DEFAULT``. Raises ValueError naming an unknown one."""
+    out = []
+    for spec in specs or DEFAULT:
+        if isinstance(spec, Scorer):
+            out.append(spec)
+            continue
+        name, args = (spec, {}) if isinstance(spec, str) else (spec["name"], dict(spec.get("args") or {}))
+        out.append(_factory(name)(**args))
+    return out
+
+
+def _factory(name: str) -> Callable[..., Scorer]:
+    if name in FACTORIES:
+        return FACTORIES[name]
+    if ":" in name:
+        module, _, attr = name.partition(":")
+        try:
+            made = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as e:
+            raise ValueError(f"scorer {name!r}: {type(e).__name__}: {e}") from e
+        if not callable(made) or not hasattr(made, "scorer_name"):
+            raise ValueError(f"scorer {name!r} is not a factory decorated with @scorer")
+        return made
+    raise ValueError(f"unknown scorer {name!r} (registered: {', '.join(sorted(FACTORIES))}; "
+                     f"or 'package.module:factory')")
 
 
 def expected_db_hash(scenario: Scenario) -> str:
@@ -73,24 +152,28 @@ def expected_db_hash(scenario: Scenario) -> str:
     return env.hash()
 
 
-@scorer("db_state")
-def db_state(o: Outcome) -> Score:
-    if o.scenario.criteria.ignore_db:
-        return Score(name="db_state", passed=True, detail="not checked (ignore_db)")
-    ok = o.final_db_hash == o.expected_db_hash
-    writes = [c.name for c in o.calls if c.error is None and get_domain(o.scenario.domain).tools.get(c.name)
-              and get_domain(o.scenario.domain).tools[c.name].writes]
-    detail = "final database matches the gold state" if ok else (
-        f"final database {o.final_db_hash} != gold {o.expected_db_hash}; writes made: {', '.join(writes) or 'none'}")
-    return Score(name="db_state", passed=ok, detail=detail)
+@scorer
+def db_state() -> ScoreFn:
+    async def check(o: Outcome) -> Score:
+        if o.scenario.criteria.ignore_db:
+            return Score(name="db_state", passed=True, detail="not checked (ignore_db)")
+        ok = o.final_db_hash == o.expected_db_hash
+        writes = [c.name for c in o.calls if c.error is None and get_domain(o.scenario.domain).tools.get(c.name)
+                  and get_domain(o.scenario.domain).tools[c.name].writes]
+        detail = "final database matches the gold state" if ok else (
+            f"final database {o.final_db_hash} != gold {o.expected_db_hash}; writes made: {', '.join(writes) or 'none'}")
+        return Score(name="db_state", passed=ok, detail=detail)
+    return check
 
 
-@scorer("communicated")
-def communicated(o: Outcome) -> Score:
-    said = " ".join(o.agent_texts()).lower()
-    missing = [s for s in o.scenario.criteria.communicate if s.lower() not in said]
-    return Score(name="communicated", passed=not missing,
-                 detail=f"missing: {', '.join(missing)}" if missing else "all required information given")
+@scorer
+def communicated() -> ScoreFn:
+    async def check(o: Outcome) -> Score:
+        said = " ".join(o.agent_texts()).lower()
+        missing = [s for s in o.scenario.criteria.communicate if s.lower() not in said]
+        return Score(name="communicated", passed=not missing,
+                     detail=f"missing: {', '.join(missing)}" if missing else "all required information given")
+    return check
 
 
 def _writes_between(o: Outcome, start_turn: int) -> int:
@@ -111,46 +194,53 @@ def _writes_between(o: Outcome, start_turn: int) -> int:
     return writes
 
 
-@scorer("recovery")
-def recovery(o: Outcome) -> Score:
-    expected = o.scenario.criteria.recovery
-    if expected is None:
-        return Score(name="recovery", passed=True, detail="no recovery action expected")
-    at = o.scenario.failure.turn if o.scenario.failure else 1
-    replies = o.agent_texts(at)
-    if expected == "clarify":
-        first = replies[0] if replies else ""
-        ok = "?" in first and _writes_between(o, at) == 0
-        detail = "asked before acting" if ok else f"first reply after turn {at} did not ask first: {first[:120]!r}"
-    elif expected == "decline":
-        ok = o.transferred() or any(re.search(REFUSAL, r, re.I) for r in replies)
-        detail = "declined or transferred" if ok else "never said it cannot do that (nor transferred)"
-    elif expected == "transfer":
-        ok = o.transferred()
-        detail = "transferred to a human" if ok else "no transfer"
-    else:  # retry: after an injected fault, the same tool succeeds later, or the agent hands over
-        failed = [i for i, c in enumerate(o.calls) if c.injected]
-        ok = bool(failed) and (o.transferred() or any(
-            c.name == o.calls[failed[0]].name and c.error is None for c in o.calls[failed[0] + 1:]))
-        detail = "recovered from the tool failure" if ok else (
-            "the failing tool was never called" if not failed else "no successful retry and no transfer")
-    return Score(name="recovery", passed=ok, detail=detail)
+@scorer
+def recovery() -> ScoreFn:
+    async def check(o: Outcome) -> Score:
+        expected = o.scenario.criteria.recovery
+        if expected is None:
+            return Score(name="recovery", passed=True, detail="no recovery action expected")
+        at = o.scenario.failure.turn if o.scenario.failure else 1
+        replies = o.agent_texts(at)
+        if expected == "clarify":
+            first = replies[0] if replies else ""
+            ok = "?" in first and _writes_between(o, at) == 0
+            detail = "asked before acting" if ok else f"first reply after turn {at} did not ask first: {first[:120]!r}"
+        elif expected == "decline":
+            ok = o.transferred() or any(re.search(REFUSAL, r, re.I) for r in replies)
+            detail = "declined or transferred" if ok else "never said it cannot do that (nor transferred)"
+        elif expected == "transfer":
+            ok = o.transferred()
+            detail = "transferred to a human" if ok else "no transfer"
+        else:  # retry: after an injected fault, the same tool succeeds later, or the agent hands over
+            failed = [i for i, c in enumerate(o.calls) if c.injected]
+            ok = bool(failed) and (o.transferred() or any(
+                c.name == o.calls[failed[0]].name and c.error is None for c in o.calls[failed[0] + 1:]))
+            detail = "recovered from the tool failure" if ok else (
+                "the failing tool was never called" if not failed else "no successful retry and no transfer")
+        return Score(name="recovery", passed=ok, detail=detail)
+    return check
 
 
-@scorer("turn_limit")
-def turn_limit(o: Outcome) -> Score:
-    ok = o.ended_by != "turn_limit"
-    return Score(name="turn_limit", passed=ok,
-                 detail=f"ended by {o.ended_by}" if ok else f"cut at the turn limit ({o.scenario.max_turns})")
+@scorer
+def turn_limit() -> ScoreFn:
+    async def check(o: Outcome) -> Score:
+        ok = o.ended_by != "turn_limit"
+        return Score(name="turn_limit", passed=ok,
+                     detail=f"ended by {o.ended_by}" if ok else f"cut at the turn limit ({o.scenario.max_turns})")
+    return check
 
 
-@scorer("patience")
-def patience(o: Outcome) -> Score:
+@scorer
+def patience() -> ScoreFn:
     """An impatient user who gave up is a failure of the agent, whatever the database says."""
-    ok = o.ended_by != "gave_up"
-    return Score(name="patience", passed=ok, detail="the user did not give up" if ok else
-                 f"the user gave up after {o.scenario.user.patience} turns without progress")
+    async def check(o: Outcome) -> Score:
+        ok = o.ended_by != "gave_up"
+        return Score(name="patience", passed=ok, detail="the user did not give up" if ok else
+                     f"the user gave up after {o.scenario.user.patience} turns without progress")
+    return check
 
 
-def score(o: Outcome, names: list[str] | None = None) -> list[Score]:
-    return [SCORERS[n](o) for n in (names or list(SCORERS))]
+async def score(o: Outcome, scorers: list[Scorer] | None = None) -> list[Score]:
+    """The verdicts of ``scorers`` (default: ``DEFAULT``) on one outcome, in order."""
+    return [await s(o) for s in (scorers if scorers is not None else resolve(None))]

@@ -101,7 +101,7 @@ async def test_without_the_model_only_deterministic_factuality_runs():
 
 async def test_fixed_chain_runs_every_refiner_thoroughly():
     plan = await refinery(planner="fixed").plan(ctx(), "Your order A1234 has shipped.")
-    assert plan.refiners == ["factuality", "persona", "coherence"] and plan.thorough
+    assert plan.refiners == ["factuality", "coherence", "persona"] and plan.thorough  # the policy's order
 
 
 def test_build_follows_the_policy():

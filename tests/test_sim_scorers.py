@@ -1,6 +1,8 @@
 """Scorers on hand-built dialogues, and pass^k / success rates against hand-computed values."""
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from sim_tests.domains import get_domain
@@ -26,7 +28,7 @@ def outcome(s, messages, env=None, ended_by="stop"):
 
 
 def by_name(o):
-    return {x.name: x for x in score(o)}
+    return {x.name: x for x in asyncio.run(score(o))}
 
 
 def test_db_state_matches_only_the_gold_state():

@@ -44,6 +44,10 @@ def text_table(log: RunLog) -> str:
     return "\n".join(lines)
 
 
+def _scorer(name: str, args: dict) -> str:
+    return f"`{name}`" + (f" ({', '.join(f'{k}={v!r}' for k, v in args.items())})" if args else "")
+
+
 def render_markdown(log: RunLog) -> str:
     cells = table(log.trials)
     arms, labels, by = _grid(cells)
@@ -51,6 +55,7 @@ def render_markdown(log: RunLog) -> str:
     out = [f"# rein sim: {cfg.suite}", "",
            f"Agent `{cfg.agent}`, {cfg.user} user, arms {', '.join(cfg.arms)}, policy `{cfg.policy}`, "
            f"{cfg.trials} trial(s) per scenario, {len(log.trials)} trials ({log.status}).", "",
+           *([f"Scorers: {', '.join(_scorer(s.name, s.args) for s in log.scorers)}.", ""] if log.scorers else []),
            "## Success rate by arm and error type", "",
            "| error type | " + " | ".join(arms) + " |", "|---|" + "---|" * len(arms)]
     for lab in labels:
