@@ -290,7 +290,7 @@ def _remembered(key: tuple, build) -> list[Any]:
         _READ.move_to_end(key)
         return hit
     facts = _READ[key] = build()
-    while len(_READ) > 1024:
+    while len(_READ) > 4096:  # ~ the messages of a hundred conversations in flight
         _READ.popitem(last=False)
     return facts
 
