@@ -1,7 +1,12 @@
-"""The engine every surface shares: models, policies and their compiled pipelines."""
+"""The engine every surface shares: models, policies, plug-ins and their compiled pipelines.
+
+It is the one builder of the stages: the proxy, ``Rein`` and the SDK's wrappers all get their
+pipeline from ``Engine.pipeline``, so a plug-in, the persona store or rein's own model is never
+on one path and missing on another.
+"""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import inception
 import refiners
@@ -16,15 +21,19 @@ from refiners.store import PersonaStore, ProfileKeeper, open_store
 class Engine:
     """Holds the agent model, rein's own model, and one compiled pipeline per policy.
 
-    Example::
+    ``detectors`` and ``refiners`` are plug-ins added to every policy's own (its ``plugins:``);
+    see ``policies.plugins``. Example::
 
-        engine = Engine(agent=ScriptedModel(["hi"]), policy="default")
+        engine = Engine(agent=ScriptedModel(["hi"]), policy="default", detectors=[NoRefunds()])
         state = await engine.pipeline().run(request)
+        engine.reload(load_policy("my.yaml"))   # later requests get the new policy
     """
 
     def __init__(self, agent: ChatModel, policy: str | Policy = "default",
-                 rein_model: ChatModel | None = None, personas: PersonaStore | None = None):
+                 rein_model: ChatModel | None = None, personas: PersonaStore | None = None,
+                 detectors: Sequence[Any] = (), refiners: Sequence[Any] = ()):
         self.agent = agent
+        self.detectors, self.refiners = list(detectors), list(refiners)
         # rein's own prompts (diagnosis, refiners) go only to a model the operator named: the
         # agent may have tools of its own, and the embedded 135M model finds nothing. None: rules only.
         self.rein_model = rein_model
@@ -43,21 +52,34 @@ class Engine:
             return None
         return f"policy {policy.name!r} runs its rules only: no middleware model named"
 
-    def policy(self, name_or_path: str | None = None) -> Policy:
+    def policy(self, name_or_path: str | Policy | None = None) -> Policy:
+        if isinstance(name_or_path, Policy):
+            return name_or_path
         return self.default_policy if name_or_path is None else load_policy(name_or_path)
 
-    def pipeline(self, name_or_path: str | None = None, agent: ChatModel | None = None) -> Pipeline:
+    def pipeline(self, name_or_path: str | Policy | None = None, agent: ChatModel | None = None) -> Pipeline:
+        """The pipeline of a policy (default: the engine's), around ``agent`` (default: the
+        engine's; another agent, e.g. an SDK wrapper's, gets its own uncached graph)."""
         policy = self.policy(name_or_path)
-        if agent is not None:  # per-call agents (SDK wrappers) get their own, uncached graph
+        if agent is not None:
             return self._make(policy, agent)
         key = policy.name + "@" + str(id(policy))
         if key not in self._pipelines:
             self._pipelines[key] = self._make(policy, self.agent)
         return self._pipelines[key]
 
+    def reload(self, policy: Policy) -> Pipeline:
+        """Make ``policy`` the default. It is built first: one that cannot build raises and the
+        running policy stays. Requests already running keep the pipeline they started with."""
+        pipeline = self._make(policy, self.agent)
+        key = policy.name + "@" + str(id(policy))
+        self._pipelines = {key: pipeline}  # a new dict: readers of the old one are not disturbed
+        self.default_policy = policy
+        return pipeline
+
     def _make(self, policy: Policy, agent: ChatModel) -> Pipeline:
-        return Pipeline(policy, agent, inception.build(policy, self.rein_model),
-                        refiners.build(policy, self.rein_model), profiles=self.profiles)
+        return Pipeline(policy, agent, inception.build(policy, self.rein_model, self.detectors),
+                        refiners.build(policy, self.rein_model, self.refiners), profiles=self.profiles)
 
     @classmethod
     def from_settings(cls, settings: Any) -> "Engine":

@@ -21,17 +21,16 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from middleware.adapters.function_agent import Call, FunctionAgent, current_call, reshape
-from middleware.adapters.isolation import CallerContext, outside_caller_run
+from middleware.adapters.isolation import CallerContext, run_turn
 from middleware.adapters.lc_messages import as_rein_messages
 from middleware.adapters.report import ReinReport, attach, report_of
 from middleware.adapters.sync import run_sync
 from middleware.engine import Engine
 from middleware.models import resolve_model
 from middleware.pipeline import Pipeline
-from middleware.state import TurnState
 from policies.model import ChatModel, ModelRequest
 from policies.schema import Policy
 from refiners.store import PersonaStore, open_store
@@ -52,14 +51,18 @@ class Rein:
 
     def __init__(self, policy: str | Policy = "default", model: ModelSpec = None,
                  rein_model: ModelSpec = None, api_key: str | None = None,
-                 personas: PersonaStore | str | None = None):
+                 personas: PersonaStore | str | None = None,
+                 detectors: Sequence[Any] = (), refiners: Sequence[Any] = ()):
+        """``detectors``/``refiners``: your own plug-ins (``policies.plugins``), run with the
+        policy's on every path (complete, guard, wrap_graph, middleware); checked here."""
         self.model = _model(model, api_key)
         if rein_model == "upstream" and self.model is None:
             raise ValueError("rein_model='upstream' reuses model=, which is not set")
         own = self.model if rein_model == "upstream" else _model(rein_model, api_key)
         # Persona profiles persist across sessions only when a store is given (path or DSN).
         store = open_store(personas) if isinstance(personas, str) else personas
-        self.engine = Engine(agent=self.model or resolve_model(None), policy=policy, rein_model=own, personas=store)
+        self.engine = Engine(agent=self.model or resolve_model(None), policy=policy, rein_model=own, personas=store,
+                             detectors=detectors, refiners=refiners)
         if why := self.engine.rules_only():
             logging.getLogger("rein").warning("%s (pass Rein(rein_model=...) to run its model stages)", why)
 
@@ -69,8 +72,6 @@ class Rein:
 
     def pipeline_for(self, agent: ChatModel, policy: str | Policy | None = None) -> Pipeline:
         """A pipeline compiled around ``agent`` (build once per wrapped agent, reuse per call)."""
-        if isinstance(policy, Policy):
-            return Pipeline(policy, agent, *_stages(policy, self.engine.rein_model))
         return self.engine.pipeline(policy, agent=agent)
 
     # ---- persona profiles (the user's right to read and erase) -------------------------
@@ -147,18 +148,13 @@ class Rein:
         """A compiled LangGraph graph with a messages state, with rein's stages around each run."""
         from middleware.adapters.graph import GuardedGraph
 
-        return GuardedGraph(self, graph, policy=policy, key=key)
+        return GuardedGraph(self.engine, graph, policy=policy, key=key)
 
     def middleware(self, *, policy: str | Policy | None = None) -> Any:
         """A LangChain v1 AgentMiddleware for ``create_agent(..., middleware=[...])``."""
         from middleware.adapters.agent_middleware import ReinMiddleware
 
-        return ReinMiddleware(self, policy=policy)
-
-
-async def run_turn(pipeline: Pipeline, request: ModelRequest) -> TurnState:
-    """One pipeline run, kept out of any LangGraph run the caller is inside."""
-    return await outside_caller_run(lambda: pipeline.run(request))
+        return ReinMiddleware(self.engine, policy=policy)
 
 
 def _model(spec: ModelSpec, api_key: str | None) -> ChatModel | None:
@@ -167,11 +163,4 @@ def _model(spec: ModelSpec, api_key: str | None) -> ChatModel | None:
     return resolve_model(spec, api_key)
 
 
-def _stages(policy: Policy, rein_model: ChatModel | None) -> tuple[Any, Any]:
-    import inception
-    import refiners
-
-    return inception.build(policy, rein_model), refiners.build(policy, rein_model)
-
-
-__all__ = ["Rein", "ReinReport", "report_of"]
+__all__ = ["Rein", "ReinReport", "report_of", "run_turn"]

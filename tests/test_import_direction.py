@@ -53,3 +53,11 @@ def test_the_check_sees_a_wrong_way_import(tmp_path, monkeypatch):
     (tmp_path / "refiners" / "x.py").write_text("def f():\n    from middleware.engine import Engine\n")
     monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
     assert wrong_way("refiners") == ["refiners/x.py:2 imports middleware.engine"]
+
+
+def test_no_circle_between_the_sdk_and_its_adapters():
+    """The SDK builds on the adapters and the engine; they never reach back for it."""
+    bad = [f"{p.relative_to(ROOT)}:{line}" for p in sorted((ROOT / "middleware").rglob("*.py"))
+           if p.name not in ("sdk.py", "__init__.py") or p.parent.name != "middleware"
+           for line, name in imports_of(p) if name == "middleware.sdk"]
+    assert bad == []

@@ -171,3 +171,38 @@ async def test_a_custom_scorer_through_the_python_api(tmp_path):
                        RunConfig(suite="mine", agent="scripted", arms=["bare"]), progress=None,
                        scorers=[mentions(word="kettle")]).run()
     assert [s.name for s in log.scorers] == ["mentions"] and log.trials[0].scores[0].name == "mentions"
+
+
+# ---- the SDK: the same plug-ins as objects, on every path ----------------------------------------
+def test_sdk_plugins_change_the_reply_and_the_report():
+    from middleware import Rein
+
+    rein = Rein(policy="structural", model=ScriptedModel([LOUD]), detectors=[NoRefunds()], refiners=[Shouting()])
+    reply = rein.complete(ASK)
+    assert reply.content == QUIET
+    assert reply.rein.diagnosis.header() == "refund_request" and [s.name for s in reply.rein.steps] == ["shouting"]
+
+    @rein.guard
+    def agent(messages, tools=None):
+        return LOUD
+
+    out = agent(ASK)
+    assert out == QUIET and out.rein.diagnosis.header() == "refund_request"
+
+
+def test_sdk_plugins_with_a_policy_object_keep_the_persona_store_and_the_order(tmp_path):
+    from middleware import Rein
+
+    policy = Policy(name="mine", refiners={"enabled": True, "llm": True, "refiners": ["shouting", "factuality"]})
+    rein = Rein(policy="structural", model=ScriptedModel([LOUD]), rein_model=ScriptedModel([], cycle=True),
+                personas=str(tmp_path / "p.db"), refiners=[Shouting()])
+
+    @rein.guard(policy=policy)
+    def agent(messages, tools=None):
+        return LOUD
+
+    assert agent.pipeline.profiles is rein.engine.profiles is not None  # was dropped on this path
+    assert list(agent.pipeline.refinery.refiners) == ["shouting", "factuality"]
+    assert agent(ASK) == QUIET
+    with pytest.raises(PluginError, match="made_up_error"):
+        Rein(policy="structural", model=ScriptedModel([LOUD]), detectors=[Untyped()])

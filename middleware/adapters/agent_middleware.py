@@ -27,7 +27,7 @@ from langchain_core.tools import BaseTool, StructuredTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from inception.tools import think_spec, tool_spec
-from middleware.adapters.isolation import CallerContext
+from middleware.adapters.isolation import CallerContext, run_turn
 from middleware.adapters.lc_messages import (from_langchain, message_from_langchain, message_to_langchain,
                                              reply_response)
 from middleware.adapters.report import ReinReport
@@ -37,7 +37,7 @@ from policies.messages import AssistantMessage, FunctionCall, ToolCall
 from policies.model import ModelRequest, ModelResponse
 
 if TYPE_CHECKING:
-    from middleware.sdk import Rein
+    from middleware.engine import Engine
 
 
 class _Call:
@@ -87,15 +87,17 @@ class HandlerAgent:
 class ReinMiddleware(AgentMiddleware):
     """rein's pipeline around each model call of a ``create_agent`` agent."""
 
-    def __init__(self, rein: "Rein | None" = None, policy: Any = None):
+    def __init__(self, engine: "Engine | None" = None, policy: Any = None):
+        """``engine``: a ``Rein``'s (``rein.middleware()`` passes it); None builds one for ``policy``
+        with no model of rein's own (rules only)."""
         super().__init__()
-        if rein is None:  # ReinMiddleware(policy="structural") without building a Rein first
-            from middleware.sdk import Rein
-
-            rein = Rein(policy=policy or "default")
         self.tools = []
         self._agent = HandlerAgent({})
-        self.pipeline = rein.pipeline_for(self._agent, policy)
+        if engine is None:  # ReinMiddleware(policy="structural") without building a Rein first
+            from middleware.engine import Engine
+
+            engine = Engine(agent=self._agent, policy=policy or "default")
+        self.pipeline = engine.pipeline(policy, agent=self._agent)
         policy = self.pipeline.policy
         self.tools = [_rein_tool(think_spec(policy.inception.think_tool), False, self.pipeline)]
         self.tools += [_rein_tool(tool_spec(t), t.on_call == "end_turn", self.pipeline) for t in policy.recovery_tools]
@@ -108,8 +110,6 @@ class ReinMiddleware(AgentMiddleware):
         return run_sync(self._turn(request, handler, CallerContext()))
 
     async def _turn(self, request: LCRequest, handler: Callable, caller: CallerContext) -> Any:
-        from middleware.sdk import run_turn
-
         call = _Call(request, handler, caller, set(self._agent.rein_tools))
         # Structured-output tools are real tools to the model: a call to one is not "unknown".
         tools = [*map(_openai_tool, call.client_tools), *_output_tools(request.response_format)] or None

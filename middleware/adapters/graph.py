@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator
 
 from langchain_core.messages import AIMessage, BaseMessage, convert_to_messages
 
-from middleware.adapters.isolation import CallerContext
+from middleware.adapters.isolation import CallerContext, run_turn
 from middleware.adapters.lc_messages import from_langchain, message_from_langchain, reply_response, to_langchain
 from middleware.adapters.report import ReinReport, attach
 from middleware.adapters.sync import run_sync
@@ -30,7 +30,7 @@ from policies.messages import AssistantMessage
 from policies.model import ModelRequest, ModelResponse
 
 if TYPE_CHECKING:
-    from middleware.sdk import Rein
+    from middleware.engine import Engine
 
 
 class _Run:
@@ -44,7 +44,7 @@ class _Run:
 _current: ContextVar[_Run | None] = ContextVar("rein_graph_run", default=None)
 
 
-class GraphAgent:
+class GraphModel:
     """The ChatModel over a compiled graph: messages in, the graph's last message out."""
 
     def __init__(self, graph: Any, key: str = "messages"):
@@ -69,10 +69,11 @@ class GraphAgent:
 class GuardedGraph:
     """``ainvoke``/``invoke`` like the graph's; anything else is the graph's own attribute."""
 
-    def __init__(self, rein: "Rein", graph: Any, policy: Any = None, key: str = "messages"):
+    def __init__(self, engine: "Engine", graph: Any, policy: Any = None, key: str = "messages"):
+        """``engine``: a ``Rein``'s (``rein.wrap_graph(graph)`` passes it)."""
         self.graph = graph
         self.key = key
-        self.pipeline = rein.pipeline_for(GraphAgent(graph, key), policy)
+        self.pipeline = engine.pipeline(policy, agent=GraphModel(graph, key))
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.graph, name)
@@ -85,8 +86,6 @@ class GuardedGraph:
 
     async def _turn(self, caller: CallerContext, input: dict[str, Any], config: Any,
                     kwargs: dict[str, Any]) -> dict[str, Any]:
-        from middleware.sdk import run_turn
-
         if not isinstance(input, dict) or self.key not in input:
             raise TypeError(f"wrap_graph needs a state dict with a {self.key!r} list")
         given = [m if m.id else m.model_copy(update={"id": str(uuid.uuid4())})

@@ -26,6 +26,11 @@ async def outside_caller_run(work: Callable[[], Awaitable[T]]) -> T:
     return await asyncio.get_running_loop().create_task(work(), context=ctx)
 
 
+async def run_turn(pipeline: Any, request: Any) -> Any:
+    """One pipeline run (a ``TurnState``), kept out of any LangGraph run the caller is inside."""
+    return await outside_caller_run(lambda: pipeline.run(request))
+
+
 class CallerContext:
     """The caller's context, captured on entry, for running the wrapped agent in it."""
 

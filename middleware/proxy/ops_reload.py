@@ -40,20 +40,10 @@ class PolicyReloader:
         self._mtime = self._stat()
         try:
             policy = parse_policy(self.path.read_text(), str(self.path))
-            old = self.engine.default_policy
-            self.engine.default_policy = policy
-            try:
-                self.engine.pipeline()  # compile now, so a policy that cannot build is refused here
-            except Exception:
-                self.engine.default_policy = old
-                raise
+            self.engine.reload(policy)  # built before it is swapped in: one that cannot build is refused
         except (OSError, PolicyError, ValueError) as e:
             log.error("rein: policy reload from %s refused, keeping %r: %s", self.path, self.engine.default_policy.name, e)
             return False
-        # Requests already running keep the pipeline they started with; later ones get the new one.
-        stale = getattr(self.engine, "_pipelines", {})
-        for key in [k for k in stale if not k.endswith("@" + str(id(policy)))]:
-            stale.pop(key, None)
         self.reloads += 1
         log.warning("rein: policy %r reloaded from %s", policy.name, self.path)
         return True
