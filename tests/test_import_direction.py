@@ -41,9 +41,7 @@ def wrong_way(package: str) -> list[str]:
     return bad
 
 
-@pytest.mark.parametrize("package", [
-    pytest.param(p, marks=pytest.mark.xfail(strict=True, reason="rein sim still lives in middleware/commands"))
-    if p == "middleware" else p for p in OURS])
+@pytest.mark.parametrize("package", OURS)
 def test_imports_point_one_way(package):
     assert wrong_way(package) == []
 
@@ -53,6 +51,14 @@ def test_the_check_sees_a_wrong_way_import(tmp_path, monkeypatch):
     (tmp_path / "refiners" / "x.py").write_text("def f():\n    from middleware.engine import Engine\n")
     monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
     assert wrong_way("refiners") == ["refiners/x.py:2 imports middleware.engine"]
+
+
+def test_rein_finds_the_simulator_commands_through_the_entry_point_group():
+    from middleware.cli import GROUP, subcommands
+
+    assert subcommands()["sim"].__name__ == "sim_tests.cli"
+    text = (ROOT / "pyproject.toml").read_text()
+    assert f'[project.entry-points."{GROUP}"]' in text and 'sim = "sim_tests.cli"' in text
 
 
 def test_no_circle_between_the_sdk_and_its_adapters():

@@ -166,3 +166,22 @@ def test_a_second_ctrl_c_ends_a_run_that_will_not_stop(tmp_path):
     stderr = (tmp_path / "stderr.txt").read_text()
     assert proc.returncode == 130 and "second Ctrl-C, stopping now" in stderr
     assert len((out / "trials.jsonl").read_text().splitlines()) == 2
+
+
+def test_a_run_that_fails_shows_its_own_error(tmp_path, monkeypatch, capsys):
+    """Anything but Ctrl-C surfaces as itself (not an UnboundLocalError from the clean-up)."""
+    from sim_tests.runner import Runner
+
+    async def broken(self):
+        raise RuntimeError("the agent's set-up exploded")
+
+    monkeypatch.setattr(Runner, "run", broken)
+    with pytest.raises(RuntimeError, match="set-up exploded"):
+        main(["sim", "run", "smoke", "--agent", "scripted", "--arms", "bare", "--out", str(tmp_path), "--quiet"])
+
+    async def bad_value(self):
+        raise ValueError("no such scorer")
+
+    monkeypatch.setattr(Runner, "run", bad_value)
+    assert main(["sim", "run", "smoke", "--agent", "scripted", "--arms", "bare", "--out", str(tmp_path)]) == 2
+    assert "rein sim: no such scorer" in capsys.readouterr().err

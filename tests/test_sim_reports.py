@@ -32,11 +32,22 @@ def log() -> RunLog:
     return log
 
 
+def cell(log, arm, label=None):
+    """passed/judged of the log's own trials: the report must say what the log holds, whatever
+    rein's recovery rate is today (an improvement must not fail a rendering test)."""
+    trials = [t for t in log.trials if t.arm == arm and (label is None or t.label == label)]
+    judged = [t for t in trials if t.status != "error"]
+    return sum(t.status == "passed" for t in judged), len(judged), len(trials) - len(judged)
+
+
 def test_markdown_has_the_arm_by_error_type_table_pass_k_and_costs(log):
     md = render_markdown(log)
     assert "| error type | bare | rein |" in md
     assert re.search(r"\| clean \| 100% \(2/2\) \| 100% \(2/2\) \|", md)
-    assert re.search(r"\| vague_reference \| 0% \(0/2\) \| 0% \(0/2\) \|", md)
+    row = " | ".join(f"{round(100 * p / n)}% ({p}/{n})" for p, n, _ in
+                     (cell(log, a, "vague_reference") for a in ("bare", "rein")))
+    assert f"| vague_reference | {row} |" in md
+    assert cell(log, "bare", "vague_reference")[0] == 0  # the bare agent acts on "cancel it" at once
     assert "1 error" in md and "## pass^k" in md and "| k=1 | k=2 |" in md
     assert "| bare | 6 |" in md and "timed out after 5s" in md
     assert "retail-cancel-kettle--vague_reference" in md and "recovery:" in md
@@ -46,7 +57,9 @@ def test_text_table_is_what_make_sim_prints(log):
     lines = text_table(log).splitlines()
     assert lines[0].split() == ["error", "type", "bare", "rein"]
     assert lines[1].split() == ["clean", "2/2", "2/2"]
-    assert lines[-1].split()[0] == "all" and lines[-1].split()[2] == "4/6+1e"  # 7 rein trials, one an error
+    passed, judged, errors = cell(log, "rein")
+    assert (judged, errors) == (6, 1)  # 7 rein trials, one an error
+    assert lines[-1].split()[0] == "all" and lines[-1].split()[2] == f"{passed}/6+1e"
 
 
 def test_html_is_self_contained_with_charts_and_a_transcript_viewer(log):
@@ -65,8 +78,10 @@ def test_junit_has_a_suite_per_arm_and_failures_and_errors(log):
     suites = {s.get("name"): s for s in root.findall("testsuite")}
     assert set(suites) == {"mini.bare", "mini.rein"}
     rein = suites["mini.rein"]
-    assert rein.get("tests") == "7" and rein.get("errors") == "1" and rein.get("failures") == "2"
-    failure = rein.find("testcase[@name='retail-cancel-kettle--vague_reference#0']/failure")
+    passed, judged, _ = cell(log, "rein")
+    assert rein.get("tests") == "7" and rein.get("errors") == "1" and rein.get("failures") == str(judged - passed)
+    bare = suites["mini.bare"]
+    failure = bare.find("testcase[@name='retail-cancel-kettle--vague_reference#0']/failure")
     assert "recovery" in failure.get("message") and "did not ask first" in failure.text
     assert rein.find("testcase/error").get("message") == "agent call timed out after 5s"
 

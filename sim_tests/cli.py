@@ -1,4 +1,7 @@
-"""Simulated-failure suites: list, run (A/B over arms), generate failure variants, re-render reports."""
+"""Simulated-failure suites: list, run (A/B over arms), generate failure variants, re-render reports.
+
+``rein sim``: the simulator's own commands, found by ``rein`` through the ``rein.commands``
+entry-point group (pyproject.toml), so the core never imports the simulator."""
 from __future__ import annotations
 
 import argparse
