@@ -44,8 +44,9 @@ class _Run:
 _current: ContextVar[_Run | None] = ContextVar("rein_graph_run", default=None)
 
 
-class GraphModel:
-    """The ChatModel over a compiled graph: messages in, the graph's last message out."""
+class GuardedGraphModel:
+    """The ChatModel inside a GuardedGraph: messages in, the graph's last message out, within the
+    caller's run (its checkpointed thread, config). ``sim_tests.agents.GraphModel`` is the plain one."""
 
     def __init__(self, graph: Any, key: str = "messages"):
         self.graph = graph
@@ -73,7 +74,7 @@ class GuardedGraph:
         """``engine``: a ``Rein``'s (``rein.wrap_graph(graph)`` passes it)."""
         self.graph = graph
         self.key = key
-        self.pipeline = engine.pipeline(policy, agent=GraphModel(graph, key))
+        self.pipeline = engine.pipeline(policy, agent=GuardedGraphModel(graph, key))
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.graph, name)
