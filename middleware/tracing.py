@@ -9,20 +9,10 @@ from typing import Any, Iterator
 
 from opentelemetry import trace
 
+from policies.model import provider_of  # noqa: F401  (the model says its provider: data, not its class name)
 from policies.spans import content_enabled, event, guardrail  # noqa: F401  (re-exported for the pipeline)
 
 tracer = trace.get_tracer("rein")
-
-
-def provider_of(model: Any) -> str:
-    kind = type(model).__name__
-    if kind == "OpenAICompatModel":
-        return "openai"
-    if kind == "LiteLLMModel":
-        return str(getattr(model, "model", "")).split("/", 1)[0] if "/" in str(getattr(model, "model", "")) else "litellm"
-    if kind == "LocalModel":
-        return "llama_cpp"
-    return "rein.test" if kind in ("ScriptedModel", "FunctionModel") else kind.lower()
 
 
 def start_model_span(model: Any, request: Any = None, operation: str = "chat",

@@ -4,6 +4,7 @@ Implementations live in ``middleware.models``; inception and refiners depend onl
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, AsyncIterator, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -50,9 +51,23 @@ class ModelError(Exception):
         self.headers = headers or {}
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What a model can do beyond ``complete``/``stream``: data the proxy reads, not a class it tests for."""
+    relay: bool = False        # passes request bytes through unchanged (relay, relay_stream): the passthrough path
+    list_models: bool = False  # answers ``GET /v1/models`` itself (list_models)
+
+
+NO_CAPABILITIES = Capabilities()
+
+
 @runtime_checkable
 class ChatModel(Protocol):
     """A chat model. ``stream`` yields OpenAI ``chat.completion.chunk`` dicts.
+
+    Optional data a model may carry: ``provider`` (the ``gen_ai.provider.name`` of its spans,
+    e.g. "openai", "anthropic", "llama_cpp") and ``capabilities`` (a ``Capabilities``); read them
+    with ``provider_of`` / ``capabilities_of``, which give the defaults for a model without them.
 
     Example::
 
@@ -65,3 +80,13 @@ class ChatModel(Protocol):
     async def complete(self, request: ModelRequest) -> ModelResponse: ...
 
     def stream(self, request: ModelRequest) -> AsyncIterator[dict[str, Any]]: ...
+
+
+def provider_of(model: Any) -> str:
+    """The model's ``provider``; "unknown" for one that does not say."""
+    return str(getattr(model, "provider", None) or "unknown")
+
+
+def capabilities_of(model: Any) -> Capabilities:
+    caps = getattr(model, "capabilities", None)
+    return caps if isinstance(caps, Capabilities) else NO_CAPABILITIES

@@ -54,6 +54,7 @@ class LiteLLMModel:
                  timeout: float = 60.0, retries: int = 0):
         self.model = model
         self.name = model
+        self.provider = model.split("/", 1)[0] if "/" in model else "litellm"  # "anthropic/claude-..." -> anthropic
         self.api_key = api_key
         self.api_base = api_base
         self.timeout = timeout

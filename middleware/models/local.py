@@ -66,6 +66,8 @@ def _plain_messages(request: ModelRequest) -> list[dict[str, Any]]:
 
 
 class LocalModel:
+    provider = "llama_cpp"
+
     def __init__(self, path: str | Path | None = None, n_ctx: int = 4096, max_tokens: int = 256,
                  threads: int | None = None):
         self.path = Path(path) if path else find_weights()

@@ -14,7 +14,7 @@ import orjson
 
 from middleware.redact import redact
 from policies.messages import AssistantMessage, dump_messages
-from policies.model import ModelError, ModelRequest, ModelResponse
+from policies.model import Capabilities, ModelError, ModelRequest, ModelResponse
 
 _PASS_STATUS = {400, 401, 403, 404, 409, 413, 422, 429}
 # Where the upstream lives is the operator's business: clients get what failed, the log gets where.
@@ -144,6 +144,9 @@ async def iter_sse(resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
 
 class OpenAICompatModel:
     """A chat model behind an OpenAI-compatible base URL (``http://host:port/v1``)."""
+
+    provider = "openai"
+    capabilities = Capabilities(relay=True, list_models=True)
 
     def __init__(self, base_url: str, api_key: str | None = None, model: str | None = None,
                  timeout: float = 60.0, pool: Pool | None = None, idle_timeout: float | None = None):

@@ -53,6 +53,8 @@ class ScriptedModel:
     the last reply repeats (``cycle=True``) or a ModelError is raised.
     """
 
+    provider = "rein.test"
+
     def __init__(self, replies: list[Reply], name: str = "scripted", cycle: bool = False,
                  delay: float = 0.0):
         self.name = name
@@ -94,6 +96,8 @@ class ScriptedModel:
 
 class FunctionModel:
     """A Python function (sync or async) decides each reply from the request."""
+
+    provider = "rein.test"
 
     def __init__(self, fn: Callable[[ModelRequest], Any], name: str = "function"):
         self.fn = fn

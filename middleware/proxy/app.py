@@ -24,7 +24,7 @@ from middleware.proxy.ops_stream import Detached
 from middleware.proxy.ready import Readiness
 from middleware.proxy.validate import ChatCompletionRequest, openapi_schema, parse_body
 from policies.loader import PolicyError, shipped
-from policies.model import ModelError, ModelRequest
+from policies.model import ModelError, ModelRequest, capabilities_of
 
 _KNOWN = {"messages", "tools", "tool_choice", "response_format", "stream", "model"}
 _SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
@@ -76,7 +76,7 @@ class ChatHandler:
         headers = {"authorization": request.headers["authorization"]} if "authorization" in request.headers else {}
         base = {"x-rein-policy": pipeline.policy.name}
         agent = self.engine.agent
-        if pipeline.policy.passthrough and isinstance(agent, OpenAICompatModel):
+        if pipeline.policy.passthrough and capabilities_of(agent).relay:
             if req.stream:
                 return await self._relay_stream(agent, raw, req, headers, base, start)
             with tracing.tracer.start_as_current_span("rein.request") as span:
@@ -284,7 +284,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None, s
     @app.get("/v1/models")
     async def models() -> dict[str, Any]:
         agent = engine.agent
-        data = await agent.list_models() if hasattr(agent, "list_models") else [
+        data = await agent.list_models() if capabilities_of(agent).list_models else [
             {"id": getattr(agent, "name", "rein"), "object": "model", "owned_by": "rein"}]
         return {"object": "list", "data": data}
 

@@ -27,7 +27,7 @@ from middleware.proxy.app import ChatHandler, _ms, _state_headers, _trailer
 from middleware.proxy.errors import ProxyError
 from middleware.proxy.ops_stream import Detached
 from policies.loader import PolicyError
-from policies.model import ModelError, ModelRequest, ModelResponse
+from policies.model import ModelError, ModelRequest, ModelResponse, capabilities_of
 
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
@@ -110,7 +110,7 @@ class ProtocolRoute(ChatHandler):
         pipeline = self.engine.pipeline(self._policy_name(request))
         base = {"x-rein-policy": pipeline.policy.name}
         agent = self.engine.agent
-        if (pipeline.policy.passthrough and isinstance(agent, OpenAICompatModel)
+        if (pipeline.policy.passthrough and capabilities_of(agent).relay
                 and self.settings.upstream_protocol == self.protocol):
             return await self._relay(agent, raw, bool(data.get("stream")), request, base, start)
         turn = await self.parse(data, request)
