@@ -1,12 +1,22 @@
-"""One turn as a LangGraph ``StateGraph``, compiled once per policy.
+"""One turn as a LangGraph ``StateGraph``, compiled once per policy. Its nodes and edges, exactly:
 
-    diagnose ─▶ incept? ─▶ agent ─┬─▶ (rein-owned tool) ─▶ resolve ─▶ agent | respond
-                                  ├─▶ (malformed tool call, once) ─▶ recheck ─▶ agent
-                                  ├─▶ (refiners planned) ─▶ refine ─▶ respond
-                                  └─▶ END  (client tool call, or nothing to refine)
+    START ─▶ diagnose ─┬─▶ incept ─▶ agent*
+                       └─────────▶ agent*
+    agent* ─┬─▶ (rein-owned tool call) ─▶ resolve ─┬─▶ agent*   (its result goes back to the agent)
+            │                                      └─▶ respond ─▶ END   (the recovery tool ended the turn)
+            ├─▶ (malformed tool call, once) ─▶ recheck ─▶ agent*
+            ├─▶ (refiners planned) ─▶ refine ─▶ respond ─▶ END
+            └─▶ END   (a client tool call, or no refiner planned: the turn is finished)
 
-The agent node ends with the plan_refine stage (the planner, on a text draft) and, when the turn
-ends there, with respond's work. incept and refine run only when their router says so.
+(START also enters at incept, resolve, recheck or refine when the clean path below hands a turn over.)
+
+``agent*`` is a fused node, on purpose: after the model call and the draft check it runs the
+plan_refine stage (the planner, on a text draft) and, when the turn ends there (no refiner
+planned, or a client tool call), respond's work, in the same node. Each graph step costs ~0.15 ms
+and most turns end there, so plan_refine is a stage and not a node; ``respond`` is a node only
+for the turns that reach it through refine or resolve. Routers return node names only (``_on_loop``
+checks it); ``after_draft`` names the next *stage* (``plan_refine`` and ``respond`` included) and
+is not a router.
 
 A stream is decided before the draft (``stream_mode``): ``pass`` when no refiner applies, ``sentences``
 when only rules may change the reply (each sentence goes out once checked; the refinement is done
@@ -42,6 +52,9 @@ from refiners.store import ProfileKeeper
 
 MAX_ROUNDS = 4  # rein-owned tool calls resolved per turn before rein stops looping
 _ENTRIES = ("diagnose", "incept", "resolve", "recheck", "refine")  # where a turn can enter the graph
+AFTER_DIAGNOSE = ("incept", "agent")
+AFTER_AGENT = ("resolve", "recheck", "refine", END)
+AFTER_RESOLVE = ("agent", "respond")
 
 
 class Pipeline:
@@ -221,9 +234,13 @@ class Pipeline:
             return END
         if state.get("plan") is not None and state["plan"].refiners and "refinement" not in state:
             return "refine"
-        return self.after_draft(state)
+        # The fused node ran plan_refine or respond itself; what is left is a node of its own.
+        step = self.after_draft(state)
+        return step if step in ("resolve", "recheck") else END
 
     def after_draft(self, state: TurnState) -> str:
+        """The stage after a draft: recheck, resolve, plan_refine or respond (the agent node runs the
+        last two itself)."""
         calls = state["draft"].message.tool_calls
         if calls and state.get("draft_check") is not None:
             return "recheck"
@@ -275,12 +292,12 @@ class Pipeline:
         g.add_node("recheck", self.recheck)
         g.add_node("refine", self.refine)
         g.add_node("respond", self.respond)
-        g.add_conditional_edges(START, _on_loop(self.entry), list(_ENTRIES))
-        g.add_conditional_edges("diagnose", _on_loop(self.after_diagnose), ["incept", "agent"])
+        g.add_conditional_edges(START, _on_loop(self.entry, _ENTRIES), list(_ENTRIES))
+        g.add_conditional_edges("diagnose", _on_loop(self.after_diagnose, AFTER_DIAGNOSE), list(AFTER_DIAGNOSE))
         g.add_edge("incept", "agent")
-        g.add_conditional_edges("agent", _on_loop(self.after_agent), ["resolve", "recheck", "refine", END])
+        g.add_conditional_edges("agent", _on_loop(self.after_agent, AFTER_AGENT), list(AFTER_AGENT))
         g.add_edge("recheck", "agent")
-        g.add_conditional_edges("resolve", _on_loop(self.after_resolve), ["agent", "respond"])
+        g.add_conditional_edges("resolve", _on_loop(self.after_resolve, AFTER_RESOLVE), list(AFTER_RESOLVE))
         g.add_edge("refine", "respond")
         g.add_edge("respond", END)
         return g.compile()
@@ -328,11 +345,14 @@ class Pipeline:
         yield "state", state
 
 
-def _on_loop(router):
+def _on_loop(router, targets: tuple[str, ...]):
     """Under ainvoke LangGraph runs a sync router in a thread pool: a thread hop (and a GIL
-    hand-off, ~1 ms on a busy machine) per edge. Routers are pure and instant: keep them on the loop."""
+    hand-off, ~1 ms on a busy machine) per edge. Routers are pure and instant: keep them on the loop.
+    A router answers only with a node its edges name (checked: asserts are on in the tests)."""
     async def route(state: TurnState) -> str:
-        return router(state)
+        step = router(state)
+        assert step in targets, f"{router.__name__} routed to {step!r}, not one of {targets}"
+        return step
 
     route.__name__ = router.__name__
     return route
