@@ -1,5 +1,6 @@
 """The runner: every scenario k times under each arm, with bounded concurrency, per-call
-timeouts and retries, a progress line, and resumable output.
+timeouts and retries, progress with elapsed time and ETA (``sim_tests.progress``), and
+resumable output.
 
 Each finished trial is appended to ``DIR/trials.jsonl`` at once, so an interrupted run (Ctrl-C)
 keeps every finished trial, and a re-run with the same ``DIR`` skips them (trials that ended in
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TextIO
@@ -23,6 +23,7 @@ from sim_tests.agents import AgentUnderTest
 from sim_tests.arms import Arm
 from sim_tests.dialogue import CallPolicy, run_trial
 from sim_tests.log import RunConfig, RunLog, ScorerRecord, TrialRecord, trial_key
+from sim_tests.progress import Progress
 from sim_tests.satisfaction import judge_satisfaction
 from sim_tests.scenario import Scenario, Suite
 from sim_tests.scorers import Scorer, expected_db_hash, resolve
@@ -72,36 +73,6 @@ def finished_trials(out_dir: Path) -> dict[str, TrialRecord]:
     elif (out_dir / LOG_FILE).exists():
         found = {t.key: t for t in RunLog.load(out_dir / LOG_FILE).trials}
     return {k: t for k, t in found.items() if t.status != "error"}
-
-
-class Progress:
-    """One status line on stderr, redrawn at most five times a second."""
-
-    def __init__(self, total: int, stream: TextIO | None):
-        self.total, self.stream = total, stream
-        self.counts = {"passed": 0, "failed": 0, "error": 0}
-        self.started = time.perf_counter()
-        self._drawn = 0.0
-
-    def add(self, record: TrialRecord) -> None:
-        self.counts[record.status] += 1
-        self.draw()
-
-    def draw(self, final: bool = False) -> None:
-        if self.stream is None:
-            return
-        now = time.perf_counter()
-        if not final and now - self._drawn < 0.2:
-            return
-        self._drawn = now
-        done = sum(self.counts.values())
-        width = 24
-        filled = int(width * done / self.total) if self.total else width
-        rate = done / max(now - self.started, 1e-9)
-        line = (f"\rsim [{'#' * filled}{'.' * (width - filled)}] {done}/{self.total}  passed {self.counts['passed']}"
-                f"  failed {self.counts['failed']}  error {self.counts['error']}  {rate:.1f}/s")
-        self.stream.write(line + ("\n" if final else ""))
-        self.stream.flush()
 
 
 class Runner:
