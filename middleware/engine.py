@@ -11,6 +11,7 @@ from typing import Any, Sequence
 import inception
 import refiners
 from middleware.models import resolve_model
+from middleware.models.instrumented import Instrumented
 from middleware.pipeline import Pipeline
 from policies.loader import load_policy
 from policies.model import ChatModel
@@ -78,8 +79,10 @@ class Engine:
         return pipeline
 
     def _make(self, policy: Policy, agent: ChatModel) -> Pipeline:
-        return Pipeline(policy, agent, inception.build(policy, self.rein_model, self.detectors),
-                        refiners.build(policy, self.rein_model, self.refiners), profiles=self.profiles)
+        # Every model call of the stages goes through one wrapper that owns its `chat` span and usage.
+        own = Instrumented.wrap(self.rein_model)
+        return Pipeline(policy, Instrumented.wrap(agent), inception.build(policy, own, self.detectors),
+                        refiners.build(policy, own, self.refiners), profiles=self.profiles)
 
     @classmethod
     def from_settings(cls, settings: Any) -> "Engine":

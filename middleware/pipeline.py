@@ -104,22 +104,21 @@ class Pipeline:
         request = state["request"].model_copy(update={"messages": state["messages"], "tools": state["tools"]})
         started = time.perf_counter()
         streamed = False
-        with tracing.model_span(self.agent, request) as span:
-            if state.get("stream"):
-                mode = state.get("stream_mode", PASS)
-                check = self._sentence_check(self._ctx(state)) if mode == SENTENCES else None
-                relayed = await relay_agent_stream(
-                    self.agent, request, get_stream_writer(), self.inception.owned_tools(state["request"].tools),
-                    mode=SENTENCES if check is not None else WHOLE if mode != PASS else PASS, check=check)
-                draft, streamed = relayed.draft, relayed.streamed
-                stream_out = {"held_chunks": relayed.held, "held_at": relayed.held_at,
-                              "stream_report": relayed.report}
-                if relayed.check is not None and streamed:
-                    # Checked as it streamed: the refinement is done, and is what the client got.
-                    stream_out["refinement"] = relayed.check.refinement(text_of(draft.message))
-            else:
-                draft = await self.agent.complete(request)
-            tracing.record_usage(span, draft)
+        # self.agent is Instrumented (Engine): its `chat` span and usage belong to the wrapper.
+        if state.get("stream"):
+            mode = state.get("stream_mode", PASS)
+            check = self._sentence_check(self._ctx(state)) if mode == SENTENCES else None
+            relayed = await relay_agent_stream(
+                self.agent, request, get_stream_writer(), self.inception.owned_tools(state["request"].tools),
+                mode=SENTENCES if check is not None else WHOLE if mode != PASS else PASS, check=check)
+            draft, streamed = relayed.draft, relayed.streamed
+            stream_out = {"held_chunks": relayed.held, "held_at": relayed.held_at,
+                          "stream_report": relayed.report}
+            if relayed.check is not None and streamed:
+                # Checked as it streamed: the refinement is done, and is what the client got.
+                stream_out["refinement"] = relayed.check.refinement(text_of(draft.message))
+        else:
+            draft = await self.agent.complete(request)
         waited = (time.perf_counter() - started) * 1000
         out = {"draft": draft, "streamed": streamed, "rounds": state.get("rounds", 0) + 1,
                "upstream_ms": state.get("upstream_ms", 0.0) + waited, "draft_check": None}

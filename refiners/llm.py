@@ -11,13 +11,10 @@ import json
 import time
 from dataclasses import dataclass, field
 
-from opentelemetry import trace
-
 from policies.messages import SystemMessage, UserMessage
 from policies.model import ChatModel, ModelRequest
 from refiners.claims import find_claims, same_value
 
-tracer = trace.get_tracer("rein")
 
 REVIEW_SCHEMA = {
     "type": "object",
@@ -63,13 +60,10 @@ async def ask_json(model: ChatModel, budget: Budget, system: str, prompt: str, s
     request = ModelRequest(messages=[SystemMessage(content=system), UserMessage(content=prompt)],
                            response_format={"type": "json_object", "schema": schema},
                            extra={"temperature": 0.0, "max_tokens": max_tokens}, timeout=timeout)
-    with tracer.start_as_current_span(f"chat {getattr(model, 'name', 'model')}", kind=trace.SpanKind.CLIENT) as span:
-        span.set_attribute("gen_ai.operation.name", "chat")
-        span.set_attribute("gen_ai.request.model", str(getattr(model, "name", "model")))
-        try:
-            reply = await asyncio.wait_for(model.complete(request), timeout)
-        except asyncio.TimeoutError:
-            raise BadReply(f"model call timed out after {timeout:.1f}s") from None
+    try:  # the model's `chat` span is its wrapper's (the stage builder wraps rein's model once)
+        reply = await asyncio.wait_for(model.complete(request), timeout)
+    except asyncio.TimeoutError:
+        raise BadReply(f"model call timed out after {timeout:.1f}s") from None
     text = reply.message.content if isinstance(reply.message.content, str) else ""
     try:
         data = json.loads(text)

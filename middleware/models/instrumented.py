@@ -1,0 +1,57 @@
+"""The one owner of ``chat`` spans: every model call rein makes goes through this wrapper.
+
+The stage builder (``Engine``) wraps the agent and rein's own model once, so the agent call, the
+LLM inception module, the planner and the refiners all get the same ``chat {model}`` client span
+(GenAI conventions: operation, provider from the model's own ``provider``, request and response
+model, token usage, finish reasons; content only with ``REIN_TRACE_CONTENT=1``). Stages never
+open one themselves. Everything else (``capabilities``, ``relay``, ``list_models`` ...) is the
+wrapped model's::
+
+    model = Instrumented(OpenAICompatModel("http://upstream/v1"))
+    await model.complete(request)          # one span "chat upstream", with gen_ai.usage.*
+"""
+from __future__ import annotations
+
+from typing import Any, AsyncIterator
+
+from middleware import tracing
+from middleware.models.chunks import ChunkAccumulator
+from policies.model import ChatModel, ModelRequest, ModelResponse
+
+
+class Instrumented:
+    def __init__(self, model: ChatModel):
+        self.model = model
+        self.name = getattr(model, "name", "model")
+
+    @classmethod
+    def wrap(cls, model: ChatModel | None) -> Any:
+        """``model`` wrapped once (None stays None; a wrapped model is not wrapped again)."""
+        return model if model is None or isinstance(model, Instrumented) else cls(model)
+
+    def __getattr__(self, attr: str) -> Any:  # provider, capabilities, relay, pool ...: the model's own
+        return getattr(self.model, attr)
+
+    async def complete(self, request: ModelRequest) -> ModelResponse:
+        with tracing.model_span(self.model, request) as span:
+            response = await self.model.complete(request)
+            if span.is_recording():
+                tracing.record_usage(span, response)
+        return response
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[dict[str, Any]]:
+        # Not made current: a generator's context may change between yields (nothing nests under it).
+        span = tracing.start_model_span(self.model, request)
+        acc = ChunkAccumulator() if span.is_recording() else None
+        try:
+            async for chunk in self.model.stream(request):
+                if acc is not None:
+                    acc.add(chunk)
+                yield chunk
+        except BaseException as e:
+            tracing.fail(span, e)
+            raise
+        finally:
+            if acc is not None:
+                tracing.record_usage(span, acc.response())
+            span.end()
