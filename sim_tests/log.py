@@ -81,6 +81,13 @@ class TrialRecord(BaseModel):
     def tokens(self) -> int:
         return sum(t.prompt_tokens + t.completion_tokens for t in self.turns)
 
+    @property
+    def reason(self) -> str:
+        """Why the trial did not pass, in its failing scorers' words (or its error); '' if it passed."""
+        if self.status == "error":
+            return self.error or "error"
+        return "; ".join(f"{s.name}: {s.detail}" for s in self.scores if not s.passed)
+
 
 def trial_key(scenario_id: str, arm: str, trial: int) -> str:
     return f"{scenario_id}|{arm}|{trial}"

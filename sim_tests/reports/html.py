@@ -54,6 +54,17 @@ def _rein_notes(t: TrialRecord) -> str:
     return "".join(out)
 
 
+REASON_CHARS = 220  # a summary line stays one or two lines; the whole text is in its tooltip
+
+
+def _reason(t: TrialRecord) -> str:
+    why = t.reason
+    if not why:
+        return ""
+    short = why if len(why) <= REASON_CHARS else why[:REASON_CHARS - 1] + "…"
+    return f'<span class="reason" title="{escape(why)}">{escape(short)}</span>'
+
+
 def _trial(t: TrialRecord) -> str:
     scores = "".join(f'<li class="{"passed" if s.passed else "failed"}">{"✓" if s.passed else "✗"} '
                      f'{escape(s.name)}: {escape(s.detail)}</li>' for s in t.scores)
@@ -61,21 +72,29 @@ def _trial(t: TrialRecord) -> str:
     return (f'<details class="trial" data-arm="{escape(t.arm)}" data-label="{escape(t.label)}" '
             f'data-trait="{escape(t.trait)}" data-status="{t.status}"><summary><span class="{t.status}">{t.status}</span> · '
             f'<code>{escape(t.scenario_id)}</code> · {escape(t.arm)} #{t.trial} · {escape(t.label)} · '
-            f'{escape(t.trait)} user · ended by {t.ended_by} · {t.duration_s:.2f}s</summary>{error}<ul class="scores">{scores}</ul>'
+            f'{escape(t.trait)} user · ended by {t.ended_by} · {t.duration_s:.2f}s{_reason(t)}</summary>{error}<ul class="scores">{scores}</ul>'
             f'{_rein_notes(t)}{"".join(_message(m) for m in t.messages)}</details>')
 
 
 def _traits(log: RunLog) -> str:
     values = chart_values(log)
-    charts = (grouped_bars(values["traits"], values["arms"], values["success"], "Success rate by user trait and arm")
+    charts = (grouped_bars(values["traits"], values["arms"], values["success"], "Success rate by user trait and arm",
+                           note="Share of each kind of user's trials that passed; one bar per arm.")
               + grouped_bars(values["traits"], values["arms"], values["satisfaction"],
-                             "Satisfaction by user trait and arm (1-5)", scale=(1, 5)))
+                             "Satisfaction by user trait and arm (1-5)", scale=(1, 5), y_name="satisfaction",
+                             note="Simulated user satisfaction by the rules, 1 (worst) to 5; one bar per arm."))
     parts = []
     for title, note, (header, rows) in sections(log):
         parts.append(f"<h2>{escape(title)}</h2><p>{escape(note)}</p>{_table(header, rows)}")
         if title == "By user trait" and len(values["traits"]) > 1:  # one kind of user: the charts above say it
             parts.append(f'<div class="charts">{charts}</div>')
     return "".join(parts)
+
+
+def _pass_k_note(trials: int) -> str:
+    if trials < 2:  # one point per arm says little: tell the reader how to get a curve
+        return "One trial per scenario, so k=1 only (pass^1 = success rate); --trials 3 or more draws a curve."
+    return "Chance that k runs of the same scenario all pass, over all scenarios; a falling line is flaky."
 
 
 def render_html(log: RunLog) -> str:
@@ -88,8 +107,10 @@ def render_html(log: RunLog) -> str:
                               f" ({by[(a, lab)].passed}/{by[(a, lab)].trials - by[(a, lab)].errors})")
                              for a in arms] for lab in labels]
     bars = grouped_bars([lab for lab in labels if lab != "all"], arms,
-                        {(c.label, c.arm): c.success_rate for c in cells}, "Success rate by error type and arm")
-    pass_k = curves({a: by[(a, "all")].pass_k for a in arms if (a, "all") in by}, "pass^k by arm")
+                        {(c.label, c.arm): c.success_rate for c in cells}, "Success rate by error type and arm",
+                        note="Share of each error type's trials that passed (errors left out); one bar per arm.")
+    pass_k = curves({a: by[(a, "all")].pass_k for a in arms if (a, "all") in by},
+                    "pass^k by arm: does it pass every time?", _pass_k_note(log.config.trials))
     cost_rows = [[c.arm, c.trials, c.agent_calls_per_trial, c.rein_calls_per_trial, c.tokens_per_trial,
                   c.turn_latency_ms_p50, c.turn_latency_ms_p95, c.trial_seconds_mean] for c in costs(log.trials)]
     cfg = log.config

@@ -83,6 +83,5 @@ def render_markdown(log: RunLog) -> str:
     if failed:
         out += ["", "## Failures and errors", ""]
         for t in failed[:200]:
-            why = t.error if t.status == "error" else "; ".join(f"{s.name}: {s.detail}" for s in t.scores if not s.passed)
-            out.append(f"- `{t.scenario_id}` [{t.arm} #{t.trial}, {t.trait} user] **{t.status}**: {why}")
+            out.append(f"- `{t.scenario_id}` [{t.arm} #{t.trial}, {t.trait} user] **{t.status}**: {t.reason}")
     return "\n".join(out) + "\n"
