@@ -11,6 +11,11 @@ HEAD = 62  # title, note and legend above the plot
 LEGEND_STEP = 110
 
 
+def _text_width(text: str, size: float = 11) -> float:
+    """About how wide a line of system-ui text is (the SVG must not clip its note)."""
+    return 0.55 * size * len(text) + 12
+
+
 def _open(width: float, height: float, title: str, note: str, names: list[str], left: float,
           shapes: bool = False) -> list[str]:
     return [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" class="chart" width="{width:.0f}" '
@@ -44,9 +49,10 @@ def grouped_bars(groups: list[str], series: list[str], values: dict[tuple[str, s
     bar, gap, left, height = 28, 20, 58, 180
     top = HEAD + 12
     group_w = bar * len(series) + gap
-    width = max(left + group_w * len(groups) + 20, left + LEGEND_STEP * len(series), 7 * len(note) + 10)
+    plot_w = group_w * len(groups) + 10
+    width = max(left + plot_w + 10, left + LEGEND_STEP * len(series), _text_width(note))
     parts = _open(width, top + height + 100, title, note, series, left)
-    parts.append(_grid(left, top, width - left - 10, height, axis, y_name))
+    parts.append(_grid(left, top, plot_w, height, axis, y_name))
     for g, group in enumerate(groups):
         x0 = left + g * group_w + gap / 2
         for s, name in enumerate(series):
@@ -75,7 +81,7 @@ def curves(series: dict[str, dict[int, float]], title: str, note: str = "") -> s
     top = HEAD + 12
     step = w / len(ks)  # half a step of margin either side: a single k sits in the middle
     dodge = 10
-    width = max(left + w + right, 7 * len(note) + 10, left + LEGEND_STEP * len(series))
+    width = max(left + w + right, _text_width(note), left + LEGEND_STEP * len(series))
     parts = _open(width, top + h + 48, title, note, list(series), left, shapes=True)
     parts.append(_grid(left, top, w, h, lambda v: f"{100 * v:.0f}%", "pass^k"))
     for i, k in enumerate(ks):
