@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 import inception  # noqa: E402
 from policies.loader import load_policy  # noqa: E402
 from policies.messages import ToolMessage, UserMessage, assistant, parse_messages  # noqa: E402
-from policies.model import ModelRequest, ModelResponse  # noqa: E402
+from policies.chat_model import ModelRequest, ModelResponse  # noqa: E402
 
 SET = ROOT / "tests" / "data" / "dialogues"
 

@@ -40,7 +40,7 @@ import refiners  # noqa: E402
 from middleware.models.testing import FunctionModel  # noqa: E402
 from policies.loader import load_policy  # noqa: E402
 from policies.messages import parse_messages  # noqa: E402
-from policies.model import ModelRequest  # noqa: E402
+from policies.chat_model import ModelRequest  # noqa: E402
 from refiners.base import TurnContext  # noqa: E402
 from real_replay import percentile, replay_pipeline, share  # noqa: E402,F401
 from real_rules import reference_error, reference_failure, stale_loop, turn_calls  # noqa: E402,F401

@@ -11,7 +11,7 @@ from middleware.engine import Engine
 from middleware.models.chunks import ChunkAccumulator
 from middleware.models.testing import FunctionModel
 from policies.messages import AssistantMessage
-from policies.model import ModelRequest
+from policies.chat_model import ModelRequest
 
 
 def share(n: int, d: int) -> float:

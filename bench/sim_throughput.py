@@ -20,7 +20,7 @@ from pathlib import Path
 
 from sim_tests.agents import ScriptedAgent
 from sim_tests.arms import make_arms
-from sim_tests.dialogue import run_trial
+from sim_tests.trial import run_trial
 from sim_tests.log import RunConfig
 from sim_tests.runner import Runner
 from sim_tests.scenario import Suite, load_suite

@@ -6,7 +6,7 @@ from inception.cascade import Cascade
 from typing import Any, Iterable
 
 from policies import plugins
-from policies.model import ChatModel
+from policies.chat_model import ChatModel
 from policies.schema import Policy
 
 

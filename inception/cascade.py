@@ -20,9 +20,9 @@ from inception.llm import LLMDetector, LLMVerdict
 from inception.structural import Detector, call_problem, structural_detectors
 from inception.tools import Toolbox
 from policies.messages import AssistantMessage, Message, ToolCall
-from policies.model import ChatModel
+from policies.chat_model import ChatModel
 from policies.schema import Policy
-from policies.spans import event, guardrail
+from policies.telemetry import event, guardrail
 
 MAX_PLANS = 2  # more than two plans at once reads as noise to the agent
 

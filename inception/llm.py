@@ -16,7 +16,7 @@ from typing import Any
 from inception.base import Detection
 from inception.dialogue import Dialogue
 from policies.messages import AssistantMessage, SystemMessage, ToolMessage, UserMessage, text_of
-from policies.model import ChatModel, ModelError, ModelRequest
+from policies.chat_model import ChatModel, ModelError, ModelRequest
 from policies.schema import Policy
 
 MAX_MESSAGES = 14       # the tail of the dialogue the module reads

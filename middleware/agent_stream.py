@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 from middleware.models.chunks import ChunkAccumulator
 from middleware.sentence_release import SentenceRelease, StreamReport
-from policies.model import ChatModel, ModelRequest, ModelResponse
+from policies.chat_model import ChatModel, ModelRequest, ModelResponse
 from refiners.stream_check import SentenceCheck
 
 PASS, SENTENCES, WHOLE = "pass", "sentences", "whole"

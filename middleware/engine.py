@@ -14,7 +14,7 @@ from middleware.models import resolve_model
 from middleware.models.instrumented import Instrumented
 from middleware.pipeline import Pipeline
 from policies.loader import load_policy
-from policies.model import ChatModel
+from policies.chat_model import ChatModel
 from policies.schema import Policy
 from refiners.store import PersonaStore, ProfileKeeper, open_store
 

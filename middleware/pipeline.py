@@ -44,7 +44,7 @@ from middleware.agent_stream import PASS, SENTENCES, WHOLE, Notice, relay_agent_
 from middleware.models.chunks import reshape, response_chunks
 from middleware.state import TurnState
 from policies.messages import ToolMessage, assistant, text_of
-from policies.model import ChatModel, ModelResponse
+from policies.chat_model import ChatModel, ModelResponse
 from policies.schema import Policy
 from refiners.base import RefinePlan, Refinement, Refinery, TurnContext
 from refiners.profile import profile_from_metadata

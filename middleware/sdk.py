@@ -31,7 +31,7 @@ from middleware.adapters.sync import run_sync
 from middleware.engine import Engine
 from middleware.models import resolve_model
 from middleware.pipeline import Pipeline
-from policies.model import ChatModel, ModelRequest
+from policies.chat_model import ChatModel, ModelRequest
 from policies.schema import Policy
 from refiners.store import PersonaStore, open_store
 

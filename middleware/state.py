@@ -5,7 +5,7 @@ from typing import Any, TypedDict
 
 from inception.base import Diagnosis
 from policies.messages import Message
-from policies.model import ModelRequest, ModelResponse
+from policies.chat_model import ModelRequest, ModelResponse
 from refiners.base import RefinePlan, Refinement
 
 

@@ -9,8 +9,8 @@ from typing import Any, Iterator
 
 from opentelemetry import trace
 
-from policies.model import provider_of  # noqa: F401  (the model says its provider: data, not its class name)
-from policies.spans import content_enabled, event, guardrail  # noqa: F401  (re-exported for the pipeline)
+from policies.chat_model import provider_of  # noqa: F401  (the model says its provider: data, not its class name)
+from policies.telemetry import content_enabled, event, guardrail  # noqa: F401  (re-exported for the pipeline)
 
 tracer = trace.get_tracer("rein")
 

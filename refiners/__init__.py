@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from policies import plugins
-from policies.model import ChatModel
+from policies.chat_model import ChatModel
 from policies.schema import Policy
 from refiners.base import (Check, NoRefinery, RefinePlan, Refinement, Refiner, RefinerStep, Refinery, Revision,
                            TurnContext)

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 
 from policies.messages import SystemMessage, UserMessage
-from policies.model import ChatModel, ModelRequest
+from policies.chat_model import ChatModel, ModelRequest
 from refiners.claims import find_claims, same_value
 
 

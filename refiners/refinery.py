@@ -12,9 +12,9 @@ import asyncio
 import time
 
 from policies.messages import text_of
-from policies.model import ChatModel
+from policies.chat_model import ChatModel
 from policies.schema import Budgets, RefinerSettings
-from policies.spans import content_enabled, guardrail
+from policies.telemetry import content_enabled, guardrail
 from refiners import planner
 from refiners.base import RefinePlan, Refinement, Refiner, RefinerStep, TurnContext
 from refiners.coherence import CoherenceRefiner

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from policies.messages import AssistantMessage, ToolMessage, UserMessage, text_of
-from policies.model import ChatModel
+from policies.chat_model import ChatModel
 from refiners.base import TurnContext
 from refiners.claims import find_claims
 from refiners.evidence import Evidence

@@ -8,7 +8,7 @@ The pieces, each small and replaceable (after inspect_ai's Task/Solver/Scorer sh
 - ``users``     — the scripted user (deterministic, for CI) and the LLM user (stop tokens)
 - ``agents``    — agents under test: OpenAI-compatible endpoint, callable, LangGraph graph, reference
 - ``arms``      — ``bare``, ``rein`` (a policy) and ``prompt`` (the ``system_note`` baseline)
-- ``dialogue``  — one trial; ``runner`` — k trials × arms, concurrency, resume
+- ``trial``     — one trial; ``runner`` — k trials × arms, concurrency, resume
 - ``scorers``, ``metrics`` — success criteria, success rate, pass^k, cost and latency
 - ``reports``   — Markdown, self-contained HTML, JUnit XML, all from the run log
 

@@ -25,7 +25,7 @@ from middleware.adapters.function_agent import FunctionAgent
 from middleware.adapters.lc_messages import from_langchain, to_langchain
 from middleware.models import FunctionModel, OpenAICompatModel, resolve_model, tool_call
 from policies.messages import ToolMessage, assistant, text_of
-from policies.model import ChatModel, ModelRequest, ModelResponse
+from policies.chat_model import ChatModel, ModelRequest, ModelResponse
 from sim_tests.domains import Environment
 
 

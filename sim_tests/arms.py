@@ -25,7 +25,7 @@ from middleware.engine import Engine
 from middleware.models.chunks import response_chunks
 from middleware.state import rein_model_calls
 from policies.loader import load_policy
-from policies.model import ChatModel, ModelRequest, ModelResponse
+from policies.chat_model import ChatModel, ModelRequest, ModelResponse
 from policies.schema import Policy
 
 ARMS = ("bare", "rein", "prompt")

@@ -79,7 +79,7 @@ class ScenarioItem(pytest.Item):
         self.add_marker(pytest.mark.rein_scenario)
 
     def runtest(self) -> None:
-        from sim_tests.dialogue import CallPolicy, run_trial
+        from sim_tests.trial import CallPolicy, run_trial
         from sim_tests.runner import make_user
         from sim_tests.scorers import expected_db_hash
 

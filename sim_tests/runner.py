@@ -18,10 +18,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TextIO
 
-from policies.model import ChatModel
+from policies.chat_model import ChatModel
 from sim_tests.agents import AgentUnderTest
 from sim_tests.arms import Arm
-from sim_tests.dialogue import CallPolicy, run_trial
+from sim_tests.trial import CallPolicy, run_trial
 from sim_tests.log import RunConfig, RunLog, ScorerRecord, TrialRecord, trial_key
 from sim_tests.progress import Progress
 from sim_tests.satisfaction import judge_satisfaction

@@ -16,7 +16,7 @@ import re
 from collections import Counter
 
 from policies.messages import SystemMessage, UserMessage, text_of
-from policies.model import ChatModel, ModelRequest
+from policies.chat_model import ChatModel, ModelRequest
 from sim_tests.log import Satisfaction, TrialRecord
 
 TROUBLE = r"error|problem|unable|fail|couldn.t|could not|unavailable|timed? ?out|went wrong"

@@ -15,7 +15,7 @@ from typing import Literal, Protocol
 from pydantic import BaseModel
 
 from policies.messages import AssistantMessage, SystemMessage, UserMessage, text_of
-from policies.model import ChatModel, ModelRequest
+from policies.chat_model import ChatModel, ModelRequest
 from sim_tests.scenario import Rule, Scenario
 
 STOP = "###STOP###"

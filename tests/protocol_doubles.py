@@ -13,7 +13,7 @@ from middleware.config import Settings
 from middleware.engine import Engine
 from middleware.proxy import create_app
 from policies.loader import load_policy
-from policies.model import ModelRequest
+from policies.chat_model import ModelRequest
 
 WEATHER_FN = {"type": "function", "name": "get_weather", "description": "Weather for a city", "strict": False,
               "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}

@@ -15,7 +15,7 @@ from middleware.models import resolve_model
 from middleware.models.local import MODEL_NAME, LocalModel, find_weights
 from middleware.proxy import create_app
 from policies.messages import parse_messages
-from policies.model import ModelRequest
+from policies.chat_model import ModelRequest
 
 _model = LocalModel(max_tokens=8, threads=2)
 pytestmark = pytest.mark.skipif(not _model.available,

@@ -160,7 +160,7 @@ def test_no_recursion_error_from_a_profile_string_in_any_shape():
 async def test_sdk_callers_deep_json_is_a_model_error_not_a_crash():
     from middleware.models import OpenAICompatModel
     from policies.messages import parse_messages
-    from policies.model import ModelError, ModelRequest
+    from policies.chat_model import ModelError, ModelRequest
 
     model = OpenAICompatModel("http://upstream.invalid/v1")
     request = ModelRequest(messages=parse_messages(_HI), response_format=_nest(300))

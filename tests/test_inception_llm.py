@@ -11,7 +11,7 @@ from inception.llm import parse_reply
 from middleware.models.testing import FunctionModel, ScriptedModel
 from policies.loader import load_policy
 from policies.messages import parse_messages
-from policies.model import ModelError
+from policies.chat_model import ModelError
 from tests.spans import recording
 
 _exporter = recording()

@@ -13,7 +13,7 @@ from middleware.engine import Engine
 from middleware.models import ScriptedModel, tool_call
 from middleware.proxy import create_app
 from policies.loader import PolicyError, load_policy
-from policies.model import ModelError
+from policies.chat_model import ModelError
 
 URL = "/v1/chat/completions"
 TOOLS = [{"type": "function", "function": {"name": "cancel_order", "description": "Cancel an order.", "parameters": {

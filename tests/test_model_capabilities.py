@@ -10,7 +10,7 @@ from middleware.models import FunctionModel, ScriptedModel
 from middleware.models.litellm_model import LiteLLMModel
 from middleware.models.openai_compat import OpenAICompatModel
 from middleware.proxy import create_app
-from policies.model import Capabilities, capabilities_of, provider_of
+from policies.chat_model import Capabilities, capabilities_of, provider_of
 
 
 def test_each_model_carries_its_provider_and_capabilities():
@@ -41,7 +41,7 @@ async def test_every_model_call_of_the_stages_is_one_chat_span_with_provider_and
 
     from middleware.models.instrumented import Instrumented
     from policies.messages import UserMessage
-    from policies.model import ModelRequest, ModelResponse
+    from policies.chat_model import ModelRequest, ModelResponse
     from policies.messages import assistant
     from tests.spans import recording
 

@@ -13,7 +13,7 @@ from fake_upstream import FakeUpstream, free_port
 from middleware.models import OpenAICompatModel, resolve_model
 from middleware.models.chunks import ChunkAccumulator
 from policies.messages import parse_messages
-from policies.model import ModelError, ModelRequest
+from policies.chat_model import ModelError, ModelRequest
 
 TOOLS = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}}}]
 

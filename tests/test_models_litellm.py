@@ -15,7 +15,7 @@ from middleware.models import resolve_model
 from middleware.models.chunks import ChunkAccumulator
 from middleware.models.litellm_model import LiteLLMModel
 from policies.messages import parse_messages
-from policies.model import ModelError, ModelRequest
+from policies.chat_model import ModelError, ModelRequest
 
 BASE = "http://upstream.test/v1"
 URL = BASE + "/chat/completions"

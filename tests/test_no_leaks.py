@@ -14,7 +14,7 @@ from middleware.engine import Engine
 from middleware.models import FunctionModel, OpenAICompatModel
 from middleware.proxy import create_app
 from policies.loader import load_policy
-from policies.model import ModelError
+from policies.chat_model import ModelError
 from tests.fake_upstream import FakeUpstream, asgi_client, free_port
 
 ADDRESS = re.compile(r"127\.0\.0\.1|localhost|:\d{4,5}\b|https?://")

@@ -21,7 +21,7 @@ from middleware.proxy import create_app
 from sim_tests.agents import (GraphAgent, ModelAgent, ReferenceAgent, ScriptedAgent, aclose, as_agent,
                               callable_agent, endpoint_agent, load_agent)
 from sim_tests.arms import BareArm
-from sim_tests.dialogue import CallPolicy, run_trial
+from sim_tests.trial import CallPolicy, run_trial
 from sim_tests.domains import get_domain
 from sim_tests.scenario import load_suite
 from sim_tests.scorers import expected_db_hash

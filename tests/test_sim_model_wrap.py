@@ -10,7 +10,7 @@ from middleware.adapters.lc_model import LangChainChatModel
 from middleware.models import ScriptedModel, tool_call
 from sim_tests.agents import GraphAgent, ReferenceAgent
 from sim_tests.arms import make_arms
-from sim_tests.dialogue import CallPolicy, run_trial
+from sim_tests.trial import CallPolicy, run_trial
 from sim_tests.log import RunLog
 from sim_tests.scenario import load_suite
 from sim_tests.scorers import expected_db_hash

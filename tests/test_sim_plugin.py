@@ -6,7 +6,7 @@ import pytest
 # Imported here so pytester's module snapshot keeps them: inner runs do not re-import them.
 import sim_tests.agents  # noqa: F401
 import sim_tests.arms  # noqa: F401
-import sim_tests.dialogue  # noqa: F401
+import sim_tests.trial  # noqa: F401
 import sim_tests.reports  # noqa: F401
 import sim_tests.runner  # noqa: F401
 from sim_tests.scenario import SUITES, Suite, dump_suite, load_suite

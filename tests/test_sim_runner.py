@@ -193,7 +193,7 @@ async def test_llm_user_runs_through_the_runner_and_its_failures_are_trial_error
 async def test_each_arm_shows_the_agent_what_its_policy_says(arm_name):
     """After the injected tool failure, rein plants a plan as a think trace, the prompt arm as a
     system note, and the bare arm nothing — the A/B difference the runner measures."""
-    from sim_tests.dialogue import run_trial
+    from sim_tests.trial import run_trial
     from sim_tests.scorers import expected_db_hash
     from sim_tests.users import ScriptedUser
 

@@ -160,7 +160,7 @@ async def test_a_decimal_point_is_not_the_end_of_a_sentence_and_a_split_chunk_ke
     sent: list[dict] = []
     pipeline = app.state.engine.pipeline()
     from policies.messages import parse_messages
-    from policies.model import ModelRequest
+    from policies.chat_model import ModelRequest
     state = pipeline.initial(ModelRequest(messages=parse_messages(WITH_TOOLS), model="m"), True)
     state.update(await pipeline.diagnose(state))
     assert state["stream_mode"] == SENTENCES

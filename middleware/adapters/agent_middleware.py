@@ -34,7 +34,7 @@ from middleware.adapters.report import ReinReport
 from middleware.adapters.sync import run_sync
 from middleware.models.chunks import response_chunks
 from policies.messages import AssistantMessage, FunctionCall, ToolCall
-from policies.model import ModelRequest, ModelResponse
+from policies.chat_model import ModelRequest, ModelResponse
 
 if TYPE_CHECKING:
     from middleware.engine import Engine

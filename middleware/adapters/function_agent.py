@@ -22,7 +22,7 @@ from middleware.adapters.isolation import CallerContext
 from middleware.adapters.lc_messages import message_from_langchain, message_to_langchain
 from middleware.models.chunks import response_chunks
 from policies.messages import AssistantMessage, assistant, text_of
-from policies.model import ModelRequest, ModelResponse
+from policies.chat_model import ModelRequest, ModelResponse
 
 
 class Call:

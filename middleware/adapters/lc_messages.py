@@ -19,7 +19,7 @@ from langchain_core.messages import (AIMessage, BaseMessage, ChatMessage, HumanM
                                      ToolMessage)
 
 from policies.messages import AssistantMessage, Message, ToolCall, assistant, parse_messages
-from policies.model import ModelResponse
+from policies.chat_model import ModelResponse
 
 MARK = "__rein__"          # how content looked before LangChain forced it to a string
 ROLE_KEY = "__openai_role__"  # langchain-openai's own key for "developer" system messages

@@ -20,7 +20,7 @@ from pydantic import ConfigDict
 
 from middleware.adapters.lc_messages import from_langchain, message_to_langchain
 from middleware.adapters.sync import run_sync
-from policies.model import ModelRequest, ModelResponse
+from policies.chat_model import ModelRequest, ModelResponse
 
 _REQUEST_FIELDS = {"tools", "tool_choice", "response_format", "model", "timeout"}
 
@@ -30,7 +30,7 @@ class LangChainChatModel(BaseChatModel):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    chat_model: Any  # a policies.model.ChatModel (Any: protocols do not validate as fields)
+    chat_model: Any  # a policies.chat_model.ChatModel (Any: protocols do not validate as fields)
 
     @property
     def _llm_type(self) -> str:

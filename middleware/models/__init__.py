@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from middleware.models.openai_compat import OpenAICompatModel, Pool
 from middleware.models.testing import FunctionModel, ScriptedModel, tool_call
-from policies.model import ChatModel, ModelError, ModelRequest, ModelResponse
+from policies.chat_model import ChatModel, ModelError, ModelRequest, ModelResponse
 
 _local = None
 

@@ -8,7 +8,7 @@ import uuid
 from typing import Any, Iterable
 
 from policies.messages import AssistantMessage, FunctionCall, ToolCall, assistant
-from policies.model import ModelResponse
+from policies.chat_model import ModelResponse
 
 
 def new_id() -> str:

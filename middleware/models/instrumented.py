@@ -16,7 +16,7 @@ from typing import Any, AsyncIterator
 
 from middleware import tracing
 from middleware.models.chunks import ChunkAccumulator
-from policies.model import ChatModel, ModelRequest, ModelResponse
+from policies.chat_model import ChatModel, ModelRequest, ModelResponse
 
 
 class Instrumented:

@@ -10,7 +10,7 @@ from typing import Any, AsyncIterator
 
 from middleware.redact import redact
 from policies.messages import AssistantMessage, dump_messages
-from policies.model import ModelError, ModelRequest, ModelResponse
+from policies.chat_model import ModelError, ModelRequest, ModelResponse
 
 _litellm = None
 

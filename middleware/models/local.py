@@ -16,7 +16,7 @@ from typing import Any, AsyncIterator
 
 from middleware.models.chunks import ChunkAccumulator, chunk, new_id
 from policies.messages import FunctionCall, ToolCall, assistant, dump_messages
-from policies.model import ModelError, ModelRequest, ModelResponse
+from policies.chat_model import ModelError, ModelRequest, ModelResponse
 
 MODEL_NAME = "smollm2-135m-instruct"
 _GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"

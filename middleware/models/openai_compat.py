@@ -14,7 +14,7 @@ import orjson
 
 from middleware.redact import redact
 from policies.messages import AssistantMessage, dump_messages
-from policies.model import Capabilities, ModelError, ModelRequest, ModelResponse
+from policies.chat_model import Capabilities, ModelError, ModelRequest, ModelResponse
 
 _PASS_STATUS = {400, 401, 403, 404, 409, 413, 422, 429}
 # Where the upstream lives is the operator's business: clients get what failed, the log gets where.

@@ -16,7 +16,7 @@ from typing import Any, AsyncIterator, Callable, Union
 
 from middleware.models.chunks import response_chunks
 from policies.messages import AssistantMessage, FunctionCall, ToolCall, assistant
-from policies.model import ModelError, ModelRequest, ModelResponse
+from policies.chat_model import ModelError, ModelRequest, ModelResponse
 
 Reply = Union[str, AssistantMessage, ModelResponse, dict, Exception, list]
 _ids = itertools.count(1)

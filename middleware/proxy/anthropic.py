@@ -17,7 +17,7 @@ from middleware.models.openai_compat import OpenAICompatModel
 from middleware.proxy import anthropic_map as amap
 from middleware.proxy.anthropic_stream import MessagesEncoder
 from middleware.proxy.protocol import ProtocolRoute, Turn
-from policies.model import ModelResponse
+from policies.chat_model import ModelResponse
 
 _RELAYED = ("anthropic-version", "anthropic-beta")
 

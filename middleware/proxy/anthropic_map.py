@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from middleware.proxy.errors import ProxyError
 from policies.messages import AssistantMessage, FunctionCall, Message, ToolCall, ToolMessage, parse_messages
-from policies.model import ModelRequest, ModelResponse
+from policies.chat_model import ModelRequest, ModelResponse
 
 ERROR_MARK = "[error] "
 CONSUMED = {"model", "messages", "system", "tools", "tool_choice", "max_tokens", "stop_sequences", "stream",

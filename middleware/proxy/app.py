@@ -24,7 +24,7 @@ from middleware.proxy.ops_stream import Detached
 from middleware.proxy.ready import Readiness
 from middleware.proxy.validate import ChatCompletionRequest, openapi_schema, parse_body
 from policies.loader import PolicyError, shipped
-from policies.model import ModelError, ModelRequest, capabilities_of
+from policies.chat_model import ModelError, ModelRequest, capabilities_of
 
 _KNOWN = {"messages", "tools", "tool_choice", "response_format", "stream", "model"}
 _SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}

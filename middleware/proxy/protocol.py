@@ -27,7 +27,7 @@ from middleware.proxy.app import ChatHandler, _ms, _state_headers, _trailer
 from middleware.proxy.errors import ProxyError
 from middleware.proxy.ops_stream import Detached
 from policies.loader import PolicyError
-from policies.model import ModelError, ModelRequest, ModelResponse, capabilities_of
+from policies.chat_model import ModelError, ModelRequest, ModelResponse, capabilities_of
 
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 

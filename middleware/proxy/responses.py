@@ -17,7 +17,7 @@ from middleware.proxy.errors import ProxyError, error_response
 from middleware.proxy.protocol import ProtocolRoute, Turn, tenant_of
 from middleware.proxy.response_store import ResponseStore, open_response_store
 from middleware.proxy.responses_stream import ResponsesEncoder
-from policies.model import ModelResponse
+from policies.chat_model import ModelResponse
 
 
 class ResponsesRoute(ProtocolRoute):

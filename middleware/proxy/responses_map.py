@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from middleware.proxy.errors import ProxyError
 from policies.messages import AssistantMessage, FunctionCall, Message, ToolCall, ToolMessage, parse_messages
-from policies.model import ModelRequest, ModelResponse
+from policies.chat_model import ModelRequest, ModelResponse
 
 ROLES = ("user", "system", "developer", "assistant")
 _BOOKKEEPING = ("type", "id", "status")

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from policies.messages import Message, SystemMessage, ToolMessage, UserMessage, text_of
-from policies.model import ChatModel, ModelError, ModelRequest
+from policies.chat_model import ChatModel, ModelError, ModelRequest
 from sim_tests.agents import AgentUnderTest, accepts
 from sim_tests.arms import Arm, TurnResult, inside_turn
 from sim_tests.domains import get_domain
