@@ -38,6 +38,12 @@ class ModelResponse(BaseModel):
     raw: dict[str, Any] | None = None
 
 
+# Upstream statuses a client sees as they are (its own request was at fault, or it must wait); any
+# other failure is a 502. One map for every model implementation, so a provider's 409 or 413 means
+# the same through the fast path and through litellm.
+PASSED_THROUGH_STATUS = frozenset({400, 401, 403, 404, 409, 413, 422, 429})
+
+
 class ModelError(Exception):
     """A model call failed. ``status`` follows the proxy's mapping: 502 upstream failure,
     504 timeout, 4xx passed through from the upstream."""

@@ -99,6 +99,9 @@ async def test_stream_yields_openai_chunks(model):
     (httpx.ConnectError("connection refused"), 502),
     (httpx.ReadTimeout("too slow"), 504),
     (httpx.Response(400, json={"error": {"message": "bad tool schema", "type": "invalid_request_error"}}), 400),
+    # The same map as the fast path's (policies.chat_model.PASSED_THROUGH_STATUS): 409 and 413 pass too.
+    (httpx.Response(409, json={"error": {"message": "conflict", "type": "invalid_request_error"}}), 409),
+    (httpx.Response(413, json={"error": {"message": "too large", "type": "invalid_request_error"}}), 413),
     (httpx.Response(200, text="<html>not json</html>"), 502),
 ])
 @respx.mock

@@ -10,7 +10,7 @@ from typing import Any, AsyncIterator
 
 from middleware.redact import redact
 from policies.messages import AssistantMessage, dump_messages
-from policies.chat_model import ModelError, ModelRequest, ModelResponse
+from policies.chat_model import PASSED_THROUGH_STATUS, ModelError, ModelRequest, ModelResponse
 
 _litellm = None
 
@@ -35,7 +35,7 @@ def _error(e: Exception) -> ModelError:
     status = getattr(e, "status_code", None) or 502
     # litellm's messages may carry the provider's URL: the log keeps it, the client does not.
     logging.getLogger("rein.upstream").warning("upstream failed: %s: %s", type(e).__name__, e)
-    if status in (400, 401, 403, 404, 422, 429):
+    if status in PASSED_THROUGH_STATUS:
         return ModelError(f"upstream: {redact(str(e))[:300]}", status, f"upstream_{status}")
     return ModelError(f"upstream failed: {redact(str(e))[:300]}", 502, "upstream_error")
 

@@ -14,9 +14,8 @@ import orjson
 
 from middleware.redact import redact
 from policies.messages import AssistantMessage, dump_messages
-from policies.chat_model import Capabilities, ModelError, ModelRequest, ModelResponse
+from policies.chat_model import PASSED_THROUGH_STATUS, Capabilities, ModelError, ModelRequest, ModelResponse
 
-_PASS_STATUS = {400, 401, 403, 404, 409, 413, 422, 429}
 # Where the upstream lives is the operator's business: clients get what failed, the log gets where.
 log = logging.getLogger("rein.upstream")
 
@@ -75,7 +74,7 @@ def upstream_error(status: int, raw: bytes, headers: Any = None) -> ModelError:
     keep = {}
     if headers is not None and headers.get("Retry-After"):
         keep["retry-after"] = headers.get("Retry-After")
-    if status in _PASS_STATUS:
+    if status in PASSED_THROUGH_STATUS:
         return ModelError(f"upstream: {message}", status, "upstream_" + str(status), keep)
     return ModelError(f"upstream returned HTTP {status}: {message}", 502, "upstream_error", keep)
 
