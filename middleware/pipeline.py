@@ -43,6 +43,7 @@ from middleware import tracing
 from middleware.agent_stream import PASS, SENTENCES, WHOLE, Notice, relay_agent_stream
 from middleware.models.chunks import reshape, response_chunks
 from middleware.state import TurnState
+from policies.budget import TurnBudget
 from policies.messages import ToolMessage, assistant, text_of
 from policies.chat_model import ChatModel, ModelResponse
 from policies.schema import Policy
@@ -72,13 +73,15 @@ class Pipeline:
         request = state["request"]
         notes = list(state.get("notes") or [])
         profile = await self._profile(request, state.get("profile"), notes)
+        budget = state["budget"]
         diagnosis = await self._guarded("diagnose", self.inception.diagnose(request.messages, request.tools),
-                                        Diagnosis(), notes)
+                                        Diagnosis(), notes, budget)
+        budget.spend(diagnosis.model_calls)
         mode = PASS
         if self.policy.refiners.enabled and state.get("stream"):  # only a stream needs to know this early
             ctx = TurnContext.model_construct(
                 messages=request.messages, tools=request.tools, profile=profile, user=request.extra.get("user"),
-                documents=[], model_calls_used=0)
+                documents=[], model_calls_used=budget.calls_used, budget=budget)
             if self.refinery.may_refine(ctx):
                 mode = SENTENCES if self._sentence_check(ctx) is not None else WHOLE
         notes += diagnosis.notes
@@ -170,7 +173,8 @@ class Pipeline:
     async def plan_refine(self, state: TurnState) -> dict[str, Any]:
         notes = list(state.get("notes") or [])
         plan = await self._guarded("plan_refine", self.refinery.plan(self._ctx(state), text_of(state["draft"].message)),
-                                   RefinePlan(reason="planner failed"), notes)
+                                   RefinePlan(reason="planner failed"), notes, state["budget"])
+        state["budget"].spend(plan.model_calls)
         if plan.refiners:
             return {"plan": plan, "notes": notes}
         # Most turns need no refiner: finish here rather than pay a graph step for respond.
@@ -180,7 +184,8 @@ class Pipeline:
         draft_text = text_of(state["draft"].message)
         notes = list(state.get("notes") or [])
         result = await self._guarded("refine", self.refinery.refine(self._ctx(state), draft_text, state["plan"]),
-                                     Refinement(draft=draft_text, final=draft_text), notes)
+                                     Refinement(draft=draft_text, final=draft_text), notes, state["budget"])
+        state["budget"].spend(result.model_calls - state["plan"].model_calls)  # a Refinement counts its plan's
         notes += result.notes
         return {"refinement": result, "notes": notes}
 
@@ -258,20 +263,18 @@ class Pipeline:
     # ---- helpers -----------------------------------------------------------------------
     def _ctx(self, state: TurnState) -> TurnContext:
         request = state["request"]
-        diagnosis = state.get("diagnosis")
+        budget = state["budget"]
         # Built from state already validated: constructed, not re-validated, so ctx.messages stays the
         # very list the planner's and the refiners' Turns share their evidence by (refiners/turn.py).
         return TurnContext.model_construct(messages=state["messages"], tools=request.tools, profile=state.get("profile"),
                                            user=request.extra.get("user"),
-                                           model_calls_used=diagnosis.model_calls if diagnosis is not None else 0,
+                                           model_calls_used=budget.calls_used, budget=budget,
                                            documents=[])  # every field given: pydantic inspects a default
                                                           # factory's signature on each construct (~0.1 ms)
 
-    async def _guarded(self, stage: str, work, fallback, notes: list[str]):
+    async def _guarded(self, stage: str, work, fallback, notes: list[str], turn_budget: TurnBudget):
         """Fail open: a stage that errors or overruns its budget is skipped, and noted."""
-        budget = self.policy.budgets.model_timeout_s * max(1, self.policy.budgets.max_calls_per_turn)
-        if stage == "refine":
-            budget = self.policy.budgets.refine_wall_s
+        budget = turn_budget.stage_seconds(stage)
         try:
             async with asyncio.timeout(budget):  # not wait_for: no extra task per stage on the hot path
                 return await work
@@ -303,7 +306,8 @@ class Pipeline:
 
     # ---- entry points ------------------------------------------------------------------
     def initial(self, request, stream: bool = False, profile: dict[str, Any] | None = None) -> TurnState:
-        return {"request": request, "stream": stream, "profile": profile, "notes": []}
+        return {"request": request, "stream": stream, "profile": profile, "notes": [],
+                "budget": TurnBudget(self.policy.budgets)}
 
     async def run(self, request, profile: dict[str, Any] | None = None) -> TurnState:
         """One non-streaming turn: the clean path while no stage has work, the graph from the first

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any, TypedDict
 
 from inception.base import Diagnosis
+from policies.budget import TurnBudget
 from policies.messages import Message
 from policies.chat_model import ModelRequest, ModelResponse
 from refiners.base import RefinePlan, Refinement
@@ -32,10 +33,15 @@ class TurnState(TypedDict, total=False):
     rechecked: bool                # the agent was re-asked once about a malformed tool call
     notes: list[str]               # fail-open events: "stage: reason"
     resume: str | None             # the stage the clean path handed the turn to (Pipeline.run)
+    budget: TurnBudget             # rein's own calls this turn, every stage's (policies.budget)
 
 
 def rein_model_calls(state: TurnState) -> int:
-    """rein's own model calls this turn. A Refinement's count already includes its plan's."""
+    """rein's own model calls this turn: the turn budget's count (a state without one, e.g. built by
+    hand: the stages' own counts; a Refinement's already includes its plan's)."""
+    budget = state.get("budget")
+    if budget is not None:
+        return budget.calls_used
     diagnosis, refinement, plan = state.get("diagnosis"), state.get("refinement"), state.get("plan")
     refining = refinement.model_calls if refinement is not None else plan.model_calls if plan is not None else 0
     return (diagnosis.model_calls if diagnosis is not None else 0) + refining

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
+from policies.budget import TurnBudget
 from policies.messages import Message
 
 
@@ -62,6 +63,8 @@ class TurnContext(BaseModel):
     profile: dict[str, Any] | None = None
     documents: list[str] = Field(default_factory=list)
     model_calls_used: int = 0                          # rein calls already spent this turn (diagnosis)
+    # The turn's one budget (the pipeline's, which records every stage's calls); None: model_calls_used.
+    budget: TurnBudget | None = None
 
 
 class Check(BaseModel):

@@ -13,6 +13,7 @@ import time
 
 from policies.messages import text_of
 from policies.chat_model import ChatModel
+from policies.budget import TurnBudget
 from policies.schema import Budgets, RefinerSettings
 from policies.telemetry import content_enabled, guardrail
 from refiners import planner
@@ -57,6 +58,11 @@ class AdaptiveRefinery:
             refiners = {n: every[n] for n in dict.fromkeys(wanted) if n in every}
         self.refiners = refiners
 
+    def _budget(self, ctx: TurnContext, spent: int = 0) -> TurnBudget:
+        """The turn's budget, read only: the pipeline's (it records what each stage spent), or, for
+        a caller without one, a budget that has spent ``ctx.model_calls_used`` and ``spent``."""
+        return ctx.budget if ctx.budget is not None else TurnBudget(self.budgets, ctx.model_calls_used + spent)
+
     def _turn(self, ctx: TurnContext, max_calls: int, seconds: float, thorough: bool = False) -> Turn:
         budget = Budget(max_calls=max(0, max_calls), deadline=time.monotonic() + seconds,
                         call_timeout=self.budgets.model_timeout_s, max_chars=self.budgets.max_revision_chars)
@@ -95,7 +101,8 @@ class AdaptiveRefinery:
             return RefinePlan(reason=f"draft of {len(draft)} characters is over max_revision_chars "
                                      f"({self.budgets.max_revision_chars}): not read, not refined")
         # One Turn serves both the gate and the plan: building its evidence is the costly part.
-        turn = self._turn(ctx, self.budgets.max_calls_per_turn - ctx.model_calls_used, self.budgets.model_timeout_s)
+        budget = self._budget(ctx)
+        turn = self._turn(ctx, budget.calls_left(), self.budgets.model_timeout_s)
         settled = planner.settled_by_the_draft(turn, draft)  # before the gate, which builds the evidence
         if settled is not None:
             return settled
@@ -113,8 +120,8 @@ class AdaptiveRefinery:
         the call budget the best revision so far is returned (fail open)."""
         wall = self.budgets.refine_wall_s
         grace = min(0.5, wall * 0.1)  # finish before the pipeline's own timer would drop everything
-        max_calls = self.budgets.max_calls_per_turn - ctx.model_calls_used - plan.model_calls
-        turn = self._turn(ctx, max_calls, wall - grace, thorough=plan.thorough)
+        budget = self._budget(ctx, plan.model_calls)  # the pipeline's already holds the plan's calls
+        turn = self._turn(ctx, budget.calls_left(), wall - grace, thorough=plan.thorough)
         text, steps, notes = draft, [], []
         for name in plan.refiners:
             refiner = self.refiners.get(name)
