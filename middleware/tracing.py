@@ -15,6 +15,23 @@ from policies.telemetry import content_enabled, event, guardrail  # noqa: F401  
 tracer = trace.get_tracer("rein")
 
 
+def start_request_span(policy: str, protocol: str | None = None) -> trace.Span:
+    """The ``rein.request`` span of one proxied request, not made current (a stream outlives the
+    handler: the caller ends it). Every route makes it here, so its name and attributes agree."""
+    span = tracer.start_span("rein.request")
+    span.set_attribute("rein.policy", policy)
+    if protocol is not None:
+        span.set_attribute("rein.protocol", protocol)
+    return span
+
+
+@contextmanager
+def request_span(policy: str, protocol: str | None = None) -> Iterator[trace.Span]:
+    """``start_request_span``, current and ended on exit (a request answered in one piece)."""
+    with trace.use_span(start_request_span(policy, protocol), end_on_exit=True) as span:
+        yield span
+
+
 def start_model_span(model: Any, request: Any = None, operation: str = "chat",
                      context: Any = None) -> trace.Span:
     """A ``{operation} {model}`` client span, not made current (for streams that outlive a block)."""

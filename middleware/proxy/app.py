@@ -79,8 +79,7 @@ class ChatHandler:
         if pipeline.policy.passthrough and capabilities_of(agent).relay:
             if req.stream:
                 return await self._relay_stream(agent, raw, req, headers, base, start)
-            with tracing.tracer.start_as_current_span("rein.request") as span:
-                span.set_attribute("rein.policy", pipeline.policy.name)
+            with tracing.request_span(pipeline.policy.name):
                 with tracing.model_span(agent, req) as model_span:
                     t_up = time.perf_counter()
                     body, parsed = await agent.relay(raw, headers)
@@ -91,8 +90,7 @@ class ChatHandler:
         mreq = model_request(data, req, headers)
         if req.stream:
             return await self._pipeline_stream(pipeline, mreq, base, start)
-        with tracing.tracer.start_as_current_span("rein.request") as span:
-            span.set_attribute("rein.policy", pipeline.policy.name)
+        with tracing.request_span(pipeline.policy.name):
             state = await pipeline.run(mreq)
         out = {**base, **_state_headers(state), "x-rein-overhead-ms": _ms(start, state.get("upstream_ms", 0.0))}
         return Response(orjson.dumps(completion_json(state["final"], req.model)), media_type="application/json",
@@ -112,8 +110,7 @@ class ChatHandler:
 
     async def _relay_stream(self, agent: OpenAICompatModel, raw: bytes, req: ChatCompletionRequest,
                             headers: dict[str, str], base: dict[str, str], start: float) -> Response:
-        span = tracing.tracer.start_span("rein.request")
-        span.set_attribute("rein.policy", base["x-rein-policy"])
+        span = tracing.start_request_span(base["x-rein-policy"])
         model_span = tracing.start_model_span(agent, req, context=trace.set_span_in_context(span))
         # Chunks are parsed only for a recording span (usage, finish reason); otherwise bytes pass.
         acc = ChunkAccumulator() if model_span.is_recording() else None
@@ -149,8 +146,7 @@ class ChatHandler:
                                  headers={**base, **_SSE_HEADERS, "x-rein-overhead-ms": _ms(start, up_ms)})
 
     async def _pipeline_stream(self, pipeline, mreq: ModelRequest, base: dict[str, str], start: float) -> Response:
-        span = tracing.tracer.start_span("rein.request")
-        span.set_attribute("rein.policy", pipeline.policy.name)
+        span = tracing.start_request_span(pipeline.policy.name)
         with trace.use_span(span):  # the run's task copies this context: its spans nest under the request
             # In its own task: a client hanging up must cancel the graph run, not orphan it.
             events = Detached(pipeline.events(mreq, notices=True))

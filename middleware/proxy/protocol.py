@@ -117,9 +117,7 @@ class ProtocolRoute(ChatHandler):
         owned = pipeline.inception.owned_tools(turn.request.tools)
         if turn.stream:
             return await self._stream(pipeline, turn, owned, base, start)
-        with tracing.tracer.start_as_current_span("rein.request") as span:
-            span.set_attribute("rein.policy", pipeline.policy.name)
-            span.set_attribute("rein.protocol", self.protocol)
+        with tracing.request_span(pipeline.policy.name, self.protocol):
             state = await pipeline.run(turn.request)
         body = self.render(turn, state["final"], owned)
         await self.kept(turn, body)
@@ -127,9 +125,7 @@ class ProtocolRoute(ChatHandler):
         return Response(orjson.dumps(body), media_type="application/json", headers=headers)
 
     async def _stream(self, pipeline, turn: Turn, owned: set[str], base: dict[str, str], start: float) -> Response:
-        span = tracing.tracer.start_span("rein.request")
-        span.set_attribute("rein.policy", pipeline.policy.name)
-        span.set_attribute("rein.protocol", self.protocol)
+        span = tracing.start_request_span(pipeline.policy.name, self.protocol)
         with trace.use_span(span):
             events = Detached(pipeline.events(turn.request))  # a hang-up cancels the run (see app.py)
         encoder = self.encoder(turn, owned)
