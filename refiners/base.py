@@ -92,7 +92,10 @@ class Refiner(Protocol):
     ``turn.consult`` to ask rein's model within the turn's budget.
 
     A custom one goes to ``Rein(..., refiners=[Shouting()])`` or a policy's ``plugins:``; the
-    policy's ``refiners.refiners`` may place its name in the running order (else it runs last):
+    policy's ``refiners.refiners`` may place its name in the running order (else it runs last).
+    Streams: set ``sentence_local = True`` when ``check``/``revise`` read a sentence only with the
+    text before it, and the reply is released sentence by sentence; otherwise a turn it applies to
+    is held whole. A short acknowledgement ("ok, thanks") is never refined, by any refiner:
 
     >>> import asyncio
     >>> from policies.messages import UserMessage
