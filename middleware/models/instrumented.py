@@ -4,8 +4,9 @@ The stage builder (``Engine``) wraps the agent and rein's own model once, so the
 LLM inception module, the planner and the refiners all get the same ``chat {model}`` client span
 (GenAI conventions: operation, provider from the model's own ``provider``, request and response
 model, token usage, finish reasons; content only with ``REIN_TRACE_CONTENT=1``). Stages never
-open one themselves. Everything else (``capabilities``, ``relay``, ``list_models`` ...) is the
-wrapped model's::
+open one themselves, and neither does the proxy's byte relay (``relay``, ``relay_stream_batches``:
+the same span around bytes passed through, parsed only for a recording span). Everything else
+(``capabilities``, ``list_models``, ``pool`` ...) is the wrapped model's::
 
     model = Instrumented(OpenAICompatModel("http://upstream/v1"))
     await model.complete(request)          # one span "chat upstream", with gen_ai.usage.*
@@ -13,6 +14,9 @@ wrapped model's::
 from __future__ import annotations
 
 from typing import Any, AsyncIterator
+
+import orjson
+from opentelemetry.context import Context
 
 from middleware import tracing
 from middleware.models.chunks import ChunkAccumulator
@@ -49,6 +53,37 @@ class Instrumented:
                     acc.add(chunk)
                 yield chunk
         except BaseException as e:
+            tracing.fail(span, e)
+            raise
+        finally:
+            if acc is not None:
+                tracing.record_usage(span, acc.response())
+            span.end()
+
+    async def relay(self, body: bytes, headers: dict[str, str] | None = None, *,
+                    request: Any = None) -> tuple[bytes, dict[str, Any]]:
+        """The model's byte relay (``capabilities.relay``) inside its ``chat`` span."""
+        with tracing.model_span(self.model, request) as span:
+            raw, data = await self.model.relay(body, headers)
+            tracing.record_completion(span, data)
+        return raw, data
+
+    async def relay_stream_batches(self, body: bytes, headers: dict[str, str] | None = None, *,
+                                   request: Any = None, parent: Context | None = None) -> AsyncIterator[list[bytes]]:
+        """The model's streamed byte relay inside its ``chat`` span (a child of ``parent``); the span
+        ends when the stream does, or is closed."""
+        span = tracing.start_model_span(self.model, request, context=parent)
+        acc = ChunkAccumulator() if span.is_recording() else None
+        try:
+            async for batch in self.model.relay_stream_batches(body, headers):
+                if acc is not None:
+                    for data in batch:
+                        try:
+                            acc.add(orjson.loads(data))
+                        except (orjson.JSONDecodeError, AttributeError, TypeError):
+                            pass  # the relay passes what it cannot read; the span just lacks it
+                yield batch
+        except Exception as e:  # not GeneratorExit or a cancel: a client that hung up is no failure
             tracing.fail(span, e)
             raise
         finally:

@@ -16,8 +16,7 @@ from middleware import tracing
 from middleware.redact import redact
 from middleware.config import Settings
 from middleware.engine import Engine
-from middleware.models.chunks import ChunkAccumulator, completion_json
-from middleware.models.openai_compat import OpenAICompatModel
+from middleware.models.chunks import completion_json
 from middleware.proxy import admin, ops, protocols
 from middleware.proxy.errors import ProxyError, error_response, sse_error
 from middleware.proxy.ops_stream import Detached
@@ -75,16 +74,14 @@ class ChatHandler:
         pipeline = self.engine.pipeline(self._policy_name(request))
         headers = {"authorization": request.headers["authorization"]} if "authorization" in request.headers else {}
         base = {"x-rein-policy": pipeline.policy.name}
-        agent = self.engine.agent
+        agent = pipeline.agent  # Instrumented: the relay's `chat` span is the wrapper's
         if pipeline.policy.passthrough and capabilities_of(agent).relay:
             if req.stream:
                 return await self._relay_stream(agent, raw, req, headers, base, start)
             with tracing.request_span(pipeline.policy.name):
-                with tracing.model_span(agent, req) as model_span:
-                    t_up = time.perf_counter()
-                    body, parsed = await agent.relay(raw, headers)
-                    up_ms = (time.perf_counter() - t_up) * 1000
-                    tracing.record_completion(model_span, parsed)
+                t_up = time.perf_counter()
+                body, _ = await agent.relay(raw, headers, request=req)
+                up_ms = (time.perf_counter() - t_up) * 1000
             return Response(body, media_type="application/json",
                             headers={**base, "x-rein-overhead-ms": _ms(start, up_ms)})
         mreq = model_request(data, req, headers)
@@ -108,19 +105,14 @@ class ChatHandler:
                              "invalid_policy", "x-rein-policy")
         return name
 
-    async def _relay_stream(self, agent: OpenAICompatModel, raw: bytes, req: ChatCompletionRequest,
+    async def _relay_stream(self, agent: Any, raw: bytes, req: ChatCompletionRequest,
                             headers: dict[str, str], base: dict[str, str], start: float) -> Response:
         span = tracing.start_request_span(base["x-rein-policy"])
-        model_span = tracing.start_model_span(agent, req, context=trace.set_span_in_context(span))
-        # Chunks are parsed only for a recording span (usage, finish reason); otherwise bytes pass.
-        acc = ChunkAccumulator() if model_span.is_recording() else None
         t_up = time.perf_counter()
-        source = agent.relay_stream_batches(raw, headers)
+        source = agent.relay_stream_batches(raw, headers, request=req, parent=trace.set_span_in_context(span))
         try:
             first = await _first(source)  # errors before the first byte are plain HTTP errors
-        except BaseException as e:
-            tracing.fail(model_span, e)
-            model_span.end()
+        except BaseException:
             span.end()
             raise
         up_ms = (time.perf_counter() - t_up) * 1000
@@ -128,19 +120,15 @@ class ChatHandler:
         async def body() -> AsyncIterator[bytes]:
             try:
                 if first is not None:
-                    yield _events(acc, first)
+                    yield _events(first)
                     async for batch in source:
-                        yield _events(acc, batch)
+                        yield _events(batch)
                 yield b"data: [DONE]\n\n"
-            except ModelError as e:
-                tracing.fail(model_span, e)
+            except ModelError as e:  # the wrapper marked its `chat` span failed
                 yield sse_error(e.message, e.code, e.status)
             finally:
-                if acc is not None:
-                    tracing.record_usage(model_span, acc.response())
-                model_span.end()
+                await source.aclose()  # ends the `chat` span with the usage it read
                 span.end()
-                await source.aclose()
 
         return StreamingResponse(body(), media_type="text/event-stream",
                                  headers={**base, **_SSE_HEADERS, "x-rein-overhead-ms": _ms(start, up_ms)})
@@ -218,14 +206,8 @@ async def _first(source: AsyncIterator[Any]) -> Any:
         return None
 
 
-def _events(acc: ChunkAccumulator | None, batch: list[bytes]) -> bytes:
-    """SSE events that arrived together go out in one write; a recording span reads them."""
-    if acc is not None:
-        for data in batch:
-            try:
-                acc.add(orjson.loads(data))
-            except (orjson.JSONDecodeError, AttributeError, TypeError):
-                pass  # the relay passes what it cannot read; the span just lacks it
+def _events(batch: list[bytes]) -> bytes:
+    """SSE events that arrived together go out in one write."""
     return b"".join([b"data: " + data + b"\n\n" for data in batch])
 
 
