@@ -294,7 +294,7 @@ if __name__ == "__main__":
         pass
     args = parse()
     if args.serve_replay:
-        from proxy_overhead import DEV_SET, serve_replay
+        from body_overhead import DEV_SET, serve_replay
 
         print("serving", flush=True)
         sys.exit(serve_replay(args.serve_replay, DEV_SET))
