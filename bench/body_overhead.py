@@ -16,7 +16,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from proxy_overhead import (one, DEV_SET, NONE_REPLY, ROOT, child_env, free_port, fresh_session, pct,  # noqa: F401
-                            start, wait_ready)
+                            start, stop_all, wait_ready)
 
 
 def _key(messages: list[dict]) -> bytes:
@@ -126,13 +126,7 @@ async def replay(args: argparse.Namespace) -> None:
                         calls.append(await none_calls(session, none_url) - before)
         report_bodies(bodies, own, calls)
     finally:
-        for proc in procs.values():
-            proc.terminate()
-        for proc in procs.values():
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_all(procs.values())
 
 
 async def none_calls(session: aiohttp.ClientSession, url: str) -> int:

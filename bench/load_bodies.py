@@ -26,17 +26,10 @@ _FAILURES = ("Error: order not found", "Error: upstream service timed out, try a
 
 
 def dev_bodies(path: Path = DEV_SET) -> list[bytes]:
-    data = orjson.loads(path.read_bytes())
-    tools = data.get("tools")
-    out = []
-    for trajectory in data["trajectories"]:
-        traj = trajectory["traj"]
-        for i, m in enumerate(traj):
-            after_tools = m.get("role") == "tool" and (i + 1 == len(traj) or traj[i + 1].get("role") != "tool")
-            if m.get("role") == "user" or after_tools:
-                body = {"model": "gpt-load", "messages": traj[: i + 1], **({"tools": tools} if tools else {})}
-                out.append(orjson.dumps(body))
-    return out
+    """The proxy bench's real request bodies: every prefix ending at a user turn or after tool results."""
+    from body_overhead import request_bodies
+
+    return request_bodies(path)
 
 
 def generated_bodies(n: int = 500, seed: int = 14) -> list[bytes]:

@@ -167,6 +167,18 @@ async def throughput(session, url: str, stream: bool, seconds: float, concurrenc
     return done / (time.perf_counter() - t), (cpu_seconds(pid) - cpu) * 1000 / max(1, done)
 
 
+def stop_all(procs) -> None:
+    """Terminate the bench's processes, then give each 10 s before killing it."""
+    procs = list(procs)
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 def pct(xs: list[float], q: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(q * len(xs)))]
@@ -218,13 +230,7 @@ async def run(args: argparse.Namespace) -> None:
                 verdicts += targets(lat, load, stream)
             print("\ntargets (issue 2)" + "".join(f"\n  {v}" for v in verdicts))
     finally:
-        for proc in procs.values():
-            proc.terminate()
-        for proc in procs.values():
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_all(procs.values())
 
 
 def report(lat: dict[str, list[float]], own: dict[str, list[float]], load: dict[str, tuple[float, float]],

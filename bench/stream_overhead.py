@@ -16,7 +16,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from proxy_overhead import (BODY, DEV_SET, NONE_REPLY, ROOT, child_env, free_port, fresh_session, pct,  # noqa: F401
-                            start, wait_ready)
+                            start, stop_all, wait_ready)
 
 
 # ---- a long reply streamed slowly (--ttft) ------------------------------------------------------
@@ -124,13 +124,7 @@ async def ttft(args: argparse.Namespace) -> None:
                 for name, url in urls.items():
                     got[name].append(await timed_stream(session, url, payload))
     finally:
-        for proc in procs.values():
-            proc.terminate()
-        for proc in procs.values():
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_all(procs.values())
     med = {name: (statistics.median(x[0] for x in rows), statistics.median(x[1] for x in rows)) for name, rows in got.items()}
     d_first, d_total = med["direct"]
     print(f"\n  {'target':<28}{'held':>11}{'TTFT ms':>10}{'added':>9}{'total ms':>10}{'added':>9}"
