@@ -198,13 +198,31 @@ class Pipeline:
         refinement = state.get("refinement")
         if refinement is not None and refinement.changed:
             final = draft.model_copy(update={"message": assistant(refinement.final, draft.message.tool_calls)})
+        final, dropped = self._without_owned(state, final)
+        out: dict[str, Any] = {}
+        if dropped:
+            out["notes"] = [*(state.get("notes") or []),
+                            f"resolve: {', '.join(dropped)} still called after {MAX_ROUNDS} rounds; not shown to the client"]
         if state.get("stream") and not state.get("streamed"):
             self._send_held(state, final)
         if (self.profiles is not None and self.policy.refiners.enabled and self.policy.refiners.learn_profiles
                 and not final.message.tool_calls):
             # Learn from the dialogue off the critical path: a task that runs after the reply goes out.
             self.profiles.remember_later(state["request"].extra.get("user"), state["request"].messages)
-        return {"final": final}
+        return {**out, "final": final}
+
+    def _without_owned(self, state: TurnState, final: ModelResponse) -> tuple[ModelResponse, list[str]]:
+        """rein-owned tools never reach the client: calls to them still pending when rein stops
+        looping (MAX_ROUNDS) are dropped, and a reply left empty says that it could not finish."""
+        calls = final.message.tool_calls or []
+        owned = self.inception.owned_tools(state["request"].tools) if calls else set()
+        dropped = [c.function.name for c in calls if c.function.name in owned]
+        if not dropped:
+            return final, []
+        kept = [c for c in calls if c.function.name not in owned] or None
+        text = text_of(final.message) or (None if kept else "I'm sorry, I could not finish that. Please try again.")
+        message = assistant(text, kept)
+        return final.model_copy(update={"message": message, "finish_reason": "tool_calls" if kept else "stop"}), dropped
 
     def _send_held(self, state: TurnState, final: ModelResponse) -> None:
         """A reply held whole goes out in the upstream's own chunks (ids, fields, chunking), with
