@@ -13,7 +13,7 @@ import re
 
 from refiners.base import Check, Revision
 from refiners.claims import Claim, find_claims, render, replace_spans
-from refiners.evidence import Sentences, context_words, near_words, words
+from refiners.evidence import Sentences, near_words, words
 from refiners.factuality import FACT_SOURCES, _transposed
 from refiners.turn import Turn
 

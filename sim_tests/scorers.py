@@ -179,7 +179,7 @@ def communicated() -> ScoreFn:
 def _writes_between(o: Outcome, start_turn: int) -> int:
     """Successful write calls the agent made after user turn ``start_turn`` and before its first text."""
     tools = get_domain(o.scenario.domain).tools
-    turn, writes, by_id = 0, 0, {}
+    turn, writes = 0, 0
     results = {m.get("tool_call_id"): m.get("content") for m in o.messages if m["role"] == "tool"}
     for m in o.messages:
         if m["role"] == "user":

@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass, field
 
 from sim_tests.domains import get_domain
-from sim_tests.scenario import TRAITS, Action, GoalShift, Rule, Scenario
+from sim_tests.scenario import TRAITS, Action, GoalShift, Rule, Scenario, Suite
 
 STOP = "###STOP###"
 GIVE_UP = "###GIVE-UP###"
@@ -227,7 +227,7 @@ def instructions(scenario: Scenario) -> list[str]:
     return out
 
 
-def suite_with_traits(suite: "Suite", spec: str, seed: int = 0, cooperative: bool = True) -> "Suite":
+def suite_with_traits(suite: Suite, spec: str, seed: int = 0, cooperative: bool = True) -> Suite:
     """Every scenario of ``suite`` once per trait group of ``spec`` (``"informal,withholding+role"``),
     after the scenarios as they are (unless ``cooperative=False``). Scenarios that cannot carry a
     group are left out of it."""
