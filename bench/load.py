@@ -76,16 +76,7 @@ def start(cmd: list[str], ready: str, env: dict[str, str] | None = None) -> subp
 
 
 async def wait_ready(url: str) -> None:
-    async with aiohttp.ClientSession() as s:
-        for _ in range(300):
-            try:
-                async with s.get(url + "/readyz") as r:
-                    if r.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    raise RuntimeError(f"{url} not ready")
+    await wait_up(url + "/readyz")
 
 
 async def one(session: aiohttp.ClientSession, url: str, stream: bool, out: dict[str, list], payload: bytes) -> None:
