@@ -56,12 +56,18 @@ def key_words(path: str) -> frozenset[str]:
     return frozenset(norm(w) for w in parts.split() if w.isalpha() and w.lower() not in STOP)
 
 
-@lru_cache(maxsize=65536)
 def is_id(value: Any) -> bool:
-    """An identifier-shaped value: letters and digits mixed, or six digits and more."""
+    """An identifier-shaped value: letters and digits mixed, or six digits and more. Any JSON value
+    may come in (a list under an id key is common): only a string or an integer can be an id, and
+    only those reach the cache, keyed by text (a cache on the value itself raised on a list)."""
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         return False
-    text = str(value).lstrip("#")
+    return _id_text(str(value))
+
+
+@lru_cache(maxsize=65536)
+def _id_text(value: str) -> bool:
+    text = value.lstrip("#")
     if not 3 <= len(text) <= 40 or not _ID_TOKEN.fullmatch(text) or _NOT_ID.match(text):
         return False
     digits = sum(ch.isdigit() for ch in text)
