@@ -18,10 +18,21 @@ class Detection(BaseModel):
     evidence: str = ""
     confidence: float = 1.0
     source: Literal["structural", "llm"] = "structural"
+    # The stable rule id (``detect:<label>``, ``action:<pack rule id>``, ``action:builtin/<check>``);
+    # None means ``"detect:" + label``, what every consumer falls back to.
+    rule: str | None = None
+    # True when the tool call named by ``call_id`` must not reach the client as drafted.
+    hold: bool = False
+    call_id: str | None = None
 
     @property
     def label(self) -> str:
         return f"{self.type}/{self.subtype}" if self.subtype else self.type
+
+    @property
+    def rule_id(self) -> str:
+        """The finding's stable rule id, ``detect:<label>`` when none was set."""
+        return self.rule or f"detect:{self.label}"
 
 
 class Diagnosis(BaseModel):
