@@ -75,6 +75,12 @@ class Inception(Protocol):
         """Structural check of the agent's draft tool calls (unknown tool, schema violation)."""
         ...
 
+    def checks_calls(self, tools: list[dict[str, Any]] | None) -> bool:
+        """Whether ``check_draft`` may hold (``Detection.hold``) a call to one of ``tools``.
+        A stream holds its tool-call chunks until the call is checked only when this says so,
+        so a turn whose tools no action check covers streams as fast as before."""
+        ...
+
 
 class NoInception:
     """Diagnoses nothing, injects nothing, owns no tool."""
@@ -93,3 +99,6 @@ class NoInception:
 
     def check_draft(self, messages, tools, draft) -> Diagnosis:
         return Diagnosis()
+
+    def checks_calls(self, tools) -> bool:
+        return False

@@ -152,6 +152,11 @@ class Cascade:
             return Diagnosis(notes=[f"draft_check: {type(e).__name__}"])
         return self._diagnosis(found, None, 0, [])
 
+    def checks_calls(self, tools: list[dict[str, Any]] | None) -> bool:
+        # Only the action checks hold a call; the malformed-call check re-asks a draft not yet sent.
+        # Until the policy's action rules are checked here, no call is ever held.
+        return False
+
 
 def _decide(span: Any, found: list[Any]) -> None:
     if found:
