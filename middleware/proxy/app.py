@@ -221,6 +221,12 @@ def _state_headers(state: dict[str, Any]) -> dict[str, str]:
             out["x-rein-flagged"] = state["refinement"].flag_header()
     elif "plan" in state or state.get("final") is not None:
         out["x-rein-refined"] = "none"
+    # Action checks on tool-call drafts, by rule id: held (the agent was re-asked), dropped (still
+    # held after the policy's rounds: not sent), flagged (reported only).
+    for header, key in (("x-rein-held-calls", "held_calls"), ("x-rein-dropped-calls", "dropped_calls"),
+                        ("x-rein-flagged-calls", "flagged_calls")):
+        if state.get(key):
+            out[header] = ",".join(dict.fromkeys(d.rule_id for d in state[key])).encode("ascii", "replace").decode()
     if state.get("notes"):
         # Notes may quote a failure of rein's own model: its address stays in the log, not the header.
         out["x-rein-fail-open"] = redact("; ".join(state["notes"]))[:500].encode("ascii", "replace").decode()
