@@ -15,6 +15,7 @@ import yaml
 from pydantic import ValidationError
 
 from policies import plugins
+from policies.rules import known_rules, unknown_patterns
 from policies.schema import BUILTIN_REFINERS, CrossFieldProblems, Policy
 
 PACKS = Path(__file__).parent / "packs"
@@ -195,7 +196,27 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:
                 line = _line_of(root, at(loc)) if root is not None and at(loc) is not None else None
                 lines.append(f"  {yaml_path(loc)}{f' (line {line})' if line else ''}: {msg}")
             raise PolicyError("\n".join(lines))
+    if policy.rules:
+        _check_rules(policy, source, root, own, data)
     return policy
+
+
+def _check_rules(policy: Policy, source: str, root: yaml.Node | None, own: Any, data: Any) -> None:
+    """A ``rules:`` entry must name a rule this policy can report (policies.rules.known_rules)."""
+    names = []
+    for spec in policy.plugins:
+        obj = plugins.load(spec)  # already loaded once by _plugin_problems: it imports
+        if plugins.kind(obj) == "refiner":
+            names.append(obj.name)
+    problems = unknown_patterns(policy.rules, known_rules(policy, names))
+    if problems:
+        lines = [f"{source}: invalid policy"]
+        for pattern, msg in problems:
+            loc = ("rules", pattern)
+            at = loc if data is own else _own_loc(loc, own, data)
+            line = _line_of(root, at) if root is not None and at is not None else None
+            lines.append(f"  {yaml_path(loc)}{f' (line {line})' if line else ''}: {msg}")
+        raise PolicyError("\n".join(lines))
 
 
 def _plugin_problems(policy: Policy) -> list[tuple[tuple[Any, ...], str]]:

@@ -18,6 +18,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from policies.rules import RULE_PATTERN, PackMode
+
 Trigger = Literal["every_user_turn", "on_signal", "always"]
 Strategy = Literal["think_trace", "prefill", "system_note"]
 TOOL_NAME = r"^[A-Za-z0-9_-]{1,64}$"
@@ -131,6 +133,13 @@ class Policy(_Strict):
     budgets: Budgets = Field(default_factory=Budgets)
     taxonomy: list[ErrorType] = Field(default_factory=list)
     recovery_tools: list[RecoveryTool] = Field(default_factory=list)
+    shadow: bool = Field(False, description=(
+        "Shadow mode: every stage runs and nothing changes (no plan planted, no reply rewritten, no call held, "
+        "no stream held); what rein would have done goes to x-rein-would-* headers, spans and the decision log."))
+    rules: dict[Annotated[str, Field(pattern=RULE_PATTERN)], PackMode] = Field(default_factory=dict, description=(
+        "Per-rule modes by rule id or glob (detect:<type>[/<subtype>], refine:<refiner>/<kind>, action:<id>): "
+        "off, act (the default), flag (report, change nothing) or shadow (record what would be done); "
+        "see policies.rules."))
     plugins: list[Annotated[str, Field(pattern=PLUGIN_SPEC)]] = Field(default_factory=list, description=(
         "Your own detectors and refiners, as 'package.module:object' (a class is instantiated with no "
         "arguments); see policies.plugins. Checked when the policy loads."))
