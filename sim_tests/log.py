@@ -53,6 +53,7 @@ class TrialRecord(BaseModel):
     trial: int
     status: Status
     error: str | None = None
+    agent_unreachable: bool = Field(False, description="the error was no connection to the agent at all")
     ended_by: EndedBy = "stop"
     user_turns: int = 0
     messages: list[dict[str, Any]] = Field(default_factory=list)
@@ -118,7 +119,8 @@ class RunLog(BaseModel):
     version: int = 1
     config: RunConfig
     scorers: list[ScorerRecord] = Field(default_factory=list, description="What judged every trial")
-    status: Literal["running", "complete", "interrupted"] = "running"
+    status: Literal["running", "complete", "interrupted", "stopped"] = "running"
+    stopped_because: str | None = Field(None, description="why a stopped run ran no more trials")
     started_at: str = ""
     finished_at: str | None = None
     scenarios: list[Scenario] = Field(default_factory=list)

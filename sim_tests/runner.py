@@ -2,6 +2,10 @@
 timeouts and retries, progress with elapsed time and ETA (``sim_tests.progress``), and
 resumable output.
 
+The first trial runs alone: when it could not connect to the agent at all, no other trial could
+either, so the run stops there (``status: stopped``, ``stopped_because``) instead of printing the
+same connection error for every trial.
+
 Each finished trial is appended to ``DIR/trials.jsonl`` at once, so an interrupted run (Ctrl-C)
 keeps every finished trial, and a re-run with the same ``DIR`` skips them (trials that ended in
 an error are tried again). ``DIR/run.json`` holds the whole log when the run ends or stops.
@@ -122,8 +126,17 @@ class Runner:
                 sink.flush()
             progress.add(record)
 
-        tasks = [asyncio.ensure_future(one(*p)) for p in pending]
+        tasks: list[asyncio.Future] = []
         try:
+            if pending:  # the first-call check: one trial before the rest
+                await one(*pending[0])
+                first = results[trial_key(pending[0][0].id, pending[0][1].name, pending[0][2])]
+                if first.agent_unreachable:
+                    log.status = "stopped"
+                    log.stopped_because = (f"the agent could not be reached ({first.error}); "
+                                           f"{len(pending) - 1} other trials not run")
+                    return log
+            tasks = [asyncio.ensure_future(one(*p)) for p in pending[1:]]
             await asyncio.gather(*tasks)
             log.status = "complete"
         except (asyncio.CancelledError, KeyboardInterrupt):

@@ -23,7 +23,12 @@ MAX_STEPS = 8  # agent calls (tool rounds) in one user turn before the harness m
 
 
 class TrialError(Exception):
-    """The trial could not run to a verdict (the agent endpoint failed or timed out)."""
+    """The trial could not run to a verdict (the agent endpoint failed or timed out).
+    ``unreachable``: no connection to the agent at all, so no other trial can reach it either."""
+
+    def __init__(self, message: str, unreachable: bool = False):
+        super().__init__(message)
+        self.unreachable = unreachable
 
 
 @dataclass
@@ -51,7 +56,7 @@ def _bind(agent: AgentUnderTest, env: Any, arm: Arm) -> tuple[ChatModel, bool]:
 async def _call(arm: Arm, model: ChatModel, request: ModelRequest, policy: CallPolicy,
                 inside: bool = False) -> TurnResult:
     """One arm turn with a timeout; timeouts and 5xx/transport errors are retried."""
-    last = ""
+    last, unreachable = "", False
     for attempt in range(policy.retries + 1):
         try:
             work = inside_turn(model, request) if inside else arm.turn(model, request)
@@ -60,14 +65,17 @@ async def _call(arm: Arm, model: ChatModel, request: ModelRequest, policy: CallP
             last = f"agent call timed out after {policy.timeout_s:g}s"
         except ModelError as e:
             last = f"agent call failed ({e.status} {e.code}): {e.message}"
+            unreachable = e.code == "upstream_unreachable"
             if e.status < 500 and e.status not in (408, 429):
                 break
+        except ConnectionError as e:  # a Python agent whose own endpoint refused the connection
+            last, unreachable = f"agent turn raised {type(e).__name__}: {e!s:.300}", True
         except Exception as e:  # the agent under test crashed: an error of the trial, not of the run
             last = f"agent turn raised {type(e).__name__}: {e!s:.300}"
             break
         if attempt < policy.retries:
             await asyncio.sleep(policy.backoff_s * (attempt + 1))
-    raise TrialError(last)
+    raise TrialError(last, unreachable)
 
 
 def _dump(m: Message) -> dict[str, Any]:
@@ -123,6 +131,7 @@ async def run_trial(scenario: Scenario, arm: Arm, agent: AgentUnderTest, user: U
                     transcript.append(_dump(tool_message))
     except TrialError as e:
         record.status, record.error, ended_by = "error", str(e), "error"
+        record.agent_unreachable = e.unreachable
     except Exception as e:  # the user simulator's model or the agent's set-up failed: no verdict
         record.status, record.error, ended_by = "error", f"{type(e).__name__}: {e!s:.300}", "error"
     record.ended_by = ended_by

@@ -55,6 +55,7 @@ def render_markdown(log: RunLog) -> str:
     out = [f"# rein sim: {cfg.suite}", "",
            f"Agent `{cfg.agent}`, {cfg.user} user, arms {', '.join(cfg.arms)}, policy `{cfg.policy}`, "
            f"{cfg.trials} trial(s) per scenario, {len(log.trials)} trials ({log.status}).", "",
+           *([f"Stopped: {log.stopped_because}.", ""] if log.stopped_because else []),
            *([f"Scorers: {', '.join(_scorer(s.name, s.args) for s in log.scorers)}.", ""] if log.scorers else []),
            "## Success rate by arm and error type", "",
            "| error type | " + " | ".join(arms) + " |", "|---|" + "---|" * len(arms)]
