@@ -82,8 +82,13 @@ class Pipeline:
             ctx = TurnContext.model_construct(
                 messages=request.messages, tools=request.tools, profile=profile, user=request.extra.get("user"),
                 documents=[], model_calls_used=budget.calls_used, budget=budget)
-            if self.refinery.may_refine(ctx):
-                mode = SENTENCES if self._sentence_check(ctx) is not None else WHOLE
+            try:
+                if self.refinery.may_refine(ctx):
+                    mode = SENTENCES if self._sentence_check(ctx) is not None else WHOLE
+            except Exception as e:  # fail open: a stream nobody can check goes out as the agent writes it
+                mode = PASS
+                notes.append(f"stream_check: internal error ({type(e).__name__}); the reply streams unchecked")
+                tracing.event("rein.stream_check.skipped", {"reason": notes[-1]})
         notes += diagnosis.notes
         return {"diagnosis": diagnosis, "may_refine": mode != PASS, "stream_mode": mode, "messages": request.messages,
                 "tools": request.tools, "notes": notes, "rounds": 0, "upstream_ms": 0.0, "profile": profile}
@@ -120,6 +125,9 @@ class Pipeline:
             if relayed.check is not None and streamed:
                 # Checked as it streamed: the refinement is done, and is what the client got.
                 stream_out["refinement"] = relayed.check.refinement(text_of(draft.message))
+            if relayed.check is not None and relayed.check.skipped:
+                stream_out["notes"] = [*(state.get("notes") or []), *relayed.check.skipped_notes()]
+                tracing.event("rein.stream_check.skipped", {"reason": "; ".join(relayed.check.skipped_notes())})
         else:
             draft = await self.agent.complete(request)
         waited = (time.perf_counter() - started) * 1000
@@ -133,7 +141,8 @@ class Pipeline:
             if check.found and not state.get("rechecked"):
                 out["draft_check"] = check
             elif check.found:  # asked once already: fail open, the call goes out as the agent wrote it
-                out["notes"] = [*(state.get("notes") or []), f"draft_check: still {check.header()} after a re-ask"]
+                out["notes"] = [*(out.get("notes") or state.get("notes") or []),
+                                f"draft_check: still {check.header()} after a re-ask"]
         # Planning and finishing happen in this node: every graph step costs ~0.15 ms, and the
         # clean path (diagnose ─▶ agent ─▶ END) should pay for as few as possible.
         merged: Any = {**state, **out}

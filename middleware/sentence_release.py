@@ -56,6 +56,7 @@ class SentenceRelease:
         self._held: list[_Held] = []
         self._released = 0   # the reply's text up to here went out
         self._scan = 0       # sentence ends are looked for from here
+        self._broken = False  # the check raised: text is released unchecked from then on
 
     async def add(self, c: dict[str, Any]) -> None:
         content = content_of(c)
@@ -94,7 +95,13 @@ class SentenceRelease:
                 self._flush_held()
             return
         original = self.check.text[start:end]
-        checked = await self.check.sentence(start, end)
+        checked = original
+        if not self._broken:
+            try:
+                checked = await self.check.sentence(start, end)
+            except Exception as e:  # fail open: the rest of the reply goes out as the agent wrote it
+                self._broken = True
+                self.check._skip("sentence check", e)
         self.report.sentences += 1
         edits = [(s + start, e + start, new) for s, e, new in edits_between(original, checked)]
         if edits:

@@ -15,6 +15,7 @@ inside it are read: the whole check's work, spread over the stream, never repeat
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass, field, replace
 
@@ -22,6 +23,8 @@ from refiners.base import Refinement, Refiner, RefinerStep
 from refiners.claims import read_claims, replace_spans
 from refiners.text import Sentences, _SENTENCE_END
 from refiners.turn import Turn
+
+log = logging.getLogger("rein.stream_check")
 
 # Claims are read from a little before the sentence, so a pattern's look-behind sees what the whole
 # reply's scan saw; only those that start inside the sentence are its own.
@@ -61,6 +64,7 @@ class SentenceCheck:
         self._checker = None
         self._ready: asyncio.Task | None = None
         self._applies: dict[str, bool] | None = None
+        self.skipped: dict[str, str] = {}  # refiner -> the exception's type, for the log
 
     def start(self) -> None:
         """Build the turn's evidence while the agent is still thinking, off the loop when it is big."""
@@ -75,19 +79,21 @@ class SentenceCheck:
         original = self.text[start:end]
         text = original
         if self._applies is None:
-            if self._ready is not None:
-                await self._ready
-            self._applies = {n: r.applies(self.turn) for n, r in self.refiners.items()}
+            self._applies = await self._which_apply()
         for name, refiner in self.refiners.items():
             if not self._applies[name]:
                 continue
             step = self._steps[name]
             began = time.perf_counter()
             before = text
-            if name == "factuality" and getattr(refiner, "deterministic", True):
-                text = await self._factuality(refiner, start, end)
-            elif name != "factuality":
-                text = await self._revise(refiner, step, text, first=start == 0)
+            try:
+                if name == "factuality" and getattr(refiner, "deterministic", True):
+                    text = await self._factuality(refiner, start, end)
+                elif name != "factuality":
+                    text = await self._revise(refiner, step, text, first=start == 0)
+            except Exception as e:  # fail open: the sentence goes out as it was, the refiner stops here
+                text = before
+                self._skip(name, e)
             if text != before:
                 step.changed += 1
             step.ms += (time.perf_counter() - began) * 1000
@@ -95,6 +101,33 @@ class SentenceCheck:
         if text != original:
             self.changed.append(len(self.final))
         return text
+
+    async def _which_apply(self) -> dict[str, bool]:
+        applies = {}
+        if self._ready is not None:
+            try:
+                await self._ready
+            except Exception as e:  # the evidence could not be built: no refiner that reads it can run
+                self._skip("factuality", e)
+        for name, refiner in self.refiners.items():
+            try:
+                applies[name] = name not in self.skipped and refiner.applies(self.turn)
+            except Exception as e:
+                applies[name] = False
+                self._skip(name, e)
+        return applies
+
+    def _skip(self, name: str, error: Exception) -> None:
+        """A refiner that raised is skipped for the rest of the reply; the reply is never lost to it."""
+        if self._applies is not None:
+            self._applies[name] = False
+        if name not in self.skipped:
+            self.skipped[name] = type(error).__name__
+            log.warning("stream check: %s raised, skipped for the rest of the reply", name, exc_info=error)
+
+    def skipped_notes(self) -> list[str]:
+        """Fail-open notes for the turn (x-rein-fail-open): which refiner stopped checking, in words."""
+        return [f"{name}: internal error, sentences sent as written" for name in self.skipped]
 
     async def _factuality(self, refiner: Refiner, start: int, end: int) -> str:
         from refiners.factuality import CHECKED, Checker, _name_edits, _status_edit

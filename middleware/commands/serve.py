@@ -6,15 +6,18 @@ import os
 import sys
 
 from middleware.config import Settings, SettingsError
-from policies.loader import PolicyError
+from policies.loader import PolicyError, shipped
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", help="bind address (REIN_HOST, default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (REIN_PORT, default 8080)")
     p.add_argument("--upstream", help="http(s)://host/v1, a litellm model string, or omit for the embedded model (REIN_UPSTREAM)")
-    p.add_argument("--middleware-model", help="model for rein's own calls (REIN_MIDDLEWARE_MODEL; default: the upstream)")
-    p.add_argument("--policy", help="policy name or YAML path (REIN_POLICY, default 'default')")
+    p.add_argument("--middleware-model",
+                   help="model for rein's own calls: a URL, a litellm model, or 'upstream' to reuse the upstream on "
+                        "purpose (REIN_MIDDLEWARE_MODEL; unset: rein's model stages do not run, the rules do)")
+    p.add_argument("--policy", help=f"a built-in policy ({', '.join(shipped())}) or a YAML path "
+                                    "(REIN_POLICY, default 'default')")
     p.add_argument("--allow-policy-header", action="store_true", default=None,
                    help="let clients choose a policy per request with x-rein-policy")
     p.add_argument("--upstream-protocol", choices=["chat", "responses", "messages"],
@@ -22,8 +25,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "bytes (REIN_UPSTREAM_PROTOCOL, default chat)")
     p.add_argument("--response-db", help="SQLite file or postgresql:// DSN to keep Responses for previous_response_id "
                                          "and GET/DELETE /v1/responses/{id} (REIN_RESPONSE_DB; unset: stateless)")
-    p.add_argument("--log-level", default="info")
-    ops = p.add_argument_group("serving (keys: REIN_API_KEYS=k1,k2 — never on the command line, where ps shows them)")
+    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug", "trace"],
+                   help="the server's log level (default: info)")
+    p.add_argument("--incident-webhook", help="http(s) URL that gets a JSON POST for each failure the agent reports "
+                                              "(report_internal_error) (REIN_INCIDENT_WEBHOOK; unset: log line, "
+                                              "x-rein-incident header and /metrics only)")
+    ops = p.add_argument_group("serving (keys: REIN_API_KEYS=team-a:key1,team-b:key2, each named for its tenant — never "
+                                 "on the command line, where ps shows them)")
     ops.add_argument("--workers", type=int, help="worker processes (REIN_WORKERS, default 1)")
     ops.add_argument("--upstream-timeout", type=float, help="seconds per upstream call (REIN_UPSTREAM_TIMEOUT_S, 120)")
     ops.add_argument("--timeout-keep-alive", type=float, help="idle keep-alive seconds (REIN_TIMEOUT_KEEP_ALIVE_S, 5)")
@@ -68,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
                                      drain_timeout_s=args.drain_timeout, limit_concurrency=args.limit_concurrency,
                                      max_body_bytes=args.max_body_bytes, rate_limit_rpm=args.rate_limit_rpm,
                                      rate_limit_burst=args.rate_limit_burst, policy_watch_s=args.policy_watch,
-                                     upstream_protocol=args.upstream_protocol, response_db=args.response_db)
+                                     upstream_protocol=args.upstream_protocol, response_db=args.response_db,
+                                     incident_webhook=args.incident_webhook)
         engine = Engine.from_settings(settings)
     except (SettingsError, PolicyError) as e:
         print("\n".join(f"rein: {line}" for line in str(e).splitlines()), file=sys.stderr)
