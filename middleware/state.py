@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, TypedDict
 
-from inception.base import Diagnosis
+from inception.base import Incident, Detection, Diagnosis
 from policies.budget import TurnBudget
 from policies.messages import Message
 from policies.chat_model import ModelRequest, ModelResponse
@@ -31,6 +31,12 @@ class TurnState(TypedDict, total=False):
     rounds: int                    # agent calls this turn (rein-owned tool loops add rounds)
     draft_check: Diagnosis | None  # what is wrong with the draft's tool calls (None: nothing)
     rechecked: bool                # the agent was re-asked once about a malformed tool call
+    hold_rounds: int               # re-asks because an action check held a call (middleware.action_hold)
+    held_calls: list[Detection]    # every finding that held a call this turn (hold=True)
+    dropped_calls: list[Detection] # the final draft's held calls, dropped after the policy's rounds
+    flagged_calls: list[Detection] # action findings reported only (flag mode: hold=False)
+    call_chunks: list[dict[str, Any]]  # a stream's tool-call chunks, held until the calls are checked
+    incidents: list[Incident]      # failures the agent reported (report_internal_error): told to the operators
     notes: list[str]               # fail-open events: "stage: reason"
     resume: str | None             # the stage the clean path handed the turn to (Pipeline.run)
     budget: TurnBudget             # rein's own calls this turn, every stage's (policies.budget)

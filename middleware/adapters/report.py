@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from inception.base import Diagnosis
+from inception.base import Detection, Diagnosis
 from middleware.state import TurnState
 from policies.messages import AssistantMessage
 from refiners.base import RefinePlan, Refinement, RefinerStep
@@ -29,6 +29,9 @@ class ReinReport(BaseModel):
     diagnosis: Diagnosis = Field(default_factory=Diagnosis)
     injected: bool = False            # a recovery plan went into what the agent saw
     rechecked: bool = False           # the agent was re-asked about a malformed tool call
+    held_calls: list[Detection] = Field(default_factory=list)     # findings that held a tool call (re-asked)
+    dropped_calls: list[Detection] = Field(default_factory=list)  # held calls dropped after the policy's rounds
+    flagged_calls: list[Detection] = Field(default_factory=list)  # action findings reported only
     draft: AssistantMessage | None = None
     final: AssistantMessage | None = None
     plan: RefinePlan | None = None
@@ -45,6 +48,11 @@ class ReinReport(BaseModel):
         return self.refinement.steps if self.refinement else []
 
     @property
+    def held_rules(self) -> list[str]:
+        """The rule ids that held a tool call this turn, once each."""
+        return list(dict.fromkeys(d.rule_id for d in self.held_calls))
+
+    @property
     def feedback(self) -> list[str]:
         return [s.feedback for s in self.steps if s.feedback]
 
@@ -54,8 +62,12 @@ class ReinReport(BaseModel):
         draft, final = state.get("draft"), state.get("final")
         return cls(policy=policy, diagnosis=diagnosis,
                    # the pipeline's incept route, or its recheck of a malformed tool call
-                   injected=bool(diagnosis.plan or diagnosis.recovery_tools or state.get("rechecked")),
+                   injected=bool(diagnosis.plan or diagnosis.recovery_tools or state.get("rechecked")
+                                 or state.get("hold_rounds")),
                    rechecked=bool(state.get("rechecked")),
+                   held_calls=list(state.get("held_calls") or []),
+                   dropped_calls=list(state.get("dropped_calls") or []),
+                   flagged_calls=list(state.get("flagged_calls") or []),
                    draft=draft.message if draft else None, final=final.message if final else None,
                    plan=state.get("plan"), refinement=state.get("refinement"),
                    rounds=state.get("rounds", 0), notes=list(state.get("notes") or []))

@@ -1,0 +1,116 @@
+"""What the pipeline does with the check of a tool-call draft (``Inception.check_draft``).
+
+A finding with ``hold`` (an action rule in ``plan`` mode) keeps its call from the client: the agent
+is re-asked with the plan in its reasoning, at most the policy's ``actions.max_rounds`` times, and
+then the held calls are dropped and the reply says so in plain words. A malformed call (a finding
+of the structural draft check) is re-asked once, then goes out as the agent wrote it (fail open).
+An action finding without ``hold`` (``flag`` mode) is only reported. The calls nobody held go out.
+
+    verdict = judge(check, draft, state, max_rounds(policy))   # state updates: draft_check, held_calls, ...
+    final, notice = without_dropped(final, state["dropped_calls"])
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from inception.base import Detection, Diagnosis
+from policies.chat_model import ModelResponse
+from policies.messages import assistant, text_of
+from policies.telemetry import guardrail
+
+DEFAULT_MAX_ROUNDS = 2  # re-asks before a held call is dropped, when the policy says nothing
+
+
+def max_rounds(policy: Any) -> int:
+    # The pack's `actions:` section is the action checks' (issue 18); a policy without one re-asks twice.
+    actions = getattr(policy, "actions", None)
+    return int(getattr(actions, "max_rounds", DEFAULT_MAX_ROUNDS))
+
+
+def is_action(d: Detection) -> bool:
+    """An operator action rule or a built-in action check (``action:...``), not a malformed call."""
+    return d.rule_id.startswith("action:")
+
+
+def rules(findings: list[Detection]) -> str:
+    """The header value for findings: their rule ids, in order, once each."""
+    return ",".join(dict.fromkeys(d.rule_id for d in findings))
+
+
+def judge(check: Diagnosis, draft: ModelResponse, state: dict[str, Any], rounds: int) -> dict[str, Any]:
+    """The state updates for a draft whose check found something: ``draft_check`` (re-ask with it),
+    ``held_calls``/``flagged_calls`` (this turn's, so far), ``dropped_calls`` and ``notes``."""
+    ids = [c.id for c in draft.message.tool_calls or []]
+    held = [n for d in check.errors if d.hold for n in _named(d, ids)]
+    flagged = [d for d in check.errors if not d.hold and is_action(d)]
+    malformed = [d for d in check.errors if not d.hold and not is_action(d)]
+    out: dict[str, Any] = {}
+    notes = list(state.get("notes") or [])
+    if flagged:
+        _span("flagged_tool_call", "warn", flagged)
+        out["flagged_calls"] = [*(state.get("flagged_calls") or []), *flagged]
+    if held:
+        out["held_calls"] = [*(state.get("held_calls") or []), *held]
+        done = state.get("hold_rounds", 0)
+        if done < rounds:
+            _span("held_tool_call", "deny", held, done + 1)
+            plan = check.plan if check.plan else hold_plan(held, draft)
+            if done:  # said again in other words: a repeated plan would repeat its think call's id
+                plan += f" (Held again: re-ask {done + 1} of {rounds}; the next such call is dropped.)" \
+                    if done + 1 == rounds else f" (Held again: re-ask {done + 1} of {rounds}.)"
+            out["draft_check"] = check.model_copy(update={"errors": held + malformed, "plan": plan})
+            return out
+        _span("dropped_tool_call", "deny", held)
+        out["dropped_calls"] = held
+        notes.append(f"actions: {rules(held)} still broken after {rounds} re-asks: the call was dropped")
+    elif malformed and not state.get("rechecked"):
+        out["draft_check"] = check.model_copy(update={"errors": malformed})
+        return out
+    if malformed:  # asked once already: fail open, the call goes out as the agent wrote it
+        notes.append(f"draft_check: still {Diagnosis(errors=malformed).header()} after a re-ask")
+    if len(notes) != len(state.get("notes") or []):
+        out["notes"] = notes
+    return out
+
+
+def hold_plan(held: list[Detection], draft: ModelResponse) -> str:
+    """A plan for held calls when the check wrote none: which call, which rule, the evidence."""
+    names = {c.id: c.function.name for c in draft.message.tool_calls or []}
+    parts = [f"The call {names.get(d.call_id, 'you drafted')} was not made: it breaks {d.rule_id}"
+             + (f" ({d.evidence})" if d.evidence else "") for d in held]
+    return "; ".join(parts) + ". Do not repeat it as it was: fix what the rule asks, or tell the user why it cannot be done."
+
+
+def without_dropped(final: ModelResponse, dropped: list[Detection] | None) -> tuple[ModelResponse, str]:
+    """``final`` without the dropped calls, its text saying which were not made and why; and that
+    added text (what a held stream releases in their place)."""
+    if not dropped:
+        return final, ""
+    calls = final.message.tool_calls or []
+    gone = {d.call_id for d in dropped}
+    names = {c.id: c.function.name for c in calls}
+    reasons: dict[str, list[str]] = {}
+    for d in dropped:
+        reasons.setdefault(d.call_id or "", []).append(d.evidence or d.rule_id)
+    said = " ".join(f"I did not carry out {names.get(i, 'a tool call')}: {'; '.join(dict.fromkeys(r))}."
+                    for i, r in reasons.items())
+    text = text_of(final.message)
+    notice = ("\n\n" if text else "") + said
+    kept = [c for c in calls if c.id not in gone] or None
+    message = assistant(text + notice, kept)
+    return final.model_copy(update={"message": message, "finish_reason": "tool_calls" if kept else "stop"}), notice
+
+
+def _named(d: Detection, ids: list[str]) -> list[Detection]:
+    # A finding that names no call of this draft holds them all: never send a call a rule stopped.
+    if d.call_id in ids:
+        return [d]
+    return [d.model_copy(update={"call_id": i}) for i in ids]
+
+
+def _span(name: str, decision: str, findings: list[Detection], round_: int | None = None) -> None:
+    with guardrail(name, decision) as span:
+        span.set_attribute("rein.rules", [d.rule_id for d in findings])
+        span.set_attribute("rein.tool_call_ids", [d.call_id or "" for d in findings])
+        if round_ is not None:
+            span.set_attribute("rein.round", round_)
