@@ -53,11 +53,22 @@ class Diagnosis(BaseModel):
         return ",".join(dict.fromkeys(d.label for d in self.errors))
 
 
+class Incident(BaseModel):
+    """A failure the agent reported through a recovery tool the pack marks ``report: true``: rein
+    tells the operators (log, metric, header, webhook) and words the reply by ``kind``."""
+    tool: str                       # the recovery tool called, e.g. report_internal_error
+    kind: str = "internal"          # not_found | rejected | unavailable | internal (inception.incidents)
+    summary: str = ""               # the agent's words
+    failed_tool: str | None = None  # the tool whose failed result it is about, when one is in view
+    evidence: str = ""              # that result, clipped
+
+
 class ToolResolution(BaseModel):
     """How rein answered a call to a tool it owns."""
     end_turn: bool
     reply: str = ""          # the assistant's text to the user when the turn ends
     tool_result: str = ""    # the tool message content when the turn continues
+    incident: Incident | None = None  # the call reports a failure: the operators must hear of it
 
 
 class Inception(Protocol):
@@ -68,7 +79,9 @@ class Inception(Protocol):
 
     def owned_tools(self, client_tools: list[dict[str, Any]] | None) -> set[str]: ...
 
-    async def resolve(self, call: ToolCall) -> ToolResolution: ...
+    async def resolve(self, call: ToolCall, messages: list[Message] | None = None) -> ToolResolution:
+        """Answer a call to a rein-owned tool; ``messages``, the dialogue it was made in."""
+        ...
 
     def check_draft(self, messages: list[Message], tools: list[dict[str, Any]] | None,
                     draft: AssistantMessage) -> Diagnosis:
@@ -94,7 +107,7 @@ class NoInception:
     def owned_tools(self, client_tools) -> set[str]:
         return set()
 
-    async def resolve(self, call: ToolCall) -> ToolResolution:
+    async def resolve(self, call: ToolCall, messages: list[Message] | None = None) -> ToolResolution:
         raise KeyError(call.function.name)
 
     def check_draft(self, messages, tools, draft) -> Diagnosis:

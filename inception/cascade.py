@@ -134,8 +134,8 @@ class Cascade:
     def owned_tools(self, client_tools: list[dict[str, Any]] | None) -> set[str]:
         return self.toolbox.owned(client_tools)
 
-    async def resolve(self, call: ToolCall) -> ToolResolution:
-        return await self.toolbox.resolve(call)
+    async def resolve(self, call: ToolCall, messages: list[Message] | None = None) -> ToolResolution:
+        return await self.toolbox.resolve(call, messages)
 
     def check_draft(self, messages: list[Message], tools: list[dict[str, Any]] | None,
                     draft: AssistantMessage) -> Diagnosis:

@@ -3,6 +3,11 @@
 ``think`` (the channel of the think_trace strategy) and the policy's recovery tools are
 rein-owned whenever the client did not define a tool of that name: rein adds them to the
 tool list and resolves calls to them itself, so the client never sees them.
+
+A tool the pack marks ``report: true`` (``report_internal_error``) reports a failure: its
+resolution carries an ``Incident`` (what failed, and whether the failed result says not found,
+rejected, unavailable or internal) for the pipeline to hand to the operators, and the reply is the
+pack's ``replies`` entry for that kind, so the user is never told "our side" about a wrong id.
 """
 from __future__ import annotations
 
@@ -11,7 +16,8 @@ import string
 from typing import Any
 
 from inception.base import ToolResolution
-from policies.messages import ToolCall
+from inception.incidents import incident
+from policies.messages import Message, ToolCall
 from policies.schema import Policy, RecoveryTool
 
 THINK_DESCRIPTION = ("Think through the situation before acting. The thought is private: it is not shown "
@@ -79,7 +85,8 @@ class Toolbox:
             return tools
         return list(tools or []) + extra
 
-    async def resolve(self, call: ToolCall) -> ToolResolution:
+    async def resolve(self, call: ToolCall, messages: list[Message] | None = None) -> ToolResolution:
+        """``messages``: the dialogue the call was made in (a reporting tool reads its failed result)."""
         name = call.function.name
         try:
             args = json.loads(call.function.arguments or "{}")
@@ -92,7 +99,10 @@ class Toolbox:
         tool = self.recovery.get(name)
         if tool is None:
             raise KeyError(name)
-        text = render(tool.reply, args) if tool.reply else ""
+        found = incident(name, args, messages) if tool.report or tool.replies else None
+        template = tool.replies.get(found.kind, tool.reply) if found is not None else tool.reply
+        text = render(template, args) if template else ""
+        reported = found if tool.report else None
         if tool.on_call == "end_turn":
-            return ToolResolution(end_turn=True, reply=text or f"({name})")
-        return ToolResolution(end_turn=False, tool_result=text or "done")
+            return ToolResolution(end_turn=True, reply=text or f"({name})", incident=reported)
+        return ToolResolution(end_turn=False, tool_result=text or "done", incident=reported)

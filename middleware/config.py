@@ -59,6 +59,9 @@ class Settings(BaseModel):
                             "in that protocol relay as bytes")
     response_db: str | None = Field(None, description="postgresql://… DSN or SQLite file for stored Responses; "
                                                       "unset: stateless, previous_response_id is refused")
+    incident_webhook: str | None = Field(None, pattern=r"^https?://\S+$", description=(
+        "http(s) URL that gets a JSON POST for each failure the agent reports (report_internal_error); "
+        "unset: the warning log line, the x-rein-incident header and /metrics only"))
 
     @field_validator("upstream", "middleware_model")
     @classmethod
@@ -89,6 +92,7 @@ class Settings(BaseModel):
                                     if _env("READY_CHECK_UPSTREAM") else None,
             "ready_probe_ttl_s": _env("READY_PROBE_TTL_S"), "persona_ttl_days": _env("PERSONA_TTL_DAYS"),
             "upstream_protocol": _env("UPSTREAM_PROTOCOL"), "response_db": _env("RESPONSE_DB"),
+            "incident_webhook": _env("INCIDENT_WEBHOOK"),
         }
         given = {k: v for k, v in overrides.items() if v is not None}
         values.update(given)

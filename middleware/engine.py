@@ -10,6 +10,7 @@ from typing import Any, Sequence
 
 import inception
 import refiners
+from middleware.incidents import Incidents
 from middleware.models import resolve_model
 from middleware.models.instrumented import Instrumented
 from middleware.pipeline import Pipeline
@@ -32,8 +33,9 @@ class Engine:
 
     def __init__(self, agent: ChatModel, policy: str | Policy = "default",
                  rein_model: ChatModel | None = None, personas: PersonaStore | None = None,
-                 detectors: Sequence[Any] = (), refiners: Sequence[Any] = ()):
+                 detectors: Sequence[Any] = (), refiners: Sequence[Any] = (), incidents: Incidents | None = None):
         self.agent = agent
+        self.incidents = incidents or Incidents()  # failures the agent reported: log line, header, webhook
         self.detectors, self.refiners = list(detectors), list(refiners)
         # rein's own prompts (diagnosis, refiners) go only to a model the operator named: the
         # agent may have tools of its own, and the embedded 135M model finds nothing. None: rules only.
@@ -82,7 +84,7 @@ class Engine:
         # Every model call of the stages goes through one wrapper that owns its `chat` span and usage.
         own = Instrumented.wrap(self.rein_model)
         return Pipeline(policy, Instrumented.wrap(agent), inception.build(policy, own, self.detectors),
-                        refiners.build(policy, own, self.refiners), profiles=self.profiles)
+                        refiners.build(policy, own, self.refiners), profiles=self.profiles, incidents=self.incidents)
 
     @classmethod
     def from_settings(cls, settings: Any) -> "Engine":
@@ -92,4 +94,5 @@ class Engine:
         # "upstream" reuses the upstream on purpose; unset, rein's model stages do not run.
         rein_model = agent if spec == "upstream" else resolve_model(spec, settings.middleware_api_key) if spec else None
         personas = open_store(getattr(settings, "persona_db", None), ttl_days=getattr(settings, "persona_ttl_days", None))
-        return cls(agent, settings.policy, rein_model, personas=personas)
+        incidents = Incidents(getattr(settings, "incident_webhook", None))
+        return cls(agent, settings.policy, rein_model, personas=personas, incidents=incidents)

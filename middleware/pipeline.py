@@ -40,6 +40,7 @@ from langgraph.graph import END, START, StateGraph
 
 from inception.base import Diagnosis, Inception
 from middleware import tracing
+from middleware.incidents import Incidents
 from middleware.agent_stream import PASS, SENTENCES, WHOLE, Notice, relay_agent_stream
 from middleware.models.chunks import reshape, response_chunks
 from middleware.state import TurnState
@@ -60,8 +61,9 @@ AFTER_RESOLVE = ("agent", "respond")
 
 class Pipeline:
     def __init__(self, policy: Policy, agent: ChatModel, inception: Inception, refinery: Refinery,
-                 profiles: ProfileKeeper | None = None):
+                 profiles: ProfileKeeper | None = None, incidents: Incidents | None = None):
         self.policy = policy
+        self.incidents = incidents or Incidents()  # failures the agent reported: told to the operators
         self.agent = agent
         self.inception = inception
         self.refinery = refinery
@@ -167,17 +169,22 @@ class Pipeline:
         draft = state["draft"]
         owned = self.inception.owned_tools(state["request"].tools)
         messages = list(state["messages"]) + [draft.message]
+        reported: dict[str, Any] = {}
         for call in draft.message.tool_calls or []:
             if call.function.name not in owned:
                 continue
             with tracing.guardrail(f"tool {call.function.name}", "modify", current=True):
-                resolution = await self.inception.resolve(call)
+                resolution = await self.inception.resolve(call, state["messages"])
+                if resolution.incident is not None:  # the reply tells the user it was reported: report it
+                    self.incidents.report(resolution.incident, self.policy.name)
+                    tracing.event("rein.incident", resolution.incident.model_dump(exclude_none=True))
+                    reported.setdefault("incidents", list(state.get("incidents") or [])).append(resolution.incident)
             if resolution.end_turn:
                 final = ModelResponse(message=assistant(resolution.reply), model=draft.model,
                                       finish_reason="stop", usage=draft.usage, raw=draft.raw)
-                return {"draft": final, "streamed": False, "messages": messages}
+                return {**reported, "draft": final, "streamed": False, "messages": messages}
             messages.append(ToolMessage(tool_call_id=call.id, content=resolution.tool_result))
-        return {"messages": messages}
+        return {**reported, "messages": messages}
 
     async def plan_refine(self, state: TurnState) -> dict[str, Any]:
         notes = list(state.get("notes") or [])

@@ -53,6 +53,13 @@ class RecoveryTool(_Strict):
     on_call: Literal["end_turn", "continue"] = Field(
         "end_turn", description="end_turn: the reply goes to the user; continue: it is the tool result.")
     reply: str = Field("", description="Reply text; {argument} placeholders are filled from the call.")
+    report: bool = Field(False, description=(
+        "A call reports a failure to the operators: a warning log line (logger rein.incidents), the "
+        "rein.incidents metric, the x-rein-incident header and REIN_INCIDENT_WEBHOOK when set."))
+    replies: dict[Literal["not_found", "rejected", "unavailable", "internal"], str] = Field(
+        default_factory=dict, description=(
+            "The reply by what the dialogue's failed tool result says went wrong (not_found, rejected, "
+            "unavailable, internal); `reply` for a kind not listed."))
 
 
 class ErrorType(_Strict):

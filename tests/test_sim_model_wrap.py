@@ -82,7 +82,8 @@ async def test_a_call_to_a_rein_recovery_tool_is_answered_inside_rein():
                            "Let me try that again.", CANCEL, "Order R1002 has been cancelled; 39.0 refunded."])
     record = await trial(ReferenceAgent(model), "rein")
     replies = [m["content"] for m in record.messages if m["role"] == "assistant" and not m.get("inner")]
-    assert replies[0].startswith("I'm sorry, something went wrong on our side (order service timed out)")
+    # worded from the failed result (a 503 timeout): the service is not responding, not "our side"
+    assert replies[0].startswith("I'm sorry, a system I need is not responding right now (order service timed out)")
     # the agent's tool node never ran rein's tool: the environment saw only the domain's
     assert {c.name for c in record.tool_calls} == {"cancel_pending_order"}
     assert diagnosed(record)

@@ -192,6 +192,8 @@ def _rein_tool(spec: dict[str, Any], end_turn: bool, pipeline: Any) -> BaseTool:
         call = ToolCall(id=f"call_rein_{uuid.uuid4().hex[:12]}",
                         function=FunctionCall(name=fn["name"], arguments=json.dumps(arguments)))
         resolution = await pipeline.inception.resolve(call)
+        if resolution.incident is not None:  # the reply tells the user it was reported: report it
+            pipeline.incidents.report(resolution.incident, pipeline.policy.name)
         return resolution.reply if resolution.end_turn else resolution.tool_result
 
     return StructuredTool.from_function(coroutine=resolve, func=lambda **kw: run_sync(resolve(**kw)),

@@ -16,6 +16,7 @@ from middleware import tracing
 from middleware.redact import redact
 from middleware.config import Settings
 from middleware.engine import Engine
+from middleware.incidents import header_value
 from middleware.models.chunks import completion_json
 from middleware.proxy import admin, ops, protocols
 from middleware.proxy.errors import ProxyError, error_response, sse_error
@@ -227,6 +228,8 @@ def _state_headers(state: dict[str, Any]) -> dict[str, str]:
                         ("x-rein-flagged-calls", "flagged_calls")):
         if state.get(key):
             out[header] = ",".join(dict.fromkeys(d.rule_id for d in state[key])).encode("ascii", "replace").decode()
+    if state.get("incidents"):  # failures the agent reported: /metrics counts them from here
+        out["x-rein-incident"] = header_value(state["incidents"])
     if state.get("notes"):
         # Notes may quote a failure of rein's own model: its address stays in the log, not the header.
         out["x-rein-fail-open"] = redact("; ".join(state["notes"]))[:500].encode("ascii", "replace").decode()

@@ -1,8 +1,8 @@
 """rein's OpenTelemetry metrics, exposed in Prometheus format on ``/metrics``.
 
 Instruments: ``rein.requests`` and ``rein.errors`` (by route and status), ``rein.added_latency``
-(ms rein spent on top of the upstream), ``rein.detections`` (by error type) and
-``rein.refinements`` (by refiner). One MeterProvider per process, read by a Prometheus reader on
+(ms rein spent on top of the upstream), ``rein.detections`` (by error type),
+``rein.refinements`` (by refiner) and ``rein.incidents`` (failures the agent reported, by tool/kind). One MeterProvider per process, read by a Prometheus reader on
 a private registry; with ``OTEL_EXPORTER_OTLP_ENDPOINT`` set, the same metrics (and spans) are
 also pushed to an OpenTelemetry collector, which is how several workers add up.
 """
@@ -33,6 +33,8 @@ class Instruments:
                                                description="dialogue errors diagnosed, by type")
         self.refinements = meter.create_counter("rein.refinements", unit="{refinement}",
                                                 description="refiners that changed a reply, by refiner")
+        self.incidents = meter.create_counter("rein.incidents", unit="{incident}",
+                                              description="failures the agent reported (report_internal_error), by tool/kind")
 
     def response_headers(self, route: str, headers: Iterable[tuple[bytes, bytes]]) -> None:
         for key, value in headers:
@@ -45,6 +47,8 @@ class Instruments:
                 self._count(self.detections, value.decode("latin-1"), "rein.error.type")
             elif key == b"x-rein-refined":
                 self._count(self.refinements, value.decode("latin-1"), "rein.refiner")
+            elif key == b"x-rein-incident":
+                self._count(self.incidents, value.decode("latin-1"), "rein.incident")
 
     def body_piece(self, body: bytes, seen: dict[str, Any]) -> None:
         """Streams say what was refined in a closing comment and report failures as an error event."""
@@ -55,6 +59,8 @@ class Instruments:
                 return
             if isinstance(summary, dict) and summary.get("x-rein-refined"):
                 self._count(self.refinements, str(summary["x-rein-refined"]), "rein.refiner")
+            if isinstance(summary, dict) and summary.get("x-rein-incident"):
+                self._count(self.incidents, str(summary["x-rein-incident"]), "rein.incident")
         elif body.startswith(b'data: {"error"'):
             seen["stream_error"] = True
 
