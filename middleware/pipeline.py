@@ -4,9 +4,14 @@
                        └─────────▶ agent*
     agent* ─┬─▶ (rein-owned tool call) ─▶ resolve ─┬─▶ agent*   (its result goes back to the agent)
             │                                      └─▶ respond ─▶ END   (the recovery tool ended the turn)
-            ├─▶ (malformed tool call, once) ─▶ recheck ─▶ agent*
+            ├─▶ (malformed tool call, once; held tool call, up to actions.max_rounds) ─▶ recheck ─▶ agent*
             ├─▶ (refiners planned) ─▶ refine ─▶ respond ─▶ END
             └─▶ END   (a client tool call, or no refiner planned: the turn is finished)
+
+A held tool call (an action check's finding with ``hold``) never reaches the client: the agent is
+re-asked with the plan, and past the policy's rounds the held calls are dropped from the reply,
+which says so (``middleware.action_hold``); a stream holds its tool-call chunks until they are
+checked whenever ``Inception.checks_calls`` says a check may hold one.
 
 (START also enters at incept, resolve, recheck or refine when the clean path below hands a turn over.)
 
@@ -41,12 +46,15 @@ from langgraph.graph import END, START, StateGraph
 from inception.base import Diagnosis, Inception
 from middleware import tracing
 from middleware.incidents import Incidents
-from middleware.agent_stream import PASS, SENTENCES, WHOLE, Notice, relay_agent_stream
+from middleware.action_hold import judge, max_rounds, without_dropped
+from middleware.agent_stream import PASS, SENTENCES, WHOLE, Notice, relay_agent_stream, released_calls
 from middleware.models.chunks import reshape, response_chunks
+from middleware.rule_modes import record as record_hits, sort_diagnosis, sort_refinement
 from middleware.state import TurnState
 from policies.budget import TurnBudget
 from policies.messages import ToolMessage, assistant, text_of
 from policies.chat_model import ChatModel, ModelResponse
+from policies.rules import RuleModes
 from policies.schema import Policy
 from refiners.base import RefinePlan, Refinement, Refinery, TurnContext
 from refiners.profile import profile_from_metadata
@@ -61,13 +69,16 @@ AFTER_RESOLVE = ("agent", "respond")
 
 class Pipeline:
     def __init__(self, policy: Policy, agent: ChatModel, inception: Inception, refinery: Refinery,
-                 profiles: ProfileKeeper | None = None, incidents: Incidents | None = None):
+                 profiles: ProfileKeeper | None = None, decisions: Any = None, shadow: bool = False, incidents: Incidents | None = None):
         self.policy = policy
         self.incidents = incidents or Incidents()  # failures the agent reported: told to the operators
         self.agent = agent
         self.inception = inception
         self.refinery = refinery
         self.profiles = profiles  # persona store: looked up before the draft, updated after the reply
+        # What each rule may change (policies.rules): a pack's rules:, its shadow:, or --shadow.
+        self.modes = RuleModes.of(policy, shadow=policy.shadow or shadow)
+        self.decisions = decisions  # middleware.decisions.DecisionLog: every turn's hits, off the request's path
         self.graph = self._build()
 
     # ---- nodes -------------------------------------------------------------------------
@@ -79,6 +90,7 @@ class Pipeline:
         diagnosis = await self._guarded("diagnose", self.inception.diagnose(request.messages, request.tools),
                                         Diagnosis(), notes, budget)
         budget.spend(diagnosis.model_calls)
+        diagnosis, hits = sort_diagnosis(diagnosis, self.modes)  # a rule that may not act plants nothing
         mode = PASS
         if self.policy.refiners.enabled and state.get("stream"):  # only a stream needs to know this early
             ctx = TurnContext.model_construct(
@@ -91,8 +103,13 @@ class Pipeline:
                 mode = PASS
                 notes.append(f"stream_check: internal error ({type(e).__name__}); the reply streams unchecked")
                 tracing.event("rein.stream_check.skipped", {"reason": notes[-1]})
+        if mode != PASS and self.modes.softens("refine"):
+            # Shadow holds no stream (the refiners run once it has gone out, to record what they would
+            # have changed); a refiner rule that may not act cannot be undone sentence by sentence.
+            mode = PASS if self.modes.shadow else WHOLE
         notes += diagnosis.notes
-        return {"diagnosis": diagnosis, "may_refine": mode != PASS, "stream_mode": mode, "messages": request.messages,
+        return {"diagnosis": diagnosis, "hits": hits, "may_refine": mode != PASS, "stream_mode": mode,
+                "messages": request.messages,
                 "tools": request.tools, "notes": notes, "rounds": 0, "upstream_ms": 0.0, "profile": profile}
 
     async def _profile(self, request, given: dict[str, Any] | None, notes: list[str]) -> dict[str, Any] | None:
@@ -120,10 +137,11 @@ class Pipeline:
             check = self._sentence_check(self._ctx(state)) if mode == SENTENCES else None
             relayed = await relay_agent_stream(
                 self.agent, request, get_stream_writer(), self.inception.owned_tools(state["request"].tools),
-                mode=SENTENCES if check is not None else WHOLE if mode != PASS else PASS, check=check)
+                mode=SENTENCES if check is not None else WHOLE if mode != PASS else PASS, check=check,
+                hold_calls=self.inception.checks_calls(state["request"].tools) and not self.modes.shadow)
             draft, streamed = relayed.draft, relayed.streamed
             stream_out = {"held_chunks": relayed.held, "held_at": relayed.held_at,
-                          "stream_report": relayed.report}
+                          "stream_report": relayed.report, "call_chunks": relayed.calls}
             if relayed.check is not None and streamed:
                 # Checked as it streamed: the refinement is done, and is what the client got.
                 stream_out["refinement"] = relayed.check.refinement(text_of(draft.message))
@@ -134,17 +152,19 @@ class Pipeline:
             draft = await self.agent.complete(request)
         waited = (time.perf_counter() - started) * 1000
         out = {"draft": draft, "streamed": streamed, "rounds": state.get("rounds", 0) + 1,
-               "upstream_ms": state.get("upstream_ms", 0.0) + waited, "draft_check": None}
+               "upstream_ms": state.get("upstream_ms", 0.0) + waited, "draft_check": None, "dropped_calls": []}
         if state.get("stream"):
             out.update(stream_out)
-        checker = getattr(self.inception, "check_draft", None)
-        if checker and draft.message.tool_calls and not streamed:  # a streamed call already went out
-            check = checker(state["messages"], state["tools"], draft.message)
-            if check.found and not state.get("rechecked"):
-                out["draft_check"] = check
-            elif check.found:  # asked once already: fail open, the call goes out as the agent wrote it
-                out["notes"] = [*(out.get("notes") or state.get("notes") or []),
-                                f"draft_check: still {check.header()} after a re-ask"]
+        # A streamed call already went out; under shadow it is still checked, to record what would be held.
+        if draft.message.tool_calls and (not streamed or self.modes.shadow):
+            check, hits = sort_diagnosis(self.inception.check_draft(state["messages"], state["tools"], draft.message),
+                                         self.modes, "action")
+            if hits:
+                for hit in hits:
+                    hit.drafted = draft.message
+                out["hits"] = [*(state.get("hits") or []), *hits]
+            if check.found:  # re-ask, drop after the policy's rounds, or report (middleware.action_hold)
+                out.update(judge(check, draft, {**state, **out}, max_rounds(self.policy)))
         # Planning and finishing happen in this node: every graph step costs ~0.15 ms, and the
         # clean path (diagnose ─▶ agent ─▶ END) should pay for as few as possible.
         merged: Any = {**state, **out}
@@ -156,13 +176,17 @@ class Pipeline:
         return out
 
     async def recheck(self, state: TurnState) -> dict[str, Any]:
-        """Re-ask the agent once, with what was wrong with its tool call planted as a plan."""
+        """Re-ask the agent with what was wrong with its tool calls planted as a plan: once for a
+        malformed call, up to the policy's ``actions.max_rounds`` for a call an action check held."""
         check = state["draft_check"]
         diagnosis = state["diagnosis"]
         merged = diagnosis.model_copy(update={"errors": [*diagnosis.errors, *check.errors]})
         with tracing.guardrail("draft_tool_call", "modify", current=True):
             messages, tools = self.inception.inject(state["messages"], state["tools"], check)
-        return {"messages": messages, "tools": tools, "diagnosis": merged, "rechecked": True, "draft_check": None}
+        held = any(d.hold for d in check.errors)
+        return {"messages": messages, "tools": tools, "diagnosis": merged, "draft_check": None,
+                "rechecked": state.get("rechecked", False) or not all(d.hold for d in check.errors),
+                "hold_rounds": state.get("hold_rounds", 0) + held}
 
     async def resolve(self, state: TurnState) -> dict[str, Any]:
         """Answer calls to rein-owned tools inside rein; never show them to the client."""
@@ -182,7 +206,8 @@ class Pipeline:
             if resolution.end_turn:
                 final = ModelResponse(message=assistant(resolution.reply), model=draft.model,
                                       finish_reason="stop", usage=draft.usage, raw=draft.raw)
-                return {**reported, "draft": final, "streamed": False, "messages": messages}
+                return {**reported, "draft": final, "streamed": False, "messages": messages, "call_chunks": [],
+                        "dropped_calls": []}
             messages.append(ToolMessage(tool_call_id=call.id, content=resolution.tool_result))
         return {**reported, "messages": messages}
 
@@ -212,19 +237,30 @@ class Pipeline:
         draft = state["draft"]
         final = draft
         refinement = state.get("refinement")
+        hits = list(state.get("hits") or [])
+        out: dict[str, Any] = {}
+        if refinement is not None and refinement.steps:
+            refinement, more = sort_refinement(refinement, self.modes)  # a rule that may not act changes nothing
+            out["refinement"], hits = refinement, hits + more
         if refinement is not None and refinement.changed:
             final = draft.model_copy(update={"message": assistant(refinement.final, draft.message.tool_calls)})
         final, dropped = self._without_owned(state, final)
-        out: dict[str, Any] = {}
+        final, notice = without_dropped(final, state.get("dropped_calls"))  # held past the policy's rounds
         if dropped:
             out["notes"] = [*(state.get("notes") or []),
                             f"resolve: {', '.join(dropped)} still called after {MAX_ROUNDS} rounds; not shown to the client"]
         if state.get("stream") and not state.get("streamed"):
-            self._send_held(state, final)
+            self._send_held(state, final, notice)
         if (self.profiles is not None and self.policy.refiners.enabled and self.policy.refiners.learn_profiles
                 and not final.message.tool_calls):
             # Learn from the dialogue off the critical path: a task that runs after the reply goes out.
             self.profiles.remember_later(state["request"].extra.get("user"), state["request"].messages)
+        if hits:
+            record_hits(hits)
+            out["hits"] = hits
+        if self.decisions is not None:
+            rein_ms = (time.perf_counter() - state.get("started", time.perf_counter())) * 1000 - state.get("upstream_ms", 0.0)
+            self.decisions.turn(self.policy, state["request"], hits, final.message, rein_ms)
         return {**out, "final": final}
 
     def _without_owned(self, state: TurnState, final: ModelResponse) -> tuple[ModelResponse, list[str]]:
@@ -240,10 +276,15 @@ class Pipeline:
         message = assistant(text, kept)
         return final.model_copy(update={"message": message, "finish_reason": "tool_calls" if kept else "stop"}), dropped
 
-    def _send_held(self, state: TurnState, final: ModelResponse) -> None:
+    def _send_held(self, state: TurnState, final: ModelResponse, notice: str = "") -> None:
         """A reply held whole goes out in the upstream's own chunks (ids, fields, chunking), with
-        the refined text; a reply rein wrote itself (a recovery tool's) in the upstream's shape."""
+        the refined text; a reply rein wrote itself (a recovery tool's) in the upstream's shape;
+        tool calls held for the action checks as the upstream sent them, less the dropped ones."""
         writer = get_stream_writer()
+        if state.get("call_chunks"):
+            for c in released_calls(state["call_chunks"], {d.call_id for d in state.get("dropped_calls") or []}, notice):
+                writer(c)
+            return
         held = state.get("held_chunks") or []
         text = final.message.content if isinstance(final.message.content, str) else ""
         chunks = reshape(held, text) if held and not final.message.tool_calls else \
@@ -287,8 +328,10 @@ class Pipeline:
             if owned and any(c.function.name in owned for c in calls) and state.get("rounds", 0) < MAX_ROUNDS:
                 return "resolve"
             return "respond"  # a tool-call draft is never refined
-        # A draft that already streamed out cannot be refined any more.
-        return "plan_refine" if self.policy.refiners.enabled and not state.get("streamed") else "respond"
+        # A draft that already streamed out cannot be refined any more (under shadow: refined to record
+        # what would have changed, the client's stream untouched).
+        refinable = not state.get("streamed") or self.modes.shadow
+        return "plan_refine" if self.policy.refiners.enabled and refinable else "respond"
 
     def after_resolve(self, state: TurnState) -> str:
         # A tool result means the agent goes on; an ended turn left the assistant call last.
@@ -341,7 +384,7 @@ class Pipeline:
     # ---- entry points ------------------------------------------------------------------
     def initial(self, request, stream: bool = False, profile: dict[str, Any] | None = None) -> TurnState:
         return {"request": request, "stream": stream, "profile": profile, "notes": [],
-                "budget": TurnBudget(self.policy.budgets)}
+                "budget": TurnBudget(self.policy.budgets), "started": time.perf_counter()}
 
     async def run(self, request, profile: dict[str, Any] | None = None) -> TurnState:
         """One non-streaming turn: the clean path while no stage has work, the graph from the first

@@ -1,0 +1,129 @@
+"""The same hold on every SDK surface: @rein.guard, rein.wrap_graph and the LangChain v1
+middleware (where the held call never reaches the agent's tool node)."""
+from __future__ import annotations
+
+from typing import Annotated, TypedDict
+
+from action_doubles import REASON, RULE, HoldCalls
+from langchain.agents import create_agent
+from langchain_core.messages import AIMessage, AnyMessage
+from langchain_core.tools import tool
+from langgraph.graph import START, StateGraph
+from langgraph.graph.message import add_messages
+
+from middleware import Rein
+from middleware.adapters.lc_model import LangChainChatModel
+from middleware.adapters.report import report_of
+from middleware.models.testing import ScriptedModel, tool_call
+from policies.loader import load_policy
+
+ASK = [{"role": "user", "content": "Cancel reservation ABC123 please."}]
+SORRY = "ABC123 cannot be cancelled: it was booked more than a day ago."
+CANCEL_SPEC = {"type": "function", "function": {"name": "cancel_reservation", "parameters": {
+    "type": "object", "properties": {"reservation_id": {"type": "string"}}}}}
+cancelled: list[str] = []
+
+
+@tool
+def cancel_reservation(reservation_id: str) -> str:
+    """Cancel a reservation."""
+    cancelled.append(reservation_id)
+    return f"{reservation_id} cancelled"
+
+
+def holding(pipeline):
+    pipeline.inception = HoldCalls(load_policy("structural"))
+    return pipeline
+
+
+def cancel(id_: str = "c1"):
+    return tool_call("cancel_reservation", {"reservation_id": "ABC123"}, id=id_)
+
+
+def saw_plan(request) -> bool:
+    return any("Do not call cancel_reservation" in c.function.arguments
+               for m in request.messages if m.role == "assistant" for c in m.tool_calls or [])
+
+
+async def test_guard_reasks_the_function_and_returns_its_new_answer():
+    rein = Rein(policy="structural")
+    seen = []
+
+    @rein.guard
+    async def agent(messages, tools=None):
+        seen.append(messages)
+        planned = "Do not call cancel_reservation" in str(messages)
+        return SORRY if planned else {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "cancel_reservation",
+                                                          "arguments": '{"reservation_id": "ABC123"}'}}]}
+
+    holding(agent.pipeline)
+    reply = await agent(ASK, [CANCEL_SPEC])
+    assert reply == SORRY and len(seen) == 2
+    assert reply.rein.held_rules == [RULE] and reply.rein.dropped_calls == []
+
+
+def test_guard_drops_the_call_past_the_rounds_and_says_so():
+    rein = Rein(policy="structural")
+
+    @rein.guard
+    def agent(messages, tools=None):
+        return {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "cancel_reservation", "arguments": "{}"}}]}
+
+    holding(agent.pipeline)
+    reply = agent(ASK, [CANCEL_SPEC])
+    assert reply.get("tool_calls") is None
+    assert reply["content"] == f"I did not carry out cancel_reservation: {REASON}."
+    assert reply.rein.rounds == 3 and [d.rule_id for d in reply.rein.dropped_calls] == [RULE]
+
+
+class State(TypedDict):
+    messages: Annotated[list[AnyMessage], add_messages]
+
+
+def graph_of(model: ScriptedModel):
+    """A graph that hands its tool calls back to the caller (no tool node of its own)."""
+    llm = LangChainChatModel(chat_model=model).bind_tools([cancel_reservation])
+
+    async def call_model(state: State):
+        return {"messages": [await llm.ainvoke(state["messages"])]}
+
+    g = StateGraph(State)
+    g.add_node("model", call_model)
+    g.add_edge(START, "model")
+    return g.compile()
+
+
+async def test_wrapped_graph_is_reasked_instead_of_returning_the_held_call():
+    model = ScriptedModel([cancel(), SORRY])
+    guarded = Rein(policy="structural").wrap_graph(graph_of(model))
+    holding(guarded.pipeline)
+    out = await guarded.ainvoke({"messages": ASK})
+    last = out["messages"][-1]
+    assert isinstance(last, AIMessage) and last.content == SORRY and not last.tool_calls
+    assert saw_plan(model.requests[1]) and report_of(out).held_rules == [RULE]
+
+
+def test_langchain_middleware_checks_before_the_tool_runs():
+    cancelled.clear()
+    mw = Rein(policy="structural").middleware()
+    holding(mw.pipeline)
+    model = ScriptedModel([cancel(), SORRY])
+    agent = create_agent(LangChainChatModel(chat_model=model), tools=[cancel_reservation], middleware=[mw])
+    out = agent.invoke({"messages": ASK})
+    assert cancelled == []  # the tool node never saw the held call
+    assert out["messages"][-1].content == SORRY and saw_plan(model.requests[1])
+    assert report_of(out["messages"][-1]).held_rules == [RULE]
+
+
+def test_langchain_middleware_drops_a_call_the_model_insists_on():
+    cancelled.clear()
+    mw = Rein(policy="structural").middleware()
+    holding(mw.pipeline)
+    model = ScriptedModel([cancel("c1"), cancel("c2"), cancel("c3")])
+    agent = create_agent(LangChainChatModel(chat_model=model), tools=[cancel_reservation], middleware=[mw])
+    out = agent.invoke({"messages": ASK})
+    assert cancelled == [] and len(model.requests) == 3
+    last = out["messages"][-1]
+    assert not last.tool_calls and last.content.endswith(f"I did not carry out cancel_reservation: {REASON}.")
