@@ -21,6 +21,10 @@ class Score(BaseModel):
     name: str
     passed: bool
     detail: str = ""
+    # A process score (how the agent got there, e.g. the pack's action rules) is reported beside the
+    # verdict and does not decide it: a trial that passed while one failed is a lucky pass.
+    process: bool = False
+    rules: list[str] = Field(default_factory=list, description="rule ids broken, one per violation")
 
 
 class Satisfaction(BaseModel):
@@ -87,7 +91,17 @@ class TrialRecord(BaseModel):
         """Why the trial did not pass, in its failing scorers' words (or its error); '' if it passed."""
         if self.status == "error":
             return self.error or "error"
-        return "; ".join(f"{s.name}: {s.detail}" for s in self.scores if not s.passed)
+        return "; ".join(f"{s.name}: {s.detail}" for s in self.scores if not s.passed and not s.process)
+
+    @property
+    def broken_rules(self) -> list[str]:
+        """The rule ids the process scores found broken, one per violation."""
+        return [r for s in self.scores if s.process for r in s.rules]
+
+    @property
+    def lucky(self) -> bool:
+        """Passed by its outcome while breaking a rule on the way."""
+        return self.status == "passed" and any(s.process and not s.passed for s in self.scores)
 
 
 def trial_key(scenario_id: str, arm: str, trial: int) -> str:

@@ -32,6 +32,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
+import inception
+from policies.loader import load_policy
+from policies.messages import AssistantMessage, parse_messages
 from sim_tests.domains import ToolCallRecord, get_domain
 from sim_tests.log import Score
 from sim_tests.scenario import Scenario
@@ -239,6 +242,43 @@ def patience() -> ScoreFn:
         return Score(name="patience", passed=ok, detail="the user did not give up" if ok else
                      f"the user gave up after {o.scenario.user.patience} turns without progress")
     return check
+
+
+@scorer
+def actions(policy: str = "default") -> ScoreFn:
+    """A process score: the pack's action rules and built-in checks, the ones that hold a call in
+    front of a live agent, replayed on every reply the agent sent (``rule_findings``). It does not
+    decide the verdict: a trial that passed while breaking a rule is a lucky pass (``TrialRecord.lucky``)."""
+    return rules_check(inception.build(load_policy(policy)))
+
+
+def rules_check(checker: Any) -> ScoreFn:
+    """The ``actions`` score with any ``checker`` that has ``check_draft`` (an Inception)."""
+    async def check(o: Outcome) -> Score:
+        tools = get_domain(o.scenario.domain).tool_schemas()
+        found = rule_findings(checker, o.messages, tools)
+        said = "; ".join(f"{d.rule_id} on {name} (message {i}){': ' + d.evidence[:120] if d.evidence else ''}"
+                         for i, name, d in found)
+        return Score(name="actions", passed=not found, process=True, rules=[d.rule_id for _, _, d in found],
+                     detail=f"broke {said}" if found else "no action rule broken")
+    return check
+
+
+def rule_findings(checker: Any, messages: list[dict[str, Any]],
+                  tools: list[dict[str, Any]] | None) -> list[tuple[int, str, Any]]:
+    """(message index, tool name, finding) for every action rule the agent's replies broke: each
+    reply checked by ``checker.check_draft`` (``inception.base.Inception``) against the dialogue
+    before it, as rein checks a draft; held or flagged alike, malformed calls left out."""
+    parsed = parse_messages([{k: v for k, v in m.items() if k != "inner"} for m in messages])
+    out = []
+    for i, m in enumerate(parsed):
+        if not isinstance(m, AssistantMessage):
+            continue
+        names = {c.id: c.function.name for c in m.tool_calls or []}
+        for d in checker.check_draft(parsed[:i], tools, m).errors:
+            if d.rule_id.startswith("action:"):
+                out.append((i, names.get(d.call_id, "reply"), d))
+    return out
 
 
 async def score(o: Outcome, scorers: list[Scorer] | None = None) -> list[Score]:

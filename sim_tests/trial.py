@@ -141,7 +141,7 @@ async def run_trial(scenario: Scenario, arm: Arm, agent: AgentUnderTest, user: U
     if record.status != "error":
         outcome = Outcome(scenario, transcript, env.calls, env.hash(), expected_hash, ended_by)
         record.scores = await score(outcome, scorers)
-        record.status = "passed" if all(s.passed for s in record.scores) else "failed"
+        record.status = "passed" if all(s.passed for s in record.scores if not s.process) else "failed"
         record.satisfaction = [rules_satisfaction(record)]
     record.duration_s = time.perf_counter() - started
     return record

@@ -9,6 +9,7 @@ from typing import Any
 
 from sim_tests.log import RunLog, TrialRecord
 from sim_tests.metrics import costs, table
+from sim_tests.reports.actions import action_sections
 from sim_tests.reports.svg import curves, grouped_bars
 from sim_tests.reports.traits import chart_values, sections
 
@@ -67,10 +68,11 @@ def _reason(t: TrialRecord) -> str:
 
 def _trial(t: TrialRecord) -> str:
     scores = "".join(f'<li class="{"passed" if s.passed else "failed"}">{"✓" if s.passed else "✗"} '
-                     f'{escape(s.name)}: {escape(s.detail)}</li>' for s in t.scores)
+                     f'{escape(s.name)}{" (process)" if s.process else ""}: {escape(s.detail)}</li>' for s in t.scores)
     error = f'<p class="error">error: {escape(t.error or "")}</p>' if t.error else ""
     return (f'<details class="trial" data-arm="{escape(t.arm)}" data-label="{escape(t.label)}" '
-            f'data-trait="{escape(t.trait)}" data-status="{t.status}"><summary><span class="{t.status}">{t.status}</span> · '
+            f'data-trait="{escape(t.trait)}" data-status="{t.status}"><summary><span class="{t.status}">{t.status}</span>'
+            f'{" (lucky: broke " + escape(", ".join(dict.fromkeys(t.broken_rules))) + ")" if t.lucky else ""} · '
             f'<code>{escape(t.scenario_id)}</code> · {escape(t.arm)} #{t.trial} · {escape(t.label)} · '
             f'{escape(t.trait)} user · ended by {t.ended_by} · {t.duration_s:.2f}s{_reason(t)}</summary>{error}<ul class="scores">{scores}</ul>'
             f'{_rein_notes(t)}{"".join(_message(m) for m in t.messages)}</details>')
@@ -89,6 +91,11 @@ def _traits(log: RunLog) -> str:
         if title == "By user trait" and len(values["traits"]) > 1:  # one kind of user: the charts above say it
             parts.append(f'<div class="charts">{charts}</div>')
     return "".join(parts)
+
+
+def _actions(log: RunLog) -> str:
+    return "".join(f"<h2>{escape(title)}</h2><p>{escape(note)}</p>{_table(header, rows)}"
+                   for title, note, (header, rows) in action_sections(log))
 
 
 def _pass_k_note(trials: int) -> str:
@@ -125,7 +132,7 @@ def render_html(log: RunLog) -> str:
                               "turn p50 ms", "turn p95 ms", "trial s"], cost_rows),
         "arm_options": "".join(f"<option>{escape(a)}</option>" for a in arms),
         "label_options": "".join(f"<option>{escape(lab)}</option>" for lab in labels if lab != "all"),
-        "trait_sections": _traits(log),
+        "trait_sections": _traits(log) + _actions(log),
         "trait_options": "".join(f"<option>{escape(x)}</option>" for x in dict.fromkeys(t.trait for t in log.trials)),
         "trials": "\n".join(_trial(t) for t in log.trials),
     }

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from sim_tests.log import RunLog
 from sim_tests.metrics import Cell, costs, table
+from sim_tests.reports.actions import markdown_lines as action_lines
 from sim_tests.reports.traits import markdown_lines
 from sim_tests.trait_metrics import trait_table
 
@@ -80,6 +81,7 @@ def render_markdown(log: RunLog) -> str:
         out.append(f"| {c.arm} | {c.trials} | {c.agent_calls_per_trial} | {c.rein_calls_per_trial} | "
                    f"{c.tokens_per_trial} | {c.turn_latency_ms_p50} | {c.turn_latency_ms_p95} | {c.trial_seconds_mean} |")
     out += markdown_lines(log)
+    out += action_lines(log)
     failed = [t for t in log.trials if t.status != "passed"]
     if failed:
         out += ["", "## Failures and errors", ""]
