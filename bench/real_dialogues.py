@@ -9,7 +9,7 @@ changed sentence only), alarms per error type, rein's in-process time per turn b
 the share of replayed turns where the client got something other than what the agent wrote, and
 the issue's targets.
 
-    python bench/real_dialogues.py                     # ../shared/data/tau-bench-airline/dev.json
+    python bench/real_dialogues.py                     # every corpus under ../shared/data/, a table each
     python bench/real_dialogues.py --data other.json --verbose --json out.json
 
 A corpus is {"tools": [OpenAI tool specs], "trajectories": [{"task_id", "trial", "reward",
@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import difflib
+import gc
 import json
 import re
 import sys
@@ -42,6 +43,7 @@ from policies.loader import load_policy  # noqa: E402
 from policies.messages import parse_messages  # noqa: E402
 from policies.chat_model import ModelRequest  # noqa: E402
 from refiners.base import TurnContext  # noqa: E402
+from real_corpora import corpora, corpus_name, table  # noqa: E402
 from real_replay import percentile, replay_pipeline, share  # noqa: E402,F401
 from real_rules import reference_error, reference_failure, stale_loop, turn_calls  # noqa: E402,F401
 
@@ -49,7 +51,12 @@ DATA = Path(__file__).resolve().parents[2] / "shared/data/tau-bench-airline/dev.
 POLICIES = ("structural", "default")
 SIZE_BUCKETS_KB = (16, 20, 24, 32, 48)
 STOP = "###STOP###"  # tau-bench's user simulator ends the episode with it: no agent ever reads it
-TARGETS = {"replies_changed": 0.005, "ambiguity": 0.01, "stale_loops": 0, "tool_failure": 0.98}
+# Issue 19, on every corpus: no reply of a working agent changed (each change is listed to be judged),
+# ambiguity alarms on at most 0.2% of user turns, tool failures as the plain rule finds them, and
+# rein's in-process time per turn.
+TARGETS = {"replies_changed": 0, "ambiguity": 0.002, "stale_loops": 0, "tool_failure": 0.98,
+           "p99_ms": 2.0, "max_ms": 20.0}
+WORST = 5  # the slowest turns listed, to say why
 
 
 # ---- rein's own model: "none" to everything -----------------------------------------------
@@ -71,6 +78,7 @@ class Trajectory:
     name: str
     raw: list[dict[str, Any]]
     parsed: list[Any]
+    reward: float | None = None
     user_cuts: list[int] = field(default_factory=list)   # prefix lengths ending in a user message
     tool_cuts: list[int] = field(default_factory=list)   # ... ending in a block of tool results
     replies: list[int] = field(default_factory=list)     # indexes of agent text replies
@@ -81,7 +89,7 @@ def load(path: Path) -> tuple[list[dict[str, Any]], list[Trajectory]]:
     out = []
     for n, t in enumerate(data["trajectories"]):
         raw = t["traj"]
-        tr = Trajectory(f"t{t.get('task_id', n)}.{t.get('trial', 0)}", raw, parse_messages(raw))
+        tr = Trajectory(f"t{t.get('task_id', n)}.{t.get('trial', 0)}", raw, parse_messages(raw), t.get("reward"))
         for i, m in enumerate(raw):
             role = m.get("role")
             if role == "user" and not (i == len(raw) - 1 and STOP in (m.get("content") or "")):
@@ -152,7 +160,7 @@ async def measure_policy(name: str, tools: list[dict[str, Any]], trajs: list[Tra
             result = await refinery.refine(ctx, draft, plan)
             per_cut[(n, i)] = per_cut.get((n, i), 0.0) + (time.perf_counter() - started) * 1000
             if result.changed:
-                changes.append({"trajectory": tr.name, "index": i,
+                changes.append({"trajectory": tr.name, "index": i, "reward": tr.reward,
                                 "changes": changed_sentences(draft, result.final),
                                 "feedback": "; ".join(f"{s.name}: {s.feedback}" for s in result.steps if s.changed)})
     n_replies = sum(len(t.replies) for t in trajs)
@@ -189,7 +197,10 @@ def time_figures(per_cut: dict[tuple[int, int], float], trajs: list[Trajectory],
     every = list(per_cut.values())
     fig = lambda xs: {"turns": len(xs), "p50": percentile(xs, .5), "p99": percentile(xs, .99),  # noqa: E731
                       "max": max(xs, default=0.0)}
-    return {**fig(every), "by_kb": {k: fig(rows[k]) for k in names if k in rows}}
+    worst = sorted(per_cut.items(), key=lambda kv: -kv[1])[:WORST]
+    return {**fig(every), "by_kb": {k: fig(rows[k]) for k in names if k in rows}, "samples": every,
+            "worst": [{"trajectory": trajs[n].name, "index": cut, "ms": ms, "kb": body_kb(trajs[n].raw, cut, tools)}
+                      for (n, cut), ms in worst]}
 
 
 # ---- the whole run ------------------------------------------------------------------------
@@ -197,18 +208,20 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for name, p in result["policies"].items():
         rows += [
-            {"policy": name, "what": "replies changed", "value": p["replies_changed"]["share"], "pct": True,
-             "target": "<= 0.5%", "ok": p["replies_changed"]["share"] <= TARGETS["replies_changed"]},
+            {"policy": name, "what": "replies changed (each listed above)", "value": p["replies_changed"]["count"],
+             "target": "0", "ok": p["replies_changed"]["count"] <= TARGETS["replies_changed"]},
             {"policy": name, "what": "ambiguity alarms (user turns)", "value": p["ambiguity"]["share"], "pct": True,
-             "target": "<= 1%", "ok": p["ambiguity"]["share"] <= TARGETS["ambiguity"]},
+             "target": "<= 0.2%", "ok": p["ambiguity"]["share"] <= TARGETS["ambiguity"]},
             {"policy": name, "what": "stale loop flags", "value": p["stale_loops"]["count"], "target": "0",
              "ok": p["stale_loops"]["count"] <= TARGETS["stale_loops"]},
             {"policy": name, "what": "tool_failure precision", "value": p["tool_failure"]["precision"],
              "target": ">= 0.98", "ok": p["tool_failure"]["precision"] >= TARGETS["tool_failure"]},
             {"policy": name, "what": "tool_failure recall", "value": p["tool_failure"]["recall"],
              "target": ">= 0.98", "ok": p["tool_failure"]["recall"] >= TARGETS["tool_failure"]},
-            {"policy": name, "what": "rein time per turn p50 / p99 (in-process)", "target": "printed, not a target",
-             "value": f"{p['time_ms']['p50']:.2f} / {p['time_ms']['p99']:.2f} ms", "ok": None},
+            {"policy": name, "what": "rein time per turn p99 (in-process)", "target": "<= 2 ms",
+             "value": f"{p['time_ms']['p99']:.2f} ms", "ok": p["time_ms"]["p99"] <= TARGETS["p99_ms"]},
+            {"policy": name, "what": "rein time per turn max (in-process)", "target": "<= 20 ms",
+             "value": f"{p['time_ms']['max']:.2f} ms", "ok": p["time_ms"]["max"] <= TARGETS["max_ms"]},
         ]
         if "pipeline" in p:
             o = p["pipeline"]["overhead_ms"]
@@ -220,7 +233,12 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
 
 async def measure_async(path: Path = DATA, policies: tuple[str, ...] = POLICIES, replay: bool = True) -> dict[str, Any]:
     tools, trajs = load(path)
-    result = {"data": str(path), "trajectories": len(trajs), "replies": sum(len(t.replies) for t in trajs),
+    # As `rein serve` does with its start-up heap: the corpus held in memory is not what a collection
+    # during a request walks in production, so it is kept out of the cyclic GC here too.
+    gc.collect()
+    gc.freeze()
+    result = {"data": str(path), "corpus": corpus_name(Path(path)), "trajectories": len(trajs),
+              "replies": sum(len(t.replies) for t in trajs),
               "user_cuts": sum(len(t.user_cuts) for t in trajs), "tool_cuts": sum(len(t.tool_cuts) for t in trajs),
               "policies": {}}
     started = time.perf_counter()
@@ -246,7 +264,7 @@ def show(result: dict[str, Any], verbose: bool = False) -> None:
         print(f"\n-- {name}" + ("  (rein's model answers 'none' to every call)" if name != "structural" else ""))
         print(f"replies changed: {rc['count']}/{rc['of']} ({pct(rc['share'])})")
         for c in rc["list"]:
-            print(f"  {c['trajectory']} msg {c['index']}: {c['feedback'][:300]}")
+            print(f"  {c['trajectory']} (reward {c.get('reward')}) msg {c['index']}: {c['feedback'][:300]}")
             for before, after in c["changes"]:
                 print(f"      - {before[:220]!r}\n      + {after[:220]!r}")
         a = p["alarms"]
@@ -276,6 +294,8 @@ def show(result: dict[str, Any], verbose: bool = False) -> None:
         print("  request KB    turns   p50 ms   p99 ms   max ms")
         for k, f in tm["by_kb"].items():
             print(f"  {k:<10} {f['turns']:>7} {f['p50']:>8.2f} {f['p99']:>8.2f} {f['max']:>8.2f}")
+        print("  slowest: " + "; ".join(f"{w['trajectory']} msg {w['index']} {w['ms']:.2f} ms ({w['kb']:.0f} KB)"
+                                        for w in tm.get("worst", [])))
         if "pipeline" in p:
             pl = p["pipeline"]
             print(f"pipeline in front of the replayed agent, {pl['turns']} turns: client got other than the agent "
@@ -286,7 +306,7 @@ def show(result: dict[str, Any], verbose: bool = False) -> None:
             if verbose:
                 for x in pl["planted"]["list"]:
                     print(f"    planted: {x['trajectory']} msg {x['index']} {x['labels']}: {(x['plan'] or '')[:160]}")
-    print("\n== targets (issue 9)")
+    print(f"\n== targets on {result.get('corpus', result['data'])} (issue 19)")
     for t in result["targets"]:
         value = f"{100 * t['value']:.2f}%" if t.get("pct") else (f"{t['value']:.3f}" if isinstance(t["value"], float)
                                                                  else str(t["value"]))
@@ -294,20 +314,57 @@ def show(result: dict[str, Any], verbose: bool = False) -> None:
         print(f"  {t['policy']:<11} {t['what']:<42} {value:>18}   target {t['target']}{mark}")
 
 
+def summary(results: list[dict[str, Any]]) -> str:
+    """One line per corpus and policy, and a total over the corpora: the figures the issue's targets name."""
+    rows = []
+    for name in results[0]["policies"] if results else ():
+        per = [(r["corpus"], r["policies"][name]) for r in results if name in r["policies"]]
+        total = {
+            "replies_changed": {k: sum(p["replies_changed"][k] for _, p in per) for k in ("count", "of")},
+            "ambiguity": {k: sum(p["ambiguity"][k] for _, p in per) for k in ("user_turns", "of")},
+            "tool_failure": {k: sum(p["tool_failure"][k] for _, p in per) for k in ("tp", "fp", "fn")},
+            "time_ms": (lambda xs: {"p99": percentile(xs, .99), "max": max(xs, default=0.0), "turns": len(xs)})(
+                [x for _, p in per for x in p["time_ms"]["samples"]]),
+        }
+        tf = total["tool_failure"]
+        tf["precision"] = share(tf["tp"], tf["tp"] + tf["fp"]) if tf["tp"] + tf["fp"] else 1.0
+        tf["recall"] = share(tf["tp"], tf["tp"] + tf["fn"]) if tf["tp"] + tf["fn"] else 1.0
+        rows += [(f"{c} / {name}", p) for c, p in per] + [(f"total / {name}", total)]
+    pct = lambda n, d: f"{n}/{d} ({100 * share(n, d):.2f}%)"  # noqa: E731
+    return table(rows, [
+        ("replies changed", "0", lambda p: f"{p['replies_changed']['count']}/{p['replies_changed']['of']}"),
+        ("ambiguity (user turns)", "<= 0.2%", lambda p: pct(p["ambiguity"]["user_turns"], p["ambiguity"]["of"])),
+        ("tool_failure P / R", ">= 0.98", lambda p: f"{p['tool_failure']['precision']:.3f} / {p['tool_failure']['recall']:.3f}"),
+        ("turns", "", lambda p: str(p["time_ms"]["turns"])),
+        ("p99 ms", "<= 2", lambda p: f"{p['time_ms']['p99']:.2f}"),
+        ("max ms", "<= 20", lambda p: f"{p['time_ms']['max']:.2f}"),
+    ])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=DATA, help="a corpus of trajectories (default: the tau-bench dev set)")
+    ap.add_argument("--data", type=Path, action="append",
+                    help="a corpus of trajectories (repeatable; default: every dev.json under ../shared/data/)")
     ap.add_argument("--policy", action="append", help="policy to measure (repeatable; default structural and default)")
     ap.add_argument("--no-replay", action="store_true", help="skip the whole-pipeline replay")
     ap.add_argument("--verbose", action="store_true", help="list every alarm, miss and planted plan")
     ap.add_argument("--json", type=Path, help="write every figure and listing here")
     args = ap.parse_args()
-    if not args.data.exists():
-        sys.exit(f"no corpus at {args.data}")
-    result = measure(args.data, tuple(args.policy or POLICIES), not args.no_replay)
-    show(result, args.verbose)
+    paths = args.data or corpora()
+    if not paths:
+        sys.exit("no corpus under ../shared/data/: pass --data")
+    for path in paths:
+        if not path.exists():
+            sys.exit(f"no corpus at {path}")
+    results = []
+    for path in paths:
+        results.append(measure(path, tuple(args.policy or POLICIES), not args.no_replay))
+        show(results[-1], args.verbose)
+        print()
+    print("== per corpus (issue 19's targets in the last line)")
+    print(summary(results))
     if args.json:
-        args.json.write_text(json.dumps(result, indent=1, ensure_ascii=False))
+        args.json.write_text(json.dumps(results if len(results) > 1 else results[0], indent=1, ensure_ascii=False))
 
 
 if __name__ == "__main__":

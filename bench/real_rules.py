@@ -3,13 +3,21 @@ raw OpenAI messages and share no code with the detectors, so agreement means som
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from typing import Any
+
+# A raised exception as a tool runtime reports it, on the result's first or last line (AgentDojo puts
+# "ValueError: ..." last): a class name ending in Error or Exception, then a colon.
+_EXCEPTION = re.compile(r"[A-Z]\w*(?:Error|Exception):")
 
 
 def reference_error(text: str) -> bool:
     t = (text or "").strip()
     if t[:5].lower() == "error":
+        return True
+    lines = t.splitlines()
+    if lines and (_EXCEPTION.match(lines[0]) or _EXCEPTION.match(lines[-1])):
         return True
     try:
         data = json.loads(t)

@@ -28,7 +28,9 @@ _CUR = {"$": "$", "€": "€", "£": "£", "usd": "$", "dollars": "$", "eur": "
 _PATTERNS: list[tuple[str, re.Pattern]] = [
     ("money", re.compile(r"(?P<cur>[$€£])\s?(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
                          r"|(?P<num2>\d+(?:\.\d+)?)\s?(?P<cur2>USD|EUR|GBP|dollars|euros)\b", re.I)),
-    ("date", re.compile(r"\b(?P<y>\d{4})-(?P<m>\d{2})-(?P<d>\d{2})(?:\b|(?=T\d))")),
+    # (the boundary before the year is a lookbehind after it: a pattern that starts with a digit is
+    # searched for by its first character, one that starts with \b is tried at every position)
+    ("date", re.compile(r"(?P<y>\d{4})(?<!\w\d{4})-(?P<m>\d{2})-(?P<d>\d{2})(?:\b|(?=T\d))")),
     ("date", re.compile(_WEEKDAY_RE + r"\b(?P<mon>" + _MONTH_RE + r")\.?\s+(?P<d>\d{1,2})(?:st|nd|rd|th)?\b"
                         r"(?:,?\s+(?P<y>\d{4}))?")),
     ("date", re.compile(_WEEKDAY_RE + r"\b(?P<d>\d{1,2})(?:st|nd|rd|th)?\s+(?P<mon>" + _MONTH_RE + r")\b"
@@ -43,6 +45,41 @@ _PATTERNS: list[tuple[str, re.Pattern]] = [
     ("number", re.compile(r"(?<![\w.])\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\w])|(?<![\w.])\d+(?:\.\d+)?(?![\w%])")),
     ("status", re.compile(r"\b(?:" + "|".join(re.escape(s) for s in STATUSES) + r")\b", re.I)),
 ]
+# Statuses are searched for in the lower-cased text, case-sensitively: an alternation of words under
+# re.I with a leading \b costs several times more per character. Word bounds are checked on the match.
+_STATUS_LOWER = re.compile("|".join(re.escape(s) for s in sorted(STATUSES, key=len, reverse=True)))
+_DIGIT = re.compile(r"\d")
+_MONTH_HEADS = tuple(m[:3] for m in MONTHS)
+
+
+def _gates(text: str, low: str) -> dict[int, bool]:
+    """Which patterns can match at all, from checks that cost a substring search each: most of the
+    patterns need a digit, a currency sign, a month name, a colon or a percent sign."""
+    digit = _DIGIT.search(text) is not None
+    return {
+        0: digit and (any(c in text for c in "$€£") or any(w in low for w in ("usd", "eur", "gbp", "dollar"))),
+        1: digit and "-" in text,
+        2: digit and any(m in low for m in _MONTH_HEADS),
+        3: digit and any(m in low for m in _MONTH_HEADS),
+        4: digit and ":" in text,
+        5: digit and ("m" in low and any(x in low for x in ("am", "pm", "a.m", "p.m"))),
+        6: digit and "%" in text,
+        7: digit or "#" in text,
+        8: digit,
+    }
+
+
+def _status_matches(text: str, low: str):
+    """The status pattern's matches, found in the lower-cased text (same offsets when its length is)."""
+    if len(low) != len(text):
+        yield from _PATTERNS[-1][1].finditer(text)
+        return
+    n = len(text)
+    for m in _STATUS_LOWER.finditer(low):
+        s, e = m.span()
+        if (s and (low[s - 1].isalnum() or low[s - 1] == "_")) or (e < n and (low[e].isalnum() or low[e] == "_")):
+            continue
+        yield _PATTERNS[-1][1].match(text, s, e)
 _NEGATION = re.compile(r"\b(?:not|n't|never|no longer)\s+(?:\w+\s+)?$", re.I)
 
 
@@ -116,8 +153,14 @@ def read_claims(text: str, kinds: tuple[str, ...] | None = None) -> list[Claim]:
     """``find_claims`` without the cache: for text read once (tool results, the dialogue)."""
     taken = bytearray(len(text))  # one mark per character: an overlap test costs the match's length
     out: list[Claim] = []
-    for kind, pattern in _PATTERNS:
-        for m in pattern.finditer(text):
+    low = text.lower()
+    gates = _gates(text, low)
+    for i, (kind, pattern) in enumerate(_PATTERNS):
+        if not gates.get(i, True):
+            continue
+        for m in (_status_matches(text, low) if kind == "status" else pattern.finditer(text)):
+            if m is None:
+                continue
             s, e = m.span()
             if 1 in taken[s:e]:
                 continue

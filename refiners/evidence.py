@@ -23,6 +23,7 @@ from typing import Any, Iterable
 from policies.messages import AssistantMessage, ToolMessage, UserMessage, text_of
 from refiners.claims import Claim, comparable, same_value
 from refiners.facts import Fact, _record_ids, facts_from_json, facts_from_text
+from refiners.records import read_records
 # Re-exported: refiners read words and sentences through this module.
 from refiners.text import (_ID_TOKEN, STOP, Sentences, context_words, id_norm, is_id, key_words,  # noqa: F401
                            near_words, norm, sentence_of, words)
@@ -297,7 +298,7 @@ def _remembered(key: tuple, build) -> list[Any]:
 
 def _tool_facts(text: str, turn: int, entity: tuple[str, ...], record: frozenset[str]) -> Index:
     def build() -> Index:
-        data = _json(text)
+        data = read_records(text)  # JSON, YAML, "Key: value" lines or a Markdown table: records
         return Index(facts_from_json(data, "tool", turn, entity, record) if data is not None
                      else facts_from_text(text, "tool", turn))
 

@@ -12,10 +12,16 @@ from typing import Any, Iterable
 from refiners.claims import STATUSES, read_claims
 from refiners.text import _ID_TOKEN, Sentences, context_words, id_norm, is_id, key_words, words
 
-_ID_KEY = re.compile(r"(?:^|_)(?:id|number|code|ref|reference|confirmation|tracking)$|^id$", re.I)
+# "order_id", "Order ID", "order-number", "orderId": the key names the record's identifier.
+_ID_KEY = re.compile(r"(?:^|[_\s.-])(?:id|number|code|ref|reference|confirmation|tracking)$|^id$"
+                     r"|(?<=[a-z])(?:Id|ID|Number|Code|Ref)$", re.I)
+# A number written as text ("100.0" from YAML, "54.20" from a JSON API): read as the number it is.
+# Leading zeros (a zip code, an account number) and long digit runs stay text: those are ids.
+_NUMERIC = re.compile(r"-?(?:0|[1-9]\d{0,11})(?:\.\d{1,6})?")
 _MONEY_KEYS = {"price", "total", "fee", "refund", "balance", "credit", "subtotal", "tax", "fare", "deposit", "rate",
                "due", "salary", "budget", "cost"}
 MAX_FACTS = 20_000
+MAX_NODES = 100_000  # a walk visits at most this many nodes (a YAML alias repeats a subtree by reference)
 
 
 @dataclass(slots=True)
@@ -53,9 +59,13 @@ class _Reader:
     def __init__(self, out: list[Fact], source: str, turn: int):
         self.out, self.source, self.turn = out, source, turn
         self.anonymous = False
+        self.nodes = MAX_NODES
 
     def walk(self, node: Any, chain: tuple[str, ...], path: tuple[str, ...], record: frozenset[str],
              anonymous: bool = False, listed: bool = False) -> None:
+        self.nodes -= 1
+        if self.nodes < 0:
+            return
         if isinstance(node, dict):
             own = _record_ids(node)
             if own:
@@ -84,6 +94,8 @@ class _Reader:
             fact.name = name
             fact.anonymous = self.anonymous
             out.append(fact)
+        if isinstance(value, str) and len(value) <= 20 and _NUMERIC.fullmatch(value):
+            value = float(value) if "." in value else int(value)
         kind = _leaf_kind(keys, value)
         if kind == "id" or (kind is None and is_id(value)):
             add(Fact(keys, "id", id_norm(value), str(value), self.source, record, self.turn, chain, own))

@@ -1,0 +1,96 @@
+"""A tool result read as records, whatever its format: JSON, YAML (block or flow, which also reads
+Python's ``{'key': 'value'}`` repr), ``Key: value`` lines, or a Markdown table. Values stay text
+(YAML's own typing would turn ``10:30`` into 630 and ``no`` into False); the fact reader types them.
+
+    >>> read_records("- amount: 100.0\\n  date: '2022-01-01'\\n  id: 1")
+    [{'amount': '100.0', 'date': '2022-01-01', 'id': '1'}]
+    >>> read_records("| order | status |\\n|---|---|\\n| W1 | pending |")
+    [{'order': 'W1', 'status': 'pending'}]
+    >>> read_records("The flight is on time.") is None
+    True
+
+``None`` means prose: the caller reads it sentence by sentence. Parsing is linear in the text
+(libyaml when installed; the pure-Python reader only for short texts), and aliases are kept as the
+one shared object they are: whoever walks the result bounds its own walk.
+"""
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import yaml
+
+_LOADER = getattr(yaml, "CBaseLoader", None)
+PURE_PYTHON_LIMIT = 8_000   # characters parsed by PyYAML's Python reader when libyaml is absent
+# The head of a structured text: "- key: value", "key: value", "- item", a flow mapping or sequence.
+_YAML_HEAD = re.compile(r"\s*(?:-\s+)?(?:[\w .'\"()/-]{1,60}:(?:\s|$)|\{|\[)|\s*-\s+\S")
+_TABLE_ROW = re.compile(r"\s*\|.*\|\s*$")
+_TABLE_RULE = re.compile(r"\s*\|?\s*:?-{2,}:?\s*(?:\|\s*:?-{2,}:?\s*)*\|?\s*$")
+
+
+def read_records(text: str) -> Any:
+    """The text's records (a dict, a list, or a scalar JSON value), or None when it is prose."""
+    stripped = text.strip()
+    if not stripped:
+        return None
+    data = _json(stripped)
+    if data is not None:
+        return data
+    if stripped[:1] == "|" or "\n|" in stripped[:2000]:
+        table = _table(stripped)
+        if table:
+            return table
+    if _YAML_HEAD.match(stripped):
+        data = _yaml(stripped)
+        # One "Key: value" line is a sentence with a label ("Error: flight HAT030 not available"), not
+        # a record: its words stay together as prose.
+        if isinstance(data, dict) and len(data) >= 2 or isinstance(data, list) and len(data) >= 2 \
+                or isinstance(data, list) and data and isinstance(data[0], dict):
+            return data
+    return None
+
+
+def _json(stripped: str) -> Any:
+    if stripped[:1] not in "{[" and not (stripped[0] in "-0123456789" and stripped.lstrip("-0123456789.eE+") == ""):
+        return None
+    try:
+        return json.loads(stripped)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _yaml(stripped: str) -> Any:
+    loader = _LOADER
+    if loader is None:
+        if len(stripped) > PURE_PYTHON_LIMIT:
+            return None
+        loader = yaml.BaseLoader
+    try:
+        return yaml.load(stripped, Loader=loader)  # noqa: S506 - a base loader builds only str, list and dict
+    except (yaml.YAMLError, RecursionError, ValueError):
+        return None
+
+
+def _cells(line: str) -> list[str]:
+    inner = line.strip()
+    inner = inner[1:] if inner.startswith("|") else inner
+    inner = inner[:-1] if inner.endswith("|") else inner
+    return [c.strip().strip("*`").strip() for c in inner.split("|")]
+
+
+def _table(stripped: str) -> list[dict[str, str]] | None:
+    """The first Markdown table in the text: a header row, a rule, then rows of the same width."""
+    lines = stripped.splitlines()
+    for i in range(len(lines) - 1):
+        if _TABLE_ROW.match(lines[i]) and _TABLE_RULE.match(lines[i + 1]) and "|" in lines[i + 1]:
+            head = _cells(lines[i])
+            rows = []
+            for line in lines[i + 2:]:
+                if not _TABLE_ROW.match(line):
+                    break
+                cells = _cells(line)
+                if len(cells) == len(head):
+                    rows.append(dict(zip(head, cells)))
+            return rows or None
+    return None
