@@ -55,15 +55,13 @@ async def relay_agent_stream(agent: ChatModel, request: ModelRequest, writer: Ca
     if release is not None:
         check.start()
     hold = mode == WHOLE
-    async for c in agent.stream(request):
+    chunks = agent.stream(request)
+    async for c in chunks:
         acc.add(c)
         out = without_owned_calls(c, owned, owned_index)
         if out is None:
             continue
-        if calls:
-            calls.append(out)
-            continue
-        if hold_calls and has_tool_calls(out):
+        if hold_calls and _delta(out).get("tool_calls"):
             calls.append(out)
             if release is not None:
                 await release.close()  # the text before the call is complete: checked, then released
@@ -72,7 +70,7 @@ async def relay_agent_stream(agent: ChatModel, request: ModelRequest, writer: Ca
                     writer(h)
                 held.clear()
                 hold = False
-            continue
+            break  # the rest of the draft waits with the call (below): no per-chunk test up here
         if release is not None:
             await release.add(out)
             continue
@@ -88,6 +86,12 @@ async def relay_agent_stream(agent: ChatModel, request: ModelRequest, writer: Ca
             held.clear()
             hold = False
         writer(out)
+    if calls:
+        async for c in chunks:
+            acc.add(c)
+            out = without_owned_calls(c, owned, owned_index)
+            if out is not None:
+                calls.append(out)
     if release is not None:
         await release.close()
     draft = acc.response()
@@ -101,6 +105,13 @@ async def relay_agent_stream(agent: ChatModel, request: ModelRequest, writer: Ca
 
 def has_tool_calls(c: dict[str, Any]) -> bool:
     return any((ch.get("delta") or {}).get("tool_calls") for ch in c.get("choices") or [])
+
+
+def _delta(c: dict[str, Any]) -> dict[str, Any]:
+    # Asked of every chunk of a stream whose calls are held: lookups, not a generator (a stream
+    # carries one choice per chunk, so the first is the one).
+    choices = c.get("choices")
+    return (choices[0].get("delta") or {}) if choices else {}
 
 
 def without_owned_calls(c: dict[str, Any], owned: set[str], owned_index: set[int]) -> dict[str, Any] | None:
