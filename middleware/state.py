@@ -40,6 +40,8 @@ class TurnState(TypedDict, total=False):
     notes: list[str]               # fail-open events: "stage: reason"
     resume: str | None             # the stage the clean path handed the turn to (Pipeline.run)
     budget: TurnBudget             # rein's own calls this turn, every stage's (policies.budget)
+    hits: list[Any]                # middleware.rule_modes.Hit: each rule that fired, in its mode
+    started: float                 # when the turn began (perf_counter): rein's time for the decision log
 
 
 def rein_model_calls(state: TurnState) -> int:
