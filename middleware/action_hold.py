@@ -73,6 +73,24 @@ def judge(check: Diagnosis, draft: ModelResponse, state: dict[str, Any], rounds:
     return out
 
 
+def held_alone(inception: Any, messages: list[Any], tools: list[dict[str, Any]] | None, call: Any) -> list[Detection]:
+    """The findings that hold ``call`` checked on its own, against ``messages`` before it: the last
+    check for a call about to run that rein may not have seen drafted (e.g. edited by a human in the
+    loop after the model call). Empty when no action check covers ``tools``."""
+    if not inception.checks_calls(tools):
+        return []
+    found = [d for d in inception.check_draft(messages, tools, assistant(None, [call])).errors if d.hold]
+    if found:
+        _span("held_tool_call", "deny", found)
+    return found
+
+
+def refusal(call_name: str, held: list[Detection]) -> str:
+    """What a tool runner is told instead of running a held call."""
+    reasons = "; ".join(dict.fromkeys(d.evidence or d.rule_id for d in held))
+    return f"Not carried out: {call_name} breaks {rules(held)} ({reasons}). Do not repeat it as it was."
+
+
 def hold_plan(held: list[Detection], draft: ModelResponse) -> str:
     """A plan for held calls when the check wrote none: which call, which rule, the evidence."""
     names = {c.id: c.function.name for c in draft.message.tool_calls or []}

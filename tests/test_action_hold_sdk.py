@@ -6,7 +6,8 @@ from typing import Annotated, TypedDict
 
 from action_doubles import REASON, RULE, HoldCalls
 from langchain.agents import create_agent
-from langchain_core.messages import AIMessage, AnyMessage
+from langchain.agents.middleware import AgentMiddleware
+from langchain_core.messages import AIMessage, AnyMessage, ToolMessage
 from langchain_core.tools import tool
 from langgraph.graph import START, StateGraph
 from langgraph.graph.message import add_messages
@@ -127,3 +128,40 @@ def test_langchain_middleware_drops_a_call_the_model_insists_on():
     assert cancelled == [] and len(model.requests) == 3
     last = out["messages"][-1]
     assert not last.tool_calls and last.content.endswith(f"I did not carry out cancel_reservation: {REASON}.")
+
+
+class EditsCalls(AgentMiddleware):
+    """Changes the model's tool call after rein checked it, as a human in the loop may."""
+
+    def after_model(self, state, runtime):
+        last = state["messages"][-1]
+        if not last.tool_calls:
+            return None
+        calls = [{**c, "args": {"reservation_id": c["args"]["reservation_id"]}} for c in last.tool_calls]
+        return {"messages": [last.model_copy(update={"tool_calls": calls})]}
+
+
+def test_langchain_middleware_checks_a_call_changed_after_the_model_call_before_its_tool_runs():
+    cancelled.clear()
+    mw = Rein(policy="structural").middleware()
+    holding(mw.pipeline)
+    allowed = tool_call("cancel_reservation", {"reservation_id": "ABC123", "allowed": True}, id="c1")
+    model = ScriptedModel([allowed, SORRY])
+    agent = create_agent(LangChainChatModel(chat_model=model), tools=[cancel_reservation],
+                         middleware=[mw, EditsCalls()])
+    out = agent.invoke({"messages": ASK})
+    assert cancelled == []  # passed as drafted, held as changed: the tool never ran
+    refused = next(m for m in out["messages"] if isinstance(m, ToolMessage))
+    assert refused.status == "error" and refused.content.startswith(f"Not carried out: cancel_reservation breaks {RULE}")
+    assert REASON in refused.content and out["messages"][-1].content == SORRY
+
+
+def test_langchain_middleware_lets_an_allowed_call_run():
+    cancelled.clear()
+    mw = Rein(policy="structural").middleware()
+    holding(mw.pipeline)
+    allowed = tool_call("cancel_reservation", {"reservation_id": "ABC123", "allowed": True}, id="c1")
+    agent = create_agent(LangChainChatModel(chat_model=ScriptedModel([allowed, "Done."])),
+                         tools=[cancel_reservation], middleware=[mw])
+    out = agent.invoke({"messages": ASK})
+    assert cancelled == ["ABC123"] and out["messages"][-1].content == "Done."

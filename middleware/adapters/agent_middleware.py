@@ -4,7 +4,9 @@ Before a call, rein diagnoses the dialogue and, on a plan, injects it (and offer
 recovery tools); after, it refines a final (non-tool-call) reply. Calls the agent makes to
 rein's own tools (``think`` and the policy's recovery tools) are resolved inside rein; they
 are offered to the model only when a plan names them, and also registered through ``tools``
-so the agent's tool node can answer one if it ever gets there.
+so the agent's tool node can answer one if it ever gets there. A tool-call draft an action check
+holds never reaches the tool node (re-asked, then dropped, like every surface); a call changed
+after the model call is checked again just before its tool runs (``wrap_tool_call``).
 
 Example::
 
@@ -20,13 +22,14 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
 
 from langchain.agents.middleware import AgentMiddleware, ModelRequest as LCRequest, ModelResponse as LCResponse
-from langchain.agents.middleware.types import ExtendedModelResponse
+from langchain.agents.middleware.types import ExtendedModelResponse, ToolCallRequest
 from langchain.agents.structured_output import AutoStrategy, ToolStrategy
-from langchain_core.messages import AIMessage, SystemMessage
+from langchain_core.messages import AIMessage, SystemMessage, ToolMessage
 from langchain_core.tools import BaseTool, StructuredTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from inception.tools import think_spec, tool_spec
+from middleware.action_hold import held_alone, refusal
 from middleware.adapters.isolation import CallerContext, run_turn
 from middleware.adapters.lc_messages import (from_langchain, message_from_langchain, message_to_langchain,
                                              reply_response)
@@ -105,6 +108,32 @@ class ReinMiddleware(AgentMiddleware):
 
     async def awrap_model_call(self, request: LCRequest, handler: Callable) -> Any:
         return await self._turn(request, handler, CallerContext())
+
+    async def awrap_tool_call(self, request: ToolCallRequest, handler: Callable) -> Any:
+        refused = self._refused(request)
+        return refused if refused is not None else await handler(request)
+
+    def wrap_tool_call(self, request: ToolCallRequest, handler: Callable) -> Any:
+        refused = self._refused(request)
+        return refused if refused is not None else handler(request)
+
+    def _refused(self, request: ToolCallRequest) -> ToolMessage | None:
+        """The last check before a tool runs. A call rein held was already re-asked or dropped in
+        wrap_model_call; this catches one changed after the model call (a human in the loop, another
+        middleware's after_model): it is not run, and the agent reads why."""
+        call = request.tool_call
+        messages = request.state.get("messages") if isinstance(request.state, dict) else None
+        if call["name"] in self._agent.rein_tools or not messages:
+            return None
+        tools = [_openai_tool(request.tool)] if request.tool is not None else None
+        at = next((i for i in range(len(messages) - 1, -1, -1) if isinstance(messages[i], AIMessage)
+                   and any(c.get("id") == call["id"] for c in messages[i].tool_calls)), len(messages))
+        drafted = ToolCall(id=call["id"] or "", function=FunctionCall(name=call["name"], arguments=json.dumps(call["args"])))
+        held = held_alone(self.pipeline.inception, from_langchain(list(messages[:at])), tools, drafted)
+        if not held:
+            return None
+        return ToolMessage(content=refusal(call["name"], held), tool_call_id=call["id"], name=call["name"],
+                           status="error")
 
     def wrap_model_call(self, request: LCRequest, handler: Callable) -> Any:
         return run_sync(self._turn(request, handler, CallerContext()))
