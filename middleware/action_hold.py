@@ -85,6 +85,19 @@ def held_alone(inception: Any, messages: list[Any], tools: list[dict[str, Any]] 
     return found
 
 
+def replayed(inception: Any, messages: list[Any], tools: list[dict[str, Any]] | None,
+             start: int = 0) -> list[tuple[int, Detection]]:
+    """(index, finding) for the action rules broken by each assistant message from ``start``, each
+    checked against the dialogue before it as rein checks a draft (held or flagged alike): the
+    simulator's process score, and the calls a wrapped graph ran inside its own run."""
+    out = []
+    for i in range(start, len(messages)):
+        m = messages[i]
+        if getattr(m, "role", None) == "assistant":
+            out += [(i, d) for d in inception.check_draft(messages[:i], tools, m).errors if is_action(d)]
+    return out
+
+
 def refusal(call_name: str, held: list[Detection]) -> str:
     """What a tool runner is told instead of running a held call."""
     reasons = "; ".join(dict.fromkeys(d.evidence or d.rule_id for d in held))

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
 import inception
+from middleware.action_hold import replayed
 from policies.loader import load_policy
 from policies.messages import AssistantMessage, parse_messages
 from sim_tests.domains import ToolCallRecord, get_domain
@@ -270,15 +271,8 @@ def rule_findings(checker: Any, messages: list[dict[str, Any]],
     reply checked by ``checker.check_draft`` (``inception.base.Inception``) against the dialogue
     before it, as rein checks a draft; held or flagged alike, malformed calls left out."""
     parsed = parse_messages([{k: v for k, v in m.items() if k != "inner"} for m in messages])
-    out = []
-    for i, m in enumerate(parsed):
-        if not isinstance(m, AssistantMessage):
-            continue
-        names = {c.id: c.function.name for c in m.tool_calls or []}
-        for d in checker.check_draft(parsed[:i], tools, m).errors:
-            if d.rule_id.startswith("action:"):
-                out.append((i, names.get(d.call_id, "reply"), d))
-    return out
+    names = {c.id: c.function.name for m in parsed if isinstance(m, AssistantMessage) for c in m.tool_calls or []}
+    return [(i, names.get(d.call_id, "reply"), d) for i, d in replayed(checker, parsed, tools)]
 
 
 async def score(o: Outcome, scorers: list[Scorer] | None = None) -> list[Score]:

@@ -165,3 +165,32 @@ def test_langchain_middleware_lets_an_allowed_call_run():
                          tools=[cancel_reservation], middleware=[mw])
     out = agent.invoke({"messages": ASK})
     assert cancelled == ["ABC123"] and out["messages"][-1].content == "Done."
+
+
+def graph_with_tools(model: ScriptedModel):
+    """A graph whose own tool node runs the calls inside the run."""
+    from langgraph.prebuilt import ToolNode, tools_condition
+
+    llm = LangChainChatModel(chat_model=model).bind_tools([cancel_reservation])
+
+    async def call_model(state: State):
+        return {"messages": [await llm.ainvoke(state["messages"])]}
+
+    g = StateGraph(State)
+    g.add_node("model", call_model)
+    g.add_node("tools", ToolNode([cancel_reservation]))
+    g.add_edge(START, "model")
+    g.add_conditional_edges("model", tools_condition)
+    g.add_edge("tools", "model")
+    return g.compile()
+
+
+async def test_a_call_a_graph_ran_inside_its_run_is_reported_not_held():
+    cancelled.clear()
+    guarded = Rein(policy="structural").wrap_graph(graph_with_tools(ScriptedModel([cancel(), "Cancelled."])))
+    holding(guarded.pipeline)
+    out = await guarded.ainvoke({"messages": ASK})
+    report = report_of(out)
+    assert cancelled == ["ABC123"] and out["messages"][-1].content == "Cancelled."
+    assert [d.rule_id for d in report.flagged_calls] == [RULE] and report.held_calls == []
+    assert any("reported, not held" in n for n in report.notes)

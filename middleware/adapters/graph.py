@@ -7,6 +7,11 @@ Input and output keep the graph's shape; the output dict also has ``.rein``.
 The graph is assumed to append its new messages after the input ones (``add_messages``). With
 a checkpointer and a ``thread_id``, rein diagnoses the thread's history plus the new input.
 
+A tool call the graph ends its run with (for its caller to run) is checked like any draft: held,
+re-asked, dropped. A call the graph's own tool node ran inside the run cannot be held; one that
+broke an action rule is reported (``report.flagged_calls``). To hold those, put rein inside the
+agent: ``create_agent(..., middleware=[rein.middleware()])`` checks each call before its tool runs.
+
 Example::
 
     guarded = rein.wrap_graph(builder.compile())
@@ -21,6 +26,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator
 
 from langchain_core.messages import AIMessage, BaseMessage, convert_to_messages
 
+from middleware.action_hold import replayed, rules
 from middleware.adapters.isolation import CallerContext, run_turn
 from middleware.adapters.lc_messages import from_langchain, message_from_langchain, reply_response, to_langchain
 from middleware.adapters.report import ReinReport, attach
@@ -103,6 +109,7 @@ class GuardedGraph:
         output = dict(run.output or {})
         produced = list(output.get(self.key) or [])
         new = produced[run.sent:]
+        report = _with_inner_findings(report, self.pipeline.inception, produced, run.sent)
         # What the caller sees never includes rein's injected messages: their dialogue + the new ones.
         # (A checkpointed thread keeps them, as the agent's own past reasoning.)
         messages = produced if not report.injected else [*produced[:run.prior], *given, *new]
@@ -118,6 +125,21 @@ class GuardedGraph:
             return []
         snapshot = await self.graph.aget_state(config)
         return list((snapshot.values or {}).get(self.key) or [])
+
+
+def _with_inner_findings(report: ReinReport, inception: Any, produced: list[Any], sent: int) -> ReinReport:
+    """Calls the graph made and ran inside its own run (its tool node) cannot be held: rein sees
+    them after the run. Those that broke an action rule are reported (flagged) with a note."""
+    inner = from_langchain(produced[:-1]) if len(produced) - 1 > sent else []
+    names = list(dict.fromkeys(c.function.name for m in inner[sent:] if m.role == "assistant" for c in m.tool_calls or []))
+    tools = [{"type": "function", "function": {"name": n}} for n in names]
+    if not names or not inception.checks_calls(tools):
+        return report
+    found = [d for _, d in replayed(inception, inner, tools, start=sent)]
+    if not found:
+        return report
+    notes = [f"graph: a call inside the graph's run broke {rules(found)}: reported, not held (its tool node ran it)"]
+    return report.model_copy(update={"flagged_calls": [*report.flagged_calls, *found], "notes": [*report.notes, *notes]})
 
 
 def _last_reply(new: list[Any], name: str) -> ModelResponse:
