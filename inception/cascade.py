@@ -12,13 +12,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from inception.actions import ActionChecker
 from inception.base import Detection, Diagnosis, ToolResolution
 from inception.cache import LRU, prefix_key
 from inception.dialogue import Dialogue
 from inception.inject import STRATEGIES
 from inception.llm import LLMDetector, LLMVerdict
 from inception.structural import Detector, call_problem, structural_detectors
-from inception.tools import Toolbox
+from inception.tools import Toolbox, names_of
 from policies.messages import AssistantMessage, Message, ToolCall
 from policies.chat_model import ChatModel
 from policies.schema import Policy
@@ -43,6 +44,7 @@ class Cascade:
         self.signal = re.compile("|".join(patterns), re.I) if patterns else None
         self.toolbox = Toolbox(policy)
         self.cache: LRU[LLMVerdict] = LRU(settings.cache_size)
+        self.actions = ActionChecker(policy.actions) if policy.actions.enabled else None
 
     # ---- diagnose -------------------------------------------------------------------------
     async def diagnose(self, messages: list[Message], tools: list[dict[str, Any]] | None) -> Diagnosis:
@@ -138,24 +140,53 @@ class Cascade:
         return await self.toolbox.resolve(call, messages)
 
     def check_draft(self, messages: list[Message], tools: list[dict[str, Any]] | None,
-                    draft: AssistantMessage) -> Diagnosis:
-        if not self.policy.inception.check_drafts or not draft.tool_calls:
+                    draft: AssistantMessage, now: str | None = None) -> Diagnosis:
+        """The draft's calls: malformed ones (re-asked once), then the pack's action rules and the
+        built-in action checks (``Detection.hold``: the call must not reach the client; the plan
+        names the rule and its evidence). ``now``: the request's time header, when the pack reads one."""
+        if not draft.tool_calls:
             return Diagnosis()
+        found: list[Detection] = []
+        action_plan = None
         try:
-            d = Dialogue.of([*messages, draft], tools, self.toolbox.owned(tools))
-            with guardrail("draft_tool_call") as span:
-                found = [p for rec in d.latest_calls() if (p := call_problem(rec, d)) is not None
-                         and (p.label in self.labels or p.type in self.labels)]
-                _decide(span, found)
+            owned = self.toolbox.owned(tools)
+            if self.policy.inception.check_drafts:
+                d = Dialogue.of([*messages, draft], tools, owned)
+                with guardrail("draft_tool_call") as span:
+                    found = [p for rec in d.latest_calls() if (p := call_problem(rec, d)) is not None
+                             and (p.label in self.labels or p.type in self.labels)]
+                    _decide(span, found)
+            if self.actions is not None:
+                with guardrail("action_check") as span:
+                    acted = self.actions.check(messages, draft, owned, now)
+                    _decide(span, acted)
+                found += acted
+                action_plan = self.actions.plan(acted)
         except Exception as e:  # runs outside the pipeline's guard: never fail the turn over a check
             event("rein.draft_check.skipped", {"reason": f"{type(e).__name__}: {e!s:.120}"})
-            return Diagnosis(notes=[f"draft_check: {type(e).__name__}"])
-        return self._diagnosis(found, None, 0, [])
+            return Diagnosis(errors=found, notes=[f"draft_check: {type(e).__name__}"])
+        diagnosis = self._diagnosis(found, None, 0, [])
+        if action_plan:
+            plan = action_plan if not diagnosis.plan else f"{action_plan}\n{diagnosis.plan}"
+            diagnosis = diagnosis.model_copy(update={"plan": plan})
+        return diagnosis
+
+    def check_reply(self, messages: list[Message], draft: AssistantMessage) -> Diagnosis:
+        """A text draft that says an action was done (cancelled, added, sent ...) while no write
+        succeeded in this turn: ``action:builtin/claimed_action`` (``flag`` mode by default, so
+        ``hold`` is False; in ``plan`` mode, the reply should be re-asked with the plan)."""
+        if self.actions is None or draft.tool_calls:
+            return Diagnosis()
+        try:
+            found = self.actions.check_reply(messages, draft)
+        except Exception as e:  # never fail the turn over a check
+            event("rein.reply_check.skipped", {"reason": f"{type(e).__name__}: {e!s:.120}"})
+            return Diagnosis(notes=[f"reply_check: {type(e).__name__}"])
+        return Diagnosis(errors=found, plan=self.actions.plan(found))
 
     def checks_calls(self, tools: list[dict[str, Any]] | None) -> bool:
         # Only the action checks hold a call; the malformed-call check re-asks a draft not yet sent.
-        # Until the policy's action rules are checked here, no call is ever held.
-        return False
+        return self.actions is not None and self.actions.covers(sorted(names_of(tools)))
 
 
 def _decide(span: Any, found: list[Any]) -> None:

@@ -1,0 +1,211 @@
+"""The action check: a tool-call draft against the pack's rules and the built-in checks.
+
+    checker = ActionChecker(policy.actions)
+    found = checker.check(messages, draft)          # list[Detection], hold=True for calls to keep back
+    plan = checker.plan(found)                      # what the agent is told when re-asked
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import cel
+import cel.stdlib
+
+from inception.actions import builtins
+from inception.actions.facts import Facts, gather, parse_args
+from inception.actions.records import Record, RecordExtractor, typed_object
+from inception.base import Detection
+from inception.dialogue import CallRecord
+from policies.actions import ActionRule, ActionSettings, BindSpec, ToolSpec
+from policies.cel_names import ALL, merge
+from policies.messages import AssistantMessage, Message, ToolCall, text_of
+
+# What the agent is told for each built-in check when a call is held.
+ADVICE = {
+    "unconfirmed_write": "List the action's details to the user and ask for an explicit yes; call it only after that yes.",
+    "unknown_id": "Use only ids the user gave or a tool returned: look the right one up first, or ask the user.",
+    "repeated_failed_write": "This exact call already failed: change what the error points at, or tell the user "
+                             "it cannot be done. Do not send it again unchanged.",
+    "claimed_action": "Do not say the action was done: no write succeeded in this turn. Perform it, or say it was not done.",
+}
+_EXTENSIONS = {name: fn for lib in cel.stdlib.EXTENSIONS.values() for name, fn in lib.items()}
+
+
+class ActionChecker:
+    def __init__(self, settings: ActionSettings):
+        self.settings = settings
+        self.extractor = RecordExtractor(settings)
+        self.confirmation = re.compile(settings.confirmation, re.I)
+        used = {f for r in settings.rules for p in r.programs if p is not None for f in p.functions()}
+        self.functions = {name: fn for name, fn in _EXTENSIONS.items() if name in used}
+
+    def covers(self, names: list[str]) -> bool:
+        """Whether a call to one of these tools may be held (a write, or a tool with rules)."""
+        s = self.settings
+        return s.enabled and any(s.is_write(n) or s.rules_for(n) for n in names)
+
+    def check(self, messages: list[Message], draft: AssistantMessage, owned: set[str] = frozenset(),
+              now_header: str | None = None) -> list[Detection]:
+        """Violations of the draft's calls, given the dialogue before it (``messages``)."""
+        s = self.settings
+        calls = [c for c in draft.tool_calls or [] if c.function.name not in owned
+                 and (s.is_write(c.function.name) or s.rules_for(c.function.name))]
+        if not s.enabled or not calls:
+            return []
+        facts = gather(messages, s, self.extractor, now_header, owned)
+        found: list[Detection] = []
+        for call in calls:
+            found += self._check_call(call, facts)
+        return found
+
+    def check_reply(self, messages: list[Message], draft: AssistantMessage) -> list[Detection]:
+        """A text reply that says an action was done with no successful write in this turn."""
+        mode = self.settings.builtins.get("claimed_action", "off")
+        reply = text_of(draft)
+        if not self.settings.enabled or mode == "off" or draft.tool_calls or not reply:
+            return []
+        said = builtins.claimed_action(reply, gather(messages, self.settings, self.extractor), self.settings)
+        return [] if said is None else [_builtin("claimed_action", said, mode, None)]
+
+    def plan(self, found: list[Detection]) -> str | None:
+        """One plan for the held calls: each rule broken, with its evidence, and what to do."""
+        held = [d for d in found if d.hold]
+        if not held:
+            return None
+        lines = [f"rein held the call{'s' if len(held) > 1 else ''} below; it was not sent."]
+        for d in held:
+            lines.append(f"- {d.rule}: {d.evidence}")
+        advice = [ADVICE[d.subtype] for d in held if d.rule and d.rule.startswith("action:builtin/") and d.subtype in ADVICE]
+        if len(advice) < len(held):
+            advice.append("Do not send such a call again: correct it if the user's request and the policy allow, "
+                          "otherwise tell the user what the policy allows.")
+        return "\n".join(lines + list(dict.fromkeys(advice)))
+
+    # ---- one call -----------------------------------------------------------------------
+    def _check_call(self, call: ToolCall, facts: Facts) -> list[Detection]:
+        s = self.settings
+        name = call.function.name
+        args = parse_args(call.function.arguments)
+        out: list[Detection] = []
+        modes = s.builtins
+        if modes.get("unconfirmed_write", "off") != "off":
+            said = builtins.unconfirmed_write(name, facts, s, self.confirmation)
+            if said:
+                out.append(_builtin("unconfirmed_write", said, modes["unconfirmed_write"], call.id))
+        if args is not None and modes.get("unknown_id", "off") != "off":
+            said = builtins.unknown_id(name, args, facts, s)
+            if said:
+                out.append(_builtin("unknown_id", said, modes["unknown_id"], call.id))
+        if modes.get("repeated_failed_write", "off") != "off":
+            said = builtins.repeated_failed_write(name, CallRecord(call, None, -1).key, facts, s)
+            if said:
+                out.append(_builtin("repeated_failed_write", said, modes["repeated_failed_write"], call.id))
+        rules = s.rules_for(name)
+        if rules and args is not None:
+            out += self._rules(call, rules, args, facts)
+        return out
+
+    def _rules(self, call: ToolCall, rules: list[ActionRule], args: dict[str, Any], facts: Facts) -> list[Detection]:
+        name = call.function.name
+        spec = self.settings.tool(name) or ToolSpec()
+        uses: dict[str, Any] = {}
+        for rule in rules:
+            for var, read in rule.uses.items():
+                uses[var] = merge(uses.get(var, {}), read)
+        variables = self._variables(name, spec, args, facts, uses)
+        context = cel.Context(variables=variables, functions=self.functions or None)
+        out = []
+        for rule in rules:
+            when, condition = rule.programs
+            try:
+                if when is not None and when.execute(context) is not True:
+                    continue
+                holds = condition.execute(context)
+            except Exception:  # a record not fetched, a field absent: the rule cannot be judged
+                continue
+            if holds is False:
+                out.append(Detection(type="action_violation", subtype=rule.id, rule=f"action:{rule.id}",
+                                     evidence=f"{rule.reason.strip()} ({_evidence(name, variables, rule.uses)})",
+                                     hold=rule.on_violation == "plan", call_id=call.id))
+        return out
+
+    def _variables(self, name: str, spec: ToolSpec, args: dict[str, Any], facts: Facts,
+                   uses: dict[str, Any]) -> dict[str, Any]:
+        typed_args = typed_object(args, spec.arguments)
+        out: dict[str, Any] = {"tool": name, "args": _project(typed_args, uses.get("args", ALL))}
+        bound: dict[str, Any] = {"args": typed_args}
+        for bind_name, bind in spec.binds().items():
+            bound[bind_name] = _resolve(bind, bound, facts.records.get(bind.record, {}))
+            if bind_name in uses:
+                value = bound[bind_name]
+                out[bind_name] = _project(value, uses[bind_name])
+        if facts.now is not None:
+            out["now"] = facts.now
+            out["today"] = facts.now.replace(hour=0, minute=0, second=0, microsecond=0)
+        if "last_user" in uses:
+            out["last_user"] = facts.last_user.lower()
+        if "user_turns" in uses:
+            out["user_turns"] = [t.lower() for t in facts.user_texts]
+        if "tables" in uses:
+            out["tables"] = self.settings.tables
+        return out
+
+
+def _builtin(check: str, evidence: str, mode: str, call_id: str | None) -> Detection:
+    return Detection(type="action_violation", subtype=check, rule=f"action:builtin/{check}", evidence=evidence,
+                     hold=mode == "plan", call_id=call_id)
+
+
+def _project(value: Any, read: Any) -> Any:
+    """Only what the rules read of ``value`` (a read tree of policies.cel_names): converting a
+    value into CEL costs per field, so a record is cut down to the fields the rules use."""
+    if read is ALL:
+        return value
+    if isinstance(value, dict):
+        out = {k: _project(value[k], sub) for k, sub in read.items() if k != "[]" and k in value}
+        if "[]" in read:
+            out.update({k: _project(v, read["[]"]) for k, v in value.items() if k not in out})
+        return out
+    if isinstance(value, list):
+        return [_project(v, read.get("[]", {})) for v in value] if "[]" in read else [None] * len(value)
+    return value
+
+
+def _resolve(bind: BindSpec, bound: dict[str, Any], records: dict[str, Record]) -> Any:
+    """The record (or list of records) a bind names; None when the dialogue has not fetched it."""
+    steps = bind.key.replace("[]", ".[]").split(".")
+    values, many = [bound.get(steps[0])], False
+    for step in steps[1:]:
+        if not step:
+            continue
+        if step == "[]":
+            many = True
+            values = [x for v in values if isinstance(v, list) for x in v]
+        else:
+            values = [v.get(step) if isinstance(v, dict) else None for v in values]
+    found = [records.get(str(v)) if isinstance(v, (str, int)) and not isinstance(v, bool) else None for v in values]
+    if any(f is None for f in found) or not found:
+        return None
+    return found if many else found[0]
+
+
+def _evidence(name: str, variables: dict[str, Any], uses: dict[str, Any]) -> str:
+    """The values the rule read, for the plan and the decision log: ``reservation.cabin='economy'``."""
+    shown = []
+    for var, read in uses.items():
+        value = variables.get(var)
+        if var in ("tables", "user_turns", "last_user", "tool"):
+            continue
+        if read is ALL or not isinstance(value, dict) or "[]" in read:
+            shown.append(f"{var}={_short(value)}")
+        else:
+            shown += [f"{var}.{f}={_short(value.get(f))}" for f in sorted(read) if f in value]
+    return f"{name}: " + ", ".join(shown[:8])
+
+
+def _short(value: Any) -> str:
+    if hasattr(value, "isoformat"):
+        value = value.isoformat()[:19]
+    text = repr(value)
+    return text if len(text) <= 80 else text[:79] + "…"

@@ -1,0 +1,138 @@
+"""Records the dialogue fetched, typed by the pack: every successful result of a tool that a record
+kind names in ``from`` gives records, found again by their key (an argument of the call or a field).
+
+Parsing a result is the costly part, and every request of a tool loop re-sends the same results:
+extraction is cached on the text of the result (with the tool and its arguments), so a dialogue
+pays for each result once, however many drafts are checked after it.
+"""
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import orjson
+
+from inception.structural import failure_in
+from policies.actions import ActionSettings, FieldSpec, RecordSource
+
+_TIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?)?\s*(Z|[+-]\d{2}:?\d{2})?")
+Record = dict[str, Any]
+
+
+def parse_time(text: Any) -> datetime | None:
+    """An ISO-like date or time as an aware datetime; a time with no offset is taken as UTC, so
+    times written alike compare alike (a trailing zone name such as "EST" is not read).
+
+    >>> parse_time("2024-05-15 15:00:00 EST").isoformat()
+    '2024-05-15T15:00:00+00:00'
+    >>> parse_time("2024-05-20").isoformat(), parse_time("soon")
+    ('2024-05-20T00:00:00+00:00', None)
+    """
+    if not isinstance(text, str):
+        return None
+    m = _TIME.search(text)
+    if m is None:
+        return None
+    y, mo, d, h, mi, s, off = m.groups()
+    tz = timezone.utc
+    if off and off != "Z":
+        sign = 1 if off[0] == "+" else -1
+        digits = off[1:].replace(":", "")
+        tz = timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
+    try:
+        out = datetime(int(y), int(mo), int(d), int(h or 0), int(mi or 0), int(s or 0), tzinfo=tz)
+    except ValueError:
+        return None
+    return out.astimezone(timezone.utc)
+
+
+def typed(value: Any, spec: Any) -> Any:
+    """``value`` as the field's type says; a value that is not of that type is left as it is."""
+    spec = spec if isinstance(spec, FieldSpec) else FieldSpec(type=spec)
+    kind = spec.type
+    if kind in ("date", "datetime"):
+        return parse_time(value) or value
+    if kind in ("money", "number"):
+        if isinstance(value, str):
+            try:
+                return float(value.replace(",", "").lstrip("$€£"))
+            except ValueError:
+                return value
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+    if kind == "int" and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if kind == "list" and spec.items and isinstance(value, list):
+        return [typed_object(v, spec.items) if isinstance(v, dict) else v for v in value]
+    return value
+
+
+def typed_object(obj: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+    if not fields:
+        return obj
+    return {k: (typed(v, fields[k]) if k in fields else v) for k, v in obj.items()}
+
+
+def _at(obj: Any, path: str) -> list[Any]:
+    """The values at ``path`` ('' itself, '[]' each element, 'flights.[]' each of its flights)."""
+    found = [obj]
+    for step in [p for p in path.split(".") if p]:
+        nxt: list[Any] = []
+        for o in found:
+            if step == "[]":
+                nxt += o if isinstance(o, list) else []
+            elif isinstance(o, dict) and step in o:
+                nxt.append(o[step])
+        found = nxt
+    return found
+
+
+class RecordExtractor:
+    """Turns one tool result into (kind, key, record) triples, cached by the result's text."""
+
+    def __init__(self, settings: ActionSettings, cache_size: int = 4096):
+        self.sources: dict[str, list[tuple[str, RecordSource]]] = {}
+        self.fields = {kind: spec.fields for kind, spec in settings.records.items()}
+        for kind, spec in settings.records.items():
+            for src in spec.from_:
+                self.sources.setdefault(src.tool, []).append((kind, src))
+        self._cache: OrderedDict[tuple[str, str, str], list[tuple[str, str, Record]]] = OrderedDict()
+        self.cache_size = cache_size
+
+    def extract(self, tool: str, arguments: str, args: dict[str, Any] | None, result: str) -> list[tuple[str, str, Record]]:
+        sources = self.sources.get(tool)
+        if not sources:
+            return []
+        key = (tool, arguments, result)
+        hit = self._cache.get(key)
+        if hit is not None:
+            self._cache.move_to_end(key)
+            return hit
+        out = self._extract(sources, args or {}, result)
+        self._cache[key] = out
+        if len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+        return out
+
+    def _extract(self, sources: list[tuple[str, RecordSource]], args: dict[str, Any], result: str) -> list[tuple[str, str, Record]]:
+        if failure_in(result):
+            return []
+        try:
+            data = orjson.loads(result)
+        except orjson.JSONDecodeError:
+            return []
+        out = []
+        for kind, src in sources:
+            for item in _at(data, src.items):
+                if not isinstance(item, dict):
+                    continue
+                if src.key.startswith("args."):
+                    ident = args.get(src.key[5:])
+                else:
+                    ident = item.get(src.key)
+                if isinstance(ident, (str, int)) and not isinstance(ident, bool):
+                    if src.arguments:
+                        item = {**item, **{f: args[f] for f in src.arguments if f in args}}
+                    out.append((kind, str(ident), typed_object(item, self.fields[kind])))
+        return out

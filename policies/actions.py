@@ -1,0 +1,284 @@
+"""The ``actions:`` section of a policy pack: what a tool-call draft must satisfy before it reaches
+the client. Rules are CEL expressions (https://cel.dev), compiled once when the pack loads.
+
+Example (a pack's section)::
+
+    actions:
+      records:
+        order:
+          from: [{tool: get_order, key: args.order_id}]
+          fields: {status: {type: enum, values: [pending, shipped]}, placed_at: datetime, total: money}
+      tools:
+        cancel_order: {write: true, confirm: true, bind: {order: args.order_id}}
+      rules:
+        - id: not_shipped
+          tool: cancel_order
+          condition: order.status == "pending"
+          reason: A shipped order cannot be cancelled.
+
+A rule holds for a call when ``condition`` is true (``when``, if given, says when the rule applies).
+A rule that cannot be judged (a record the dialogue never fetched) is skipped: rein holds a call
+only on evidence. What a name in a rule may be is checked here, with the pack's YAML line.
+"""
+from __future__ import annotations
+
+import fnmatch
+import re
+from typing import Any, Literal, Union
+
+import cel
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+
+from policies.cel_names import Scope, merge, names_in
+
+FieldType = Literal["string", "int", "number", "money", "bool", "date", "datetime", "enum", "list", "map", "any"]
+BuiltinMode = Literal["plan", "flag", "off"]
+IDENT = r"^[a-z][a-z0-9_]*$"
+# Names every rule may use; a bind may not take one of them.
+RESERVED = {"args", "now", "today", "last_user", "user_turns", "tables", "tool"}
+BUILTINS = ("unconfirmed_write", "unknown_id", "repeated_failed_write", "claimed_action")
+# A reply to "shall I go ahead?" that says yes. Operators of other languages set their own.
+CONFIRMATION = (r"\b(?:yes|yeah|yep|yup|sure|ok(?:ay)?|confirm(?:ed)?|proceed|go\s+ahead|please\s+do|do\s+it"
+                r"|that(?:'s|\s+is)?\s+(?:fine|correct|right|good|great|perfect)|sounds\s+good|correct|absolutely"
+                r"|of\s+course|let'?s\s+do|i\s+agree|agreed|works\s+for\s+me)\b")
+# A tool whose name starts with one of these verbs changes something (when the pack does not say).
+WRITE_VERBS = (r"^(?:send|create|update|delete|remove|cancel|book|pay|transfer|schedule|add|set|change|modify"
+               r"|post|write|reserve|refund|purchase|buy|order|submit|approve|invite|share|move|rename|upload"
+               r"|edit|insert|append|reschedule|issue|grant|revoke|close|open_account|exchange|return)(?:_|$)")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FieldSpec(_Strict):
+    """A field of a record (or of the items of a list field), typed on the way in."""
+    type: FieldType = "any"
+    values: list[str] = Field(default_factory=list, description="enum: the values a rule may compare with.")
+    items: dict[str, Union[FieldType, "FieldSpec"]] = Field(
+        default_factory=dict, description="list: the fields of its items (objects).")
+
+
+class RecordSource(_Strict):
+    tool: str = Field(description="The tool whose successful results hold the record.")
+    items: str = Field("", description="Where the records are in the result: '' the result itself, "
+                                       "'[]' each element, 'flights.[]' each element of its flights.")
+    key: str = Field(description="What identifies a record: args.<argument> of the call, or a field of the record.")
+    arguments: list[str] = Field(default_factory=list, description=(
+        "Fields a successful call sets from its arguments of the same name (a write whose result does "
+        "not show the new value yet)."))
+
+
+class RecordKind(_Strict):
+    from_: list[RecordSource] = Field(alias="from", min_length=1)
+    fields: dict[str, Union[FieldType, FieldSpec]] = Field(
+        default_factory=dict, description="The fields rules may read (empty: any field, untyped).")
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class BindSpec(_Strict):
+    record: str
+    key: str = Field(description="args.<argument> or <earlier bind>.<field>; a [] step makes a list of records.")
+
+
+class ToolSpec(_Strict):
+    write: bool = Field(True, description="The call changes something (a consequential write).")
+    confirm: bool = Field(False, description="The user must say yes, in the turn right before, to this call.")
+    bind: dict[str, Union[str, BindSpec]] = Field(default_factory=dict, description=(
+        "Names rules may use for records this call is about: name: args.<argument> (the record kind "
+        "called name), or {record: kind, key: path}."))
+    arguments: dict[str, Union[FieldType, FieldSpec]] = Field(
+        default_factory=dict, description="The call's arguments, typed (empty: any argument, untyped).")
+
+    def binds(self) -> dict[str, BindSpec]:
+        return {n: b if isinstance(b, BindSpec) else BindSpec(record=n, key=b) for n, b in self.bind.items()}
+
+
+class NowSource(_Strict):
+    """Where the dialogue's "now" comes from; the first source that gives one wins."""
+    header: str | None = Field(None, description="A request header the proxy or SDK passes in.")
+    system_prompt: str | None = Field(None, description="A regular expression; its first group is the time.")
+    tool: str | None = Field(None, description="The latest successful result of this tool ...")
+    field: str | None = Field(None, description="... at this field.")
+    value: str | None = Field(None, description="A fixed time (tests, replays).")
+
+
+class ActionRule(_Strict):
+    id: str = Field(pattern=IDENT)
+    tool: str = Field(description="A tool name or a glob pattern (update_*).")
+    when: str | None = Field(None, description="CEL: the rule applies only when this is true.")
+    condition: str = Field(description="CEL: what a call must satisfy.")
+    reason: str = Field(min_length=1, description="Shown to the agent in the plan when the call is held.")
+    on_violation: Literal["plan", "flag"] = Field(
+        "plan", description="plan: hold the call and re-ask the agent with a plan; flag: report only.")
+    _programs: tuple[Any, Any] | None = PrivateAttr(None)
+    _uses: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @property
+    def programs(self) -> tuple[Any, Any]:
+        """(when or None, condition), compiled when the pack loaded."""
+        if self._programs is None:
+            self._programs = (cel.compile(self.when) if self.when else None, cel.compile(self.condition))
+        return self._programs
+
+    @property
+    def uses(self) -> dict[str, Any]:
+        """Variable -> what the rule reads of it (a read tree, see policies.cel_names): what the engine builds."""
+        return self._uses
+
+
+class ActionSettings(_Strict):
+    enabled: bool = True
+    max_rounds: int = Field(2, ge=0, description="Re-asks of the agent before a held call is dropped.")
+    now: list[NowSource] = Field(default_factory=list)
+    confirmation: str = Field(CONFIRMATION, description="Regex (case-insensitive): the user said yes.")
+    infer_writes: bool = Field(True, description="A tool the pack does not list is a write when its name "
+                                                 "starts with a write verb (send_, update_, cancel_ ...).")
+    builtins: dict[str, BuiltinMode] = Field(default_factory=lambda: {
+        "unconfirmed_write": "plan", "unknown_id": "plan", "repeated_failed_write": "plan", "claimed_action": "flag"})
+    records: dict[str, RecordKind] = Field(default_factory=dict)
+    tables: dict[str, Any] = Field(default_factory=dict, description="Small lookup tables rules read as tables.<name>.")
+    tools: dict[str, ToolSpec] = Field(default_factory=dict, description="By tool name or glob pattern.")
+    rules: list[ActionRule] = Field(default_factory=list)
+    _write_verbs: re.Pattern[str] = PrivateAttr(default_factory=lambda: re.compile(WRITE_VERBS, re.I))
+
+    def tool(self, name: str) -> ToolSpec | None:
+        """The pack's entry for a tool: its own, else the first glob that matches."""
+        spec = self.tools.get(name)
+        if spec is None:
+            spec = next((s for p, s in self.tools.items() if _is_glob(p) and fnmatch.fnmatchcase(name, p)), None)
+        return spec
+
+    def is_write(self, name: str) -> bool:
+        spec = self.tool(name)
+        if spec is not None:
+            return spec.write
+        return self.infer_writes and self._write_verbs.search(name) is not None
+
+    def rules_for(self, name: str) -> list[ActionRule]:
+        return [r for r in self.rules if r.tool == name or (_is_glob(r.tool) and fnmatch.fnmatchcase(name, r.tool))]
+
+
+def _is_glob(pattern: str) -> bool:
+    return any(c in pattern for c in "*?[")
+
+
+def action_problems(s: ActionSettings) -> list[tuple[tuple[str | int, ...], str]]:
+    """Every problem of the section, each with its path under ``actions``: what the loader puts a line on."""
+    out: list[tuple[tuple[str | int, ...], str]] = []
+    known = set(s.tools) | {src.tool for kind in s.records.values() for src in kind.from_}
+    for name in s.builtins:
+        if name not in BUILTINS:
+            out.append((("builtins", name), f"unknown built-in check {name!r}; known: {', '.join(BUILTINS)}"))
+    for i, src in enumerate(s.now):
+        given = [k for k in ("header", "system_prompt", "tool", "value") if getattr(src, k) is not None]
+        if len(given) != 1:
+            out.append((("now", i), "give exactly one of header, system_prompt, tool (with field), value"))
+        if src.tool is not None and not src.field:
+            out.append((("now", i, "field"), "a tool source needs the field that holds the time"))
+        if src.system_prompt is not None:
+            out += _regex_problem(("now", i, "system_prompt"), src.system_prompt)
+    out += _regex_problem(("confirmation",), s.confirmation)
+    for kind_name, kind in s.records.items():
+        if not re.match(IDENT, kind_name):
+            out.append((("records", kind_name), "a record kind is a lower-case identifier"))
+        for j, src in enumerate(kind.from_):
+            if not (src.key.startswith("args.") or (kind.fields and src.key in kind.fields) or not kind.fields):
+                out.append((("records", kind_name, "from", j, "key"),
+                            f"{src.key!r} is neither args.<argument> nor a field of {kind_name}"))
+    for tool_name, spec in s.tools.items():
+        out += _bind_problems(s, tool_name, spec)
+    seen: set[tuple[str, str]] = set()
+    for i, rule in enumerate(s.rules):
+        if (rule.id, rule.tool) in seen:  # one id may name the same rule on several tools
+            out.append((("rules", i, "id"), f"rule {rule.id!r} is defined twice for {rule.tool!r}"))
+        seen.add((rule.id, rule.tool))
+        matched = [t for t in known if t == rule.tool or (_is_glob(rule.tool) and fnmatch.fnmatchcase(t, rule.tool))]
+        if not matched:
+            out.append((("rules", i, "tool"), f"names tool {rule.tool!r}, which the pack does not know "
+                        f"(actions.tools or a record's from): {', '.join(sorted(known)) or 'none'}"))
+            continue
+        out += _rule_problems(s, i, rule, matched)
+    return out
+
+
+def _regex_problem(loc: tuple[str | int, ...], pattern: str) -> list[tuple[tuple[str | int, ...], str]]:
+    try:
+        re.compile(pattern)
+    except re.error as e:
+        return [(loc, f"not a regular expression: {e}")]
+    return []
+
+
+def _bind_problems(s: ActionSettings, tool_name: str, spec: ToolSpec) -> list[tuple[tuple[str | int, ...], str]]:
+    out: list[tuple[tuple[str | int, ...], str]] = []
+    earlier: set[str] = set()
+    for name, bind in spec.binds().items():
+        loc = ("tools", tool_name, "bind", name)
+        if name in RESERVED or not re.match(IDENT, name):
+            out.append((loc, f"{name!r} cannot name a bind (a lower-case identifier, not one of {sorted(RESERVED)})"))
+        kind = s.records.get(bind.record)
+        if kind is None:
+            out.append((loc, f"names record {bind.record!r}, which actions.records does not define"))
+        root, _, rest = bind.key.partition(".")
+        field = rest.replace("[]", "").strip(".").split(".")[0]
+        if root == "args":
+            if spec.arguments and field not in spec.arguments:
+                out.append((loc, f"{tool_name} has no argument {field!r}"))
+        elif root in earlier:
+            src_kind = s.records.get(spec.binds()[root].record)
+            if src_kind is not None and src_kind.fields and field not in src_kind.fields:
+                out.append((loc, f"record {spec.binds()[root].record!r} has no field {field!r}"))
+        else:
+            out.append((loc, f"key {bind.key!r} starts with neither args nor an earlier bind"))
+        earlier.add(name)
+    return out
+
+
+def _rule_problems(s: ActionSettings, i: int, rule: ActionRule, tools: list[str]) -> list[tuple[tuple[str | int, ...], str]]:
+    out: list[tuple[tuple[str | int, ...], str]] = []
+    specs = [s.tool(t) or ToolSpec() for t in tools]
+    bind_sets = [sp.binds() for sp in specs]
+    common = set(bind_sets[0]).intersection(*bind_sets[1:]) if bind_sets else set()
+    scope = Scope(fields={}, lists=set(), tables=set(s.tables))
+    for name in common:
+        b = bind_sets[0][name]
+        kind = s.records.get(b.record)
+        scope.fields[name] = _fields_of(kind.fields) if kind is not None and kind.fields else None
+        if "[]" in b.key:
+            scope.lists.add(name)
+    args = specs[0].arguments if len(specs) == 1 else {}
+    scope.fields["args"] = _fields_of(args) if args else None
+    uses: dict[str, Any] = {}
+    programs = []
+    for attr in ("when", "condition"):
+        text = getattr(rule, attr)
+        if text is None:
+            programs.append(None)
+            continue
+        try:
+            programs.append(cel.compile(text))
+        except (ValueError, RuntimeError) as e:
+            out.append((("rules", i, attr), f"not a CEL expression: {str(e).splitlines()[0][:200]}"))
+            continue
+        found = names_in(text, scope, RESERVED)
+        out += [(("rules", i, attr), problem) for problem in found.problems]
+        for var, read in found.uses.items():
+            uses[var] = merge(uses.get(var, {}), read)
+    if not out:
+        rule._programs = (programs[0], programs[1])
+        rule._uses = uses
+    return out
+
+
+def _fields_of(fields: dict[str, Any]) -> dict[str, Any]:
+    """Field name -> its spec as Scope wants it: enum values, item fields."""
+    out: dict[str, Any] = {}
+    for name, spec in fields.items():
+        spec = spec if isinstance(spec, FieldSpec) else FieldSpec(type=spec)
+        out[name] = spec
+    return out
+
+
+FieldSpec.model_rebuild()
