@@ -63,6 +63,14 @@ class Settings(BaseModel):
         "http(s) URL that gets a JSON POST for each failure the agent reports (report_internal_error); "
         "unset: the warning log line, the x-rein-incident header and /metrics only"))
 
+    # Shadow mode and the decision log (issue 22: middleware/decisions).
+    shadow: bool = Field(False, description="every policy runs in shadow mode: every stage runs and nothing changes")
+    decision_db: str | None = Field(None, description="SQLite file or postgresql:// DSN of the decision log; "
+                                    "unset: no log (under shadow mode: ./rein-decisions.db)")
+    decision_retention_days: float | None = Field(None, gt=0, description="decisions older than this are deleted")
+    decision_sample: float = Field(0.0, ge=0, le=1, description="share of requests where no rule fired that are "
+                                   "logged too")
+
     @field_validator("upstream", "middleware_model")
     @classmethod
     def _model_spec(cls, value: str | None, info: Any) -> str | None:
@@ -92,6 +100,9 @@ class Settings(BaseModel):
                                     if _env("READY_CHECK_UPSTREAM") else None,
             "ready_probe_ttl_s": _env("READY_PROBE_TTL_S"), "persona_ttl_days": _env("PERSONA_TTL_DAYS"),
             "upstream_protocol": _env("UPSTREAM_PROTOCOL"), "response_db": _env("RESPONSE_DB"),
+            "shadow": (_env("SHADOW") or "").lower() in ("1", "true", "yes") or None,
+            "decision_db": _env("DECISION_DB"), "decision_retention_days": _env("DECISION_RETENTION_DAYS"),
+            "decision_sample": _env("DECISION_SAMPLE"),
             "incident_webhook": _env("INCIDENT_WEBHOOK"),
         }
         given = {k: v for k, v in overrides.items() if v is not None}

@@ -33,7 +33,8 @@ class Engine:
 
     def __init__(self, agent: ChatModel, policy: str | Policy = "default",
                  rein_model: ChatModel | None = None, personas: PersonaStore | None = None,
-                 detectors: Sequence[Any] = (), refiners: Sequence[Any] = (), incidents: Incidents | None = None):
+                 detectors: Sequence[Any] = (), refiners: Sequence[Any] = (), decisions: Any = None,
+                 shadow: bool = False, incidents: Incidents | None = None):
         self.agent = agent
         self.incidents = incidents or Incidents()  # failures the agent reported: log line, header, webhook
         self.detectors, self.refiners = list(detectors), list(refiners)
@@ -43,6 +44,8 @@ class Engine:
         # Persona profiles: the SDK reads/deletes with `await engine.personas.get(user)` / `.delete(user)`.
         self.personas = personas
         self.profiles = ProfileKeeper(personas) if personas is not None else None
+        # The decision log (middleware.decisions.DecisionLog) and shadow mode for every policy (--shadow).
+        self.decisions, self.shadow = decisions, shadow
         self.default_policy = policy if isinstance(policy, Policy) else load_policy(policy)
         self._pipelines: dict[str, Pipeline] = {}
         self.pipeline()  # compile now: a bad policy fails at start-up, not on the first request
@@ -84,7 +87,8 @@ class Engine:
         # Every model call of the stages goes through one wrapper that owns its `chat` span and usage.
         own = Instrumented.wrap(self.rein_model)
         return Pipeline(policy, Instrumented.wrap(agent), inception.build(policy, own, self.detectors),
-                        refiners.build(policy, own, self.refiners), profiles=self.profiles, incidents=self.incidents)
+                        refiners.build(policy, own, self.refiners), profiles=self.profiles,
+                        decisions=self.decisions, shadow=self.shadow, incidents=self.incidents)
 
     @classmethod
     def from_settings(cls, settings: Any) -> "Engine":
@@ -95,4 +99,8 @@ class Engine:
         rein_model = agent if spec == "upstream" else resolve_model(spec, settings.middleware_api_key) if spec else None
         personas = open_store(getattr(settings, "persona_db", None), ttl_days=getattr(settings, "persona_ttl_days", None))
         incidents = Incidents(getattr(settings, "incident_webhook", None))
-        return cls(agent, settings.policy, rein_model, personas=personas, incidents=incidents)
+        from middleware.decisions import DecisionLog
+
+        decisions = DecisionLog.from_settings(settings)  # None unless --decision-db or --shadow
+        return cls(agent, settings.policy, rein_model, personas=personas, decisions=decisions,
+                   shadow=getattr(settings, "shadow", False), incidents=incidents)

@@ -104,6 +104,12 @@ class RuleModes:
         """No rule is set to anything but act and nothing is shadowed: the pipeline need not look."""
         return not self.shadow and all(v == "act" for v in [*self.exact.values(), *(v for _, v in self.globs)])
 
+    def softens(self, kind: str) -> bool:
+        """Whether a rule of ``kind`` (detect, refine, action) may be kept from acting: shadow
+        mode, or a pattern for that kind set to anything but act."""
+        return self.shadow or any(v != "act" and k.startswith(kind + ":")
+                                  for k, v in [*self.exact.items(), *self.globs])
+
     def mode(self, rule: str) -> str:
         found = self._seen.get(rule)
         if found is None:

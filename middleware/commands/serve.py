@@ -25,6 +25,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "bytes (REIN_UPSTREAM_PROTOCOL, default chat)")
     p.add_argument("--response-db", help="SQLite file or postgresql:// DSN to keep Responses for previous_response_id "
                                          "and GET/DELETE /v1/responses/{id} (REIN_RESPONSE_DB; unset: stateless)")
+    p.add_argument("--shadow", action="store_true", default=None,
+                   help="shadow mode: every stage runs and nothing changes; what rein would have done goes to "
+                        "x-rein-would-* headers and the decision log (REIN_SHADOW=1)")
+    p.add_argument("--decision-db", help="the decision log, reviewed under /rein/: SQLite file or postgresql:// DSN "
+                                         "(REIN_DECISION_DB; under --shadow default ./rein-decisions.db)")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug", "trace"],
                    help="the server's log level (default: info)")
     p.add_argument("--incident-webhook", help="http(s) URL that gets a JSON POST for each failure the agent reports "
@@ -77,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
                                      max_body_bytes=args.max_body_bytes, rate_limit_rpm=args.rate_limit_rpm,
                                      rate_limit_burst=args.rate_limit_burst, policy_watch_s=args.policy_watch,
                                      upstream_protocol=args.upstream_protocol, response_db=args.response_db,
+                                     shadow=args.shadow, decision_db=args.decision_db,
                                      incident_webhook=args.incident_webhook)
         engine = Engine.from_settings(settings)
     except (SettingsError, PolicyError) as e:

@@ -13,15 +13,24 @@ MIN_PIECE = 12  # a shorter run of text is found in too many messages to point a
 _SENTENCES = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
-def evidence_pieces(evidence: str) -> list[str]:
-    """The runs of the evidence long enough to find again in the dialogue (the page marks them)."""
-    return sorted({p.strip() for p in _PIECES.split(evidence or "") if len(p.strip()) >= MIN_PIECE},
-                  key=len, reverse=True)[:12]
+_ID = re.compile(r"\b(?=[A-Za-z0-9_-]*\d)(?=[A-Za-z0-9_-]*[A-Za-z])[A-Za-z0-9_-]{4,40}\b")
+
+
+def evidence_pieces(evidence: str, ids: bool = True) -> list[str]:
+    """What the evidence quotes from the dialogue: its quoted phrases, its runs long enough to find
+    again, and (``ids``) the ids it names — the page marks them in the messages."""
+    evidence = evidence or ""
+    # Quotes pair up left to right: every other stretch between two quote marks is quoted.
+    pieces = {q for q in evidence.split('"')[1::2] if 4 <= len(q) <= 200} if evidence.count('"') % 2 == 0 else set()
+    pieces |= {p.strip() for p in _PIECES.split(evidence) if len(p.strip()) >= MIN_PIECE}
+    if ids:
+        pieces |= set(_ID.findall(evidence))
+    return sorted(pieces, key=len, reverse=True)[:16]
 
 
 def evidence_places(evidence: str, messages: list[Any]) -> list[int]:
     """The indexes of the messages the evidence quotes (latest first, at most 4)."""
-    pieces = evidence_pieces(evidence)
+    pieces = evidence_pieces(evidence, ids=False)
     if not pieces:
         return []
     out = []

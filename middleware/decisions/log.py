@@ -15,6 +15,7 @@ ids, modes, message positions, the pack's plan template (rein's own text) and th
 """
 from __future__ import annotations
 
+import atexit
 import collections
 import hashlib
 import os
@@ -68,6 +69,17 @@ class DecisionLog:
         self._purged_at = 0.0
         self._thread: threading.Thread | None = None
 
+    @classmethod
+    def from_settings(cls, settings: Any) -> "DecisionLog | None":
+        """The proxy's log: kept when ``--decision-db`` is given, or under ``--shadow`` (whose point is
+        the record; then in ./rein-decisions.db unless named); None otherwise."""
+        if not (settings.decision_db or settings.shadow):
+            return None
+        from middleware.decisions.store import open_decision_store
+
+        return cls(open_decision_store(settings.decision_db), sample=settings.decision_sample,
+                   retention_days=settings.decision_retention_days)
+
     # ---- the request's path ------------------------------------------------------------
     def turn(self, policy: Any, request: Any, hits: list[Hit], reply: Any, rein_ms: float) -> None:
         """One finished turn (``reply``: the message the client got). O(1): a queue append."""
@@ -83,6 +95,7 @@ class DecisionLog:
             if self._thread is None and not self._stop:
                 self._thread = threading.Thread(target=self._loop, name="rein-decisions", daemon=True)
                 self._thread.start()
+                atexit.register(self.close)  # a process that exits without closing the log still writes it
 
     def _loop(self) -> None:
         while not self._stop:
@@ -113,6 +126,8 @@ class DecisionLog:
 
     def close(self) -> None:
         """Stop the writer and write everything still queued (a clean shutdown loses nothing)."""
+        if self._thread is not None:
+            atexit.unregister(self.close)
         self._stop = True
         self._wake.set()
         if self._thread is not None:
@@ -132,6 +147,11 @@ class DecisionLog:
                 fills.append((tenant, conv, turn, orjson.dumps(next_of(messages[waiting:], self.content)).decode()))
             elif waiting is not None:
                 self._open[(tenant, conv)] = waiting
+            # A rule found again on a re-asked draft is still one decision of this request.
+            once: dict[tuple[str, str], Hit] = {}
+            for hit in hits:
+                once.setdefault((hit.rule, hit.stage), hit)
+            hits = list(once.values())
             sampled = not hits and self.sample and random.random() < self.sample
             if not hits and not sampled:
                 continue

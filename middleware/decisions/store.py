@@ -91,7 +91,7 @@ class DecisionStore:
         self.target = target
         self.postgres = target.startswith(("postgresql://", "postgres://"))
         self.path = None if self.postgres else target.removeprefix("sqlite:///")
-        self.mark = "%s" if self.postgres else "?"
+        self.param = "%s" if self.postgres else "?"
         self._local = threading.local()
         self._lock = threading.Lock()
         self._pg = None
@@ -144,7 +144,7 @@ class DecisionStore:
                         raise
 
     def _sql(self, sql: str) -> str:
-        return sql.replace("?", self.mark) if self.postgres else sql
+        return sql.replace("?", self.param) if self.postgres else sql
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
@@ -211,17 +211,17 @@ class DecisionStore:
         return self._run(work)
 
     def page(self, filters: Filters, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
-        where, args = filters.where(self.mark)
+        where, args = filters.where(self.param)
         return self._rows(f"SELECT * FROM rein_decisions{where} ORDER BY at DESC, id LIMIT {int(limit)} "
                           f"OFFSET {int(offset)}", args)
 
     def count(self, filters: Filters) -> int:
-        where, args = filters.where(self.mark)
+        where, args = filters.where(self.param)
         return self._rows(f"SELECT COUNT(*) AS n FROM rein_decisions{where}", args)[0]["n"]
 
     def per_rule(self, filters: Filters) -> list[dict[str, Any]]:
         """Per rule: times fired, marked wrong, marked right, and the share of requests it fired in."""
-        where, args = filters.where(self.mark)
+        where, args = filters.where(self.param)
         rows = self._rows(
             "SELECT rule, COUNT(*) AS fired, COUNT(DISTINCT request_id) AS requests, "
             "SUM(CASE WHEN verdict = 'wrong' THEN 1 ELSE 0 END) AS wrong, "
@@ -235,13 +235,13 @@ class DecisionStore:
     def requests(self, filters: Filters) -> int:
         sql, args = [], []
         if filters.tenant:
-            sql.append(f"tenant = {self.mark}")
+            sql.append(f"tenant = {self.param}")
             args.append(filters.tenant)
         if filters.since is not None:
-            sql.append(f"day >= {self.mark}")
+            sql.append(f"day >= {self.param}")
             args.append(day_of(filters.since))
         if filters.until is not None:
-            sql.append(f"day <= {self.mark}")
+            sql.append(f"day <= {self.param}")
             args.append(day_of(filters.until))
         where = (" WHERE " + " AND ".join(sql)) if sql else ""
         got = self._rows(f"SELECT SUM(requests) AS n FROM rein_decision_requests{where}", args)

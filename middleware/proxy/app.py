@@ -14,10 +14,12 @@ from starlette.routing import Route
 
 from middleware import tracing
 from middleware.redact import redact
+from middleware.rule_modes import headers as rule_headers
 from middleware.config import Settings
 from middleware.engine import Engine
 from middleware.incidents import header_value
 from middleware.models.chunks import completion_json
+from middleware.decisions import ui as decisions_ui
 from middleware.proxy import admin, ops, protocols
 from middleware.proxy.errors import ProxyError, error_response, sse_error
 from middleware.proxy.ops_stream import Detached
@@ -213,7 +215,7 @@ def _events(batch: list[bytes]) -> bytes:
 
 
 def _state_headers(state: dict[str, Any]) -> dict[str, str]:
-    out = {}
+    out = rule_headers(state.get("hits") or [])  # x-rein-rules, x-rein-would-* (shadow mode)
     if state.get("diagnosis") is not None:
         out["x-rein-diagnosis"] = state["diagnosis"].header()
     if state.get("refinement") is not None:
@@ -308,6 +310,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None, s
 
     app.openapi = openapi
     app.include_router(admin.router)  # GET/DELETE /v1/rein/profiles/{user}, operator's key
+    # /rein/: the decision log's pages, operator's key; its queue is written out at shutdown.
+    decisions_ui.install(app, engine.decisions.store if engine.decisions else None, settings.admin_key)
+    if engine.decisions is not None:
+        app.router.add_event_handler("shutdown", engine.decisions.close)
     ops.install(app, settings, engine, serving=serving)  # keys, rate limit, body limit, drain, /metrics
     if serving:
         # Everything imported and built so far (LangGraph, pydantic schemas, policies) lives as long

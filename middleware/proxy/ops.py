@@ -99,7 +99,8 @@ class ApiKeys:
         return matched
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+        # The decision pages (/rein/) take the operator's admin key, which a browser sends as basic auth.
+        if scope["type"] != "http" or scope["path"] in OPEN_PATHS or scope["path"].startswith("/rein/"):
             return await self.app(scope, receive, send)
         bearer = _header(scope, b"authorization") or ""
         presented = bearer[7:].strip() if bearer[:7].lower() == "bearer " else _header(scope, b"x-api-key")
