@@ -349,6 +349,8 @@ def main() -> None:
     ap.add_argument("--no-replay", action="store_true", help="skip the whole-pipeline replay")
     ap.add_argument("--verbose", action="store_true", help="list every alarm, miss and planted plan")
     ap.add_argument("--json", type=Path, help="write every figure and listing here")
+    ap.add_argument("--shadow", action="store_true", help="also replay each policy acting and in shadow mode, each "
+                    "with a decision log: nothing may change, and the logs must agree (issue 22; bench/shadow_replay.py)")
     args = ap.parse_args()
     paths = args.data or corpora()
     if not paths:
@@ -360,6 +362,13 @@ def main() -> None:
     for path in paths:
         results.append(measure(path, tuple(args.policy or POLICIES), not args.no_replay))
         show(results[-1], args.verbose)
+        if args.shadow:
+            from shadow_replay import shadow_corpus
+
+            rows = asyncio.run(shadow_corpus(path, tuple(args.policy or POLICIES), load, none_reply))
+            for t in rows:
+                print(f"  {t['policy']:<11} {t['what']:<52} {t['value']:>14}   target {t['target']}"
+                      f"{'  met' if t['ok'] else '  NOT MET'}")
         print()
     print("== per corpus (issue 19's targets in the last line)")
     print(summary(results))
