@@ -7,7 +7,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from inception.actions.facts import Facts
+import orjson
+
+from inception.actions.facts import Facts, parse_args
 from inception.dialogue import CallRecord
 from inception.structural import failure_in
 from policies.actions import ActionSettings
@@ -25,11 +27,18 @@ _SENTENCE = re.compile(r"[^.!?\n]+[.!?]?")
 
 
 def unconfirmed_write(name: str, facts: Facts, settings: ActionSettings, confirmation: re.Pattern[str]) -> str | None:
-    """A call the pack marks ``confirm: true`` with no yes in the user's turn right before it."""
+    """A call the pack marks ``confirm: true`` with no yes in the user's turn right before it, nor
+    an earlier yes that no write has used yet (the user said yes, the call failed, the agent asked
+    which card: that yes still stands; once a write succeeded after it, it is spent)."""
     spec = settings.tool(name)
     if spec is None or not spec.confirm:
         return None
-    if confirmation.search(facts.last_user):
+    # the latest yes only: searched from the last turn back, most often found at once
+    yes = next((at for text, at in zip(reversed(facts.user_texts), reversed(facts.user_at))
+                if confirmation.search(text)), None)
+    if yes is not None and (yes == facts.turn_start or not any(
+            c.index > yes and c.result is not None and settings.is_write(c.name) and not failure_in(c.result)
+            for c in facts.calls)):
         return None
     said = " ".join(facts.last_user.split())[:160]
     return f"{name} needs the user's explicit yes; their last turn was: {said!r}" if said else \
@@ -40,13 +49,10 @@ def unknown_id(name: str, args: dict[str, Any], facts: Facts, settings: ActionSe
     """An id argument of a write that nobody showed: not said by the user, not in any tool result."""
     if not settings.is_write(name):
         return None
-    seen = None
     for path, value in _ids(args, ""):
-        if len(value) < _MIN_ID:
+        if len(value) < _MIN_ID or facts.shows(value):
             continue
-        seen = seen if seen is not None else facts.seen_text()
-        if value.lower() not in seen:
-            return f"{name} sends {path}={value!r}, which neither the user nor any tool result mentioned"
+        return f"{name} sends {path}={value!r}, which neither the user nor any tool result mentioned"
     return None
 
 
@@ -65,27 +71,62 @@ def _ids(value: Any, path: str):
             yield from _ids(v, f"{path}[{i}]")
 
 
-def repeated_failed_write(name: str, key: tuple[str, str], facts: Facts, settings: ActionSettings) -> str | None:
+def repeated_failed_write(name: str, args: dict[str, Any], facts: Facts, settings: ActionSettings) -> str | None:
     """The same write (name and arguments) that already failed in this user turn, sent again."""
     if not settings.is_write(name):
         return None
+    key = None
     for rec in reversed(facts.calls):
         if rec.index < facts.turn_start:
             break
-        if rec.result is not None and rec.name == name and rec.key == key and failure_in(rec.result):
+        if rec.name != name or rec.result is None:
+            continue
+        key = key if key is not None else _canonical(args)
+        if _canonical(parse_args(rec.call.function.arguments)) == key and failure_in(rec.result):
             return f"{name} with these arguments already failed in this turn: {' '.join(rec.result.split())[:160]!r}"
     return None
 
 
+def _canonical(args: dict[str, Any] | None) -> bytes:
+    return orjson.dumps(args, option=orjson.OPT_SORT_KEYS) if args is not None else b""
+
+
 def claimed_action(reply: str, facts: Facts, settings: ActionSettings) -> str | None:
-    """A reply that says an action was done while no write succeeded since the user's last turn."""
-    claim = next((s.strip() for s in _SENTENCE.findall(reply) if _DONE.search(s) and not _NEGATED.search(s)), None)
-    if claim is None:
+    """A reply that says an action was done while no matching write succeeded since the user's last
+    turn. A claim that names a write by a word only that write's name has ("bag" for
+    update_reservation_baggages, "cancelled" for cancel_order) needs that write; any other claim
+    needs some write."""
+    claims = [s.strip() for s in _SENTENCE.findall(reply) if _DONE.search(s) and not _NEGATED.search(s)]
+    if not claims:
         return None
-    done = [c for c in facts.calls if c.index > facts.turn_start and _succeeded(c) and settings.is_write(c.name)]
-    if done:
-        return None
-    return f"the reply says {claim[:160]!r}, but no write succeeded in this turn"
+    done = {c.name for c in facts.calls if c.index > facts.turn_start and _succeeded(c) and settings.is_write(c.name)}
+    writes = {n for n, spec in settings.tools.items() if spec.write and not any(ch in n for ch in "*?[")}
+    writes |= {c.name for c in facts.calls if settings.is_write(c.name)}
+    marks = _distinctive(writes)
+    for claim in claims:
+        words = set(_WORD.findall(claim.lower()))
+        named = {tool for tool, tokens in marks.items() if any(_same_word(w, t) for w in words for t in tokens)}
+        # Supported when one write it names (or, naming none, any write) succeeded: a claim
+        # often names more than the action ("booked ... flights"), and precision comes first.
+        if (named and not named & done) or (not named and not done):
+            what = " or ".join(sorted(named)) if named else "no write"
+            return f"the reply says {claim[:160]!r}, but {what} did not succeed in this turn" if named \
+                else f"the reply says {claim[:160]!r}, but no write succeeded in this turn"
+    return None
+
+
+_WORD = re.compile(r"[a-z]{3,}")
+
+
+def _distinctive(tools: set[str]) -> dict[str, set[str]]:
+    """Each write's name words that no other write's name has (update_reservation_baggages: baggages)."""
+    words = {t: set(_WORD.findall(t.lower().replace("_", " "))) for t in tools}
+    return {t: {w for w in ws if not any(w in other for o, other in words.items() if o != t)} for t, ws in words.items()}
+
+
+def _same_word(word: str, token: str) -> bool:
+    # "bag" names "baggages", "cancelled" names "cancel"; three letters at least on the shorter side
+    return word == token or (len(word) >= 3 and token.startswith(word)) or (len(token) >= 4 and word.startswith(token))
 
 
 def _succeeded(rec: CallRecord) -> bool:

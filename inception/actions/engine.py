@@ -16,7 +16,6 @@ from inception.actions import builtins
 from inception.actions.facts import Facts, gather, parse_args
 from inception.actions.records import Record, RecordExtractor, typed_object
 from inception.base import Detection
-from inception.dialogue import CallRecord
 from policies.actions import ActionRule, ActionSettings, BindSpec, ToolSpec
 from policies.cel_names import ALL, merge
 from policies.messages import AssistantMessage, Message, ToolCall, text_of
@@ -97,8 +96,8 @@ class ActionChecker:
             said = builtins.unknown_id(name, args, facts, s)
             if said:
                 out.append(_builtin("unknown_id", said, modes["unknown_id"], call.id))
-        if modes.get("repeated_failed_write", "off") != "off":
-            said = builtins.repeated_failed_write(name, CallRecord(call, None, -1).key, facts, s)
+        if args is not None and modes.get("repeated_failed_write", "off") != "off":
+            said = builtins.repeated_failed_write(name, args, facts, s)
             if said:
                 out.append(_builtin("repeated_failed_write", said, modes["repeated_failed_write"], call.id))
         rules = s.rules_for(name)

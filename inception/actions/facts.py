@@ -27,6 +27,7 @@ def parse_args(arguments: str | None) -> dict[str, Any] | None:
 class Facts:
     calls: list[CallRecord]                 # every call of the dialogue, paired with its result
     user_texts: list[str]
+    user_at: list[int]                      # the index of each user turn in the dialogue
     turn_start: int                         # index of the last user message (0 when none)
     system: str
     records: dict[str, dict[str, Record]]   # kind -> key -> the latest record with that key
@@ -37,13 +38,15 @@ class Facts:
     def last_user(self) -> str:
         return self.user_texts[-1] if self.user_texts else ""
 
-    def seen_text(self) -> str:
-        """Everything the user said and every tool returned, lower-cased: where an id the agent
-        sends must come from."""
+    def shows(self, value: str) -> bool:
+        """Whether the user said ``value`` or a tool returned it (case aside): where an id the
+        agent sends must come from. Verbatim first: lower-casing every result costs more."""
+        parts = [*self.user_texts, *(c.result or "" for c in self.calls)]
+        if any(value in p for p in parts):
+            return True
         if self._seen is None:
-            parts = [*self.user_texts, *(c.result or "" for c in self.calls)]
             self._seen = "\n".join(parts).lower()
-        return self._seen
+        return value.lower() in self._seen
 
 
 def gather(messages: list[Message], settings: ActionSettings, extractor: RecordExtractor,
@@ -51,11 +54,13 @@ def gather(messages: list[Message], settings: ActionSettings, extractor: RecordE
     """``owned``: rein's own tools (think ...): their calls and results are rein's words, not the
     dialogue's (a plan that quotes an id must not make that id "seen")."""
     users: list[str] = []
+    user_at: list[int] = []
     system: list[str] = []
     turn_start = 0
     for i, m in enumerate(messages):
         if isinstance(m, UserMessage):
             users.append(text_of(m))
+            user_at.append(i)
             turn_start = i
         elif isinstance(m, (SystemMessage, DeveloperMessage)):
             system.append(text_of(m))
@@ -67,10 +72,9 @@ def gather(messages: list[Message], settings: ActionSettings, extractor: RecordE
         for rec in calls:
             if rec.result is None or rec.name not in extractor.sources:
                 continue
-            raw = rec.call.function.arguments or "{}"
-            for kind, key, record in extractor.extract(rec.name, raw, parse_args(raw), rec.result):
+            for kind, key, record in extractor.extract(rec.name, rec.call.function.arguments or "{}", rec.result):
                 records.setdefault(kind, {})[key] = record
-    facts = Facts(calls, users, turn_start, "\n".join(system), records, None)
+    facts = Facts(calls, users, user_at, turn_start, "\n".join(system), records, None)
     facts.now = _now(settings, facts, now_header)
     return facts
 

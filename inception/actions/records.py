@@ -100,7 +100,7 @@ class RecordExtractor:
         self._cache: OrderedDict[tuple[str, str, str], list[tuple[str, str, Record]]] = OrderedDict()
         self.cache_size = cache_size
 
-    def extract(self, tool: str, arguments: str, args: dict[str, Any] | None, result: str) -> list[tuple[str, str, Record]]:
+    def extract(self, tool: str, arguments: str, result: str) -> list[tuple[str, str, Record]]:
         sources = self.sources.get(tool)
         if not sources:
             return []
@@ -109,7 +109,11 @@ class RecordExtractor:
         if hit is not None:
             self._cache.move_to_end(key)
             return hit
-        out = self._extract(sources, args or {}, result)
+        try:
+            args = orjson.loads(arguments)
+        except orjson.JSONDecodeError:
+            args = None
+        out = self._extract(sources, args if isinstance(args, dict) else {}, result)
         self._cache[key] = out
         if len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
