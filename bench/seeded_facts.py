@@ -15,6 +15,7 @@ import datetime as dt
 import json
 import sys
 from collections import Counter
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -32,15 +33,32 @@ DATA = ROOT.parent / "shared" / "data" / "tau-bench-airline" / "dev.json"
 KINDS = ("money", "time", "date")
 
 
-def wrong(kind: str, value: Any) -> Any:
+SHIFTS = (1, 2, 3, 5, 7)  # tried in turn: the first wrong value the dialogue does not hold is seeded
+
+
+def wrong(kind: str, value: Any, step: int = 1) -> Any:
     """A value no arithmetic on the dialogue's amounts is likely to give, of the same type."""
     if kind == "money":
-        return value + Decimal("37")
+        return value + Decimal("37") * step
     if kind == "time":
-        return ((value[0] + 3) % 24, value[1])
+        return ((value[0] + 3 * step) % 24, value[1])
     year, month, day = value
-    moved = dt.date(year or 2024, month, day) + dt.timedelta(days=9)
+    moved = dt.date(year or 2024, month, day) + dt.timedelta(days=9 * step)
     return (year and moved.year, moved.month, moved.day)
+
+
+def fresh_wrong(claim: Any, evidence: Evidence) -> Any:
+    """A wrong value that nobody in the dialogue stated and that does not follow from its amounts: a
+    value someone said (another flight's time, an earlier quote) may be the one the reply means, and
+    rein leaves such values alone by design. None when every shift gives one."""
+    for step in SHIFTS:
+        value = wrong(claim.kind, claim.value, step)
+        if evidence.seen(replace(claim, value=value)):
+            continue
+        if claim.kind == "money" and evidence.derivable(value):
+            continue
+        return value
+    return None
 
 
 def seeds(text: str, evidence: Evidence) -> list[tuple[Any, str, str]]:
@@ -56,7 +74,9 @@ def seeds(text: str, evidence: Evidence) -> list[tuple[Any, str, str]]:
                  and f.value == claim.value]
         if not facts:
             continue
-        new_value = wrong(claim.kind, claim.value)
+        new_value = fresh_wrong(claim, evidence)
+        if new_value is None:
+            continue
         seeded_text = render(claim, new_value, claim.kind)
         out.append((claim, text[:claim.start] + seeded_text + text[claim.end:], claim.text))
     return out

@@ -21,6 +21,7 @@ from decimal import Decimal
 from typing import Any, Iterable
 
 from policies.messages import AssistantMessage, ToolMessage, UserMessage, text_of
+from policies.untrusted import instruction_spans
 from refiners.claims import Claim, comparable, same_value
 from refiners.facts import Fact, _record_ids, facts_from_json, facts_from_text
 from refiners.records import read_records
@@ -162,7 +163,7 @@ class Evidence:
                 skipped += 1
                 continue
             budget -= len(doc)
-            parts.append(Index(facts_from_text(doc, "document", -1)))
+            parts.append(Index(facts_from_text(_data_only(doc), "document", -1)))
         for i, m in enumerate(messages):
             if isinstance(m, (UserMessage, AssistantMessage)):
                 text = text_of(m)
@@ -299,10 +300,30 @@ def _remembered(key: tuple, build) -> list[Any]:
 def _tool_facts(text: str, turn: int, entity: tuple[str, ...], record: frozenset[str]) -> Index:
     def build() -> Index:
         data = read_records(text)  # JSON, YAML, "Key: value" lines or a Markdown table: records
-        return Index(facts_from_json(data, "tool", turn, entity, record) if data is not None
-                     else facts_from_text(text, "tool", turn))
+        planted = bool(instruction_spans(text))  # most results have none: one scan says so
+        if data is None:
+            return Index(facts_from_text(_data_only(text) if planted else text, "tool", turn))
+        # In records, a field that carries instructions (an email body, a transaction subject) is
+        # dropped, not the record around it: its amount and date are still the record's.
+        return Index(facts_from_json(data, "tool", turn, entity, record, skip=_planted if planted else None))
 
     return _remembered(("tool", turn, entity, record, len(text), hash(text)), build)
+
+
+def _planted(value: str) -> bool:
+    return bool(instruction_spans(value))
+
+
+def _data_only(text: str) -> str:
+    """The text with every passage that gives the assistant instructions blanked (same length, so
+    offsets hold): a date or an amount inside a planted instruction is no fact about anything."""
+    spans = instruction_spans(text)
+    if not spans:
+        return text
+    chars = list(text)
+    for a, b in spans:
+        chars[a:b] = " " * (b - a)
+    return "".join(chars)
 
 
 def _said_facts(text: str, source: str, turn: int) -> Index:

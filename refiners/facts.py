@@ -7,7 +7,7 @@ import bisect
 import re
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from refiners.claims import STATUSES, read_claims
 from refiners.text import _ID_TOKEN, Sentences, context_words, id_norm, is_id, key_words, words
@@ -20,6 +20,10 @@ _ID_KEY = re.compile(r"(?:^|[_\s.-])(?:id|number|code|ref|reference|confirmation
 _NUMERIC = re.compile(r"-?(?:0|[1-9]\d{0,11})(?:\.\d{1,6})?")
 _MONEY_KEYS = {"price", "total", "fee", "refund", "balance", "credit", "subtotal", "tax", "fare", "deposit", "rate",
                "due", "salary", "budget", "cost"}
+# A field that is only a date, a date and time, or a time (as read_claims would read it).
+_STAMP = re.compile(r"(?P<date>(?P<y>\d{4})-(?P<mo>\d{2})-(?P<d>\d{2}))(?:T(?P<time>(?P<h>\d{2}):(?P<mi>\d{2})"
+                    r"(?::\d{2}(?:\.\d+)?)?)(?:Z|[+-]\d{2}:\d{2})?)?"
+                    r"|(?P<time2>(?P<h2>\d{1,2}):(?P<mi2>\d{2})(?::\d{2})?)")
 MAX_FACTS = 20_000
 MAX_NODES = 100_000  # a walk visits at most this many nodes (a YAML alias repeats a subtree by reference)
 
@@ -53,11 +57,17 @@ def _record_ids(node: dict) -> list[str]:
     return [id_norm(v) for k, v in node.items() if isinstance(k, str) and _ID_KEY.search(k) and is_id(v)]
 
 
+def _named_by(node: dict) -> list[str]:
+    """A record with no id key is named by the identifiers it holds (a transfer by its IBAN, a message
+    by its sender's handle): a sentence naming one of those is about it."""
+    return [id_norm(v) for v in node.values() if isinstance(v, str) and is_id(v)][:4]
+
+
 class _Reader:
     """Turns JSON tool results into facts: one walk, each leaf seen once."""
 
-    def __init__(self, out: list[Fact], source: str, turn: int):
-        self.out, self.source, self.turn = out, source, turn
+    def __init__(self, out: list[Fact], source: str, turn: int, skip: Callable[[str], bool] | None = None):
+        self.out, self.source, self.turn, self.skip = out, source, turn, skip
         self.anonymous = False
         self.nodes = MAX_NODES
 
@@ -67,7 +77,7 @@ class _Reader:
         if self.nodes < 0:
             return
         if isinstance(node, dict):
-            own = _record_ids(node)
+            own = _record_ids(node) or _named_by(node)
             if own:
                 chain, path, anonymous = tuple(own) + chain, (), False
             elif listed:
@@ -94,6 +104,8 @@ class _Reader:
             fact.name = name
             fact.anonymous = self.anonymous
             out.append(fact)
+        if self.skip is not None and isinstance(value, str) and len(value) >= 24 and self.skip(value):
+            return  # a field that gives the assistant instructions states no fact
         if isinstance(value, str) and len(value) <= 20 and _NUMERIC.fullmatch(value):
             value = float(value) if "." in value else int(value)
         kind = _leaf_kind(keys, value)
@@ -115,15 +127,26 @@ class _Reader:
             if "name" in keys or (text.istitle() and len(text.split()) <= 4):
                 add(Fact(keys, "name", text, text, self.source, record, self.turn, chain, own))
             return
+        stamp = _STAMP.fullmatch(text)
+        if stamp:  # "2024-05-20", "2024-05-20T10:00:00", "06:00:00": what most fields hold, read directly
+            g = stamp.groupdict()
+            if g["y"]:
+                add(Fact(keys, "date", (int(g["y"]), int(g["mo"]), int(g["d"])), g["date"], self.source, record,
+                         self.turn, chain, own))
+            h, mi, shown = (g["h"], g["mi"], g["time"]) if g["h"] else (g["h2"], g["mi2"], g["time2"])
+            if h is not None and int(h) <= 23 and int(mi) <= 59:
+                add(Fact(keys, "time", (int(h), int(mi)), shown, self.source, record, self.turn, chain, own))
+            return
         for c in read_claims(text[:2000]):
             ctx = keys if (c.start == 0 and c.end == len(text)) else keys | context_words(text, c)
             add(Fact(frozenset(ctx), c.kind, c.value, c.text, self.source, record, self.turn, chain, own))
 
 
 def facts_from_json(data: Any, source: str, turn: int, entity: Iterable[str] = (),
-                    record: frozenset[str] = frozenset()) -> list[Fact]:
+                    record: frozenset[str] = frozenset(), skip: Callable[[str], bool] | None = None) -> list[Fact]:
+    """Facts of a parsed tool result; ``skip``: string fields to leave unread (planted instructions)."""
     out: list[Fact] = []
-    _Reader(out, source, turn).walk(data, tuple(entity), (), frozenset(record))
+    _Reader(out, source, turn, skip).walk(data, tuple(entity), (), frozenset(record))
     return out
 
 
