@@ -84,8 +84,14 @@ class Inception(Protocol):
         ...
 
     def check_draft(self, messages: list[Message], tools: list[dict[str, Any]] | None,
-                    draft: AssistantMessage) -> Diagnosis:
-        """Structural check of the agent's draft tool calls (unknown tool, schema violation)."""
+                    draft: AssistantMessage, now: str | None = None) -> Diagnosis:
+        """The agent's draft tool calls: malformed ones (unknown tool, schema violation) and the
+        pack's action checks (``Detection.hold``). ``now``: the request's time header, when the
+        pack reads the dialogue's time from one."""
+        ...
+
+    def check_reply(self, messages: list[Message], draft: AssistantMessage) -> Diagnosis:
+        """A text draft's action findings (a reply that says an action was done that no call did)."""
         ...
 
     def checks_calls(self, tools: list[dict[str, Any]] | None) -> bool:
@@ -110,7 +116,10 @@ class NoInception:
     async def resolve(self, call: ToolCall, messages: list[Message] | None = None) -> ToolResolution:
         raise KeyError(call.function.name)
 
-    def check_draft(self, messages, tools, draft) -> Diagnosis:
+    def check_draft(self, messages, tools, draft, now=None) -> Diagnosis:
+        return Diagnosis()
+
+    def check_reply(self, messages, draft) -> Diagnosis:
         return Diagnosis()
 
     def checks_calls(self, tools) -> bool:

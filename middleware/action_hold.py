@@ -6,7 +6,7 @@ then the held calls are dropped and the reply says so in plain words. A malforme
 of the structural draft check) is re-asked once, then goes out as the agent wrote it (fail open).
 An action finding without ``hold`` (``flag`` mode) is only reported. The calls nobody held go out.
 
-    verdict = judge(check, draft, state, max_rounds(policy))   # state updates: draft_check, held_calls, ...
+    verdict = judge(check, draft, state, policy.actions.max_rounds)   # state updates: draft_check, held_calls, ...
     final, notice = without_dropped(final, state["dropped_calls"])
 """
 from __future__ import annotations
@@ -17,15 +17,6 @@ from inception.base import Detection, Diagnosis
 from policies.chat_model import ModelResponse
 from policies.messages import assistant, text_of
 from policies.telemetry import guardrail
-
-DEFAULT_MAX_ROUNDS = 2  # re-asks before a held call is dropped, when the policy says nothing
-
-
-def max_rounds(policy: Any) -> int:
-    # The pack's `actions:` section is the action checks' (issue 18); a policy without one re-asks twice.
-    actions = getattr(policy, "actions", None)
-    return int(getattr(actions, "max_rounds", DEFAULT_MAX_ROUNDS))
-
 
 def is_action(d: Detection) -> bool:
     """An operator action rule or a built-in action check (``action:...``), not a malformed call."""
@@ -45,7 +36,7 @@ def judge(check: Diagnosis, draft: ModelResponse, state: dict[str, Any], rounds:
     flagged = [d for d in check.errors if not d.hold and is_action(d)]
     malformed = [d for d in check.errors if not d.hold and not is_action(d)]
     out: dict[str, Any] = {}
-    notes = list(state.get("notes") or [])
+    notes = [*(state.get("notes") or []), *check.notes]
     if flagged:
         _span("flagged_tool_call", "warn", flagged)
         out["flagged_calls"] = [*(state.get("flagged_calls") or []), *flagged]
@@ -60,9 +51,12 @@ def judge(check: Diagnosis, draft: ModelResponse, state: dict[str, Any], rounds:
                     if done + 1 == rounds else f" (Held again: re-ask {done + 1} of {rounds}.)"
             out["draft_check"] = check.model_copy(update={"errors": held + malformed, "plan": plan})
             return out
-        _span("dropped_tool_call", "deny", held)
-        out["dropped_calls"] = held
-        notes.append(f"actions: {rules(held)} still broken after {rounds} re-asks: the call was dropped")
+        if draft.message.tool_calls:
+            _span("dropped_tool_call", "deny", held)
+            out["dropped_calls"] = held
+            notes.append(f"actions: {rules(held)} still broken after {rounds} re-asks: the call was dropped")
+        else:  # a reply held for its words: nothing to drop, it goes out as the agent wrote it
+            notes.append(f"actions: {rules(held)} still found after {rounds} re-asks: the reply went out as written")
     elif malformed and not state.get("rechecked"):
         out["draft_check"] = check.model_copy(update={"errors": malformed})
         return out
@@ -134,7 +128,7 @@ def without_dropped(final: ModelResponse, dropped: list[Detection] | None) -> tu
 
 def _named(d: Detection, ids: list[str]) -> list[Detection]:
     # A finding that names no call of this draft holds them all: never send a call a rule stopped.
-    if d.call_id in ids:
+    if d.call_id in ids or not ids:  # (no call at all: a finding on the reply's words)
         return [d]
     return [d.model_copy(update={"call_id": i}) for i in ids]
 

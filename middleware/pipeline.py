@@ -4,7 +4,7 @@
                        └─────────▶ agent*
     agent* ─┬─▶ (rein-owned tool call) ─▶ resolve ─┬─▶ agent*   (its result goes back to the agent)
             │                                      └─▶ respond ─▶ END   (the recovery tool ended the turn)
-            ├─▶ (malformed tool call, once; held tool call, up to actions.max_rounds) ─▶ recheck ─▶ agent*
+            ├─▶ (malformed call, once; held call or reply, up to actions.max_rounds) ─▶ recheck ─▶ agent*
             ├─▶ (refiners planned) ─▶ refine ─▶ respond ─▶ END
             └─▶ END   (a client tool call, or no refiner planned: the turn is finished)
 
@@ -46,7 +46,7 @@ from langgraph.graph import END, START, StateGraph
 from inception.base import Diagnosis, Inception
 from middleware import tracing
 from middleware.incidents import Incidents
-from middleware.action_hold import judge, max_rounds, without_dropped
+from middleware.action_hold import judge, without_dropped
 from middleware.agent_stream import PASS, SENTENCES, WHOLE, Notice, relay_agent_stream, released_calls
 from middleware.models.chunks import reshape, response_chunks
 from middleware.rule_modes import record as record_hits, sort_diagnosis, sort_refinement
@@ -78,6 +78,8 @@ class Pipeline:
         self.profiles = profiles  # persona store: looked up before the draft, updated after the reply
         # What each rule may change (policies.rules): a pack's rules:, its shadow:, or --shadow.
         self.modes = RuleModes.of(policy, shadow=policy.shadow or shadow)
+        # Request headers the pack reads the dialogue's "now" from (its actions.now), lower-cased.
+        self._now_headers = [s.header.lower() for s in policy.actions.now if s.header]
         self.decisions = decisions  # middleware.decisions.DecisionLog: every turn's hits, off the request's path
         self.graph = self._build()
 
@@ -157,14 +159,12 @@ class Pipeline:
             out.update(stream_out)
         # A streamed call already went out; under shadow it is still checked, to record what would be held.
         if draft.message.tool_calls and (not streamed or self.modes.shadow):
-            check, hits = sort_diagnosis(self.inception.check_draft(state["messages"], state["tools"], draft.message),
-                                         self.modes, "action")
-            if hits:
-                for hit in hits:
-                    hit.drafted = draft.message
-                out["hits"] = [*(state.get("hits") or []), *hits]
-            if check.found:  # re-ask, drop after the policy's rounds, or report (middleware.action_hold)
-                out.update(judge(check, draft, {**state, **out}, max_rounds(self.policy)))
+            out.update(self._check_actions({**state, **out}, draft, self._check_draft(state, draft)))
+        elif not draft.message.tool_calls and self.inception.checks_calls(state["request"].tools):
+            # A reply saying an action was done that no call did: re-asked while unsent, else reported.
+            reply = self.inception.check_reply(state["messages"], draft.message)
+            if reply.found:
+                out.update(self._check_actions({**state, **out}, draft, reply, sent=streamed))
         # Planning and finishing happen in this node: every graph step costs ~0.15 ms, and the
         # clean path (diagnose ─▶ agent ─▶ END) should pay for as few as possible.
         merged: Any = {**state, **out}
@@ -295,6 +295,32 @@ class Pipeline:
         if report is not None and state.get("held_at"):
             report.held_ms = (time.perf_counter() - state["held_at"]) * 1000
 
+    def _check_draft(self, state: TurnState, draft: ModelResponse) -> Diagnosis:
+        headers = state["request"].headers
+        now = next((headers[h] for h in self._now_headers if h in headers), None) if headers else None
+        try:
+            return self.inception.check_draft(state["messages"], state["tools"], draft.message, now=now)
+        except Exception as e:  # fail open: a check that breaks lets the calls go out as drafted
+            tracing.event("rein.draft_check.skipped", {"reason": f"{type(e).__name__}: {e!s:.120}"})
+            return Diagnosis(notes=[f"draft_check: internal error ({type(e).__name__}); the calls went out unchecked"])
+
+    def _check_actions(self, state: dict[str, Any], draft: ModelResponse, found: Diagnosis,
+                       sent: bool = False) -> dict[str, Any]:
+        """Each finding by its rule's mode (act, flag, shadow: middleware.rule_modes), then what the
+        pipeline does with those left (re-ask, drop past the policy's rounds, report: action_hold)."""
+        check, hits = sort_diagnosis(found, self.modes, "action")
+        out: dict[str, Any] = {}
+        if hits:
+            for hit in hits:
+                hit.drafted = draft.message
+            out["hits"] = [*(state.get("hits") or []), *hits]
+        if sent:  # the client already has it: what would have been held is reported
+            check = check.model_copy(update={"errors": [d.model_copy(update={"hold": False}) if d.hold else d
+                                                        for d in check.errors]})
+        if check.found or check.notes:
+            out.update(judge(check, draft, {**state, **out}, self.policy.actions.max_rounds))
+        return out
+
     def _sentence_check(self, ctx: TurnContext):
         # A Refinery written before streams were checked by sentence holds the whole reply.
         sentence_check = getattr(self.refinery, "sentence_check", None)
@@ -321,7 +347,7 @@ class Pipeline:
         """The stage after a draft: recheck, resolve, plan_refine or respond (the agent node runs the
         last two itself)."""
         calls = state["draft"].message.tool_calls
-        if calls and state.get("draft_check") is not None:
+        if state.get("draft_check") is not None:  # a malformed or held call, or a reply an action check held
             return "recheck"
         if calls:
             owned = self.inception.owned_tools(state["request"].tools)

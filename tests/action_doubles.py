@@ -25,8 +25,8 @@ class HoldCalls(Cascade):
         self.tool, self.hold = tool, hold
         self.checked = 0
 
-    def check_draft(self, messages, tools, draft) -> Diagnosis:
-        base = super().check_draft(messages, tools, draft)
+    def check_draft(self, messages, tools, draft, now=None) -> Diagnosis:
+        base = super().check_draft(messages, tools, draft, now)
         self.checked += 1
         found = [Detection(type="action_violation", subtype="cancel_eligible", evidence=REASON, rule=RULE,
                            hold=self.hold, call_id=c.id)

@@ -7,7 +7,7 @@ import asyncio
 from spans import recording
 
 from inception.base import Detection, Diagnosis
-from middleware.action_hold import DEFAULT_MAX_ROUNDS, judge, max_rounds, without_dropped
+from middleware.action_hold import judge, without_dropped
 from middleware.agent_stream import PASS, SENTENCES, WHOLE, Notice, relay_agent_stream, released_calls
 from middleware.models import ScriptedModel
 from middleware.models.chunks import response_chunks
@@ -66,14 +66,23 @@ def test_a_finding_that_names_no_call_of_the_draft_holds_every_call():
     assert notice == final.message.content[len("On it."):]
 
 
-def test_max_rounds_defaults_when_the_policy_has_no_actions_section():
-    class Actions:
-        max_rounds = 5
+async def test_the_policy_says_how_many_times_a_held_call_is_reasked():
+    from action_doubles import HoldCalls
 
-    class WithActions:
-        actions = Actions()
+    from middleware.engine import Engine
+    from policies.loader import load_policy
+    from policies.messages import UserMessage
 
-    assert max_rounds(object()) == DEFAULT_MAX_ROUNDS == 2 and max_rounds(WithActions()) == 5
+    tools = [{"type": "function", "function": {"name": "cancel", "parameters": {"type": "object"}}}]
+    structural = load_policy("structural")
+    assert structural.actions.max_rounds == 2
+    for rounds, asked in ((0, 1), (1, 2), (3, 4)):
+        policy = structural.model_copy(update={"actions": structural.actions.model_copy(update={"max_rounds": rounds})})
+        agent = ScriptedModel([draft("cancel").message], cycle=True)
+        pipeline = Engine(agent, policy).pipeline()
+        pipeline.inception = HoldCalls(policy, tool="cancel")
+        state = await pipeline.run(ModelRequest(messages=[UserMessage(content="cancel A1")], tools=tools))
+        assert len(agent.requests) == asked and state["final"].message.tool_calls is None
 
 
 def test_released_calls_keep_the_upstream_chunks_less_the_dropped_call():
@@ -117,6 +126,7 @@ async def test_text_held_whole_is_released_when_a_held_call_begins():
 
 class PassingCheck:
     """A sentence check that changes nothing (the SentenceCheck surface SentenceRelease uses)."""
+    max_chars = 100_000  # past this many characters the release stops checking
 
     def __init__(self):
         self.text = ""
