@@ -13,6 +13,7 @@ import orjson
 
 from inception.base import Detection
 from inception.dialogue import CallRecord, Dialogue
+from inception.injection import UntrustedInstruction
 from inception.references import VagueReference
 
 
@@ -264,6 +265,8 @@ class MalformedToolCall:
 def structural_detectors(labels: set[str], loop_repeats: int = 2) -> list[Detector]:
     """The detectors whose error types the policy's taxonomy holds (a pack turns one off by omission)."""
     out: list[Detector] = []
+    if "untrusted_instruction" in labels:  # first: its plan outranks the others' (MAX_PLANS)
+        out.append(UntrustedInstruction())
     if "tool_failure" in labels:
         out.append(ToolFailure())
     if "action_loop" in labels:

@@ -39,6 +39,9 @@ from typing import Iterable
 WINDOW = 600
 WRAPPER_REACH = 3000   # how far a closing wrapper tag may be from where the passage starts
 MAX_HITS = 200         # signals read per text: a text made of nothing else is flagged long before
+SENTENCE = 400         # longest sentence a passage widens to
+GAP = 200              # a directive this far from the passage still belongs to it; farther, it is
+                       # the document's own (a bill's "please pay" beside an injection is not part of it)
 
 _MODEL = (r"(?:ai|a\.i\.|llms?|large\s+language\s+models?|language\s+models?|ai\s+(?:assistant|agent|model|system)s?"
           r"|(?:virtual|digital)\s+assistants?|chat\s?bots?|gpt[-\s]?\d[\w.-]*|chatgpt|claude|gemini|llama|copilot"
@@ -116,7 +119,9 @@ _VERBS = ("send", "transfer", "wire", "pay", "forward", "email", "e-mail", "mess
           "run", "execute", "install", "reply", "respond", "answer", "write", "concatenate", "copy", "export", "give",
           "tell", "say", "print", "output", "reveal", "ignore", "disregard", "forget", "stop", "do", "perform", "follow",
           "include", "append", "insert", "leak", "buy", "purchase", "order", "approve", "accept", "transmit", "use",
-          "invoke", "fetch", "retrieve", "collect", "summarize", "summarise", "read", "find", "list", "add")
+          "invoke", "fetch", "retrieve", "collect", "summarize", "summarise", "read", "find", "list", "switch",
+          "upgrade", "downgrade", "subscribe", "unsubscribe", "enable", "disable", "confirm", "submit", "apply",
+          "refund", "move", "rename", "save", "mark", "assign", "close", "sign", "check", "verify", "look")
 
 
 def _trie(words: Iterable[str]) -> str:
@@ -154,17 +159,21 @@ _WEAK: list[tuple[str, int, tuple[str, ...], tuple[int, int], str]] = [
     ("boundary", 1, ("end",), (10, 80), r"\b(?:end\s+of|---\s*end)\s+(?:the\s+)?(?:data|document|context|input|tool\s+(?:output|result)|email|content|search\s+results?)\b"),
 ]
 # A sentence starts at the text's start, after end punctuation, a line break (real or the "\n" of
-# JSON text) or a quote; bullets, a number and "please" may stand before its verb.
-_SENTENCE_START = re.compile(r"[.!?:;\n>\])•]|\\n")
-_IMPERATIVE = re.compile(r"[ \t\"'*_>•-]*(?:\d{1,2}[.)]\s*)?(?:(?:please|kindly|now|then|first|also|next|immediately|just|and|quietly|silently|secretly)\s*,?\s+)*"
-                         rf"{_trie(_VERBS)}\b")
+# JSON text) or a quote (a JSON value); bullets, a number and "please" may stand before its verb.
+_BULLET = re.compile(r"[ \t]*(?:[-*•>]|\d{1,2}[.)])[ \t]")
+_LEAD = (r"[ \t\"'*_>•-]*(?:\d{1,2}[.)]\s*)?(?:(?:please|kindly|now|then|first|also|next|immediately|just|and|quietly"
+         r"|silently|secretly)\s*,?\s+)*")
+_IMPERATIVE = re.compile(rf"{_LEAD}{_trie(_VERBS)}\b")
+_IMPERATIVE_AFTER = re.compile(rf"(?:[.!?:;\n>\])•\"']|\\n)({_LEAD}{_trie(_VERBS)}\b)")
 
 # Patterns run on the lowercased text without re.I (a third faster), but for the few that read
 # case themselves ("(?-i:": a "System:" line), which run on the text as written.
 _CASED = "(?-i:"
 _STRONG_PATTERNS = [re.compile(p, re.I) if _CASED in p else re.compile(p) for *_, p in _STRONG]
 _WEAK_PATTERNS = [re.compile(p) for *_, p in _WEAK]
+_READS_CASE = {id(p) for p in _STRONG_PATTERNS if _CASED in p.pattern}
 _AI_WORD = re.compile(r"ai(?![a-z])")
+_SENTENCE_END = re.compile(r"[.!?](?=[\s\"')\]]|$)|\n|\\n")
 _CLOSE_TAG = re.compile(r"<\s*/\s*([A-Za-z_-]{3,30})\s*>")
 _OPEN_TAG = r"<\s*{tag}\b[^>\n]{{0,40}}>"
 # A wrapper an injection puts around itself: a tag in capitals, or one that names a role. An
@@ -217,10 +226,12 @@ def _scan(text: str, low: str, table: list, patterns: list[re.Pattern[str]], key
     found: dict[tuple[int, int], Hit] = {}
     for i, stretches in near.items():
         kind, weight = table[i][0], table[i][1]
-        for a, b in _merge(stretches):
-            pattern = patterns[i]
-            for m in pattern.finditer(text if pattern.flags & re.I else low, a, b):
-                found.setdefault((m.start(), m.end()), (m.start(), max(m.end(), m.start() + 1), kind, weight))
+        pattern = patterns[i]
+        source = text if id(pattern) in _READS_CASE else low
+        for a, b in (_merge(stretches) if len(stretches) > 1 else stretches):
+            for m in pattern.finditer(source, a, b):
+                s, e = m.span()
+                found.setdefault((s, e), (s, e if e > s else s + 1, kind, weight))
     return sorted(found.values())
 
 
@@ -246,14 +257,25 @@ def _find_all(low: str, key: str, at: int, hi: int):
 
 
 def _imperatives(text: str, low: str, lo: int, hi: int) -> list[Hit]:
+    """Imperatives at a sentence start in low[lo:hi]: one regex pass that skips, in C, every place
+    that is not a sentence's end. A line break starts a sentence only after end punctuation or a
+    blank line, or before a bullet: an email wrapped at 72 columns puts any word at a line's start
+    ("...adjust your standing / order accordingly")."""
     out: list[Hit] = []
-    starts = [lo] + [m.end() for m in _SENTENCE_START.finditer(low, lo, hi)]
-    for s in starts:
-        m = _IMPERATIVE.match(low, s, hi)
-        if m:
-            out.append((s, m.end(), "directive", 1))
-            if len(out) >= MAX_HITS:
-                break
+    first = _IMPERATIVE.match(low, lo, hi)
+    if first:
+        out.append((lo, first.end(), "directive", 1))
+    for m in _IMPERATIVE_AFTER.finditer(low, lo, hi):
+        at = m.start()
+        if low[at] == "\n" and not _BULLET.match(low, at + 1, hi):
+            j = at - 1
+            while j >= lo and low[j] in " \t":
+                j -= 1
+            if j >= lo and low[j] not in ".!?:;>\n":
+                continue
+        out.append((m.start(1), m.end(), "directive", 1))
+        if len(out) >= MAX_HITS:
+            break
     return out
 
 
@@ -287,8 +309,12 @@ def instruction_spans(text: str) -> list[tuple[int, int]]:
     if not strong:
         return []
     spans: list[tuple[int, int]] = []
+    at = 0
     for a, b in _windows(strong, len(text)):
-        inside = [h for h in strong if a <= h[0] < b]
+        inside = []
+        while at < len(strong) and strong[at][0] < b:  # both in order: one pass over the hits
+            inside.append(strong[at])
+            at += 1
         strong_weight = _by_kind(inside)
         if strong_weight < _STRONG_NEEDED:
             continue
@@ -299,9 +325,25 @@ def instruction_spans(text: str) -> list[tuple[int, int]]:
             acts = acts or any(kind in _ACTS for _, _, kind, _ in found)
             if not acts or _total(found) < _TOTAL_NEEDED:
                 continue
-        found = [h for h in found if h[2] not in ("urgency", "about_user", "boundary")]
-        spans.append(_passage(text, min(h[0] for h in found), max(h[1] for h in found)))
+        spans.append(_passage(text, *_reach(inside, [h for h in found if h[2] in ("directive", "exfil")])))
     return _merge(spans)
+
+
+def _reach(strong: list[Hit], more: list[Hit]) -> tuple[int, int]:
+    """From the strong signals, the directives chained to them at most GAP apart."""
+    a, b = min(h[0] for h in strong), max(h[1] for h in strong)
+    more = sorted(more)
+    for start, end, _, _ in more:  # forward: one pass, in order
+        if start > b + GAP:
+            break
+        b = max(b, end)
+    for start, end, _, _ in reversed(more):  # and back
+        if start >= a:
+            continue
+        if end < a - GAP:
+            break
+        a = start
+    return a, b
 
 
 def _by_kind(hits: Iterable[Hit]) -> int:
@@ -337,14 +379,12 @@ def _windows(hits: list[Hit], size: int) -> list[tuple[int, int]]:
 
 
 def _passage(text: str, start: int, end: int) -> tuple[int, int]:
-    """The signals' lines, the line a trailing colon announces, and an enclosing wrapper tag."""
-    a = text.rfind("\n", 0, start) + 1
-    b = text.find("\n", end)
-    b = len(text) if b < 0 else b
+    """The signals' sentences, the sentence a trailing colon announces, and an enclosing wrapper."""
+    ends = [m.end() for m in _SENTENCE_END.finditer(text, max(0, start - SENTENCE), start)]
+    a = ends[-1] if ends else text.rfind("\n", 0, start) + 1
+    b = _sentence_end(text, end)
     if text[a:b].rstrip().endswith(":"):  # "please do the following first:" -> what follows
-        nxt = re.compile(r"\n\s*([^\n]*)").match(text, b)
-        if nxt:
-            b = nxt.end()
+        b = _sentence_end(text, b + len(text[b:b + SENTENCE]) - len(text[b:b + SENTENCE].lstrip()) + 1)
     close = _CLOSE_TAG.search(text, b, min(len(text), b + WRAPPER_REACH))
     if close and _WRAPPER_NAME.fullmatch(close.group(1)):
         opener = None
@@ -358,6 +398,14 @@ def _passage(text: str, start: int, end: int) -> tuple[int, int]:
     while b > a and text[b - 1].isspace():
         b -= 1
     return a, b
+
+
+def _sentence_end(text: str, at: int) -> int:
+    m = _SENTENCE_END.search(text, at, min(len(text), at + SENTENCE))
+    if m:
+        return m.end() if text[m.start()] in ".!?" else m.start()
+    line = text.find("\n", at)
+    return len(text) if line < 0 else line
 
 
 def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:

@@ -13,7 +13,7 @@ from policies.messages import parse_messages
 
 SET = Path(__file__).parent / "data" / "dialogues"
 STRUCTURAL = {"tool_failure", "action_loop", "malformed_tool_call/unknown_tool",
-              "malformed_tool_call/schema_violation", "ambiguous_request/vague_reference"}
+              "malformed_tool_call/schema_violation", "ambiguous_request/vague_reference", "untrusted_instruction"}
 TOOLS = [{"type": "function", "function": {"name": "get_order", "parameters": {
     "type": "object", "properties": {"order_id": {"type": "string"}}, "required": ["order_id"],
     "additionalProperties": False}}}]

@@ -14,7 +14,7 @@ TAXONOMY_TYPES = {
     "ambiguous_request/vague_reference", "ambiguous_request/polysemy", "ambiguous_request/contradiction",
     "unsupported_request/unsupported_operation", "unsupported_request/unsupported_parameter",
     "unsupported_request/out_of_domain", "tool_failure", "action_loop",
-    "malformed_tool_call/unknown_tool", "malformed_tool_call/schema_violation"}
+    "malformed_tool_call/unknown_tool", "malformed_tool_call/schema_violation", "untrusted_instruction"}
 
 
 def test_shipped_packs_load_and_do_what_their_names_say():
