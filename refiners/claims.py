@@ -80,7 +80,8 @@ def _status_matches(text: str, low: str):
         if (s and (low[s - 1].isalnum() or low[s - 1] == "_")) or (e < n and (low[e].isalnum() or low[e] == "_")):
             continue
         yield _PATTERNS[-1][1].match(text, s, e)
-_NEGATION = re.compile(r"\b(?:not|n't|never|no longer)\s+(?:\w+\s+)?$", re.I)
+# "not shipped", "hasn't been delivered", "never arrived" ("n't" ends a word: no \b before it)
+_NEGATION = re.compile(r"(?:\b(?:not|never|no longer)|n't)\s+(?:\w+\s+)?$", re.I)
 
 
 @dataclass

@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 
 from policies.messages import ToolMessage, text_of
+from refiners.assertion import unasserted
 from refiners.base import Check, Revision
 from refiners.claims import Claim, comparable, find_claims, render, replace_spans
 from refiners.evidence import Evidence, Fact, Sentences, context_words, key_words, near_words, words
@@ -67,8 +68,21 @@ def _status_edit(text: str, start: int, end: int, new: str) -> tuple[int, int, s
     return aux_start, end, ("is " if verb == "has" else "are ") + new
 
 
-_SUM = re.compile(r"[+=×*/]|\s-\s")
+# A term or the result of a sum the reply writes out: an operator between this value and another
+# number ("$112 + $104 = $216", "2 × $121"); a dash that starts a list item ("** - $100") is none.
+_SUM_BEFORE = re.compile(r"\d[^\d\n]{0,20}?(?:[+=×*/]|\s-)\s*$")  # "$443 (Business) - $180"
+_SUM_AFTER = re.compile(r"\s*(?:[+=×*/]|-\s)\s*[$€£]?\d")
 _ITEM = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s")
+
+
+_LABEL_COLON = re.compile(r":(?=[\s*_]|$)")  # "Departure: 10:00": the colon of a label, not of a time
+
+
+def _label(head: str) -> str:
+    """The label a value on this line follows ("Departure" in "- Departure: 10:00 PM"), when nothing
+    with a digit (another value) stands between the label and the value; else ""."""
+    parts = _LABEL_COLON.split(head)
+    return parts[-2] if len(parts) >= 2 and not any(ch.isdigit() for ch in parts[-1]) else ""
 
 
 def _indent(line: str) -> int:
@@ -118,6 +132,9 @@ class Checker:
         if claim.kind == "status" and self.ev.seen(claim) or self.ev.said(claim):
             return None
         s, e = self.sentences.bounds(claim.start, claim.end)
+        why = unasserted(self.text, claim.start, claim.end, s, e)
+        if why:
+            return None  # asked, negated, conditional, quoted, explained or part of an id: not stated as true
         entities = self._entities(self.text[s:claim.start] + " " + self.text[claim.end:e])
         if claim.kind == "status":
             return self._status(claim, s, entities)
@@ -137,7 +154,8 @@ class Checker:
             return None
         # A field of one of several id-less list items (a passenger's date of birth) is not the
         # record's own: nothing says which item the reply means.
-        cands = [f for f in cands if f.source in FACT_SOURCES and comparable(claim.kind, f.kind) and not f.anonymous]
+        # Same kind and role only: a bare number (a count, the digits of a card) never takes an amount.
+        cands = [f for f in cands if f.source in FACT_SOURCES and f.kind == claim.kind and not f.anonymous]
         if not cands:
             return None
         named = self._naming(claim, s, e)
@@ -156,7 +174,8 @@ class Checker:
             return None
         fact = top[0]
         window = self.text[max(s, claim.start - 40):min(e, claim.end + 12)]
-        if _SUM.search(self.text[max(s, claim.start - 3):min(e, claim.end + 3)]):
+        if _SUM_BEFORE.search(self.text[max(s, claim.start - 24):claim.start]) \
+                or _SUM_AFTER.match(self.text, claim.end, min(e, claim.end + 16)):
             return None  # a term or result of the reply's own sum ("$112 + $104 = $216")
         marker = next((m.group(0).lower() for m in _DERIVED.finditer(window)
                        if not key_words(m.group(0)) & (fact.key | fact.record)), None)
@@ -229,7 +248,7 @@ class Checker:
     def _naming(self, claim: Claim, s: int, e: int) -> set[str]:
         line_start = self.text.rfind("\n", 0, claim.start) + 1
         head = self.text[line_start:claim.start]
-        label = key_words(head.split(":")[-2]) if head.count(":") else frozenset()
+        label = key_words(_label(head))
         # The words before an earlier value in the sentence name that value, not this one.
         return set(label) | context_words(self.text, claim, bounds=(max(s, self._prev_end), e))
 
