@@ -24,6 +24,8 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -33,34 +35,20 @@ from policies.messages import AssistantMessage, parse_messages  # noqa: E402
 
 DATA = ROOT.parent / "shared/data/tau-bench-airline/dev.json"
 PACK = ROOT / "examples/policies/airline.yaml"
-TARGETS = {"forbidden_write_at_decisive": 0.60, "baggage_at_decisive": 0.60,
-           "unexplained_success_holds": 0.01, "p99_cpu_ms": 0.2}
-# Every hold in a successful dev trajectory, read by hand: why it is a real policy violation that the
-# benchmark happened to accept. A hold not listed here counts against the 1% target until reviewed.
-REVIEWED = {
-    ("13", "1", 10, "action:modify_no_past_flights"):
-        "keeps flights of May 13/14 (flown) in an upgrade; the API refused it (not available)",
-    ("13", "2", 12, "action:modify_no_past_flights"): "as t13.1 msg 10; refused by the API",
-    ("13", "2", 26, "action:modify_no_past_flights"): "flown flights kept; refused by the API",
-    ("13", "2", 26, "action:basic_economy_flights_unchanged"):
-        "changes a flight of a basic economy reservation together with the cabin; refused by the API",
-    ("13", "2", 36, "action:modify_no_past_flights"): "the same call again; refused by the API",
-    ("13", "2", 36, "action:basic_economy_flights_unchanged"): "the same call again; refused by the API",
-    ("13", "2", 40, "action:modify_no_past_flights"): "flown flights kept; refused by the API",
-    ("13", "2", 40, "action:basic_economy_flights_unchanged"): "basic economy flights changed; refused by the API",
-    ("13", "2", 40, "action:modify_keeps_route"):
-        "the round trip LAX-ATL would end in LAS, not back in LAX; refused by the API",
-    ("20", "1", 18, "action:builtin/unknown_id"):
-        "credit_card_5634230 appears nowhere: the reservation was paid with gift_card_5634230; the API "
-        "answered 'payment method not found'",
-    ("20", "1", 24, "action:flight_change_payment"):
-        "pays a change of flights with a certificate; the policy allows a gift card or a credit card, "
-        "and the API refused it",
-    ("20", "3", 16, "action:builtin/unknown_id"): "the same invented credit_card_5634230; refused by the API",
-    **{("2", "2", i, "action:builtin/unconfirmed_write"):
-       "downgrades four more reservations after the first succeeded; the agent never listed the details "
-       "(new prices, refunds) nor got a yes for them, which the policy requires" for i in (22, 24, 26, 28)},
-}
+TARGETS = {"unexplained_success_holds": 0.01, "p99_cpu_ms": 0.2}
+REVIEW = ROOT / "examples/policies/airline.review.yaml"
+
+
+def load_review(path: Path | None) -> dict[str, Any]:
+    """The hand review that goes with a pack and a corpus: targets by label category (prefix) and
+    subtype, and every hold in a successful trajectory with why it is a real policy violation."""
+    if path is None or not Path(path).exists():
+        return {"categories": {}, "subtypes": {}, "reviewed": {}}
+    data = yaml.safe_load(Path(path).read_text()) or {}
+    targets = data.get("targets") or {}
+    reviewed = {(h["at"], h["rule"]): h["why"] for h in data.get("reviewed_success_holds") or []}
+    return {"categories": targets.get("categories") or {}, "subtypes": targets.get("subtypes") or {},
+            "reviewed": reviewed}
 
 
 def load_labels(path: Path | None) -> dict[tuple[str, str], dict[str, str]]:
@@ -71,7 +59,7 @@ def load_labels(path: Path | None) -> dict[tuple[str, str], dict[str, str]]:
 
 
 def measure(data: Path = DATA, policy: str = str(PACK), labels: Path | None = None,
-            repeat: int = 1) -> dict[str, Any]:
+            repeat: int = 1, review: Path | None = None) -> dict[str, Any]:
     """Every figure the bench prints, as a dict (the test asserts the targets on it)."""
     corpus = json.loads(Path(data).read_text())
     checker = ActionChecker(load_policy(policy).actions)
@@ -106,10 +94,10 @@ def measure(data: Path = DATA, policy: str = str(PACK), labels: Path | None = No
                 writes.append({"t": name, "i": i, "ok": ok, "tool": call.function.name,
                                "args": call.function.arguments, "held": [d for d in mine if d.hold],
                                "flagged": [d for d in mine if not d.hold]})
-    return _figures(writes, replies, wall, cpu, marks)
+    return _figures(writes, replies, wall, cpu, marks, load_review(review))
 
 
-def _figures(writes, replies, wall, cpu, marks) -> dict[str, Any]:
+def _figures(writes, replies, wall, cpu, marks, review) -> dict[str, Any]:
     out: dict[str, Any] = {}
     ok_writes = [w for w in writes if w["ok"]]
     bad_writes = [w for w in writes if not w["ok"]]
@@ -133,12 +121,14 @@ def _figures(writes, replies, wall, cpu, marks) -> dict[str, Any]:
                     for rule, c in sorted(per_rule.items())}
     out["success_holds"] = [{"at": f"t{w['t'][0]}.{w['t'][1]} msg {w['i']}", "tool": w["tool"], "args": w["args"],
                              "rules": [d.rule for d in w["held"]], "evidence": [d.evidence for d in w["held"]],
-                             "reviewed": [REVIEWED.get((*w["t"], w["i"], d.rule)) for d in w["held"]]}
+                             "reviewed": [review["reviewed"].get((f"t{w['t'][0]}.{w['t'][1]} msg {w['i']}", d.rule))
+                                          for d in w["held"]]}
                             for w in ok_writes if w["held"]]
     out["unexplained_success_holds"] = sum(any(r is None for r in h["reviewed"]) for h in out["success_holds"])
     out["claims"] = [{"at": f"t{r['t'][0]}.{r['t'][1]} msg {r['i']}", "ok": r["ok"], "evidence": d.evidence}
                      for r in replies for d in r["found"]]
     out["categories"] = _by_category(writes, marks) if marks else {}
+    out["review"] = {"categories": review["categories"], "subtypes": review["subtypes"]}
     out["cost_ms"] = _cost(wall, "wall") | _cost(cpu, "cpu")
     return out
 
@@ -171,20 +161,23 @@ def _by_category(writes, marks) -> dict[str, Any]:
 
 def targets(fig: dict[str, Any]) -> dict[str, tuple[float, bool]]:
     """Each target's figure and whether it is met. A hold in a successful trajectory counts against
-    its target unless REVIEWED explains why it is a real policy violation."""
+    its target unless the review explains why it is a real policy violation."""
     cats = fig["categories"]
-    forbidden = [c for name, c in cats.items() if name.startswith("A")]
-    n = sum(c["n"] for c in forbidden)
-    a = sum(c["held_at_decisive"] for c in forbidden) / n if n else 0.0
-    bag = cats.get("subtype: baggage allowance", {"n": 0, "held_at_decisive": 0})
-    b = bag["held_at_decisive"] / bag["n"] if bag["n"] else 0.0
+    out: dict[str, tuple[float, bool]] = {}
+    wanted = [(f"category {p} at decisive", [c for n, c in cats.items() if n.startswith(p)], share)
+              for p, share in fig["review"]["categories"].items()]
+    wanted += [(f"subtype {t} at decisive", [cats[f"subtype: {t}"]] if f"subtype: {t}" in cats else [], share)
+               for t, share in fig["review"]["subtypes"].items()]
+    for name, group, share in wanted:
+        n = sum(c["n"] for c in group)
+        value = sum(c["held_at_decisive"] for c in group) / n if n else 0.0
+        out[name] = (value, value >= share)
     ok = fig["writes"]["successful"]
     s = fig["unexplained_success_holds"] / ok if ok else 0.0
     p99 = fig["cost_ms"]["cpu_p99"]
-    return {"forbidden_write_at_decisive": (a, a >= TARGETS["forbidden_write_at_decisive"]),
-            "baggage_at_decisive": (b, b >= TARGETS["baggage_at_decisive"]),
-            "unexplained_success_holds": (s, s <= TARGETS["unexplained_success_holds"]),
-            "p99_cpu_ms": (p99, p99 <= TARGETS["p99_cpu_ms"])}
+    out["unexplained_success_holds"] = (s, s <= TARGETS["unexplained_success_holds"])
+    out["p99_cpu_ms"] = (p99, p99 <= TARGETS["p99_cpu_ms"])
+    return out
 
 
 def report(fig: dict[str, Any], with_targets: bool = True) -> str:
@@ -209,7 +202,7 @@ def report(fig: dict[str, Any], with_targets: bool = True) -> str:
     lines += ["", f"cost per draft with tool calls ({c['drafts']} checks): CPU p50 {c['cpu_p50']:.3f} ms, "
                   f"p99 {c['cpu_p99']:.3f} ms, max {c['cpu_max']:.3f} ms; wall p50 {c['wall_p50']:.3f} ms, "
                   f"p99 {c['wall_p99']:.3f} ms"]
-    if with_targets and fig["categories"]:
+    if with_targets:
         lines += ["", "targets:"]
         for name, (value, met) in targets(fig).items():
             lines.append(f"  {name:32s} {value:.3f}  {'met' if met else 'MISSED'}")
@@ -222,10 +215,13 @@ def main() -> None:
     ap.add_argument("--policy", default=str(PACK), help="a pack (name or path); 'structural' for the built-ins only")
     ap.add_argument("--labels", type=Path, default=None, help="failures CSV (default: failures-dev.csv beside --data)")
     ap.add_argument("--repeat", type=int, default=3, help="checks per draft, for the cost figures")
+    ap.add_argument("--review", type=Path, default=None,
+                    help=f"the hand review of holds and the targets (default with the airline pack: {REVIEW.name})")
     ap.add_argument("--json", type=Path, default=None)
     a = ap.parse_args()
     labels = a.labels or (a.data.parent / "failures-dev.csv")
-    fig = measure(a.data, a.policy, labels if labels.exists() else None, a.repeat)
+    review = a.review or (REVIEW if Path(a.policy) == PACK else None)
+    fig = measure(a.data, a.policy, labels if labels.exists() else None, a.repeat, review)
     print(report(fig))
     if a.json:
         a.json.write_text(json.dumps(fig, indent=1, default=str))

@@ -27,7 +27,7 @@ import re
 from typing import Any, Literal, Union
 
 import cel
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from policies.cel_names import Scope, merge, names_in
 
@@ -36,7 +36,8 @@ BuiltinMode = Literal["plan", "flag", "off"]
 IDENT = r"^[a-z][a-z0-9_]*$"
 # Names every rule may use; a bind may not take one of them.
 RESERVED = {"args", "now", "today", "last_user", "user_turns", "tables", "tool"}
-BUILTINS = ("unconfirmed_write", "unknown_id", "repeated_failed_write", "claimed_action")
+BUILTIN_MODES = {"unconfirmed_write": "plan", "unknown_id": "plan", "repeated_failed_write": "plan", "claimed_action": "flag"}
+BUILTINS = tuple(BUILTIN_MODES)
 # A reply to "shall I go ahead?" that says yes. Operators of other languages set their own.
 CONFIRMATION = (r"\b(?:yes|yeah|yep|yup|sure|ok(?:ay)?|confirm(?:ed)?|proceed|go\s+ahead|please\s+do|do\s+it"
                 r"|that(?:'s|\s+is)?\s+(?:fine|correct|right|good|great|perfect)|sounds\s+good|correct|absolutely"
@@ -62,7 +63,7 @@ class FieldSpec(_Strict):
 class RecordSource(_Strict):
     tool: str = Field(description="The tool whose successful results hold the record.")
     items: str = Field("", description="Where the records are in the result: '' the result itself, "
-                                       "'[]' each element, 'flights.[]' each element of its flights.")
+                                       "'[]' each element, 'items.[]' each element of its items.")
     key: str = Field(description="What identifies a record: args.<argument> of the call, or a field of the record.")
     arguments: list[str] = Field(default_factory=list, description=(
         "Fields a successful call sets from its arguments of the same name (a write whose result does "
@@ -135,13 +136,21 @@ class ActionSettings(_Strict):
     confirmation: str = Field(CONFIRMATION, description="Regex (case-insensitive): the user said yes.")
     infer_writes: bool = Field(True, description="A tool the pack does not list is a write when its name "
                                                  "starts with a write verb (send_, update_, cancel_ ...).")
-    builtins: dict[str, BuiltinMode] = Field(default_factory=lambda: {
-        "unconfirmed_write": "plan", "unknown_id": "plan", "repeated_failed_write": "plan", "claimed_action": "flag"})
+    builtins: dict[str, BuiltinMode] = Field(default_factory=lambda: dict(BUILTIN_MODES), description=(
+        "Each built-in check's mode; a check not named keeps its default."))
     records: dict[str, RecordKind] = Field(default_factory=dict)
     tables: dict[str, Any] = Field(default_factory=dict, description="Small lookup tables rules read as tables.<name>.")
     tools: dict[str, ToolSpec] = Field(default_factory=dict, description="By tool name or glob pattern.")
     rules: list[ActionRule] = Field(default_factory=list)
     _write_verbs: re.Pattern[str] = PrivateAttr(default_factory=lambda: re.compile(WRITE_VERBS, re.I))
+
+    @field_validator("builtins", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: Any) -> Any:
+        # YAML reads a bare off / on as false / true
+        if isinstance(value, dict):
+            return {**BUILTIN_MODES, **{k: ("off" if v is False else "plan" if v is True else v) for k, v in value.items()}}
+        return value
 
     def tool(self, name: str) -> ToolSpec | None:
         """The pack's entry for a tool: its own, else the first glob that matches."""

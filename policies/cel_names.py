@@ -12,7 +12,7 @@ like a record the dialogue never fetched): so a pack is checked here when it loa
 
 ``uses`` maps each variable to what is read of it: ``ALL`` (the whole value), or a mapping from
 field to what is read of that field, where ``"[]"`` stands for the elements of a list or the values
-of a map (``reservation.flights.exists(f, f.date < today)`` reads ``{"flights": {"[]": {"date": ALL}}}``).
+of a map (``order.items.exists(i, i.shipped_at < today)`` reads ``{"items": {"[]": {"shipped_at": ALL}}}``).
 The engine converts only that much of a record into CEL: the conversion, not the evaluation, is
 what a check costs.
 """

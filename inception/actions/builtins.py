@@ -93,8 +93,8 @@ def _canonical(args: dict[str, Any] | None) -> bytes:
 
 def claimed_action(reply: str, facts: Facts, settings: ActionSettings) -> str | None:
     """A reply that says an action was done while no matching write succeeded since the user's last
-    turn. A claim that names a write by a word only that write's name has ("bag" for
-    update_reservation_baggages, "cancelled" for cancel_order) needs that write; any other claim
+    turn. A claim that names a write by a word only that write's name has ("address" for
+    update_order_address, "cancelled" for cancel_order) needs that write; any other claim
     needs some write."""
     claims = [s.strip() for s in _SENTENCE.findall(reply) if _DONE.search(s) and not _NEGATED.search(s)]
     if not claims:
@@ -107,7 +107,7 @@ def claimed_action(reply: str, facts: Facts, settings: ActionSettings) -> str | 
         words = set(_WORD.findall(claim.lower()))
         named = {tool for tool, tokens in marks.items() if any(_same_word(w, t) for w in words for t in tokens)}
         # Supported when one write it names (or, naming none, any write) succeeded: a claim
-        # often names more than the action ("booked ... flights"), and precision comes first.
+        # often names more than the action ("placed ... items"), and precision comes first.
         if (named and not named & done) or (not named and not done):
             what = " or ".join(sorted(named)) if named else "no write"
             return f"the reply says {claim[:160]!r}, but {what} did not succeed in this turn" if named \
@@ -119,13 +119,13 @@ _WORD = re.compile(r"[a-z]{3,}")
 
 
 def _distinctive(tools: set[str]) -> dict[str, set[str]]:
-    """Each write's name words that no other write's name has (update_reservation_baggages: baggages)."""
+    """Each write's name words that no other write's name has (update_order_address: address)."""
     words = {t: set(_WORD.findall(t.lower().replace("_", " "))) for t in tools}
     return {t: {w for w in ws if not any(w in other for o, other in words.items() if o != t)} for t, ws in words.items()}
 
 
 def _same_word(word: str, token: str) -> bool:
-    # "bag" names "baggages", "cancelled" names "cancel"; three letters at least on the shorter side
+    # "item" names "items", "cancelled" names "cancel"; three letters at least on the shorter side
     return word == token or (len(word) >= 3 and token.startswith(word)) or (len(token) >= 4 and word.startswith(token))
 
 

@@ -190,7 +190,7 @@ def _resolve(bind: BindSpec, bound: dict[str, Any], records: dict[str, Record]) 
 
 
 def _evidence(name: str, variables: dict[str, Any], uses: dict[str, Any]) -> str:
-    """The values the rule read, for the plan and the decision log: ``reservation.cabin='economy'``."""
+    """The values the rule read, for the plan and the decision log: ``order.status='shipped'``."""
     shown = []
     for var, read in uses.items():
         value = variables.get(var)

@@ -75,7 +75,7 @@ def typed_object(obj: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
 
 
 def _at(obj: Any, path: str) -> list[Any]:
-    """The values at ``path`` ('' itself, '[]' each element, 'flights.[]' each of its flights)."""
+    """The values at ``path`` ('' itself, '[]' each element, 'items.[]' each of its items)."""
     found = [obj]
     for step in [p for p in path.split(".") if p]:
         nxt: list[Any] = []

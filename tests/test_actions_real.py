@@ -1,0 +1,57 @@
+"""The action checks on real agent trajectories (bench/real_actions.py): the targets of issue 18 on
+the dev set, and no flood of holds from the built-in checks on another corpus with no pack."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+import real_actions  # noqa: E402
+
+DATA = ROOT.parent / "shared/data"
+AIRLINE = DATA / "tau-bench-airline/dev.json"
+OTHER = DATA / "agentdojo-dev/dev.json"
+
+
+@pytest.fixture(scope="module")
+def figures():
+    if not AIRLINE.exists():
+        pytest.skip("../shared/data is not here (real trajectories are never copied into the repository)")
+    return real_actions.measure(AIRLINE, str(real_actions.PACK), AIRLINE.parent / "failures-dev.csv",
+                                review=real_actions.REVIEW)
+
+
+def test_dev_targets_holds_at_the_decisive_message_and_none_unexplained(figures):
+    targets = real_actions.targets(figures)
+    for name, (value, met) in targets.items():
+        if name == "p99_cpu_ms":  # timing on a shared machine: the bench prints it, the test does not judge it
+            continue
+        assert met, f"{name}: {value:.3f}\n{real_actions.report(figures)}"
+    assert any(n.startswith("category") for n in targets) and any(n.startswith("subtype") for n in targets)
+
+
+def test_every_hold_in_a_successful_trajectory_is_listed_with_its_evidence(figures):
+    assert len(figures["success_holds"]) == figures["held"]["successful"]
+    for hold in figures["success_holds"]:
+        assert hold["evidence"] and all(hold["reviewed"]), hold
+
+
+def test_each_check_that_fired_is_counted_in_failed_and_successful_trajectories(figures):
+    fired = figures["rules"]
+    assert {"action:builtin/unconfirmed_write", "action:builtin/repeated_failed_write"} <= set(fired)
+    for counts in fired.values():
+        assert set(counts) == {"writes_failed", "writes_successful", "trajectories_failed", "trajectories_successful"}
+        assert counts["trajectories_failed"] + counts["trajectories_successful"] > 0
+
+
+def test_the_builtins_alone_raise_no_flood_of_holds_on_another_corpus():
+    if not OTHER.exists():
+        pytest.skip("../shared/data is not here")
+    fig = real_actions.measure(OTHER, "structural")
+    ok = fig["writes"]["successful"]
+    assert ok > 50
+    assert fig["held"]["successful"] <= 0.01 * ok, real_actions.report(fig, with_targets=False)

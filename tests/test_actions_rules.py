@@ -1,0 +1,192 @@
+"""Action rules of a pack (CEL over the call, the records the dialogue fetched, tables and time):
+hand-made dialogues for each kind of rule, and a pack's mistakes reported with their YAML line."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from inception import build
+from inception.actions import ActionChecker
+from policies.loader import PolicyError, parse_policy
+from policies.messages import AssistantMessage, SystemMessage, ToolCall, ToolMessage, UserMessage
+
+PACK = """
+name: shop
+actions:
+  now: [{header: x-now}, {system_prompt: 'Today is (\\d{4}-\\d\\d-\\d\\d)'}]
+  builtins: {unconfirmed_write: off, unknown_id: off, repeated_failed_write: off}
+  records:
+    order:
+      from: [{tool: get_order, key: args.order_id}]
+      fields:
+        customer_id: string
+        status: {type: enum, values: [pending, shipped]}
+        placed_at: datetime
+        total: money
+        items: {type: list, items: {sku: string, qty: int}}
+    customer:
+      from: [{tool: get_customer, key: args.customer_id}]
+      fields: {tier: {type: enum, values: [basic, plus]}}
+    product:
+      from: [{tool: search_products, items: "[]", key: sku}]
+      fields: {sku: string, in_stock: bool}
+  tables:
+    refund_limit: {basic: 50.0, plus: 500.0}
+  tools:
+    cancel_order: {bind: {order: args.order_id}}
+    refund_order:
+      bind: {order: args.order_id, customer: order.customer_id}
+      arguments: {order_id: string, amount: money}
+    update_items:
+      bind: {order: args.order_id, products: {record: product, key: "args.items[].sku"}}
+  rules:
+    - id: not_shipped
+      tool: cancel_order
+      condition: order.status == "pending"
+      reason: A shipped order cannot be cancelled.
+    - id: cancel_window
+      tool: cancel_order
+      condition: now - order.placed_at <= duration("720h")
+      reason: An order can be cancelled within 30 days.
+      on_violation: flag
+    - id: refund_limit
+      tool: refund_order
+      condition: args.amount <= tables.refund_limit[customer.tier] && args.amount <= order.total
+      reason: A refund is at most the order's total and the customer's tier limit.
+    - id: in_stock
+      tool: update_*
+      when: size(args.items) > 0
+      condition: products.all(p, p.in_stock)
+      reason: Only products in stock can be added.
+"""
+
+
+def _call(name: str, args: dict, cid: str = "c1") -> ToolCall:
+    return ToolCall(id=cid, function={"name": name, "arguments": json.dumps(args)})
+
+
+def _fetched(tool: str, args: dict, result) -> list:
+    cid = f"f_{tool}_{len(json.dumps(args))}"
+    return [AssistantMessage(content=None, tool_calls=[_call(tool, args, cid)]),
+            ToolMessage(tool_call_id=cid, content=json.dumps(result))]
+
+
+ORDER = {"order_id": "O1", "customer_id": "cu1", "status": "shipped", "placed_at": "2025-03-01T10:00:00",
+         "total": "$80.00", "items": [{"sku": "S1", "qty": 1}]}
+
+
+def dialogue(*fetched, said: str = "yes please", system: str = "Today is 2025-03-10.") -> list:
+    out = [SystemMessage(content=system), UserMessage(content="hi, order O1")]
+    for f in fetched:
+        out += _fetched(*f)
+    return out + [UserMessage(content=said)]
+
+
+def check(messages, name, args, pack=PACK, now=None):
+    checker = ActionChecker(parse_policy(pack).actions)
+    return checker, checker.check(messages, AssistantMessage(content=None, tool_calls=[_call(name, args)]),
+                                  now_header=now)
+
+
+def test_a_record_field_rule_holds_the_call_and_the_plan_names_rule_and_evidence():
+    checker, found = check(dialogue(("get_order", {"order_id": "O1"}, ORDER)), "cancel_order", {"order_id": "O1"})
+    held = [d for d in found if d.hold]
+    assert [d.rule for d in held] == ["action:not_shipped"]
+    assert held[0].call_id == "c1" and "order.status='shipped'" in held[0].evidence
+    plan = checker.plan(found)
+    assert "action:not_shipped" in plan and "A shipped order cannot be cancelled." in plan
+
+
+def test_a_call_the_rules_allow_passes():
+    pending = {**ORDER, "status": "pending"}
+    _, found = check(dialogue(("get_order", {"order_id": "O1"}, pending)), "cancel_order", {"order_id": "O1"})
+    assert found == []
+
+
+def test_a_record_the_dialogue_never_fetched_is_not_judged():
+    _, found = check(dialogue(), "cancel_order", {"order_id": "O1"})
+    assert found == []
+
+
+def test_a_failed_lookup_gives_no_record():
+    msgs = dialogue(("get_order", {"order_id": "O1"}, {"error": "not found"}))
+    assert check(msgs, "cancel_order", {"order_id": "O1"})[1] == []
+
+
+def test_flag_mode_reports_without_holding_and_time_comes_from_the_system_prompt_or_a_header():
+    pending = {**ORDER, "status": "pending", "placed_at": "2025-01-01T00:00:00"}
+    msgs = dialogue(("get_order", {"order_id": "O1"}, pending))
+    _, found = check(msgs, "cancel_order", {"order_id": "O1"})
+    assert [(d.rule, d.hold) for d in found] == [("action:cancel_window", False)]
+    # the header comes first: a "now" inside the window clears it
+    assert check(msgs, "cancel_order", {"order_id": "O1"}, now="2025-01-05T00:00:00Z")[1] == []
+    # no time anywhere: a rule that reads it is not judged
+    assert check(dialogue(("get_order", {"order_id": "O1"}, pending), system="hello"),
+                 "cancel_order", {"order_id": "O1"})[1] == []
+
+
+def test_a_table_lookup_by_a_chained_record_and_money_typed_from_text():
+    msgs = dialogue(("get_order", {"order_id": "O1"}, ORDER), ("get_customer", {"customer_id": "cu1"}, {"tier": "basic"}))
+    _, found = check(msgs, "refund_order", {"order_id": "O1", "amount": 60})
+    assert [d.rule for d in found] == ["action:refund_limit"]
+    assert check(msgs, "refund_order", {"order_id": "O1", "amount": 40})[1] == []
+    plus = dialogue(("get_order", {"order_id": "O1"}, ORDER), ("get_customer", {"customer_id": "cu1"}, {"tier": "plus"}))
+    assert [d.rule for d in check(plus, "refund_order", {"order_id": "O1", "amount": 90})[1]] == ["action:refund_limit"]
+    assert check(plus, "refund_order", {"order_id": "O1", "amount": 80})[1] == []  # "$80.00" read as 80.0
+
+
+def test_a_list_bind_and_a_glob_tool_and_when():
+    stock = [{"sku": "S1", "in_stock": True}, {"sku": "S2", "in_stock": False}]
+    msgs = dialogue(("get_order", {"order_id": "O1"}, ORDER), ("search_products", {"q": "s"}, stock))
+    assert [d.rule for d in check(msgs, "update_items", {"order_id": "O1", "items": [{"sku": "S2"}]})[1]] == \
+        ["action:in_stock"]
+    assert check(msgs, "update_items", {"order_id": "O1", "items": [{"sku": "S1"}]})[1] == []
+    assert check(msgs, "update_items", {"order_id": "O1", "items": []})[1] == []          # when is false
+    assert check(msgs, "update_items", {"order_id": "O1", "items": [{"sku": "S9"}]})[1] == []  # never seen
+
+
+def test_the_cascade_returns_held_findings_with_a_plan_and_says_which_tools_it_covers():
+    cascade = build(parse_policy(PACK))
+    tools = [{"type": "function", "function": {"name": n, "parameters": {"type": "object"}}}
+             for n in ("get_order", "cancel_order")]
+    msgs = dialogue(("get_order", {"order_id": "O1"}, ORDER))
+    d = cascade.check_draft(msgs, tools, AssistantMessage(content=None, tool_calls=[_call("cancel_order", {"order_id": "O1"})]))
+    assert [(e.rule, e.hold, e.call_id) for e in d.errors] == [("action:not_shipped", True, "c1")]
+    assert "action:not_shipped" in d.plan
+    assert cascade.checks_calls(tools)
+    assert not cascade.checks_calls([{"type": "function", "function": {"name": "get_order"}}])
+
+
+# ---- the pack's mistakes, each with its line ---------------------------------------------
+def _error(pack: str) -> str:
+    with pytest.raises(PolicyError) as e:
+        parse_policy(pack, "shop.yaml")
+    return str(e.value)
+
+
+def _line_of(text: str, needle: str) -> int:
+    return next(i for i, line in enumerate(text.splitlines(), 1) if needle in line)
+
+
+@pytest.mark.parametrize("bad, good, says", [
+    ("condition: order.status == \"pending\"", "condition: order.stauts == \"pending\"", "did you mean 'status'"),
+    ("condition: order.status == \"pending\"", "condition: ordr.status == \"pending\"", "unknown name 'ordr'"),
+    ("condition: order.status == \"pending\"", "condition: order.status == \"pendng\"", "status is never 'pendng'"),
+    ("condition: order.status == \"pending\"", "condition: order.status == (", "not a CEL expression"),
+    ("tool: cancel_order\n", "tool: cancel_ordr\n", "names tool 'cancel_ordr'"),
+    ("args.amount <= tables.refund_limit[", "args.amount <= tables.refund_limits[", "no table 'refund_limits'"),
+])
+def test_a_rule_naming_what_does_not_exist_is_a_load_error_with_its_line(bad, good, says):
+    pack = PACK.replace(bad, good, 1)
+    assert pack != PACK
+    message = _error(pack)
+    assert says in message
+    assert f"(line {_line_of(pack, good.splitlines()[0].strip())})" in message
+
+
+def test_a_bind_to_an_unknown_record_or_argument_is_a_load_error():
+    message = _error(PACK.replace("customer: order.customer_id", "customer: order.customer"))
+    assert "record 'order' has no field 'customer'" in message and "line " in message
+    message = _error(PACK.replace("{order: args.order_id, customer", "{order: args.order, customer"))
+    assert "refund_order has no argument 'order'" in message
