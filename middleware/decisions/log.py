@@ -112,10 +112,21 @@ class DecisionLog:
             if not items:
                 return 0
             try:
-                self.store.add(**self._rows(items))
-            except Exception as e:  # off the request's path: counted and kept for /metrics, never raised
+                rows = self._rows(items)
+            except Exception as e:  # off the request's path: counted and kept, never raised
                 self.failures += 1
                 self.errors.append(f"{type(e).__name__}: {e!s:.160}")
+                return 0
+            for attempt in (1, 2):  # a busy database (another process writing) gets a second try
+                try:
+                    self.store.add(**rows)
+                    break
+                except Exception as e:
+                    if attempt == 2:
+                        self.failures += 1
+                        self.errors.append(f"{type(e).__name__}: {e!s:.160}")
+                    else:
+                        time.sleep(0.2)
             if self.retention_days and time.time() - self._purged_at > PURGE_EVERY_S:
                 self._purged_at = time.time()
                 try:
