@@ -59,36 +59,38 @@ _ROLES = ("system", "assistant", "user", "human", "developer", "admin")
 # (before, after): how far a match reaches from its key, pattern). A passage needs 3 weight of these.
 _STRONG: list[tuple[str, int, tuple[str, ...], tuple[int, int], str]] = [
     ("address", 3, _MODEL_WORDS, (60, 40),
-     rf"\b(?:to|for|hey|hi|hello|dear|attention|attn|note\s+to|message\s+(?:to|for)|instructions?\s+(?:to|for))"
+     rf"(?:to|for|hey|hi|hello|dear|attention|attn|note\s+to|message\s+(?:to|for)|instructions?\s+(?:to|for))"
      rf"\s*,?\s+(?:you\s*,?\s+)?(?:the\s+|an?\s+|all\s+|any\s+)?{_MODEL}\b"),
-    ("address", 3, _MODEL_WORDS, (20, 40), rf"\byou\s*,\s*(?:the\s+|an?\s+)?(?:{_MODEL}|assistant)\b"),
+    ("address", 3, _MODEL_WORDS, (20, 40), rf"you\s*,\s*(?:the\s+|an?\s+)?(?:{_MODEL}|assistant)\b"),
     ("address", 3, _MODEL_WORDS + ("agent",), (40, 30),
-     r"\bif\s+you\s+are\s+(?:an?\s+)?(?:ai|llm|language\s+model|ai\s+assistant|assistant|chat\s?bot|bot|agent|gpt)\b"),
+     r"if\s+you\s+are\s+(?:an?\s+)?(?:ai|llm|language\s+model|ai\s+assistant|assistant|chat\s?bot|bot|agent|gpt)\b"),
     ("address", 3, _MODEL_WORDS + ("agent", "model"), (20, 60),
      rf"\b(?:{_MODEL}|the\s+assistant|the\s+agent|the\s+model|the\s+bot)\s+(?:who\s+is\s+|that\s+is\s+)?"
      r"(?:reading|processing|parsing|summari[sz]ing|analy[sz]ing|handling)\s+(?:this|these)\b"),
     ("command", 2, _MODEL_WORDS + ("agent", "model"), (20, 40),
      rf"\b(?:the\s+|an?\s+)?(?:{_MODEL}|assistant|agent|model|bot)\s+(?:must|should|shall|needs\s+to|has\s+to|is\s+(?:required|instructed|expected)\s+to|will\s+now)\b"),
     ("override", 3, ("ignore", "disregard", "forget", "override", "overrule", "bypass", "abandon"), (5, 150),
-     r"\b(?:ignore|disregard|forget|override|overrule|bypass|abandon)\s+(?:(?:all|any|the|your|every|of|these)\s+)*"
+     r"(?:ignore|disregard|forget|override|overrule|bypass|abandon)\s+(?:(?:all|any|the|your|every|of|these)\s+)*"
      r"(?:(?:previous|prior|above|earlier|preceding|former|original|initial|existing|current|other|old|system|user'?s?|given)\s+){0,2}"
-     r"(?:instructions?|prompts?|directions?|directives?|commands?|orders|rules|guidelines|tasks?|context|constraints|programming|guardrails)\b"),
-    ("override", 3, ("task",), (15, 60), r"\b(?:the\s+|this\s+|that\s+)?task\s+(?:that\s+)?(?:i|the\s+user|they|we|he|she|was)\s+(?:have\s+)?"
+     # by stem, so a misspelt "iunstructions" still counts; "orders" is not one (an order-management
+     # email may well say "ignore the previous order confirmation")
+     r"[a-z]*(?:struct|prompt|direction|directive|command|rule|guideline|task|context|constraint|programming|guardrail)[a-z]*\b"),
+    ("override", 3, ("task",), (15, 60), r"task\s+(?:that\s+)?(?:i|the\s+user|they|we|he|she|was)\s+(?:have\s+)?"
                                r"(?:gave|given|assigned|set|asked)\s+(?:to\s+)?you\b"),
     ("override", 2, _TASKS, (120, 10),
-     r"\b(?:before|instead\s+of)\s+(?:you\s+)?(?:can\s+|could\s+|may\s+)?(?:solv|complet|answer|finish|do|continu|proceed|perform|respond|execut|start)\w*"
+     r"(?:before|instead\s+of)\s+(?:you\s+)?(?:can\s+|could\s+|may\s+)?(?:solv|complet|answer|finish|do|continu|proceed|perform|respond|execut|start)\w*"
      r"\s+(?:with\s+)?(?:the|your|my|the\s+user'?s)\s+(?:(?:original|initial|current|actual|first|given|assigned)\s+)?"
      r"(?:task|instructions?|prompt|goal|assignment|query)\b"),
-    ("override", 3, _TASKS, (40, 10), r"\byour\s+(?:new|real|actual|true|updated|primary|only|revised)\s+(?:task|instructions?|goal|objective|mission|directive|prompt|orders)\b"),
-    ("override", 3, _TASKS, (10, 20), r"\bnew\s+(?:instructions?|task|directives?|orders)\s*[:!]"),
-    ("override", 3, ("stop",), (5, 60), r"\bstop\s+(?:what\s+you(?:'re|\s+are)\s+doing|(?:all\s+)?(?:your\s+)?current\s+(?:task|work)|everything\s+you(?:'re|\s+are)\s+doing)"),
-    ("override", 2, ("system", "developer"), (5, 30), r"\b(?:system|developer)\s+(?:prompt|message|instructions?|override)\b|\bdeveloper\s+mode\b"),
-    ("override", 3, ("longer",), (20, 40), r"\byou\s+are\s+no\s+longer\s+(?:bound|restricted|limited|an?\s+(?:ai|assistant))"),
+    ("override", 3, _TASKS, (40, 10), r"your\s+(?:new|real|actual|true|updated|primary|only|revised)\s+(?:task|instructions?|goal|objective|mission|directive|prompt|orders)\b"),
+    ("override", 3, _TASKS, (10, 20), r"new\s+(?:instructions?|task|directives?|orders)\s*[:!]"),
+    ("override", 3, ("stop",), (5, 60), r"stop\s+(?:what\s+you(?:'re|\s+are)\s+doing|(?:all\s+)?(?:your\s+)?current\s+(?:task|work)|everything\s+you(?:'re|\s+are)\s+doing)"),
+    ("override", 2, ("system", "developer"), (5, 30), r"(?:system|developer)\s+(?:prompt|message|instructions?|override|mode)\b"),
+    ("override", 3, ("longer",), (20, 40), r"you\s+are\s+no\s+longer\s+(?:bound|restricted|limited|an?\s+(?:ai|assistant))"),
     ("secrecy", 3, ("user", "human"), (80, 10),
-     r"\b(?:do\s+not|don'?t|never|without)\s+(?:tell|inform|notify|alert|ask|mention|reveal|show|let|confirm|consult)\w*"
+     r"(?:(?:do\s+not|don'?t|never|without)\s+(?:tell|inform|notify|alert|mention|reveal|show|let)|without\s+(?:ask|confirm|consult))\w*"
      r"\s+(?:(?:it|this|that|anything)\s+)?(?:to\s+|with\s+)?(?:the\s+user|the\s+human|your\s+user)\b"),
     ("secrecy", 3, ("mention", "reveal", "disclose", "repeat", "acknowledge", "reference"), (15, 40),
-     r"\b(?:do\s+not|don'?t|never)\s+(?:mention|reveal|disclose|repeat|acknowledge|reference)\s+(?:this|these|the)\s+"
+     r"(?:do\s+not|don'?t|never)\s+(?:mention|reveal|disclose|repeat|acknowledge|reference)\s+(?:this|these|the)\s+"
      r"(?:instructions?|message|note|request)\b"),
     ("role", 3, ("<|", "[inst", "[/inst", "<<"), (5, 30),
      r"<\|\s*(?:im_start|im_end|system|user|assistant|endoftext|eot_id|start_header_id)\s*\|?>|\[/?inst\]|<</?sys>>|<start_of_turn>"),
@@ -102,7 +104,7 @@ _STRONG: list[tuple[str, int, tuple[str, ...], tuple[int, int], str]] = [
     # A user's turn inside data counts only beside another sign: chat transcripts are real data too.
     ("turn", 1, ("user", "human"), (10, 10), r"(?m:^)[ \t>*_#-]{0,4}(?-i:USER|HUMAN|User|Human)\s*:[ \t]+(?=\S)"),
     ("tool", 2, ("arguments", "argument", "parameters", "args", "inputs"), (200, 10),
-     r"\b(?:use|call|invoke|run|execute|trigger)\s+(?:the\s+)?(?:`[\w.-]+`\s+|[\w.-]+\s+)?(?:tool|function)s?\b"
+     r"(?:use|call|invoke|run|execute|trigger)\s+(?:the\s+)?(?:`[\w.-]+`\s+|[\w.-]+\s+)?(?:tool|function)s?\b"
      r"[^.\n]{0,80}\b(?:with|using)\s+(?:the\s+)?(?:following\s+)?(?:arguments|parameters|args|inputs)\b"),
     ("exfil", 3, ("![",), (5, 250), r"!\[[^\]\n]{0,60}\]\(\s*https?://[^)\s]{0,120}?[?&=/](?:\{|\[|<|\$\{?|%7b)[^)\s]{0,60}\)"),
 ]
@@ -146,20 +148,21 @@ def _trie(words: Iterable[str]) -> str:
 # Directives and context, read only near a strong signal (the same fields). A
 # sentence-initial imperative is found separately (_IMPERATIVE), from the sentence starts.
 _WEAK: list[tuple[str, int, tuple[str, ...], tuple[int, int], str]] = [
-    ("directive", 1, ("you",), (5, 60), r"\byou\s+(?:must|should|need\s+to|have\s+to|are\s+(?:required|instructed|asked|expected|supposed)\s+to|will\s+now|shall)\b"),
+    ("directive", 1, ("you",), (5, 60), r"you\s+(?:must|should|need\s+to|have\s+to|are\s+(?:required|instructed|asked|expected|supposed)\s+to|will\s+now|shall)\b"),
     ("directive", 1, ("following", "please"), (40, 30),
-     rf"\b(?:do|perform|complete|execute|follow)\s+the\s+following\b|\bplease\s+(?:make\s+sure|ensure|{_trie(_VERBS)})\b"),
+     rf"(?:do|perform|complete|execute|follow)\s+the\s+following\b|please\s+(?:make\s+sure|ensure|{_trie(_VERBS)})\b"),
     ("urgency", 1, ("important", "urgent", "immediately", "mandatory", "critical", "asap", "!!"), (5, 5),
-     r"\b(?:important|urgent(?:ly)?|immediately|mandatory|critical|asap)\b|!{2,}"),
-    ("about_user", 1, ("the user",), (5, 10), r"\bthe\s+user(?:'s)?\b"),
+     r"(?:important|urgent(?:ly)?|immediately|mandatory|critical|asap)\b|!{2,}"),
+    ("about_user", 1, ("the user",), (5, 10), r"the\s+user(?:'s)?\b"),
     ("exfil", 2, ("http",), (10, 250), r"https?://\S{0,200}?[?&=/](?:\{|\[|<|\$\{?|%7b)[A-Za-z_ ]{1,40}"),
     ("exfil", 2, ("url", "link", "query", "parameter", "image"), (120, 40),
-     r"\b(?:append|add|include|insert|encode|put|attach|embed)\b[^.\n]{0,80}\b(?:to|in|into|as)\s+(?:the\s+|a\s+|this\s+)?"
+     r"(?:append|add|include|insert|encode|put|attach|embed)\b[^.\n]{0,80}\b(?:to|in|into|as)\s+(?:the\s+|a\s+|this\s+)?"
      r"(?:url|link|query(?:\s+string)?|parameter|image\s+(?:url|link|source))\b"),
-    ("boundary", 1, ("end",), (10, 80), r"\b(?:end\s+of|---\s*end)\s+(?:the\s+)?(?:data|document|context|input|tool\s+(?:output|result)|email|content|search\s+results?)\b"),
+    ("boundary", 1, ("end",), (10, 80), r"(?:end\s+of|---\s*end)\s+(?:the\s+)?(?:data|document|context|input|tool\s+(?:output|result)|email|content|search\s+results?)\b"),
 ]
 # A sentence starts at the text's start, after end punctuation, a line break (real or the "\n" of
 # JSON text) or a quote (a JSON value); bullets, a number and "please" may stand before its verb.
+_SHORT_LINE = 40  # a line this short is a heading or a label, not part of a wrapped paragraph
 _BULLET = re.compile(r"[ \t]*(?:[-*•>]|\d{1,2}[.)])[ \t]")
 _LEAD = (r"[ \t\"'*_>•-]*(?:\d{1,2}[.)]\s*)?(?:(?:please|kindly|now|then|first|also|next|immediately|just|and|quietly"
          r"|silently|secretly)\s*,?\s+)*")
@@ -231,6 +234,8 @@ def _scan(text: str, low: str, table: list, patterns: list[re.Pattern[str]], key
         for a, b in (_merge(stretches) if len(stretches) > 1 else stretches):
             for m in pattern.finditer(source, a, b):
                 s, e = m.span()
+                if s and low[s].isalpha() and low[s - 1].isalnum():
+                    continue  # the patterns leave out a leading \b (it costs a regex its fast skip)
                 found.setdefault((s, e), (s, e if e > s else s + 1, kind, weight))
     return sorted(found.values())
 
@@ -258,9 +263,9 @@ def _find_all(low: str, key: str, at: int, hi: int):
 
 def _imperatives(text: str, low: str, lo: int, hi: int) -> list[Hit]:
     """Imperatives at a sentence start in low[lo:hi]: one regex pass that skips, in C, every place
-    that is not a sentence's end. A line break starts a sentence only after end punctuation or a
-    blank line, or before a bullet: an email wrapped at 72 columns puts any word at a line's start
-    ("...adjust your standing / order accordingly")."""
+    that is not a sentence's end. A line break starts a sentence after end punctuation, a blank or
+    short line (a heading, "<|im_start|>system") or before a bullet, not inside a paragraph: an email
+    wrapped at 72 columns puts any word at a line's start ("...adjust your standing / order it")."""
     out: list[Hit] = []
     first = _IMPERATIVE.match(low, lo, hi)
     if first:
@@ -271,8 +276,8 @@ def _imperatives(text: str, low: str, lo: int, hi: int) -> list[Hit]:
             j = at - 1
             while j >= lo and low[j] in " \t":
                 j -= 1
-            if j >= lo and low[j] not in ".!?:;>\n":
-                continue
+            if j >= lo and low[j] not in ".!?:;>\n" and j - low.rfind("\n", lo, j) > _SHORT_LINE:
+                continue  # a long line that does not end a sentence: the text is wrapped, not new
         out.append((m.start(1), m.end(), "directive", 1))
         if len(out) >= MAX_HITS:
             break
