@@ -11,6 +11,7 @@ from policies.messages import AssistantMessage, ToolCall, ToolMessage, UserMessa
 PACK = """
 name: shop
 actions:
+  builtins: {unknown_id: plan, repeated_failed_write: plan}
   tools:
     cancel_order: {confirm: true}
     get_order: {write: false}
@@ -103,10 +104,15 @@ def test_a_failure_of_an_earlier_user_turn_does_not_count():
 
 def test_a_check_in_off_mode_finds_nothing_and_flag_mode_does_not_hold():
     msgs = [*LOOKED_UP, UserMessage(content="yes")]
-    off = PACK + "  builtins: {unknown_id: off}\n"
+    off = PACK.replace("{unknown_id: plan,", "{unknown_id: off,")
     assert found(msgs, draft("cancel_order", {"order_id": "O-1002"}), off) == []
-    flag = PACK + "  builtins: {unknown_id: flag}\n"
+    flag = PACK.replace("{unknown_id: plan,", "{unknown_id: flag,")
     assert found(msgs, draft("cancel_order", {"order_id": "O-1002"}), flag) == [("action:builtin/unknown_id", False)]
+    # a pack that says nothing reports an unknown id and a repeated failed write, and holds neither
+    quiet = PACK.replace("  builtins: {unknown_id: plan, repeated_failed_write: plan}\n", "")
+    assert found(msgs, draft("cancel_order", {"order_id": "O-1002"}), quiet) == [("action:builtin/unknown_id", False)]
+    assert not ActionChecker(parse_policy(quiet).actions).covers(["refund_payment"])
+    assert ActionChecker(parse_policy(PACK).actions).covers(["refund_payment"])
 
 
 # ---- claimed_action (a check on a text draft) ---------------------------------------------------

@@ -48,10 +48,13 @@ def test_each_check_that_fired_is_counted_in_failed_and_successful_trajectories(
         assert counts["trajectories_failed"] + counts["trajectories_successful"] > 0
 
 
-def test_the_builtins_alone_raise_no_flood_of_holds_on_another_corpus():
+def test_the_builtins_alone_raise_no_flood_of_holds_on_another_corpus(tmp_path):
     if not OTHER.exists():
         pytest.skip("../shared/data is not here")
-    fig = real_actions.measure(OTHER, "structural")
+    pack = tmp_path / "builtins.yaml"  # no rules, no tool list: every built-in check set to hold
+    pack.write_text("name: builtins\nextends: structural\nactions:\n  builtins: {unconfirmed_write: plan, "
+                    "unknown_id: plan, repeated_failed_write: plan, claimed_action: plan}\n")
+    fig = real_actions.measure(OTHER, str(pack))
     ok = fig["writes"]["successful"]
     assert ok > 50
     assert fig["held"]["successful"] <= 0.01 * ok, real_actions.report(fig, with_targets=False)

@@ -40,9 +40,21 @@ class ActionChecker:
         self.functions = {name: fn for name, fn in _EXTENSIONS.items() if name in used}
 
     def covers(self, names: list[str]) -> bool:
-        """Whether a call to one of these tools may be held (a write, or a tool with rules)."""
+        """Whether a call to one of these tools may be held: a rule in plan mode names it, or a
+        built-in check in plan mode applies to it. A stream holds tool-call chunks only then."""
         s = self.settings
-        return s.enabled and any(s.is_write(n) or s.rules_for(n) for n in names)
+        if not s.enabled:
+            return False
+        plan = {check for check, mode in s.builtins.items() if mode == "plan"}
+        for n in names:
+            if any(r.on_violation == "plan" for r in s.rules_for(n)):
+                return True
+            spec = s.tool(n)
+            if "unconfirmed_write" in plan and spec is not None and spec.confirm:
+                return True
+            if plan & {"unknown_id", "repeated_failed_write"} and s.is_write(n):
+                return True
+        return False
 
     def check(self, messages: list[Message], draft: AssistantMessage, owned: set[str] = frozenset(),
               now_header: str | None = None) -> list[Detection]:
