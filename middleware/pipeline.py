@@ -78,8 +78,9 @@ class Pipeline:
         self.profiles = profiles  # persona store: looked up before the draft, updated after the reply
         # What each rule may change (policies.rules): a pack's rules:, its shadow:, or --shadow.
         self.modes = RuleModes.of(policy, shadow=policy.shadow or shadow)
-        # Request headers the pack reads the dialogue's "now" from (its actions.now), lower-cased.
-        self._now_headers = [s.header.lower() for s in policy.actions.now if s.header]
+        # Request headers the pack reads (the dialogue's "now" for its action rules), lower-cased:
+        # the proxy copies these into the request (middleware.proxy.app.pack_headers).
+        self.reads_headers = [s.header.lower() for s in policy.actions.now if s.header]
         self.decisions = decisions  # middleware.decisions.DecisionLog: every turn's hits, off the request's path
         self.graph = self._build()
 
@@ -297,7 +298,7 @@ class Pipeline:
 
     def _check_draft(self, state: TurnState, draft: ModelResponse) -> Diagnosis:
         headers = state["request"].headers
-        now = next((headers[h] for h in self._now_headers if h in headers), None) if headers else None
+        now = next((headers[h] for h in self.reads_headers if h in headers), None) if headers else None
         try:
             return self.inception.check_draft(state["messages"], state["tools"], draft.message, now=now)
         except Exception as e:  # fail open: a check that breaks lets the calls go out as drafted

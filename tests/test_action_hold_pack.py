@@ -105,3 +105,26 @@ async def test_a_claimed_action_in_plan_mode_is_reasked_before_the_reply_goes_ou
         r = await http.post("/v1/chat/completions", json={"model": "m", "messages": DIALOGUE, "tools": TOOLS})
     assert r.json()["choices"][0]["message"]["content"] == SORRY and len(model.requests) == 2
     assert r.headers["x-rein-held-calls"] == "action:builtin/claimed_action"
+
+
+@pytest.mark.parametrize("route", ["/v1/chat/completions", "/v1/messages"])
+async def test_the_pack_reads_now_from_its_request_header_first(route):
+    """The header's clock wins over the system prompt's: within 24 hours of booking by the header,
+    the cancellation goes out; by the system prompt's clock alone, it is held."""
+    def body() -> dict:
+        if route == "/v1/chat/completions":
+            return {"model": "m", "messages": DIALOGUE, "tools": TOOLS}
+        return {"model": "m", "max_tokens": 64, "system": DIALOGUE[0]["content"], "messages": [
+            DIALOGUE[1], {"role": "assistant", "content": [{"type": "tool_use", "id": "c1", "name": "get_reservation_details",
+                                                            "input": {"reservation_id": "ABC123"}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "c1", "content": json.dumps(RESERVATION)},
+                                         {"type": "text", "text": DIALOGUE[4]["content"]}]}],
+            "tools": [{"name": t["function"]["name"], "input_schema": t["function"]["parameters"]} for t in TOOLS]}
+
+    cancel = tool_call("cancel_reservation", {"reservation_id": "ABC123"}, id="c9")
+    model = ScriptedModel([cancel, cancel, SORRY])
+    async with asgi_client(app_for(model)) as http:
+        allowed = await http.post(route, json=body(), headers={"x-rein-now": "2024-05-01 20:00:00"})
+        held = await http.post(route, json=body())
+    assert "x-rein-held-calls" not in allowed.headers and "cancel_reservation" in allowed.text
+    assert held.headers["x-rein-held-calls"] == RULE and "cancel_reservation" not in held.text

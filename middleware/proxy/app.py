@@ -45,6 +45,11 @@ def model_request(data: dict[str, Any], req: ChatCompletionRequest, headers: dic
         extra={k: v for k, v in data.items() if k not in _KNOWN}, headers=headers)
 
 
+def pack_headers(request: Request, pipeline: Any) -> dict[str, str]:
+    """The request headers the policy reads (e.g. its action rules' "now"); never sent upstream."""
+    return {h: request.headers[h] for h in pipeline.reads_headers if h in request.headers}
+
+
 class ChatHandler:
     """POST /v1/chat/completions: validate, pick the policy's pipeline, answer or stream."""
 
@@ -87,7 +92,7 @@ class ChatHandler:
                 up_ms = (time.perf_counter() - t_up) * 1000
             return Response(body, media_type="application/json",
                             headers={**base, "x-rein-overhead-ms": _ms(start, up_ms)})
-        mreq = model_request(data, req, headers)
+        mreq = model_request(data, req, {**headers, **pack_headers(request, pipeline)})
         if req.stream:
             return await self._pipeline_stream(pipeline, mreq, base, start)
         with tracing.request_span(pipeline.policy.name):

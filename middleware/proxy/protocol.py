@@ -23,7 +23,7 @@ from starlette.responses import Response, StreamingResponse
 
 from middleware import tracing
 from middleware.models.openai_compat import OpenAICompatModel
-from middleware.proxy.app import ChatHandler, _ms, _state_headers, _trailer
+from middleware.proxy.app import ChatHandler, _ms, _state_headers, _trailer, pack_headers
 from middleware.proxy.errors import ProxyError
 from middleware.proxy.ops_stream import Detached
 from policies.loader import PolicyError
@@ -114,6 +114,7 @@ class ProtocolRoute(ChatHandler):
                 and self.settings.upstream_protocol == self.protocol):
             return await self._relay(agent, raw, bool(data.get("stream")), request, base, start)
         turn = await self.parse(data, request)
+        turn.request.headers.update(pack_headers(request, pipeline))
         owned = pipeline.inception.owned_tools(turn.request.tools)
         if turn.stream:
             return await self._stream(pipeline, turn, owned, base, start)
