@@ -18,6 +18,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from policies.actions import ActionSettings, action_problems
+
 from policies.rules import RULE_PATTERN, PackMode
 
 Trigger = Literal["every_user_turn", "on_signal", "always"]
@@ -147,6 +149,8 @@ class Policy(_Strict):
         "Per-rule modes by rule id or glob (detect:<type>[/<subtype>], refine:<refiner>/<kind>, action:<id>): "
         "off, act (the default), flag (report, change nothing) or shadow (record what would be done); "
         "see policies.rules."), json_schema_extra={"additionalProperties": False})
+    actions: ActionSettings = Field(default_factory=ActionSettings, description=(
+        "What a tool-call draft must satisfy before it reaches the client (policies/actions.py)."))
     plugins: list[Annotated[str, Field(pattern=PLUGIN_SPEC)]] = Field(default_factory=list, description=(
         "Your own detectors and refiners, as 'package.module:object' (a class is instantiated with no "
         "arguments); see policies.plugins. Checked when the policy loads."))
@@ -209,6 +213,7 @@ def _cross_field_problems(policy: Policy) -> list[tuple[tuple[str | int, ...], s
                 re.compile(pattern)
             except re.error as e:
                 out.append((("taxonomy", i, "signals", j), f"not a regular expression: {e}"))
+    out += [(("actions", *loc), msg) for loc, msg in action_problems(policy.actions)]
     if policy.inception.enabled and policy.inception.llm and not policy.taxonomy:
         out.append((("inception", "llm"), "the LLM module needs a taxonomy to diagnose against"))
     return out
