@@ -34,7 +34,7 @@ from typing import Any
 
 from inception.base import Detection
 from inception.dialogue import Dialogue
-from policies.messages import AssistantMessage, DeveloperMessage, SystemMessage, ToolMessage, text_of
+from policies.messages import AssistantMessage, DeveloperMessage, SystemMessage, ToolMessage, UserMessage, text_of
 
 USER_CHARS = 2_000
 MESSAGE_CHARS = 24_000
@@ -69,9 +69,18 @@ THING_VERBS = frozenset("""cancel return refund exchange delete track reschedule
 pause renew postpone""".split())
 # "the order", "that flight", "my flight reservation" (the head is the last noun); not "the reservation ID",
 # "the flight change" or "the order status" (a noun that modifies another is no referent).
+# "the order numbers", "my booking codes": a mention about ids, not of one thing ("I don't remember the
+# order numbers" refers to no order).
 NOUN_REF = re.compile(rf"\b(?:the|that|this|my)\s+(?:same\s+)?(?:(?:{_NOUNS})\s+)?({_NOUNS})\b(?!s\b|-|\s+(?:id|ids|"
-                      rf"number|code|class|details|change|changes|status|date|time|price|cost|fees?|history|info|"
-                      rf"information|confirmation|type|policy)\b)", re.I)
+                      rf"numbers?|codes?|class|details|change|changes|status|date|time|price|cost|fees?|history|info|"
+                      rf"information|confirmation|type|policy|references?|names?|list)\b)", re.I)
+# An antecedent for "it" in the same sentence: a thing the user names with a determiner ("For the
+# bicycle, I'd like to exchange it"), which is not itself one of the kinds weighed here.
+ANTECEDENT = re.compile(r"\b(?:the|my|this|your|our)\s+(?:[a-z-]+\s+)?([a-z][a-z-]{2,})\b", re.I)
+_NOT_THINGS = frozenset("""one ones time times day days week month year moment way case reason same other first
+last next end rest option options issue problem money amount refund""".split())
+_SENTENCE_START = re.compile(r"[.!?;\n]\s*")
+_CLAUSE = re.compile(r"[,;.!?\n]\s+|\s+(?:and|but|while|whereas)\s+", re.I)
 NOUN_ANY = re.compile(rf"\b({_NOUNS})s?\b", re.I)
 PRONOUN = re.compile(r"\b(?:it|that|this)\b(?:\s+one\b)?", re.I)
 _AFTER_IT = re.compile(r"'s|\s+(?:is|was|would|will)\b", re.I)
@@ -144,13 +153,19 @@ def _words(text: str) -> set[str]:
 
 # ---- candidates -------------------------------------------------------------------------
 def _scalars(node: dict) -> str:
-    """The object's own values (not its nested objects'): what distinguishes it from its siblings."""
-    parts = []
+    """The object's own values, then the text values of the objects it holds (an order's item names):
+    what distinguishes it from its siblings."""
+    parts, held = [], []
     for v in node.values():
         if isinstance(v, list):
             parts += [str(x) for x in v[:20] if isinstance(x, (str, int, float))]
+            held += [x for x in v[:20] if isinstance(x, dict)]
         elif isinstance(v, (str, int, float)):
             parts.append(str(v))
+        elif isinstance(v, dict):
+            held.append(v)
+    for h in held:
+        parts += [x for x in list(h.values())[:20] if isinstance(x, str) and not any(c.isdigit() for c in x)]
     return " ".join(parts)[:600]
 
 
@@ -295,6 +310,16 @@ def _context(d: Dialogue) -> Context:
 
 
 # ---- the detector ------------------------------------------------------------------------
+def _antecedent(request: str, at: int) -> bool:
+    """The sentence before ``at`` names a thing that is not one of the weighed kinds (a product: "the
+    bicycle", "my blue backpack"): "it" is that thing."""
+    start = 0
+    for m in _SENTENCE_START.finditer(request, 0, at):
+        start = m.end()
+    return any(_kind(n.group(1)) is None and n.group(1).lower() not in _STOP | _NOT_THINGS
+               for n in ANTECEDENT.finditer(request, start, at))
+
+
 class VagueReference:
     name = "vague_reference"
 
@@ -326,8 +351,11 @@ class VagueReference:
             if any(c.kind == kind or c.kind.startswith(SHAPE) for c in named) or any(
                     _kind(n.group(1)) == kind for n in NAMED.finditer(request)):
                 continue   # the user names one (an id not known as another kind)
-            if self._fits_one(request, rest, [ctx.around.get(i, "") for i in ids[:MAX_RIVALS]]):
+            arounds = [ctx.around.get(i, "") for i in ids[:MAX_RIVALS]]
+            if self._fits_one(request, rest, arounds):
                 continue
+            if phrase.lower() == "it" and self._last_exchange_fits(d, said_last, ids, arounds):
+                continue   # the last exchange was about one of them ("my bicycle?" ... "return it")
             listed = ", ".join(sorted(ids)[:6]) + (" …" if len(ids) > 6 else "")
             what = "candidates" if kind.startswith(SHAPE) else f"{kind}s"
             return [Detection(type="ambiguous_request", subtype="vague_reference",
@@ -346,6 +374,8 @@ class VagueReference:
             # "if my reservation can't be changed, could we cancel it": the antecedent of "it" is in the
             # turn; "this one" points at what the agent showed.
             before = [KINDS[n.group(1).lower()] for n in NOUN_ANY.finditer(request, 0, m.start())]
+            if phrase.lower() == "it" and _antecedent(request, m.start()):
+                continue   # "For the bicycle, I'd like to exchange it": the sentence says what "it" is
             if " " not in phrase:   # "that one" is a referent wherever it stands; "it" and "that" as an object
                 verb = _WORD_BEFORE.search(request, max(0, m.start() - 24), m.start())
                 verb = verb.group(1).lower() if verb else ""
@@ -389,6 +419,28 @@ class VagueReference:
         if sum(1 for w in sets if asked & (w - shared)) == 1:
             return True
         return bool(qualifier) and not (asked & set().union(*sets))
+
+    @classmethod
+    def _last_exchange_fits(cls, d: Dialogue, said_last: str, ids: list[str], arounds: list[str]) -> bool:
+        """The user's previous message names what one rival is: by the rival's own values, or by the
+        clause of the agent's answer that holds it alone ("Your bicycle is in order #W1, and order #W2 ...")."""
+        before = cls._last_user_before(d)
+        if not before:
+            return False
+        clauses = [c for c in _CLAUSE.split(said_last) if c.strip()]
+        own = []
+        for i in ids[:MAX_RIVALS]:
+            alone = [c for c in clauses if i in c and not any(j in c for j in ids if j != i)]
+            own.append(" ".join(alone))
+        return cls._fits_one(before, None, arounds) or (any(own) and cls._fits_one(before, None, own))
+
+    @staticmethod
+    def _last_user_before(d: Dialogue) -> str:
+        """The user's previous message: with the agent's answer, the last exchange "it" may point into."""
+        for m in reversed(d.messages[:d.turn_start]):
+            if isinstance(m, UserMessage):
+                return text_of(m)[:USER_CHARS]
+        return ""
 
     @staticmethod
     def _last_agent_text(d: Dialogue) -> str:
