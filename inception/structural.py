@@ -104,9 +104,17 @@ def failure_in(content: str) -> bool:
     return _prose_failed(content)
 
 
+# A raised exception a tool runtime reports after whatever the call printed: "ValueError: ..." as the
+# result's last line (AgentDojo's shape). Only the exception's own label counts there, not prose.
+_LAST_LINE_ERROR = re.compile(r"(?:[A-Z]\w*(?:Error|Exception)|Traceback \(most recent call last\))\s*:")
+
+
 def _prose_failed(text: str) -> bool:
     head = text[:_FIRST_LINE].lstrip()  # lstrip of a bounded slice: blank-padded text stays cheap
-    return bool(_PROSE_ERROR.match(head.partition("\n")[0].rstrip()))
+    if _PROSE_ERROR.match(head.partition("\n")[0].rstrip()):
+        return True
+    tail = text[-_FIRST_LINE:].rstrip()
+    return "\n" in tail and bool(_LAST_LINE_ERROR.match(tail.rpartition("\n")[2].lstrip()))
 
 
 def _dict_failed(data: dict[str, Any], depth: int) -> bool:
