@@ -36,7 +36,7 @@ class PlanOnToolError(NoInception):
         named = {t["function"]["name"] for t in client_tools or []}
         return set(self.owned) - named
 
-    async def resolve(self, call: ToolCall) -> ToolResolution:
+    async def resolve(self, call: ToolCall, messages=None) -> ToolResolution:
         self.resolved.append(call)
         return ToolResolution(end_turn=True, reply=self.owned[call.function.name])
 
