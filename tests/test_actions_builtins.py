@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from inception.actions import ActionChecker
+from policies.actions import BUILTIN_MODES
 from policies.loader import parse_policy
 from policies.messages import AssistantMessage, ToolCall, ToolMessage, UserMessage
 
@@ -111,8 +112,11 @@ def test_a_check_in_off_mode_finds_nothing_and_flag_mode_does_not_hold():
     # a pack that says nothing reports an unknown id and a repeated failed write, and holds neither
     quiet = PACK.replace("  builtins: {unknown_id: plan, repeated_failed_write: plan}\n", "")
     assert found(msgs, draft("cancel_order", {"order_id": "O-1002"}), quiet) == [("action:builtin/unknown_id", False)]
-    assert not ActionChecker(parse_policy(quiet).actions).covers(["refund_payment"])
-    assert ActionChecker(parse_policy(PACK).actions).covers(["refund_payment"])
+    # a stream holds tool-call chunks only when a check may hold the call: none in flag mode
+    reporting = parse_policy(quiet).actions.model_copy(update={"builtins": {c: "flag" for c in BUILTIN_MODES}})
+    assert not ActionChecker(reporting).covers(["refund_payment"])
+    holding = reporting.model_copy(update={"builtins": {**reporting.builtins, "unknown_id": "plan"}})
+    assert ActionChecker(holding).covers(["refund_payment"]) and not ActionChecker(holding).covers(["get_order"])
 
 
 # ---- claimed_action (a check on a text draft) ---------------------------------------------------

@@ -57,4 +57,6 @@ def test_the_builtins_alone_raise_no_flood_of_holds_on_another_corpus(tmp_path):
     fig = real_actions.measure(OTHER, str(pack))
     ok = fig["writes"]["successful"]
     assert ok > 50
-    assert fig["held"]["successful"] <= 0.01 * ok, real_actions.report(fig, with_targets=False)
+    mine = {f"action:builtin/{c}" for c in ("unconfirmed_write", "unknown_id", "repeated_failed_write", "claimed_action")}
+    held = [h for h in fig["success_holds"] if mine & set(h["rules"])]  # other checks are judged on their own
+    assert len(held) <= 0.01 * ok, real_actions.report(fig, with_targets=False)

@@ -3,7 +3,6 @@ the user's turns, the records the dialogue fetched and its "now"."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -23,20 +22,44 @@ def parse_args(arguments: str | None) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-@dataclass
 class Facts:
-    calls: list[CallRecord]                 # every call of the dialogue, paired with its result
-    user_texts: list[str]
-    user_at: list[int]                      # the index of each user turn in the dialogue
-    turn_start: int                         # index of the last user message (0 when none)
-    system: str
-    records: dict[str, dict[str, Record]]   # kind -> key -> the latest record with that key
-    now: datetime | None
-    _seen: str | None = field(default=None, repr=False)
+    """The dialogue as the checks read it. Records and "now" are worked out on first use: most
+    drafts are checked by built-ins that need neither."""
+
+    def __init__(self, calls: list[CallRecord], user_texts: list[str], user_at: list[int], turn_start: int,
+                 system: str, settings: ActionSettings, extractor: RecordExtractor, now_header: str | None):
+        self.calls = calls                  # every call of the dialogue, paired with its result
+        self.user_texts = user_texts
+        self.user_at = user_at              # the index of each user turn in the dialogue
+        self.turn_start = turn_start        # index of the last user message (0 when none)
+        self.system = system
+        self._settings, self._extractor, self._header = settings, extractor, now_header
+        self._records: dict[str, dict[str, Record]] | None = None
+        self._now: tuple[datetime | None] | None = None
+        self._seen: str | None = None
 
     @property
     def last_user(self) -> str:
         return self.user_texts[-1] if self.user_texts else ""
+
+    @property
+    def records(self) -> dict[str, dict[str, Record]]:
+        """kind -> key -> the latest record with that key."""
+        if self._records is None:
+            self._records = {}
+            extractor = self._extractor
+            for rec in self.calls:
+                if rec.result is None or rec.name not in extractor.sources:
+                    continue
+                for kind, key, record in extractor.extract(rec.name, rec.call.function.arguments or "{}", rec.result):
+                    self._records.setdefault(kind, {})[key] = record
+        return self._records
+
+    @property
+    def now(self) -> datetime | None:
+        if self._now is None:
+            self._now = (_now(self._settings, self, self._header),)
+        return self._now[0]
 
     def shows(self, value: str) -> bool:
         """Whether the user said ``value`` or a tool returned it (case aside): where an id the
@@ -67,16 +90,7 @@ def gather(messages: list[Message], settings: ActionSettings, extractor: RecordE
     calls = pair_calls(messages)
     if owned:
         calls = [c for c in calls if c.name not in owned]
-    records: dict[str, dict[str, Record]] = {}
-    if extractor.sources:
-        for rec in calls:
-            if rec.result is None or rec.name not in extractor.sources:
-                continue
-            for kind, key, record in extractor.extract(rec.name, rec.call.function.arguments or "{}", rec.result):
-                records.setdefault(kind, {})[key] = record
-    facts = Facts(calls, users, user_at, turn_start, "\n".join(system), records, None)
-    facts.now = _now(settings, facts, now_header)
-    return facts
+    return Facts(calls, users, user_at, turn_start, "\n".join(system), settings, extractor, now_header)
 
 
 def _now(settings: ActionSettings, facts: Facts, header: str | None) -> datetime | None:
