@@ -16,6 +16,7 @@ from starlette.responses import Response
 from middleware.models.openai_compat import OpenAICompatModel
 from middleware.proxy import anthropic_map as amap
 from middleware.proxy.anthropic_stream import MessagesEncoder
+from middleware.proxy.limits import off_loop
 from middleware.proxy.protocol import ProtocolRoute, Turn
 from policies.chat_model import ModelResponse
 
@@ -34,7 +35,8 @@ class MessagesRoute(ProtocolRoute):
     async def parse(self, data: dict[str, Any], request: Request) -> Turn:
         key = request.headers.get("x-api-key")
         auth = request.headers.get("authorization") or (f"Bearer {key}" if key else None)
-        mreq = amap.to_request(data, {"authorization": auth} if auth else {})
+        mreq = await off_loop(getattr(request.state, "rein_body_bytes", 0), amap.to_request, data,
+                              {"authorization": auth} if auth else {})
         return Turn(mreq, bool(data.get("stream")))
 
     def render(self, turn: Turn, final: ModelResponse, owned: set[str]) -> dict[str, Any]:

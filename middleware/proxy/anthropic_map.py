@@ -16,6 +16,7 @@ import orjson
 from pydantic import ValidationError
 
 from middleware.proxy.errors import ProxyError
+from middleware.redact import redact
 from policies.messages import AssistantMessage, FunctionCall, Message, ToolCall, ToolMessage, parse_messages
 from policies.chat_model import ModelRequest, ModelResponse
 
@@ -44,16 +45,19 @@ def to_request(data: dict[str, Any], headers: dict[str, str]) -> ModelRequest:
     messages: list[Message] = []
     system = data.get("system")
     if system is not None:
-        content = collapse(blocks_in(system, "system", "user")[1]) if isinstance(system, list) else system
+        content = collapse(blocks_in(system, "system", "system")[1]) if isinstance(system, list) else system
         if not isinstance(content, (str, list)):
             raise bad("system: must be a string or a list of text blocks", "system")
         messages += parse_messages([{"role": "system", "content": content}])
+    uses: set[str] = set()
     for i, m in enumerate(data["messages"]):
-        messages += message_in(m, i)
+        messages += message_in(m, i, uses)
     extra = {k: v for k, v in data.items() if k not in CONSUMED}
     extra["max_tokens"] = max_tokens
     if data.get("stop_sequences") is not None:
         extra["stop"] = data["stop_sequences"]
+    if not isinstance(data.get("metadata") or {}, dict):
+        raise bad("metadata: must be an object", "metadata")
     metadata = dict(data.get("metadata") or {})
     if metadata.get("user_id") is not None:
         extra["user"] = metadata.pop("user_id")  # the persona store keys profiles by user
@@ -71,14 +75,17 @@ def to_request(data: dict[str, Any], headers: dict[str, str]) -> ModelRequest:
                         extra=extra, headers=headers)
 
 
-def message_in(m: Any, i: int) -> list[Message]:
+def message_in(m: Any, i: int, uses: set[str]) -> list[Message]:
+    """``uses``: the tool_use ids seen so far; a tool_result must answer one of them."""
     where = f"messages.{i}"
     if not isinstance(m, dict):
         raise bad(f"{where}: must be an object", where)
     role = m.get("role")
     if role not in ("user", "assistant"):
-        raise bad(f"{where}.role: {role!r} is not one of user, assistant", f"{where}.role")
+        shown = repr(role) if isinstance(role, str) or role is None else "this value"
+        raise bad(f"{where}.role: {shown} is not one of user, assistant", f"{where}.role")
     extra = {k: v for k, v in m.items() if k not in ("role", "content")}
+    refuse_chat_fields(extra, where, "an Anthropic message (tool calls are tool_use blocks)")
     content = m.get("content")
     try:
         if isinstance(content, str):
@@ -86,6 +93,12 @@ def message_in(m: Any, i: int) -> list[Message]:
         if not isinstance(content, list):
             raise bad(f"{where}.content: must be a string or a list of content blocks", f"{where}.content")
         out, parts, calls = blocks_in(content, f"{where}.content", role)
+        uses.update(c.id for c in calls)
+        for j, tool in enumerate(out):
+            if isinstance(tool, ToolMessage) and tool.tool_call_id not in uses:
+                at = f"{where}.content.{_result_index(content, j)}.tool_use_id"
+                raise bad(f"{at}: no tool_use with id {tool.tool_call_id!r} comes before this tool_result", at,
+                          "invalid_tool_call_id")
         if role == "assistant":
             return [AssistantMessage(content=collapse(parts) if parts else None, tool_calls=calls or None, **extra)]
         if parts or not out:
@@ -94,6 +107,23 @@ def message_in(m: Any, i: int) -> list[Message]:
     except ValidationError as e:
         err = e.errors()[0]
         raise bad(f"{where}: {'.'.join(str(p) for p in err['loc'])}: {err['msg']}", where) from None
+
+
+# Fields of rein's chat types that an Anthropic body must not set: passed on, they would collide with
+# what the blocks map to (a TypeError), or smuggle chat-shaped tool calls past the block checks.
+_CHAT_FIELDS = ("tool_calls", "tool_call_id", "function", "function_call", "role")
+
+
+def refuse_chat_fields(fields: dict[str, Any], where: str, what: str) -> None:
+    for key in _CHAT_FIELDS:
+        if key in fields:
+            raise bad(f"{where}.{key}: {key!r} is not a field of {what}", f"{where}.{key}")
+
+
+def _result_index(blocks: list[Any], n: int) -> int:
+    """The index among ``blocks`` of the n-th tool_result block."""
+    found = [j for j, b in enumerate(blocks) if isinstance(b, dict) and b.get("type") == "tool_result"]
+    return found[n] if n < len(found) else n
 
 
 def blocks_in(blocks: list[Any], where: str, role: str) -> tuple[list[Message], list[dict[str, Any]], list[ToolCall]]:
@@ -113,15 +143,22 @@ def blocks_in(blocks: list[Any], where: str, role: str) -> tuple[list[Message], 
             elif kind == "image" and role == "user":
                 parts.append(image_in(rest.pop("source"), at) | rest)
             elif kind == "tool_use" and role == "assistant":
+                refuse_chat_fields(rest, at, "a tool_use block")
+                if not isinstance(rest.get("id"), str) or not isinstance(rest.get("name"), str):
+                    raise bad(f"{at}: a tool_use block needs a string id and name", at)
                 arguments = orjson.dumps(rest.pop("input", {})).decode()
                 calls.append(ToolCall(id=rest.pop("id"), function=FunctionCall(name=rest.pop("name"), arguments=arguments),
                                       **rest))
             elif kind == "tool_result" and role == "user":
+                refuse_chat_fields(rest, at, "a tool_result block")
+                if not isinstance(rest.get("tool_use_id", ""), str):
+                    raise bad(f"{at}.tool_use_id: must be a string", f"{at}.tool_use_id")
                 tools.append(tool_result_in(rest, at))
             else:
-                raise bad(f"{at}.type: {kind!r} blocks are not supported in a {role} message by rein "
-                          f"(text, image, tool_result for user; text, tool_use for assistant)", f"{at}.type",
-                          "unsupported_block")
+                shown = kind if kind is None or isinstance(kind, str) else "a non-string"
+                raise bad(f"{at}.type: {shown!r} blocks are not supported in {role} content by rein "
+                          f"(text for system; text, image, tool_result for user; text, tool_use for assistant)",
+                          f"{at}.type", "unsupported_block")
         except KeyError as e:
             raise bad(f"{at}: {kind} blocks need {e.args[0]!r}", f"{at}.{e.args[0]}", "missing_required_parameter") from None
     return tools, parts, calls
@@ -234,4 +271,4 @@ _ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: 
 
 
 def error_body(status: int, message: str) -> dict[str, Any]:
-    return {"type": "error", "error": {"type": _ERROR_TYPES.get(status, "api_error"), "message": message}}
+    return {"type": "error", "error": {"type": _ERROR_TYPES.get(status, "api_error"), "message": redact(message)}}

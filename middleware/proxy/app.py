@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 import time
 from typing import Any, AsyncIterator
 
@@ -22,12 +23,14 @@ from middleware.models.chunks import completion_json
 from middleware.decisions import ui as decisions_ui
 from middleware.proxy import admin, ops, protocols
 from middleware.proxy.errors import ProxyError, error_response, sse_error
+from middleware.proxy.limits import off_loop
 from middleware.proxy.ops_stream import Detached
 from middleware.proxy.ready import Readiness
 from middleware.proxy.validate import ChatCompletionRequest, openapi_schema, parse_body
 from policies.loader import PolicyError, shipped
 from policies.chat_model import ModelError, ModelRequest, capabilities_of
 
+log = logging.getLogger("rein.proxy")
 _KNOWN = {"messages", "tools", "tool_choice", "response_format", "stream", "model"}
 _SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
@@ -78,7 +81,7 @@ class ChatHandler:
 
     async def _handle(self, request: Request, start: float) -> Response:
         raw = await request.body()  # ops.BodyLimit, in front of every route, already capped its size
-        data, req = parse_body(raw)
+        data, req = await off_loop(len(raw), parse_body, raw)
         pipeline = self.engine.pipeline(self._policy_name(request))
         headers = {"authorization": request.headers["authorization"]} if "authorization" in request.headers else {}
         base = {"x-rein-policy": pipeline.policy.name}
@@ -262,13 +265,16 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None, s
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
-        return error_response(500, f"internal error: {type(exc).__name__}", "internal_error")
+        log.error("rein: %s %s failed", request.method, request.url.path, exc_info=exc)  # the client reads no more
+        return error_response(500, "internal error", "internal_error")
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         # Unknown paths and wrong methods answer in OpenAI's shape too, not FastAPI's {"detail"}.
         codes = {404: "not_found", 405: "method_not_allowed"}
         message = f"{request.method} {request.url.path}: {exc.detail}"
+        if exc.status_code == 404 and any(getattr(r, "path", None) == "/v1" + request.url.path for r in app.routes):
+            message += f"; rein's API lives under /v1: {request.method} /v1{request.url.path}"
         return error_response(exc.status_code, message, codes.get(exc.status_code, "http_error"),
                               headers=getattr(exc, "headers", None))
 

@@ -1,10 +1,13 @@
-"""Every error the proxy sends is in OpenAI's shape: {"error": {"message", "type", "code"}}."""
+"""Every error the proxy sends is in OpenAI's shape: {"error": {"message", "type", "code"}}, its
+message redacted (middleware/redact.py): what failed, never where or which Python exception."""
 from __future__ import annotations
 
 from typing import Any
 
 import orjson
 from starlette.responses import Response
+
+from middleware.redact import redact
 
 _TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
           404: "not_found_error", 413: "invalid_request_error", 422: "invalid_request_error",
@@ -23,7 +26,7 @@ class ProxyError(Exception):
 
 
 def error_body(status: int, message: str, code: str | None = None, param: str | None = None) -> dict[str, Any]:
-    return {"error": {"message": message, "type": _TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error"),
+    return {"error": {"message": redact(message), "type": _TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error"),
                       "param": param, "code": code}}
 
 

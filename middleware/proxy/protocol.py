@@ -11,6 +11,7 @@ Under ``passthrough``, when the operator says the upstream speaks this same prot
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Protocol
@@ -21,15 +22,21 @@ from opentelemetry import trace
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from pydantic import ValidationError
+
 from middleware import tracing
 from middleware.models.openai_compat import OpenAICompatModel
 from middleware.proxy.app import ChatHandler, _ms, _state_headers, _trailer, pack_headers
 from middleware.proxy.errors import ProxyError
+from middleware.proxy.limits import off_loop
 from middleware.proxy.ops_stream import Detached
+from middleware.proxy.validate import load_body
+from middleware.redact import redact_json
 from policies.loader import PolicyError
 from policies.chat_model import ModelError, ModelRequest, ModelResponse, capabilities_of
 
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+log = logging.getLogger("rein.proxy")
 
 
 @dataclass
@@ -96,24 +103,27 @@ class ProtocolRoute(ChatHandler):
             return self.error(e.status, e.message, e.code, headers=e.headers)
         except PolicyError as e:
             return self.error(400, str(e), "invalid_policy", "x-rein-policy")
-        except Exception as e:  # never a stack trace: say what failed, in this protocol's shape
-            return self.error(500, f"internal error: {type(e).__name__}", "internal_error")
+        except Exception:  # never a stack trace: say what failed, in this protocol's shape; the log has the rest
+            log.exception("rein: %s request failed", self.protocol)
+            return self.error(500, "internal error", "internal_error")
 
     async def _serve(self, request: Request, start: float) -> Response:
         raw = await request.body()
-        try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError as e:
-            raise ProxyError(400, f"request body is not valid JSON: {e}", "invalid_json") from None
-        if not isinstance(data, dict):
-            raise ProxyError(400, "request body must be a JSON object", "invalid_json")
+        data = await off_loop(len(raw), load_body, raw, self.protocol)
+        request.state.rein_body_bytes = len(raw)  # parse() maps a large body off the loop too
         pipeline = self.engine.pipeline(self._policy_name(request))
         base = {"x-rein-policy": pipeline.policy.name}
         agent = self.engine.agent
         if (pipeline.policy.passthrough and capabilities_of(agent).relay
                 and self.settings.upstream_protocol == self.protocol):
             return await self._relay(agent, raw, bool(data.get("stream")), request, base, start)
-        turn = await self.parse(data, request)
+        try:
+            turn = await self.parse(data, request)
+        except (ValidationError, TypeError, ValueError, AttributeError, KeyError) as e:
+            # A shape the mapping did not foresee is still the body's fault: a 400, and the log says where.
+            log.warning("rein: a %s body the mapping did not foresee: %r", self.protocol, e)
+            raise ProxyError(400, f"the request body does not fit the {self.protocol} format rein reads",
+                             "invalid_request") from None
         turn.request.headers.update(pack_headers(request, pipeline))
         owned = pipeline.inception.owned_tools(turn.request.tools)
         if turn.stream:
@@ -184,12 +194,15 @@ class ProtocolRoute(ChatHandler):
                 async with resp:
                     content = await resp.read()
                 out = {**base, "x-rein-overhead-ms": _ms(start, (time.perf_counter() - t_up) * 1000)}
+                if resp.status >= 400:  # the upstream's own error body may name its hosts: redacted like rein's
+                    content = redact_json(content)
                 return Response(content, status_code=resp.status, headers=out,
                                 media_type=resp.headers.get("content-type", "application/json"))
         except asyncio.TimeoutError:
             raise ProxyError(504, "upstream timed out", "upstream_timeout") from None
         except aiohttp.ClientError as e:
-            raise ProxyError(502, f"upstream unreachable: {e!s:.200}", "upstream_unreachable") from None
+            log.warning("rein: upstream %s unreachable: %s", url, e)
+            raise ProxyError(502, "upstream unreachable", "upstream_unreachable") from None
         encoder = self.encoder(Turn(ModelRequest(messages=[])), set())
         up_ms = (time.perf_counter() - t_up) * 1000
 
@@ -198,7 +211,8 @@ class ProtocolRoute(ChatHandler):
                 async for piece in resp.content.iter_any():
                     yield piece
             except (aiohttp.ClientError, asyncio.TimeoutError) as e:
-                yield encoder.error(f"upstream stream broke: {e!s:.200}", "upstream_stream_broken", 502)
+                log.warning("rein: upstream stream from %s broke: %r", url, e)
+                yield encoder.error("the upstream's stream broke off", "upstream_stream_broken", 502)
             finally:
                 resp.release()
 

@@ -6,6 +6,7 @@ with the input items that led to it, so ``previous_response_id`` continues that 
 """
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import orjson
@@ -14,10 +15,13 @@ from starlette.responses import Response
 
 from middleware.proxy import responses_map as rmap
 from middleware.proxy.errors import ProxyError, error_response
+from middleware.proxy.limits import off_loop
 from middleware.proxy.protocol import ProtocolRoute, Turn, tenant_of
 from middleware.proxy.response_store import ResponseStore, open_response_store
 from middleware.proxy.responses_stream import ResponsesEncoder
 from policies.chat_model import ModelResponse
+
+log = logging.getLogger("rein.proxy")
 
 
 class ResponsesRoute(ProtocolRoute):
@@ -33,7 +37,7 @@ class ResponsesRoute(ProtocolRoute):
         items = rmap.input_items(data)
         prior = await self._prior(data.get("previous_response_id"), tenant)
         headers = {"authorization": request.headers["authorization"]} if "authorization" in request.headers else {}
-        mreq = rmap.to_request(data, prior + items, headers)
+        mreq = await off_loop(getattr(request.state, "rein_body_bytes", 0), rmap.to_request, data, prior + items, headers)
         echo = rmap.echo_of(data)
         echo["previous_response_id"] = data.get("previous_response_id")
         keep = self.store is not None and data.get("store") is not False
@@ -74,8 +78,9 @@ class ResponsesRoute(ProtocolRoute):
     async def stored(self, request: Request) -> Response:
         try:
             return await self._stored(request, request.path_params["response_id"])
-        except Exception as e:  # a store that is down is a clear error, not a stack trace
-            return error_response(503, f"the response store failed: {type(e).__name__}", "response_store_unavailable")
+        except Exception:  # a store that is down is a clear error, not a stack trace; the log has the rest
+            log.exception("rein: the response store failed")
+            return error_response(503, "the response store failed", "response_store_unavailable")
 
     async def _stored(self, request: Request, resp_id: str) -> Response:
         if self.store is None:

@@ -95,11 +95,14 @@ def messages_of(items: list[dict[str, Any]]) -> list[Message]:
             if kind == "message":
                 role = extra.pop("role", None)
                 if role not in ROLES:
-                    raise bad(f"input.{i}.role: {role!r} is not one of {', '.join(ROLES)}", f"input.{i}.role")
+                    shown = repr(role) if isinstance(role, str) or role is None else "this value"
+                    raise bad(f"input.{i}.role: {shown} is not one of {', '.join(ROLES)}", f"input.{i}.role")
                 content = parts_in(extra.pop("content", None), f"input.{i}.content")
                 out.append(parse_messages([{"role": role, "content": content, **extra}])[0])
             elif kind == "function_call":
                 call_id, name = extra.pop("call_id"), extra.pop("name")
+                _strings_at(i, call_id=call_id, name=name)
+                _no_chat_fields(extra, i, kind)
                 arguments = extra.pop("arguments", None) or "{}"
                 call = ToolCall(id=call_id, function=FunctionCall(name=name, arguments=arguments), **extra)
                 calls_seen.add(call_id)
@@ -110,6 +113,8 @@ def messages_of(items: list[dict[str, Any]]) -> list[Message]:
                     out.append(AssistantMessage(content=None, tool_calls=[call]))
             elif kind == "function_call_output":
                 call_id = extra.pop("call_id")
+                _strings_at(i, call_id=call_id)
+                _no_chat_fields(extra, i, kind)
                 if call_id not in calls_seen:
                     raise bad(f"input.{i}.call_id: no function_call with call_id {call_id!r} comes before it",
                               f"input.{i}.call_id", "invalid_tool_call_id")
@@ -124,6 +129,22 @@ def messages_of(items: list[dict[str, Any]]) -> list[Message]:
         except (ValidationError, TypeError) as e:
             raise bad(f"input.{i}: {_first_error(e)}", f"input.{i}") from None
     return out
+
+
+def _strings_at(i: int, **fields: Any) -> None:
+    for key, value in fields.items():
+        if not isinstance(value, str):
+            raise bad(f"input.{i}.{key}: must be a string", f"input.{i}.{key}")
+
+
+# Fields of rein's chat types an item must not set: they would collide with what the item maps to.
+_CHAT_FIELDS = ("tool_calls", "tool_call_id", "function", "role", "content")
+
+
+def _no_chat_fields(extra: dict[str, Any], i: int, kind: str) -> None:
+    for key in _CHAT_FIELDS:
+        if key in extra:
+            raise bad(f"input.{i}.{key}: {key!r} is not a field of a {kind} item", f"input.{i}.{key}")
 
 
 def parts_in(content: Any, where: str) -> Any:
@@ -184,9 +205,16 @@ def tool_choice_in(choice: Any) -> Any:
     if isinstance(choice, dict) and choice.get("type") == "function" and isinstance(choice.get("name"), str):
         return {"type": "function", "function": {"name": choice["name"]}}
     if isinstance(choice, dict) and choice.get("type") == "allowed_tools":
-        tools = [{"type": "function", "function": {"name": t.get("name")}} for t in choice.get("tools") or []]
+        listed = choice.get("tools") or []
+        if not isinstance(listed, list) or not all(isinstance(t, dict) and isinstance(t.get("name"), str)
+                                                   for t in listed):
+            raise bad("tool_choice.tools: an allowed_tools choice lists tools as objects with a name",
+                      "tool_choice.tools")
+        tools = [{"type": "function", "function": {"name": t["name"]}} for t in listed]
         return {"type": "allowed_tools", "allowed_tools": {"mode": choice.get("mode", "auto"), "tools": tools}}
-    raise bad(f"tool_choice: {choice!r} is not supported (auto, none, required, or a function by name)", "tool_choice")
+    shown = repr(choice) if isinstance(choice, str) else "this value"
+    raise bad(f"tool_choice: {shown} is not supported (auto, none, required, a function by name, or allowed_tools)",
+              "tool_choice")
 
 
 def text_format(text: Any) -> tuple[dict[str, Any] | None, Any]:
@@ -196,6 +224,8 @@ def text_format(text: Any) -> tuple[dict[str, Any] | None, Any]:
     if not isinstance(text, dict):
         raise bad("'text' must be an object", "text")
     fmt = text.get("format")
+    if fmt is not None and not isinstance(fmt, dict):
+        raise bad("text.format: must be an object such as {\"type\": \"json_object\"}", "text.format")
     if fmt is None or fmt.get("type") == "text":
         return None, text.get("verbosity")
     if fmt.get("type") == "json_object":
@@ -204,14 +234,15 @@ def text_format(text: Any) -> tuple[dict[str, Any] | None, Any]:
         if not isinstance(fmt.get("schema"), dict):
             raise bad("text.format.schema: a json_schema format needs a schema object", "text.format.schema")
         return {"type": "json_schema", "json_schema": {k: v for k, v in fmt.items() if k != "type"}}, text.get("verbosity")
-    raise bad(f"text.format.type: {fmt.get('type')!r} is not one of text, json_object, json_schema", "text.format.type")
+    shown = repr(fmt.get("type")) if isinstance(fmt.get("type"), (str, type(None))) else "this value"
+    raise bad(f"text.format.type: {shown} is not one of text, json_object, json_schema", "text.format.type")
 
 
 def _first_error(e: Exception) -> str:
     if isinstance(e, ValidationError):
         err = e.errors()[0]
         return f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
-    return str(e)
+    return "an item of this type does not take these fields"  # a TypeError's own words name rein's classes
 
 
 # ---- response --------------------------------------------------------------------------

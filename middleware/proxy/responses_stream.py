@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 
 from middleware.proxy import responses_map as rmap
+from middleware.redact import redact
 
 
 class ResponsesEncoder:
@@ -124,7 +125,7 @@ class ResponsesEncoder:
         return out + self._event("response.completed", response=self.final)
 
     def error(self, message: str, code: str, status: int) -> bytes:
-        return self._event("error", code=code, message=message, param=None)
+        return self._event("error", code=code, message=redact(message), param=None)
 
     def body(self) -> dict[str, Any]:
         return self.final or self._snapshot("failed")

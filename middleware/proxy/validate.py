@@ -5,9 +5,10 @@ import re
 from typing import Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from middleware.proxy.errors import ProxyError
+from middleware.proxy.limits import OFF_LOOP_BYTES, check_brackets, check_shape, gc_paused
 from policies.limits import MAX_DEPTH, too_deep
 from policies.messages import AssistantMessage, Message, ToolMessage
 
@@ -75,7 +76,15 @@ def _describe(errors: list[dict[str, Any]]) -> tuple[str, str | None]:
     return "; ".join(lines), next(iter(by_field), None) or None
 
 
-def parse_body(raw: bytes) -> tuple[dict[str, Any], ChatCompletionRequest]:
+def load_body(raw: bytes, protocol: str) -> dict[str, Any]:
+    """The body as a JSON object, held to the depth and the structural limits (limits.py) before
+    any model validation: the same checks on every route."""
+    check_brackets(raw)
+    with gc_paused(len(raw) > OFF_LOOP_BYTES):
+        return _load(raw, protocol)
+
+
+def _load(raw: bytes, protocol: str) -> dict[str, Any]:
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as e:
@@ -84,16 +93,58 @@ def parse_body(raw: bytes) -> tuple[dict[str, Any], ChatCompletionRequest]:
         raise ProxyError(400, f"request body is not valid JSON: {e}", "invalid_json") from None
     if not isinstance(data, dict):
         raise ProxyError(400, "request body must be a JSON object", "invalid_json")
+    check_shape(data, protocol)  # counts first: cheaper than the depth walk over a list of a million items
     check_depth(data)
+    return data
+
+
+def parse_body(raw: bytes) -> tuple[dict[str, Any], ChatCompletionRequest]:
+    with gc_paused(len(raw) > OFF_LOOP_BYTES):
+        return _parse(raw)
+
+
+def _parse(raw: bytes) -> tuple[dict[str, Any], ChatCompletionRequest]:
+    data = load_body(raw, "chat")
     if "messages" not in data:
-        raise ProxyError(400, "'messages' is required", "missing_required_parameter", "messages")
-    try:
-        request = ChatCompletionRequest.model_validate(data)
-    except ValidationError as e:
-        detail, where = _describe(e.errors())
-        raise ProxyError(422, f"invalid request: {detail}", "invalid_value", where or None) from None
+        hint = ""
+        if "input" in data:  # the newcomer's mistake: a Responses body sent to the chat route
+            hint = ": this body has 'input', as an OpenAI Responses request does; send it to POST /v1/responses"
+        raise ProxyError(400, "'messages' is required" + hint, "missing_required_parameter", "messages")
+    request = _validate(data)
     check_tool_messages(request.messages)
     return data, request
+
+
+_MESSAGES: TypeAdapter[list[Message]] = TypeAdapter(list[Message])
+CHUNK = 256  # messages validated per call: one pydantic call holds the GIL from start to end
+
+
+def _validate(data: dict[str, Any]) -> ChatCompletionRequest:
+    """The request validated; a long dialogue a chunk of messages at a time, so that a worker
+    thread (limits.off_loop) lets the event loop run between chunks."""
+    messages = data["messages"]
+    chunked = isinstance(messages, list) and len(messages) > CHUNK
+    errors: list[dict[str, Any]] = []
+    try:
+        request = ChatCompletionRequest.model_validate({**data, "messages": messages[:1]} if chunked else data)
+    except ValidationError as e:
+        if not chunked:
+            detail, where = _describe(e.errors())
+            raise ProxyError(422, f"invalid request: {detail}", "invalid_value", where or None) from None
+        errors = [err for err in e.errors() if err["loc"][:1] != ("messages",)]  # the chunks report messages
+        request = None
+    if chunked:
+        out: list[Message] = []
+        for start in range(0, len(messages), CHUNK):
+            try:
+                out += _MESSAGES.validate_python(messages[start:start + CHUNK])
+            except ValidationError as e:
+                errors += [{**err, "loc": ("messages", err["loc"][0] + start, *err["loc"][1:])} for err in e.errors()]
+        if errors:
+            detail, where = _describe(errors)
+            raise ProxyError(422, f"invalid request: {detail}", "invalid_value", where or None)
+        request.messages = out
+    return request
 
 
 def check_depth(data: dict[str, Any]) -> None:
