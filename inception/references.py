@@ -424,15 +424,21 @@ class VagueReference:
     def _last_exchange_fits(cls, d: Dialogue, said_last: str, ids: list[str], arounds: list[str]) -> bool:
         """The user's previous message names what one rival is: by the rival's own values, or by the
         clause of the agent's answer that holds it alone ("Your bicycle is in order #W1, and order #W2 ...")."""
-        before = cls._last_user_before(d)
-        if not before:
+        # What the user asked about, less the kind nouns ("my reservations" names no one of them).
+        asked = {w for w in _words(cls._last_user_before(d)) if _kind(w) is None}
+        if not asked:
             return False
         clauses = [c for c in _CLAUSE.split(said_last) if c.strip()]
         own = []
         for i in ids[:MAX_RIVALS]:
             alone = [c for c in clauses if i in c and not any(j in c for j in ids if j != i)]
             own.append(" ".join(alone))
-        return cls._fits_one(before, None, arounds) or (any(own) and cls._fits_one(before, None, own))
+
+        def one_fits(texts: list[str]) -> bool:
+            sets = [_words(t) for t in texts]
+            shared = set.intersection(*sets) if sets else set()
+            return sum(1 for w in sets if asked & (w - shared)) == 1
+        return one_fits(arounds) or (any(own) and one_fits(own))
 
     @staticmethod
     def _last_user_before(d: Dialogue) -> str:
