@@ -6,6 +6,7 @@ on one path and missing on another.
 """
 from __future__ import annotations
 
+import os
 from typing import Any, Sequence
 
 import inception
@@ -34,7 +35,7 @@ class Engine:
     def __init__(self, agent: ChatModel, policy: str | Policy = "default",
                  rein_model: ChatModel | None = None, personas: PersonaStore | None = None,
                  detectors: Sequence[Any] = (), refiners: Sequence[Any] = (), decisions: Any = None,
-                 shadow: bool = False, incidents: Incidents | None = None):
+                 shadow: bool | None = None, incidents: Incidents | None = None):
         self.agent = agent
         self.incidents = incidents or Incidents()  # failures the agent reported: log line, header, webhook
         self.detectors, self.refiners = list(detectors), list(refiners)
@@ -45,7 +46,9 @@ class Engine:
         self.personas = personas
         self.profiles = ProfileKeeper(personas) if personas is not None else None
         # The decision log (middleware.decisions.DecisionLog) and shadow mode for every policy (--shadow).
-        self.decisions, self.shadow = decisions, shadow
+        # Unset: REIN_SHADOW, so an SDK user turns shadow on as a proxy operator does.
+        self.decisions = decisions
+        self.shadow = shadow if shadow is not None else os.environ.get("REIN_SHADOW", "").lower() in ("1", "true", "yes")
         self.default_policy = policy if isinstance(policy, Policy) else load_policy(policy)
         self._pipelines: dict[str, Pipeline] = {}
         self.pipeline()  # compile now: a bad policy fails at start-up, not on the first request

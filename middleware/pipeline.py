@@ -69,7 +69,8 @@ AFTER_RESOLVE = ("agent", "respond")
 
 class Pipeline:
     def __init__(self, policy: Policy, agent: ChatModel, inception: Inception, refinery: Refinery,
-                 profiles: ProfileKeeper | None = None, decisions: Any = None, shadow: bool = False, incidents: Incidents | None = None):
+                 profiles: ProfileKeeper | None = None, decisions: Any = None, shadow: bool = False,
+                 incidents: Incidents | None = None):
         self.policy = policy
         self.incidents = incidents or Incidents()  # failures the agent reported: told to the operators
         self.agent = agent

@@ -155,7 +155,7 @@ async def test_a_shadowed_stream_is_never_held_and_its_trailer_says_what_would_h
 class HoldCancel(Cascade):
     """An action rule for this test: every cancel_order call is held."""
 
-    def check_draft(self, messages, tools, draft) -> Diagnosis:
+    def check_draft(self, messages, tools, draft, now=None) -> Diagnosis:
         found = [Detection(type="action_violation", evidence="the order has shipped", rule="action:builtin/unconfirmed_write",
                            hold=True, call_id=c.id) for c in draft.tool_calls or [] if c.function.name == "cancel_order"]
         return Diagnosis(errors=found, plan="Do not cancel a shipped order." if found else None)
@@ -182,3 +182,17 @@ async def test_shadow_mode_holds_no_call_and_says_it_would_have(stream, tmp_path
     (row,) = log.store.page(Filters())
     assert (row["rule"], row["mode"], row["stage"]) == ("action:builtin/unconfirmed_write", "shadow", "action")
     assert log.store.dialogue(row["request_id"])["reply"]["drafted"]["tool_calls"][0]["id"] == "call_1"
+
+
+def test_the_sdk_runs_in_shadow_mode_under_rein_shadow(monkeypatch):
+    from middleware import Rein
+
+    monkeypatch.setenv("REIN_SHADOW", "1")
+    rein = Rein(policy="structural")
+
+    @rein.guard
+    def agent(messages, tools=None):
+        return WRONG
+
+    reply = agent(FETCHED, TOOLS)
+    assert reply == WRONG and not reply.rein.refined  # what the agent wrote: rein only watched

@@ -91,6 +91,11 @@ def run(args: argparse.Namespace) -> int:
     where = settings.upstream or "the embedded model (smollm2-135m-instruct)"
     print(f"rein: policy {engine.default_policy.name!r} in front of {where} on http://{settings.host}:{settings.port}/v1"
           f" ({settings.workers} worker{'s' if settings.workers > 1 else ''})", file=sys.stderr)
+    if engine.decisions is not None:  # a DSN may carry a password: it is not printed
+        store = engine.decisions.store
+        print(f"rein: {'shadow mode, nothing is changed; ' if engine.shadow else ''}decisions logged to "
+              f"{'PostgreSQL' if store.postgres else store.path}, reviewed at http://{settings.host}:{settings.port}"
+              f"/rein/{'' if settings.admin_key else ' once REIN_ADMIN_KEY is set'}", file=sys.stderr)
     if why := engine.rules_only():
         print(f"rein: {why} (--middleware-model MODEL, or 'upstream' to reuse the upstream); "
               f"answers say so in x-rein-model-stages", file=sys.stderr)
