@@ -4,7 +4,8 @@ The text-level work is ``policies.untrusted.instruction_spans`` (shared with the
 never take such text as evidence). Here it is read over the current turn's tool results, and what
 the instructions ask for is named from the client's own tools and the values the passage carries
 (accounts, addresses, links, amounts), so the plan tells the agent exactly which calls not to
-make; ``untrusted_arguments`` finds a drafted call whose values come only from such a passage.
+make; ``untrusted_argument`` (a built-in action check) finds a drafted write whose values come
+only from such a passage.
 
 >>> from policies.messages import parse_messages
 >>> msgs = parse_messages([
@@ -21,14 +22,12 @@ make; ``untrusted_arguments`` finds a drafted call whose values come only from s
 """
 from __future__ import annotations
 
-import json
 import re
 from collections import OrderedDict
 from typing import Any, Iterator
 
 from inception.base import Detection
 from inception.dialogue import CallRecord, Dialogue
-from policies.messages import AssistantMessage, ToolMessage, text_of
 from policies.untrusted import instruction_spans
 
 TYPE = "untrusted_instruction"
@@ -169,32 +168,34 @@ def _tool_words(name: str) -> list[str]:
 _MIN_VALUE = 4  # shorter values ("10", "me") occur everywhere and say nothing about where they came from
 
 
-def untrusted_arguments(messages: list[Any], call: CallRecord) -> list[tuple[str, str]]:
-    """(path, value) of the call's arguments that occur inside a flagged passage of a tool result
-    and nowhere the user or the system said or any tool showed as plain data: values the agent
-    can only have taken from instructions that did not come from the user."""
-    try:
-        args = json.loads(call.call.function.arguments or "{}")
-    except ValueError:
-        return []
-    values = [(path, value, key) for path, value in _leaves(args, "") if len(key := _norm(value)) >= _MIN_VALUE]
+def untrusted_argument(name: str, args: dict[str, Any], calls: list[CallRecord], said: list[str]) -> str | None:
+    """The built-in action check ``action:builtin/untrusted_argument``: a write that sends a value
+    (a recipient, an account, an amount, a link) found inside a flagged passage of a tool result and
+    nowhere else: not in what the user or the system said (``said``), not in any tool result read
+    as data. The agent can only have taken it from instructions that did not come from the user.
+    Returns the evidence, or None."""
+    values = [(path, value, key) for path, value in _leaves(args, "") for key in _keys(value) if len(key) >= _MIN_VALUE]
     if not values:
-        return []
-    inside, outside = [], []
-    for m in messages:
-        text = text_of(m)
-        if not text:
+        return None
+    inside: list[tuple[str, str]] = []  # (tool, flagged text)
+    outside = list(said)
+    for rec in calls:
+        if not rec.result:
             continue
-        if isinstance(m, ToolMessage):
-            spans = flagged(text)
-            inside += [text[a:b] for a, b in spans]
-            outside.append(_cut(text, spans))
-        elif not isinstance(m, AssistantMessage):  # the agent's own words may repeat the passage
-            outside.append(text)
+        spans = flagged(rec.result)
+        inside += [(rec.name, rec.result[a:b]) for a, b in spans]
+        outside.append(_cut(rec.result, spans) if spans else rec.result)
     if not inside:
-        return []
-    inside_text, outside_text = _norm(" ".join(inside)), _norm(" ".join(outside))
-    return [(path, value) for path, value, key in values if key in inside_text and key not in outside_text]
+        return None
+    seen = _norm(" ".join(outside))
+    for path, value, key in values:
+        if key in seen:
+            continue
+        source = next((tool for tool, text in inside if key in _norm(text)), None)
+        if source is not None:
+            return (f"{name} sends {path}={value!r}, which only the instructions inside the {source} result gave "
+                    f"({TYPE}: text that did not come from the user)")
+    return None
 
 
 def _leaves(value: Any, path: str) -> Iterator[tuple[str, Any]]:
@@ -206,6 +207,15 @@ def _leaves(value: Any, path: str) -> Iterator[tuple[str, Any]]:
             yield from _leaves(v, f"{path}[{i}]")
     elif isinstance(value, (str, int, float)) and not isinstance(value, bool):
         yield path, value
+
+
+def _keys(value: Any) -> list[str]:
+    """What of an argument is compared: the whole value, and the links, addresses, accounts and
+    amounts inside a longer text (a message body that carries the injected link)."""
+    keys = [_norm(value)]
+    if isinstance(value, str) and len(value) > 40:
+        keys += [_norm(m.group().rstrip(".,")) for m in _VALUE.finditer(value)]
+    return keys
 
 
 def _norm(value: Any) -> str:

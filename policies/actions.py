@@ -38,7 +38,9 @@ IDENT = r"^[a-z][a-z0-9_]*$"
 RESERVED = {"args", "now", "today", "last_user", "user_turns", "tables", "tool"}
 # A pack that says nothing holds only writes it marks confirm: true (nothing, in the shipped packs)
 # and reports the rest: a pack turns a check to plan (hold and re-ask) when its tools warrant it.
-BUILTIN_MODES = {"unconfirmed_write": "plan", "unknown_id": "flag", "repeated_failed_write": "flag", "claimed_action": "flag"}
+BUILTIN_MODES = {"unconfirmed_write": "plan", "unknown_id": "flag", "repeated_failed_write": "flag", "claimed_action": "flag",
+                 # a write sending a value only injected instructions gave (inception/injection.py, issue 23)
+                 "untrusted_argument": "plan"}
 BUILTINS = tuple(BUILTIN_MODES)
 # A reply to "shall I go ahead?" that says yes. Operators of other languages set their own.
 CONFIRMATION = (r"\b(?:yes|yeah|yep|yup|sure|ok(?:ay)?|confirm(?:ed)?|proceed|go\s+ahead|please\s+do|do\s+it"

@@ -40,8 +40,9 @@ WINDOW = 600
 WRAPPER_REACH = 3000   # how far a closing wrapper tag may be from where the passage starts
 MAX_HITS = 200         # signals read per text: a text made of nothing else is flagged long before
 SENTENCE = 400         # longest sentence a passage widens to
-GAP = 200              # a directive this far from the passage still belongs to it; farther, it is
+GAP = 200              # a directive this far after the passage still belongs to it; farther, it is
                        # the document's own (a bill's "please pay" beside an injection is not part of it)
+GAP_BACK = 80          # the same, before it
 
 _MODEL = (r"(?:ai|a\.i\.|llms?|large\s+language\s+models?|language\s+models?|ai\s+(?:assistant|agent|model|system)s?"
           r"|(?:virtual|digital)\s+assistants?|chat\s?bots?|gpt[-\s]?\d[\w.-]*|chatgpt|claude|gemini|llama|copilot"
@@ -162,6 +163,7 @@ _WEAK: list[tuple[str, int, tuple[str, ...], tuple[int, int], str]] = [
 ]
 # A sentence starts at the text's start, after end punctuation, a line break (real or the "\n" of
 # JSON text) or a quote (a JSON value); bullets, a number and "please" may stand before its verb.
+_BLANK_LINE = re.compile(r"\n[ \t]*\n")
 _SHORT_LINE = 40  # a line this short is a heading or a label, not part of a wrapped paragraph
 _BULLET = re.compile(r"[ \t]*(?:[-*•>]|\d{1,2}[.)])[ \t]")
 _LEAD = (r"[ \t\"'*_>•-]*(?:\d{1,2}[.)]\s*)?(?:(?:please|kindly|now|then|first|also|next|immediately|just|and|quietly"
@@ -330,11 +332,11 @@ def instruction_spans(text: str) -> list[tuple[int, int]]:
             acts = acts or any(kind in _ACTS for _, _, kind, _ in found)
             if not acts or _total(found) < _TOTAL_NEEDED:
                 continue
-        spans.append(_passage(text, *_reach(inside, [h for h in found if h[2] in ("directive", "exfil")])))
+        spans.append(_passage(text, *_reach(text, inside, [h for h in found if h[2] in ("directive", "exfil")])))
     return _merge(spans)
 
 
-def _reach(strong: list[Hit], more: list[Hit]) -> tuple[int, int]:
+def _reach(text: str, strong: list[Hit], more: list[Hit]) -> tuple[int, int]:
     """From the strong signals, the directives chained to them at most GAP apart."""
     a, b = min(h[0] for h in strong), max(h[1] for h in strong)
     more = sorted(more)
@@ -342,10 +344,10 @@ def _reach(strong: list[Hit], more: list[Hit]) -> tuple[int, int]:
         if start > b + GAP:
             break
         b = max(b, end)
-    for start, end, _, _ in reversed(more):  # and back
-        if start >= a:
+    for start, end, _, _ in reversed(more):  # and back, less far and not past a blank line: an
+        if start >= a:                        # injection opens with what addresses the assistant
             continue
-        if end < a - GAP:
+        if end < a - GAP_BACK or _BLANK_LINE.search(text, end, a):
             break
         a = start
     return a, b
