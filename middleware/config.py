@@ -46,6 +46,12 @@ class Settings(BaseModel):
     limit_concurrency: int | None = Field(None, gt=0, description="past this many connections, 503")
     timeout_keep_alive_s: float = Field(5.0, ge=0)
     timeout_graceful_shutdown_s: float = Field(30.0, ge=0)
+    # Slow clients (middleware/proxy/conn_guard.py): headers trickled a byte at a time held connections open.
+    header_timeout_s: float = Field(10.0, gt=0, description="a request's headers must arrive within this many "
+                                    "seconds of the connection opening or the previous response ending")
+    max_idle_connections: int | None = Field(None, gt=0, description="connections per worker that may wait for a "
+                                             "request; past it the longest waiting is closed; unset: half the "
+                                             "process's open-file limit, at most 1000")
     drain_timeout_s: float = Field(30.0, ge=0)
     policy_watch_s: float = Field(0.0, ge=0, description="check the policy file's mtime this often; 0: SIGHUP only")
     # Persona profiles (refiners/store.py) and the admin endpoints over them.
@@ -93,6 +99,7 @@ class Settings(BaseModel):
             "workers": _env("WORKERS"), "limit_concurrency": _env("LIMIT_CONCURRENCY"),
             "timeout_keep_alive_s": _env("TIMEOUT_KEEP_ALIVE_S"),
             "timeout_graceful_shutdown_s": _env("TIMEOUT_GRACEFUL_SHUTDOWN_S"),
+            "header_timeout_s": _env("HEADER_TIMEOUT_S"), "max_idle_connections": _env("MAX_IDLE_CONNECTIONS"),
             "drain_timeout_s": _env("DRAIN_TIMEOUT_S"), "policy_watch_s": _env("POLICY_WATCH_S"),
             "persona_db": _env("PERSONA_DB"), "admin_key": _env("ADMIN_KEY"),
             "request_deadline_s": _env("REQUEST_DEADLINE_S"), "stream_idle_timeout_s": _env("STREAM_IDLE_TIMEOUT_S"),

@@ -6,6 +6,7 @@ import os
 import sys
 
 from middleware.config import Settings, SettingsError
+from middleware.redact import masked
 from policies.loader import PolicyError, shipped
 
 
@@ -44,12 +45,29 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                      help="seconds the server waits for open connections at shutdown (REIN_TIMEOUT_GRACEFUL_SHUTDOWN_S, 30)")
     ops.add_argument("--drain-timeout", type=float,
                      help="on SIGTERM, seconds to answer 503 to new requests while in-flight ones finish (REIN_DRAIN_TIMEOUT_S, 30)")
+    ops.add_argument("--header-timeout", type=float,
+                     help="seconds a client has to send a request's headers (REIN_HEADER_TIMEOUT_S, 10)")
+    ops.add_argument("--max-idle-connections", type=int,
+                     help="connections per worker waiting for a request before the longest waiting is closed "
+                          "(REIN_MAX_IDLE_CONNECTIONS, default half the open-file limit, at most 1000)")
     ops.add_argument("--limit-concurrency", type=int, help="connections per worker before 503 (REIN_LIMIT_CONCURRENCY)")
     ops.add_argument("--max-body-bytes", type=int, help="request size limit, 413 past it (REIN_MAX_BODY_BYTES, 8 MiB)")
     ops.add_argument("--rate-limit-rpm", type=float, help="requests per minute per API key, per worker (REIN_RATE_LIMIT_RPM)")
     ops.add_argument("--rate-limit-burst", type=int, help="bucket size for the rate limit (REIN_RATE_LIMIT_BURST)")
     ops.add_argument("--policy-watch", type=float,
                      help="reload the --policy file when its mtime changes, checked every N s (REIN_POLICY_WATCH_S); SIGHUP always reloads it")
+
+
+def guard_connections(settings: Settings) -> str:
+    """Configure this process's slow-header guard; returns its import path for uvicorn's ``http``."""
+    import resource
+
+    from middleware.proxy.conn_guard import IMPORT_PATH, GuardedHTTP
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    fallback = min(1000, soft // 2) if soft != resource.RLIM_INFINITY else 1000
+    GuardedHTTP.configure(settings.header_timeout_s, settings.max_idle_connections or max(1, fallback))
+    return IMPORT_PATH
 
 
 def app_factory():
@@ -60,6 +78,7 @@ def app_factory():
 
     raw = os.environ.get("REIN_SETTINGS_JSON")
     settings = Settings.model_validate_json(raw) if raw else Settings.from_env()
+    guard_connections(settings)
     setup_tracing()
     app = create_app(settings, serving=True)
     return rules_only.wrap(app, app.state.engine)
@@ -83,12 +102,14 @@ def run(args: argparse.Namespace) -> int:
                                      rate_limit_burst=args.rate_limit_burst, policy_watch_s=args.policy_watch,
                                      upstream_protocol=args.upstream_protocol, response_db=args.response_db,
                                      shadow=args.shadow, decision_db=args.decision_db,
+                                     header_timeout_s=args.header_timeout,
+                                     max_idle_connections=args.max_idle_connections,
                                      incident_webhook=args.incident_webhook)
         engine = Engine.from_settings(settings)
     except (SettingsError, PolicyError) as e:
         print("\n".join(f"rein: {line}" for line in str(e).splitlines()), file=sys.stderr)
         return 2
-    where = settings.upstream or "the embedded model (smollm2-135m-instruct)"
+    where = masked(settings.upstream) if settings.upstream else "the embedded model (smollm2-135m-instruct)"
     print(f"rein: policy {engine.default_policy.name!r} in front of {where} on http://{settings.host}:{settings.port}/v1"
           f" ({settings.workers} worker{'s' if settings.workers > 1 else ''})", file=sys.stderr)
     if engine.decisions is not None:  # a DSN may carry a password: it is not printed
@@ -104,7 +125,8 @@ def run(args: argparse.Namespace) -> int:
                   # limit, on connections, is only a backstop against connection floods.
                   limit_concurrency=2 * settings.limit_concurrency if settings.limit_concurrency else None,
                   timeout_keep_alive=int(settings.timeout_keep_alive_s),
-                  timeout_graceful_shutdown=int(settings.timeout_graceful_shutdown_s))
+                  timeout_graceful_shutdown=int(settings.timeout_graceful_shutdown_s),
+                  http=guard_connections(settings))
     if settings.workers > 1:  # workers are separate processes: they import the factory and rebuild
         os.environ["REIN_SETTINGS_JSON"] = settings.model_dump_json()
         uvicorn.run("middleware.commands.serve:app_factory", factory=True, workers=settings.workers, **limits)

@@ -42,10 +42,16 @@ log = logging.getLogger("rein.ops")
 
 
 async def send_error(send: Send, status: int, message: str, code: str,
-                     headers: dict[str, str] | None = None) -> None:
+                     headers: dict[str, str] | None = None, scope: Scope | None = None) -> None:
+    """An error in the shape of the route asked: Anthropic's on ``/v1/messages``, OpenAI's elsewhere."""
     import orjson
 
-    body = orjson.dumps(error_body(status, message, code))
+    if scope is not None and scope.get("path", "").startswith("/v1/messages"):
+        from middleware.proxy.anthropic_map import error_body as anthropic_body
+
+        body = orjson.dumps(anthropic_body(status, message))
+    else:
+        body = orjson.dumps(error_body(status, message, code))
     raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     raw += [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": raw})
@@ -106,6 +112,9 @@ class ApiKeys:
         presented = bearer[7:].strip() if bearer[:7].lower() == "bearer " else _header(scope, b"x-api-key")
         key_id = self.check(presented)
         if key_id is None:
+            if scope["path"].startswith("/v1/messages"):  # Anthropic's clients send x-api-key
+                return await send_error(send, 401, "missing or invalid API key: send 'x-api-key: <key>'",
+                                        "invalid_api_key", scope=scope)
             return await send_error(send, 401, "missing or invalid API key: send 'Authorization: Bearer <key>'",
                                     "invalid_api_key", {"www-authenticate": "Bearer"})
         scope = dict(scope, headers=[(k, v) for k, v in scope["headers"] if k not in (b"authorization", b"x-api-key")])
@@ -146,7 +155,7 @@ class RateLimit:
         wait = self.take(key)
         if wait > 0:
             return await send_error(send, 429, f"rate limit of {self.rate * 60:g} requests per minute exceeded",
-                                    "rate_limit_exceeded", {"retry-after": str(math.ceil(wait))})
+                                    "rate_limit_exceeded", {"retry-after": str(math.ceil(wait))}, scope)
         await self.app(scope, receive, send)
 
 
@@ -165,7 +174,7 @@ class BodyLimit:
         too_big = f"request body is larger than the limit of {self.max_bytes} bytes"
         if declared is not None:
             if declared.isdigit() and int(declared) > self.max_bytes:
-                return await send_error(send, 413, too_big, "request_too_large", {"connection": "close"})
+                return await send_error(send, 413, too_big, "request_too_large", {"connection": "close"}, scope)
             return await self.app(scope, receive, send)
         chunks, size = [], 0
         while True:
@@ -174,7 +183,7 @@ class BodyLimit:
                 return  # the client left before sending its body
             size += len(message.get("body", b""))
             if size > self.max_bytes:
-                return await send_error(send, 413, too_big, "request_too_large", {"connection": "close"})
+                return await send_error(send, 413, too_big, "request_too_large", {"connection": "close"}, scope)
             chunks.append(message.get("body", b""))
             if not message.get("more_body"):
                 break
@@ -231,10 +240,10 @@ class Drain:
             return await self.app(scope, receive, send)
         if self.state.draining and scope["path"] != "/healthz":
             return await send_error(send, 503, "rein is shutting down; retry on another replica",
-                                    "shutting_down", {"connection": "close", "retry-after": "1"})
+                                    "shutting_down", {"connection": "close", "retry-after": "1"}, scope)
         if self.limit is not None and self.state.in_flight >= self.limit and scope["path"] not in OPEN_PATHS:
             return await send_error(send, 503, f"rein is at its limit of {self.limit} concurrent requests",
-                                    "overloaded", {"retry-after": "1"})
+                                    "overloaded", {"retry-after": "1"}, scope)
         self.state.in_flight += 1
         try:
             await self.app(scope, receive, send)
@@ -298,28 +307,43 @@ class Metrics:
                         "headers": [(b"content-type", content_type.encode())]})
             return await send({"type": "http.response.body", "body": body})
         route = _route(scope["path"])
-        seen: dict[str, Any] = {"status": 500, "stream_error": False}
+        seen: dict[str, Any] = {"status": 500, "stream_error": False, "left": False, "started": False}
+
+        async def listen() -> Message:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                seen["left"] = True
+            return message
 
         async def watch(message: Message) -> None:
             if message["type"] == "http.response.start":
                 seen["status"] = message["status"]
+                seen["started"] = not seen["left"]
                 self.meters.response_headers(route, message.get("headers", ()))
             elif message["type"] == "http.response.body":
                 self.meters.body_piece(message.get("body", b""), seen)
             await send(message)
 
         try:
-            await self.app(scope, receive, watch)
+            await self.app(scope, listen, watch)
         finally:
-            self.meters.finished(route, seen["status"], seen["stream_error"])
+            # A client that hung up before its answer began is no server error: 499, as nginx logs it.
+            status = CLIENT_CLOSED if seen["left"] and not seen["started"] else seen["status"]
+            self.meters.finished(route, status, seen["stream_error"])
+
+
+CLIENT_CLOSED = 499
+_ROUTES = frozenset({"/v1/chat/completions", "/v1/models", "/v1/responses", "/v1/messages", "/v1/messages/count_tokens"})
 
 
 def _route(path: str) -> str:
-    """A low-cardinality label: user ids in paths must not become metric series."""
-    if path in ("/v1/chat/completions", "/v1/models"):
+    """A low-cardinality label: user ids and response ids in paths must not become metric series."""
+    if path in _ROUTES:
         return path
     if path.startswith("/v1/rein/profiles/"):
         return "/v1/rein/profiles/{user}"
+    if path.startswith("/v1/responses/"):
+        return "/v1/responses/{response_id}"
     return "other"
 
 

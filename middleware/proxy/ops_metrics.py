@@ -67,7 +67,7 @@ class Instruments:
     def finished(self, route: str, status: int, stream_error: bool) -> None:
         attrs = {"http.route": route, "http.response.status_code": status}
         self.requests.add(1, attrs)
-        if status >= 400 or stream_error:
+        if (status >= 400 and status != 499) or stream_error:  # 499: the client hung up, nothing failed here
             self.errors.add(1, {**attrs, "error.type": str(status) if status >= 400 else "stream_error"})
 
     @staticmethod

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -31,19 +32,25 @@ class ResponseStore(Protocol):
 
 
 class SQLiteResponses:
-    """One file; short-lived connections in a worker thread, WAL for readers beside a writer."""
+    """One file, readable by its owner only (0600: it holds the full input text, like the persona
+    store); short-lived connections in a worker thread, WAL for readers beside a writer."""
 
     def __init__(self, path: str):
         self.path = path
         self._ready = False
 
     def _run(self, sql: str, args: tuple) -> Any:
+        if not self._ready and self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))
+            for suffix in ("", "-wal", "-shm"):  # tighten a file an older rein created 0644
+                if os.path.exists(self.path + suffix):
+                    os.chmod(self.path + suffix, 0o600)
         conn = sqlite3.connect(self.path, timeout=5.0)
         try:
             if not self._ready:
                 if self.path != ":memory:":
-                    Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-                    conn.execute("PRAGMA journal_mode=WAL")
+                    conn.execute("PRAGMA journal_mode=WAL")  # -wal/-shm take the database file's mode
                 conn.execute(_TABLE.format(kind="TEXT", time="REAL"))
                 self._ready = True
             cur = conn.execute(sql, args)
