@@ -149,7 +149,7 @@ class Pipeline:
             if relayed.check is not None and streamed:
                 # Checked as it streamed: the refinement is done, and is what the client got.
                 stream_out["refinement"] = relayed.check.refinement(text_of(draft.message))
-            if relayed.check is not None and relayed.check.skipped:
+            if relayed.check is not None and relayed.check.skipped_notes():  # a refiner raised, or the size limit
                 stream_out["notes"] = [*(state.get("notes") or []), *relayed.check.skipped_notes()]
                 tracing.event("rein.stream_check.skipped", {"reason": "; ".join(relayed.check.skipped_notes())})
         else:

@@ -20,7 +20,8 @@ from policies.messages import ToolMessage, text_of
 from refiners.assertion import unasserted
 from refiners.base import Check, Revision
 from refiners.claims import Claim, comparable, find_claims, render, replace_spans
-from refiners.evidence import Evidence, Fact, Sentences, context_words, key_words, near_words, words
+from refiners.evidence import Evidence, Fact, Sentences, context_words, key_words, words
+from refiners.text import REACH
 from refiners.turn import Turn
 
 FACT_SOURCES = ("tool", "document")
@@ -72,6 +73,9 @@ def _status_edit(text: str, start: int, end: int, new: str) -> tuple[int, int, s
 # number ("$112 + $104 = $216", "2 × $121"); a dash that starts a list item ("** - $100") is none.
 _SUM_BEFORE = re.compile(r"\d[^\d\n]{0,20}?(?:[+=×*/]|\s-)\s*$")  # "$443 (Business) - $180"
 _SUM_AFTER = re.compile(r"\s*(?:[+=×*/]|-\s)\s*[$€£]?\d")
+# Characters of a line read for the record it names: a reply written as one long line is not
+# re-read from its start for every value in it (linear in the reply, as a stream is checked).
+_LINE_READ = 2 * REACH
 _ITEM = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s")
 
 
@@ -159,7 +163,8 @@ class Checker:
         if not cands:
             return None
         named = self._naming(claim, s, e)
-        top = self._best(cands, named, near_words(self.text, claim) & named)
+        near = context_words(self.text, claim, before=2, after=0, bounds=(s, e))  # the sentence found once
+        top = self._best(cands, named, near & named)
         if not top:
             # No word names the attribute: only the record's one value of this kind can be meant, and
             # only if the value is nowhere else and the words name no other attribute ("DOB: ...").
@@ -219,19 +224,18 @@ class Checker:
         it — less indented, or a heading that is not a list item, or a sibling field naming the id
         ("Flight Number: HAT110"). A sibling item about something else ends the search."""
         line_start = self.text.rfind("\n", 0, s) + 1
-        own = self.text[line_start:s]
+        own = self.text[max(line_start, s - _LINE_READ):s]
         if own.strip():
             found = self._entities(own)  # earlier in the same line ("Your order A1 ... It arrives on ...")
             if found:
                 return found
-        line_end = self.text.find("\n", line_start)
-        indent = _indent(self.text[line_start:line_end if line_end >= 0 else len(self.text)])
+        indent = _indent(self.text[line_start:line_start + _LINE_READ].partition("\n")[0])
         end = line_start - 1
         for _ in range(12):
             if end < 0:
                 return []
             start = self.text.rfind("\n", 0, end) + 1
-            line = self.text[start:end]
+            line = self.text[start:min(end, start + _LINE_READ)]  # a heading names its record early
             end = start - 1
             if not line.strip():
                 return []  # a blank line ends the paragraph
@@ -247,7 +251,7 @@ class Checker:
 
     def _naming(self, claim: Claim, s: int, e: int) -> set[str]:
         line_start = self.text.rfind("\n", 0, claim.start) + 1
-        head = self.text[line_start:claim.start]
+        head = self.text[max(line_start, claim.start - _LINE_READ):claim.start]
         label = key_words(_label(head))
         # The words before an earlier value in the sentence name that value, not this one.
         return set(label) | context_words(self.text, claim, bounds=(max(s, self._prev_end), e))

@@ -90,8 +90,9 @@ class AdaptiveRefinery:
             asks_model = self.settings.planner == "fixed" if name == "factuality" else True
             if self.llm and asks_model:
                 return None
+        # Past max_revision_chars a whole draft is not read (plan()); a stream is checked that far.
         return SentenceCheck(turn, self.refiners, list(self.refiners),
-                             offload=_dialogue_chars(ctx) > OFFLOAD_CHARS)
+                             offload=_dialogue_chars(ctx) > OFFLOAD_CHARS, max_chars=self.budgets.max_revision_chars)
 
     async def plan(self, ctx: TurnContext, draft: str) -> RefinePlan:
         if not self.settings.enabled or not self.refiners:

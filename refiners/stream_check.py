@@ -11,6 +11,10 @@ inside it are read: the whole check's work, spread over the stream, never repeat
     check.extend("Your order A1234 was delivered on March 15.")
     text = await check.sentence(0, 44)        # "Your order A1234 was shipped on March 14."
     check.refinement()                        # for the headers: which refiners changed what
+
+Linear in the reply and bounded per sentence: the text is joined once per sentence, not per chunk,
+each value reads a bounded window of it, and past ``max_chars`` (``MAX_CHECKED_CHARS``) checking
+stops: the rest goes out as written and ``skipped_notes`` says so (``x-rein-fail-open``).
 """
 from __future__ import annotations
 
@@ -32,6 +36,12 @@ _MARGIN = 40
 # Handed to a refiner in front of a sentence that does not open the reply: its rules anchored at the
 # start of the reply (a greeting, "Hey") must not fire on a later sentence. Invisible, never sent.
 _NOT_FIRST = "\u2060"
+# Characters of a streamed reply checked sentence by sentence; past them the rest streams as written
+# (the trailer says from which sentence). The refinery passes the policy's max_revision_chars, the
+# length past which a whole draft is not read either; this default bounds a check built by hand.
+MAX_CHECKED_CHARS = 100_000
+# Claims checked between two yields to the event loop: one very long sentence does not hold it.
+_CLAIMS_PER_YIELD = 32
 
 
 class GrowingSentences(Sentences):
@@ -51,11 +61,15 @@ class _Step:
 
 
 class SentenceCheck:
-    def __init__(self, turn: Turn, refiners: dict[str, Refiner], order: list[str], offload: bool = False):
+    def __init__(self, turn: Turn, refiners: dict[str, Refiner], order: list[str], offload: bool = False,
+                 max_chars: int = MAX_CHECKED_CHARS):
         self.turn = turn
         self.refiners = {n: refiners[n] for n in order if n in refiners}
         self.offload = offload  # a big dialogue: its evidence is built in a worker thread
-        self.text = ""          # the reply so far, as the agent wrote it
+        self.max_chars = max_chars
+        self.length = 0         # characters of the reply so far
+        self._text = ""         # the reply so far, joined when read (self.text)
+        self._pieces: list[str] = []
         self.final: list[str] = []
         self.changed: list[int] = []  # sentence numbers (1-based) the checks changed
         self._sentences = GrowingSentences()
@@ -65,6 +79,7 @@ class SentenceCheck:
         self._ready: asyncio.Task | None = None
         self._applies: dict[str, bool] | None = None
         self.skipped: dict[str, str] = {}  # refiner -> the exception's type, for the log
+        self._checked_to = 0  # the text before this went through sentence(); the rest went out as written
 
     def start(self) -> None:
         """Build the turn's evidence while the agent is still thinking, off the loop when it is big."""
@@ -72,12 +87,25 @@ class SentenceCheck:
             self._ready = asyncio.get_running_loop().create_task(asyncio.to_thread(lambda: self.turn.evidence))
 
     def extend(self, piece: str) -> None:
-        self.text += piece
+        # Pieces are joined when the text is read (once a sentence), not per chunk: a reply of n
+        # chunks costs O(n) copies, not O(n) copies of the whole reply.
+        self._pieces.append(piece)
+        self.length += len(piece)
+
+    @property
+    def text(self) -> str:
+        """The reply so far, as the agent wrote it."""
+        if self._pieces:
+            self._text += "".join(self._pieces)
+            self._pieces.clear()
+        return self._text
+
 
     async def sentence(self, start: int, end: int) -> str:
         """The checked text of ``self.text[start:end]``, the next sentence (or the reply's rest)."""
         original = self.text[start:end]
         text = original
+        self._checked_to = end
         if self._applies is None:
             self._applies = await self._which_apply()
         for name, refiner in self.refiners.items():
@@ -127,7 +155,10 @@ class SentenceCheck:
 
     def skipped_notes(self) -> list[str]:
         """Fail-open notes for the turn (x-rein-fail-open): which refiner stopped checking, in words."""
-        return [f"{name}: internal error, sentences sent as written" for name in self.skipped]
+        notes = [f"{name}: internal error, sentences sent as written" for name in self.skipped]
+        if self.length > self.max_chars:
+            notes.append(f"stream_check: reply past {self.max_chars} characters, the rest sent unchecked")
+        return notes
 
     async def _factuality(self, refiner: Refiner, start: int, end: int) -> str:
         from refiners.factuality import CHECKED, Checker, _name_edits, _status_edit
@@ -148,7 +179,9 @@ class SentenceCheck:
         checker._prev_end = start  # a value's naming words never reach back past its sentence's start
         step = self._steps["factuality"]
         found = []
-        for c in claims:
+        for i, c in enumerate(claims):
+            if i and i % _CLAIMS_PER_YIELD == 0:
+                await asyncio.sleep(0)  # a long sentence full of values: other requests are answered meanwhile
             claim = replace(c, start=c.start + lo, end=c.end + lo) if lo else c
             if claim.kind in CHECKED:
                 f = checker._check(claim)
@@ -205,7 +238,10 @@ class SentenceCheck:
                              feedback="; ".join(dict.fromkeys(n for n in s.notes if n))[:500]
                              or "no change, sentence by sentence")
                  for n, s in self._steps.items()]
-        return Refinement(draft=self.text if draft is None else draft, final="".join(self.final), steps=steps,
+        draft = self.text if draft is None else draft
+        # Text past the last checked sentence (the size limit, or a check that raised) went out as written.
+        final = "".join(self.final) + draft[self._checked_to:]
+        return Refinement(draft=draft, final=final, steps=steps,
                           plan_reason="checked sentence by sentence as the reply streamed",
                           notes=list(self.turn.notes))
 
