@@ -225,3 +225,47 @@ def test_postgres_store_is_shared_by_replicas(postgres_dsn):  # noqa: F811
     assert one.get(rows[0]["id"])["verdict"] == "wrong"
     assert two.requests(Filters(tenant="pg-a")) == 1 and two.dialogue(rows[0]["request_id"])["messages"]
     one.close(), two.close()
+
+
+def test_the_proxy_writes_what_is_queued_when_it_shuts_down(tmp_path, monkeypatch):
+    """A clean shutdown (the app's lifespan ending) writes the queue: nothing flushed it before."""
+    from starlette.testclient import TestClient
+
+    from middleware.config import Settings
+    from middleware.engine import Engine
+    from middleware.models import ScriptedModel
+    from middleware.proxy import create_app
+    from tests.decision_traffic import FAILED, TOOLS as SHOP_TOOLS
+
+    settings = Settings(policy="structural", shadow=True, decision_db=str(tmp_path / "d.db"))
+    log = DecisionLog.from_settings(settings)
+    log.flush_s = 3600  # the writer never wakes on its own during the test
+    engine = Engine(ScriptedModel(["Sorry."], cycle=True), settings.policy, decisions=log, shadow=True)
+    with TestClient(create_app(settings, engine)) as client:
+        r = client.post("/v1/chat/completions", json={"model": "m", "messages": FAILED, "tools": SHOP_TOOLS})
+        assert r.headers["x-rein-would-plan"] == "detect:tool_failure"
+        assert open_decision_store(settings.decision_db).count(Filters()) == 0  # still queued
+    assert [d["rule"] for d in open_decision_store(settings.decision_db).page(Filters())] == ["detect:tool_failure"]
+
+
+def test_each_rule_that_fired_is_a_span_event_with_its_mode():
+    import asyncio
+
+    from middleware.engine import Engine
+    from middleware.models import ScriptedModel
+    from tests.decision_traffic import FAILED, TOOLS as SHOP_TOOLS
+    from tests.spans import recording
+
+    exporter = recording()
+    exporter.clear()
+    engine = Engine(ScriptedModel(["Sorry."]), "structural", shadow=True)
+    request = ModelRequest(messages=parse_messages(FAILED), tools=SHOP_TOOLS, model="m")
+
+    async def run():
+        from middleware import tracing
+        with tracing.request_span("structural"):
+            await engine.pipeline().run(request)
+    asyncio.run(run())
+    events = [e for s in exporter.get_finished_spans() for e in s.events if e.name == "rein.rule"]
+    assert [(e.attributes["rein.rule.id"], e.attributes["rein.rule.mode"]) for e in events] == \
+        [("detect:tool_failure", "shadow")]

@@ -196,3 +196,30 @@ def test_the_sdk_runs_in_shadow_mode_under_rein_shadow(monkeypatch):
 
     reply = agent(FETCHED, TOOLS)
     assert reply == WRONG and not reply.rein.refined  # what the agent wrote: rein only watched
+
+
+def _nothing_to_do(request) -> str:
+    """rein's model answering "nothing to do" to each of its prompts (by the schema it asks for)."""
+    props = ((request.response_format or {}).get("json_schema") or request.response_format or {}).get("schema", {})
+    props = props.get("properties") or {}
+    if "refiners" in props:
+        return json.dumps({"refiners": [], "reason": "none needed"})
+    if "ok" in props:
+        return json.dumps({"ok": True, "feedback": "", "revision": ""})
+    return json.dumps({"error": "none", "evidence": "", "confidence": 0, "plan": ""})
+
+
+@pytest.mark.parametrize("messages,reply", [(FAILED, "Sorry, it is down."), (FETCHED, WRONG)])
+async def test_shadow_mode_does_the_same_work_as_acting(messages, reply):
+    """Every stage runs under shadow: rein asks its own model as often as when it acts."""
+    from middleware.models.testing import FunctionModel
+    from middleware.state import rein_model_calls
+    from policies.chat_model import ModelRequest
+
+    calls = {}
+    for shadow in (False, True):
+        own = FunctionModel(_nothing_to_do)
+        engine = Engine(ScriptedModel([reply], cycle=True), "default", rein_model=own, shadow=shadow)
+        state = await engine.pipeline().run(ModelRequest(messages=parse_messages(messages), tools=TOOLS, model="m"))
+        calls[shadow] = (rein_model_calls(state), len(own.requests), [h.rule for h in state.get("hits") or []])
+    assert calls[True] == calls[False] and calls[True][2]
