@@ -4,6 +4,7 @@ a cancellation no call made is reported. Official openai and anthropic clients."
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -98,7 +99,8 @@ async def test_a_reply_claiming_a_cancellation_no_call_made_is_reported():
 
 async def test_a_claimed_action_in_plan_mode_is_reasked_before_the_reply_goes_out(tmp_path):
     pack = tmp_path / "strict.yaml"
-    pack.write_text(Path(PACK).read_text().replace("  max_rounds: 2\n", "  max_rounds: 2\n  builtins: {claimed_action: plan}\n"))
+    text = re.sub(r"(?m)^  builtins: .*\n", "", Path(PACK).read_text())  # the pack's own line, if any
+    pack.write_text(text.replace("\nactions:\n", "\nactions:\n  builtins: {claimed_action: plan}\n", 1))
     model = ScriptedModel(["Your reservation ABC123 has been cancelled.", SORRY])
     app = create_app(Settings(policy=str(pack)), Engine(model, str(pack), rein_model=ScriptedModel([])))
     async with asgi_client(app) as http:
