@@ -87,8 +87,10 @@ def replayed(inception: Any, messages: list[Any], tools: list[dict[str, Any]] | 
     out = []
     for i in range(start, len(messages)):
         m = messages[i]
-        if getattr(m, "role", None) == "assistant":
-            out += [(i, d) for d in inception.check_draft(messages[:i], tools, m).errors if is_action(d)]
+        if getattr(m, "role", None) != "assistant":
+            continue
+        found = inception.check_draft(messages[:i], tools, m) if m.tool_calls else inception.check_reply(messages[:i], m)
+        out += [(i, d) for d in found.errors if is_action(d)]
     return out
 
 

@@ -65,3 +65,18 @@ def test_replay_checks_each_reply_against_the_dialogue_before_it():
     found = rule_findings(checker, messages, None)
     assert [(i, name, d.rule_id) for i, name, d in found] == [(4, "cancel_booking", RULE)]
     assert checker.checked == 2  # every reply, each once
+
+
+async def test_the_airline_pack_scores_a_trial_that_claims_an_action_it_never_made():
+    """The shipped pack's built-in claimed_action, replayed on a reply: reported, whatever its mode."""
+    from pathlib import Path
+
+    import inception
+
+    pack = Path(__file__).resolve().parents[1] / "examples" / "policies" / "airline.yaml"
+    checker = inception.build(load_policy(str(pack)))
+    messages = [{"role": "system", "content": "airline"}, {"role": "user", "content": "cancel ABC123"},
+                {"role": "assistant", "content": "Your reservation ABC123 has been cancelled."}]
+    tools = [{"type": "function", "function": {"name": "cancel_reservation", "parameters": {"type": "object"}}}]
+    found = rule_findings(checker, messages, tools)
+    assert [(i, name, d.rule_id) for i, name, d in found] == [(2, "reply", "action:builtin/claimed_action")]
