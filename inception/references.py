@@ -360,8 +360,7 @@ class VagueReference:
             what = "candidates" if kind.startswith(SHAPE) else f"{kind}s"
             return [Detection(type="ambiguous_request", subtype="vague_reference",
                               evidence=f'"{phrase}" in "{" ".join(request.split())[:120]}" could be any of '
-                                       f'{len(ids)} {what}: {listed} (no id, option, yes or focus singles one out; '
-                                       f'read {ctx.read} of {ctx.total} chars of earlier context)')]
+                                       f'{len(ids)} {what}: {listed} (no id, option, yes or focus singles one out)')]
         return []
 
     @staticmethod
