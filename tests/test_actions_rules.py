@@ -3,6 +3,7 @@ hand-made dialogues for each kind of rule, and a pack's mistakes reported with t
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -190,3 +191,13 @@ def test_a_bind_to_an_unknown_record_or_argument_is_a_load_error():
     assert "record 'order' has no field 'customer'" in message and "line " in message
     message = _error(PACK.replace("{order: args.order_id, customer", "{order: args.order, customer"))
     assert "refund_order has no argument 'order'" in message
+
+
+def test_the_readme_example_pack_loads_and_holds_what_it_says():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## Action rules", 1)[1]
+    pack = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    msgs = dialogue(("get_order", {"order_id": "O1"}, ORDER))
+    msgs[-1] = UserMessage(content="Yes, cancel it")
+    _, found = check(msgs, "cancel_order", {"order_id": "O1"}, pack=pack)
+    assert [(d.rule, d.hold) for d in found] == [("action:not_shipped", True)]
