@@ -6,7 +6,7 @@ wrong one; the deterministic factuality pass then reads the seeded reply. Printe
 caught (flagged), caught and restored to the tool's value, and rewritten to anything else (a wrong
 fix). The untouched replies are the real-dialogue bench's business (bench/real_dialogues.py).
 
-    python bench/seeded_facts.py [--data PATH] [--verbose]
+    python bench/seeded_facts.py [--data PATH ...] [--verbose]   # default: every corpus under ../shared/data/
 """
 from __future__ import annotations
 
@@ -22,12 +22,14 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from policies.messages import AssistantMessage, parse_messages, text_of  # noqa: E402
 from refiners.base import TurnContext  # noqa: E402
 from refiners.claims import find_claims, render  # noqa: E402
 from refiners.evidence import Evidence  # noqa: E402
 from refiners.factuality import Checker, deterministic_pass  # noqa: E402
+from real_corpora import corpora, corpus_name, table  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "tau-bench-airline" / "dev.json"
 KINDS = ("money", "time", "date")
@@ -110,27 +112,51 @@ def measure(path: Path = DATA) -> dict[str, Any]:
     return {"counts": counts, "missed": missed, "wrong_fixes": wrong_fixes}
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", type=Path, default=DATA)
-    p.add_argument("--verbose", action="store_true")
-    args = p.parse_args()
-    if not args.data.exists():
-        print(f"{args.data} not found: pass --data", file=sys.stderr)
-        return 2
-    out = measure(args.data)
+def show(name: str, out: dict[str, Any], verbose: bool) -> None:
     c = out["counts"]
     n = c["seeded"] or 1
-    print(f"seeded contradictions in real replies: {c['seeded']}")
+    print(f"== {name}: seeded contradictions in real replies: {c['seeded']}")
     for kind in KINDS:
         print(f"  {kind:6} caught {c[f'caught {kind}']}/{c[f'seeded {kind}']}")
     print(f"caught {c['caught']}/{c['seeded']} ({c['caught'] / n:.0%}); restored to the tool's value "
           f"{c['restored']}; rewritten to anything else {c['wrong fix']}")
-    if args.verbose:
+    if verbose:
         for line in out["missed"][:40]:
             print("  missed", line)
     for line in out["wrong_fixes"]:
         print("  wrong fix", line)
+
+
+def summary(rows: list[tuple[str, Counter]]) -> str:
+    total: Counter[str] = Counter()
+    for _, c in rows:
+        total.update(c)
+    frac = lambda c, k: f"{c[f'caught {k}']}/{c[f'seeded {k}']}"  # noqa: E731
+    return table(rows + [("total", total)], [
+        ("seeded", "", lambda c: str(c["seeded"])),
+        *((k, "", lambda c, k=k: frac(c, k)) for k in KINDS),
+        ("caught", ">= 70%", lambda c: f"{c['caught']}/{c['seeded']} ({c['caught'] / (c['seeded'] or 1):.0%})"),
+        ("wrongly restored", "0", lambda c: str(c["wrong fix"])),
+    ])
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", type=Path, action="append", help="a corpus (repeatable; default: every dev.json under ../shared/data/)")
+    p.add_argument("--verbose", action="store_true")
+    args = p.parse_args()
+    paths = args.data or corpora()
+    missing = [x for x in paths if not x.exists()] or ([] if paths else ["../shared/data/*/dev.json"])
+    if missing:
+        print(f"{missing[0]} not found: pass --data", file=sys.stderr)
+        return 2
+    rows = []
+    for path in paths:
+        out = measure(path)
+        show(corpus_name(path), out, args.verbose)
+        rows.append((corpus_name(path), out["counts"]))
+    print("\n== per corpus")
+    print(summary(rows))
     return 0
 
 

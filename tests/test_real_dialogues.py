@@ -1,10 +1,12 @@
-"""Issue 9's targets on the tau-bench airline dev set, measured by bench/real_dialogues.py.
+"""Issues 9 and 19's targets on every real corpus under ../shared/data/, measured by bench/real_dialogues.py.
 
-rein must not make a working agent worse: on 100 real GPT-4o trajectories, under `structural` and
-under `default` (rein's own model answering "none", so only rein's rules act), it changes at most
-0.5% of the agent's replies, alarms an ambiguity on at most 1% of user turns, never flags a loop
-that has ended, and finds tool failures with precision and recall >= 0.98 against a plain rule
-(bench/real_dialogues.py `reference_failure`). The data stays outside the repository.
+rein must not make a working agent worse: on real trajectories of every domain there (tau-bench
+airline: 100 GPT-4o trajectories, JSON tool results; AgentDojo banking and messaging: 300
+gpt-4o-mini conversations, YAML tool results, real tool errors, planted injections), under
+`structural` and under `default` (rein's own model answering "none", so only rein's rules act), it
+changes no reply of a trajectory the agent got right, alarms an ambiguity on at most 0.2% of user
+turns, never flags a loop that has ended, and finds tool failures with precision and recall >= 0.98
+against a plain rule (bench/real_rules.py `reference_failure`). The data stays outside the repository.
 """
 from __future__ import annotations
 
@@ -16,7 +18,9 @@ from pathlib import Path
 import pytest
 
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "real_dialogues.py"
-DEV = Path(__file__).resolve().parents[2] / "shared/data/tau-bench-airline/dev.json"
+DATA = Path(__file__).resolve().parents[2] / "shared/data"
+DEV = DATA / "tau-bench-airline/dev.json"
+CORPORA = sorted(DATA.glob("*/dev.json")) if DATA.is_dir() else []
 POLICIES = ("structural", "default")
 
 
@@ -29,12 +33,18 @@ def _bench():
     return module
 
 
-@pytest.fixture(scope="module")
-def figures():
-    if not DEV.exists():
-        pytest.skip(f"the tau-bench airline dev set is not here ({DEV}); it lives outside the repository")
+_MEASURED: dict[Path, dict] = {}
+
+
+@pytest.fixture(scope="module", params=CORPORA or [None], ids=lambda p: p.parent.name if p else "no-data")
+def figures(request):
+    path = request.param
+    if path is None or not path.exists():
+        pytest.skip(f"no real corpus under {DATA}; the data lives outside the repository")
     # The whole-pipeline replay is the bench's to print; the targets need the in-process passes only.
-    return _bench().measure(DEV, POLICIES, replay=False)
+    if path not in _MEASURED:
+        _MEASURED[path] = _bench().measure(path, POLICIES, replay=False)
+    return _MEASURED[path]
 
 
 def _examples(rows: list[dict], render, n: int = 5) -> str:
@@ -50,26 +60,29 @@ def _alarm(a: dict) -> str:
     return f"  {a['trajectory']} msg {a['index']} [{a['cut']}] {a.get('label', '')}: {a['evidence'][:120]}"
 
 
-def test_the_dev_set_is_cut_into_every_case(figures):
-    assert figures["trajectories"] == 100
-    assert figures["replies"] == 760
-    assert figures["user_cuts"] > 700 and figures["tool_cuts"] > 600
+def test_the_corpus_is_cut_into_every_case(figures):
+    assert figures["trajectories"] >= 100 and figures["replies"] >= 250
+    assert figures["user_cuts"] >= 300 and figures["tool_cuts"] >= 600
+    if figures["corpus"] == "tau-bench-airline":
+        assert (figures["trajectories"], figures["replies"]) == (100, 760)
 
 
 @pytest.mark.parametrize("policy", POLICIES)
-def test_replies_changed_at_most_half_a_percent(figures, policy):
+def test_no_reply_of_a_working_agent_is_changed(figures, policy):
     rc = figures["policies"][policy]["replies_changed"]
-    assert rc["share"] <= 0.005, (f"{policy}: {rc['count']}/{rc['of']} replies changed ({100 * rc['share']:.1f}%), "
-                                  f"e.g.\n{_examples(rc['list'], _change)}")
+    right = [c for c in rc["list"] if c.get("reward") == 1.0]
+    assert not right, (f"{policy}: {len(right)} replies changed in trajectories the agent got right, "
+                       f"e.g.\n{_examples(right, _change)}")
+    assert rc["share"] <= 0.005, f"{policy}: {rc['count']}/{rc['of']} replies changed\n{_examples(rc['list'], _change)}"
 
 
 @pytest.mark.parametrize("policy", POLICIES)
-def test_ambiguity_alarms_at_most_one_percent_of_user_turns(figures, policy):
+def test_ambiguity_alarms_at_most_a_fifth_of_a_percent_of_user_turns(figures, policy):
     amb = figures["policies"][policy]["ambiguity"]
     alarms = [a for a in figures["policies"][policy]["alarms"]["list"]
               if a["label"].startswith("ambiguous_request") and a["cut"] == "user"]
-    assert amb["share"] <= 0.01, (f"{policy}: ambiguity alarms on {amb['user_turns']}/{amb['of']} user turns "
-                                  f"({100 * amb['share']:.1f}%), e.g.\n{_examples(alarms, _alarm)}")
+    assert amb["share"] <= 0.002, (f"{policy}: ambiguity alarms on {amb['user_turns']}/{amb['of']} user turns "
+                                   f"({100 * amb['share']:.1f}%), e.g.\n{_examples(alarms, _alarm)}")
 
 
 @pytest.mark.parametrize("policy", POLICIES)
@@ -104,6 +117,8 @@ def _result(content: str, id: str = "call_1") -> dict:
     ('{"status_code": 404}', True),
     ('{"payment": {"status": "failed"}, "status": "paid"}', False), ('{"status": "available"}', False),
     ('{"error": null, "ok": true}', False), ("The flight is on time.", False), ("", False),
+    ("ValueError: Transaction with ID 3 not found.", True), ("- id: 3\n  amount: 5\nKeyError: 'channel'", True),
+    ("- subject: ValueError handling in Python", False),
 ])
 def test_reference_error_shapes(content, failed):
     assert _bench().reference_error(content) is failed

@@ -139,17 +139,26 @@ def test_evidence_is_linear_and_bounded_on_huge_tool_results_and_user_messages()
     assert len(json.dumps(big)) > 200_000 and len(text) > 50_000
 
 
-def test_seeded_contradictions_in_real_replies_are_caught_and_restored_exactly():
-    if not DEV.exists():
-        pytest.skip(f"{DEV} not present (the shared real trajectories)")
+CORPORA = sorted(DEV.parents[1].glob("*/dev.json")) if DEV.parents[1].is_dir() else []
+
+
+@pytest.mark.parametrize("path", CORPORA or [None], ids=lambda p: p.parent.name if p else "no-data")
+def test_seeded_contradictions_in_real_replies_are_caught_and_restored_exactly(path):
+    if path is None or not path.exists():
+        pytest.skip(f"no real corpus under {DEV.parents[1]} (the shared real trajectories)")
     import sys
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
     from seeded_facts import measure
 
-    c = measure(DEV)["counts"]
-    assert c["seeded"] >= 300
-    # When written: times 334/513, dates 154/168, amounts 47/240 (most seeded amounts are a sum of
-    # others in view, which rein does not call wrong). Every fix restores the tool's own value.
-    assert c["caught time"] / c["seeded time"] >= 0.6 and c["caught date"] / c["seeded date"] >= 0.85
+    c = measure(path)["counts"]
+    # Never a wrong value for a right one, in any corpus: every fix restores the tool's own value.
     assert c["wrong fix"] == 0
+    # Caught at least 70% of the seeded values where a corpus has enough of them to say so. When
+    # written: tau-bench airline 709/848 (times 460/513, dates 151/168, amounts 98/167); AgentDojo
+    # 6/18 (most of its seedable amounts sit in transfers that share one IBAN, which names no one record).
+    if c["seeded"] >= 100:
+        assert c["caught"] / c["seeded"] >= 0.7, dict(c)
+    if path.parent.name == "tau-bench-airline":
+        assert c["seeded"] >= 300 and c["caught time"] / c["seeded time"] >= 0.8
+        assert c["caught date"] / c["seeded date"] >= 0.85
