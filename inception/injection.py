@@ -117,12 +117,13 @@ def requested_calls(passage: str, tools: dict[str, dict[str, Any]]) -> list[str]
         for w in set(words):
             df[w] = df.get(w, 0) + 1
     out: dict[str, list[str]] = {}
-    for name in tools:  # a tool named outright ("use the tool `send_money`")
+    for name in tools:  # a tool named outright ("use the tool `send_money` with ..."): the passage's values
         if len(name) > 3 and re.search(rf"(?<![\w]){re.escape(name)}(?![\w])", passage, re.I):
-            out.setdefault(name, [])
+            out[name] = list(dict.fromkeys(m.group().rstrip(".,") for m in _VALUE.finditer(passage)))
     for clause in _CLAUSE.split(passage):
         values = list(dict.fromkeys(m.group().rstrip(".,") for m in _VALUE.finditer(clause)))
-        said = {_CANON.get(w, w) for w in _WORD.findall(clause.lower())} | {_CANON.get(k, k) for v in values for k in _kinds(v)}
+        words = _WORD.findall(_VALUE.sub(" ", clause).lower())  # "fred@mail.example" says no "mail"
+        said = {_CANON.get(w, w) for w in words} | {_CANON.get(k, k) for v in values for k in _kinds(v)}
         best, score = [], 0.0
         for name, words in names.items():
             verb = next((w for w in words if w in _VERB_GROUPS), None)
@@ -142,8 +143,8 @@ def requested_calls(passage: str, tools: dict[str, dict[str, Any]]) -> list[str]
 
 def _kinds(value: str) -> tuple[str, ...]:
     """The argument names a value fits: an amount goes to an amount, an account to a recipient."""
-    if "@" in value:
-        return ("email", "recipient", "address")
+    if "@" in value:  # not "email": that word names the sending itself (_SAME)
+        return ("recipient", "address")
     if re.match(r"[$€£]|\d", value):
         return ("amount",)
     if re.match(r"[A-Z]{2}\d{2}", value):
