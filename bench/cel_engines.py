@@ -26,7 +26,6 @@ import cel  # noqa: E402
 
 from inception.actions import ActionChecker  # noqa: E402
 from inception.actions.facts import gather, parse_args  # noqa: E402
-from policies.cel_names import merge  # noqa: E402
 from policies.loader import load_policy  # noqa: E402
 from policies.messages import AssistantMessage, parse_messages  # noqa: E402
 
@@ -49,12 +48,8 @@ def cases(data: Path, checker: ActionChecker) -> list[tuple[list[Any], dict[str,
                 if not rules or args is None:
                     continue
                 facts = gather(msgs[:i], s, checker.extractor)
-                uses: dict[str, Any] = {}
-                for r in rules:
-                    for var, read in r.uses.items():
-                        uses[var] = merge(uses.get(var, {}), read)
-                spec = s.tool(call.function.name)
-                out.append((rules, checker._variables(call.function.name, spec, args, facts, uses)))
+                bound = checker._bound(s.tool(call.function.name), args, facts)
+                out.append((rules, checker._variables(call.function.name, bound, facts, [r.uses for r in rules])))
     return out
 
 

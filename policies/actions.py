@@ -118,7 +118,7 @@ class ActionRule(_Strict):
     on_violation: Literal["plan", "flag"] = Field(
         "plan", description="plan: hold the call and re-ask the agent with a plan; flag: report only.")
     _programs: tuple[Any, Any] | None = PrivateAttr(None)
-    _uses: dict[str, Any] = PrivateAttr(default_factory=dict)
+    _reads: dict[str, dict[str, Any]] = PrivateAttr(default_factory=dict)
 
     @property
     def programs(self) -> tuple[Any, Any]:
@@ -130,7 +130,15 @@ class ActionRule(_Strict):
     @property
     def uses(self) -> dict[str, Any]:
         """Variable -> what the rule reads of it (a read tree, see policies.cel_names): what the engine builds."""
-        return self._uses
+        out: dict[str, Any] = {}
+        for reads in self._reads.values():
+            for var, read in reads.items():
+                out[var] = merge(out.get(var, {}), read)
+        return out
+
+    def reads(self, part: str) -> dict[str, Any]:
+        """What ``when`` or ``condition`` alone reads: the engine judges ``when`` first, with only that."""
+        return self._reads.get(part, {})
 
 
 class ActionSettings(_Strict):
@@ -263,7 +271,7 @@ def _rule_problems(s: ActionSettings, i: int, rule: ActionRule, tools: list[str]
             scope.lists.add(name)
     args = specs[0].arguments if len(specs) == 1 else {}
     scope.fields["args"] = _fields_of(args) if args else None
-    uses: dict[str, Any] = {}
+    reads: dict[str, dict[str, Any]] = {}
     programs = []
     for attr in ("when", "condition"):
         text = getattr(rule, attr)
@@ -277,11 +285,10 @@ def _rule_problems(s: ActionSettings, i: int, rule: ActionRule, tools: list[str]
             continue
         found = names_in(text, scope, RESERVED)
         out += [(("rules", i, attr), problem) for problem in found.problems]
-        for var, read in found.uses.items():
-            uses[var] = merge(uses.get(var, {}), read)
+        reads[attr] = found.uses
     if not out:
         rule._programs = (programs[0], programs[1])
-        rule._uses = uses
+        rule._reads = reads
     return out
 
 

@@ -127,40 +127,45 @@ class ActionChecker:
         return out
 
     def _rules(self, call: ToolCall, rules: list[ActionRule], args: dict[str, Any], facts: Facts) -> list[Detection]:
+        # Converting values into CEL is what a check costs, so a gated rule's `when` is judged
+        # first with only what the `when`s read, and the conditions see only what the rules
+        # that apply read.
         name = call.function.name
-        spec = self.settings.tool(name) or ToolSpec()
-        uses: dict[str, Any] = {}
-        for rule in rules:
-            for var, read in rule.uses.items():
-                uses[var] = merge(uses.get(var, {}), read)
-        variables = self._variables(name, spec, args, facts, uses)
+        bound = self._bound(self.settings.tool(name) or ToolSpec(), args, facts)
+        gated = [r for r in rules if r.programs[0] is not None]
+        if gated:
+            context = self._context(name, bound, facts, [r.reads("when") for r in gated])
+            rules = [r for r in rules if r.programs[0] is None or _judge(r.programs[0], context) is True]
+        variables = self._variables(name, bound, facts, [r.reads("condition") for r in rules])
         context = cel.Context(variables=variables, functions=self.functions or None)
         out = []
         for rule in rules:
-            when, condition = rule.programs
-            try:
-                if when is not None and when.execute(context) is not True:
-                    continue
-                holds = condition.execute(context)
-            except Exception:  # a record not fetched, a field absent: the rule cannot be judged
-                continue
-            if holds is False:
+            if _judge(rule.programs[1], context) is False:
                 out.append(Detection(type="action_violation", subtype=rule.id, rule=f"action:{rule.id}",
-                                     evidence=f"{rule.reason.strip()} ({_evidence(name, variables, rule.uses)})",
+                                     evidence=f"{rule.reason.strip()} ({_evidence(name, variables, rule.reads('condition'))})",
                                      hold=rule.on_violation == "plan", call_id=call.id))
         return out
 
-    def _variables(self, name: str, spec: ToolSpec, args: dict[str, Any], facts: Facts,
-                   uses: dict[str, Any]) -> dict[str, Any]:
-        typed_args = typed_object(args, spec.arguments)
-        out: dict[str, Any] = {"tool": name, "args": _project(typed_args, uses.get("args", ALL))}
-        bound: dict[str, Any] = {"args": typed_args}
+    def _context(self, name: str, bound: dict[str, Any], facts: Facts, reads: list[dict[str, Any]]) -> Any:
+        return cel.Context(variables=self._variables(name, bound, facts, reads), functions=self.functions or None)
+
+    def _bound(self, spec: ToolSpec, args: dict[str, Any], facts: Facts) -> dict[str, Any]:
+        """The typed arguments and every record the tool binds (None when not fetched), whole."""
+        bound: dict[str, Any] = {"args": typed_object(args, spec.arguments)}
         for bind_name, bind in spec.binds().items():
             bound[bind_name] = _resolve(bind, bound, facts.records.get(bind.record, {}))
-            if bind_name in uses:
-                value = bound[bind_name]
-                out[bind_name] = _project(value, uses[bind_name])
-        if facts.now is not None:
+        return bound
+
+    def _variables(self, name: str, bound: dict[str, Any], facts: Facts, reads: list[dict[str, Any]]) -> dict[str, Any]:
+        uses: dict[str, Any] = {}
+        for r in reads:
+            for var, read in r.items():
+                uses[var] = merge(uses.get(var, {}), read)
+        out: dict[str, Any] = {"tool": name}
+        for var, value in bound.items():
+            if var in uses:
+                out[var] = _project(value, uses[var])
+        if ("now" in uses or "today" in uses) and facts.now is not None:
             out["now"] = facts.now
             out["today"] = facts.now.replace(hour=0, minute=0, second=0, microsecond=0)
         if "last_user" in uses:
@@ -170,6 +175,13 @@ class ActionChecker:
         if "tables" in uses:
             out["tables"] = self.settings.tables
         return out
+
+
+def _judge(program: Any, context: Any) -> Any:
+    try:
+        return program.execute(context)
+    except Exception:  # a record not fetched, a field absent: the rule cannot be judged
+        return None
 
 
 def _builtin(check: str, evidence: str, mode: str, call_id: str | None) -> Detection:
