@@ -123,7 +123,8 @@ class SuiteFile(pytest.File):
         except ScenarioError as e:
             raise self.CollectError(str(e)) from None
         trials, arms = state["trials"], state["arms"]
-        scorers = resolve(suite.scorer_specs())  # the suite's own: another suite's do not judge it
+        # The suite's own (another suite's do not judge it); the action rules are the run's policy's.
+        scorers = resolve(suite.scorer_specs(), {"policy": self.config.getoption("rein_policy")})
         for s in scorers:
             state["scorers"].setdefault(s.name, s.spec)
         named = trials > 1 or len(arms) > 1

@@ -86,7 +86,7 @@ class Runner:
                  scorers: list[Scorer] | None = None):
         """``scorers``: what judges each trial; default, the ones the suite names (else ``DEFAULT``)."""
         self.suite, self.agent, self.arms, self.config = suite, agent, arms, config
-        self.scorers = scorers if scorers is not None else resolve(suite.scorer_specs())
+        self.scorers = scorers if scorers is not None else resolve(suite.scorer_specs(), {"policy": config.policy})
         self.out_dir = Path(out_dir) if out_dir else None
         self.user_model = user_model
         self.judge_model = judge_model  # rates each finished dialogue's satisfaction beside the rules

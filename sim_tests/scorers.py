@@ -92,7 +92,7 @@ class Scorer:
 
 
 FACTORIES: dict[str, Callable[..., Scorer]] = {}
-DEFAULT = ("db_state", "communicated", "recovery", "turn_limit", "patience")
+DEFAULT = ("db_state", "communicated", "recovery", "turn_limit", "patience", "actions")
 
 
 def scorer(factory: Callable[..., ScoreFn] | None = None, *, name: str | None = None) -> Any:
@@ -113,20 +113,25 @@ def scorer(factory: Callable[..., ScoreFn] | None = None, *, name: str | None = 
 
     make.__name__, make.__doc__ = factory.__name__, factory.__doc__
     make.scorer_name = key  # type: ignore[attr-defined]
+    make.parameters = frozenset(signature.parameters)  # type: ignore[attr-defined]  (what resolve may fill in)
     FACTORIES[key] = make
     return make
 
 
-def resolve(specs: list[Any] | None) -> list[Scorer]:
+def resolve(specs: list[Any] | None, run: dict[str, Any] | None = None) -> list[Scorer]:
     """Scorers from a suite's ``scorers`` entries: a registered name, ``"module:factory"``, or
-    ``{name, args}``; None or empty: ``DEFAULT``. Raises ValueError naming an unknown one."""
+    ``{name, args}``; None or empty: ``DEFAULT``. ``run``: what the run knows (its ``policy``), given
+    to every factory that takes such an argument and was not given it. Raises ValueError naming an
+    unknown one."""
     out = []
     for spec in specs or DEFAULT:
         if isinstance(spec, Scorer):
             out.append(spec)
             continue
         name, args = (spec, {}) if isinstance(spec, str) else (spec["name"], dict(spec.get("args") or {}))
-        out.append(_factory(name)(**args))
+        factory = _factory(name)
+        given = {k: v for k, v in (run or {}).items() if k in factory.parameters and k not in args}
+        out.append(factory(**given, **args))
     return out
 
 
@@ -248,8 +253,9 @@ def patience() -> ScoreFn:
 @scorer
 def actions(policy: str = "default") -> ScoreFn:
     """A process score: the pack's action rules and built-in checks, the ones that hold a call in
-    front of a live agent, replayed on every reply the agent sent (``rule_findings``). It does not
-    decide the verdict: a trial that passed while breaking a rule is a lucky pass (``TrialRecord.lucky``)."""
+    front of a live agent, replayed on every reply the agent sent (``rule_findings``); by default the
+    run's policy, so every arm is judged by the rules the rein arm enforces. It does not decide the
+    verdict: a trial that passed while breaking a rule is a lucky pass (``TrialRecord.lucky``)."""
     return rules_check(inception.build(load_policy(policy)))
 
 

@@ -147,7 +147,7 @@ async def test_a_suite_file_names_a_custom_scorer_and_the_report_shows_its_verdi
 async def test_registering_a_scorer_changes_no_other_suite(tmp_path):
     import tests.plugin_examples  # noqa: F401  (registers `mentions`)
     log, report = await run_suite(_suite_file(tmp_path, ""), tmp_path / "out")
-    assert [s.name for s in log.scorers] == ["db_state", "communicated", "recovery", "turn_limit", "patience"]
+    assert [s.name for s in log.scorers] == ["db_state", "communicated", "recovery", "turn_limit", "patience", "actions"]
     assert log.trials[0].status == "passed" and "mentions" not in report
 
 

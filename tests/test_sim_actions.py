@@ -21,6 +21,9 @@ def suite(*ids: str) -> Suite:
     return Suite(name="small", scenarios=[by[i] for i in ids])
 
 
+OUTCOME = ["db_state", "communicated", "recovery", "turn_limit", "patience"]
+
+
 def process_scorer() -> Scorer:
     return Scorer("actions", {}, rules_check(HoldCalls(load_policy("structural"), tool="cancel_booking")))
 
@@ -32,7 +35,7 @@ async def run(scorers) -> RunLog:
 
 
 async def test_a_trial_that_reaches_the_gold_state_while_breaking_a_rule_is_a_lucky_pass():
-    log = await run([*resolve(None), process_scorer()])
+    log = await run([*resolve(OUTCOME), process_scorer()])
     (trial,) = log.trials
     assert trial.status == "passed" and trial.lucky  # the verdict stays the outcome's
     assert trial.broken_rules == [RULE] and trial.reason == ""
@@ -47,9 +50,20 @@ async def test_a_trial_that_reaches_the_gold_state_while_breaking_a_rule_is_a_lu
 
 
 async def test_without_a_process_score_nothing_is_lucky_and_the_reports_say_nothing_of_it():
-    log = await run(resolve(None))
+    log = await run(resolve(OUTCOME))
     assert log.trials[0].status == "passed" and not log.trials[0].lucky
     assert "Lucky" not in render_markdown(log) and "Rule violations" not in render_html(log)
+
+
+async def test_by_default_every_trial_is_judged_by_the_run_policys_action_rules():
+    from sim_tests.scorers import DEFAULT
+
+    scorers = resolve(None, {"policy": "structural"})
+    assert [s.name for s in scorers] == list(DEFAULT) and scorers[-1].args == {"policy": "structural"}
+    assert resolve([{"name": "actions", "args": {"policy": "default"}}], {"policy": "structural"})[0].args == \
+        {"policy": "default"}  # a suite's own choice stands
+    log = await run(scorers)
+    assert log.trials[0].scores[-1].name == "actions" and log.trials[0].scores[-1].process
 
 
 def test_replay_checks_each_reply_against_the_dialogue_before_it():
