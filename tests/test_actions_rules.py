@@ -201,3 +201,33 @@ def test_the_readme_example_pack_loads_and_holds_what_it_says():
     msgs[-1] = UserMessage(content="Yes, cancel it")
     _, found = check(msgs, "cancel_order", {"order_id": "O1"}, pack=pack)
     assert [(d.rule, d.hold) for d in found] == [("action:not_shipped", True)]
+
+
+def test_now_from_a_tool_result_or_a_fixed_value_and_a_write_that_sets_fields_from_its_arguments():
+    pack = PACK.replace("now: [{header: x-now}, {system_prompt: 'Today is (\\d{4}-\\d\\d-\\d\\d)'}]",
+                        "now: [{tool: get_time, field: now}, {value: '2025-01-02T00:00:00'}]")
+    pending = {**ORDER, "status": "pending", "placed_at": "2025-01-01T00:00:00"}
+    msgs = dialogue(("get_order", {"order_id": "O1"}, pending), system="no date here")
+    assert check(msgs, "cancel_order", {"order_id": "O1"}, pack=pack)[1] == []        # the fixed value
+    late = dialogue(("get_order", {"order_id": "O1"}, pending), ("get_time", {}, {"now": "2025-06-01 09:00"}))
+    assert [d.rule for d in check(late, "cancel_order", {"order_id": "O1"}, pack=pack)[1]] == ["action:cancel_window"]
+    # a write whose result still shows the old status: `arguments` takes the new one from the call
+    pack = PACK.replace("      from: [{tool: get_order, key: args.order_id}]",
+                        "      from: [{tool: get_order, key: args.order_id},\n"
+                        "             {tool: set_status, key: args.order_id, arguments: [status]}]")
+    shipped = dialogue(("get_order", {"order_id": "O1"}, ORDER),
+                       ("set_status", {"order_id": "O1", "status": "pending"}, ORDER))
+    assert check(shipped, "cancel_order", {"order_id": "O1"}, pack=pack)[1] == []
+
+
+def test_a_now_source_names_exactly_one_place():
+    message = _error(PACK.replace("{header: x-now}", "{header: x-now, value: '2025-01-01'}"))
+    assert "give exactly one of header" in message and "line 4" in message
+
+
+def test_the_cascade_checks_a_text_reply_for_a_claimed_action():
+    cascade = build(parse_policy(PACK))
+    d = cascade.check_reply(dialogue(("get_order", {"order_id": "O1"}, ORDER)),
+                            AssistantMessage(content="Your order has been cancelled."))
+    assert [(e.rule, e.hold) for e in d.errors] == [("action:builtin/claimed_action", False)]
+    assert cascade.check_reply([UserMessage(content="hi")], AssistantMessage(content="Hello!")).errors == []
