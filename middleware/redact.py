@@ -12,6 +12,8 @@ upstream's error body relayed under passthrough (``redact_json``).
     'POST [url]: 503'
     >>> redact("factuality: TypeError: sequence item 0: expected str instance, int found; persona: over budget (2s)")
     'factuality: failed; persona: over budget (2s)'
+    >>> redact("stream_check: internal error (TypeError); the reply streams unchecked")
+    'stream_check: internal error; the reply streams unchecked'
     >>> redact("input.3: unhashable type: 'list'")
     'input.3: failed'
     >>> redact("upstream: litellm.BadRequestError: OpenAIException - max_tokens is too large")
@@ -34,6 +36,8 @@ _HOST_PORT = re.compile(r"\b[a-z][a-z0-9-]*(?:\.[a-z0-9-]+)*:\d{2,5}\b", re.I)
 # litellm wraps a provider's own reason in two exception names: the reason is kept, the names are not.
 _LITELLM = re.compile(r"\b(?:litellm\.)?\w+Error: \w+Exception - ")
 _EXCEPTION = re.compile(r"\b(?:[a-z_]\w*\.)*[A-Z]\w*(?:Error|Exception)\b(?::[^;\n]*)?")
+# A name in parentheses after the words that already say it failed: "internal error (TypeError)"
+_NAMED = re.compile(r" \((?:[a-z_]\w*\.)*[A-Z]\w*(?:Error|Exception)\)")
 _PYTHON_WORDS = re.compile(r"(?:unhashable type|got multiple values for (?:keyword )?argument|object has no attribute|"
                            r"object is not (?:subscriptable|iterable|callable)|unexpected keyword argument|"
                            r"expected str instance|takes \d+ positional argument|argument of type|"
@@ -45,7 +49,7 @@ def redact(text: str) -> str:
         text = _URL.sub("[url]", text)
     text = _HOST_PORT.sub("[address]", _IP.sub("[address]", text))
     if "Error" in text or "Exception" in text:
-        text = _EXCEPTION.sub("failed", _LITELLM.sub("", text))
+        text = _EXCEPTION.sub("failed", _NAMED.sub("", _LITELLM.sub("", text)))
     return _PYTHON_WORDS.sub("failed", text)
 
 

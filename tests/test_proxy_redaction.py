@@ -126,3 +126,28 @@ async def test_an_unexpected_failure_is_a_500_without_its_name(caplog):
         r = await c.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "hi"}]})
     assert r.status_code == 500 and "KeyError" not in r.text, r.text
     assert "secret-internal-key" in caplog.text
+
+
+async def test_readyz_and_the_admin_endpoints_name_no_exception(caplog):
+    class Unready(ScriptedModel):
+        async def probe(self):
+            raise ConnectionRefusedError("[Errno 111] Connect call failed ('10.0.0.7', 8000)")
+
+    class BrokenStore:
+        async def get(self, user, tenant):
+            raise ValueError("database disk image is malformed at /var/lib/rein/p.db")
+
+        delete = get
+
+    caplog.set_level(logging.WARNING)
+    app = app_for(Unready([]), "structural", admin_key="adm")
+    app.state.engine.personas = BrokenStore()
+    async with asgi_client(app) as c:
+        ready = await c.get("/readyz")
+        read = await c.get("/v1/rein/profiles/alice", headers={"x-rein-admin-key": "adm"})
+        gone = await c.delete("/v1/rein/profiles/alice", headers={"x-rein-admin-key": "adm"})
+    assert ready.status_code == 503 and "upstream probe failed" in ready.text
+    for r in (ready, read, gone):
+        assert not INTERNALS.search(r.text) and "malformed" not in r.text, r.text
+    assert read.status_code == gone.status_code == 502 and "persona store failed" in read.text
+    assert "10.0.0.7" in caplog.text and "malformed" in caplog.text  # the log keeps why

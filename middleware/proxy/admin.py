@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
 from middleware.proxy.errors import error_response
 from refiners.store import DEFAULT_TENANT
+
+log = logging.getLogger("rein.proxy")
 
 router = APIRouter(prefix="/v1/rein/profiles", tags=["rein"])
 
@@ -54,8 +57,9 @@ async def read_profile(user: str, request: Request, tenant: str = DEFAULT_TENANT
         return refused
     try:
         profile = await request.app.state.engine.personas.get(user, tenant)
-    except Exception as e:
-        return error_response(502, f"persona store failed: {type(e).__name__}", "persona_store_error")
+    except Exception:
+        log.exception("rein: the persona store failed")  # the operator reads why; the caller, what
+        return error_response(502, "persona store failed", "persona_store_error")
     if profile is None:
         return error_response(404, f"no profile stored for user {user!r} of tenant {tenant!r}", "profile_not_found", "user")
     return JSONResponse({"object": "rein.profile", "tenant": tenant, "user": user, "profile": profile})
@@ -67,8 +71,9 @@ async def delete_profile(user: str, request: Request, tenant: str = DEFAULT_TENA
         return refused
     try:
         deleted = await request.app.state.engine.personas.delete(user, tenant)
-    except Exception as e:
-        return error_response(502, f"persona store failed: {type(e).__name__}", "persona_store_error")
+    except Exception:
+        log.exception("rein: the persona store failed")  # the operator reads why; the caller, what
+        return error_response(502, "persona store failed", "persona_store_error")
     if not deleted:
         return error_response(404, f"no profile stored for user {user!r} of tenant {tenant!r}", "profile_not_found", "user")
     return JSONResponse({"object": "rein.profile.deleted", "tenant": tenant, "user": user, "deleted": True})

@@ -12,8 +12,11 @@ every call.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any
+
+log = logging.getLogger("rein.proxy")
 
 
 class Readiness:
@@ -35,8 +38,9 @@ class Readiness:
             if self._fresh() is None:
                 try:
                     answer = await self.probe()
-                except Exception as e:  # a probe that breaks is an answer too, never a 500
-                    answer = f"upstream probe failed: {type(e).__name__}"
+                except Exception:  # a probe that breaks is an answer too, never a 500
+                    log.warning("rein: the readiness probe failed", exc_info=True)
+                    answer = "upstream probe failed"
                 self._answer = (time.monotonic(), answer)
             return self._answer[1]  # type: ignore[index]
 
