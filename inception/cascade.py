@@ -45,6 +45,7 @@ class Cascade:
         self.toolbox = Toolbox(policy)
         self.cache: LRU[LLMVerdict] = LRU(settings.cache_size)
         self.actions = ActionChecker(policy.actions) if policy.actions.enabled else None
+        self._covers: dict[frozenset[str], bool] = {}  # checks_calls by tool set
 
     # ---- diagnose -------------------------------------------------------------------------
     async def diagnose(self, messages: list[Message], tools: list[dict[str, Any]] | None) -> Diagnosis:
@@ -186,7 +187,17 @@ class Cascade:
 
     def checks_calls(self, tools: list[dict[str, Any]] | None) -> bool:
         # Only the action checks hold a call; the malformed-call check re-asks a draft not yet sent.
-        return self.actions is not None and self.actions.covers(sorted(names_of(tools)))
+        # Asked on every agent call of a turn with tools: answered once per tool set (matching each
+        # name against the pack's globs and write verbs cost ~20-80 us for 14 tools).
+        if self.actions is None:
+            return False
+        names = frozenset(names_of(tools))
+        known = self._covers.get(names)
+        if known is None:
+            if len(self._covers) >= 1024:  # a bound, not an LRU: tool sets repeat, few are new
+                self._covers.clear()
+            known = self._covers[names] = self.actions.covers(sorted(names))
+        return known
 
 
 def _decide(span: Any, found: list[Any]) -> None:
