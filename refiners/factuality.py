@@ -151,7 +151,9 @@ class Checker:
         elif len(self.sources) == 1 and not self.ev.seen(claim):
             # One tool result or document in view and no record named: its top-level fields only
             # (a nested flight's date is not what an unnamed sentence is about).
-            facts = [f for f in self.ev.facts if f.source in FACT_SOURCES]
+            # (fields of a record, or the operator's documents: prose in a tool result — an email, a web
+            # page, a planted passage — is about nothing the sentence names)
+            facts = [f for f in self.ev.facts if f.source == "document" or f.source == "tool" and f.name]
             top = min((len(f.entities) for f in facts), default=0)
             cands = [f for f in facts if f.own and len(f.entities) == top]
         else:
