@@ -33,6 +33,10 @@ from __future__ import annotations
 import re
 from typing import Iterable
 
+from policies.untrusted_signals import BLANK_LINE as _BLANK_LINE, BULLET as _BULLET, IMPERATIVE as _IMPERATIVE
+from policies.untrusted_signals import IMPERATIVE_AFTER as _IMPERATIVE_AFTER, MARKS as _MARKS, SHORT_LINE as _SHORT_LINE
+from policies.untrusted_signals import STRONG as _STRONG, WEAK as _WEAK, WORD_BYTES as _WORD_BYTES
+
 # How far (characters) a directive may sit from a signal that addresses the assistant and still
 # belong to the same passage: an injection is a paragraph or two, and instructions split across
 # neighbouring fields of one record stay within it.
@@ -43,133 +47,6 @@ SENTENCE = 400         # longest sentence a passage widens to
 GAP = 200              # a directive this far after the passage still belongs to it; farther, it is
                        # the document's own (a bill's "please pay" beside an injection is not part of it)
 GAP_BACK = 80          # the same, before it
-
-_MODEL = (r"(?:ai|a\.i\.|llms?|large\s+language\s+models?|language\s+models?|ai\s+(?:assistant|agent|model|system)s?"
-          r"|(?:virtual|digital)\s+assistants?|chat\s?bots?|gpt[-\s]?\d[\w.-]*|chatgpt|claude|gemini|llama|copilot"
-          r"|mistral|ai\s+models?\s+developed\s+by\s+\w+)")
-# Every match of a strong pattern holds one of its keys: a whole word (letters only, lowercase),
-# or for the punctuation-led patterns the mark (_MARKS). The words of a text are read once, as a
-# set, in C; a pattern runs only around the places of its keys present in the text.
-_MODEL_WORDS = ("ai", "llm", "llms", "language", "assistant", "assistants", "chatbot", "chatbots", "bot", "gpt",
-                "chatgpt", "claude", "gemini", "llama", "copilot", "mistral")
-_TASKS = ("task", "tasks", "instruction", "instructions", "prompt", "prompts", "goal", "objective", "mission",
-          "directive", "directives", "orders", "assignment", "query")
-_ROLES = ("system", "assistant", "user", "human", "developer", "admin")
-
-# Signals that the text addresses the assistant or overrides the dialogue: (kind, weight, keys,
-# (before, after): how far a match reaches from its key, pattern). A passage needs 3 weight of these.
-_STRONG: list[tuple[str, int, tuple[str, ...], tuple[int, int], str]] = [
-    ("address", 3, _MODEL_WORDS, (60, 40),
-     rf"(?:to|for|hey|hi|hello|dear|attention|attn|note\s+to|message\s+(?:to|for)|instructions?\s+(?:to|for))"
-     rf"\s*,?\s+(?:you\s*,?\s+)?(?:the\s+|an?\s+|all\s+|any\s+)?{_MODEL}\b"),
-    ("address", 3, _MODEL_WORDS, (20, 40), rf"you\s*,\s*(?:the\s+|an?\s+)?(?:{_MODEL}|assistant)\b"),
-    ("address", 3, _MODEL_WORDS + ("agent",), (40, 30),
-     r"if\s+you\s+are\s+(?:an?\s+)?(?:ai|llm|language\s+model|ai\s+assistant|assistant|chat\s?bot|bot|agent|gpt)\b"),
-    ("address", 3, _MODEL_WORDS + ("agent", "model"), (20, 60),
-     rf"\b(?:{_MODEL}|the\s+assistant|the\s+agent|the\s+model|the\s+bot)\s+(?:who\s+is\s+|that\s+is\s+)?"
-     r"(?:reading|processing|parsing|summari[sz]ing|analy[sz]ing|handling)\s+(?:this|these)\b"),
-    ("command", 2, _MODEL_WORDS + ("agent", "model"), (20, 40),
-     rf"\b(?:the\s+|an?\s+)?(?:{_MODEL}|assistant|agent|model|bot)\s+(?:must|should|shall|needs\s+to|has\s+to|is\s+(?:required|instructed|expected)\s+to|will\s+now)\b"),
-    ("override", 3, ("ignore", "disregard", "forget", "override", "overrule", "bypass", "abandon"), (5, 150),
-     r"(?:ignore|disregard|forget|override|overrule|bypass|abandon)\s+(?:(?:all|any|the|your|every|of|these)\s+)*"
-     r"(?:(?:previous|prior|above|earlier|preceding|former|original|initial|existing|current|other|old|system|user'?s?|given)\s+){0,2}"
-     # by stem, so a misspelt "iunstructions" still counts; "orders" is not one (an order-management
-     # email may well say "ignore the previous order confirmation")
-     r"[a-z]*(?:struct|prompt|direction|directive|command|rule|guideline|task|context|constraint|programming|guardrail)[a-z]*\b"),
-    ("override", 3, ("task",), (15, 60), r"task\s+(?:that\s+)?(?:i|the\s+user|they|we|he|she|was)\s+(?:have\s+)?"
-                               r"(?:gave|given|assigned|set|asked)\s+(?:to\s+)?you\b"),
-    ("override", 2, _TASKS, (120, 10),
-     r"(?:before|instead\s+of)\s+(?:you\s+)?(?:can\s+|could\s+|may\s+)?(?:solv|complet|answer|finish|do|continu|proceed|perform|respond|execut|start)\w*"
-     r"\s+(?:with\s+)?(?:the|your|my|the\s+user'?s)\s+(?:(?:original|initial|current|actual|first|given|assigned)\s+)?"
-     r"(?:task|instructions?|prompt|goal|assignment|query)\b"),
-    ("override", 3, _TASKS, (40, 10), r"your\s+(?:new|real|actual|true|updated|primary|only|revised)\s+(?:task|instructions?|goal|objective|mission|directive|prompt|orders)\b"),
-    ("override", 3, _TASKS, (10, 20), r"new\s+(?:instructions?|task|directives?|orders)\s*[:!]"),
-    ("override", 3, ("stop",), (5, 60), r"stop\s+(?:what\s+you(?:'re|\s+are)\s+doing|(?:all\s+)?(?:your\s+)?current\s+(?:task|work)|everything\s+you(?:'re|\s+are)\s+doing)"),
-    ("override", 2, ("system", "developer"), (5, 30), r"(?:system|developer)\s+(?:prompt|message|instructions?|override|mode)\b"),
-    ("override", 3, ("longer",), (20, 40), r"you\s+are\s+no\s+longer\s+(?:bound|restricted|limited|an?\s+(?:ai|assistant))"),
-    ("secrecy", 3, ("user", "human"), (80, 10),
-     r"(?:(?:do\s+not|don'?t|never|without)\s+(?:tell|inform|notify|alert|mention|reveal|show|let)|without\s+(?:ask|confirm|consult))\w*"
-     r"\s+(?:(?:it|this|that|anything)\s+)?(?:to\s+|with\s+)?(?:the\s+user|the\s+human|your\s+user)\b"),
-    ("secrecy", 3, ("mention", "reveal", "disclose", "repeat", "acknowledge", "reference"), (15, 40),
-     r"(?:do\s+not|don'?t|never)\s+(?:mention|reveal|disclose|repeat|acknowledge|reference)\s+(?:this|these|the)\s+"
-     r"(?:instructions?|message|note|request)\b"),
-    ("role", 3, ("<|", "[inst", "[/inst", "<<"), (5, 30),
-     r"<\|\s*(?:im_start|im_end|system|user|assistant|endoftext|eot_id|start_header_id)\s*\|?>|\[/?inst\]|<</?sys>>|<start_of_turn>"),
-    ("role", 3, ("##",), (5, 60), r"#{2,}\s*\(?\s*(?:system|assistant|user|human|developer|admin)(?:[_\s](?:message|prompt|note|override|instructions?))?\s*\)?\s*(?::|\)|$)"),
-    ("role", 3, _ROLES, (5, 30), r"\[(?:system|assistant|user|developer|admin)\]\s*(?:\(#[\w-]+\)|:)"),
-    ("role", 2, ("<",), (5, 60), r"<\s*/?\s*(?:system|assistant|admin|developer|sys|instructions?|important|information|secret|hidden|prompt|"
-                       r"(?:user|new|system|ai|agent|assistant)[_-]?(?:instructions?|prompt|message|note))\s*>"),
-    ("role", 2, ("system", "assistant", "admin", "developer", "ai"), (10, 60),
-     r"(?m:^)[ \t>*_#-]{0,4}(?-i:SYSTEM|ASSISTANT|ADMIN|DEVELOPER|System|Assistant|Developer|AI)"
-     r"(?:\s+(?i:message|note|prompt|instructions?|override))?\s*:[ \t]+(?=\S)"),
-    # A user's turn inside data counts only beside another sign: chat transcripts are real data too.
-    ("turn", 1, ("user", "human"), (10, 10), r"(?m:^)[ \t>*_#-]{0,4}(?-i:USER|HUMAN|User|Human)\s*:[ \t]+(?=\S)"),
-    ("tool", 2, ("arguments", "argument", "parameters", "args", "inputs"), (200, 10),
-     r"(?:use|call|invoke|run|execute|trigger)\s+(?:the\s+)?(?:`[\w.-]+`\s+|[\w.-]+\s+)?(?:tool|function)s?\b"
-     r"[^.\n]{0,80}\b(?:with|using)\s+(?:the\s+)?(?:following\s+)?(?:arguments|parameters|args|inputs)\b"),
-    ("exfil", 3, ("![",), (5, 250), r"!\[[^\]\n]{0,60}\]\(\s*https?://[^)\s]{0,120}?[?&=/](?:\{|\[|<|\$\{?|%7b)[^)\s]{0,60}\)"),
-]
-# The marks that start the punctuation-led patterns; a "<" counts only before a role-like word.
-_MARKS = re.compile(r"<(?=\s*/?\s*(?:sys|ass|adm|dev|ins|imp|inf|sec|hid|pro|use|new|ai|age))|<\||<<|##|!\[|\[/?inst", re.I)
-# Letters stay, everything else splits words: bytes.translate and split run in C.
-_WORD_BYTES = bytes(c if 97 <= c <= 122 or c >= 128 else 32 for c in range(256))
-
-# What surrounds a strong signal: directives (imperatives at a sentence start, "you must"), the
-# urgency and the third-person "the user" injections use, exfiltration links.
-_VERBS = ("send", "transfer", "wire", "pay", "forward", "email", "e-mail", "message", "post", "publish", "share", "upload",
-          "download", "invite", "add", "remove", "delete", "erase", "change", "update", "modify", "edit", "reset", "set",
-          "grant", "create", "schedule", "book", "cancel", "visit", "open", "click", "go to", "navigate", "browse", "call",
-          "run", "execute", "install", "reply", "respond", "answer", "write", "concatenate", "copy", "export", "give",
-          "tell", "say", "print", "output", "reveal", "ignore", "disregard", "forget", "stop", "do", "perform", "follow",
-          "include", "append", "insert", "leak", "buy", "purchase", "order", "approve", "accept", "transmit", "use",
-          "invoke", "fetch", "retrieve", "collect", "summarize", "summarise", "read", "find", "list", "switch",
-          "upgrade", "downgrade", "subscribe", "unsubscribe", "enable", "disable", "confirm", "submit", "apply",
-          "refund", "move", "rename", "save", "mark", "assign", "close", "sign", "check", "verify", "look")
-
-
-def _trie(words: Iterable[str]) -> str:
-    """One regex for many words, factored by shared prefixes: a failed match costs a few steps, not
-    one per word."""
-    root: dict[str, dict] = {}
-    for word in words:
-        node = root
-        for ch in word:
-            node = node.setdefault(ch, {})
-        node[""] = {}
-
-    def build(node: dict[str, dict]) -> str:
-        branches = [re.escape(ch) + build(child) for ch, child in sorted(node.items()) if ch]
-        if not branches:
-            return ""
-        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
-        return f"(?:{body})?" if "" in node else body
-    return build(root)
-
-
-# Directives and context, read only near a strong signal (the same fields). A
-# sentence-initial imperative is found separately (_IMPERATIVE), from the sentence starts.
-_WEAK: list[tuple[str, int, tuple[str, ...], tuple[int, int], str]] = [
-    ("directive", 1, ("you",), (5, 60), r"you\s+(?:must|should|need\s+to|have\s+to|are\s+(?:required|instructed|asked|expected|supposed)\s+to|will\s+now|shall)\b"),
-    ("directive", 1, ("following", "please"), (40, 30),
-     rf"(?:do|perform|complete|execute|follow)\s+the\s+following\b|please\s+(?:make\s+sure|ensure|{_trie(_VERBS)})\b"),
-    ("urgency", 1, ("important", "urgent", "immediately", "mandatory", "critical", "asap", "!!"), (5, 5),
-     r"(?:important|urgent(?:ly)?|immediately|mandatory|critical|asap)\b|!{2,}"),
-    ("about_user", 1, ("the user",), (5, 10), r"the\s+user(?:'s)?\b"),
-    ("exfil", 2, ("http",), (10, 250), r"https?://\S{0,200}?[?&=/](?:\{|\[|<|\$\{?|%7b)[A-Za-z_ ]{1,40}"),
-    ("exfil", 2, ("url", "link", "query", "parameter", "image"), (120, 40),
-     r"(?:append|add|include|insert|encode|put|attach|embed)\b[^.\n]{0,80}\b(?:to|in|into|as)\s+(?:the\s+|a\s+|this\s+)?"
-     r"(?:url|link|query(?:\s+string)?|parameter|image\s+(?:url|link|source))\b"),
-    ("boundary", 1, ("end",), (10, 80), r"(?:end\s+of|---\s*end)\s+(?:the\s+)?(?:data|document|context|input|tool\s+(?:output|result)|email|content|search\s+results?)\b"),
-]
-# A sentence starts at the text's start, after end punctuation, a line break (real or the "\n" of
-# JSON text) or a quote (a JSON value); bullets, a number and "please" may stand before its verb.
-_BLANK_LINE = re.compile(r"\n[ \t]*\n")
-_SHORT_LINE = 40  # a line this short is a heading or a label, not part of a wrapped paragraph
-_BULLET = re.compile(r"[ \t]*(?:[-*•>]|\d{1,2}[.)])[ \t]")
-_LEAD = (r"[ \t\"'*_>•-]*(?:\d{1,2}[.)]\s*)?(?:(?:please|kindly|now|then|first|also|next|immediately|just|and|quietly"
-         r"|silently|secretly)\s*,?\s+)*")
-_IMPERATIVE = re.compile(rf"{_LEAD}{_trie(_VERBS)}\b")
-_IMPERATIVE_AFTER = re.compile(rf"(?:[.!?:;\n>\])•\"']|\\n)({_LEAD}{_trie(_VERBS)}\b)")
 
 # Patterns run on the lowercased text without re.I (a third faster), but for the few that read
 # case themselves ("(?-i:": a "System:" line), which run on the text as written.
