@@ -46,7 +46,7 @@ from langgraph.graph import END, START, StateGraph
 from inception.base import Diagnosis, Inception
 from middleware import tracing
 from middleware.incidents import Incidents
-from middleware.action_hold import judge, without_dropped
+from middleware.action_hold import is_action, judge, without_dropped
 from middleware.agent_stream import PASS, SENTENCES, WHOLE, Notice, relay_agent_stream, released_calls
 from middleware.models.chunks import reshape, response_chunks
 from middleware.rule_modes import record as record_hits, sort_diagnosis, sort_refinement
@@ -161,7 +161,7 @@ class Pipeline:
             out.update(stream_out)
         # A streamed call already went out; under shadow it is still checked, to record what would be held.
         if draft.message.tool_calls and (not streamed or self.modes.shadow):
-            out.update(self._check_actions({**state, **out}, draft, self._check_draft(state, draft)))
+            out.update(self._check_actions({**state, **out}, draft, self._check_draft(state, draft), sent=streamed))
         elif not draft.message.tool_calls and self.inception.checks_calls(state["request"].tools):
             # A reply saying an action was done that no call did: re-asked while unsent, else reported.
             reply = self.inception.check_reply(state["messages"], draft.message)
@@ -316,9 +316,9 @@ class Pipeline:
             for hit in hits:
                 hit.drafted = draft.message
             out["hits"] = [*(state.get("hits") or []), *hits]
-        if sent:  # the client already has it: what would have been held is reported
-            check = check.model_copy(update={"errors": [d.model_copy(update={"hold": False}) if d.hold else d
-                                                        for d in check.errors]})
+        if sent:  # the client already has it: what would have been held is reported, nothing re-asked
+            check = check.model_copy(update={"errors": [d.model_copy(update={"hold": False})
+                                                        for d in check.errors if is_action(d)]})
         if check.found or check.notes:
             out.update(judge(check, draft, {**state, **out}, self.policy.actions.max_rounds))
         return out
