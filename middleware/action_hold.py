@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from inception.base import Detection, Diagnosis
+from middleware.rule_modes import sort_diagnosis
 from policies.chat_model import ModelResponse
 from policies.messages import assistant, text_of
 from policies.telemetry import guardrail
@@ -26,6 +27,25 @@ def is_action(d: Detection) -> bool:
 def rules(findings: list[Detection]) -> str:
     """The header value for findings: their rule ids, in order, once each."""
     return ",".join(dict.fromkeys(d.rule_id for d in findings))
+
+
+def act_on(found: Diagnosis, draft: ModelResponse, state: dict[str, Any], modes: Any, rounds: int,
+           sent: bool = False) -> dict[str, Any]:
+    """Each finding by its rule's mode (act, flag, shadow: ``middleware.rule_modes``; every rule that
+    fired is a ``Hit`` for the decision log), then what is left by ``judge``. ``sent``: the client
+    already has the draft (a streamed call under shadow): findings are reported, nothing re-asked."""
+    check, hits = sort_diagnosis(found, modes, "action")
+    out: dict[str, Any] = {}
+    if hits:
+        for hit in hits:
+            hit.drafted = draft.message
+        out["hits"] = [*(state.get("hits") or []), *hits]
+    if sent:
+        check = check.model_copy(update={"errors": [d.model_copy(update={"hold": False})
+                                                    for d in check.errors if is_action(d)]})
+    if check.found or check.notes:
+        out.update(judge(check, draft, {**state, **out}, rounds))
+    return out
 
 
 def judge(check: Diagnosis, draft: ModelResponse, state: dict[str, Any], rounds: int) -> dict[str, Any]:
