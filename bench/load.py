@@ -11,6 +11,7 @@ to the upstream in this run (baseline), and rein's RSS after warm-up and after t
     python bench/load.py                               # 20,000 + 20,000 requests at concurrency 100
     python bench/load.py --requests 2000 --policy structural
     python bench/load.py --bodies dev                  # realistic bodies (bench/load_bodies.py), see below
+    python bench/load.py --bodies dev --replay --concurrency 50 --stalls   # where rein's tail comes from
 
 With ``--bodies dev`` (the dev set's real request bodies) or ``--bodies generated`` (5-30 message
 dialogues with tools, 30% failing tool results), each of passthrough, structural and default serves
@@ -28,6 +29,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -41,6 +43,7 @@ from fake_upstream import free_port  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
 import load_bodies  # noqa: E402
+import load_stalls  # noqa: E402
 
 BODY = {"model": "gpt-load", "temperature": 0.2, "messages": [
     {"role": "system", "content": "You are the support agent of an online shop. Be brief and exact."},
@@ -129,11 +132,12 @@ def line(label: str, values: list[float]) -> str:
             f"  max {max(values, default=float('nan')):8.3f}  mean {statistics.fmean(values) if values else float('nan'):7.3f} ms")
 
 
-def serve(policy: str, upstream: str, port: int, workers: int) -> subprocess.Popen:
+def serve(policy: str, upstream: str, port: int, workers: int, probe: Path | None = None) -> subprocess.Popen:
+    env = {**os.environ, "REIN_LOOP_PROBE": str(probe)} if probe else None
     return subprocess.Popen(
         [sys.executable, "-m", "middleware.cli", "serve", "--port", str(port), "--upstream", upstream,
          "--policy", policy, "--workers", str(workers), "--log-level", "warning"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
 
 
 async def realistic(args: argparse.Namespace) -> int:
@@ -153,11 +157,14 @@ async def realistic(args: argparse.Namespace) -> int:
           f"{sizes[-1] / 1000:.1f} KB); {args.rounds} rounds of {args.requests} non-streaming requests per policy at "
           f"concurrency {args.concurrency}; {args.workers} worker; machine: {os.cpu_count()} cores, shared")
     rate: dict[str, float] = {}
+    p99: dict[str, float] = {}
+    own99: dict[str, float] = {}
     failed = False
     try:
         for policy in args.policies.split(","):
             port = free_port()
-            proc = serve(policy, upstream, port, args.workers)
+            probe = Path(tempfile.mkdtemp(prefix="rein-probe-")) / "probe.jsonl" if args.stalls else None
+            proc = serve(policy, upstream, port, args.workers, probe)
             url = f"http://127.0.0.1:{port}"
             try:
                 await wait_ready(url)
@@ -170,16 +177,23 @@ async def realistic(args: argparse.Namespace) -> int:
                     errors = len(res["errors"])
                     failed |= errors > 0
                     rate[policy] = len(res["latency"]) / res["seconds"]
-                    print(f"{policy:<12} round {r + 1}: {len(res['latency'])} requests, errors {errors}, added p50 "
-                          f"{pct(res['overhead'], 50):.2f} ms p99 {pct(res['overhead'], 99):.2f} ms, "
-                          f"{rate[policy]:.0f} req/s, RSS {rss[-1]:.1f} MB"
+                    p99[policy], own99[policy] = pct(res["latency"], 99), pct(res["overhead"], 99)
+                    print(f"{policy:<12} round {r + 1}: {len(res['latency'])} requests, errors {errors}, own p50 "
+                          f"{pct(res['overhead'], 50):.2f} ms p99 {own99[policy]:.2f} ms max {max(res['overhead']):.1f}; "
+                          f"client p50 {pct(res['latency'], 50):.1f} ms p99 {p99[policy]:.1f} ms; "
+                          f"{rate[policy]:.0f} req/s, RSS {rss[-1]:.1f} MB, load {os.getloadavg()[0]:.2f}"
                           + (f" (first error: {res['errors'][0][:120]!r})" if errors else ""))
                 growth = (rss[-1] - rss[0]) / rss[0] * 100
                 failed |= growth >= 5
                 print(f"{policy:<12} RSS growth round 1 -> {args.rounds}: {growth:+.1f}% (target < 5%)")
             finally:
+                if probe is not None:
+                    await asyncio.sleep(0.7)  # the probe writes its records every half second
                 proc.terminate()
                 proc.wait(10)
+            if probe is not None:
+                print(f"--- {policy}: stalls (REIN_LOOP_PROBE, {probe})")
+                load_stalls.report(probe)
     finally:
         upstream_proc.terminate()
         upstream_proc.wait(10)
@@ -187,6 +201,13 @@ async def realistic(args: argparse.Namespace) -> int:
         ratio = rate["structural"] / rate["passthrough"]
         failed |= ratio < 0.5
         print(f"structural / passthrough requests/s: {ratio:.2f} (target >= 0.50)")
+        # Issue 24's targets, from the last round of each policy.
+        for ok, text in ((ratio >= 0.8, f"structural req/s {ratio:.2f}x passthrough's (>= 0.8x)"),
+                         (p99["structural"] <= 2 * p99["passthrough"],
+                          f"structural client p99 {p99['structural']:.1f} ms vs passthrough's "
+                          f"{p99['passthrough']:.1f} ms (<= 2x)"),
+                         (own99["structural"] <= 3.0, f"structural own time p99 {own99['structural']:.2f} ms (<= 3 ms)")):
+            print(f"  {'met   ' if ok else 'MISSED'} {text}")
     print("FAIL" if failed else "PASS: zero errors, memory held, structural at least half of passthrough")
     return 1 if failed else 0
 
@@ -273,6 +294,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--replay", action="store_true",
                    help="with --bodies dev: the upstream answers with each trajectory's recorded reply (the fake "
                         "upstream's schema-breaking tool calls send most bodies down rein's re-ask path)")
+    p.add_argument("--stalls", action="store_true",
+                   help="with realistic bodies: run rein with its loop probe (REIN_LOOP_PROBE) and print the 20 requests "
+                        "with the most own time, what the event loop was doing meanwhile and each cause's share "
+                        "(bench/load_stalls.py; the probe's sampling adds some load: find stalls with it, quote without)")
     p.add_argument("--serve-replay", type=int, metavar="PORT", help=argparse.SUPPRESS)
     return p.parse_args(argv)
 

@@ -13,7 +13,7 @@ re-asked with the plan, and past the policy's rounds the held calls are dropped 
 which says so (``middleware.action_hold``); a stream holds its tool-call chunks until they are
 checked whenever ``Inception.checks_calls`` says a check may hold one.
 
-(START also enters at incept, resolve, recheck or refine when the clean path below hands a turn over.)
+(START may also enter at incept, resolve, recheck or refine: ``resume`` names the stage.)
 
 ``agent*`` is a fused node, on purpose: after the model call and the draft check it runs the
 plan_refine stage (the planner, on a text draft) and, when the turn ends there (no refiner
@@ -28,11 +28,13 @@ when only rules may change the reply (each sentence goes out once checked; the r
 when the stream is), ``whole`` when a refiner may ask rein's model (held, then re-emitted in the
 upstream's own chunks).
 
-The clean path: most turns have nothing for any stage to do (diagnose finds nothing, the agent
-answers, no refiner is planned). ``run`` then calls the diagnose and agent nodes directly — the
-graph's own machinery costs ~0.75 ms a turn, half of rein's budget — and hands the turn to the
-graph, entering at the stage that has work, as soon as one does. Streams always run in the graph.
-tests/test_real_cost.py holds both paths to the same result.
+A non-streaming turn (``run``) walks these nodes and routers directly, without LangGraph's step
+machinery: that machinery costs CPU on every turn, and it yields to the event loop some thirty
+times a turn where the direct walk yields only for the agent's answer; under load each yield waits
+behind every other request's work, which made the turns that had work (a diagnosis, a re-ask) the
+whole of rein's tail (``bench/load.py --stalls``). Streams run in the graph: its stream writer
+carries their chunks. ``run_graph`` is the reference the walk is held to (tests/test_real_cost.py,
+tests/test_action_hold_units.py: both give the same turn).
 """
 from __future__ import annotations
 
@@ -46,7 +48,7 @@ from langgraph.graph import END, START, StateGraph
 from inception.base import Diagnosis, Inception
 from middleware import tracing
 from middleware.incidents import Incidents
-from middleware.action_hold import act_on, without_dropped
+from middleware.action_hold import is_action, judge, without_dropped
 from middleware.agent_stream import PASS, SENTENCES, WHOLE, Notice, relay_agent_stream, released_calls
 from middleware.models.chunks import reshape, response_chunks
 from middleware.rule_modes import record as record_hits, sort_diagnosis, sort_refinement
@@ -65,6 +67,7 @@ _ENTRIES = ("diagnose", "incept", "resolve", "recheck", "refine")  # where a tur
 AFTER_DIAGNOSE = ("incept", "agent")
 AFTER_AGENT = ("resolve", "recheck", "refine", END)
 AFTER_RESOLVE = ("agent", "respond")
+FIXED_EDGES = {"incept": "agent", "recheck": "agent", "refine": "respond", "respond": END}
 
 
 class Pipeline:
@@ -83,6 +86,8 @@ class Pipeline:
         # the proxy copies these into the request (middleware.proxy.app.pack_headers).
         self.reads_headers = [s.header.lower() for s in policy.actions.now if s.header]
         self.decisions = decisions  # middleware.decisions.DecisionLog: every turn's hits, off the request's path
+        self._nodes = {"diagnose": self.diagnose, "incept": self.incept, "agent": self.call_agent,
+                       "resolve": self.resolve, "recheck": self.recheck, "refine": self.refine, "respond": self.respond}
         self.graph = self._build()
 
     # ---- nodes -------------------------------------------------------------------------
@@ -161,14 +166,12 @@ class Pipeline:
             out.update(stream_out)
         # A streamed call already went out; under shadow it is still checked, to record what would be held.
         if draft.message.tool_calls and (not streamed or self.modes.shadow):
-            out.update(act_on(self._check_draft(state, draft), draft, {**state, **out}, self.modes,
-                              self.policy.actions.max_rounds, sent=streamed))
+            out.update(self._check_actions({**state, **out}, draft, self._check_draft(state, draft), sent=streamed))
         elif not draft.message.tool_calls and self.inception.checks_calls(state["request"].tools):
             # A reply saying an action was done that no call did: re-asked while unsent, else reported.
             reply = self.inception.check_reply(state["messages"], draft.message)
             if reply.found:
-                out.update(act_on(reply, draft, {**state, **out}, self.modes, self.policy.actions.max_rounds,
-                                  sent=streamed))
+                out.update(self._check_actions({**state, **out}, draft, reply, sent=streamed))
         # Planning and finishing happen in this node: every graph step costs ~0.15 ms, and the
         # clean path (diagnose ─▶ agent ─▶ END) should pay for as few as possible.
         merged: Any = {**state, **out}
@@ -308,6 +311,23 @@ class Pipeline:
             tracing.event("rein.draft_check.skipped", {"reason": f"{type(e).__name__}: {e!s:.120}"})
             return Diagnosis(notes=[f"draft_check: internal error ({type(e).__name__}); the calls went out unchecked"])
 
+    def _check_actions(self, state: dict[str, Any], draft: ModelResponse, found: Diagnosis,
+                       sent: bool = False) -> dict[str, Any]:
+        """Each finding by its rule's mode (act, flag, shadow: middleware.rule_modes), then what the
+        pipeline does with those left (re-ask, drop past the policy's rounds, report: action_hold)."""
+        check, hits = sort_diagnosis(found, self.modes, "action")
+        out: dict[str, Any] = {}
+        if hits:
+            for hit in hits:
+                hit.drafted = draft.message
+            out["hits"] = [*(state.get("hits") or []), *hits]
+        if sent:  # the client already has it: what would have been held is reported, nothing re-asked
+            check = check.model_copy(update={"errors": [d.model_copy(update={"hold": False})
+                                                        for d in check.errors if is_action(d)]})
+        if check.found or check.notes:
+            out.update(judge(check, draft, {**state, **out}, self.policy.actions.max_rounds))
+        return out
+
     def _sentence_check(self, ctx: TurnContext):
         # A Refinery written before streams were checked by sentence holds the whole reply.
         sentence_check = getattr(self.refinery, "sentence_check", None)
@@ -315,7 +335,7 @@ class Pipeline:
 
     # ---- routers -----------------------------------------------------------------------
     def entry(self, state: TurnState) -> str:
-        """Where the graph starts: diagnose, or the stage the clean path handed the turn to."""
+        """Where the graph starts: diagnose, or the stage ``resume`` names."""
         return state.get("resume") or "diagnose"
 
     def after_diagnose(self, state: TurnState) -> str:
@@ -377,22 +397,21 @@ class Pipeline:
 
     def _build(self):
         g = StateGraph(TurnState)
-        g.add_node("diagnose", self.diagnose)
-        g.add_node("incept", self.incept)
-        g.add_node("agent", self.call_agent)
-        g.add_node("resolve", self.resolve)
-        g.add_node("recheck", self.recheck)
-        g.add_node("refine", self.refine)
-        g.add_node("respond", self.respond)
+        for name, node in self._nodes.items():
+            g.add_node(name, node)
         g.add_conditional_edges(START, _on_loop(self.entry, _ENTRIES), list(_ENTRIES))
         g.add_conditional_edges("diagnose", _on_loop(self.after_diagnose, AFTER_DIAGNOSE), list(AFTER_DIAGNOSE))
-        g.add_edge("incept", "agent")
         g.add_conditional_edges("agent", _on_loop(self.after_agent, AFTER_AGENT), list(AFTER_AGENT))
-        g.add_edge("recheck", "agent")
         g.add_conditional_edges("resolve", _on_loop(self.after_resolve, AFTER_RESOLVE), list(AFTER_RESOLVE))
-        g.add_edge("refine", "respond")
-        g.add_edge("respond", END)
+        for node, after in FIXED_EDGES.items():
+            g.add_edge(node, after)
         return g.compile()
+
+    def _walk_step(self, node: str, state: TurnState) -> str:
+        """The node after ``node``: the graph's own edges and routers, for ``run``'s direct walk."""
+        if node in FIXED_EDGES:
+            return FIXED_EDGES[node]
+        return {"diagnose": self.after_diagnose, "agent": self.after_agent, "resolve": self.after_resolve}[node](state)
 
     # ---- entry points ------------------------------------------------------------------
     def initial(self, request, stream: bool = False, profile: dict[str, Any] | None = None) -> TurnState:
@@ -400,20 +419,17 @@ class Pipeline:
                 "budget": TurnBudget(self.policy.budgets), "started": time.perf_counter()}
 
     async def run(self, request, profile: dict[str, Any] | None = None) -> TurnState:
-        """One non-streaming turn: the clean path while no stage has work, the graph from the first
-        stage that has (diagnosis, agent call and planning are never repeated)."""
+        """One non-streaming turn: the graph's nodes and routers walked directly (see the module's
+        docstring), each node's update merged as the graph's last-value channels merge it."""
         state: dict[str, Any] = dict(self.initial(request, False, profile))
-        state.update(await self.diagnose(state))
-        step = self.after_diagnose(state)
-        if step == "agent":
-            state.update(await self.call_agent(state))
-            step = self.after_agent(state)
-            if step == END:
-                return state  # type: ignore[return-value]
-        return await self.graph.ainvoke({**state, "resume": step})
+        node = "diagnose"
+        while node != END:
+            state.update(await self._nodes[node](state))
+            node = self._walk_step(node, state)
+        return state  # type: ignore[return-value]
 
     async def run_graph(self, request, profile: dict[str, Any] | None = None) -> TurnState:
-        """The same turn through the graph from its first stage (the reference the clean path is held to)."""
+        """The same turn through the graph from its first stage (the reference the direct walk is held to)."""
         return await self.graph.ainvoke(self.initial(request, False, profile))
 
     async def events(self, request, profile: dict[str, Any] | None = None, notices: bool = False):

@@ -1,7 +1,6 @@
 """The OpenAI-compatible proxy: FastAPI routes over the shared engine."""
 from __future__ import annotations
 
-import gc
 import logging
 import time
 from typing import Any, AsyncIterator
@@ -10,6 +9,7 @@ import orjson
 from fastapi import FastAPI, Request
 from opentelemetry import trace
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
@@ -21,7 +21,7 @@ from middleware.engine import Engine
 from middleware.incidents import header_value
 from middleware.models.chunks import completion_json
 from middleware.decisions import ui as decisions_ui
-from middleware.proxy import admin, ops, protocols
+from middleware.proxy import admin, gc_schedule, loop_probe, ops, protocols
 from middleware.proxy.errors import ProxyError, error_response, sse_error
 from middleware.proxy.limits import off_loop
 from middleware.proxy.ops_stream import Detached
@@ -265,7 +265,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None, s
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
-        log.error("rein: %s %s failed", request.method, request.url.path, exc_info=exc)  # the client reads no more
+        if False and isinstance(exc, ClientDisconnect):  # the client left while sending its body: nothing failed here
+            log.debug("rein: %s %s: the client hung up", request.method, request.url.path)
+        else:
+            log.error("rein: %s %s failed", request.method, request.url.path, exc_info=exc)  # the client reads no more
         return error_response(500, "internal error", "internal_error")
 
     @app.exception_handler(StarletteHTTPException)
@@ -326,10 +329,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None, s
     if engine.decisions is not None:
         app.router.add_event_handler("shutdown", engine.decisions.close)
     ops.install(app, settings, engine, serving=serving)  # keys, rate limit, body limit, drain, /metrics
+    loop_probe.install(app)  # only with REIN_LOOP_PROBE=FILE: what held the loop (bench/load.py --stalls)
     if serving:
-        # Everything imported and built so far (LangGraph, pydantic schemas, policies) lives as long
-        # as the server: keep it out of the cyclic GC, whose full passes over that heap otherwise
-        # doubled the CPU per request at 50 concurrent requests (bench/proxy_overhead.py).
-        gc.collect()
-        gc.freeze()
+        # The start-up heap frozen, full collections only between requests (gc_schedule.py): their
+        # passes over a busy server's heap were the longest stalls under load (bench/load.py --stalls).
+        drain = app.state.drain
+        gc_schedule.install(app, lambda: drain.in_flight)
     return app

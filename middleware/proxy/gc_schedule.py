@@ -1,0 +1,95 @@
+"""Collections off the request path, for ``rein serve`` (issue 24).
+
+CPython's collector runs where an allocation happens to cross a threshold: inside a request. Its
+full (generation 2) passes walk every tracked object that is not frozen, and a busy proxy keeps
+tens of thousands of them (the refiners' bounded caches of facts read from tool results): under
+load a full pass took 200-400 ms, every 2-3 s (``bench/load.py --stalls``). So:
+
+- the start-up heap (LangGraph, pydantic schemas, policies) is frozen: no pass ever walks it;
+- the young generations collect less often (``GEN0``): a request's objects mostly die by reference
+  count when it ends, and a pass that comes sooner only copies them into older generations, where
+  they count towards the next full pass;
+- full passes are never automatic: ``IdleCollector`` runs one when no request is in flight and
+  young passes have promoted objects since the last one, and, on a server that is never idle, at
+  least every ``longest_s`` seconds all the same (reference cycles must still be freed).
+"""
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import time
+from typing import Any
+
+GEN0 = 5_000      # allocations (net) between young passes; CPython's default is 700
+GEN1 = 10         # young passes between generation-1 passes (CPython's default)
+NO_AUTO_FULL = 1 << 30  # generation-1 passes before an automatic full pass: never, in practice
+log = logging.getLogger("rein.gc")
+
+
+def freeze_startup() -> None:
+    """Everything built so far lives as long as the server: out of every collection from now on."""
+    gc.collect()
+    gc.freeze()
+
+
+class IdleCollector:
+    """Full collections between requests. ``in_flight`` is a callable: the number of requests running."""
+
+    def __init__(self, in_flight: Any, idle_every_s: float = 2.0, longest_s: float = 120.0, poll_s: float = 0.05):
+        self.in_flight = in_flight
+        self.idle_every_s = idle_every_s
+        self.longest_s = longest_s
+        self.poll_s = poll_s
+        self.last = time.monotonic()
+        self.runs: list[tuple[float, bool]] = []  # (ms, forced) of the last collections, for tests and logs
+        self._task: asyncio.Task | None = None
+
+    def install(self) -> None:
+        gc.set_threshold(GEN0, GEN1, NO_AUTO_FULL)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    def due(self, now: float) -> str | None:
+        """"idle", "forced" or None: whether a full pass should run now."""
+        if gc.get_count()[2] == 0:  # no young pass promoted anything since the last full one
+            return None
+        if now - self.last >= self.longest_s:
+            return "forced"
+        if now - self.last >= self.idle_every_s and self.in_flight() == 0:
+            return "idle"
+        return None
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.poll_s)
+            now = time.monotonic()
+            why = self.due(now)
+            if why is None:
+                continue
+            t0 = time.perf_counter()
+            gc.collect(2)
+            ms = (time.perf_counter() - t0) * 1000
+            self.last = time.monotonic()
+            self.runs = [*self.runs[-99:], (ms, why == "forced")]
+            if why == "forced":
+                log.info("rein: full collection with requests in flight after %.0f s without an idle moment "
+                         "(%.1f ms)", self.longest_s, ms)
+
+
+def install(app: Any, in_flight: Any) -> IdleCollector:
+    """Freeze the start-up heap, tune the thresholds and run full passes when ``in_flight()`` is 0."""
+    freeze_startup()
+    collector = IdleCollector(in_flight)
+    collector.install()
+    app.state.gc = collector
+    app.router.add_event_handler("startup", collector.start)
+    app.router.add_event_handler("shutdown", collector.stop)
+    return collector
