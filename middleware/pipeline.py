@@ -48,7 +48,7 @@ from langgraph.graph import END, START, StateGraph
 from inception.base import Diagnosis, Inception
 from middleware import tracing
 from middleware.incidents import Incidents
-from middleware.action_hold import is_action, judge, without_dropped
+from middleware.action_hold import act_on, without_dropped
 from middleware.agent_stream import PASS, SENTENCES, WHOLE, Notice, relay_agent_stream, released_calls
 from middleware.models.chunks import reshape, response_chunks
 from middleware.rule_modes import record as record_hits, sort_diagnosis, sort_refinement
@@ -166,12 +166,14 @@ class Pipeline:
             out.update(stream_out)
         # A streamed call already went out; under shadow it is still checked, to record what would be held.
         if draft.message.tool_calls and (not streamed or self.modes.shadow):
-            out.update(self._check_actions({**state, **out}, draft, self._check_draft(state, draft), sent=streamed))
+            out.update(act_on(self._check_draft(state, draft), draft, {**state, **out}, self.modes,
+                              self.policy.actions.max_rounds, sent=streamed))
         elif not draft.message.tool_calls and self.inception.checks_calls(state["request"].tools):
             # A reply saying an action was done that no call did: re-asked while unsent, else reported.
             reply = self.inception.check_reply(state["messages"], draft.message)
             if reply.found:
-                out.update(self._check_actions({**state, **out}, draft, reply, sent=streamed))
+                out.update(act_on(reply, draft, {**state, **out}, self.modes, self.policy.actions.max_rounds,
+                                  sent=streamed))
         # Planning and finishing happen in this node: every graph step costs ~0.15 ms, and the
         # clean path (diagnose ─▶ agent ─▶ END) should pay for as few as possible.
         merged: Any = {**state, **out}
@@ -310,23 +312,6 @@ class Pipeline:
         except Exception as e:  # fail open: a check that breaks lets the calls go out as drafted
             tracing.event("rein.draft_check.skipped", {"reason": f"{type(e).__name__}: {e!s:.120}"})
             return Diagnosis(notes=[f"draft_check: internal error ({type(e).__name__}); the calls went out unchecked"])
-
-    def _check_actions(self, state: dict[str, Any], draft: ModelResponse, found: Diagnosis,
-                       sent: bool = False) -> dict[str, Any]:
-        """Each finding by its rule's mode (act, flag, shadow: middleware.rule_modes), then what the
-        pipeline does with those left (re-ask, drop past the policy's rounds, report: action_hold)."""
-        check, hits = sort_diagnosis(found, self.modes, "action")
-        out: dict[str, Any] = {}
-        if hits:
-            for hit in hits:
-                hit.drafted = draft.message
-            out["hits"] = [*(state.get("hits") or []), *hits]
-        if sent:  # the client already has it: what would have been held is reported, nothing re-asked
-            check = check.model_copy(update={"errors": [d.model_copy(update={"hold": False})
-                                                        for d in check.errors if is_action(d)]})
-        if check.found or check.notes:
-            out.update(judge(check, draft, {**state, **out}, self.policy.actions.max_rounds))
-        return out
 
     def _sentence_check(self, ctx: TurnContext):
         # A Refinery written before streams were checked by sentence holds the whole reply.
