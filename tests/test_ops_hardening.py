@@ -61,8 +61,12 @@ def test_start_up_line_masks_the_upstream_password(monkeypatch, capsys):
     assert (GuardedHTTP.header_timeout_s, GuardedHTTP.max_idle) == (3.0, 40)
 
 
-async def test_a_client_hang_up_is_no_500_and_each_route_has_its_label():
+async def test_a_client_hang_up_is_no_500_and_each_route_has_its_label(caplog):
+    import logging
+
     from middleware.proxy.ops_metrics import render_metrics
+
+    caplog.set_level(logging.DEBUG, "rein.proxy")
 
     app = app_for(ScriptedModel(["fine"], cycle=True), "structural")
     before = render_metrics()[0].decode()
@@ -87,6 +91,7 @@ async def test_a_client_hang_up_is_no_500_and_each_route_has_its_label():
         assert (await c.post("/v1/responses", json={"model": "m", "input": "hi"})).status_code == 200
         assert (await c.post("/v1/messages", json={"model": "m", "max_tokens": 5, "messages": HI})).status_code == 200
         after = (await c.get("/metrics")).text
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]  # a hang-up is no error in the log either
     grew = lambda name, **kw: _sample(after, name, **kw) - _sample(before, name, **kw)  # noqa: E731
     chat = {"http_route": "/v1/chat/completions"}
     assert grew("rein_requests_total", **chat, http_response_status_code="500") == 0

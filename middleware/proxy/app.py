@@ -265,7 +265,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None, s
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
-        if False and isinstance(exc, ClientDisconnect):  # the client left while sending its body: nothing failed here
+        if isinstance(exc, ClientDisconnect):  # the client left while sending its body: nothing failed here
             log.debug("rein: %s %s: the client hung up", request.method, request.url.path)
         else:
             log.error("rein: %s %s failed", request.method, request.url.path, exc_info=exc)  # the client reads no more
