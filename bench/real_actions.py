@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import sys
 import time
 from collections import Counter, defaultdict
@@ -29,6 +30,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from inception import build  # noqa: E402
 from inception.actions import ActionChecker  # noqa: E402
 from policies.loader import load_policy  # noqa: E402
 from policies.messages import AssistantMessage, parse_messages  # noqa: E402
@@ -62,13 +64,19 @@ def measure(data: Path = DATA, policy: str = str(PACK), labels: Path | None = No
             repeat: int = 1, review: Path | None = None) -> dict[str, Any]:
     """Every figure the bench prints, as a dict (the test asserts the targets on it)."""
     corpus = json.loads(Path(data).read_text())
-    checker = ActionChecker(load_policy(policy).actions)
+    pack = load_policy(policy)
+    checker = ActionChecker(pack.actions)
     settings = checker.settings
+    # the reference: the check every draft already had (malformed calls), with no action check
+    reference = build(pack.model_copy(update={"actions": pack.actions.model_copy(update={"enabled": False})}))
+    tools = corpus.get("tools") or []
     marks = load_labels(labels)
     writes: list[dict[str, Any]] = []
     replies: list[dict[str, Any]] = []
     wall: list[float] = []   # wall clock: on a busy shared machine it counts the time others had the CPU
     cpu: list[float] = []    # this thread's CPU time: what the check itself costs
+    cpu_writes: list[float] = []
+    cpu_reference: list[float] = []
     for n, t in enumerate(corpus["trajectories"]):
         name = (str(t.get("task_id", n)), str(t.get("trial", 0)))
         msgs = parse_messages(t["traj"])
@@ -82,11 +90,17 @@ def measure(data: Path = DATA, policy: str = str(PACK), labels: Path | None = No
                     replies.append({"t": name, "i": i, "ok": ok, "found": found})
                 continue
             found = []
+            writing = any(settings.is_write(c.function.name) for c in m.tool_calls)
             for _ in range(repeat):  # the first pass fills the per-result cache, as a tool loop does
                 started, started_cpu = time.perf_counter(), time.thread_time()
                 found = checker.check(msgs[:i], m)
                 cpu.append((time.thread_time() - started_cpu) * 1000)
                 wall.append((time.perf_counter() - started) * 1000)
+                if writing:
+                    cpu_writes.append(cpu[-1])
+                started_cpu = time.thread_time()
+                reference.check_draft(msgs[:i], tools, m)
+                cpu_reference.append((time.thread_time() - started_cpu) * 1000)
             for call in m.tool_calls:
                 if not settings.is_write(call.function.name):
                     continue
@@ -94,7 +108,9 @@ def measure(data: Path = DATA, policy: str = str(PACK), labels: Path | None = No
                 writes.append({"t": name, "i": i, "ok": ok, "tool": call.function.name,
                                "args": call.function.arguments, "held": [d for d in mine if d.hold],
                                "flagged": [d for d in mine if not d.hold]})
-    return _figures(writes, replies, wall, cpu, marks, load_review(review))
+    fig = _figures(writes, replies, wall, cpu, marks, load_review(review))
+    fig["cost_ms"] |= _cost(cpu_writes, "cpu_writes") | _cost(cpu_reference, "cpu_reference")
+    return fig
 
 
 def _figures(writes, replies, wall, cpu, marks, review) -> dict[str, Any]:
@@ -201,7 +217,12 @@ def report(fig: dict[str, Any], with_targets: bool = True) -> str:
     c = fig["cost_ms"]
     lines += ["", f"cost per draft with tool calls ({c['drafts']} checks): CPU p50 {c['cpu_p50']:.3f} ms, "
                   f"p99 {c['cpu_p99']:.3f} ms, max {c['cpu_max']:.3f} ms; wall p50 {c['wall_p50']:.3f} ms, "
-                  f"p99 {c['wall_p99']:.3f} ms"]
+                  f"p99 {c['wall_p99']:.3f} ms",
+              f"  drafts with a write: CPU p50 {c['cpu_writes_p50']:.3f} ms, p99 {c['cpu_writes_p99']:.3f} ms; "
+              f"the malformed-call check alone, same drafts: CPU p50 {c['cpu_reference_p50']:.3f} ms, "
+              f"p99 {c['cpu_reference_p99']:.3f} ms",
+              f"  (load average while measured: {', '.join(f'{x:.1f}' for x in os.getloadavg())} on "
+              f"{os.cpu_count()} CPUs: a busy machine inflates CPU time too)"]
     if with_targets:
         lines += ["", "targets:"]
         for name, (value, met) in targets(fig).items():
