@@ -81,6 +81,8 @@ class ChatHandler:
 
     async def _handle(self, request: Request, start: float) -> Response:
         raw = await request.body()  # ops.BodyLimit, in front of every route, already capped its size
+        # rein's own time runs from the whole body: the client's upload, like the upstream's answer, is not rein's.
+        start = time.perf_counter()
         data, req = await off_loop(len(raw), parse_body, raw)
         pipeline = self.engine.pipeline(self._policy_name(request))
         headers = {"authorization": request.headers["authorization"]} if "authorization" in request.headers else {}
