@@ -51,6 +51,7 @@ GAP_BACK = 80          # the same, before it
 # Patterns run on the lowercased text without re.I (a third faster), but for the few that read
 # case themselves ("(?-i:": a "System:" line), which run on the text as written.
 _CASED = "(?-i:"
+_QUOTES = set("'\"‘’“”")
 _STRONG_PATTERNS = [re.compile(p, re.I) if _CASED in p else re.compile(p) for *_, p in _STRONG]
 _WEAK_PATTERNS = [re.compile(p) for *_, p in _WEAK]
 _READS_CASE = {id(p) for p in _STRONG_PATTERNS if _CASED in p.pattern}
@@ -115,6 +116,8 @@ def _scan(text: str, low: str, table: list, patterns: list[re.Pattern[str]], key
                 s, e = m.span()
                 if s and low[s].isalpha() and low[s - 1].isalnum():
                     continue  # the patterns leave out a leading \b (it costs a regex its fast skip)
+                if kind == "override" and low[s - 1:s] in _QUOTES and low[e:e + 1] in _QUOTES:
+                    continue  # 'ignore previous instructions', quoted: a text about injections
                 found.setdefault((s, e), (s, e if e > s else s + 1, kind, weight))
     return sorted(found.values())
 
@@ -140,13 +143,26 @@ def _find_all(low: str, key: str, at: int, hi: int):
         at = low.find(key, at + len(key), hi)
 
 
-def _imperatives(text: str, low: str, lo: int, hi: int) -> list[Hit]:
+def _directives_near(low: str, strong: list[Hit], a: int, b: int) -> list[Hit]:
+    """The imperatives that can join the passage (``_reach``): read from just before the strong
+    signals to GAP past them, and on while they keep coming GAP apart, not the whole window."""
+    lo, hi = max(a, strong[0][0] - GAP_BACK - 1), min(b, max(h[1] for h in strong) + GAP)
+    found = _imperatives(low, lo, hi)
+    while hi < b and found and found[-1][1] + GAP > hi:
+        nxt = min(b, found[-1][1] + GAP)
+        seen = {h[0] for h in found}  # the stretches overlap, so a sentence start at the seam is read
+        found += [h for h in _imperatives(low, max(lo, hi - 64), nxt) if h[0] not in seen]
+        hi = nxt
+    return found
+
+
+def _imperatives(low: str, lo: int, hi: int) -> list[Hit]:
     """Imperatives at a sentence start in low[lo:hi]: one regex pass that skips, in C, every place
     that is not a sentence's end. A line break starts a sentence after end punctuation, a blank or
     short line (a heading, "<|im_start|>system") or before a bullet, not inside a paragraph: an email
     wrapped at 72 columns puts any word at a line's start ("...adjust your standing / order it")."""
     out: list[Hit] = []
-    first = _IMPERATIVE.match(low, lo, hi)
+    first = _IMPERATIVE.match(low, lo, hi) if lo == 0 else None  # elsewhere a start follows a mark
     if first:
         out.append((lo, first.end(), "directive", 1))
     for m in _IMPERATIVE_AFTER.finditer(low, lo, hi):
@@ -180,7 +196,7 @@ def signals(text: str) -> list[Hit]:
 
 
 def _weak(text: str, low: str, lo: int, hi: int) -> list[Hit]:
-    return _imperatives(text, low, lo, hi) + _scan(text, low, _WEAK, _WEAK_PATTERNS, _WEAK_KEYS, lo, hi)
+    return _imperatives(low, lo, hi) + _scan(text, low, _WEAK, _WEAK_PATTERNS, _WEAK_KEYS, lo, hi)
 
 
 def instruction_spans(text: str) -> list[tuple[int, int]]:
@@ -202,7 +218,7 @@ def instruction_spans(text: str) -> list[tuple[int, int]]:
         strong_weight = _by_kind(inside)
         if strong_weight < _STRONG_NEEDED:
             continue
-        found = inside + _imperatives(text, low, a, b)
+        found = inside + _directives_near(low, inside, a, b)
         acts = any(kind in _ACTS for _, _, kind, _ in found)
         if not acts or _total(found) < _TOTAL_NEEDED:  # the rest of the context decides
             found += _scan(text, low, _WEAK, _WEAK_PATTERNS, _WEAK_KEYS, a, b)
@@ -234,8 +250,13 @@ def _by_kind(hits: Iterable[Hit]) -> int:
     # Each kind of strong signal counts once: a policy manual saying "the agent must" ten times is
     # one sign, not ten; an injection shows several kinds (it addresses, overrides, wraps itself).
     best: dict[str, int] = {}
+    turns = 0
     for _, _, kind, weight in hits:
         best[kind] = max(weight, best.get(kind, 0))
+        turns += kind == "turn"
+    if turns >= 2:  # a transcript of a conversation, not one turn slipped into data
+        best.pop("turn", None)
+        best.pop("speaker", None)
     return sum(best.values())
 
 

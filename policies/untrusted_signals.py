@@ -54,6 +54,8 @@ TASKS = ("task", "tasks", "instruction", "instructions", "prompt", "prompts", "g
           "directive", "directives", "orders", "assignment", "query")
 ROLES = ("system", "assistant", "user", "human", "developer", "admin")
 
+_QUALIFIER = r"(?:(?:previous|prior|above|earlier|preceding|former|original|initial|existing|current|other|old|system|user'?s?|given)\s+)"
+_STEM = r"[a-z]*(?:struct|prompt|direction|directive|command|rule|guideline|task|context|constraint|programming|guardrail)[a-z]*\b"
 # Signals that the text addresses the assistant or overrides the dialogue: (kind, weight, keys,
 # (before, after): how far a match reaches from its key, pattern). A passage needs 3 weight of these.
 STRONG: list[tuple[str, int, tuple[str, ...], tuple[int, int], str]] = [
@@ -74,11 +76,12 @@ STRONG: list[tuple[str, int, tuple[str, ...], tuple[int, int], str]] = [
     ("command", 2, MODEL_WORDS + ("agent", "model"), (20, 40),
      rf"\b(?:the\s+|an?\s+)?(?:{MODEL}|assistant|agent|model|bot)\s+(?:must|should|shall|needs\s+to|has\s+to|is\s+(?:required|instructed|expected)\s+to|will\s+now)\b"),
     ("override", 3, ("ignore", "disregard", "forget", "override", "overrule", "bypass", "abandon"), (5, 150),
-     r"(?:ignore|disregard|forget|override|overrule|bypass|abandon)\s+(?:(?:all|any|the|your|every|of|these)\s+)*"
-     r"(?:(?:previous|prior|above|earlier|preceding|former|original|initial|existing|current|other|old|system|user'?s?|given)\s+){0,2}"
-     # by stem, so a misspelt "iunstructions" still counts; "orders" is not one (an order-management
-     # email may well say "ignore the previous order confirmation")
-     r"[a-z]*(?:struct|prompt|direction|directive|command|rule|guideline|task|context|constraint|programming|guardrail)[a-z]*\b"),
+     # "ignore all/your/the previous instructions", "disregard the instructions above"; not a bare
+     # "ignore rules" or "ignore the rules" (a feature, a game). The noun by stem, so a misspelt
+     # "iunstructions" counts; "orders" is not one ("ignore the previous order confirmation").
+     rf"(?:ignore|disregard|forget|override|overrule|bypass|abandon)\s+(?:(?:all|any|every|your)\s+(?:(?:of\s+)?(?:the|your)\s+)?"
+     rf"{_QUALIFIER}{{0,2}}|(?:the\s+|these\s+|those\s+)?{_QUALIFIER}{{1,2}}|(?:the\s+)?(?={_STEM}\s+(?:above|before|so\s+far|you\s+(?:were|have\s+been)\s+given)))"
+     rf"{_STEM}"),
     ("override", 3, ("task",), (15, 60), r"task\s+(?:that\s+)?(?:i|the\s+user|they|we|he|she|was)\s+(?:have\s+)?"
                                r"(?:gave|given|assigned|set|asked)\s+(?:to\s+)?you\b"),
     ("override", 2, TASKS, (120, 10),
@@ -102,10 +105,11 @@ STRONG: list[tuple[str, int, tuple[str, ...], tuple[int, int], str]] = [
     ("role", 3, ROLES, (5, 30), r"\[(?:system|assistant|user|developer|admin)\]\s*(?:\(#[\w-]+\)|:)"),
     ("role", 2, ("<",), (5, 60), r"<\s*/?\s*(?:system|assistant|admin|developer|sys|instructions?|important|information|secret|hidden|prompt|"
                        r"(?:user|new|system|ai|agent|assistant)[_-]?(?:instructions?|prompt|message|note))\s*>"),
-    ("role", 2, ("system", "assistant", "admin", "developer", "ai"), (10, 60),
+    ("speaker", 2, ("system", "assistant", "admin", "developer", "ai"), (10, 60),
      r"(?m:^)[ \t>*_#-]{0,4}(?-i:SYSTEM|ASSISTANT|ADMIN|DEVELOPER|System|Assistant|Developer|AI)"
      r"(?:\s+(?i:message|note|prompt|instructions?|override))?\s*:[ \t]+(?=\S)"),
-    # A user's turn inside data counts only beside another sign: chat transcripts are real data too.
+    # A user's turn inside data counts only beside another sign; a transcript (two user turns or
+    # more) is real data, and then neither its user nor its speaker lines count (untrusted._by_kind).
     ("turn", 1, ("user", "human"), (10, 10), r"(?m:^)[ \t>*_#-]{0,4}(?-i:USER|HUMAN|User|Human)\s*:[ \t]+(?=\S)"),
     ("tool", 2, ("arguments", "argument", "parameters", "args", "inputs"), (200, 10),
      r"(?:use|call|invoke|run|execute|trigger)\s+(?:the\s+)?(?:`[\w.-]+`\s+|[\w.-]+\s+)?(?:tool|function)s?\b"
