@@ -26,6 +26,7 @@ until ``CONTEXT_CHARS`` were read; what is past a cap is not read (the evidence 
 """
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ CONTEXT_CHARS = 64_000
 JSON_NODES = 4_000      # in all earlier tool results together
 MAX_IDS = 200           # per message
 MAX_RIVALS = 50         # fitted against the turn's words
+MAX_PRONOUNS = 12       # pronouns of the turn weighed as referents
 OTHER = "other"         # the kind of ids nobody refers to as "it" (user IDs, payment IDs)
 
 # ORD-1001, W2378156, #W2378156, #40213, FDZ0T5 (letters and digits; bare numbers only with a '#')
@@ -80,7 +82,8 @@ ANTECEDENT = re.compile(r"\b(?:the|my|this|your|our)\s+(?:[a-z-]+\s+)?([a-z][a-z
 _NOT_THINGS = frozenset("""one ones time times day days week month year moment way case reason same other first
 last next end rest option options issue problem money amount refund""".split())
 _SENTENCE_START = re.compile(r"[.!?;\n]\s*")
-_CLAUSE = re.compile(r"[,;.!?\n]\s+|\s+(?:and|but|while|whereas)\s+", re.I)
+# (one whitespace before the conjunction: "\s+and" backtracks over a long run of blanks, quadratic)
+_CLAUSE = re.compile(r"[,;.!?\n]\s+|\s(?:and|but|while|whereas)\s", re.I)
 NOUN_ANY = re.compile(rf"\b({_NOUNS})s?\b", re.I)
 PRONOUN = re.compile(r"\b(?:it|that|this)\b(?:\s+one\b)?", re.I)
 _AFTER_IT = re.compile(r"'s|\s+(?:is|was|would|will)\b", re.I)
@@ -368,7 +371,8 @@ class VagueReference:
         """(phrase, kind or None for a bare pronoun, what follows it)."""
         out = [(m.group(0), KINDS[m.group(1).lower()], request[m.end(): m.end() + 80])
                for m in NOUN_REF.finditer(request)]
-        for m in PRONOUN.finditer(request):
+        # The first MAX_PRONOUNS only: each reads the turn before it ("it it it ..." cost 0.25 s unbounded).
+        for m in itertools.islice(PRONOUN.finditer(request), MAX_PRONOUNS):
             phrase = m.group(0)
             # "if my reservation can't be changed, could we cancel it": the antecedent of "it" is in the
             # turn; "this one" points at what the agent showed.

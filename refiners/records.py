@@ -26,7 +26,8 @@ PURE_PYTHON_LIMIT = 8_000   # characters parsed by PyYAML's Python reader when l
 # The head of a structured text: "- key: value", "key: value", "- item", a flow mapping or sequence.
 _YAML_HEAD = re.compile(r"\s*(?:-\s+)?(?:[\w .'\"()/-]{1,60}:(?:\s|$)|\{|\[)|\s*-\s+\S")
 _TABLE_ROW = re.compile(r"\s*\|.*\|\s*$")
-_TABLE_RULE = re.compile(r"\s*\|?\s*:?-{2,}:?\s*(?:\|\s*:?-{2,}:?\s*)*\|?\s*$")
+# (each run of blanks has one place to go: two optional blanks around an optional bar backtrack)
+_TABLE_RULE = re.compile(r"\s*(?:\|\s*)?:?-{2,}:?\s*(?:\|\s*:?-{2,}:?\s*)*(?:\|\s*)?$")
 
 
 def read_records(text: str) -> Any:

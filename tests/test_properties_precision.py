@@ -188,6 +188,30 @@ def test_reading_a_tool_result_and_checking_a_reply_is_linear():
         assert t_large <= 8 * 3 * t_small + 0.05, (name, t_small, t_large)   # quadratic would be 64x
 
 
+ADVERSARIAL = ["a" + " " * 20_000 + "b", "|" * 20_000, "| a |\n" + " " * 20_000 + "x", ":" * 20_000,
+               "1" * 20_000, "- " * 10_000, "it " * 7_000, "\n" * 20_000 + "ValueError: x", "$" * 20_000,
+               "the " * 5_000 + "order", "May 1, " * 3_000, "#W1 " * 5_000, "\t and " * 3_000]
+
+
+def test_no_stage_stalls_on_adversarial_text():
+    """A run of blanks, bars, colons, digits or one word, as the user's turn, the agent's last reply and
+    a tool result: a quadratic regex took 0.6 s on 2,000 blanks (the clause split of the last exchange)."""
+    import time
+
+    for text in ADVERSARIAL:
+        raw = [{"role": "user", "content": "What about my bicycle? " + text[:2000]},
+               {"role": "assistant", "content": "Your bicycle is in order #W2378156 " + text[:1500] + ", and order "
+                                                "#W4776164 is pending."},
+               *dialogue([text], "Please return it. " + text[:2000])]
+        messages = parse_messages(raw)
+        started = time.process_time()
+        for cascade, refinery in _STAGES.values():
+            asyncio.run(cascade.diagnose(messages, None))
+            ctx = TurnContext(messages=messages)
+            asyncio.run(refinery.refine(ctx, text, asyncio.run(refinery.plan(ctx, text))))
+        assert time.process_time() - started < 0.25, (text[:20], time.process_time() - started)  # ~20 ms here
+
+
 # ---- kept examples: each a reply rein once corrupted or a result it once misread ------------
 ORDER = json.dumps({"order_id": "#W2378156", "status": "pending", "total": 54.2,
                     "payment_method_id": "credit_card_4421486", "items": [{"item_id": "1151293680", "price": 54.2}]})
