@@ -105,7 +105,6 @@ class SentenceCheck:
         """The checked text of ``self.text[start:end]``, the next sentence (or the reply's rest)."""
         original = self.text[start:end]
         text = original
-        self._checked_to = end
         if self._applies is None:
             self._applies = await self._which_apply()
         for name, refiner in self.refiners.items():
@@ -126,6 +125,7 @@ class SentenceCheck:
                 step.changed += 1
             step.ms += (time.perf_counter() - began) * 1000
         self.final.append(text)
+        self._checked_to = end
         if text != original:
             self.changed.append(len(self.final))
         return text

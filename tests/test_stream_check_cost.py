@@ -146,3 +146,32 @@ async def test_a_contradiction_is_fixed_within_the_limit_and_the_rest_is_left_as
     assert not out["text"].startswith(wrong) and out["text"].startswith("Your order A1234 ")
     assert out["text"].endswith("order A1234 has been delivered.")  # past the limit: as the agent wrote it
     assert "x-rein-unchecked-from" in out["trailer"]
+
+
+async def test_the_final_reply_keeps_what_went_out_unchecked():
+    """Past the limit the text goes out as written, and the turn's final reply (what the Responses
+    store and the SDK keep) is the whole reply: the checked part as fixed, the rest as written."""
+    from middleware.proxy import create_app
+    from middleware.sentence_release import SentenceRelease
+    from policies.chat_model import ModelRequest
+    from policies.messages import parse_messages
+
+    wrong = "Your order A1234 has been delivered."
+    text = reply(400, first=wrong)
+    model = ScriptedModel([chunks(text)])
+    app = create_app(Settings(policy="structural"), Engine(model, "structural"))
+    pipeline = app.state.engine.pipeline()
+    state = pipeline.initial(ModelRequest(messages=parse_messages(dialogue(True)), model="m"), True)
+    state.update(await pipeline.diagnose(state))
+    check = pipeline._sentence_check(pipeline._ctx(state))
+    sent: list[dict] = []
+    release = SentenceRelease(check, sent.append)
+    async for c in model.stream(None):
+        await release.add(c)
+    await release.close()
+    out = "".join(c["choices"][0]["delta"].get("content") or "" for c in sent)
+    refinement = check.refinement(text)
+    assert refinement.changed and refinement.final == out and len(out) > check.max_chars
+    assert out.endswith(text[len(wrong):]) and not out.startswith(wrong)  # only the first sentence changed
+    assert release.report.unchecked_from == release.report.sentences + 1
+    assert any("the rest sent unchecked" in note for note in check.skipped_notes())
