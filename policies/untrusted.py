@@ -52,8 +52,8 @@ GAP_BACK = 80          # the same, before it
 # case themselves ("(?-i:": a "System:" line), which run on the text as written.
 _CASED = "(?-i:"
 _QUOTES = set("'\"‘’“”")
-_STRONG_PATTERNS = [re.compile(p, re.I) if _CASED in p else re.compile(p) for *_, p in _STRONG]
-_WEAK_PATTERNS = [re.compile(p) for *_, p in _WEAK]
+_STRONG_PATTERNS = [re.compile(s.pattern, re.I) if _CASED in s.pattern else re.compile(s.pattern) for s in _STRONG]
+_WEAK_PATTERNS = [re.compile(s.pattern) for s in _WEAK]
 _READS_CASE = {id(p) for p in _STRONG_PATTERNS if _CASED in p.pattern}
 _AI_WORD = re.compile(r"ai(?![a-z])")
 _SENTENCE_END = re.compile(r"[.!?](?=[\s\"')\]]|$)|\n|\\n")
@@ -74,15 +74,16 @@ Hit = tuple[int, int, str, int]  # start, end, kind, weight
 
 def _keyed(table: list) -> dict[str, list[int]]:
     keys: dict[str, list[int]] = {}
-    for i, (_, _, words, _, _) in enumerate(table):
-        for word in words:
+    for i, signal in enumerate(table):
+        for word in signal.keys:
             keys.setdefault(word, []).append(i)
     return keys
 
 
 _STRONG_KEYS = _keyed(_STRONG)
-_STRONG_KINDS = {kind for kind, *_ in _STRONG}
+_STRONG_KINDS = {s.kind for s in _STRONG}
 _STRONG_WORDS = {k.encode(): k for k in _STRONG_KEYS if k.isalpha()}
+_NEEDS = [frozenset(w.encode() for w in s.needs) for s in _STRONG]
 _WEAK_KEYS = _keyed(_WEAK)
 
 
@@ -93,22 +94,25 @@ def _lower(text: str) -> str:
 
 
 def _scan(text: str, low: str, table: list, patterns: list[re.Pattern[str]], keys: dict[str, list[int]],
-          lo: int, hi: int, present: Iterable[str] | None = None) -> list[Hit]:
+          lo: int, hi: int, present: Iterable[str] | None = None, runnable: set[int] | None = None) -> list[Hit]:
     """The table's matches in text[lo:hi]: each pattern runs only around the places of its keys
-    (``present``: the keys known to occur; else each key is looked for)."""
+    (``present``: the keys known to occur; else each key is looked for), and only the ``runnable``
+    ones (whose other needed words the text holds)."""
     near: dict[int, list[tuple[int, int]]] = {}  # pattern -> stretches of text around its keys
     for key in (keys if present is None else present):
-        which = keys[key]
+        which = keys[key] if runnable is None else [i for i in keys[key] if i in runnable]
+        if not which:
+            continue
         at = low.find(key, lo, hi)
         if at < 0:
             continue
         for at in _positions(low, key, at, hi):
             for i in which:
-                before, after = table[i][3]
+                before, after = table[i].reach
                 near.setdefault(i, []).append((max(lo, at - before), min(hi, at + len(key) + after)))
     found: dict[tuple[int, int], Hit] = {}
     for i, stretches in near.items():
-        kind, weight = table[i][0], table[i][1]
+        kind, weight = table[i].kind, table[i].weight
         pattern = patterns[i]
         source = text if id(pattern) in _READS_CASE else low
         for a, b in (_merge(stretches) if len(stretches) > 1 else stretches):
@@ -182,10 +186,11 @@ def _imperatives(low: str, lo: int, hi: int) -> list[Hit]:
 def _strong(text: str, low: str) -> list[Hit]:
     words = set(low.encode("utf-8", "surrogatepass").translate(_WORD_BYTES).split())
     present = [_STRONG_WORDS[w] for w in words & _STRONG_WORDS.keys()]
-    present += dict.fromkeys(m.group().lower() for m in _MARKS.finditer(low)).keys() & _STRONG_KEYS.keys()
+    present += dict.fromkeys(m.group() for m in _MARKS.finditer(low)).keys() & _STRONG_KEYS.keys()
     if not present:  # most tool results: the words of the text and one scan for marks, in C
         return []
-    return _scan(text, low, _STRONG, _STRONG_PATTERNS, _STRONG_KEYS, 0, len(text), present)
+    runnable = {i for i, needs in enumerate(_NEEDS) if not needs or not needs.isdisjoint(words)}
+    return _scan(text, low, _STRONG, _STRONG_PATTERNS, _STRONG_KEYS, 0, len(text), present, runnable)
 
 
 def signals(text: str) -> list[Hit]:

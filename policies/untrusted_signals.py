@@ -9,7 +9,16 @@ boundary before a match is checked after it.
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from typing import Iterable, NamedTuple
+
+
+class Signal(NamedTuple):
+    kind: str
+    weight: int
+    keys: tuple[str, ...]      # every match holds one of these (a word, or a mark for the punctuation-led)
+    reach: tuple[int, int]     # how far a match reaches before and after its key
+    pattern: str
+    needs: tuple[str, ...] = ()  # and the text holds one of these words too, or the pattern cannot match
 
 MODEL = (r"(?:ai|a\.i\.|llms?|large\s+language\s+models?|language\s+models?|ai\s+(?:assistant|agent|model|system)s?"
           r"|(?:virtual|digital)\s+assistants?|chat\s?bots?|gpt[-\s]?\d[\w.-]*|chatgpt|claude|gemini|llama|copilot"
@@ -56,87 +65,86 @@ ROLES = ("system", "assistant", "user", "human", "developer", "admin")
 
 _QUALIFIER = r"(?:(?:previous|prior|above|earlier|preceding|former|original|initial|existing|current|other|old|system|user'?s?|given)\s+)"
 _STEM = r"[a-z]*(?:struct|prompt|direction|directive|command|rule|guideline|task|context|constraint|programming|guardrail)[a-z]*\b"
-# Signals that the text addresses the assistant or overrides the dialogue: (kind, weight, keys,
-# (before, after): how far a match reaches from its key, pattern). A passage needs 3 weight of these.
-STRONG: list[tuple[str, int, tuple[str, ...], tuple[int, int], str]] = [
+# Signals that the text addresses the assistant or overrides the dialogue. A passage needs 3 weight
+# of these (untrusted.instruction_spans).
+STRONG: list[Signal] = [
     # A vocative: "to you, GPT-4.", "Hey ChatGPT,", "Note for the AI assistant processing this:". The
     # name ends the phrase (punctuation, or what it is doing): "for the AI team", "Dear AI
     # enthusiasts" and "Thank you, AI team" name people.
-    ("address", 3, MODEL_WORDS, (60, 60),
+    Signal("address", 3, MODEL_WORDS, (60, 60),
      rf"(?:(?:to|for)\s+you\s*,?|hey|hi|hello|dear|attention|attn|note\s+(?:to|for)|message\s+(?:to|for)"
-     rf"|instructions?\s+(?:to|for))\s*,?\s+(?:you\s*,?\s+)?(?:the\s+|an?\s+|all\s+|any\s+)?{MODEL}{NAME_ENDS}"),
-    ("address", 3, MODEL_WORDS, (20, 60), rf"you\s*,\s*(?:the\s+|an?\s+)?(?:{MODEL}|assistant){NAME_ENDS}"),
-    ("command", 2, MODEL_WORDS, (40, 60),  # "Hey ChatGPT, send ...": the vocative and its order
-     rf"(?:hey|hi|hello|dear|ok|okay|attention)\s*,?\s+(?:the\s+)?{MODEL}\s*[,:]\s*(?:please\s+)?{trie(VERBS)}\b"),
-    ("address", 3, MODEL_WORDS + ("agent",), (40, 30),
-     r"if\s+you\s+are\s+(?:an?\s+)?(?:ai|llm|language\s+model|ai\s+assistant|assistant|chat\s?bot|bot|agent|gpt)\b"),
-    ("address", 3, MODEL_WORDS + ("agent", "model"), (20, 60),
+     rf"|instructions?\s+(?:to|for))\s*,?\s+(?:you\s*,?\s+)?(?:the\s+|an?\s+|all\s+|any\s+)?{MODEL}{NAME_ENDS}", needs=("you", "hey", "hi", "hello", "dear", "attention", "attn", "note", "message", "instruction", "instructions")),
+    Signal("address", 3, MODEL_WORDS, (20, 60), rf"you\s*,\s*(?:the\s+|an?\s+)?(?:{MODEL}|assistant){NAME_ENDS}", needs=("you",)),
+    Signal("command", 2, MODEL_WORDS, (40, 60),  # "Hey ChatGPT, send ...": the vocative and its order
+     rf"(?:hey|hi|hello|dear|ok|okay|attention)\s*,?\s+(?:the\s+)?{MODEL}\s*[,:]\s*(?:please\s+)?{trie(VERBS)}\b", needs=("hey", "hi", "hello", "dear", "ok", "okay", "attention")),
+    Signal("address", 3, MODEL_WORDS + ("agent",), (40, 30),
+     r"if\s+you\s+are\s+(?:an?\s+)?(?:ai|llm|language\s+model|ai\s+assistant|assistant|chat\s?bot|bot|agent|gpt)\b", needs=("if",)),
+    Signal("address", 3, MODEL_WORDS + ("agent", "model"), (20, 60),
      rf"\b(?:{MODEL}|the\s+assistant|the\s+agent|the\s+model|the\s+bot)\s+(?:who\s+is\s+|that\s+is\s+)?"
-     r"(?:reading|processing|parsing|summari[sz]ing|analy[sz]ing|handling)\s+(?:this|these)\b"),
-    ("command", 2, MODEL_WORDS + ("agent", "model"), (20, 40),
-     rf"\b(?:the\s+|an?\s+)?(?:{MODEL}|assistant|agent|model|bot)\s+(?:must|should|shall|needs\s+to|has\s+to|is\s+(?:required|instructed|expected)\s+to|will\s+now)\b"),
-    ("override", 3, ("ignore", "disregard", "forget", "override", "overrule", "bypass", "abandon"), (5, 150),
+     r"(?:reading|processing|parsing|summari[sz]ing|analy[sz]ing|handling)\s+(?:this|these)\b", needs=("reading", "processing", "parsing", "summarizing", "summarising", "analyzing", "analysing", "handling")),
+    Signal("command", 2, MODEL_WORDS + ("agent", "model"), (20, 40),
+     rf"\b(?:the\s+|an?\s+)?(?:{MODEL}|assistant|agent|model|bot)\s+(?:must|should|shall|needs\s+to|has\s+to|is\s+(?:required|instructed|expected)\s+to|will\s+now)\b", needs=("must", "should", "shall", "needs", "has", "is", "will")),
+    Signal("override", 3, ("ignore", "disregard", "forget", "override", "overrule", "bypass", "abandon"), (5, 150),
      # "ignore all/your/the previous instructions", "disregard the instructions above"; not a bare
      # "ignore rules" or "ignore the rules" (a feature, a game). The noun by stem, so a misspelt
      # "iunstructions" counts; "orders" is not one ("ignore the previous order confirmation").
      rf"(?:ignore|disregard|forget|override|overrule|bypass|abandon)\s+(?:(?:all|any|every|your)\s+(?:(?:of\s+)?(?:the|your)\s+)?"
      rf"{_QUALIFIER}{{0,2}}|(?:the\s+|these\s+|those\s+)?{_QUALIFIER}{{1,2}}|(?:the\s+)?(?={_STEM}\s+(?:above|before|so\s+far|you\s+(?:were|have\s+been)\s+given)))"
      rf"{_STEM}"),
-    ("override", 3, ("task",), (15, 60), r"task\s+(?:that\s+)?(?:i|the\s+user|they|we|he|she|was)\s+(?:have\s+)?"
-                               r"(?:gave|given|assigned|set|asked)\s+(?:to\s+)?you\b"),
-    ("override", 2, TASKS, (120, 10),
+    Signal("override", 3, ("task",), (15, 60), r"task\s+(?:that\s+)?(?:i|the\s+user|they|we|he|she|was)\s+(?:have\s+)?"
+                               r"(?:gave|given|assigned|set|asked)\s+(?:to\s+)?you\b", needs=("gave", "given", "assigned", "set", "asked")),
+    Signal("override", 2, TASKS, (120, 10),
      r"(?:before|instead\s+of)\s+(?:you\s+)?(?:can\s+|could\s+|may\s+)?(?:solv|complet|answer|finish|do|continu|proceed|perform|respond|execut|start)\w*"
      r"\s+(?:with\s+)?(?:the|your|my|the\s+user'?s)\s+(?:(?:original|initial|current|actual|first|given|assigned)\s+)?"
-     r"(?:task|instructions?|prompt|goal|assignment|query)\b"),
-    ("override", 3, TASKS, (40, 10), r"your\s+(?:new|real|actual|true|updated|primary|only|revised)\s+(?:task|instructions?|goal|objective|mission|directive|prompt|orders)\b"),
-    ("override", 3, TASKS, (10, 20), r"new\s+(?:instructions?|task|directives?|orders)\s*[:!]"),
-    ("override", 3, ("stop",), (5, 60), r"stop\s+(?:what\s+you(?:'re|\s+are)\s+doing|(?:all\s+)?(?:your\s+)?current\s+(?:task|work)|everything\s+you(?:'re|\s+are)\s+doing)"),
-    ("override", 2, ("system", "developer"), (5, 30), r"(?:system|developer)\s+(?:prompt|message|instructions?|override|mode)\b"),
-    ("override", 3, ("longer",), (20, 40), r"you\s+are\s+no\s+longer\s+(?:bound|restricted|limited|an?\s+(?:ai|assistant))"),
-    ("secrecy", 3, ("user", "human"), (80, 10),
+     r"(?:task|instructions?|prompt|goal|assignment|query)\b", needs=("before", "instead")),
+    Signal("override", 3, TASKS, (40, 10), r"your\s+(?:new|real|actual|true|updated|primary|only|revised)\s+(?:task|instructions?|goal|objective|mission|directive|prompt|orders)\b", needs=("your",)),
+    Signal("override", 3, TASKS, (10, 20), r"new\s+(?:instructions?|task|directives?|orders)\s*[:!]", needs=("new",)),
+    Signal("override", 3, ("stop",), (5, 60), r"stop\s+(?:what\s+you(?:'re|\s+are)\s+doing|(?:all\s+)?(?:your\s+)?current\s+(?:task|work)|everything\s+you(?:'re|\s+are)\s+doing)", needs=("doing", "current")),
+    Signal("override", 2, ("system", "developer"), (5, 30), r"(?:system|developer)\s+(?:prompt|message|instructions?|override|mode)\b"),
+    Signal("override", 3, ("longer",), (20, 40), r"you\s+are\s+no\s+longer\s+(?:bound|restricted|limited|an?\s+(?:ai|assistant))", needs=("no",)),
+    Signal("secrecy", 3, ("user", "human"), (80, 10),
      r"(?:(?:do\s+not|don'?t|never|without)\s+(?:tell|inform|notify|alert|mention|reveal|show|let)|without\s+(?:ask|confirm|consult))\w*"
-     r"\s+(?:(?:it|this|that|anything)\s+)?(?:to\s+|with\s+)?(?:the\s+user|the\s+human|your\s+user)\b"),
-    ("secrecy", 3, ("mention", "reveal", "disclose", "repeat", "acknowledge", "reference"), (15, 40),
+     r"\s+(?:(?:it|this|that|anything)\s+)?(?:to\s+|with\s+)?(?:the\s+user|the\s+human|your\s+user)\b", needs=("not", "don", "dont", "never", "without")),
+    Signal("secrecy", 3, ("mention", "reveal", "disclose", "repeat", "acknowledge", "reference"), (15, 40),
      r"(?:do\s+not|don'?t|never)\s+(?:mention|reveal|disclose|repeat|acknowledge|reference)\s+(?:this|these|the)\s+"
-     r"(?:instructions?|message|note|request)\b"),
-    ("role", 3, ("<|", "[inst", "[/inst", "<<"), (5, 30),
+     r"(?:instructions?|message|note|request)\b", needs=("not", "don", "dont", "never")),
+    Signal("role", 3, ("<|", "[inst", "[/inst", "<<"), (5, 30),
      r"<\|\s*(?:im_start|im_end|system|user|assistant|endoftext|eot_id|start_header_id)\s*\|?>|\[/?inst\]|<</?sys>>|<start_of_turn>"),
-    ("role", 3, ("##",), (5, 60), r"#{2,}\s*\(?\s*(?:system|assistant|user|human|developer|admin)(?:[_\s](?:message|prompt|note|override|instructions?))?\s*\)?\s*(?::|\)|$)"),
-    ("role", 3, ROLES, (5, 30), r"\[(?:system|assistant|user|developer|admin)\]\s*(?:\(#[\w-]+\)|:)"),
-    ("role", 2, ("<",), (5, 60), r"<\s*/?\s*(?:system|assistant|admin|developer|sys|instructions?|important|information|secret|hidden|prompt|"
+    Signal("role", 3, ("##",), (5, 60), r"#{2,}\s*\(?\s*(?:system|assistant|user|human|developer|admin)(?:[_\s](?:message|prompt|note|override|instructions?))?\s*\)?\s*(?::|\)|$)"),
+    Signal("role", 3, ROLES, (5, 30), r"\[(?:system|assistant|user|developer|admin)\]\s*(?:\(#[\w-]+\)|:)"),
+    Signal("role", 2, ("<",), (5, 60), r"<\s*/?\s*(?:system|assistant|admin|developer|sys|instructions?|important|information|secret|hidden|prompt|"
                        r"(?:user|new|system|ai|agent|assistant)[_-]?(?:instructions?|prompt|message|note))\s*>"),
-    ("speaker", 2, ("system", "assistant", "admin", "developer", "ai"), (10, 60),
+    Signal("speaker", 2, ("system", "assistant", "admin", "developer", "ai"), (10, 60),
      r"(?m:^)[ \t>*_#-]{0,4}(?-i:SYSTEM|ASSISTANT|ADMIN|DEVELOPER|System|Assistant|Developer|AI)"
      r"(?:\s+(?i:message|note|prompt|instructions?|override))?\s*:[ \t]+(?=\S)"),
     # A user's turn inside data counts only beside another sign; a transcript (two user turns or
     # more) is real data, and then neither its user nor its speaker lines count (untrusted._by_kind).
-    ("turn", 1, ("user", "human"), (10, 10), r"(?m:^)[ \t>*_#-]{0,4}(?-i:USER|HUMAN|User|Human)\s*:[ \t]+(?=\S)"),
-    ("tool", 2, ("arguments", "argument", "parameters", "args", "inputs"), (200, 10),
+    Signal("turn", 1, ("user", "human"), (10, 10), r"(?m:^)[ \t>*_#-]{0,4}(?-i:USER|HUMAN|User|Human)\s*:[ \t]+(?=\S)"),
+    Signal("tool", 2, ("arguments", "argument", "parameters", "args", "inputs"), (200, 10),
      r"(?:use|call|invoke|run|execute|trigger)\s+(?:the\s+)?(?:`[\w.-]+`\s+|[\w.-]+\s+)?(?:tool|function)s?\b"
-     r"[^.\n]{0,80}\b(?:with|using)\s+(?:the\s+)?(?:following\s+)?(?:arguments|parameters|args|inputs)\b"),
-    ("exfil", 3, ("![",), (5, 250), r"!\[[^\]\n]{0,60}\]\(\s*https?://[^)\s]{0,120}?[?&=/](?:\{|\[|<|\$\{?|%7b)[^)\s]{0,60}\)"),
+     r"[^.\n]{0,80}\b(?:with|using)\s+(?:the\s+)?(?:following\s+)?(?:arguments|parameters|args|inputs)\b", needs=("use", "call", "invoke", "run", "execute", "trigger")),
+    Signal("exfil", 3, ("![",), (5, 250), r"!\[[^\]\n]{0,60}\]\(\s*https?://[^)\s]{0,120}?[?&=/](?:\{|\[|<|\$\{?|%7b)[^)\s]{0,60}\)"),
 ]
 # The marks that start the punctuation-led patterns; a "<" counts only before a role-like word.
-MARKS = re.compile(r"<(?=\s*/?\s*(?:sys|ass|adm|dev|ins|imp|inf|sec|hid|pro|use|new|ai|age))|<\||<<|##|!\[|\[/?inst", re.I)
+MARKS = re.compile(r"<(?=\s*/?\s*(?:sys|ass|adm|dev|ins|imp|inf|sec|hid|pro|use|new|ai|age))|<\||<<|##|!\[|\[/?inst")
 # Letters stay, everything else splits words: bytes.translate and split run in C.
 WORD_BYTES = bytes(c if 97 <= c <= 122 or c >= 128 else 32 for c in range(256))
 
-# What surrounds a strong signal: directives (imperatives at a sentence start, "you must"), the
-# urgency and the third-person "the user" injections use, exfiltration links.
-# Directives and context, read only near a strong signal (the same fields). A
-# sentence-initial imperative is found separately (IMPERATIVE), from the sentence starts.
-WEAK: list[tuple[str, int, tuple[str, ...], tuple[int, int], str]] = [
-    ("directive", 1, ("you",), (5, 60), r"you\s+(?:must|should|need\s+to|have\s+to|are\s+(?:required|instructed|asked|expected|supposed)\s+to|will\s+now|shall)\b"),
-    ("directive", 1, ("following", "please"), (40, 30),
+# What surrounds a strong signal, read only near one: directives ("you must"), the urgency and the
+# third-person "the user" injections use, exfiltration links. An imperative at a sentence's start
+# is found separately (IMPERATIVE).
+WEAK: list[Signal] = [
+    Signal("directive", 1, ("you",), (5, 60), r"you\s+(?:must|should|need\s+to|have\s+to|are\s+(?:required|instructed|asked|expected|supposed)\s+to|will\s+now|shall)\b"),
+    Signal("directive", 1, ("following", "please"), (40, 30),
      rf"(?:do|perform|complete|execute|follow)\s+the\s+following\b|please\s+(?:make\s+sure|ensure|{trie(VERBS)})\b"),
-    ("urgency", 1, ("important", "urgent", "immediately", "mandatory", "critical", "asap", "!!"), (5, 5),
+    Signal("urgency", 1, ("important", "urgent", "immediately", "mandatory", "critical", "asap", "!!"), (5, 5),
      r"(?:important|urgent(?:ly)?|immediately|mandatory|critical|asap)\b|!{2,}"),
-    ("about_user", 1, ("the user",), (5, 10), r"the\s+user(?:'s)?\b"),
-    ("exfil", 2, ("http",), (10, 250), r"https?://\S{0,200}?[?&=/](?:\{|\[|<|\$\{?|%7b)[A-Za-z_ ]{1,40}"),
-    ("exfil", 2, ("url", "link", "query", "parameter", "image"), (120, 40),
+    Signal("about_user", 1, ("the user",), (5, 10), r"the\s+user(?:'s)?\b"),
+    Signal("exfil", 2, ("http",), (10, 250), r"https?://\S{0,200}?[?&=/](?:\{|\[|<|\$\{?|%7b)[A-Za-z_ ]{1,40}"),
+    Signal("exfil", 2, ("url", "link", "query", "parameter", "image"), (120, 40),
      r"(?:append|add|include|insert|encode|put|attach|embed)\b[^.\n]{0,80}\b(?:to|in|into|as)\s+(?:the\s+|a\s+|this\s+)?"
      r"(?:url|link|query(?:\s+string)?|parameter|image\s+(?:url|link|source))\b"),
-    ("boundary", 1, ("end",), (10, 80), r"(?:end\s+of|---\s*end)\s+(?:the\s+)?(?:data|document|context|input|tool\s+(?:output|result)|email|content|search\s+results?)\b"),
+    Signal("boundary", 1, ("end",), (10, 80), r"(?:end\s+of|---\s*end)\s+(?:the\s+)?(?:data|document|context|input|tool\s+(?:output|result)|email|content|search\s+results?)\b"),
 ]
 # A sentence starts at the text's start, after end punctuation, a line break (real or the "\n" of
 # JSON text) or a quote (a JSON value); bullets, a number and "please" may stand before its verb.
