@@ -81,7 +81,7 @@ _SAME = [
     ("post", "post", "publish", "upload", "write", "put", "append"),
     ("update", "update", "change", "modify", "edit", "set", "reset", "alter", "replace", "rename", "move"),
     ("delete", "delete", "remove", "erase", "drop", "cancel", "kick", "purge"),
-    ("create", "create", "add", "make", "schedule", "book", "invite", "register", "insert"),
+    ("create", "create", "add", "make", "schedule", "book", "invite", "register", "insert", "reserve", "reservation"),
     ("get", "get", "visit", "open", "browse", "fetch", "read", "retrieve", "download", "view", "go", "list", "find",
      "search", "look"),
     ("money", "money", "transaction", "transactions", "payment", "payments", "amount", "funds", "iban"),
@@ -92,6 +92,15 @@ _SAME = [
     ("event", "event", "events", "meeting", "calendar", "appointment"),
 ]
 _CANON = {w: group[0] for group in _SAME for w in group[1:]}
+
+
+def _canon(word: str) -> str:
+    """A word's group, plurals aside ("participants" is "participant", "address" stays)."""
+    if word in _CANON:
+        return _CANON[word]
+    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        word = word[:-1]
+    return _CANON.get(word, word)
 _VERB_GROUPS = {"send", "post", "update", "delete", "create", "get"}
 _STOP = {"to", "from", "in", "of", "by", "for", "the", "a", "an", "on", "with", "and", "or", "at", "my", "all"}
 _WORD = re.compile(r"[a-z]+")
@@ -123,7 +132,7 @@ def requested_calls(passage: str, tools: dict[str, dict[str, Any]]) -> list[str]
     for clause in _CLAUSE.split(passage):
         values = list(dict.fromkeys(m.group().rstrip(".,") for m in _VALUE.finditer(clause)))
         words = _WORD.findall(_VALUE.sub(" ", clause).lower())  # "fred@mail.example" says no "mail"
-        said = {_CANON.get(w, w) for w in words} | {_CANON.get(k, k) for v in values for k in _kinds(v)}
+        said = {_canon(w) for w in words} | {_canon(k) for v in values for k in _kinds(v)}
         best, score = [], 0.0
         for name, words in names.items():
             verb = next((w for w in words if w in _VERB_GROUPS), None)
@@ -162,7 +171,7 @@ def _arg_words(spec: dict[str, Any]) -> list[str]:
 
 def _tool_words(name: str) -> list[str]:
     words = [w.lower() for part in re.split(r"[_\-.\s]+", name) for w in _CAMEL.split(part) if w]
-    return [_CANON.get(w, w) for w in words if w not in _STOP]
+    return [_canon(w) for w in words if w not in _STOP]
 
 
 # ---- the action link ----------------------------------------------------------------------
