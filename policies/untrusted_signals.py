@@ -102,7 +102,9 @@ STRONG: list[Signal] = [
     Signal("override", 3, ("stop",), (5, 60), r"stop\s+(?:what\s+you(?:'re|\s+are)\s+doing|(?:all\s+)?(?:your\s+)?current\s+(?:task|work)|everything\s+you(?:'re|\s+are)\s+doing)", needs=("doing", "current")),
     Signal("override", 2, ("system", "developer"), (5, 30), r"(?:system|developer)\s+(?:prompt|message|instructions?|override|mode)\b"),
     Signal("override", 3, ("longer",), (20, 40), r"you\s+are\s+no\s+longer\s+(?:bound|restricted|limited|an?\s+(?:ai|assistant))", needs=("no",)),
-    Signal("secrecy", 3, ("user", "human"), (80, 10),
+    # Keeping something from the user is 2, not 3: a product spec may well say "it signs in without
+    # asking the user"; with a sign that the text speaks to the assistant, it is an order.
+    Signal("secrecy", 2, ("user", "human"), (80, 10),
      r"(?:(?:do\s+not|don'?t|never|without)\s+(?:tell|inform|notify|alert|mention|reveal|show|let)|without\s+(?:ask|confirm|consult))\w*"
      r"\s+(?:(?:it|this|that|anything)\s+)?(?:to\s+|with\s+)?(?:the\s+user|the\s+human|your\s+user)\b", needs=("not", "don", "dont", "never", "without")),
     Signal("secrecy", 3, ("mention", "reveal", "disclose", "repeat", "acknowledge", "reference"), (15, 40),
@@ -115,7 +117,7 @@ STRONG: list[Signal] = [
     Signal("role", 2, ("<",), (5, 60), r"<\s*/?\s*(?:system|assistant|admin|developer|sys|instructions?|important|information|secret|hidden|prompt|"
                        r"(?:user|new|system|ai|agent|assistant)[_-]?(?:instructions?|prompt|message|note))\s*>"),
     Signal("speaker", 2, ("system", "assistant", "admin", "developer", "ai"), (10, 60),
-     r"(?m:^)[ \t>*_#-]{0,4}(?-i:SYSTEM|ASSISTANT|ADMIN|DEVELOPER|System|Assistant|Developer|AI)"
+     r"(?m:^)[ \t>*_#-]{0,4}(?-i:SYSTEM|ASSISTANT|ADMIN|DEVELOPER|System|Assistant|Developer|AI(?:\s+(?:agent|assistant|model))?)"
      r"(?:\s+(?i:message|note|prompt|instructions?|override))?\s*:[ \t]+(?=\S)"),
     # A user's turn inside data counts only beside another sign; a transcript (two user turns or
     # more) is real data, and then neither its user nor its speaker lines count (untrusted._by_kind).
