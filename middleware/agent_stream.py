@@ -148,10 +148,13 @@ def released_calls(chunks: list[dict[str, Any]], dropped: set[str], notice: str)
     with no call finishes with ``stop``."""
     if not dropped:
         return chunks
-    index_of = {tc["id"]: tc.get("index", 0) for c in chunks for ch in c.get("choices") or []
-                for tc in (ch.get("delta") or {}).get("tool_calls") or [] if tc.get("id")}
-    drop = {index_of[i] for i in dropped if i in index_of}
-    kept_any = bool(set(index_of.values()) - drop)
+    deltas = [tc for c in chunks for ch in c.get("choices") or [] for tc in (ch.get("delta") or {}).get("tool_calls") or []]
+    indexes = {tc.get("index", 0) for tc in deltas}
+    # A call the upstream sent without an id is "call_<index>" in the draft (ChunkAccumulator).
+    index_of = {f"call_{i}": i for i in indexes} | {tc["id"]: tc.get("index", 0) for tc in deltas if tc.get("id")}
+    # A dropped call not found here is never let through: then no call of the draft goes out.
+    drop = {index_of[i] for i in dropped if i in index_of} if all(i in index_of for i in dropped) else indexes
+    kept_any = bool(indexes - drop)
     out: list[dict[str, Any]] = []
     for c in chunks:
         choices = c.get("choices") or []

@@ -187,3 +187,14 @@ async def test_the_clean_path_and_the_graph_hold_alike():
         seen.append((state["final"].message.content, [d.rule_id for d in state["held_calls"]], state["hold_rounds"],
                      len(agent.requests)))
     assert seen[0] == seen[1] == ("It cannot be cancelled.", ["action:test/cancel_eligible"] * 2, 2, 3)
+
+
+def test_released_calls_find_a_call_the_upstream_sent_without_an_id_and_never_leak_an_unknown_one():
+    chunks = [{"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"name": "cancel",
+                                                                                          "arguments": "{}"}}]}}]},
+              {"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 1, "id": "c1", "function": {
+                  "name": "lookup", "arguments": "{}"}}]}}]},
+              {"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}]
+    names = lambda out: [tc["function"]["name"] for c in out for tc in c["choices"][0]["delta"].get("tool_calls") or []]  # noqa: E731
+    assert names(released_calls(chunks, {"call_0"}, "x")) == ["lookup"]  # the draft's id for index 0
+    assert names(released_calls(chunks, {"no_such_id"}, "x")) == []      # unknown: nothing goes out
