@@ -22,6 +22,7 @@ only from such a passage.
 """
 from __future__ import annotations
 
+import hashlib
 import re
 from collections import OrderedDict
 from typing import Any, Iterator
@@ -31,20 +32,22 @@ from inception.dialogue import CallRecord, Dialogue
 from policies.untrusted import instruction_spans
 
 TYPE = "untrusted_instruction"
-CACHE_SIZE = 2048  # tool results whose spans are remembered: a tool loop re-sends them every step
-_cache: OrderedDict[str, list[tuple[int, int]]] = OrderedDict()
+CACHE_SIZE = 4096  # tool results whose spans are remembered: a tool loop re-sends them every step
+_cache: OrderedDict[bytes, list[tuple[int, int]]] = OrderedDict()
 
 
 def flagged(text: str) -> list[tuple[int, int]]:
-    """``instruction_spans(text)``, remembered by the text itself for the next request of the loop."""
-    spans = _cache.get(text)
+    """``instruction_spans(text)``, remembered for the next request of the loop. Keyed by a digest
+    of the text, not the text: the cache holds 16 bytes per result, however long the results."""
+    key = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    spans = _cache.get(key)
     if spans is None:
         spans = instruction_spans(text)
-        _cache[text] = spans
+        _cache[key] = spans
         if len(_cache) > CACHE_SIZE:
             _cache.popitem(last=False)
     else:
-        _cache.move_to_end(text)
+        _cache.move_to_end(key)
     return spans
 
 
