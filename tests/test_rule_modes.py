@@ -223,3 +223,15 @@ async def test_shadow_mode_does_the_same_work_as_acting(messages, reply):
         state = await engine.pipeline().run(ModelRequest(messages=parse_messages(messages), tools=TOOLS, model="m"))
         calls[shadow] = (rein_model_calls(state), len(own.requests), [h.rule for h in state.get("hits") or []])
     assert calls[True] == calls[False] and calls[True][2]
+
+
+def test_a_packs_own_action_rules_and_the_built_in_checks_have_rule_ids():
+    actions = ("actions:\n  tools:\n    cancel_order: {write: true, confirm: true}\n  rules:\n"
+               "    - id: not_shipped\n      tool: cancel_order\n      condition: args.order_id != \"\"\n"
+               "      reason: it has shipped\n")
+    policy = parse_policy(f"name: x\nextends: structural\n{actions}rules:\n  action:not_shipped: flag\n"
+                          "  action:builtin/*: shadow\n", "x.yaml")
+    assert RuleModes.of(policy).mode("action:not_shipped") == "flag"
+    assert RuleModes.of(policy).mode("action:builtin/unconfirmed_write") == "shadow"
+    with pytest.raises(PolicyError, match=r"rules.action:not_shiped \(line 12\): unknown rule"):
+        parse_policy(f"name: x\nextends: structural\n{actions}rules:\n  action:not_shiped: flag\n", "x.yaml")
