@@ -61,7 +61,7 @@ async def relay_agent_stream(agent: ChatModel, request: ModelRequest, writer: Ca
         out = without_owned_calls(c, owned, owned_index)
         if out is None:
             continue
-        if hold_calls and _delta(out).get("tool_calls"):
+        if hold_calls and _opens_call(out):
             calls.append(out)
             if release is not None:
                 await release.close()  # the text before the call is complete: checked, then released
@@ -107,11 +107,13 @@ def has_tool_calls(c: dict[str, Any]) -> bool:
     return any((ch.get("delta") or {}).get("tool_calls") for ch in c.get("choices") or [])
 
 
-def _delta(c: dict[str, Any]) -> dict[str, Any]:
-    # Asked of every chunk of a stream whose calls are held: lookups, not a generator (a stream
-    # carries one choice per chunk, so the first is the one).
-    choices = c.get("choices")
-    return (choices[0].get("delta") or {}) if choices else {}
+def _opens_call(c: dict[str, Any]) -> bool:
+    # Asked of every chunk of a stream whose calls are held: a plain loop, not a generator.
+    for choice in c.get("choices") or ():
+        delta = choice.get("delta")
+        if delta and delta.get("tool_calls"):
+            return True
+    return False
 
 
 def without_owned_calls(c: dict[str, Any], owned: set[str], owned_index: set[int]) -> dict[str, Any] | None:
