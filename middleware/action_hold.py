@@ -6,8 +6,8 @@ then the held calls are dropped and the reply says so in plain words. A malforme
 of the structural draft check) is re-asked once, then goes out as the agent wrote it (fail open).
 An action finding without ``hold`` (``flag`` mode) is only reported. The calls nobody held go out.
 
-    verdict = judge(check, draft, state, policy.actions.max_rounds)   # state updates: draft_check, held_calls, ...
-    final, notice = without_dropped(final, state["dropped_calls"])
+    update = act_on(check, draft, state, modes, policy.actions.max_rounds)  # by rule mode, then judge:
+    final, notice = without_dropped(final, state["dropped_calls"])  # draft_check, held/dropped/flagged_calls
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from middleware.rule_modes import sort_diagnosis
 from policies.chat_model import ModelResponse
 from policies.messages import assistant, text_of
 from policies.telemetry import guardrail
+
 
 def is_action(d: Detection) -> bool:
     """An operator action rule or a built-in action check (``action:...``), not a malformed call."""
