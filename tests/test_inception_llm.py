@@ -173,7 +173,8 @@ async def test_one_guardrail_span_per_detector_with_its_decision():
     await inception.build(load_policy("structural")).diagnose(msgs(failing), TOOLS)
     decided = {s.name: s.attributes["gen_ai.security.decision.type"] for s in _exporter.get_finished_spans()}
     assert decided == {"apply_guardrail tool_failure": "warn", "apply_guardrail action_loop": "allow",
-                       "apply_guardrail malformed_tool_call": "allow", "apply_guardrail vague_reference": "allow"}
+                       "apply_guardrail malformed_tool_call": "allow", "apply_guardrail vague_reference": "allow",
+                       "apply_guardrail untrusted_instruction": "allow"}
     span = next(s for s in _exporter.get_finished_spans() if s.name == "apply_guardrail tool_failure")
     assert span.attributes["gen_ai.operation.name"] == "apply_guardrail"
     assert list(span.attributes["rein.detections"]) == ["tool_failure"]
