@@ -21,7 +21,8 @@ def test_diagnose_many_files_with_the_structural_policy(capsys):
     assert all(set(o) == {"file", "errors", "plan", "model_calls"} and o["model_calls"] == 0 for o in out)
     failing, clean, unknown = out
     assert failing["errors"] == [{"type": "tool_failure", "subtype": None, "confidence": 1.0, "source": "structural",
-                                  "evidence": 'get_order returned: {"error": "order service unavailable"}'}]
+                                  "evidence": 'get_order returned: {"error": "order service unavailable"}',
+                                  "rule": None, "hold": False, "call_id": None}]  # rule None: detect:<label>
     assert "report the internal error" in failing["plan"]
     assert clean == {"file": str(files[1]), "errors": [], "plan": None, "model_calls": 0}
     # The last message is the agent's draft tool call: it is checked too.
