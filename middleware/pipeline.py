@@ -32,14 +32,15 @@ A non-streaming turn (``run``) walks these nodes and routers directly, without L
 machinery: that machinery costs CPU on every turn, and it yields to the event loop some thirty
 times a turn where the direct walk yields only for the agent's answer; under load each yield waits
 behind every other request's work, which made the turns that had work (a diagnosis, a re-ask) the
-whole of rein's tail (``bench/load.py --stalls``). Streams run in the graph: its stream writer
-carries their chunks. ``run_graph`` is the reference the walk is held to (tests/test_real_cost.py,
-tests/test_action_hold_units.py: both give the same turn).
+whole of rein's tail (``bench/load.py --stalls``). A stream (``events``) is walked the same way, its
+chunks carried by a writer of its own. ``run_graph`` is the reference the walk is held to
+(tests/test_real_cost.py, tests/test_action_hold_units.py: both give the same turn).
 """
 from __future__ import annotations
 
 import asyncio
 import time
+from contextvars import ContextVar
 from typing import Any
 
 from langgraph.config import get_stream_writer
@@ -145,7 +146,7 @@ class Pipeline:
             mode = state.get("stream_mode", PASS)
             check = self._sentence_check(self._ctx(state)) if mode == SENTENCES else None
             relayed = await relay_agent_stream(
-                self.agent, request, get_stream_writer(), self.inception.owned_tools(state["request"].tools),
+                self.agent, request, _writer(), self.inception.owned_tools(state["request"].tools),
                 mode=SENTENCES if check is not None else WHOLE if mode != PASS else PASS, check=check,
                 hold_calls=self.inception.checks_calls(state["request"].tools) and not self.modes.shadow)
             draft, streamed = relayed.draft, relayed.streamed
@@ -289,7 +290,7 @@ class Pipeline:
         """A reply held whole goes out in the upstream's own chunks (ids, fields, chunking), with
         the refined text; a reply rein wrote itself (a recovery tool's) in the upstream's shape;
         tool calls held for the action checks as the upstream sent them, less the dropped ones."""
-        writer = get_stream_writer()
+        writer = _writer()
         if state.get("call_chunks"):
             for c in released_calls(state["call_chunks"], {d.call_id for d in state.get("dropped_calls") or []}, notice):
                 writer(c)
@@ -407,11 +408,16 @@ class Pipeline:
         """One non-streaming turn: the graph's nodes and routers walked directly (see the module's
         docstring), each node's update merged as the graph's last-value channels merge it."""
         state: dict[str, Any] = dict(self.initial(request, False, profile))
+        await self._walk(state)
+        return state  # type: ignore[return-value]
+
+    async def _walk(self, state: dict[str, Any], diagnosed: Any = None) -> None:
         node = "diagnose"
         while node != END:
             state.update(await self._nodes[node](state))
+            if node == "diagnose" and diagnosed is not None:
+                diagnosed()
             node = self._walk_step(node, state)
-        return state  # type: ignore[return-value]
 
     async def run_graph(self, request, profile: dict[str, Any] | None = None) -> TurnState:
         """The same turn through the graph from its first stage (the reference the direct walk is held to)."""
@@ -420,23 +426,50 @@ class Pipeline:
     async def events(self, request, profile: dict[str, Any] | None = None, notices: bool = False):
         """Yield ("chunk", dict) as the reply streams, then ("state", TurnState) once at the end.
         A ("diagnosed", TurnState-so-far) event comes before the first chunk; with ``notices``,
-        ("notice", "refining") when the text is held whole."""
+        ("notice", "refining") when the text is held whole.
+
+        Walked directly like ``run``: a task walks the nodes, and what they write (chunks, notices)
+        reaches this generator through one queue, in the order it was written."""
         state: dict[str, Any] = dict(self.initial(request, True, profile))
-        announced = False
-        async for mode, data in self.graph.astream(state, stream_mode=["custom", "updates"]):
-            if mode == "updates":
-                for update in data.values():
-                    if update:
-                        state.update(update)
-                if not announced and "diagnosis" in state:
-                    announced = True
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+
+        async def walk() -> None:
+            _WRITER.set(queue.put_nowait)  # this task's context only: the nodes' stream writer
+            try:
+                await self._walk(state, lambda: queue.put_nowait(_DIAGNOSED))
+                queue.put_nowait(_DONE)
+            except Exception as e:  # raised to the reader, where the graph's run raised it
+                queue.put_nowait(_Failed(e))
+
+        walker = asyncio.get_running_loop().create_task(walk())
+        try:
+            while (item := await queue.get()) is not _DONE:
+                if item is _DIAGNOSED:
                     yield "diagnosed", state
-            elif isinstance(data, Notice):
-                if notices:
-                    yield "notice", data.text
-            else:
-                yield "chunk", data
+                elif isinstance(item, _Failed):
+                    raise item.error
+                elif isinstance(item, Notice):
+                    if notices:
+                        yield "notice", item.text
+                else:
+                    yield "chunk", item
+        finally:
+            walker.cancel()  # a reader that stops early (the client hung up) stops the walk
         yield "state", state
+
+
+# The stream writer of a walked turn (``events``); in the graph, LangGraph's own.
+_WRITER: ContextVar[Any] = ContextVar("rein_stream_writer", default=None)
+_DIAGNOSED, _DONE = object(), object()
+
+
+class _Failed:
+    def __init__(self, error: Exception):
+        self.error = error
+
+
+def _writer() -> Any:
+    return _WRITER.get() or get_stream_writer()
 
 
 def _on_loop(router, targets: tuple[str, ...]):

@@ -53,8 +53,13 @@ class Instruments:
     def body_piece(self, body: bytes, seen: dict[str, Any]) -> None:
         """Streams say what was refined in a closing comment and report failures as an error event."""
         if body.startswith(_TRAILER):
+            at = 0
+        else:  # events that were ready together go out in one write: the trailer may come after chunks
+            at = body.find(b"\n\n" + _TRAILER)
+            at = at + 2 if at >= 0 else -1
+        if at >= 0:
             try:
-                summary = orjson.loads(body[len(_TRAILER):])
+                summary = orjson.loads(body[at + len(_TRAILER):].split(b"\n", 1)[0])
             except orjson.JSONDecodeError:
                 return
             if isinstance(summary, dict) and summary.get("x-rein-refined"):
