@@ -74,7 +74,10 @@ STRONG: list[Signal] = [
     Signal("address", 3, MODEL_WORDS, (60, 60),
      rf"(?:(?:to|for)\s+you\s*,?|hey|hi|hello|dear|attention|attn|note\s+(?:to|for)|message\s+(?:to|for)"
      rf"|instructions?\s+(?:to|for))\s*,?\s+(?:you\s*,?\s+)?(?:the\s+|an?\s+|all\s+|any\s+)?{MODEL}{NAME_ENDS}", needs=("you", "hey", "hi", "hello", "dear", "attention", "attn", "note", "message", "instruction", "instructions")),
-    Signal("address", 3, MODEL_WORDS, (20, 60), rf"you\s*,\s*(?:the\s+|an?\s+)?(?:{MODEL}|assistant){NAME_ENDS}", needs=("you",)),
+    # "to you, GPT-4.", "to you, Local model.": a model's name may be anything before "model".
+    Signal("address", 3, MODEL_WORDS + ("model",), (40, 60),
+           rf"you\s*,\s*(?:the\s+|an?\s+|my\s+)?(?:{MODEL}|(?:[\w.-]+\s+){{0,2}}(?:model|assistant|bot|ai|llm)){NAME_ENDS}",
+           needs=("you",)),
     Signal("command", 2, MODEL_WORDS, (40, 60),  # "Hey ChatGPT, send ...": the vocative and its order
      rf"(?:hey|hi|hello|dear|ok|okay|attention)\s*,?\s+(?:the\s+)?{MODEL}\s*[,:]\s*(?:please\s+)?{trie(VERBS)}\b", needs=("hey", "hi", "hello", "dear", "ok", "okay", "attention")),
     Signal("address", 3, MODEL_WORDS + ("agent",), (40, 30),
