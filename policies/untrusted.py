@@ -235,11 +235,13 @@ def instruction_spans(text: str) -> list[tuple[int, int]]:
 
 
 def _reach(text: str, strong: list[Hit], more: list[Hit]) -> tuple[int, int]:
-    """From the strong signals, the directives chained to them at most GAP apart."""
+    """From the strong signals, the directives chained to them at most GAP apart and not past a
+    blank line: a document's own paragraph beside an injection ("Please pay ... to IBAN ...") is
+    the document's (what a colon announces and a wrapper encloses are added by ``_passage``)."""
     a, b = min(h[0] for h in strong), max(h[1] for h in strong)
     more = sorted(more)
     for start, end, _, _ in more:  # forward: one pass, in order
-        if start > b + GAP:
+        if start > b + GAP or (start > b and _BLANK_LINE.search(text, b, start)):
             break
         b = max(b, end)
     for start, end, _, _ in reversed(more):  # and back, less far and not past a blank line: an

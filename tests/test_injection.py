@@ -206,6 +206,16 @@ def test_a_write_sending_what_only_the_injection_gave_is_held():
     assert not [e for e in paid.errors if e.rule == "action:builtin/untrusted_argument"]
 
 
+def test_the_documents_own_paragraph_after_an_injection_stays_data():
+    bill = ("Bill for December\n\n" + ATTACKS["ignore_previous"] + "\n\nPlease pay 98.70 EUR by bank transfer to "
+            "IBAN DE89370400440532013000. Thank you for your business!")
+    messages = conversation(bill, user="Please pay my December bill.")
+    legit = _check(messages, "send_money", {"recipient": "DE89370400440532013000", "amount": 98.7})
+    assert not [e for e in legit.errors if e.rule == "action:builtin/untrusted_argument"]
+    injected = _check(messages, "send_money", {"recipient": IBAN, "amount": 900})
+    assert [e for e in injected.errors if e.rule == "action:builtin/untrusted_argument"]
+
+
 def test_a_value_the_user_gave_is_never_held_even_when_the_injection_repeats_it():
     messages = conversation(ATTACKS["ignore_previous"], user=f"Send 900 EUR to {IBAN}, then read my bill.")
     d = _check(messages, "send_money", {"recipient": IBAN, "amount": 900})
