@@ -236,6 +236,13 @@ def test_a_link_inside_a_message_body_is_read_too():
                               "weather in Zurich and its history."}, calls, asked) is None
 
 
+@pytest.mark.parametrize("name", ["policies.untrusted", "inception.injection"])
+def test_docstring_examples_run(name):
+    import doctest
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
+
+
 DEV = Path(__file__).resolve().parents[2] / "shared" / "data" / "agentdojo-dev" / "dev.json"
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "injections.py"
 
