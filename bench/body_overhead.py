@@ -161,3 +161,8 @@ def report_bodies(bodies: list[bytes], own: dict[str, list[float]], calls: list[
                 (d50 - s50 <= 1.0, f"default (no model call) own p50 {d50:.2f} ms within 1 ms of structural"),
                 (d99 - s99 <= 1.0, f"default (no model call) own p99 {d99:.2f} ms within 1 ms of structural")]
     print("\ntargets (issue 9)" + "".join(f"\n  {'met   ' if ok else 'MISSED'} {text}" for ok, text in verdicts))
+    smax = max(own["structural"])
+    tail = [(s50 <= 0.5, f"structural own p50 {s50:.2f} ms <= 0.5 ms"), (s99 <= 2.0, f"structural own p99 {s99:.2f} ms <= 2 ms"),
+            (smax <= 20.0, f"structural own max {smax:.2f} ms <= 20 ms")]
+    print(f"targets (issue 24), load average {os.getloadavg()[0]:.2f} now"
+          + "".join(f"\n  {'met   ' if ok else 'MISSED'} {text}" for ok, text in tail))

@@ -11,7 +11,11 @@ load a full pass took 200-400 ms, every 2-3 s (``bench/load.py --stalls``). So:
   they count towards the next full pass;
 - full passes are never automatic: ``IdleCollector`` runs one when no request is in flight and
   young passes have promoted objects since the last one, and, on a server that is never idle, at
-  least every ``longest_s`` seconds all the same (reference cycles must still be freed).
+  least every ``longest_s`` seconds all the same (reference cycles must still be freed);
+- what a full pass leaves (cache entries, connection pools) is frozen in turn, so the next pass,
+  and a request that arrives while it runs, pays only for what is new. Frozen objects are still
+  freed by reference count; a cycle among them is found by the pass that unfreezes everything first,
+  every ``unfreeze_every_s`` seconds (the request path makes none: tests/test_gc_pauses.py).
 """
 from __future__ import annotations
 
@@ -36,12 +40,14 @@ def freeze_startup() -> None:
 class IdleCollector:
     """Full collections between requests. ``in_flight`` is a callable: the number of requests running."""
 
-    def __init__(self, in_flight: Any, idle_every_s: float = 2.0, longest_s: float = 120.0, poll_s: float = 0.05):
+    def __init__(self, in_flight: Any, idle_every_s: float = 2.0, longest_s: float = 120.0, poll_s: float = 0.05,
+                 unfreeze_every_s: float = 900.0):
         self.in_flight = in_flight
         self.idle_every_s = idle_every_s
         self.longest_s = longest_s
         self.poll_s = poll_s
-        self.last = time.monotonic()
+        self.unfreeze_every_s = unfreeze_every_s
+        self.last = self.unfrozen = time.monotonic()
         self.runs: list[tuple[float, bool]] = []  # (ms, forced) of the last collections, for tests and logs
         self._task: asyncio.Task | None = None
 
@@ -75,7 +81,11 @@ class IdleCollector:
             if why is None:
                 continue
             t0 = time.perf_counter()
+            if now - self.unfrozen >= self.unfreeze_every_s:
+                gc.unfreeze()
+                self.unfrozen = now
             gc.collect(2)
+            gc.freeze()
             ms = (time.perf_counter() - t0) * 1000
             self.last = time.monotonic()
             self.runs = [*self.runs[-99:], (ms, why == "forced")]
