@@ -36,13 +36,16 @@ CACHE_SIZE = 4096  # tool results whose spans are remembered: a tool loop re-sen
 _cache: OrderedDict[bytes, list[tuple[int, int]]] = OrderedDict()
 
 
-def flagged(text: str) -> list[tuple[int, int]]:
-    """``instruction_spans(text)``, remembered for the next request of the loop. Keyed by a digest
-    of the text, not the text: the cache holds 16 bytes per result, however long the results."""
-    key = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+def flagged(text: str, tools: tuple[str, ...] = ()) -> list[tuple[int, int]]:
+    """``instruction_spans(text, tools)``, remembered for the next request of the loop. Keyed by a
+    digest of the text and the tool names, not the text: 16 bytes per result, however long."""
+    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16)
+    if tools:
+        digest.update("\0".join(tools).encode("utf-8", "surrogatepass"))
+    key = digest.digest()
     spans = _cache.get(key)
     if spans is None:
-        spans = instruction_spans(text)
+        spans = instruction_spans(text, tools)
         _cache[key] = spans
         if len(_cache) > CACHE_SIZE:
             _cache.popitem(last=False)
@@ -59,8 +62,9 @@ class UntrustedInstruction:
     emits = [TYPE]
 
     def detect(self, d: Dialogue) -> list[Detection]:
+        names = tuple(sorted(d.tools))  # the client's tools named inside data are a sign too
         hits = [(rec, spans) for rec in d.calls if rec.result and rec.name not in d.owned
-                and (spans := flagged(rec.result))]
+                and (spans := flagged(rec.result, names))]
         if not hits:
             return []
         parts = []

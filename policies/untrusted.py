@@ -31,6 +31,7 @@ none and cost only that scan), then a bounded window around each hit.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Iterable
 
 from policies.untrusted_signals import BLANK_LINE as _BLANK_LINE, BULLET as _BULLET, IMPERATIVE as _IMPERATIVE
@@ -67,6 +68,7 @@ _WRAPPER_NAME = re.compile(r"(?-i:[A-Z][A-Z_-]+)|(?i:system|assistant|admin|deve
 _ACTS = ("directive", "override", "command", "secrecy")  # what tells the reader to do (or hide) something
 _STRONG_NEEDED = 3   # weight of signals addressing the assistant
 _TOTAL_NEEDED = 4    # with the directives and the context around them
+_NAME_PARTS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 Hit = tuple[int, int, str, int]  # start, end, kind, weight
@@ -183,14 +185,32 @@ def _imperatives(low: str, lo: int, hi: int) -> list[Hit]:
     return out
 
 
-def _strong(text: str, low: str) -> list[Hit]:
+def _strong(text: str, low: str, tools: Iterable[str] = ()) -> list[Hit]:
     words = set(low.encode("utf-8", "surrogatepass").translate(_WORD_BYTES).split())
+    named = _tools_named(low, words, tools)
     present = [_STRONG_WORDS[w] for w in words & _STRONG_WORDS.keys()]
     present += dict.fromkeys(m.group() for m in _MARKS.finditer(low)).keys() & _STRONG_KEYS.keys()
     if not present:  # most tool results: the words of the text and one scan for marks, in C
-        return []
+        return named
     runnable = {i for i, needs in enumerate(_NEEDS) if not needs or not needs.isdisjoint(words)}
-    return _scan(text, low, _STRONG, _STRONG_PATTERNS, _STRONG_KEYS, 0, len(text), present, runnable)
+    found = _scan(text, low, _STRONG, _STRONG_PATTERNS, _STRONG_KEYS, 0, len(text), present, runnable)
+    return sorted(found + named) if named else found
+
+
+def _tools_named(low: str, words: set[bytes], tools: Iterable[str]) -> list[Hit]:
+    """The client's own tools named inside data ("call send_money"): weight 2, so it counts beside
+    another sign only (an API reference names its functions too). Only names of two words or more
+    ("send_money", "getBalance"): "search" or "post" alone is a word, not a name."""
+    out: list[Hit] = []
+    for key, parts in _names(tuple(tools)):
+        if not parts <= words:
+            continue  # a part missing from the words: the name cannot be there (a set lookup each)
+        at = low.find(key)
+        while at >= 0 and len(out) < MAX_HITS:
+            if not low[at - 1:at].isalnum() and not low[at + len(key):at + len(key) + 1].isalnum():
+                out.append((at, at + len(key), "tool", 2))
+            at = low.find(key, at + len(key))
+    return out
 
 
 def signals(text: str) -> list[Hit]:
@@ -204,13 +224,25 @@ def _weak(text: str, low: str, lo: int, hi: int) -> list[Hit]:
     return _imperatives(low, lo, hi) + _scan(text, low, _WEAK, _WEAK_PATTERNS, _WEAK_KEYS, lo, hi)
 
 
-def instruction_spans(text: str) -> list[tuple[int, int]]:
+@lru_cache(maxsize=256)
+def _names(tools: tuple[str, ...]) -> list[tuple[str, frozenset[bytes]]]:
+    """Each tool name of two words or more, lowercased, with its words: one parse per tool list."""
+    out = []
+    for name in tools:
+        parts = _NAME_PARTS.findall(name)
+        if len(parts) >= 2:
+            out.append((name.lower(), frozenset(p.lower().encode() for p in parts if not p.isdigit())))
+    return out
+
+
+def instruction_spans(text: str, tools: Iterable[str] = ()) -> list[tuple[int, int]]:
     """Character spans of ``text`` that carry instructions addressed to the assistant (see the
-    module's docstring), in order and disjoint; ``[]`` for ordinary data."""
+    module's docstring), in order and disjoint; ``[]`` for ordinary data. ``tools``: the names of
+    the tools the agent has, a sign when the text names one of them."""
     if not text:
         return []
     low = _lower(text)
-    strong = _strong(text, low)
+    strong = _strong(text, low, tools)
     if not strong:
         return []
     spans: list[tuple[int, int]] = []
