@@ -227,3 +227,21 @@ async def test_a_large_body_is_validated_off_the_event_loop(monkeypatch):
     assert threads == [True, False]  # the small body inline, the large one in a worker thread
     stall = max(b - a for a, b in zip(ticks, ticks[1:]) if b > start)
     assert stall < 0.5 * took, f"the loop paused {stall * 1000:.0f} ms of a {took * 1000:.0f} ms request"
+
+
+def test_the_collector_pause_restores_what_it_found():
+    from middleware.proxy.limits import gc_paused
+
+    assert gc.isenabled()
+    with gc_paused():
+        with gc_paused():  # two large bodies at once, in two worker threads
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()  # a server that runs its collections itself (gc_schedule) keeps the collector off
+    try:
+        with gc_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

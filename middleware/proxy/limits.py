@@ -60,21 +60,26 @@ class gc_paused:
 
     _lock = threading.Lock()
     _depth = 0
+    _was_enabled = True  # restored as found: a server that turned the collector off keeps it off
 
     def __init__(self, active: bool = True):
         self.active = active
 
     def __enter__(self) -> None:
         if self.active:
-            with self._lock:
-                type(self)._depth += 1
+            cls = type(self)
+            with cls._lock:
+                if cls._depth == 0:
+                    cls._was_enabled = gc.isenabled()
+                cls._depth += 1
                 gc.disable()
 
     def __exit__(self, *exc: Any) -> None:
         if self.active:
-            with self._lock:
-                type(self)._depth -= 1
-                if self._depth == 0:
+            cls = type(self)
+            with cls._lock:
+                cls._depth -= 1
+                if cls._depth == 0 and cls._was_enabled:
                     gc.enable()
 
 
