@@ -26,7 +26,6 @@ import fnmatch
 import re
 from typing import Any, Literal, Union
 
-import cel
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from policies.cel_names import Scope, merge, names_in
@@ -124,7 +123,7 @@ class ActionRule(_Strict):
     def programs(self) -> tuple[Any, Any]:
         """(when or None, condition), compiled when the pack loaded."""
         if self._programs is None:
-            self._programs = (cel.compile(self.when) if self.when else None, cel.compile(self.condition))
+            self._programs = (compile_cel(self.when) if self.when else None, compile_cel(self.condition))
         return self._programs
 
     @property
@@ -179,6 +178,14 @@ class ActionSettings(_Strict):
 
     def rules_for(self, name: str) -> list[ActionRule]:
         return [r for r in self.rules if r.tool == name or (_is_glob(r.tool) and fnmatch.fnmatchcase(name, r.tool))]
+
+
+def compile_cel(text: str) -> Any:
+    """A compiled CEL program. The library is imported here, not with this module: ``import cel``
+    also imports its command line's dependencies (about a third of a second), which a pack with no
+    rule, and every worker process that serves one, should not pay."""
+    import cel
+    return cel.compile(text)
 
 
 def _is_glob(pattern: str) -> bool:
@@ -279,7 +286,7 @@ def _rule_problems(s: ActionSettings, i: int, rule: ActionRule, tools: list[str]
             programs.append(None)
             continue
         try:
-            programs.append(cel.compile(text))
+            programs.append(compile_cel(text))
         except (ValueError, RuntimeError) as e:
             out.append((("rules", i, attr), f"not a CEL expression: {str(e).splitlines()[0][:200]}"))
             continue
