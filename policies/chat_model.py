@@ -26,6 +26,10 @@ class ModelRequest(BaseModel):
     extra: dict[str, Any] = Field(default_factory=dict)
     timeout: float | None = None
     headers: dict[str, str] = Field(default_factory=dict)
+    # The client's request as it came, for a model that speaks its wire format (the proxy sets it).
+    # Copies carry it along; the model sends it only while the request still holds the very values
+    # it was read into (middleware/models/openai_compat.py, WireBody.unchanged).
+    wire: Any = Field(default=None, exclude=True, repr=False)
 
 
 class ModelResponse(BaseModel):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, NamedTuple
 
 import aiohttp
 import orjson
@@ -41,6 +41,28 @@ class Pool:
         for s in list(self._sessions.values()):
             await s.close()
         self._sessions.clear()
+
+
+class WireBody(NamedTuple):
+    """A client's non-streaming Chat Completions body and the values the proxy read it into."""
+
+    raw: bytes
+    of: tuple[Any, ...]   # messages, tools, tool_choice, response_format, extra, model: the very objects
+    messages: int         # how many messages there were (a list appended to in place is not the body)
+
+    @classmethod
+    def of_request(cls, raw: bytes, request: ModelRequest) -> "WireBody":
+        return cls(raw, _fields(request), len(request.messages))
+
+    def unchanged(self, request: ModelRequest) -> bool:
+        """Whether ``request`` still says exactly what the body says: no stage replaced or grew a part of it."""
+        return (len(request.messages) == self.messages and "stream_options" not in request.extra
+                and request.model is not None and all(a is b for a, b in zip(_fields(request), self.of)))
+
+
+def _fields(request: ModelRequest) -> tuple[Any, ...]:
+    return (request.messages, request.tools, request.tool_choice, request.response_format, request.extra,
+            request.model)
 
 
 def body_of(request: ModelRequest, model: str | None) -> dict[str, Any]:
@@ -229,6 +251,10 @@ class OpenAICompatModel:
             await batches.aclose()
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
+        if isinstance(request.wire, WireBody) and request.wire.unchanged(request):
+            # No stage changed the request (most turns): the client's bytes go up as they came.
+            _, data = await self.relay(request.wire.raw, request.headers, request.timeout)
+            return parse_completion(data)
         body = body_of(request, self.model)
         body.pop("stream", None)
         body.pop("stream_options", None)

@@ -20,6 +20,7 @@ from middleware.config import Settings
 from middleware.engine import Engine
 from middleware.incidents import header_value
 from middleware.models.chunks import completion_json
+from middleware.models.openai_compat import WireBody
 from middleware.decisions import ui as decisions_ui
 from middleware.proxy import admin, gc_schedule, loop_probe, ops, protocols
 from middleware.proxy.errors import ProxyError, error_response, sse_error
@@ -98,6 +99,8 @@ class ChatHandler:
             return Response(body, media_type="application/json",
                             headers={**base, "x-rein-overhead-ms": _ms(start, up_ms)})
         mreq = model_request(data, req, {**headers, **pack_headers(request, pipeline)})
+        if not req.stream:
+            mreq.wire = WireBody.of_request(raw, mreq)
         if req.stream:
             return await self._pipeline_stream(pipeline, mreq, base, start)
         with tracing.request_span(pipeline.policy.name):
