@@ -252,8 +252,8 @@ class Checker:
         return []
 
     def _naming(self, claim: Claim, s: int, e: int) -> set[str]:
-        line_start = self.text.rfind("\n", 0, claim.start) + 1
-        head = self.text[max(line_start, claim.start - _LINE_READ):claim.start]
+        lo = max(0, claim.start - _LINE_READ)  # the line is looked for no further back than it is read
+        head = self.text[max(self.text.rfind("\n", lo, claim.start) + 1, lo):claim.start]
         label = key_words(_label(head))
         # The words before an earlier value in the sentence name that value, not this one.
         return set(label) | context_words(self.text, claim, bounds=(max(s, self._prev_end), e))
