@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import inception  # noqa: E402
 import refiners  # noqa: E402
 from middleware.models.testing import FunctionModel  # noqa: E402
+from middleware.proxy import gc_schedule  # noqa: E402
 from policies.loader import load_policy  # noqa: E402
 from policies.messages import parse_messages  # noqa: E402
 from policies.chat_model import ModelRequest  # noqa: E402
@@ -239,17 +240,23 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
 
 async def measure_async(path: Path = DATA, policies: tuple[str, ...] = POLICIES, replay: bool = True) -> dict[str, Any]:
     tools, trajs = load(path)
-    # As `rein serve` does with its start-up heap: the corpus held in memory is not what a collection
-    # during a request walks in production, so it is kept out of the cyclic GC here too.
-    gc.collect()
-    gc.freeze()
+    # As `rein serve` runs the collector (middleware/proxy/gc_schedule.py): the start-up heap (here
+    # also the corpus) frozen, young passes less often, full passes only between requests — here
+    # between policies, outside every measured turn.
+    thresholds = gc.get_threshold()
+    gc_schedule.freeze_startup()
+    gc.set_threshold(gc_schedule.GEN0, gc_schedule.GEN1, gc_schedule.NO_AUTO_FULL)
     result = {"data": str(path), "corpus": corpus_name(Path(path)), "trajectories": len(trajs),
               "replies": sum(len(t.replies) for t in trajs),
               "user_cuts": sum(len(t.user_cuts) for t in trajs), "tool_cuts": sum(len(t.tool_cuts) for t in trajs),
               "policies": {}}
     started = time.perf_counter()
-    for name in policies:
-        result["policies"][name] = await measure_policy(name, tools, trajs, replay)
+    try:
+        for name in policies:
+            gc_schedule.freeze_startup()
+            result["policies"][name] = await measure_policy(name, tools, trajs, replay)
+    finally:
+        gc.set_threshold(*thresholds)
     result["seconds"] = time.perf_counter() - started
     result["targets"] = targets(result)
     return result
