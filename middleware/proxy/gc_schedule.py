@@ -6,9 +6,8 @@ tens of thousands of them (the refiners' bounded caches of facts read from tool 
 load a full pass took 200-400 ms, every 2-3 s (``bench/load.py --stalls``). So:
 
 - the start-up heap (LangGraph, pydantic schemas, policies) is frozen: no pass ever walks it;
-- the young generations collect less often (``GEN0``): a request's objects mostly die by reference
-  count when it ends, and a pass that comes sooner only copies them into older generations, where
-  they count towards the next full pass;
+- the young generations keep CPython's thresholds: a pass over them is short, and longer ones
+  (5,000 allocations between passes) were the longest stalls left (``bench/load.py --stalls``);
 - full passes are never automatic: ``IdleCollector`` runs one when no request is in flight and
   young passes have promoted objects since the last one, and, on a server that is never idle, at
   least every ``longest_s`` seconds all the same (reference cycles must still be freed);
@@ -25,8 +24,6 @@ import logging
 import time
 from typing import Any
 
-GEN0 = 5_000      # allocations (net) between young passes; CPython's default is 700
-GEN1 = 10         # young passes between generation-1 passes (CPython's default)
 NO_AUTO_FULL = 1 << 30  # generation-1 passes before an automatic full pass: never, in practice
 log = logging.getLogger("rein.gc")
 
@@ -52,7 +49,8 @@ class IdleCollector:
         self._task: asyncio.Task | None = None
 
     def install(self) -> None:
-        gc.set_threshold(GEN0, GEN1, NO_AUTO_FULL)
+        young, middle, _ = gc.get_threshold()
+        gc.set_threshold(young, middle, NO_AUTO_FULL)
 
     def start(self) -> None:
         if self._task is None:
