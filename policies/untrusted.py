@@ -202,7 +202,7 @@ def _tools_named(low: str, words: set[bytes], tools: Iterable[str]) -> list[Hit]
     another sign only (an API reference names its functions too). Only names of two words or more
     ("send_money", "getBalance"): "search" or "post" alone is a word, not a name."""
     out: list[Hit] = []
-    for key, parts in _names(tuple(tools)):
+    for key, parts in _names(tuple(t for t in tools if isinstance(t, str))):
         if not parts <= words:
             continue  # a part missing from the words: the name cannot be there (a set lookup each)
         at = low.find(key)
