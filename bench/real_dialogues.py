@@ -241,11 +241,11 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
 async def measure_async(path: Path = DATA, policies: tuple[str, ...] = POLICIES, replay: bool = True) -> dict[str, Any]:
     tools, trajs = load(path)
     # As `rein serve` runs the collector (middleware/proxy/gc_schedule.py): the start-up heap (here
-    # also the corpus) frozen, young passes less often, full passes only between requests — here
-    # between policies, outside every measured turn.
+    # also the corpus) frozen, young passes at CPython's thresholds, full passes only between
+    # requests — here between policies, outside every measured turn.
     thresholds = gc.get_threshold()
     gc_schedule.freeze_startup()
-    gc.set_threshold(gc_schedule.GEN0, gc_schedule.GEN1, gc_schedule.NO_AUTO_FULL)
+    gc.set_threshold(thresholds[0], thresholds[1], gc_schedule.NO_AUTO_FULL)
     result = {"data": str(path), "corpus": corpus_name(Path(path)), "trajectories": len(trajs),
               "replies": sum(len(t.replies) for t in trajs),
               "user_cuts": sum(len(t.user_cuts) for t in trajs), "tool_cuts": sum(len(t.tool_cuts) for t in trajs),
