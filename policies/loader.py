@@ -246,14 +246,16 @@ def _plugin_problems(policy: Policy) -> list[tuple[tuple[Any, ...], str]]:
 
 
 def load_policy(name_or_path: str) -> Policy:
-    path = _path_for(name_or_path)
-    return _load(str(path.resolve()))
-
-
-@lru_cache(maxsize=64)
-def _load(path: str) -> Policy:
+    path = str(_path_for(name_or_path).resolve())
     try:
         text = Path(path).read_text()
     except OSError as e:
         raise PolicyError(f"{path}: cannot read policy: {e}") from e
+    return _parsed(path, text)
+
+
+# Keyed by the file's text, not its path: a file edited since (a hot reload, ops_reload.py) is parsed
+# again. Reading a pack costs far less than parsing it; an mtime would miss two edits within its tick.
+@lru_cache(maxsize=64)
+def _parsed(path: str, text: str) -> Policy:
     return parse_policy(text, path)

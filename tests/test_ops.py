@@ -226,6 +226,27 @@ async def test_policy_reload_only_from_configured_file(tmp_path):
         assert r.status_code == 200 and r.headers["x-rein-policy"] == engine.default_policy.name
 
 
+async def test_a_request_naming_the_configured_file_gets_the_reloaded_policy(tmp_path):
+    """x-rein-policy naming the operator's file builds what the file says now, not what it said when
+    first loaded (the loader's cache was keyed by path alone)."""
+    from policies.loader import PACKS
+
+    path = tmp_path / "mine.yaml"
+    text = (PACKS / "passthrough.yaml").read_text()
+    path.write_text(text)
+    engine = Engine(ScriptedModel(["hi"] * 10), str(path))
+    app = create_app(Settings(policy=str(path), allow_policy_header=True), engine)
+    async with asgi_client(app) as c:
+        r = await c.post("/v1/chat/completions", json=CHAT, headers={"x-rein-policy": str(path)})
+        assert r.headers["x-rein-policy"] == "passthrough"
+        # Two edits, the second of the same size as the first: each is read, whatever the file's mtime says.
+        for name in ("passthrough-v2", "passthrough-v3"):
+            path.write_text(text.replace("passthrough", name, 1))
+            assert app.state.reloader.reload()
+            r = await c.post("/v1/chat/completions", json=CHAT, headers={"x-rein-policy": str(path)})
+            assert r.status_code == 200 and r.headers["x-rein-policy"] == name == engine.default_policy.name
+
+
 def test_shipped_policy_names_are_never_reloaded():
     engine = Engine(ScriptedModel(["hi"]), "passthrough")
     app = create_app(Settings(policy="passthrough"), engine)
