@@ -1,13 +1,10 @@
 """The vague-reference detector: "cancel it" when the dialogue holds several candidates of that kind.
 
-A *candidate* is an identifier with a *kind*: from the structure of a tool result (the key that
-holds it: ``reservation_id``, ``flight_number``, ``"orders": [...]``), else from the noun before it
-in text ("reservation FDZ0T5", "orders #W1 and #W2"), else from its shape (``W1001`` and ``W1002``
-are rivals). Ids of what users do not act on (``user_id``, payment ids) are known, of no kind. A
-*referent* is a phrase of the user's turn that points at one entity: a noun with a determiner
-("the order", "my reservation", "that flight"), "this one"/"that one", or "it" and "that" as the
-object of an action ("cancel it"; "that" only after a verb whose object is a thing: "cancel that",
-not "confirm that" nor "make that change"). "it" takes the kind of a noun before it in the turn.
+The candidates are the identifiers, each with a kind, that the earlier messages speak of
+(``inception.candidates``). A *referent* is a phrase of the user's turn that points at one entity:
+a noun with a determiner ("the order", "my reservation", "that flight"), "this one"/"that one",
+or "it" and "that" as the object of an action ("cancel it"; "that" only after a verb whose object
+is a thing: "cancel that", not "confirm that" nor "make that change"). "it" takes the kind of a noun before it in the turn.
 The rivals of a referent are the candidates of its kind in the newest message that speaks of that
 kind. It alarms only when there are two or more and nothing singles one out; it stays quiet when:
 
@@ -19,49 +16,26 @@ kind. It alarms only when there are two or more and nothing singles one out; it 
   qualifier fits none of what is known of them (it may still pick one: unsure);
 - a bare "it" could be of several kinds (a reservation or its flights: unsure, precision first).
 
-Cost is bounded and linear: of the user's turn its head and tail (``USER_CHARS`` in all), of each
-earlier message its first ``MESSAGE_CHARS`` (JSON up to that size parsed and walked, ``JSON_NODES`` nodes in all; longer
-JSON read by its key-value pairs; at most ``MAX_IDS`` ids a message), and earlier messages newest first
-until ``CONTEXT_CHARS`` were read; what is past a cap is not read (the evidence says how much was).
+Cost is bounded and linear: of the user's turn its head and tail (``USER_CHARS`` in all); the
+earlier messages within the caps of ``inception.candidates`` (what is past a cap is not read).
 """
 from __future__ import annotations
 
 import itertools
-import json
 import re
-from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any
 
 from inception.base import Detection
+from inception.candidates import (KINDS, NOUNS, OTHER, SHAPE, STOP, Context, Said, content_words, ids_in_text, kind_of,
+                                  read_context)
 from inception.dialogue import Dialogue
-from policies.messages import AssistantMessage, DeveloperMessage, SystemMessage, ToolMessage, UserMessage, text_of
+from policies.messages import AssistantMessage, UserMessage, text_of
 
 USER_CHARS = 2_000
-MESSAGE_CHARS = 24_000
-CONTEXT_CHARS = 64_000
-JSON_NODES = 4_000      # in all earlier tool results together
-MAX_IDS = 200           # per message
 MAX_RIVALS = 50         # fitted against the turn's words
 MAX_PRONOUNS = 12       # pronouns of the turn weighed as referents
-OTHER = "other"         # the kind of ids nobody refers to as "it" (user IDs, payment IDs)
 
-# ORD-1001, W2378156, #W2378156, #40213, FDZ0T5 (letters and digits; bare numbers only with a '#')
-ID = re.compile(r"(?<![\w#-])#?((?=[A-Z0-9-]*\d)(?=[A-Z0-9-]*[A-Z])[A-Z0-9][A-Z0-9-]{3,15}|(?<=#)\d{4,})(?![\w-])")
-# Kinds of entity a user acts on, and the words users have for them.
-KINDS = {"order": "order", "purchase": "order", "package": "order", "parcel": "order", "shipment": "order",
-         "delivery": "order", "reservation": "reservation", "booking": "reservation", "trip": "reservation",
-         "flight": "flight", "item": "item", "product": "item", "ticket": "ticket", "subscription": "subscription",
-         "appointment": "appointment", "line": "line", "device": "device"}
-_NOUNS = "|".join(sorted(KINDS, key=len, reverse=True))
-# In free text: a code in capitals and digits, or a noun of a kind.
-MENTION = re.compile(rf"(?<![\w#-])(#?[A-Z0-9][A-Z0-9-]{{3,15}}|#\d{{4,}})(?![\w-])|(?i:\b({_NOUNS})(?:s|es)?\b)")
-# What may stand between a noun and its ids: "reservation ID: X", "orders X, Y and Z", "Flight **X**".
-GAP = re.compile(r"(?:[\s:*#(),-]|\b(?:id|ids|number|numbers|code|no|and|or|is)\b){0,12}", re.I)
 # "reservation HATHAT", "booking ID: K2BX9Q": a code after its noun, even one without digits.
-NAMED = re.compile(rf"\b({_NOUNS})\s+(?:id|number|code)?[\s:#*]*(?-i:[A-Z0-9]{{5,10}})\b", re.I)
-# "key": "value" and "key": ["v1", "v2"] in JSON too long to parse whole.
-PAIR = re.compile(r'"(\w{2,40})"\s*:\s*(?:"([^"\s]{3,40})"|\[((?:\s*"[^"]{0,40}"\s*,?){1,50})\])')
+NAMED = re.compile(rf"\b({NOUNS})\s+(?:id|number|code)?[\s:#*]*(?-i:[A-Z0-9]{{5,10}})\b", re.I)
 # Words are matched as a set, not by a regex alternation: that costs ~250 ns a character of a long turn.
 VERBS = frozenset("""cancel return refund change modify update exchange delete remove track reschedule upgrade
 book downgrade ship reorder resend check pause renew move postpone fix rebook switch status where""".split())
@@ -73,7 +47,7 @@ pause renew postpone""".split())
 # "the flight change" or "the order status" (a noun that modifies another is no referent).
 # "the order numbers", "my booking codes": a mention about ids, not of one thing ("I don't remember the
 # order numbers" refers to no order).
-NOUN_REF = re.compile(rf"\b(?:the|that|this|my)\s+(?:same\s+)?(?:(?:{_NOUNS})\s+)?({_NOUNS})\b(?!s\b|-|\s+(?:id|ids|"
+NOUN_REF = re.compile(rf"\b(?:the|that|this|my)\s+(?:same\s+)?(?:(?:{NOUNS})\s+)?({NOUNS})\b(?!s\b|-|\s+(?:id|ids|"
                       rf"numbers?|codes?|class|details|change|changes|status|date|time|price|cost|fees?|history|info|"
                       rf"information|confirmation|type|policy|references?|names?|list)\b)", re.I)
 # An antecedent for "it" in the same sentence: a thing the user names with a determiner ("For the
@@ -84,7 +58,7 @@ last next end rest option options issue problem money amount refund""".split())
 _SENTENCE_START = re.compile(r"[.!?;\n]\s*")
 # (one whitespace before the conjunction: "\s+and" backtracks over a long run of blanks, quadratic)
 _CLAUSE = re.compile(r"[,;.!?\n]\s+|\s(?:and|but|while|whereas)\s", re.I)
-NOUN_ANY = re.compile(rf"\b({_NOUNS})s?\b", re.I)
+NOUN_ANY = re.compile(rf"\b({NOUNS})s?\b", re.I)
 PRONOUN = re.compile(r"\b(?:it|that|this)\b(?:\s+one\b)?", re.I)
 _AFTER_IT = re.compile(r"'s|\s+(?:is|was|would|will)\b", re.I)
 _AFTER_THAT = re.compile(r"\s*(?:[.,!?;]|$|(?:for|please|now|too|instead|as)\b)", re.I)
@@ -103,223 +77,15 @@ PROPOSAL = re.compile(r"\b(?:would you like (?:me )?to (?:proceed|go ahead|book|
 PICK = re.compile(r"\b(?:most recent|other one|(?:option|number|choice|no\.?)\s*#?\d)", re.I)
 YES = re.compile(r"^\W*(?:yes|yeah|yep|yup|sure|ok|okay|correct|confirm(?:ed)?|absolutely|definitely|please do|"
                  r"go ahead|(?:please )?proceed|sounds good|that works|perfect|great|let'?s do)\b", re.I)
-_STOP = set("""about after again also because been before being could does doing from have having here into
-just like more most much need only other over please same should some such than that their them then there
-these they this those through very want what when where which while with would your yours thanks thank
-today tomorrow status cancel return change modify update book price total help make sure know""".split())
 
 
-@dataclass
-class Candidate:
-    ident: str
-    kind: str
-    around: str     # the JSON object holding it, or the text near it: what a qualifier can fit
-    owner: str | None = None   # the id of the object it is part of (a reservation's flights)
-
-
-def _kind(word: str) -> str | None:
-    w = word.lower()
-    if w.endswith("ies"):
-        w = w[:-3] + "y"
-    elif w.endswith("s") and w[:-1] in KINDS:
-        w = w[:-1]
-    return KINDS.get(w)
-
-
-@lru_cache(maxsize=4096)
-def _key_kind(key: str, parent: str | None) -> str | None:
-    """The kind of the id a key holds; ``OTHER`` for ids of what users do not act on (a user, a
-    payment), so that a user ID in the turn is not taken for the order it means."""
-    k = key.lower()
-    if k == "id":
-        return _kind(parent or "") or OTHER
-    for tail in ("_id", "_number", "_code", "_no", "id", "number"):
-        if k.endswith(tail) and len(k) > len(tail):
-            return _kind(k[: -len(tail)].rstrip("_")) or OTHER
-    return None
-
-
-_SHAPE = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", "A" * 26 + "9" * 10)
-
-
-SHAPE = "shape:"
-
-
-def _shape(ident: str) -> str:
-    return SHAPE + ident.translate(_SHAPE)
-
-
-def _words(text: str) -> set[str]:
-    """Content words (and three-letter codes such as airports), lower-cased."""
-    return {w.lower() for w in re.findall(r"[A-Za-z]{4,}|\b[A-Z]{3}\b", text) if w.lower() not in _STOP}
-
-
-# ---- candidates -------------------------------------------------------------------------
-def _scalars(node: dict) -> str:
-    """The object's own values, then the text values of the objects it holds (an order's item names):
-    what distinguishes it from its siblings."""
-    parts, held = [], []
-    for v in node.values():
-        if isinstance(v, list):
-            parts += [str(x) for x in v[:20] if isinstance(x, (str, int, float))]
-            held += [x for x in v[:20] if isinstance(x, dict)]
-        elif isinstance(v, (str, int, float)):
-            parts.append(str(v))
-        elif isinstance(v, dict):
-            held.append(v)
-    for h in held:
-        parts += [x for x in list(h.values())[:20] if isinstance(x, str) and not any(c.isdigit() for c in x)]
-    return " ".join(parts)[:600]
-
-
-def _walk(node: Any, parent: str | None, owner: str | None, out: list[Candidate], budget: list[int]) -> None:
-    """Ids under keys that name their kind; ``owner``: the id of the object they are part of
-    (a reservation's flights)."""
-    budget[0] -= 1
-    if budget[0] < 0:
-        return
-    if isinstance(node, dict):
-        own = None
-        for key, value in node.items():
-            if isinstance(value, str):
-                kind = _key_kind(key, parent)
-                if kind and 2 < len(value) <= 40 and " " not in value:
-                    out.append(Candidate(value.lstrip("#"), kind, _scalars(node), owner))
-                    own = own or (value.lstrip("#") if kind != OTHER else None)
-            elif isinstance(value, list) and value and all(isinstance(v, str) for v in value[:50]):
-                kind = _kind(key)
-                if kind and all(" " not in v and 2 < len(v) <= 40 for v in value[:50]):
-                    out += [Candidate(v.lstrip("#"), kind, "", owner) for v in value[:50]]
-        for key, value in node.items():
-            if isinstance(value, (dict, list)):
-                _walk(value, key, own or owner, out, budget)
-    elif isinstance(node, list):
-        for v in node:
-            if budget[0] < 0:
-                return
-            _walk(v, parent, owner, out, budget)
-
-
-def _from_json(text: str, budget: list[int]) -> list[Candidate] | None:
-    """Candidates of a tool result that is JSON; one too long to parse is read by its key-value pairs."""
-    head = text[:MESSAGE_CHARS].lstrip()
-    if head[:1] not in "{[":
-        return None
-    if budget[0] <= 0:
-        return []   # the newer results used the whole budget
-    if len(text) <= MESSAGE_CHARS:
-        try:
-            data = json.loads(text)
-        except ValueError:
-            data = None
-        if data is not None:
-            out: list[Candidate] = []
-            _walk(data, None, None, out, budget)
-            return out
-    out = []
-    for m in PAIR.finditer(head):
-        kind = _key_kind(m.group(1), None) if m.group(2) else _kind(m.group(1))
-        values = [m.group(2)] if m.group(2) else re.findall(r'"([^"\s]{3,40})"', m.group(3))
-        if kind:
-            out += [Candidate(v.lstrip("#"), kind, head[max(0, m.start() - 200): m.end() + 200]) for v in values[:50]]
-    return out
-
-
-def _from_text(text: str, known: dict[str, str], shapes: dict[str, str | None]) -> list[Candidate]:
-    """Ids in free text, in one pass (the first ``MAX_IDS``): a known id keeps its kind; a new one takes
-    the kind of the noun before it ("reservation FDZ0T5", "orders #W1, #W2 and #W3", "Flight Number:
-    HAT284"), else that of the ids of its shape (in this text, then anywhere), else its shape."""
-    out: list[Candidate] = []
-    noun, after = None, 0
-    for m in MENTION.finditer(text):
-        if m.group(2):
-            noun, after = _kind(m.group(2)), m.end()
-            continue
-        token = m.group(1).lstrip("#")
-        kind = known.get(token)
-        if kind is None and ID.fullmatch(m.group(1)) is None:
-            continue   # an all-caps word, not an id
-        if noun and not GAP.fullmatch(text, after, m.start()):
-            noun = None
-        after = m.end()
-        out.append(Candidate(token, kind or noun or _shape(token), text[max(0, m.start() - 80): m.end() + 120]))
-        if len(out) >= MAX_IDS:
-            break
-    local = dict(shapes)
-    for c in out:
-        if not c.kind.startswith(SHAPE) and c.kind != OTHER:
-            local[_shape(c.ident)] = c.kind if local.get(_shape(c.ident), c.kind) == c.kind else None
-    for c in out:
-        if c.kind.startswith(SHAPE) and local.get(c.kind):
-            c.kind = local[c.kind]
-    return out
-
-
-@dataclass
-class Said:
-    """The candidates one earlier message speaks of; ``tail``: those of its last sentence (agent text)."""
-    cands: list[Candidate]
-    tail: set[str]
-    agent: bool = False   # the agent's own text
-
-
-@dataclass
-class Context:
-    said: list[Said]          # per earlier message, newest first
-    around: dict[str, str]    # id -> every context it was seen in
-    owner: dict[str, str]     # id -> the id of the object it is part of, from tool results
-    read: int                 # characters read
-    total: int                # characters of the earlier messages (text and call arguments)
-
-
-def _context(d: Dialogue) -> Context:
-    """What the earlier messages speak of, newest first, within the caps."""
-    raw: list[tuple[str, bool, bool]] = []   # (text, is free text, is the agent's text)
-    read = total = 0
-    for m in reversed(d.messages[:d.turn_start]):
-        if isinstance(m, (SystemMessage, DeveloperMessage)):
-            continue
-        texts = [(text_of(m), isinstance(m, AssistantMessage))]
-        if isinstance(m, AssistantMessage) and m.tool_calls:
-            texts += [(c.function.arguments or "", False) for c in m.tool_calls]
-        for t, agent in texts:
-            total += len(t)
-            if read < CONTEXT_CHARS:
-                raw.append((t, not isinstance(m, ToolMessage) or t.lstrip()[:1] not in "{[", agent))
-                read += min(len(t), MESSAGE_CHARS)
-    budget = [JSON_NODES]   # shared: the newest results are walked first
-    structured = [None if free else _from_json(t, budget) for t, free, _ in raw]
-    known = {c.ident: c.kind for cs in structured if cs for c in cs}
-    shapes: dict[str, str | None] = {}
-    for ident, kind in known.items():
-        shapes[_shape(ident)] = kind if shapes.get(_shape(ident), kind) == kind else None
-    said = []
-    for (t, _, agent), cs in zip(raw, structured):
-        cands = cs if cs is not None else _from_text(t[:MESSAGE_CHARS], known, shapes)
-        tail: set[str] = set()
-        if agent and cands:
-            last = [x for x in re.split(r"(?<=[.!?])\s+|\n+", t[-2000:].strip()) if x.strip()][-1:]
-            tail = {c.ident for c in cands if last and c.ident in last[0]}
-        said.append(Said(cands, tail, agent))
-    around: dict[str, str] = {}
-    owner: dict[str, str] = {}
-    for s in said:
-        for c in s.cands:
-            if len(around.get(c.ident, "")) < 600:
-                around[c.ident] = around.get(c.ident, "") + " " + c.around
-            if c.owner:
-                owner.setdefault(c.ident, c.owner)
-    return Context(said, around, owner, read, total)
-
-
-# ---- the detector ------------------------------------------------------------------------
 def _antecedent(request: str, at: int) -> bool:
     """The sentence before ``at`` names a thing that is not one of the weighed kinds (a product: "the
     bicycle", "my blue backpack"): "it" is that thing."""
     start = 0
     for m in _SENTENCE_START.finditer(request, 0, at):
         start = m.end()
-    return any(_kind(n.group(1)) is None and n.group(1).lower() not in _STOP | _NOT_THINGS
+    return any(kind_of(n.group(1)) is None and n.group(1).lower() not in STOP | _NOT_THINGS
                for n in ANTECEDENT.finditer(request, start, at))
 
 
@@ -341,9 +107,9 @@ class VagueReference:
         if YES.search(request) and not which:
             return []   # a reply to the agent's own proposal: "it" is what the agent proposed
         proposal = not which and bool(PROPOSAL.search(said_last[-400:]))
-        ctx = _context(d)
+        ctx = read_context(d)
         known = {c.ident: c.kind for s in ctx.said for c in s.cands}
-        named = _from_text(request, known, {})
+        named = ids_in_text(request, known, {})
         for phrase, kind, rest in refs:
             found = self._open(ctx, kind)
             if found is None:
@@ -352,7 +118,7 @@ class VagueReference:
             if proposal and where is next((s for s in ctx.said if s.agent), None):
                 continue   # the legs of the one thing the agent just proposed ("book it", "that flight")
             if any(c.kind == kind or c.kind.startswith(SHAPE) for c in named) or any(
-                    _kind(n.group(1)) == kind for n in NAMED.finditer(request)):
+                    kind_of(n.group(1)) == kind for n in NAMED.finditer(request)):
                 continue   # the user names one (an id not known as another kind)
             arounds = [ctx.around.get(i, "") for i in ids[:MAX_RIVALS]]
             if self._fits_one(request, rest, arounds):
@@ -415,10 +181,10 @@ class VagueReference:
     def _fits_one(request: str, rest: str | None, arounds: list[str]) -> bool:
         """A word of the turn found around exactly one rival picks it. A qualifier of the noun that
         fits none ("the flight from Atlanta" when the candidates say ATL) may still pick one: unsure."""
-        sets = [_words(a) for a in arounds]
+        sets = [content_words(a) for a in arounds]
         shared = set.intersection(*sets) if sets else set()
         qualifier = QUALIFIER.match(rest) if rest else None
-        asked = _words(rest if qualifier else request)
+        asked = content_words(rest if qualifier else request)
         if sum(1 for w in sets if asked & (w - shared)) == 1:
             return True
         return bool(qualifier) and not (asked & set().union(*sets))
@@ -428,7 +194,7 @@ class VagueReference:
         """The user's previous message names what one rival is: by the rival's own values, or by the
         clause of the agent's answer that holds it alone ("Your bicycle is in order #W1, and order #W2 ...")."""
         # What the user asked about, less the kind nouns ("my reservations" names no one of them).
-        asked = {w for w in _words(cls._last_user_before(d)) if _kind(w) is None}
+        asked = {w for w in content_words(cls._last_user_before(d)) if kind_of(w) is None}
         if not asked:
             return False
         clauses = [c for c in _CLAUSE.split(said_last) if c.strip()]
@@ -438,7 +204,7 @@ class VagueReference:
             own.append(" ".join(alone))
 
         def one_fits(texts: list[str]) -> bool:
-            sets = [_words(t) for t in texts]
+            sets = [content_words(t) for t in texts]
             shared = set.intersection(*sets) if sets else set()
             return sum(1 for w in sets if asked & (w - shared)) == 1
         return one_fits(arounds) or (any(own) and one_fits(own))

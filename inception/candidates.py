@@ -1,0 +1,253 @@
+"""What the earlier messages of a dialogue speak of: identifiers with a kind (the candidates a
+vague reference may point at; ``inception.references`` weighs them against the user's turn).
+
+A *candidate* is an identifier with a *kind*: from the structure of a tool result (the key that
+holds it: ``reservation_id``, ``flight_number``, ``"orders": [...]``), else from the noun before it
+in text ("reservation FDZ0T5", "orders #W1 and #W2"), else from its shape (``W1001`` and ``W1002``
+are rivals). Ids of what users do not act on (``user_id``, payment ids) are known, of no kind
+(``OTHER``).
+
+Cost is bounded and linear: of each earlier message its first ``MESSAGE_CHARS`` (JSON up to that
+size parsed and walked, ``JSON_NODES`` nodes in all; longer JSON read by its key-value pairs; at
+most ``MAX_IDS`` ids a message), and earlier messages newest first until ``CONTEXT_CHARS`` were
+read; what is past a cap is not read.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from inception.dialogue import Dialogue
+from policies.messages import AssistantMessage, DeveloperMessage, SystemMessage, ToolMessage, text_of
+
+MESSAGE_CHARS = 24_000
+CONTEXT_CHARS = 64_000
+JSON_NODES = 4_000      # in all earlier tool results together
+MAX_IDS = 200           # per message
+OTHER = "other"         # the kind of ids nobody refers to as "it" (user IDs, payment IDs)
+
+# ORD-1001, W2378156, #W2378156, #40213, FDZ0T5 (letters and digits; bare numbers only with a '#')
+ID = re.compile(r"(?<![\w#-])#?((?=[A-Z0-9-]*\d)(?=[A-Z0-9-]*[A-Z])[A-Z0-9][A-Z0-9-]{3,15}|(?<=#)\d{4,})(?![\w-])")
+# Kinds of entity a user acts on, and the words users have for them.
+KINDS = {"order": "order", "purchase": "order", "package": "order", "parcel": "order", "shipment": "order",
+         "delivery": "order", "reservation": "reservation", "booking": "reservation", "trip": "reservation",
+         "flight": "flight", "item": "item", "product": "item", "ticket": "ticket", "subscription": "subscription",
+         "appointment": "appointment", "line": "line", "device": "device"}
+NOUNS = "|".join(sorted(KINDS, key=len, reverse=True))
+# In free text: a code in capitals and digits, or a noun of a kind.
+MENTION = re.compile(rf"(?<![\w#-])(#?[A-Z0-9][A-Z0-9-]{{3,15}}|#\d{{4,}})(?![\w-])|(?i:\b({NOUNS})(?:s|es)?\b)")
+# What may stand between a noun and its ids: "reservation ID: X", "orders X, Y and Z", "Flight **X**".
+GAP = re.compile(r"(?:[\s:*#(),-]|\b(?:id|ids|number|numbers|code|no|and|or|is)\b){0,12}", re.I)
+# "key": "value" and "key": ["v1", "v2"] in JSON too long to parse whole.
+PAIR = re.compile(r'"(\w{2,40})"\s*:\s*(?:"([^"\s]{3,40})"|\[((?:\s*"[^"]{0,40}"\s*,?){1,50})\])')
+# Words too common to tell candidates apart.
+STOP = set("""about after again also because been before being could does doing from have having here into
+just like more most much need only other over please same should some such than that their them then there
+these they this those through very want what when where which while with would your yours thanks thank
+today tomorrow status cancel return change modify update book price total help make sure know""".split())
+
+
+@dataclass
+class Candidate:
+    ident: str
+    kind: str
+    around: str     # the JSON object holding it, or the text near it: what a qualifier can fit
+    owner: str | None = None   # the id of the object it is part of (a reservation's flights)
+
+
+def kind_of(word: str) -> str | None:
+    w = word.lower()
+    if w.endswith("ies"):
+        w = w[:-3] + "y"
+    elif w.endswith("s") and w[:-1] in KINDS:
+        w = w[:-1]
+    return KINDS.get(w)
+
+
+@lru_cache(maxsize=4096)
+def _key_kind(key: str, parent: str | None) -> str | None:
+    """The kind of the id a key holds; ``OTHER`` for ids of what users do not act on (a user, a
+    payment), so that a user ID in the turn is not taken for the order it means."""
+    k = key.lower()
+    if k == "id":
+        return kind_of(parent or "") or OTHER
+    for tail in ("_id", "_number", "_code", "_no", "id", "number"):
+        if k.endswith(tail) and len(k) > len(tail):
+            return kind_of(k[: -len(tail)].rstrip("_")) or OTHER
+    return None
+
+
+_SHAPE = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", "A" * 26 + "9" * 10)
+
+
+SHAPE = "shape:"
+
+
+def _shape(ident: str) -> str:
+    return SHAPE + ident.translate(_SHAPE)
+
+
+def content_words(text: str) -> set[str]:
+    """Content words (and three-letter codes such as airports), lower-cased."""
+    return {w.lower() for w in re.findall(r"[A-Za-z]{4,}|\b[A-Z]{3}\b", text) if w.lower() not in STOP}
+
+
+# ---- candidates -------------------------------------------------------------------------
+def _scalars(node: dict) -> str:
+    """The object's own values, then the text values of the objects it holds (an order's item names):
+    what distinguishes it from its siblings."""
+    parts, held = [], []
+    for v in node.values():
+        if isinstance(v, list):
+            parts += [str(x) for x in v[:20] if isinstance(x, (str, int, float))]
+            held += [x for x in v[:20] if isinstance(x, dict)]
+        elif isinstance(v, (str, int, float)):
+            parts.append(str(v))
+        elif isinstance(v, dict):
+            held.append(v)
+    for h in held:
+        parts += [x for x in list(h.values())[:20] if isinstance(x, str) and not any(c.isdigit() for c in x)]
+    return " ".join(parts)[:600]
+
+
+def _walk(node: Any, parent: str | None, owner: str | None, out: list[Candidate], budget: list[int]) -> None:
+    """Ids under keys that name their kind; ``owner``: the id of the object they are part of
+    (a reservation's flights)."""
+    budget[0] -= 1
+    if budget[0] < 0:
+        return
+    if isinstance(node, dict):
+        own = None
+        for key, value in node.items():
+            if isinstance(value, str):
+                kind = _key_kind(key, parent)
+                if kind and 2 < len(value) <= 40 and " " not in value:
+                    out.append(Candidate(value.lstrip("#"), kind, _scalars(node), owner))
+                    own = own or (value.lstrip("#") if kind != OTHER else None)
+            elif isinstance(value, list) and value and all(isinstance(v, str) for v in value[:50]):
+                kind = kind_of(key)
+                if kind and all(" " not in v and 2 < len(v) <= 40 for v in value[:50]):
+                    out += [Candidate(v.lstrip("#"), kind, "", owner) for v in value[:50]]
+        for key, value in node.items():
+            if isinstance(value, (dict, list)):
+                _walk(value, key, own or owner, out, budget)
+    elif isinstance(node, list):
+        for v in node:
+            if budget[0] < 0:
+                return
+            _walk(v, parent, owner, out, budget)
+
+
+def _from_json(text: str, budget: list[int]) -> list[Candidate] | None:
+    """Candidates of a tool result that is JSON; one too long to parse is read by its key-value pairs."""
+    head = text[:MESSAGE_CHARS].lstrip()
+    if head[:1] not in "{[":
+        return None
+    if budget[0] <= 0:
+        return []   # the newer results used the whole budget
+    if len(text) <= MESSAGE_CHARS:
+        try:
+            data = json.loads(text)
+        except ValueError:
+            data = None
+        if data is not None:
+            out: list[Candidate] = []
+            _walk(data, None, None, out, budget)
+            return out
+    out = []
+    for m in PAIR.finditer(head):
+        kind = _key_kind(m.group(1), None) if m.group(2) else kind_of(m.group(1))
+        values = [m.group(2)] if m.group(2) else re.findall(r'"([^"\s]{3,40})"', m.group(3))
+        if kind:
+            out += [Candidate(v.lstrip("#"), kind, head[max(0, m.start() - 200): m.end() + 200]) for v in values[:50]]
+    return out
+
+
+def ids_in_text(text: str, known: dict[str, str], shapes: dict[str, str | None]) -> list[Candidate]:
+    """Ids in free text, in one pass (the first ``MAX_IDS``): a known id keeps its kind; a new one takes
+    the kind of the noun before it ("reservation FDZ0T5", "orders #W1, #W2 and #W3", "Flight Number:
+    HAT284"), else that of the ids of its shape (in this text, then anywhere), else its shape."""
+    out: list[Candidate] = []
+    noun, after = None, 0
+    for m in MENTION.finditer(text):
+        if m.group(2):
+            noun, after = kind_of(m.group(2)), m.end()
+            continue
+        token = m.group(1).lstrip("#")
+        kind = known.get(token)
+        if kind is None and ID.fullmatch(m.group(1)) is None:
+            continue   # an all-caps word, not an id
+        if noun and not GAP.fullmatch(text, after, m.start()):
+            noun = None
+        after = m.end()
+        out.append(Candidate(token, kind or noun or _shape(token), text[max(0, m.start() - 80): m.end() + 120]))
+        if len(out) >= MAX_IDS:
+            break
+    local = dict(shapes)
+    for c in out:
+        if not c.kind.startswith(SHAPE) and c.kind != OTHER:
+            local[_shape(c.ident)] = c.kind if local.get(_shape(c.ident), c.kind) == c.kind else None
+    for c in out:
+        if c.kind.startswith(SHAPE) and local.get(c.kind):
+            c.kind = local[c.kind]
+    return out
+
+
+@dataclass
+class Said:
+    """The candidates one earlier message speaks of; ``tail``: those of its last sentence (agent text)."""
+    cands: list[Candidate]
+    tail: set[str]
+    agent: bool = False   # the agent's own text
+
+
+@dataclass
+class Context:
+    said: list[Said]          # per earlier message, newest first
+    around: dict[str, str]    # id -> every context it was seen in
+    owner: dict[str, str]     # id -> the id of the object it is part of, from tool results
+    read: int                 # characters read
+    total: int                # characters of the earlier messages (text and call arguments)
+
+
+def read_context(d: Dialogue) -> Context:
+    """What the earlier messages speak of, newest first, within the caps."""
+    raw: list[tuple[str, bool, bool]] = []   # (text, is free text, is the agent's text)
+    read = total = 0
+    for m in reversed(d.messages[:d.turn_start]):
+        if isinstance(m, (SystemMessage, DeveloperMessage)):
+            continue
+        texts = [(text_of(m), isinstance(m, AssistantMessage))]
+        if isinstance(m, AssistantMessage) and m.tool_calls:
+            texts += [(c.function.arguments or "", False) for c in m.tool_calls]
+        for t, agent in texts:
+            total += len(t)
+            if read < CONTEXT_CHARS:
+                raw.append((t, not isinstance(m, ToolMessage) or t.lstrip()[:1] not in "{[", agent))
+                read += min(len(t), MESSAGE_CHARS)
+    budget = [JSON_NODES]   # shared: the newest results are walked first
+    structured = [None if free else _from_json(t, budget) for t, free, _ in raw]
+    known = {c.ident: c.kind for cs in structured if cs for c in cs}
+    shapes: dict[str, str | None] = {}
+    for ident, kind in known.items():
+        shapes[_shape(ident)] = kind if shapes.get(_shape(ident), kind) == kind else None
+    said = []
+    for (t, _, agent), cs in zip(raw, structured):
+        cands = cs if cs is not None else ids_in_text(t[:MESSAGE_CHARS], known, shapes)
+        tail: set[str] = set()
+        if agent and cands:
+            last = [x for x in re.split(r"(?<=[.!?])\s+|\n+", t[-2000:].strip()) if x.strip()][-1:]
+            tail = {c.ident for c in cands if last and c.ident in last[0]}
+        said.append(Said(cands, tail, agent))
+    around: dict[str, str] = {}
+    owner: dict[str, str] = {}
+    for s in said:
+        for c in s.cands:
+            if len(around.get(c.ident, "")) < 600:
+                around[c.ident] = around.get(c.ident, "") + " " + c.around
+            if c.owner:
+                owner.setdefault(c.ident, c.owner)
+    return Context(said, around, owner, read, total)
