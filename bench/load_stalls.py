@@ -24,7 +24,7 @@ CAUSES = (
     ("evidence building (refiners)", ("refiners/evidence.py", "refiners/records.py", "refiners/facts.py",
                                       "refiners/turn.py")),
     ("refiners (planner, checks)", ("refiners/",)),
-    ("detectors (inception)", ("inception/", "policies/untrusted.py")),
+    ("detectors (inception)", ("inception/", "policies/untrusted")),
     ("upstream body (build, dump)", ("models/openai_compat.py", "models/instrumented.py")),
     ("pipeline / LangGraph", ("langgraph/", "langchain_core/", "middleware/pipeline.py", "middleware/state.py",
                               "middleware/agent_stream.py", "middleware/rule_modes.py")),
