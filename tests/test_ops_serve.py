@@ -25,7 +25,7 @@ def start_rein(*args: str, env: dict[str, str] | None = None) -> tuple[subproces
                             cwd=ROOT, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90  # a start-up takes seconds alone, tens of them on a loaded CI machine
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"rein exited: {proc.stdout.read()}")

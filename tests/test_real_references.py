@@ -118,9 +118,12 @@ def test_a_50kb_user_message_and_a_200kb_tool_result_cost_a_few_ms():
     for messages in cases:
         d = Dialogue.of(parse_messages(messages), [])
         VagueReference().detect(d)
-        start = time.perf_counter()
-        VagueReference().detect(d)
-        assert time.perf_counter() - start < 0.02   # a few ms; 20 ms leaves room for a slow CI machine
+        best = float("inf")
+        for _ in range(5):  # the cheapest of five runs: a busy machine adds its own pauses to any single one
+            start = time.perf_counter()
+            VagueReference().detect(d)
+            best = min(best, time.perf_counter() - start)
+        assert best < 0.02   # a few ms; 20 ms leaves room for a slow CI machine
 
 
 def test_dev_set_alarms_on_at_most_one_percent_of_user_turns():
