@@ -26,7 +26,7 @@ CAUSES = (
     ("refiners (planner, checks)", ("refiners/",)),
     ("detectors (inception)", ("inception/", "policies/untrusted")),
     ("upstream body (build, dump)", ("models/openai_compat.py", "models/instrumented.py")),
-    ("pipeline / LangGraph", ("langgraph/", "langchain_core/", "middleware/pipeline.py", "middleware/state.py",
+    ("pipeline / LangGraph", ("langgraph/", "langchain_core/", "middleware/pipeline/", "middleware/state.py",
                               "middleware/agent_stream.py", "middleware/rule_modes.py")),
     ("HTTP client (aiohttp)", ("aiohttp/", "yarl/", "multidict/")),
     ("HTTP server (uvicorn, starlette, rein's ASGI guards)", ("uvicorn/", "starlette/", "fastapi/", "h11/",

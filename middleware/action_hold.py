@@ -57,7 +57,7 @@ def judge(check: Diagnosis, draft: ModelResponse, state: dict[str, Any], rounds:
     flagged = [d for d in check.errors if not d.hold and is_action(d)]
     malformed = [d for d in check.errors if not d.hold and not is_action(d)]
     out: dict[str, Any] = {}
-    notes = [*(state.get("notes") or []), *check.notes]
+    notes = list(check.notes)  # this check's own: the state appends them
     if flagged:
         _span("flagged_tool_call", "warn", flagged)
         out["flagged_calls"] = [*(state.get("flagged_calls") or []), *flagged]
@@ -83,7 +83,7 @@ def judge(check: Diagnosis, draft: ModelResponse, state: dict[str, Any], rounds:
         return out
     if malformed:  # asked once already: fail open, the call goes out as the agent wrote it
         notes.append(f"draft_check: still {Diagnosis(errors=malformed).header()} after a re-ask")
-    if len(notes) != len(state.get("notes") or []):
+    if notes:
         out["notes"] = notes
     return out
 

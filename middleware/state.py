@@ -1,13 +1,18 @@
-"""The pipeline's state: what came in, what each stage decided, what goes out."""
+"""The pipeline's state: what came in, what each stage decided, what goes out.
+
+A stage returns only what it changed. ``notes`` is the one key that accumulates: a stage returns
+its new notes and the state appends them (LangGraph's reducer in the graph, ``merge`` on the clean path).
+"""
 from __future__ import annotations
 
-from typing import Any, TypedDict
+import operator
+from typing import Annotated, Any, TypedDict
 
 from inception.base import Incident, Detection, Diagnosis
 from policies.budget import TurnBudget
 from policies.messages import Message
 from policies.chat_model import ModelRequest, ModelResponse
-from refiners.base import RefinePlan, Refinement
+from refiners.base import RefinePlan, Refinement, TurnContext
 
 
 class TurnState(TypedDict, total=False):
@@ -16,9 +21,10 @@ class TurnState(TypedDict, total=False):
     messages: list[Message]        # what the agent sees (after inception)
     tools: list[dict[str, Any]] | None
     profile: dict[str, Any] | None
+    context: TurnContext           # what the refiners see (middleware.pipeline.stream.turn_context)
     diagnosis: Diagnosis
-    may_refine: bool               # decided before the draft: False lets a stream pass through
     stream_mode: str               # pass | sentences (checked as it streams) | whole (held for the refiners)
+    sentence_check: Any            # refiners.stream_check.SentenceCheck of a stream checked by sentence
     draft: ModelResponse
     streamed: bool                 # the draft already went out chunk by chunk
     held_chunks: list[dict[str, Any]]  # the upstream's chunks of a reply held whole
@@ -37,11 +43,20 @@ class TurnState(TypedDict, total=False):
     flagged_calls: list[Detection] # action findings reported only (flag mode: hold=False)
     call_chunks: list[dict[str, Any]]  # a stream's tool-call chunks, held until the calls are checked
     incidents: list[Incident]      # failures the agent reported (report_internal_error): told to the operators
-    notes: list[str]               # fail-open events: "stage: reason"
-    resume: str | None             # the stage the clean path handed the turn to (Pipeline.run)
+    notes: Annotated[list[str], operator.add]  # fail-open events, "stage: reason": each stage adds its own
+    resume: str | None             # the stage the clean path hands the turn to (middleware.pipeline.clean_path)
     budget: TurnBudget             # rein's own calls this turn, every stage's (policies.budget)
     hits: list[Any]                # middleware.rule_modes.Hit: each rule that fired, in its mode
     started: float                 # when the turn began (perf_counter): rein's time for the decision log
+
+
+def merge(state: dict[str, Any], update: dict[str, Any]) -> None:
+    """Apply a stage's partial state as the graph's channels do: ``notes`` appended, the rest replaced."""
+    for key, value in update.items():
+        if key == "notes":
+            state["notes"] = [*(state.get("notes") or []), *value]
+        else:
+            state[key] = value
 
 
 def rein_model_calls(state: TurnState) -> int:

@@ -7,7 +7,7 @@ from fake_upstream import asgi_client
 from middleware.config import Settings
 from middleware.engine import Engine
 from middleware.models import ScriptedModel, tool_call
-from middleware.pipeline import MAX_ROUNDS
+from middleware.pipeline.routes import MAX_ROUNDS
 from middleware.proxy import create_app
 
 ASK = {"model": "m", "messages": [{"role": "user", "content": "Where is my order W1001?"}],

@@ -162,8 +162,9 @@ async def test_the_final_reply_keeps_what_went_out_unchecked():
     app = create_app(Settings(policy="structural"), Engine(model, "structural"))
     pipeline = app.state.engine.pipeline()
     state = pipeline.initial(ModelRequest(messages=parse_messages(dialogue(True)), model="m"), True)
-    state.update(await pipeline.diagnose(state))
-    check = pipeline._sentence_check(pipeline._ctx(state))
+    from middleware.pipeline import stages
+    state.update(await stages.diagnose(pipeline, state))
+    check = state["sentence_check"]  # the one checker of the turn, kept in state
     sent: list[dict] = []
     release = SentenceRelease(check, sent.append)
     async for c in model.stream(None):

@@ -162,9 +162,10 @@ async def test_a_decimal_point_is_not_the_end_of_a_sentence_and_a_split_chunk_ke
     from policies.messages import parse_messages
     from policies.chat_model import ModelRequest
     state = pipeline.initial(ModelRequest(messages=parse_messages(WITH_TOOLS), model="m"), True)
-    state.update(await pipeline.diagnose(state))
+    from middleware.pipeline import stages
+    state.update(await stages.diagnose(pipeline, state))
     assert state["stream_mode"] == SENTENCES
-    check = pipeline._sentence_check(pipeline._ctx(state))
+    check = state["sentence_check"]  # the one checker of the turn, kept in state
     release = SentenceRelease(check, sent.append)
     async for c in model.stream(None):
         await release.add(c)
