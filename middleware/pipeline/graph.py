@@ -12,6 +12,7 @@ START also enters at incept, resolve, recheck or refine: where the clean path ha
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Callable
 
 from langgraph.graph import START, StateGraph
@@ -31,20 +32,12 @@ def build(p: Any):
     """The compiled graph of ``p`` (a ``Pipeline``: its parts are read when a node runs)."""
     g = StateGraph(TurnState)
     for name, stage in STAGES.items():
-        g.add_node(name, _node(stage, p))
+        g.add_node(name, partial(stage, p))  # LangGraph awaits the stage itself: no wrapper frame
     for source, (router, targets) in ROUTED.items():
         g.add_conditional_edges(source, on_loop(router, targets, p), list(targets))
     for source, target in routes.FIXED.items():
         g.add_edge(source, target)
     return g.compile()
-
-
-def _node(stage: Callable, p: Any):
-    async def node(state: TurnState) -> dict[str, Any]:
-        return await stage(p, state)
-
-    node.__name__ = stage.__name__
-    return node
 
 
 def on_loop(router: Callable, targets: tuple[str, ...], p: Any = None):
