@@ -7,7 +7,7 @@ from policies import plugins
 from policies.chat_model import ChatModel
 from policies.schema import Policy
 from refiners.base import (Check, NoRefinery, RefinePlan, Refinement, Refiner, RefinerStep, Refinery, Revision,
-                           TurnContext)
+                           SentenceRefiner, SentenceReview, SentenceRevision, TurnContext)
 
 
 def build(policy: Policy, model: ChatModel | None = None, refiners: Iterable[Any] = ()) -> Refinery:
@@ -24,4 +24,4 @@ def build(policy: Policy, model: ChatModel | None = None, refiners: Iterable[Any
 
 
 __all__ = ["Check", "NoRefinery", "RefinePlan", "Refinement", "Refiner", "RefinerStep", "Refinery", "Revision",
-           "TurnContext", "build"]
+           "SentenceRefiner", "SentenceReview", "SentenceRevision", "TurnContext", "build"]

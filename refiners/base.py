@@ -4,12 +4,17 @@ A refiner is one aspect of a reply (factuality, persona, coherence, or your own)
 """
 from __future__ import annotations
 
-from typing import Any, Protocol
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from policies.budget import TurnBudget
 from policies.messages import Message
+from refiners.turn_facts import TurnFacts
+
+if TYPE_CHECKING:
+    from refiners.stream_check import SentenceCheck
 
 
 class RefinePlan(BaseModel):
@@ -56,7 +61,11 @@ class Refinement(BaseModel):
 
 
 class TurnContext(BaseModel):
-    """What refiners can see: the dialogue, the tools, who the user is, operator documents."""
+    """What refiners can see: the dialogue, the tools, who the user is, operator documents; and
+    ``facts``, what the refiners work out once per turn. The pipeline gives every stage of a turn
+    the same ``TurnFacts`` (one per turn); a context made without one has its own."""
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
     messages: list[Message]
     tools: list[dict[str, Any]] | None = None
     user: str | None = None
@@ -65,6 +74,7 @@ class TurnContext(BaseModel):
     model_calls_used: int = 0                          # rein calls already spent this turn (diagnosis)
     # The turn's one budget (the pipeline's, which records every stage's calls); None: model_calls_used.
     budget: TurnBudget | None = None
+    facts: TurnFacts = Field(default_factory=TurnFacts, exclude=True, repr=False)
 
 
 class Check(BaseModel):
@@ -80,22 +90,21 @@ class Revision(BaseModel):
     model_calls: int = 0
     flags: list[str] = Field(default_factory=list)     # what the refiner reports but leaves unchanged
 
-    def changed_from(self, previous: str) -> bool:
-        return self.text != previous
-
 
 class Refiner(Protocol):
     """One aspect of a reply. ``applies(turn)`` is asked before the draft exists (False: this
     aspect has nothing to go on this turn, e.g. no profile); ``check(turn, text)`` is the planner's
     cheap verdict (no model); ``async revise(turn, text)`` returns the revised text. ``turn`` is a
-    ``refiners.turn.Turn``: ``turn.ctx`` (the dialogue), ``turn.evidence``, ``turn.profile``, and
-    ``turn.consult`` to ask rein's model within the turn's budget.
+    ``refiners.turn.RefinerTurn``: ``turn.ctx`` (the dialogue), ``turn.evidence``, ``turn.profile``,
+    and ``turn.consult`` to ask rein's model within the turn's budget.
 
     A custom one goes to ``Rein(..., refiners=[Shouting()])`` or a policy's ``plugins:``; the
     policy's ``refiners.refiners`` may place its name in the running order (else it runs last).
     Streams: set ``sentence_local = True`` when ``check``/``revise`` read a sentence only with the
-    text before it, and the reply is released sentence by sentence; otherwise a turn it applies to
-    is held whole. A short acknowledgement ("ok, thanks") is never refined, by any refiner:
+    text before it, and the reply is released sentence by sentence (``revise`` is given one
+    sentence at a time); or implement ``SentenceRefiner`` to check a sentence your own way.
+    Otherwise a turn it applies to is held whole. A short acknowledgement ("ok, thanks") is never
+    refined, by any refiner:
 
     >>> import asyncio
     >>> from policies.messages import UserMessage
@@ -127,17 +136,55 @@ class Refiner(Protocol):
     async def revise(self, turn: Any, text: str) -> Revision: ...
 
 
+@dataclass
+class SentenceRevision:
+    """One refiner's verdict on one sentence of a streamed reply."""
+    text: str                                          # the sentence as it goes out
+    notes: list[str] = field(default_factory=list)     # what was fixed or left alone, for the feedback
+    flags: list[str] = field(default_factory=list)     # problems reported, not fixed
+
+
+class SentenceReview(Protocol):
+    """A streamed reply's check by one refiner, one sentence at a time, in order. ``reply`` is the
+    reply so far as the agent wrote it, ``reply[start:end]`` the sentence, ``text`` that sentence
+    as the refiners before this one left it. Rules only: a review never asks rein's model."""
+
+    async def sentence(self, reply: str, start: int, end: int, text: str) -> SentenceRevision: ...
+
+
+@runtime_checkable
+class SentenceRefiner(Refiner, Protocol):
+    """A refiner that checks a streamed reply sentence by sentence. ``consults(turn)``: whether its
+    ``revise`` may ask rein's model this turn (then the reply is held whole: the model reads all of
+    it); ``sentence_review(turn)`` makes the turn's review (None: nothing to check by sentence this
+    turn). A refiner that only declares ``sentence_local = True`` gets one that calls ``revise`` on
+    each sentence (``refiners.stream_check.BySentence``); factuality brings its own, which reads the
+    values in the sentence against the reply so far."""
+
+    def consults(self, turn: Any) -> bool: ...
+
+    def sentence_review(self, turn: Any) -> SentenceReview | None: ...
+
+
 class Refinery(Protocol):
+    """The refinement stage the pipeline runs. Subclass it to inherit ``sentence_check``'s default
+    (hold a stream whole whenever a refiner may change it)."""
+
     def may_refine(self, ctx: TurnContext) -> bool:
         """Decided before the draft exists: False lets a stream pass straight through."""
         ...
+
+    def sentence_check(self, ctx: TurnContext) -> SentenceCheck | None:
+        """A stream's per-sentence check when rules alone may change this turn's reply; None holds
+        the reply whole (when ``may_refine``)."""
+        return None
 
     async def plan(self, ctx: TurnContext, draft: str) -> RefinePlan: ...
 
     async def refine(self, ctx: TurnContext, draft: str, plan: RefinePlan) -> Refinement: ...
 
 
-class NoRefinery:
+class NoRefinery(Refinery):
     def may_refine(self, ctx: TurnContext) -> bool:
         return False
 

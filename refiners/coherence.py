@@ -14,8 +14,8 @@ import re
 from refiners.base import Check, Revision
 from refiners.claims import Claim, find_claims, render, replace_spans
 from refiners.evidence import Sentences, near_words, words
-from refiners.factuality import FACT_SOURCES, _transposed
-from refiners.turn import Turn
+from refiners.fact_checker import FACT_SOURCES, _transposed
+from refiners.turn import RefinerTurn
 
 # A sentence that says the value changed on purpose is not a contradiction.
 _CHANGE = re.compile(r"\b(?:now|new|updated?|changed?|instead|actually|correct(?:ion|ed)?|sorry|rebooked|"
@@ -48,12 +48,12 @@ class CoherenceRefiner:
     INSTRUCTIONS = ("Check that the reply answers the user's last message and does not contradict what the "
                     "assistant said earlier. If it fails, rewrite it so it answers and agrees, keeping it short.")
 
-    def applies(self, turn: Turn) -> bool:
+    def applies(self, turn: RefinerTurn) -> bool:
         """Before the draft: something in the dialogue the reply can fall out of step with."""
         has_values = bool(turn.evidence.index.assistant_keyed or turn.evidence.index.assistant_ids)
         return has_values or bool(turn.questions() and turn.evidence.has(*FACT_SOURCES))
 
-    def _id_fixes(self, turn: Turn, text: str, claims: list[Claim]) -> list[tuple[Claim, str]]:
+    def _id_fixes(self, turn: RefinerTurn, text: str, claims: list[Claim]) -> list[tuple[Claim, str]]:
         """Ids the reply garbles that the assistant spelled right before (and no one else said)."""
         said = turn.evidence.index.assistant_ids
         out = []
@@ -65,7 +65,7 @@ class CoherenceRefiner:
                 out.append((claim, near[0]))
         return out
 
-    def _contradictions(self, turn: Turn, text: str, claims: list[Claim]) -> list[str]:
+    def _contradictions(self, turn: RefinerTurn, text: str, claims: list[Claim]) -> list[str]:
         """Values that disagree with the one value an earlier assistant turn gave for the same record
         (an id named in both sentences) and the same attribute (the words right before the value)."""
         earlier = turn.evidence.index.assistant_keyed
@@ -89,7 +89,7 @@ class CoherenceRefiner:
                 out.append(f"{claim.text} (earlier {same[0].display} for {' '.join(sorted(ids & set(same[0].entities)))})")
         return out
 
-    def _unanswered(self, turn: Turn, text: str, claims: list[Claim]) -> tuple[list[str], list[str]]:
+    def _unanswered(self, turn: RefinerTurn, text: str, claims: list[Claim]) -> tuple[list[str], list[str]]:
         """(questions whose kind of answer — a date for "when", an amount for "how much" — the reply
         lacks, questions that share few words with the reply): both are for the model to judge."""
         kinds = {c.kind for c in claims}
@@ -107,7 +107,7 @@ class CoherenceRefiner:
         return open_, unsure
 
     @staticmethod
-    def _questions(turn: Turn) -> list[str]:
+    def _questions(turn: RefinerTurn) -> list[str]:
         """The last MAX_QUESTIONS questions of the user's message, each cut to QUESTION_CHARS; the
         rest are noted as skipped (they would also go into the model's prompt)."""
         questions = turn.questions()
@@ -118,7 +118,7 @@ class CoherenceRefiner:
             questions = questions[-MAX_QUESTIONS:]
         return [q[:QUESTION_CHARS] for q in questions]
 
-    def check(self, turn: Turn, text: str) -> Check:
+    def check(self, turn: RefinerTurn, text: str) -> Check:
         if not self.applies(turn):
             return Check(skip_reason="nothing earlier to be coherent with")
         claims = find_claims(text)  # once: each rule reads the kinds it needs
@@ -130,7 +130,7 @@ class CoherenceRefiner:
         # Rules cannot tell a question left open from one answered in other words: the model decides.
         return Check(undecided=bool(open_ or unsure))
 
-    async def revise(self, turn: Turn, text: str) -> Revision:
+    async def revise(self, turn: RefinerTurn, text: str) -> Revision:
         calls = turn.budget.calls
         notes, flags = [], []
         claims = find_claims(text)

@@ -15,16 +15,14 @@ results are read first, and what is skipped is said in ``notes``.
 """
 from __future__ import annotations
 
-import json
-from collections import OrderedDict
 from decimal import Decimal
 from typing import Any, Iterable
 
 from policies.messages import AssistantMessage, ToolMessage, UserMessage, text_of
-from policies.untrusted import instruction_spans
 from refiners.claims import Claim, comparable, same_value
-from refiners.facts import Fact, _record_ids, facts_from_json, facts_from_text
-from refiners.records import read_records
+from refiners.evidence_index import Index, join
+from refiners.facts import Fact, facts_from_json, facts_from_text
+from refiners.message_facts import call_facts, data_only, ids_of, said_facts, tool_facts
 # Re-exported: refiners read words and sentences through this module.
 from refiners.text import (_ID_TOKEN, STOP, Sentences, context_words, id_norm, is_id, key_words,  # noqa: F401
                            near_words, norm, sentence_of, words)
@@ -32,98 +30,11 @@ from refiners.text import (_ID_TOKEN, STOP, Sentences, context_words, id_norm, i
 READ_LIMIT = 256_000  # characters of tool results and documents read per turn (newest first)
 
 
-class Index:
-    """The lookups factuality needs over some facts. Built once per message and cached (see
-    ``_remembered``): a dialogue's evidence joins its messages' indexes, set unions in C."""
-
-    __slots__ = ("facts", "by_entity", "ids", "numbers", "money", "seen", "days", "outside", "said",
-                 "tool_ids", "tool_turns", "assistant_ids", "assistant_keyed", "names", "tool_names")
-
-    def __init__(self, facts: list[Fact], ids: Iterable[str] = ()):
-        self.facts = facts
-        self.by_entity: dict[str, list[Fact]] = {}
-        self.ids: set[str] = set(ids)       # identifiers seen anywhere (tools, documents, user, assistant)
-        self.numbers: set[Any] = set()      # every amount and count seen
-        self.money: set[Any] = set()        # amounts, the operands of "follows by arithmetic"
-        self.seen: dict[str, set[Any]] = {"time": set(), "status": set(), "name": set()}
-        self.days: set[Any] = set()         # dates, with and without their year
-        self.outside: dict[str, set[Any]] = {}  # values from anyone but the assistant
-        self.said: dict[str, set[Any]] = {"number": set(), "date": set(), "time": set()}  # anyone but tools
-        self.tool_ids: set[str] = set()     # ids in tool results and documents
-        self.tool_turns: set[int] = set()   # which messages hold tool facts
-        self.assistant_ids: set[str] = set()
-        self.assistant_keyed: list[Fact] = []  # assistant facts tied to a record (coherence)
-        self.names: set[str] = set()        # every name seen
-        self.tool_names: set[str] = set()   # names in tool results and documents
-        for f in facts:
-            self._add(f)
-
-    def _add(self, f: Fact) -> None:
-        kind, value, source = f.kind, f.value, f.source
-        from_tool = source in ("tool", "document")
-        if from_tool:
-            self.tool_turns.add(f.turn)
-            for e in f.entities:
-                self.by_entity.setdefault(e, []).append(f)
-        elif source == "assistant" and f.entities:
-            self.assistant_keyed.append(f)
-        bucket = kind
-        if kind == "id":
-            self.ids.add(value)
-            if from_tool:
-                self.tool_ids.add(value)
-            elif source == "assistant":
-                self.assistant_ids.add(value)
-        elif kind in ("money", "number"):
-            bucket = "number"
-            self.numbers.add(value)
-            if kind == "money" and value:
-                self.money.add(value)
-        elif kind == "date":
-            self.days.add(value)
-            self.days.add(value[1:])
-        elif kind in self.seen:
-            self.seen[kind].add(value)
-            if kind == "name":
-                self.names.add(f.display)
-                if from_tool:
-                    self.tool_names.add(f.display)
-        if source != "assistant" and kind != "name":
-            out = self.outside.setdefault(bucket, set())
-            out.add(value)
-            if kind == "date":
-                out.add(value[1:])
-        if source != "tool" and bucket in self.said:
-            self.said[bucket].add(value)
-            if kind == "date":
-                self.said["date"].add(value[1:])
-
-
-def _join(parts: list[Index]) -> Index:
-    if len(parts) == 1:
-        return parts[0]
-    out = Index([])
-    out.facts = [f for p in parts for f in p.facts]
-    for p in parts:
-        for e, fs in p.by_entity.items():
-            out.by_entity.setdefault(e, []).extend(fs)
-        out.assistant_keyed += p.assistant_keyed
-    for name in ("ids", "numbers", "money", "days", "tool_ids", "tool_turns", "assistant_ids", "names", "tool_names"):
-        setattr(out, name, set().union(*(getattr(p, name) for p in parts)))
-    for name in ("seen", "outside", "said"):
-        merged: dict[str, set[Any]] = {}
-        for p in parts:
-            for k, v in getattr(p, name).items():
-                merged.setdefault(k, set()).update(v)
-        setattr(out, name, {**getattr(out, name), **merged})
-    return out
-
-
 class Evidence:
     def __init__(self, facts: list[Fact] | Index, notes: list[str] | None = None, said: Iterable[str] = ()):
         index = facts if isinstance(facts, Index) else Index(facts)
         if said:
-            index = _join([index, Index([], (i for text in said for i in _ids_of(text)))])
+            index = join([index, Index([], (i for text in said for i in ids_of(text)))])
         index.ids.update(index.by_entity)
         self.index = index
         self.facts = index.facts
@@ -143,7 +54,7 @@ class Evidence:
             if isinstance(m, AssistantMessage):
                 for call in m.tool_calls or []:
                     raw = call.function.arguments or ""
-                    calls[call.id] = _call_facts(raw, call.function.name, i, parts)
+                    calls[call.id] = call_facts(raw, call.function.name, i, parts)
         budget = READ_LIMIT
         skipped = 0
         # Newest first: when the budget runs out, what goes unread is the oldest.
@@ -157,13 +68,13 @@ class Evidence:
                 continue
             budget -= len(text)
             record, entity = calls.get(m.tool_call_id, (frozenset(), ()))
-            parts.append(_tool_facts(text, i, entity, record))
+            parts.append(tool_facts(text, i, entity, record))
         for doc in ctx.documents or []:
             if len(doc) > budget:
                 skipped += 1
                 continue
             budget -= len(doc)
-            parts.append(Index(facts_from_text(_data_only(doc), "document", -1)))
+            parts.append(Index(facts_from_text(data_only(doc), "document", -1)))
         for i, m in enumerate(messages):
             if isinstance(m, (UserMessage, AssistantMessage)):
                 text = text_of(m)
@@ -172,11 +83,11 @@ class Evidence:
                     continue
                 budget -= len(text)
                 source = "user" if isinstance(m, UserMessage) else "assistant"
-                parts.append(_said_facts(text, source, i))
+                parts.append(said_facts(text, source, i))
         if skipped:
             notes.append(f"factuality: read the newest {READ_LIMIT // 1000} KB of the dialogue; "
                          f"{skipped} older message(s) not read")
-        return cls(_join(parts) if parts else Index([]), notes)
+        return cls(join(parts) if parts else Index([]), notes)
 
     def of(self, *sources: str) -> list[Fact]:
         return [f for f in self.facts if f.source in sources]
@@ -275,88 +186,6 @@ class Evidence:
         if len({repr(f.value) for f in top}) == 1:
             return "contradicted", top[0]
         return "unverified", None
-
-
-# A client sends the whole dialogue every turn: the facts of a tool result already read (same
-# position, same call, same text) are reused, so a turn reads only what is new to it.
-_READ: OrderedDict[tuple, list[Fact]] = OrderedDict()
-
-
-def _ids_of(text: str) -> list[str]:
-    return [id_norm(t) for t in _ID_TOKEN.findall(text) if is_id(t)]
-
-
-def _remembered(key: tuple, build) -> list[Any]:
-    hit = _READ.get(key)
-    if hit is not None:
-        _READ.move_to_end(key)
-        return hit
-    facts = _READ[key] = build()
-    while len(_READ) > 4096:  # ~ the messages of a hundred conversations in flight
-        _READ.popitem(last=False)
-    return facts
-
-
-def _tool_facts(text: str, turn: int, entity: tuple[str, ...], record: frozenset[str]) -> Index:
-    def build() -> Index:
-        data = read_records(text)  # JSON, YAML, "Key: value" lines or a Markdown table: records
-        planted = bool(instruction_spans(text))  # most results have none: one scan says so
-        if data is None:
-            return Index(facts_from_text(_data_only(text) if planted else text, "tool", turn))
-        # In records, a field that carries instructions (an email body, a transaction subject) is
-        # dropped, not the record around it: its amount and date are still the record's.
-        return Index(facts_from_json(data, "tool", turn, entity, record, skip=_planted if planted else None))
-
-    return _remembered(("tool", turn, entity, record, len(text), hash(text)), build)
-
-
-def _planted(value: str) -> bool:
-    return bool(instruction_spans(value))
-
-
-def _data_only(text: str) -> str:
-    """The text with every passage that gives the assistant instructions blanked (same length, so
-    offsets hold): a date or an amount inside a planted instruction is no fact about anything."""
-    spans = instruction_spans(text)
-    if not spans:
-        return text
-    chars = list(text)
-    for a, b in spans:
-        chars[a:b] = " " * (b - a)
-    return "".join(chars)
-
-
-def _said_facts(text: str, source: str, turn: int) -> Index:
-    kinds = ("id", "money", "date", "time", "status") if source == "assistant" else ("id", "money", "date", "time", "number")
-    return _remembered((source, turn, len(text), hash(text)),
-                       lambda: Index(facts_from_text(text, source, turn, kinds), _ids_of(text)))
-
-
-def _call_facts(raw: str, name: str, turn: int, parts: list[Index]) -> tuple[frozenset[str], tuple[str, ...]]:
-    """(the call's words, the ids it was made with); what the agent asked for (a search's date) is a
-    value it may state, so its arguments join the evidence as seen values, not as facts."""
-    def build() -> tuple[Index, tuple[str, ...]]:
-        args = _json(raw)
-        if not isinstance(args, dict):
-            return Index([]), ()
-        return Index(facts_from_json(args, "call", turn)), tuple(_record_ids(args))
-
-    index, ids = _remembered(("call", turn, name, len(raw), hash(raw)), build)
-    parts.append(index)
-    return key_words(name), ids
-
-
-def _json(text: str) -> Any:
-    stripped = text.strip()
-    if stripped[:1] not in "{[":
-        try:
-            return json.loads(stripped) if stripped and stripped[0] in "-0123456789" else None
-        except ValueError:
-            return None
-    try:
-        return json.loads(stripped)
-    except (ValueError, RecursionError):
-        return None
 
 
 __all__ = ["Evidence", "Fact", "Sentences", "context_words", "facts_from_json", "facts_from_text", "id_norm",

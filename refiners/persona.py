@@ -9,7 +9,7 @@ from decimal import Decimal
 from refiners.base import Check, Revision
 from refiners.claims import find_claims, replace_spans
 from refiners.evidence import words
-from refiners.turn import Turn, is_profile_empty
+from refiners.turn import RefinerTurn, is_profile_empty
 
 _TO_METRIC = [  # pattern, factor (or None for temperature), metric unit
     (re.compile(r"\b(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)\s?(?:miles?|mi)\b"), Decimal("1.609344"), "km"),
@@ -65,10 +65,10 @@ class PersonaRefiner:
     INSTRUCTIONS = ("Check that the reply respects the user's profile: their constraints, preferences, tone "
                     "and language. If it does not, rewrite it so it does, keeping every fact, amount, date and ID.")
 
-    def applies(self, turn: Turn) -> bool:
+    def applies(self, turn: RefinerTurn) -> bool:
         return not is_profile_empty(turn.profile)
 
-    def _deterministic(self, turn: Turn, text: str) -> tuple[str, list[str]]:
+    def _deterministic(self, turn: RefinerTurn, text: str) -> tuple[str, list[str]]:
         p = turn.profile
         notes: list[str] = []
         if p.units:
@@ -88,7 +88,7 @@ class PersonaRefiner:
                 notes.append("formal register: removed slang and emoji")
         return text, notes
 
-    def _open_issues(self, turn: Turn, text: str) -> list[str]:
+    def _open_issues(self, turn: RefinerTurn, text: str) -> list[str]:
         """What only the model can settle, and only where the reply touches it."""
         p = turn.profile
         issues = []
@@ -114,7 +114,7 @@ class PersonaRefiner:
                 issues.append(f"check against: {item}")
         return issues
 
-    def check(self, turn: Turn, text: str) -> Check:
+    def check(self, turn: RefinerTurn, text: str) -> Check:
         if not self.applies(turn):
             return Check(skip_reason="no persona known")
         fixed_text, fixed = self._deterministic(turn, text)
@@ -123,7 +123,7 @@ class PersonaRefiner:
             return Check(findings=fixed + issues)
         return Check(skip_reason="the reply touches nothing in the profile")
 
-    async def revise(self, turn: Turn, text: str) -> Revision:
+    async def revise(self, turn: RefinerTurn, text: str) -> Revision:
         calls = turn.budget.calls
         if not self.applies(turn):  # only a fixed chain gets here: the model infers from the dialogue
             if not (turn.thorough and turn.can_consult()):

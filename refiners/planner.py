@@ -12,17 +12,17 @@ from policies.schema import RefinerSettings
 from refiners.base import RefinePlan, Refiner
 from refiners.claims import find_claims
 from refiners.llm import BadReply, BudgetSpent, ask_json
-from refiners.turn import Turn
+from refiners.turn import RefinerTurn
 
 _THANKS = re.compile(r"^\s*(?:thanks?|thank you|ok(?:ay)?|great|perfect|cool|got it|bye|goodbye|cheers)\b", re.I)
 
 
-def is_acknowledgement(turn: Turn, draft: str) -> bool:
+def is_acknowledgement(turn: RefinerTurn, draft: str) -> bool:
     short = len(draft.split()) <= 12 and not find_claims(draft)
     return short and (not turn.questions() or bool(_THANKS.match(turn.last_user)))
 
 
-def settled_by_the_draft(turn: Turn, draft: str) -> RefinePlan | None:
+def settled_by_the_draft(turn: RefinerTurn, draft: str) -> RefinePlan | None:
     """The plan when the draft alone settles it (empty, or a short acknowledgement): decided before
     anything reads the dialogue's evidence."""
     if not draft.strip():
@@ -32,7 +32,7 @@ def settled_by_the_draft(turn: Turn, draft: str) -> RefinePlan | None:
     return None
 
 
-async def plan(turn: Turn, draft: str, refiners: dict[str, Refiner], settings: RefinerSettings) -> RefinePlan:
+async def plan(turn: RefinerTurn, draft: str, refiners: dict[str, Refiner], settings: RefinerSettings) -> RefinePlan:
     settled = settled_by_the_draft(turn, draft)
     if settled is not None:
         return settled
@@ -66,7 +66,7 @@ async def plan(turn: Turn, draft: str, refiners: dict[str, Refiner], settings: R
     return RefinePlan(refiners=ordered, reason="; ".join(reasons), model_calls=calls)
 
 
-async def _ask_planner(turn: Turn, draft: str, candidates: list[str]) -> tuple[list[str], str]:
+async def _ask_planner(turn: RefinerTurn, draft: str, candidates: list[str]) -> tuple[list[str], str]:
     schema = {"type": "object", "required": ["refiners", "reason"], "properties": {
         "refiners": {"type": "array", "items": {"type": "string", "enum": candidates}},
         "reason": {"type": "string"}}}

@@ -17,13 +17,13 @@ from policies.budget import TurnBudget
 from policies.schema import Budgets, RefinerSettings
 from policies.telemetry import content_enabled, guardrail
 from refiners import planner
-from refiners.base import RefinePlan, Refinement, Refiner, RefinerStep, TurnContext
+from refiners.base import RefinePlan, Refinement, Refiner, RefinerStep, Refinery, TurnContext
 from refiners.coherence import CoherenceRefiner
 from refiners.factuality import FactualityRefiner
 from refiners.llm import Budget
 from refiners.persona import PersonaRefiner
-from refiners.stream_check import SentenceCheck
-from refiners.turn import Turn
+from refiners.stream_check import SentenceCheck, sentence_refiner
+from refiners.turn import RefinerTurn
 
 # Past this much dialogue text the turn's evidence is built in a worker thread. The GIL still runs
 # one thing at a time, but the event loop gets its turn every switch interval (5 ms), so /healthz
@@ -36,7 +36,7 @@ def _dialogue_chars(ctx: TurnContext) -> int:
     return sum(len(text_of(m)) for m in ctx.messages) + sum(map(len, ctx.documents))
 
 
-class AdaptiveRefinery:
+class AdaptiveRefinery(Refinery):
     def __init__(self, settings: RefinerSettings, budgets: Budgets, model: ChatModel | None = None,
                  refiners: dict[str, Refiner] | None = None, plugins: dict[str, Refiner] | None = None,
                  order: list[str] | None = None):
@@ -49,24 +49,29 @@ class AdaptiveRefinery:
         self.model = model
         self.llm = settings.llm and model is not None
         if refiners is None:
+            # Without the model only the deterministic factuality pass of the built-ins is worth
+            # running (the structural policy); persona and coherence are then not built at all.
             every: dict[str, Refiner] = {
-                "factuality": FactualityRefiner(settings.deterministic_factuality, settings.factuality_mode),
-                "persona": PersonaRefiner(), "coherence": CoherenceRefiner(), **(plugins or {})}
+                "factuality": FactualityRefiner(settings.deterministic_factuality, settings.factuality_mode)}
+            if settings.llm:
+                every |= {"persona": PersonaRefiner(), "coherence": CoherenceRefiner()}
+            every |= plugins or {}
             wanted = order if order is not None else list(settings.refiners) + list(plugins or {})
-            if not settings.llm:
-                wanted = [n for n in wanted if n == "factuality" or n in (plugins or {})]
             refiners = {n: every[n] for n in dict.fromkeys(wanted) if n in every}
         self.refiners = refiners
+        # Read once, from what each refiner declares: how it checks a stream (None: it reads the
+        # whole reply, and a turn it applies to is held whole).
+        self.streaming = {n: sentence_refiner(r) for n, r in refiners.items()}
 
     def _budget(self, ctx: TurnContext, spent: int = 0) -> TurnBudget:
         """The turn's budget, read only: the pipeline's (it records what each stage spent), or, for
         a caller without one, a budget that has spent ``ctx.model_calls_used`` and ``spent``."""
         return ctx.budget if ctx.budget is not None else TurnBudget(self.budgets, ctx.model_calls_used + spent)
 
-    def _turn(self, ctx: TurnContext, max_calls: int, seconds: float, thorough: bool = False) -> Turn:
+    def _turn(self, ctx: TurnContext, max_calls: int, seconds: float, thorough: bool = False) -> RefinerTurn:
         budget = Budget(max_calls=max(0, max_calls), deadline=time.monotonic() + seconds,
                         call_timeout=self.budgets.model_timeout_s, max_chars=self.budgets.max_revision_chars)
-        return Turn(ctx, self.model, budget, llm=self.llm, thorough=thorough)
+        return RefinerTurn(ctx, self.model, budget, llm=self.llm, thorough=thorough)
 
     def may_refine(self, ctx: TurnContext) -> bool:
         if not self.settings.enabled or not self.refiners:
@@ -76,22 +81,20 @@ class AdaptiveRefinery:
 
     def sentence_check(self, ctx: TurnContext) -> SentenceCheck | None:
         """A stream's per-sentence check when only rules may change this turn's reply; None when a
-        refiner may ask rein's model (it reads the whole reply: the stream is held whole)."""
+        refiner that applies reads the whole reply, or may ask rein's model (the stream is held whole)."""
         if not self.settings.enabled or not self.refiners:
             return None
         turn = self._turn(ctx, 0, self.budgets.model_timeout_s)
+        # Whether a refiner would consult the model is judged as the refine loop would run it.
+        as_refined = self._turn(ctx, 0, self.budgets.model_timeout_s, thorough=self.settings.planner == "fixed")
         for name, refiner in self.refiners.items():
             if not refiner.applies(turn):
                 continue
-            # A refiner says whether its rules read a sentence only with the text before it; one
-            # that does not say (a plug-in) reads the whole reply.
-            if not getattr(refiner, "sentence_local", False):
-                return None
-            asks_model = self.settings.planner == "fixed" if name == "factuality" else True
-            if self.llm and asks_model:
+            streaming = self.streaming[name]
+            if streaming is None or streaming.consults(as_refined):
                 return None
         # Past max_revision_chars a whole draft is not read (plan()); a stream is checked that far.
-        return SentenceCheck(turn, self.refiners, list(self.refiners),
+        return SentenceCheck(turn, {n: s for n, s in self.streaming.items() if s is not None},
                              offload=_dialogue_chars(ctx) > OFFLOAD_CHARS, max_chars=self.budgets.max_revision_chars)
 
     async def plan(self, ctx: TurnContext, draft: str) -> RefinePlan:
@@ -101,14 +104,14 @@ class AdaptiveRefinery:
             # _step keeps no revision longer than this: reading the draft would be work thrown away.
             return RefinePlan(reason=f"draft of {len(draft)} characters is over max_revision_chars "
                                      f"({self.budgets.max_revision_chars}): not read, not refined")
-        # One Turn serves both the gate and the plan: building its evidence is the costly part.
+        # The gate and the plan read one evidence (ctx.facts): building it is the costly part.
         budget = self._budget(ctx)
         turn = self._turn(ctx, budget.calls_left(), self.budgets.model_timeout_s)
         settled = planner.settled_by_the_draft(turn, draft)  # before the gate, which builds the evidence
         if settled is not None:
             return settled
         if _dialogue_chars(ctx) > OFFLOAD_CHARS:
-            await asyncio.to_thread(lambda: (turn.evidence, turn.profile))  # cached on the Turn
+            await asyncio.to_thread(lambda: (turn.evidence, turn.profile))  # kept in ctx.facts
         if not any(r.applies(turn) for r in self.refiners.values()):
             return RefinePlan(reason="nothing to refine against: no tool results, facts, profile or earlier turns")
         result = await planner.plan(turn, draft, self.refiners, self.settings)
@@ -140,7 +143,7 @@ class AdaptiveRefinery:
         return Refinement(draft=draft, final=text, steps=steps, model_calls=plan.model_calls + turn.budget.calls,
                           plan_reason=plan.reason, notes=notes + turn.notes)
 
-    async def _step(self, refiner: Refiner, turn: Turn, text: str) -> tuple[str, RefinerStep]:
+    async def _step(self, refiner: Refiner, turn: RefinerTurn, text: str) -> tuple[str, RefinerStep]:
         started = time.perf_counter()
         calls = turn.budget.calls
         flags: list[str] = []

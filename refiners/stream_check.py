@@ -1,11 +1,12 @@
 """The rule refiners over a reply that arrives in pieces: each sentence is checked once, as soon as it
 is complete, and gets the verdict a check of the whole reply would give it.
 
-That holds because the rules read only backward from a value: its sentence, the lines that head
-its list item, the words after the value before it (factuality), the sentence itself (coherence's
-garbled ids and contradictions, persona's units and register), and whether it opens the reply
-(persona's greeting). So a sentence is judged against the reply *so far*, and only the values
-inside it are read: the whole check's work, spread over the stream, never repeated per sentence.
+That holds because each refiner that streams (a ``SentenceRefiner``, see ``refiners.base``) reads
+only backward: factuality's rules read a value's sentence, the lines that head its list item and
+the words after the value before it; a refiner that declares ``sentence_local`` reads the sentence
+itself (coherence's garbled ids and contradictions, persona's units and register) and whether it
+opens the reply (persona's greeting). So a sentence is judged against the reply *so far*: the
+whole check's work, spread over the stream, never repeated per sentence.
 
     check = refinery.sentence_check(ctx)      # None: a model refiner may run, hold the whole reply
     check.extend("Your order A1234 was delivered on March 15.")
@@ -21,18 +22,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from typing import Any
 
-from refiners.base import Refinement, Refiner, RefinerStep
-from refiners.claims import read_claims, replace_spans
-from refiners.text import Sentences, _SENTENCE_END
-from refiners.turn import Turn
+from refiners.base import Refinement, Refiner, RefinerStep, SentenceRefiner, SentenceReview, SentenceRevision
+from refiners.turn import RefinerTurn
 
 log = logging.getLogger("rein.stream_check")
 
-# Claims are read from a little before the sentence, so a pattern's look-behind sees what the whole
-# reply's scan saw; only those that start inside the sentence are its own.
-_MARGIN = 40
 # Handed to a refiner in front of a sentence that does not open the reply: its rules anchored at the
 # start of the reply (a greeting, "Hey") must not fire on a later sentence. Invisible, never sent.
 _NOT_FIRST = "\u2060"
@@ -40,16 +37,59 @@ _NOT_FIRST = "\u2060"
 # (the trailer says from which sentence). The refinery passes the policy's max_revision_chars, the
 # length past which a whole draft is not read either; this default bounds a check built by hand.
 MAX_CHECKED_CHARS = 100_000
-# Claims checked between two yields to the event loop: one very long sentence does not hold it.
-_CLAIMS_PER_YIELD = 32
 
 
-class GrowingSentences(Sentences):
-    """Sentence ends of a text that grows at its end: each end is found once."""
+class BySentence:
+    """A ``SentenceRefiner`` made of a refiner that declares ``sentence_local = True``: its
+    ``revise`` is given one sentence at a time, its spacing kept as it was."""
 
-    def __init__(self) -> None:
-        self.text = ""
-        self.ends: list[int] = []
+    def __init__(self, refiner: Refiner):
+        self.refiner = refiner
+        self.name = refiner.name
+
+    def applies(self, turn: Any) -> bool:
+        return self.refiner.applies(turn)
+
+    def check(self, turn: Any, text: str) -> Any:
+        return self.refiner.check(turn, text)
+
+    async def revise(self, turn: Any, text: str) -> Any:
+        return await self.refiner.revise(turn, text)
+
+    def consults(self, turn: RefinerTurn) -> bool:
+        return turn.can_consult()
+
+    def sentence_review(self, turn: RefinerTurn) -> SentenceReview:
+        return _Revising(self.refiner, turn)
+
+
+class _Revising:
+    def __init__(self, refiner: Refiner, turn: RefinerTurn):
+        self.refiner, self.turn = refiner, turn
+
+    async def sentence(self, reply: str, start: int, end: int, text: str) -> SentenceRevision:
+        body = text.strip()
+        if not body:
+            return SentenceRevision(text)
+        lead, trail = text[:len(text) - len(text.lstrip())], text[len(text.rstrip()):]
+        first = start == 0
+        try:
+            revision = await self.refiner.revise(self.turn, body if first else _NOT_FIRST + body)
+        except Exception as e:  # one broken refiner must not break the reply
+            return SentenceRevision(text, [f"failed ({type(e).__name__}): kept the sentence"])
+        out = revision.text.replace(_NOT_FIRST, "", 1) if not first else revision.text
+        flags = list(revision.flags)
+        if out.strip() == body or not out.strip():
+            return SentenceRevision(text, [], flags)
+        return SentenceRevision(lead + out.strip() + trail, [revision.feedback], flags)
+
+
+def sentence_refiner(refiner: Refiner) -> SentenceRefiner | None:
+    """The refiner as one that streams: itself when it implements ``SentenceRefiner``, a
+    ``BySentence`` when it declares ``sentence_local = True``; None: it reads the whole reply."""
+    if isinstance(refiner, SentenceRefiner):
+        return refiner
+    return BySentence(refiner) if getattr(refiner, "sentence_local", False) is True else None
 
 
 @dataclass
@@ -61,10 +101,13 @@ class _Step:
 
 
 class SentenceCheck:
-    def __init__(self, turn: Turn, refiners: dict[str, Refiner], order: list[str], offload: bool = False,
+    """The turn's streaming refiners over one reply, sentence by sentence (see the module's
+    docstring). ``refiners``: in running order, each a ``SentenceRefiner``."""
+
+    def __init__(self, turn: RefinerTurn, refiners: dict[str, SentenceRefiner], offload: bool = False,
                  max_chars: int = MAX_CHECKED_CHARS):
         self.turn = turn
-        self.refiners = {n: refiners[n] for n in order if n in refiners}
+        self.refiners = refiners
         self.offload = offload  # a big dialogue: its evidence is built in a worker thread
         self.max_chars = max_chars
         self.length = 0         # characters of the reply so far
@@ -72,18 +115,15 @@ class SentenceCheck:
         self._pieces: list[str] = []
         self.final: list[str] = []
         self.changed: list[int] = []  # sentence numbers (1-based) the checks changed
-        self._sentences = GrowingSentences()
-        self._scanned = 0
         self._steps = {n: _Step() for n in self.refiners}
-        self._checker = None
         self._ready: asyncio.Task | None = None
-        self._applies: dict[str, bool] | None = None
+        self._reviews: dict[str, SentenceReview] | None = None  # of the refiners that apply, made once
         self.skipped: dict[str, str] = {}  # refiner -> the exception's type, for the log
         self._checked_to = 0  # the text before this went through sentence(); the rest went out as written
 
     def start(self) -> None:
         """Build the turn's evidence while the agent is still thinking, off the loop when it is big."""
-        if self.offload and self._ready is None and "factuality" in self.refiners:
+        if self.offload and self._ready is None and self.refiners:
             self._ready = asyncio.get_running_loop().create_task(asyncio.to_thread(lambda: self.turn.evidence))
 
     def extend(self, piece: str) -> None:
@@ -100,27 +140,25 @@ class SentenceCheck:
             self._pieces.clear()
         return self._text
 
-
     async def sentence(self, start: int, end: int) -> str:
         """The checked text of ``self.text[start:end]``, the next sentence (or the reply's rest)."""
-        original = self.text[start:end]
+        reply = self.text
+        original = reply[start:end]
         text = original
-        if self._applies is None:
-            self._applies = await self._which_apply()
-        for name, refiner in self.refiners.items():
-            if not self._applies[name]:
-                continue
+        if self._reviews is None:
+            self._reviews = await self._start_reviews()
+        for name, review in list(self._reviews.items()):
             step = self._steps[name]
             began = time.perf_counter()
             before = text
             try:
-                if name == "factuality" and getattr(refiner, "deterministic", True):
-                    text = await self._factuality(refiner, start, end)
-                elif name != "factuality":
-                    text = await self._revise(refiner, step, text, first=start == 0)
+                verdict = await review.sentence(reply, start, end, text)
             except Exception as e:  # fail open: the sentence goes out as it was, the refiner stops here
-                text = before
                 self._skip(name, e)
+            else:
+                text = verdict.text
+                step.notes += verdict.notes
+                step.flags += verdict.flags
             if text != before:
                 step.changed += 1
             step.ms += (time.perf_counter() - began) * 1000
@@ -130,25 +168,28 @@ class SentenceCheck:
             self.changed.append(len(self.final))
         return text
 
-    async def _which_apply(self) -> dict[str, bool]:
-        applies = {}
+    async def _start_reviews(self) -> dict[str, SentenceReview]:
+        """Each applying refiner's review for this reply, once the evidence is ready."""
         if self._ready is not None:
             try:
                 await self._ready
-            except Exception as e:  # the evidence could not be built: no refiner that reads it can run
-                self._skip("factuality", e)
+            except Exception as e:  # each refiner that reads the evidence fails open on its own below
+                log.warning("stream check: the evidence could not be built in a worker thread", exc_info=e)
+        reviews = {}
         for name, refiner in self.refiners.items():
             try:
-                applies[name] = name not in self.skipped and refiner.applies(self.turn)
+                review = refiner.sentence_review(self.turn) if refiner.applies(self.turn) else None
             except Exception as e:
-                applies[name] = False
                 self._skip(name, e)
-        return applies
+                continue
+            if review is not None:
+                reviews[name] = review
+        return reviews
 
     def _skip(self, name: str, error: Exception) -> None:
         """A refiner that raised is skipped for the rest of the reply; the reply is never lost to it."""
-        if self._applies is not None:
-            self._applies[name] = False
+        if self._reviews is not None:
+            self._reviews.pop(name, None)
         if name not in self.skipped:
             self.skipped[name] = type(error).__name__
             log.warning("stream check: %s raised, skipped for the rest of the reply", name, exc_info=error)
@@ -159,79 +200,6 @@ class SentenceCheck:
         if self.length > self.max_chars:
             notes.append(f"stream_check: reply past {self.max_chars} characters, the rest sent unchecked")
         return notes
-
-    async def _factuality(self, refiner: Refiner, start: int, end: int) -> str:
-        from refiners.factuality import CHECKED, Checker, _name_edits, _status_edit
-
-        self._grow(end)
-        lo = max(0, start - _MARGIN)
-        claims = [c for c in read_claims(self.text[lo:end]) if c.start >= start - lo]
-        original = self.text[start:end]
-        if not any(c.kind in CHECKED for c in claims):
-            return original  # nothing to check: the evidence need not be built
-        if self._ready is not None:
-            await self._ready
-        evidence = self.turn.evidence
-        if self._checker is None:
-            self._checker = Checker("", evidence)
-        checker = self._checker
-        checker.text, checker.sentences = self.text, self._sentences
-        checker._prev_end = start  # a value's naming words never reach back past its sentence's start
-        step = self._steps["factuality"]
-        found = []
-        for i, c in enumerate(claims):
-            if i and i % _CLAIMS_PER_YIELD == 0:
-                await asyncio.sleep(0)  # a long sentence full of values: other requests are answered meanwhile
-            claim = replace(c, start=c.start + lo, end=c.end + lo) if lo else c
-            if claim.kind in CHECKED:
-                f = checker._check(claim)
-                if f is not None:
-                    found.append(f)
-            checker._prev_end = claim.end
-        edits = []
-        for f in found:
-            edit = (f.claim.start, f.claim.end, f.new)
-            if f.claim.kind == "status":
-                edit = _status_edit(self.text, f.claim.start, f.claim.end, f.new)
-            edits.append((edit[0] - start, edit[1] - start, edit[2]))
-        fixed = [f.describe() for f in found]
-        edits += _name_edits(original, evidence, fixed, {(s, e) for s, e, _ in edits})
-        step.notes += checker.notes
-        checker.notes = []
-        if getattr(refiner, "mode", "rewrite") == "flag":
-            step.flags += fixed
-            return original
-        step.notes += [f"fixed {f}" for f in fixed]
-        return replace_spans(original, edits)
-
-    def _grow(self, end: int) -> None:
-        """Record the sentence ends up to ``end`` by the rule ``Sentences`` reads a whole text by."""
-        s = self._sentences
-        s.text = self.text
-        for m in _SENTENCE_END.finditer(self.text, self._scanned, end):
-            if m.group(0) == "." and m.end() < len(self.text) and not self.text[m.end()].isspace():
-                continue
-            s.ends.append(m.start())
-        self._scanned = max(self._scanned, end)
-
-    async def _revise(self, refiner: Refiner, step: _Step, text: str, first: bool) -> str:
-        """A rule refiner (no model this turn) on one sentence, its spacing kept as it was."""
-        body = text.strip()
-        if not body:
-            return text
-        lead, trail = text[:len(text) - len(text.lstrip())], text[len(text.rstrip()):]
-        given = body if first else _NOT_FIRST + body
-        try:
-            revision = await refiner.revise(self.turn, given)
-        except Exception as e:  # one broken refiner must not break the reply
-            step.notes.append(f"failed ({type(e).__name__}): kept the sentence")
-            return text
-        out = revision.text.replace(_NOT_FIRST, "", 1) if not first else revision.text
-        step.flags += revision.flags
-        if out.strip() == body or not out.strip():
-            return text
-        step.notes.append(revision.feedback)
-        return lead + out.strip() + trail
 
     def refinement(self, draft: str | None = None) -> Refinement:
         steps = [RefinerStep(name=n, changed=s.changed > 0, flags=s.flags, ms=s.ms,
@@ -246,4 +214,4 @@ class SentenceCheck:
                           notes=list(self.turn.notes))
 
 
-__all__ = ["GrowingSentences", "SentenceCheck"]
+__all__ = ["BySentence", "MAX_CHECKED_CHARS", "SentenceCheck", "sentence_refiner"]

@@ -101,6 +101,25 @@ class Sentences:
         return max(s, start - reach), min(e, end + reach)
 
 
+class GrowingSentences(Sentences):
+    """Sentence ends of a text that grows at its end (a streamed reply): each end is found once."""
+
+    def __init__(self) -> None:
+        self.text = ""
+        self.ends: list[int] = []
+        self._scanned = 0
+
+    def grow(self, text: str, end: int) -> None:
+        """Take ``text`` (the old one and more) and record its sentence ends up to ``end``, by the
+        rule ``Sentences`` reads a whole text by."""
+        self.text = text
+        for m in _SENTENCE_END.finditer(text, self._scanned, end):
+            if m.group(0) == "." and m.end() < len(text) and not text[m.end()].isspace():
+                continue
+            self.ends.append(m.start())
+        self._scanned = max(self._scanned, end)
+
+
 def sentence_of(text: str, start: int, end: int) -> tuple[int, int]:
     return Sentences(text).bounds(start, end)
 

@@ -1,27 +1,27 @@
-"""One turn as the refiners see it: the context, its evidence and profile (computed once), and
-rein's model with this turn's budget. ``consult`` is the one way a refiner asks the model."""
+"""One stage of a turn as the refiners see it: the context, its evidence and profile (the turn's
+``TurnFacts``, built once per turn), and rein's model with this stage's budget. ``consult`` is the
+one way a refiner asks the model."""
 from __future__ import annotations
 
 import re
-from typing import Any
-from collections import OrderedDict
 from dataclasses import dataclass, field
-from functools import cached_property
 
 from policies.messages import AssistantMessage, ToolMessage, UserMessage, text_of
 from policies.chat_model import ChatModel
 from refiners.base import TurnContext
-from refiners.claims import find_claims
 from refiners.evidence import Evidence
 from refiners.llm import BadReply, Budget, BudgetSpent, guard, review
-from refiners.profile import Profile, extract_profile, merge_profiles, parse_profile
+from refiners.profile import Profile
 
 _QUESTION_START = re.compile(r"^(?:who|what|when|where|which|why|how|is|are|was|were|do|does|did|can|could|"
                              r"will|would|should|may|have|has)\b", re.I)
 
 
 @dataclass
-class Turn:
+class RefinerTurn:
+    """What a refiner's ``applies``, ``check`` and ``revise`` are given. The gate, the plan, the
+    refine loop and a stream's check each make one (each has its own budget); what they read of the
+    dialogue comes from ``ctx.facts``, shared by all of them."""
     ctx: TurnContext
     model: ChatModel | None
     budget: Budget
@@ -29,34 +29,16 @@ class Turn:
     thorough: bool = False    # fixed chain: every planned refiner asks the model
     notes: list[str] = field(default_factory=list)
 
-    def __post_init__(self) -> None:
-        self._checked: dict[str, tuple[str, list[str], list[str]]] = {}
-
-    @cached_property
+    @property
     def evidence(self) -> Evidence:
-        """Built once per dialogue: the gate, the planner and the refine loop each make a Turn."""
-        evidence = _evidence_of(self.ctx)
-        self.notes += [n for n in evidence.notes if n not in self.notes]
+        evidence = self.ctx.facts.evidence(self.ctx)
+        if evidence.notes:
+            self.notes += [n for n in evidence.notes if n not in self.notes]
         return evidence
 
-    @cached_property
+    @property
     def profile(self) -> Profile | None:
-        given = parse_profile(self.ctx.profile) if self.ctx.profile else None
-        merged = merge_profiles(given.model_dump(exclude_defaults=True) if given else None,
-                                extract_profile(self.ctx.messages))
-        return parse_profile(merged, "dialogue") if merged else None
-
-    def factuality(self, text: str) -> tuple[str, list[str], list[str]]:
-        """The deterministic factuality pass on ``text``, once per text (the planner's check and the
-        refiner's revision ask the same question)."""
-        if text not in self._checked:
-            from refiners.factuality import CHECKED, deterministic_pass
-
-            if not any(c.kind in CHECKED for c in find_claims(text)):
-                self._checked[text] = (text, [], [])  # nothing to check: the evidence need not be built
-            else:
-                self._checked[text] = deterministic_pass(text, self.evidence)
-        return self._checked[text]
+        return self.ctx.facts.profile(self.ctx)
 
     @property
     def last_user(self) -> str:
@@ -118,23 +100,6 @@ class Turn:
         if reason:
             return text, f"{verdict.feedback} — revision rejected: {reason}; kept the previous revision"
         return verdict.revision, verdict.feedback or "revised"
-
-
-_EVIDENCE: OrderedDict[tuple, tuple[Any, Evidence]] = OrderedDict()
-
-
-def _evidence_of(ctx: TurnContext) -> Evidence:
-    """Evidence of a dialogue, shared by the Turns made for one request (the same message objects)."""
-    messages = ctx.messages
-    key = (id(messages), len(messages), id(messages[-1]) if messages else 0, tuple(ctx.documents))
-    hit = _EVIDENCE.get(key)
-    if hit is not None and hit[0] is messages:
-        return hit[1]  # no move_to_end: plan may build evidence in a worker thread, and eviction is cheap
-    evidence = Evidence.from_context(ctx)
-    _EVIDENCE[key] = (messages, evidence)  # holding the list keeps its id from being reused
-    while len(_EVIDENCE) > 32:
-        _EVIDENCE.popitem(last=False)
-    return evidence
 
 
 def is_profile_empty(profile: Profile | None) -> bool:

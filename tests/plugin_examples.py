@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from inception import Detection
-from refiners import Check, Revision
+from refiners import Check, Revision, SentenceRevision
 from sim_tests.log import Score
 from sim_tests.scorers import Outcome, scorer
 
@@ -45,6 +45,44 @@ class Shouting:
             return Revision(text=text)
         return Revision(text=". ".join(s.strip().capitalize() for s in text.split(".")).strip(),
                         feedback="lowered the volume")
+
+
+class WholeReply:
+    """'guaranteed' becomes 'expected'. It declares nothing about streams: a turn it applies to is
+    held whole."""
+    name = "whole_reply"
+
+    def applies(self, turn):
+        return True
+
+    def check(self, turn, text):
+        return Check(findings=["a promise"]) if "guaranteed" in text else Check()
+
+    async def revise(self, turn, text):
+        return Revision(text=text.replace("guaranteed", "expected"), feedback="no promises")
+
+
+class Sentencewise(WholeReply):
+    """The same rule declared ``sentence_local``: ``revise`` is given one sentence at a time."""
+    name = "sentencewise"
+    sentence_local = True
+
+
+class NoPromises(WholeReply):
+    """The same rule as a ``SentenceRefiner``: a review of its own checks each sentence of a stream."""
+    name = "no_promises"
+
+    def consults(self, turn):
+        return False  # rules only: never asks rein's model
+
+    def sentence_review(self, turn):
+        return _NoPromisesReview()
+
+
+class _NoPromisesReview:
+    async def sentence(self, reply, start, end, text):
+        fixed = text.replace("guaranteed", "expected")
+        return SentenceRevision(fixed, ["no promises"] if fixed != text else [])
 
 
 @scorer

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from inception.base import Detection, Diagnosis, NoInception, ToolResolution
 from policies.messages import AssistantMessage, FunctionCall, ToolCall, ToolMessage, text_of
-from refiners.base import RefinePlan, Refinement, RefinerStep
+from refiners.base import RefinePlan, Refinement, RefinerStep, Refinery
 
 PLAN = "The lookup failed: say so and offer to retry."
 
@@ -41,7 +41,7 @@ class PlanOnToolError(NoInception):
         return ToolResolution(end_turn=True, reply=self.owned[call.function.name])
 
 
-class Shout:
+class Shout(Refinery):
     """Refines every text draft to upper case (or fails, to show rein failing open)."""
 
     def __init__(self, fail: bool = False):

@@ -169,11 +169,11 @@ SHAPES = {
 def _cost(text: str, draft: str) -> float:
     import time
 
-    from refiners import evidence as ev
+    from refiners import message_facts
 
     best = float("inf")
     for _ in range(3):
-        ev._READ.clear()  # read afresh: the per-message cache would hide the cost
+        message_facts.forget()  # read afresh: the per-message cache would hide the cost
         started = time.process_time()
         evidence = Evidence.from_context(TurnContext(messages=parse_messages(dialogue([text], draft[:2000]))))
         deterministic_pass(draft, evidence)

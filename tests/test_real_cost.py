@@ -225,12 +225,12 @@ def test_coherence_reads_the_last_questions_and_notes_the_rest():
     from refiners.base import TurnContext
     from refiners.coherence import MAX_QUESTIONS, CoherenceRefiner
     from refiners.llm import Budget
-    from refiners.turn import Turn
+    from refiners.turn import RefinerTurn
     from policies.messages import parse_messages
 
     ask = " ".join(f"Is reservation R{i:04d} still on?" for i in range(300))
     ctx = TurnContext(messages=parse_messages([{"role": "user", "content": ask}]))
-    turn = Turn(ctx, FunctionModel(lambda r: NONE), Budget(max_calls=0, deadline=time.monotonic() + 5, call_timeout=1.0, max_chars=8000))
+    turn = RefinerTurn(ctx, FunctionModel(lambda r: NONE), Budget(max_calls=0, deadline=time.monotonic() + 5, call_timeout=1.0, max_chars=8000))
     qs = CoherenceRefiner._questions(turn)
     assert len(qs) == MAX_QUESTIONS and qs[-1].startswith("Is reservation R0299")
     assert any("coherence: read the last" in n for n in turn.notes)

@@ -1,0 +1,271 @@
+"""The factuality check of one text against one turn's evidence: which values contradict a fact
+about the same thing, and what was left alone and why (``refiners.factuality`` applies or flags).
+
+A value is checked only against a fact about the same record (named by its id in the sentence, or
+by the heading of the list item it sits in) and the same attribute (the words naming the value
+match the fact's key), compared by type. It is never "corrected" when rein has seen the value
+anywhere a user, document, call or earlier turn gave it, when it follows from the amounts in view
+by simple arithmetic, or when the words around it say it is derived. When more than one fact could
+apply, nothing changes and a note says so.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from refiners.assertion import unasserted
+from refiners.claims import STATUSES, Claim, find_claims, render
+from refiners.evidence import Evidence, Fact, Sentences, context_words, key_words
+from refiners.text import REACH
+
+FACT_SOURCES = ("tool", "document")
+CHECKED = ("money", "date", "time", "status", "number", "id")
+# Words that make a value something computed from the facts rather than one of them.
+_DERIVED = re.compile(r"\b(?:total|totals|remaining|remain|left|difference|refund(?:ed)?|new|updated|after|"
+                      r"combined|altogether|sum|additional|extra|saving|savings|discount|per|each|both|all|"
+                      r"more|less|up to|within|last|next|over|under|about|around|approximately)\b", re.I)
+# "A1234 is shipped", "has been delivered", "status: pending" — the status is said of the record.
+_STATUS_BOUND = re.compile(r"(?:\b(?:is|was|are|were|has|have|had|been|now|currently|still|marked(?: as)?|"
+                           r"shows?(?: as)?|status(?: is)?)\s*:?\s*)$", re.I)
+# The statuses a record's status may be corrected to (one spelling of each).
+_KNOWN_STATUSES = frozenset(s.replace("canceled", "cancelled") for s in STATUSES)
+
+
+@dataclass
+class Finding:
+    claim: Claim
+    fact: Fact
+    new: str
+
+    def describe(self) -> str:
+        where = "the tool result" if self.fact.source == "tool" else f"the {self.fact.source}"
+        named = self.fact.name or " ".join(sorted(self.fact.key)) or self.fact.kind
+        about = f"{self.fact.entities[0]} " if self.fact.entities else ""
+        return f"{self.claim.text} → {self.new} ({where}: {about}{named} = {self.fact.display})"
+
+
+# A term or the result of a sum the reply writes out: an operator between this value and another
+# number ("$112 + $104 = $216", "2 × $121"); a dash that starts a list item ("** - $100") is none.
+_SUM_BEFORE = re.compile(r"\d[^\d\n]{0,20}?(?:[+=×*/]|\s-)\s*$")  # "$443 (Business) - $180"
+_SUM_AFTER = re.compile(r"\s*(?:[+=×*/]|-\s)\s*[$€£]?\d")
+# Characters of a line read for the record it names: a reply written as one long line is not
+# re-read from its start for every value in it (linear in the reply, as a stream is checked).
+_LINE_READ = 2 * REACH
+_ITEM = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s")
+
+
+_LABEL_COLON = re.compile(r":(?=[\s*_]|$)")  # "Departure: 10:00": the colon of a label, not of a time
+
+
+def _label(head: str) -> str:
+    """The label a value on this line follows ("Departure" in "- Departure: 10:00 PM"), when nothing
+    with a digit (another value) stands between the label and the value; else ""."""
+    parts = _LABEL_COLON.split(head)
+    return parts[-2] if len(parts) >= 2 and not any(ch.isdigit() for ch in parts[-1]) else ""
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" \t"))
+
+
+def _transposed(a: str, b: str) -> bool:
+    """``b`` is ``a`` with two neighbouring characters swapped: the commonest typo in an id."""
+    if len(a) != len(b) or a == b:
+        return False
+    diff = [i for i in range(len(a)) if a[i] != b[i]]
+    return len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]
+
+
+class Checker:
+    """One draft against one turn's evidence: contradictions found, and notes on what was left alone."""
+
+    def __init__(self, text: str, evidence: Evidence):
+        self.text = text
+        self.ev = evidence
+        self.sentences = Sentences(text)
+        self.notes: list[str] = []
+        self.sources = evidence.index.tool_turns
+        self._tool_ids = evidence.index.tool_ids
+        self._typos: dict[str, str] = {}
+        self._prev_end = 0
+
+    def findings(self) -> list[Finding]:
+        out = []
+        self._prev_end = 0
+        for claim in find_claims(self.text):
+            found = self.check(claim)
+            if found is not None:
+                out.append(found)
+        return out
+
+    def reread(self, text: str, sentences: Sentences, start: int) -> None:
+        """Go on with ``text``, the same text grown at its end (a streamed reply), from ``start``:
+        a value's naming words never reach back past it (the start of the sentence checked next)."""
+        self.text, self.sentences, self._prev_end = text, sentences, start
+
+    def check(self, claim: Claim) -> Finding | None:
+        """The contradiction ``claim`` (the next value of the text, in order) makes, if any."""
+        found = self._check(claim) if claim.kind in CHECKED else None
+        self._prev_end = claim.end  # the words before a later value name that one, not this
+        return found
+
+    def _check(self, claim: Claim) -> Finding | None:
+        if claim.kind == "id":
+            fix = self._typo(claim.value)
+            return Finding(claim, Fact(frozenset({"id"}), "id", fix, fix, "tool", frozenset()), render(claim, fix, "id")) \
+                if fix else None
+        # A value the user, a document, the agent's own calls or its earlier turns gave is never
+        # "corrected"; nor is one the named record holds (under any attribute).
+        if claim.kind == "status" and self.ev.seen(claim) or self.ev.said(claim):
+            return None
+        s, e = self.sentences.bounds(claim.start, claim.end)
+        why = unasserted(self.text, claim.start, claim.end, s, e)
+        if why:
+            return None  # asked, negated, conditional, quoted, explained or part of an id: not stated as true
+        entities = self._entities(self.text[s:claim.start] + " " + self.text[claim.end:e])
+        if claim.kind == "status":
+            return self._status(claim, s, entities)
+        if not entities:
+            entities = self._heading(s)
+        if entities:
+            cands = self.ev.about(entities)
+            if self.ev.holds(cands, claim):
+                return None
+        elif len(self.sources) == 1 and not self.ev.seen(claim):
+            # One tool result or document in view and no record named: its top-level fields only
+            # (a nested flight's date is not what an unnamed sentence is about).
+            # (fields of a record, or the operator's documents: prose in a tool result — an email, a web
+            # page, a planted passage — is about nothing the sentence names)
+            facts = [f for f in self.ev.facts if f.source == "document" or f.source == "tool" and f.name]
+            top = min((len(f.entities) for f in facts), default=0)
+            cands = [f for f in facts if f.own and len(f.entities) == top]
+        else:
+            return None
+        # A field of one of several id-less list items (a passenger's date of birth) is not the
+        # record's own: nothing says which item the reply means.
+        # Same kind and role only: a bare number (a count, the digits of a card) never takes an amount.
+        cands = [f for f in cands if f.source in FACT_SOURCES and f.kind == claim.kind and not f.anonymous]
+        if not cands:
+            return None
+        named = self._naming(claim, s, e)
+        near = context_words(self.text, claim, before=2, after=0, bounds=(s, e))  # the sentence found once
+        top = self._best(cands, named, near & named)
+        if not top:
+            # No word names the attribute: only the record's one value of this kind can be meant, and
+            # only if the value is nowhere else and the words name no other attribute ("DOB: ...").
+            values = {repr(f.value) for f in cands}
+            if not entities or claim.kind == "number" or len(values) != 1 or self.ev.seen(claim) \
+                    or self._names_other(claim, named):
+                return None
+            top = cands
+        if len({repr(f.value) for f in top}) > 1:
+            self.notes.append(f"{claim.text}: several facts could apply "
+                              f"({', '.join(sorted({f.display for f in top})[:4])}); left as written")
+            return None
+        fact = top[0]
+        window = self.text[max(s, claim.start - 40):min(e, claim.end + 12)]
+        if _SUM_BEFORE.search(self.text[max(s, claim.start - 24):claim.start]) \
+                or _SUM_AFTER.match(self.text, claim.end, min(e, claim.end + 16)):
+            return None  # a term or result of the reply's own sum ("$112 + $104 = $216")
+        marker = next((m.group(0).lower() for m in _DERIVED.finditer(window)
+                       if not key_words(m.group(0)) & (fact.key | fact.record)), None)
+        if marker:
+            self.notes.append(f"{claim.text}: '{marker}' says it is derived, not the tool's "
+                              f"{' '.join(sorted(fact.key))}; left as written")
+            return None
+        if claim.kind in ("money", "number") and self.ev.derivable(claim.value):
+            self.notes.append(f"{claim.text}: follows from amounts in view; left as written")
+            return None
+        new = render(claim, fact.value, fact.kind)
+        return None if new == claim.text else Finding(claim, fact, new)
+
+    def _status(self, claim: Claim, s: int, entities: list[str]) -> Finding | None:
+        before = self.text[max(s, claim.start - 40):claim.start]
+        if len(entities) != 1 or not _STATUS_BOUND.search(before):
+            return None
+        if not self._entities(self.text[s:claim.start]):
+            return None  # the record must be the subject, named before the status word
+        own = [f for f in self.ev.about(entities) if f.kind == "status" and f.own and "status" in f.key
+               and f.source in FACT_SOURCES and f.entities[:1] == (entities[0],)]
+        values = {f.value for f in own}
+        if len(values) != 1:
+            return None
+        fact = own[-1]
+        if fact.value == claim.value or fact.value not in _KNOWN_STATUSES:
+            return None
+        new = render(claim, fact.value, "status")
+        return Finding(claim, fact, new)
+
+    def _entities(self, text: str) -> list[str]:
+        found = self.ev.entities_in(text)
+        for token in re.findall(r"#?[A-Za-z0-9][A-Za-z0-9_-]{2,}", text):
+            fix = self._typo(token.lstrip("#").upper())
+            if fix and fix not in found:
+                found.append(fix)
+        return found
+
+    def _heading(self, s: int) -> list[str]:
+        """The record a list item is about: the nearest line above, in the same paragraph, that heads
+        it — less indented, or a heading that is not a list item, or a sibling field naming the id
+        ("Flight Number: HAT110"). A sibling item about something else ends the search."""
+        line_start = self.text.rfind("\n", 0, s) + 1
+        own = self.text[max(line_start, s - _LINE_READ):s]
+        if own.strip():
+            found = self._entities(own)  # earlier in the same line ("Your order A1 ... It arrives on ...")
+            if found:
+                return found
+        indent = _indent(self.text[line_start:line_start + _LINE_READ].partition("\n")[0])
+        end = line_start - 1
+        for _ in range(12):
+            if end < 0:
+                return []
+            start = self.text.rfind("\n", 0, end) + 1
+            line = self.text[start:min(end, start + _LINE_READ)]  # a heading names its record early
+            end = start - 1
+            if not line.strip():
+                return []  # a blank line ends the paragraph
+            found = self._entities(line)
+            depth, item = _indent(line), bool(_ITEM.match(line))
+            if depth < indent or (depth == indent and not item):
+                return found  # the line that heads this one: its record, or none
+            if depth == indent and found:
+                # a sibling field that is the id itself ("Flight Number: HAT110"), not an item about it
+                upper = line.upper()
+                return found if any(re.search(r":\**\s*#?" + re.escape(i), upper) for i in found) else []
+        return []
+
+    def _naming(self, claim: Claim, s: int, e: int) -> set[str]:
+        lo = max(0, claim.start - _LINE_READ)  # the line is looked for no further back than it is read
+        head = self.text[max(self.text.rfind("\n", lo, claim.start) + 1, lo):claim.start]
+        label = key_words(_label(head))
+        # The words before an earlier value in the sentence name that value, not this one.
+        return set(label) | context_words(self.text, claim, bounds=(max(s, self._prev_end), e))
+
+    def _names_other(self, claim: Claim, named: set[str]) -> bool:
+        return any(f.kind == claim.kind and f.key & named for f in self.ev.facts if f.source in FACT_SOURCES)
+
+    @staticmethod
+    def _best(cands: list[Fact], named: set[str], near: set[str]) -> list[Fact]:
+        """The facts whose key the words around the value name best (the words right before it count
+        twice). Within one record, fewest words left over breaks a tie ("Economy Price" is
+        prices.economy, not prices.basic_economy); across records (the old reservation and a new
+        search) a tie stays a tie."""
+        scored = [(len(named & f.key) + len(near & f.key), f) for f in cands]
+        best = max(score for score, _ in scored)
+        if best == 0:
+            return []
+        top = [f for score, f in scored if score == best]
+        if len({(f.turn, f.entities[:1]) for f in top}) > 1:
+            return top
+        fewest = min(len(f.key - named) for f in top)
+        return [f for f in top if len(f.key - named) == fewest]
+
+    def _typo(self, value: str) -> str | None:
+        if value in self._typos:
+            return self._typos[value] or None
+        fix = None
+        if value not in self.ev.ids and any(ch.isdigit() for ch in value):
+            near = [i for i in self._tool_ids if _transposed(value, i)]
+            fix = near[0] if len(near) == 1 else None
+        self._typos[value] = fix or ""
+        return fix

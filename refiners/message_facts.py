@@ -1,0 +1,99 @@
+"""The facts of one message of a dialogue, read once: a tool result (as records, whatever its
+format), a call's arguments, what the user or the assistant said. A client sends the whole dialogue
+every turn, so what was read is kept (``_READ``) and a turn reads only what is new to it."""
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from typing import Any
+
+from policies.untrusted import instruction_spans
+from refiners.evidence_index import Index
+from refiners.facts import Fact, _record_ids, facts_from_json, facts_from_text
+from refiners.records import read_records
+from refiners.text import _ID_TOKEN, id_norm, is_id, key_words
+
+# The facts of a message already read (same position, same call, same text) are reused.
+_READ: OrderedDict[tuple, list[Fact]] = OrderedDict()
+
+
+def ids_of(text: str) -> list[str]:
+    return [id_norm(t) for t in _ID_TOKEN.findall(text) if is_id(t)]
+
+
+def forget() -> None:
+    """Drop every message read (a bench or a test that measures reading afresh)."""
+    _READ.clear()
+
+
+def _remembered(key: tuple, build) -> list[Any]:
+    hit = _READ.get(key)
+    if hit is not None:
+        _READ.move_to_end(key)
+        return hit
+    facts = _READ[key] = build()
+    while len(_READ) > 4096:  # ~ the messages of a hundred conversations in flight
+        _READ.popitem(last=False)
+    return facts
+
+
+def tool_facts(text: str, turn: int, entity: tuple[str, ...], record: frozenset[str]) -> Index:
+    def build() -> Index:
+        data = read_records(text)  # JSON, YAML, "Key: value" lines or a Markdown table: records
+        planted = bool(instruction_spans(text))  # most results have none: one scan says so
+        if data is None:
+            return Index(facts_from_text(data_only(text) if planted else text, "tool", turn))
+        # In records, a field that carries instructions (an email body, a transaction subject) is
+        # dropped, not the record around it: its amount and date are still the record's.
+        return Index(facts_from_json(data, "tool", turn, entity, record, skip=_planted if planted else None))
+
+    return _remembered(("tool", turn, entity, record, len(text), hash(text)), build)
+
+
+def _planted(value: str) -> bool:
+    return bool(instruction_spans(value))
+
+
+def data_only(text: str) -> str:
+    """The text with every passage that gives the assistant instructions blanked (same length, so
+    offsets hold): a date or an amount inside a planted instruction is no fact about anything."""
+    spans = instruction_spans(text)
+    if not spans:
+        return text
+    chars = list(text)
+    for a, b in spans:
+        chars[a:b] = " " * (b - a)
+    return "".join(chars)
+
+
+def said_facts(text: str, source: str, turn: int) -> Index:
+    kinds = ("id", "money", "date", "time", "status") if source == "assistant" else ("id", "money", "date", "time", "number")
+    return _remembered((source, turn, len(text), hash(text)),
+                       lambda: Index(facts_from_text(text, source, turn, kinds), ids_of(text)))
+
+
+def call_facts(raw: str, name: str, turn: int, parts: list[Index]) -> tuple[frozenset[str], tuple[str, ...]]:
+    """(the call's words, the ids it was made with); what the agent asked for (a search's date) is a
+    value it may state, so its arguments join the evidence as seen values, not as facts."""
+    def build() -> tuple[Index, tuple[str, ...]]:
+        args = _json(raw)
+        if not isinstance(args, dict):
+            return Index([]), ()
+        return Index(facts_from_json(args, "call", turn)), tuple(_record_ids(args))
+
+    index, ids = _remembered(("call", turn, name, len(raw), hash(raw)), build)
+    parts.append(index)
+    return key_words(name), ids
+
+
+def _json(text: str) -> Any:
+    stripped = text.strip()
+    if stripped[:1] not in "{[":
+        try:
+            return json.loads(stripped) if stripped and stripped[0] in "-0123456789" else None
+        except ValueError:
+            return None
+    try:
+        return json.loads(stripped)
+    except (ValueError, RecursionError):
+        return None
