@@ -193,3 +193,16 @@ def merge(a: Any, b: Any) -> Any:
     for key, sub in b.items():
         out[key] = merge(out[key], sub) if key in out else sub
     return out
+
+
+def covers(a: Any, b: Any) -> bool:
+    """Whether read tree ``a`` reads everything ``b`` does (a value projected by ``a`` serves ``b``).
+
+    >>> covers({"flights": ALL, "cabin": ALL}, {"cabin": ALL}), covers({"cabin": ALL}, {"flights": {}})
+    (True, False)
+    """
+    if a is ALL:
+        return True
+    if b is ALL or not isinstance(a, dict) or not isinstance(b, dict):
+        return False
+    return all(k in a and covers(a[k], sub) for k, sub in b.items())

@@ -18,7 +18,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from policies.actions import ActionSettings, action_problems
+from policies.action_problems import action_problems
+from policies.actions import ActionSettings
 
 from policies.rules import RULE_PATTERN, PackMode
 

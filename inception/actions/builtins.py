@@ -12,7 +12,7 @@ import orjson
 from inception.actions.facts import Facts, parse_args
 from inception.dialogue import CallRecord
 from inception.structural import failure_in
-from policies.actions import ActionSettings
+from inception.actions.plans import ToolPlans
 
 _ID_KEY = re.compile(r"(?:^|_)ids?$|[a-z]Ids?$", re.I)
 _MIN_ID = 4  # shorter values ("1", "no") say too little to be judged
@@ -26,18 +26,17 @@ _NEGATED = re.compile(r"\b(?:not|n't|never|cannot|unable|once|after|if|when|unti
 _SENTENCE = re.compile(r"[^.!?\n]+[.!?]?")
 
 
-def unconfirmed_write(name: str, facts: Facts, settings: ActionSettings, confirmation: re.Pattern[str]) -> str | None:
+def unconfirmed_write(name: str, facts: Facts, tools: ToolPlans, confirmation: re.Pattern[str]) -> str | None:
     """A call the pack marks ``confirm: true`` with no yes in the user's turn right before it, nor
     an earlier yes that no write has used yet (the user said yes, the call failed, the agent asked
     which card: that yes still stands; once a write succeeded after it, it is spent)."""
-    spec = settings.tool(name)
-    if spec is None or not spec.confirm:
+    if not tools.of(name).confirm:
         return None
     # the latest yes only: searched from the last turn back, most often found at once
     yes = next((at for text, at in zip(reversed(facts.user_texts), reversed(facts.user_at))
                 if confirmation.search(text)), None)
     if yes is not None and (yes == facts.turn_start or not any(
-            c.index > yes and c.result is not None and settings.is_write(c.name) and not failure_in(c.result)
+            c.index > yes and c.result is not None and tools.is_write(c.name) and not failure_in(c.result)
             for c in facts.calls)):
         return None
     said = " ".join(facts.last_user.split())[:160]
@@ -45,9 +44,9 @@ def unconfirmed_write(name: str, facts: Facts, settings: ActionSettings, confirm
         f"{name} needs the user's explicit yes; the user has said nothing yet"
 
 
-def unknown_id(name: str, args: dict[str, Any], facts: Facts, settings: ActionSettings) -> str | None:
+def unknown_id(name: str, args: dict[str, Any], facts: Facts, tools: ToolPlans) -> str | None:
     """An id argument of a write that nobody showed: not said by the user, not in any tool result."""
-    if not settings.is_write(name):
+    if not tools.is_write(name):
         return None
     for path, value in _ids(args, ""):
         if len(value) < _MIN_ID or facts.shows(value):
@@ -71,9 +70,9 @@ def _ids(value: Any, path: str):
             yield from _ids(v, f"{path}[{i}]")
 
 
-def repeated_failed_write(name: str, args: dict[str, Any], facts: Facts, settings: ActionSettings) -> str | None:
+def repeated_failed_write(name: str, args: dict[str, Any], facts: Facts, tools: ToolPlans) -> str | None:
     """The same write (name and arguments) that already failed in this user turn, sent again."""
-    if not settings.is_write(name):
+    if not tools.is_write(name):
         return None
     key = None
     for rec in reversed(facts.calls):
@@ -91,7 +90,7 @@ def _canonical(args: dict[str, Any] | None) -> bytes:
     return orjson.dumps(args, option=orjson.OPT_SORT_KEYS) if args is not None else b""
 
 
-def claimed_action(reply: str, facts: Facts, settings: ActionSettings) -> str | None:
+def claimed_action(reply: str, facts: Facts, tools: ToolPlans) -> str | None:
     """A reply that says an action was done while no matching write succeeded since the user's last
     turn. A claim that names a write by a word only that write's name has ("address" for
     update_order_address, "cancelled" for cancel_order) needs that write; any other claim
@@ -99,9 +98,8 @@ def claimed_action(reply: str, facts: Facts, settings: ActionSettings) -> str | 
     claims = [s.strip() for s in _SENTENCE.findall(reply) if _DONE.search(s) and not _NEGATED.search(s)]
     if not claims:
         return None
-    done = {c.name for c in facts.calls if c.index > facts.turn_start and _succeeded(c) and settings.is_write(c.name)}
-    writes = {n for n, spec in settings.tools.items() if spec.write and not any(ch in n for ch in "*?[")}
-    writes |= {c.name for c in facts.calls if settings.is_write(c.name)}
+    done = {c.name for c in facts.calls if c.index > facts.turn_start and _succeeded(c) and tools.is_write(c.name)}
+    writes = tools.named_writes | {c.name for c in facts.calls if tools.is_write(c.name)}
     marks = _distinctive(writes)
     for claim in claims:
         words = set(_WORD.findall(claim.lower()))

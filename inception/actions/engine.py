@@ -10,12 +10,14 @@ import re
 from typing import Any
 
 from inception.actions import builtins
+from inception.actions.cel_context import CelVariables, Wanted
 from inception.actions.facts import Facts, gather, parse_args
-from inception.actions.records import Record, RecordExtractor, typed_object
+from inception.actions.plans import ToolPlan, ToolPlans
+from inception.actions.records import RecordExtractor, typed_object
 from inception.base import Detection
 from inception.injection import untrusted_argument
-from policies.actions import ActionRule, ActionSettings, BindSpec, ToolSpec
-from policies.cel_names import ALL, merge
+from policies.actions import ActionSettings, BindSpec
+from policies.cel_names import ALL
 from policies.messages import AssistantMessage, Message, ToolCall, text_of
 
 # What the agent is told for each built-in check when a call is held.
@@ -33,10 +35,11 @@ ADVICE = {
 class ActionChecker:
     def __init__(self, settings: ActionSettings):
         self.settings = settings
+        self.tools = ToolPlans(settings)
         self.extractor = RecordExtractor(settings)
         self.confirmation = re.compile(settings.confirmation, re.I)
         used = {f for r in settings.rules for p in r.programs if p is not None for f in p.functions()}
-        self.functions = _extensions(used) if used else {}
+        self.cel = CelVariables(_extensions(used) if used else {})
 
     def covers(self, names: list[str]) -> bool:
         """Whether a call to one of these tools may be held: a rule in plan mode names it, or a
@@ -46,27 +49,26 @@ class ActionChecker:
             return False
         plan = {check for check, mode in s.builtins.items() if mode == "plan"}
         for n in names:
-            if any(r.on_violation == "plan" for r in s.rules_for(n)):
+            tool = self.tools.of(n)
+            if tool.holds or ("unconfirmed_write" in plan and tool.confirm):
                 return True
-            spec = s.tool(n)
-            if "unconfirmed_write" in plan and spec is not None and spec.confirm:
-                return True
-            if plan & {"unknown_id", "repeated_failed_write", "untrusted_argument"} and s.is_write(n):
+            if plan & {"unknown_id", "repeated_failed_write", "untrusted_argument"} and tool.write:
                 return True
         return False
 
     def check(self, messages: list[Message], draft: AssistantMessage, owned: set[str] = frozenset(),
               now_header: str | None = None) -> list[Detection]:
         """Violations of the draft's calls, given the dialogue before it (``messages``)."""
-        s = self.settings
-        calls = [c for c in draft.tool_calls or [] if c.function.name not in owned
-                 and (s.is_write(c.function.name) or s.rules_for(c.function.name))]
-        if not s.enabled or not calls:
+        if not self.settings.enabled:
             return []
-        facts = gather(messages, s, self.extractor, now_header, owned)
+        calls = [(c, tool) for c in draft.tool_calls or [] if c.function.name not in owned
+                 and ((tool := self.tools.of(c.function.name)).write or tool.rules)]
+        if not calls:
+            return []
+        facts = gather(messages, self.settings, self.extractor, now_header, owned)
         found: list[Detection] = []
-        for call in calls:
-            found += self._check_call(call, facts)
+        for call, tool in calls:
+            found += self._check_call(call, tool, facts)
         return found
 
     def check_reply(self, messages: list[Message], draft: AssistantMessage) -> list[Detection]:
@@ -75,7 +77,7 @@ class ActionChecker:
         reply = text_of(draft)
         if not self.settings.enabled or mode == "off" or draft.tool_calls or not reply:
             return []
-        said = builtins.claimed_action(reply, gather(messages, self.settings, self.extractor), self.settings)
+        said = builtins.claimed_action(reply, gather(messages, self.settings, self.extractor), self.tools)
         return [] if said is None else [_builtin("claimed_action", said, mode, None)]
 
     def plan(self, found: list[Detection]) -> str | None:
@@ -92,90 +94,98 @@ class ActionChecker:
                           "otherwise tell the user what the policy allows.")
         return "\n".join(lines + list(dict.fromkeys(advice)))
 
+    def variables(self, call: ToolCall, facts: Facts) -> dict[str, Any]:
+        """What every rule of the call's tool reads, as Python values cut down to what is read: what
+        the checks convert into CEL (bench/cel_engines.py gives it to each engine it measures)."""
+        tool = self.tools.of(call.function.name)
+        bound = self._bound(tool, parse_args(call.function.arguments) or {}, facts)
+        reads = tool.reads_with(frozenset(range(len(tool.rules))))
+        return {var: w.make() for var, w in self._wanted(tool, reads, call.function.arguments, bound, facts).items()
+                if w.key is not None}
+
     # ---- one call -----------------------------------------------------------------------
-    def _check_call(self, call: ToolCall, facts: Facts) -> list[Detection]:
-        s = self.settings
+    def _check_call(self, call: ToolCall, tool: ToolPlan, facts: Facts) -> list[Detection]:
         name = call.function.name
         args = parse_args(call.function.arguments)
         out: list[Detection] = []
-        modes = s.builtins
-        if modes.get("unconfirmed_write", "off") != "off":
-            said = builtins.unconfirmed_write(name, facts, s, self.confirmation)
+        modes = self.settings.builtins
+        if tool.confirm and modes.get("unconfirmed_write", "off") != "off":
+            said = builtins.unconfirmed_write(name, facts, self.tools, self.confirmation)
             if said:
                 out.append(_builtin("unconfirmed_write", said, modes["unconfirmed_write"], call.id))
-        if args is not None and modes.get("unknown_id", "off") != "off":
-            said = builtins.unknown_id(name, args, facts, s)
-            if said:
-                out.append(_builtin("unknown_id", said, modes["unknown_id"], call.id))
-        if args is not None and modes.get("repeated_failed_write", "off") != "off":
-            said = builtins.repeated_failed_write(name, args, facts, s)
-            if said:
-                out.append(_builtin("repeated_failed_write", said, modes["repeated_failed_write"], call.id))
-        if args is not None and modes.get("untrusted_argument", "off") != "off" and s.is_write(name):
-            said = untrusted_argument(name, args, facts.calls, [*facts.user_texts, facts.system])
-            if said:  # the taxonomy's untrusted_instruction plan comes with it (Cascade._diagnosis)
+        if args is not None and tool.write:
+            for check in ("unknown_id", "repeated_failed_write"):
+                if modes.get(check, "off") != "off" and (said := getattr(builtins, check)(name, args, facts, self.tools)):
+                    out.append(_builtin(check, said, modes[check], call.id))
+            mode = modes.get("untrusted_argument", "off")
+            # only a flagged passage can have given a value, and most dialogues hold none
+            if mode != "off" and facts.injected and (said := untrusted_argument(
+                    name, args, facts.calls, [*facts.user_texts, facts.system])):
+                # the taxonomy's untrusted_instruction plan comes with it (Cascade._diagnosis)
                 out.append(Detection(type="untrusted_instruction", subtype="untrusted_argument", evidence=said,
-                                     rule="action:builtin/untrusted_argument", call_id=call.id,
-                                     hold=modes["untrusted_argument"] == "plan"))
-        rules = s.rules_for(name)
-        if rules and args is not None:
-            out += self._rules(call, rules, args, facts)
+                                     rule="action:builtin/untrusted_argument", call_id=call.id, hold=mode == "plan"))
+        if tool.rules and args is not None:
+            out += self._rules(call, tool, args, facts)
         return out
 
-    def _rules(self, call: ToolCall, rules: list[ActionRule], args: dict[str, Any], facts: Facts) -> list[Detection]:
-        # Converting values into CEL is what a check costs, so a gated rule's `when` is judged
-        # first with only what the `when`s read, and the conditions see only what the rules
-        # that apply read.
-        name = call.function.name
-        bound = self._bound(self.settings.tool(name) or ToolSpec(), args, facts)
-        gated = [r for r in rules if r.programs[0] is not None]
-        if gated:
-            context = self._context(name, bound, facts, [r.reads("when") for r in gated])
-            rules = [r for r in rules if r.programs[0] is None or _judge(r.programs[0], context) is True]
-        variables = self._variables(name, bound, facts, [r.reads("condition") for r in rules])
-        context = _context(variables, self.functions)
+    def _rules(self, call: ToolCall, tool: ToolPlan, args: dict[str, Any], facts: Facts) -> list[Detection]:
+        bound = self._bound(tool, args, facts)
+        context = self.cel.context(self._wanted(tool, tool.base, call.function.arguments, bound, facts))
+        gated = frozenset(i for i, r in enumerate(tool.rules) if r.when is not None and _judge(r.when, context) is True)
+        if gated:  # the conditions of these rules may read more than the whens did
+            reads = tool.reads_with(gated)
+            context = self.cel.context(self._wanted(tool, reads, call.function.arguments, bound, facts))
         out = []
-        for rule in rules:
-            if _judge(rule.programs[1], context) is False:
-                out.append(Detection(type="action_violation", subtype=rule.id, rule=f"action:{rule.id}",
-                                     evidence=f"{rule.reason.strip()} ({_evidence(name, variables, rule.reads('condition'))})",
-                                     hold=rule.on_violation == "plan", call_id=call.id))
+        for i, r in enumerate(tool.rules):
+            if (r.when is None or i in gated) and _judge(r.condition, context) is False:
+                shown = {var: _project(bound[var], read) for var, read in r.reads.items() if var in bound}
+                out.append(Detection(type="action_violation", subtype=r.rule.id, rule=f"action:{r.rule.id}",
+                                     evidence=f"{r.rule.reason.strip()} ({_evidence(tool.name, shown, r.reads)})",
+                                     hold=r.rule.on_violation == "plan", call_id=call.id))
         return out
 
-    def _context(self, name: str, bound: dict[str, Any], facts: Facts, reads: list[dict[str, Any]]) -> Any:
-        return _context(self._variables(name, bound, facts, reads), self.functions)
-
-    def _bound(self, spec: ToolSpec, args: dict[str, Any], facts: Facts) -> dict[str, Any]:
-        """The typed arguments and every record the tool binds (None when not fetched), whole."""
-        bound: dict[str, Any] = {"args": typed_object(args, spec.arguments)}
-        for bind_name, bind in spec.binds().items():
-            bound[bind_name] = _resolve(bind, bound, facts.records.get(bind.record, {}))
+    def _bound(self, tool: ToolPlan, args: dict[str, Any], facts: Facts) -> dict[str, Any]:
+        """The typed arguments, every record the tool binds (None when not fetched) and "now"."""
+        bound: dict[str, Any] = {"args": typed_object(args, tool.spec.arguments if tool.spec else {})}
+        for bind_name, bind in tool.binds.items():
+            bound[bind_name] = _resolve(bind, bound, facts)
+        if tool.reads_now:
+            now = facts.now
+            bound["now"] = now
+            bound["today"] = now.replace(hour=0, minute=0, second=0, microsecond=0) if now is not None else None
         return bound
 
-    def _variables(self, name: str, bound: dict[str, Any], facts: Facts, reads: list[dict[str, Any]]) -> dict[str, Any]:
-        uses: dict[str, Any] = {}
-        for r in reads:
-            for var, read in r.items():
-                uses[var] = merge(uses.get(var, {}), read)
-        out: dict[str, Any] = {"tool": name}
-        for var, value in bound.items():
-            if var in uses:
-                out[var] = _project(value, uses[var])
-        if ("now" in uses or "today" in uses) and facts.now is not None:
-            out["now"] = facts.now
-            out["today"] = facts.now.replace(hour=0, minute=0, second=0, microsecond=0)
-        if "last_user" in uses:
-            out["last_user"] = facts.last_user.lower()
-        if "user_turns" in uses:
-            out["user_turns"] = [t.lower() for t in facts.user_texts]
-        if "tables" in uses:
-            out["tables"] = self.settings.tables
+    def _wanted(self, tool: ToolPlan, reads: dict[str, Any], arguments: str | None, bound: dict[str, Any],
+                facts: Facts) -> dict[str, Wanted]:
+        """Each variable ``reads`` names, with a key saying what its value is (``cel_context``): the
+        read tree it is projected by, by identity, and what it is projected from."""
+        out: dict[str, Wanted] = {}
+        for var, read in reads.items():
+            if var == "tool":
+                out[var] = Wanted((var, tool.name), lambda: tool.name)
+            elif var == "args":
+                out[var] = Wanted((var, tool.name, arguments), lambda read=read: _project(bound["args"], read),
+                                  reads, read)
+            elif var in ("now", "today"):
+                value = bound.get(var)
+                out[var] = Wanted((var, value) if value is not None else None, lambda value=value: value)
+            elif var == "last_user":
+                text = facts.last_user.lower()
+                out[var] = Wanted((var, text), lambda text=text: text)
+            elif var == "user_turns":
+                turns = tuple(t.lower() for t in facts.user_texts)
+                out[var] = Wanted((var, turns), lambda turns=turns: list(turns))
+            elif var == "tables":
+                tables = self.settings.tables
+                out[var] = Wanted((var, id(tables)), lambda: tables, tables)
+            elif var in bound:
+                value = bound[var]
+                # a record, or a list of records, of the extraction cache: the same objects for as
+                # long as the same results are in the dialogue
+                held = tuple(value) if isinstance(value, list) else (value,)
+                out[var] = Wanted((var, tuple(map(id, held))), lambda value=value, read=read: _project(value, read),
+                                  (reads, held), read)
         return out
-
-
-def _context(variables: dict[str, Any], functions: dict[str, Any]) -> Any:
-    import cel  # imported once a pack has rules (policies.actions.compile_cel says why)
-    return cel.Context(variables=variables, functions=functions or None)
 
 
 def _extensions(used: set[str]) -> dict[str, Any]:
@@ -211,7 +221,7 @@ def _project(value: Any, read: Any) -> Any:
     return value
 
 
-def _resolve(bind: BindSpec, bound: dict[str, Any], records: dict[str, Record]) -> Any:
+def _resolve(bind: BindSpec, bound: dict[str, Any], facts: Facts) -> Any:
     """The record (or list of records) a bind names; None when the dialogue has not fetched it."""
     steps = bind.key.replace("[]", ".[]").split(".")
     values, many = [bound.get(steps[0])], False
@@ -223,7 +233,8 @@ def _resolve(bind: BindSpec, bound: dict[str, Any], records: dict[str, Record]) 
             values = [x for v in values if isinstance(v, list) for x in v]
         else:
             values = [v.get(step) if isinstance(v, dict) else None for v in values]
-    found = [records.get(str(v)) if isinstance(v, (str, int)) and not isinstance(v, bool) else None for v in values]
+    found = [facts.record(bind.record, str(v)) if isinstance(v, (str, int)) and not isinstance(v, bool) else None
+             for v in values]
     if any(f is None for f in found) or not found:
         return None
     return found if many else found[0]

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any
+from typing import Any, Callable
 
 import orjson
 
 from inception.actions.records import Record, RecordExtractor, parse_time
 from inception.dialogue import CallRecord, pair_calls
+from inception.injection import flagged
 from policies.actions import ActionSettings
 from policies.messages import DeveloperMessage, Message, SystemMessage, UserMessage, text_of
+
+
+_UNSEEN = object()
 
 
 def parse_args(arguments: str | None) -> dict[str, Any] | None:
@@ -34,7 +38,8 @@ class Facts:
         self.turn_start = turn_start        # index of the last user message (0 when none)
         self.system = system
         self._settings, self._extractor, self._header = settings, extractor, now_header
-        self._records: dict[str, dict[str, Record]] | None = None
+        self._records: dict[tuple[str, str], Record | None] = {}
+        self._extracted: dict[int, dict[str, dict[str, Any]]] = {}  # by id of a call of self.calls
         self._now: tuple[datetime | None] | None = None
         self._seen: str | None = None
 
@@ -42,24 +47,40 @@ class Facts:
     def last_user(self) -> str:
         return self.user_texts[-1] if self.user_texts else ""
 
-    @property
-    def records(self) -> dict[str, dict[str, Record]]:
-        """kind -> key -> the latest record with that key."""
-        if self._records is None:
-            self._records = {}
-            extractor = self._extractor
-            for rec in self.calls:
-                if rec.result is None or rec.name not in extractor.sources:
-                    continue
-                for kind, key, record in extractor.extract(rec.name, rec.call.function.arguments or "{}", rec.result):
-                    self._records.setdefault(kind, {})[key] = record
-        return self._records
+    def record(self, kind: str, key: str) -> Record | None:
+        """The latest record of this kind with this key the dialogue fetched, or None. Read from
+        the newest result back, and only in the results of tools that hold such records: a draft
+        pays for the results it needs, not for every search the dialogue made."""
+        found = self._records.get((kind, key), _UNSEEN)
+        if found is _UNSEEN:
+            found = None
+            tools = self._extractor.tools_of.get(kind, ())
+            for rec in reversed(self.calls):
+                if rec.result is not None and rec.name in tools and key in self._held(rec).get(kind, ()):
+                    found = self._extractor.record(rec.name, rec.call.function.arguments or "{}", rec.result, kind, key)
+                    break
+            self._records[(kind, key)] = found
+        return found
+
+    def _held(self, rec: CallRecord) -> dict[str, dict[str, Any]]:
+        """kind -> key -> record, of one call's result (extracted once per text, looked up once per check)."""
+        found = self._extracted.get(id(rec))
+        if found is None:
+            found = self._extracted[id(rec)] = self._extractor.extract(rec.name, rec.call.function.arguments or "{}",
+                                                                      rec.result or "")
+        return found
 
     @property
     def now(self) -> datetime | None:
         if self._now is None:
             self._now = (_now(self._settings, self, self._header),)
         return self._now[0]
+
+    @property
+    def injected(self) -> bool:
+        """Whether some tool result holds a passage of instructions (``inception.injection``): the
+        only place a value the untrusted_argument check holds can come from."""
+        return any(rec.result and _flagged(rec.result) for rec in self.calls)
 
     def shows(self, value: str) -> bool:
         """Whether the user said ``value`` or a tool returned it (case aside): where an id the
@@ -99,8 +120,7 @@ def _now(settings: ActionSettings, facts: Facts, header: str | None) -> datetime
         if src.header is not None:
             found = parse_time(header) if header else None
         elif src.system_prompt is not None:
-            m = re.search(src.system_prompt, facts.system)
-            found = parse_time(m.group(1) if m and m.groups() else (m.group(0) if m else None))
+            found = _prompt_time_of(src.system_prompt, facts.system)
         elif src.tool is not None:
             for rec in reversed(facts.calls):
                 if rec.name == src.tool and rec.result is not None:
@@ -113,3 +133,34 @@ def _now(settings: ActionSettings, facts: Facts, header: str | None) -> datetime
         if found is not None:
             return found
     return None
+
+
+class _TextMemo:
+    """What a function gives for a text, remembered by the text itself: a dict lookup, where the
+    function (a hash of every result, a search of the whole system prompt) would run again for
+    every draft of the dialogue. Emptied once its keys pass ``max_chars``."""
+
+    def __init__(self, fn: Callable[..., Any], max_chars: int = 4_000_000):
+        self.fn, self.max_chars = fn, max_chars
+        self._memo: dict[tuple[str, ...], Any] = {}
+        self._chars = 0
+
+    def __call__(self, *texts: str) -> Any:
+        found = self._memo.get(texts, _UNSEEN)
+        if found is _UNSEEN:
+            size = sum(map(len, texts))
+            if self._chars + size > self.max_chars:
+                self._memo.clear()
+                self._chars = 0
+            found = self._memo[texts] = self.fn(*texts)
+            self._chars += size
+        return found
+
+
+def _prompt_time(pattern: str, system: str) -> datetime | None:
+    m = re.search(pattern, system)
+    return parse_time(m.group(1) if m and m.groups() else (m.group(0) if m else None))
+
+
+_flagged = _TextMemo(lambda text: bool(flagged(text)))  # whether a result holds a flagged passage
+_prompt_time_of = _TextMemo(_prompt_time)

@@ -19,6 +19,7 @@ from policies.actions import ActionSettings, FieldSpec, RecordSource
 
 _TIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?)?\s*(Z|[+-]\d{2}:?\d{2})?")
 Record = dict[str, Any]
+_AS_IS = {"string", "enum", "bool", "map", "any"}  # types a value is not converted to
 
 
 def parse_time(text: Any) -> datetime | None:
@@ -50,8 +51,9 @@ def parse_time(text: Any) -> datetime | None:
 
 def typed(value: Any, spec: Any) -> Any:
     """``value`` as the field's type says; a value that is not of that type is left as it is."""
-    spec = spec if isinstance(spec, FieldSpec) else FieldSpec(type=spec)
-    kind = spec.type
+    kind, items = (spec.type, spec.items) if isinstance(spec, FieldSpec) else (spec, None)
+    if kind in _AS_IS:
+        return value
     if kind in ("date", "datetime"):
         return parse_time(value) or value
     if kind in ("money", "number"):
@@ -63,8 +65,8 @@ def typed(value: Any, spec: Any) -> Any:
         return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
     if kind == "int" and isinstance(value, float) and value.is_integer():
         return int(value)
-    if kind == "list" and spec.items and isinstance(value, list):
-        return [typed_object(v, spec.items) if isinstance(v, dict) else v for v in value]
+    if kind == "list" and items and isinstance(value, list):
+        return [typed_object(v, items) if isinstance(v, dict) else v for v in value]
     return value
 
 
@@ -88,22 +90,40 @@ def _at(obj: Any, path: str) -> list[Any]:
     return found
 
 
+class _Untyped:
+    __slots__ = ("item",)
+
+    def __init__(self, item: Record):
+        self.item = item
+
+
 class RecordExtractor:
     """Turns one tool result into (kind, key, record) triples, cached by the result's text."""
 
     def __init__(self, settings: ActionSettings, cache_size: int = 4096):
         self.sources: dict[str, list[tuple[str, RecordSource]]] = {}
+        self.tools_of: dict[str, set[str]] = {}  # record kind -> the tools whose results hold it
         self.fields = {kind: spec.fields for kind, spec in settings.records.items()}
         for kind, spec in settings.records.items():
             for src in spec.from_:
                 self.sources.setdefault(src.tool, []).append((kind, src))
-        self._cache: OrderedDict[tuple[str, str, str], list[tuple[str, str, Record]]] = OrderedDict()
+                self.tools_of.setdefault(kind, set()).add(src.tool)
+        self._cache: OrderedDict[tuple[str, str, str], dict[str, dict[str, Any]]] = OrderedDict()
         self.cache_size = cache_size
 
-    def extract(self, tool: str, arguments: str, result: str) -> list[tuple[str, str, Record]]:
+    def record(self, tool: str, arguments: str, result: str, kind: str, key: str) -> Record | None:
+        """The record of this kind with this key in one result (the last item with the key), typed."""
+        found = self.extract(tool, arguments, result).get(kind, {}).get(key)
+        if type(found) is _Untyped:
+            # typed when first asked for: a search result holds dozens of records, a rule reads one
+            found = self.extract(tool, arguments, result)[kind][key] = typed_object(found.item, self.fields[kind])
+        return found
+
+    def extract(self, tool: str, arguments: str, result: str) -> dict[str, dict[str, Any]]:
+        """kind -> key -> record (typed once ``record`` asked for it), of one result."""
         sources = self.sources.get(tool)
         if not sources:
-            return []
+            return {}
         key = (tool, arguments, result)
         hit = self._cache.get(key)
         if hit is not None:
@@ -113,7 +133,9 @@ class RecordExtractor:
             args = orjson.loads(arguments)
         except orjson.JSONDecodeError:
             args = None
-        out = self._extract(sources, args if isinstance(args, dict) else {}, result)
+        out: dict[str, dict[str, Any]] = {}
+        for kind, ident, item in self._extract(sources, args if isinstance(args, dict) else {}, result):
+            out.setdefault(kind, {})[ident] = _Untyped(item)
         self._cache[key] = out
         if len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
@@ -138,5 +160,5 @@ class RecordExtractor:
                 if isinstance(ident, (str, int)) and not isinstance(ident, bool):
                     if src.arguments:
                         item = {**item, **{f: args[f] for f in src.arguments if f in args}}
-                    out.append((kind, str(ident), typed_object(item, self.fields[kind])))
+                    out.append((kind, str(ident), item))
         return out

@@ -1,0 +1,59 @@
+"""The CEL variables of the rule checks, kept converted from one check to the next.
+
+Converting a Python value into CEL is most of what a rule check costs (each string, map and map
+key goes through the library's chain of type tests: bench/cel_engines.py shows it), while what a
+dialogue's rules read changes little from one draft to the next: the same fetched records, the
+same tables, the same "now". So one ``cel.Context`` per thread keeps every variable it was given,
+each with a key saying what value it holds; a check converts only the variables whose key
+changed. Keys are built by the caller from content (strings, times) or from the identity of an
+object the slot keeps alive (a record from the extraction cache), never from a JSON value itself.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Any, Callable, Hashable, NamedTuple
+
+from policies.cel_names import covers
+
+
+class Wanted(NamedTuple):
+    key: Hashable | None          # what the value is; None: the variable has no value (left unset)
+    make: Callable[[], Any]       # the value, built only when the slot cannot serve it
+    anchor: Any = None            # objects the key names by identity, kept alive with the slot
+    read: Any = None              # the read tree the value is projected by (policies.cel_names)
+
+
+class CelVariables:
+    def __init__(self, functions: dict[str, Any]):
+        self.functions = functions
+        self._local = threading.local()  # a cel.Context is not thread-safe
+
+    def context(self, wanted: dict[str, Wanted]) -> Any:
+        """A ``cel.Context`` holding each wanted variable's value. A variable whose key is the one
+        it was last set with keeps its converted value; a variable with no value must not be in
+        the context (a rule reading it cannot be judged), so the context is started afresh when
+        an earlier check left one there."""
+        import cel  # imported once a pack has rules (policies.actions.compile_cel says why)
+
+        local = self._local
+        context: Any = getattr(local, "context", None)
+        slots: dict[str, tuple[Hashable, Any, Any]] = getattr(local, "slots", {})
+        if context is None or any(w.key is None and name in slots for name, w in wanted.items()):
+            context, slots = cel.Context(functions=self.functions or None), {}
+            local.context, local.slots = context, slots
+        changed: dict[str, Any] = {}
+        for name, w in wanted.items():
+            if w.key is None:
+                continue
+            old = slots.get(name)
+            # the same value, projected by the same read tree or one that reads all this one does
+            if old is None or old[0] != w.key or not (old[2] is w.read or covers(old[2], w.read)):
+                changed[name] = w.make()
+                slots[name] = (w.key, w.anchor, w.read)
+        if changed:
+            try:
+                context.update(changed)
+            except Exception:
+                local.context = None  # half updated: what the slots say is no longer true
+                raise
+        return context

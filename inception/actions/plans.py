@@ -1,0 +1,92 @@
+"""What the pack says about one tool, worked out once per tool name: whether a call is a write,
+whether it needs a yes, the records it binds, its rules with their compiled programs, and what
+those rules read of each variable. A check looks its tool up here instead of matching every glob
+of the pack and reading the rules' pydantic attributes for every draft.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from policies.actions import RESERVED, ActionRule, ActionSettings, BindSpec, ToolSpec
+from policies.cel_names import ALL, merge
+
+MAX_NAMES = 1024  # tool names remembered: a client may send any name, the memory stays bounded
+
+
+@dataclass(frozen=True)
+class RuleProgram:
+    rule: ActionRule
+    when: Any        # compiled CEL, or None
+    condition: Any
+    reads: dict[str, Any]  # what the condition reads (policies.cel_names)
+
+
+@dataclass
+class ToolPlan:
+    name: str
+    spec: ToolSpec | None
+    write: bool
+    confirm: bool
+    binds: dict[str, BindSpec] = field(default_factory=dict)
+    rules: list[RuleProgram] = field(default_factory=list)
+    # variable -> what is read of it before any ``when`` is judged: the ``when``s and the rules that
+    # have none. A rule whose ``when`` holds adds its condition's reads (``reads_with``): a rule
+    # about basic economy does not make every draft convert the reservation's flights into CEL.
+    base: dict[str, Any] = field(default_factory=dict)
+    holds: bool = False  # some rule is in plan mode
+    reads_now: bool = False  # some rule reads now or today
+    _with: dict[frozenset[int], dict[str, Any]] = field(default_factory=dict)
+
+    def reads_with(self, applying: frozenset[int]) -> dict[str, Any]:
+        """``base`` and the condition reads of the gated rules (by index) whose ``when`` held. The
+        same dict for the same rules: a value projected by it is known again by its identity."""
+        found = self._with.get(applying)
+        if found is None:
+            found = dict(self.base)
+            for i in applying:
+                for var, read in self.rules[i].reads.items():
+                    found[var] = merge(found.get(var, {}), read)
+            self._with[applying] = found
+        return found
+
+
+class ToolPlans:
+    """``ToolPlan`` by tool name, memoized. The pack is read once; a new ``ActionSettings`` (a
+    reloaded pack) gets a new ``ToolPlans``."""
+
+    def __init__(self, settings: ActionSettings):
+        self.settings = settings
+        self._plans: dict[str, ToolPlan] = {}
+        # write tools the pack names (not globs): what a claim in a reply may be about
+        self.named_writes = {n for n, spec in settings.tools.items() if spec.write and not any(ch in n for ch in "*?[")}
+
+    def of(self, name: str) -> ToolPlan:
+        plan = self._plans.get(name)
+        if plan is None:
+            if len(self._plans) >= MAX_NAMES:
+                self._plans.clear()
+            plan = self._plans[name] = self._build(name)
+        return plan
+
+    def is_write(self, name: str) -> bool:
+        return self.of(name).write
+
+    def _build(self, name: str) -> ToolPlan:
+        s = self.settings
+        spec = s.tool(name)
+        plan = ToolPlan(name, spec, s.is_write(name), bool(spec and spec.confirm), (spec or ToolSpec()).binds())
+        for rule in s.rules_for(name):
+            when, condition = rule.programs
+            plan.rules.append(RuleProgram(rule, when, condition, rule.reads("condition")))
+            for var, read in (rule.reads("when") if when is not None else rule.reads("condition")).items():
+                plan.base[var] = merge(plan.base.get(var, {}), read)
+            # a name the library finds in a program that cel_names did not see is set whole, so
+            # that no value another draft left in the context is read in its place
+            for program in (when, condition):
+                for var in program.variables() if program is not None else ():
+                    if (var in RESERVED or var in plan.binds) and var not in rule.uses:
+                        plan.base[var] = ALL
+            plan.holds = plan.holds or rule.on_violation == "plan"
+            plan.reads_now = plan.reads_now or "now" in rule.uses or "today" in rule.uses
+        return plan
