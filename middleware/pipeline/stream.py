@@ -18,6 +18,7 @@ from middleware.state import TurnState
 from policies.chat_model import ModelRequest
 from policies.messages import text_of
 from refiners.base import TurnContext
+from refiners.turn_facts import TurnFacts
 
 __all__ = ["PASS", "SENTENCES", "WHOLE", "decide", "relay", "set_writer", "turn_context", "writer"]
 
@@ -94,10 +95,12 @@ def turn_context(state: TurnState) -> TurnContext:
         return kept
     request = state["request"]
     budget = state["budget"]
-    # Built from state already validated: constructed, not re-validated, so ctx.messages stays the
-    # very list the planner's and the refiners' Turns share their evidence by (refiners/turn.py).
+    # One TurnFacts per turn: the refiners' evidence and profile, built once and rebuilt only for
+    # what a new dialogue changes (refiners/turn_facts.py).
+    facts = kept.facts if kept is not None else TurnFacts()
+    # Built from state already validated: constructed, not re-validated.
     return TurnContext.model_construct(messages=state["messages"], tools=request.tools, profile=state.get("profile"),
                                        user=request.extra.get("user"),
-                                       model_calls_used=budget.calls_used, budget=budget,
+                                       model_calls_used=budget.calls_used, budget=budget, facts=facts,
                                        documents=[])  # every field given: pydantic inspects a default
                                                       # factory's signature on each construct (~0.1 ms)
