@@ -182,6 +182,7 @@ def _tool_words(name: str) -> list[str]:
 
 
 # ---- the action link ----------------------------------------------------------------------
+_SPACING = re.compile(r"https?://|[\s,]+")
 _MIN_VALUE = 4  # shorter values ("10", "me") occur everywhere and say nothing about where they came from
 
 
@@ -204,7 +205,7 @@ def untrusted_argument(name: str, args: dict[str, Any], calls: list[CallRecord],
         outside.append(_cut(rec.result, spans) if spans else rec.result)
     if not inside:
         return None
-    seen = _norm(" ".join(outside))
+    seen = "".join(map(_normed, outside)).rstrip("/")  # _norm of their join, each text normalized once
     for path, value, key in values:
         if key in seen:
             continue
@@ -235,13 +236,27 @@ def _keys(value: Any) -> list[str]:
     return keys
 
 
+_NORMED: dict[str, str] = {}  # text -> _norm of it but the last rstrip: a tool loop re-sends every result
+_NORMED_CHARS = [0]
+
+
+def _normed(text: str) -> str:
+    found = _NORMED.get(text)
+    if found is None:
+        if _NORMED_CHARS[0] > 4_000_000:  # keys are whole results: bounded by their size, not their number
+            _NORMED.clear()
+            _NORMED_CHARS[0] = 0
+        found = _NORMED[text] = _SPACING.sub("", text.lower())
+        _NORMED_CHARS[0] += len(text)
+    return found
+
+
 def _norm(value: Any) -> str:
     """Spaces, commas, a URL's scheme and trailing slash, and a float's ".0" do not make a value
     another one."""
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    text = re.sub(r"https?://|[\s,]+", "", str(value).lower())
-    return text.rstrip("/")
+    return _SPACING.sub("", str(value).lower()).rstrip("/")
 
 
 def _cut(text: str, spans: list[tuple[int, int]]) -> str:
