@@ -13,6 +13,7 @@ import inception
 import refiners
 from middleware.incidents import Incidents
 from middleware.models import resolve_model
+from middleware.models.charged import Charged
 from middleware.models.instrumented import Instrumented
 from middleware.pipeline import Pipeline
 from policies.loader import load_policy
@@ -87,8 +88,9 @@ class Engine:
         return pipeline
 
     def _make(self, policy: Policy, agent: ChatModel) -> Pipeline:
-        # Every model call of the stages goes through one wrapper that owns its `chat` span and usage.
-        own = Instrumented.wrap(self.rein_model)
+        # Every model call of the stages goes through one wrapper that owns its `chat` span and usage;
+        # rein's own model's also charges the turn's budget (middleware.models.charged).
+        own = Charged.wrap(self.rein_model)
         return Pipeline(policy, Instrumented.wrap(agent), inception.build(policy, own, self.detectors),
                         refiners.build(policy, own, self.refiners), profiles=self.profiles,
                         decisions=self.decisions, shadow=self.shadow, incidents=self.incidents)

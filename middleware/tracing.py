@@ -10,9 +10,8 @@ from typing import Any, Iterator
 from opentelemetry import trace
 
 from policies.chat_model import provider_of  # noqa: F401  (the model says its provider: data, not its class name)
-from policies.telemetry import content_enabled, event, guardrail  # noqa: F401  (re-exported for the pipeline)
-
-tracer = trace.get_tracer("rein")
+# One tracer for every package (inception and refiners use policies.telemetry's too).
+from policies.telemetry import content_enabled, event, guardrail, tracer  # noqa: F401  (re-exported for the pipeline)
 
 
 def start_request_span(policy: str, protocol: str | None = None) -> trace.Span:

@@ -1,5 +1,6 @@
-"""rein's own model calls for refinement: constrained JSON, a per-turn budget, and a guard that
-keeps the previous revision when a reply is empty, malformed, too long or invents values.
+"""rein's own model calls for refinement: constrained JSON, a share of the turn's budget
+(``policies.budget``: one budget type for the turn and its shares), and a guard that keeps the
+previous revision when a reply is empty, malformed, too long or invents values.
 
     budget = Budget(max_calls=2, deadline=time.monotonic() + 5, call_timeout=3, max_chars=4000)
     verdict = await review(model, budget, "coherence", instructions, context, draft)
@@ -8,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from policies.budget import BudgetSpent, TurnBudget as Budget  # noqa: F401  (one budget type; BudgetSpent re-exported)
 from policies.messages import SystemMessage, UserMessage
 from policies.chat_model import ChatModel, ModelRequest
 from refiners.claims import find_claims, same_value
@@ -23,35 +24,8 @@ REVIEW_SCHEMA = {
 }
 
 
-class BudgetSpent(Exception):
-    """No model call left this turn (count or wall clock): the loop keeps what it has."""
-
-
 class BadReply(Exception):
     """The model answered with something unusable; the previous revision stands."""
-
-
-@dataclass
-class Budget:
-    max_calls: int
-    deadline: float            # time.monotonic() value
-    call_timeout: float
-    max_chars: int
-    calls: int = 0
-    spent: list[str] = field(default_factory=list)
-
-    def remaining(self) -> float:
-        return self.deadline - time.monotonic()
-
-    def take(self) -> float:
-        """Reserve one call; the timeout it may use. Raises BudgetSpent."""
-        if self.calls >= self.max_calls:
-            raise BudgetSpent(f"model call budget spent ({self.max_calls}/turn)")
-        left = self.remaining()
-        if left <= 0.05:
-            raise BudgetSpent("refinement wall-clock budget spent")
-        self.calls += 1
-        return min(self.call_timeout, left)
 
 
 async def ask_json(model: ChatModel, budget: Budget, system: str, prompt: str, schema: dict,

@@ -43,3 +43,20 @@ async def test_the_turns_count_of_rein_calls_is_the_budgets():
     pipeline = Engine(ScriptedModel(["Fine."]), "default", rein_model=judge).pipeline()
     state = await pipeline.run(ModelRequest(messages=[UserMessage(content="actually, I changed my mind")]))
     assert state["budget"].calls_used == state["diagnosis"].model_calls == rein_model_calls(state) == 1
+
+
+async def test_every_call_of_reins_own_model_is_charged_once_and_the_agents_never():
+    asked = []
+
+    def judge(request):
+        asked.append(request)
+        return json.dumps({"error": "none", "refiners": ["coherence"], "reason": "x", "ok": True,
+                           "feedback": "", "revision": ""})
+    agent = ScriptedModel(["Order A1234 ships from Berlin with the usual carrier."])
+    pipeline = Engine(agent, "default", rein_model=FunctionModel(judge)).pipeline()
+    history = [UserMessage(content="Where does order A1234 ship from?"),
+               AssistantMessage(content="Order A1234 ships from Berlin."),
+               UserMessage(content="Actually, which carrier handles it?")]
+    state = await pipeline.run(ModelRequest(messages=history))
+    assert len(agent.requests) == 1 and len(asked) >= 1  # the agent answered; rein asked its model
+    assert state["budget"].calls_used == len(asked) <= state["budget"].budgets.max_calls_per_turn

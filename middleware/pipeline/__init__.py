@@ -27,7 +27,7 @@ from middleware.incidents import Incidents
 from middleware.pipeline import graph, stream
 from middleware.pipeline.clean_path import clean_path
 from middleware.state import TurnState
-from policies.budget import TurnBudget
+from policies.budget import TurnBudget, charging
 from policies.chat_model import ChatModel
 from policies.rules import RuleModes
 from policies.schema import Policy
@@ -62,14 +62,17 @@ class Pipeline:
     async def run(self, request, profile: dict[str, Any] | None = None) -> TurnState:
         """One non-streaming turn: the clean path while no stage has work, then the graph."""
         state: dict[str, Any] = dict(self.initial(request, False, profile))
-        step = await clean_path(self, state)
-        if step == END:
-            return state  # type: ignore[return-value]
-        return await self.graph.ainvoke({**state, "resume": step})
+        with charging(state["budget"]):  # rein's own model charges this turn's budget (Charged)
+            step = await clean_path(self, state)
+            if step == END:
+                return state  # type: ignore[return-value]
+            return await self.graph.ainvoke({**state, "resume": step})
 
     async def run_graph(self, request, profile: dict[str, Any] | None = None) -> TurnState:
         """The same turn through the graph alone, from START (the reference the clean path is held to)."""
-        return await self.graph.ainvoke(self.initial(request, False, profile))
+        state = self.initial(request, False, profile)
+        with charging(state["budget"]):
+            return await self.graph.ainvoke(state)
 
     async def events(self, request, profile: dict[str, Any] | None = None, notices: bool = False,
                      whole_graph: bool = False):
@@ -98,24 +101,30 @@ class Pipeline:
         yield "state", state
 
     async def _walk(self, state: dict[str, Any], queue: asyncio.Queue, whole_graph: bool) -> None:
-        stream.set_writer(queue.put_nowait)  # this task's context only: the clean path's stream writer
+        # This task's context only: the clean path's stream writer, and the budget rein's calls charge.
+        stream.set_writer(queue.put_nowait)
         try:
-            step, announced = "diagnose", False
-            if not whole_graph:
-                step, announced = await clean_path(self, state, lambda: queue.put_nowait(_DIAGNOSED)), True
-            if step != END:
-                stream.set_writer(None)  # in the graph, LangGraph's stream writer carries the chunks
-                async for mode, data in self.graph.astream({**state, "resume": step}, stream_mode=["custom", "values"]):
-                    if mode == "custom":
-                        queue.put_nowait(data)
-                        continue
-                    state.update(data)  # the graph's whole state so far (notes already reduced)
-                    if not announced and "diagnosis" in data:
-                        announced = True
-                        queue.put_nowait(_DIAGNOSED)
+            with charging(state["budget"]):
+                await self._stream_turn(state, queue, whole_graph)
             queue.put_nowait(_DONE)
         except Exception as e:  # raised to the reader, where the run raised it
             queue.put_nowait(_Failed(e))
+
+    async def _stream_turn(self, state: dict[str, Any], queue: asyncio.Queue, whole_graph: bool) -> None:
+        step, announced = "diagnose", False
+        if not whole_graph:
+            step, announced = await clean_path(self, state, lambda: queue.put_nowait(_DIAGNOSED)), True
+        if step == END:
+            return
+        stream.set_writer(None)  # in the graph, LangGraph's stream writer carries the chunks
+        async for mode, data in self.graph.astream({**state, "resume": step}, stream_mode=["custom", "values"]):
+            if mode == "custom":
+                queue.put_nowait(data)
+                continue
+            state.update(data)  # the graph's whole state so far (notes already reduced)
+            if not announced and "diagnosis" in data:
+                announced = True
+                queue.put_nowait(_DIAGNOSED)
 
 
 _DIAGNOSED, _DONE = object(), object()

@@ -32,10 +32,8 @@ async def diagnose(p: Any, state: TurnState) -> dict[str, Any]:
     request = state["request"]
     notes: list[str] = []
     profile = await _profile(p, request, state.get("profile"), notes)
-    budget = state["budget"]
     diagnosis = await guarded("diagnose", p.inception.diagnose(request.messages, request.tools),
-                              Diagnosis(), notes, budget)
-    budget.spend(diagnosis.model_calls)
+                              Diagnosis(), notes, state["budget"])
     diagnosis, hits = sort_diagnosis(diagnosis, p.modes)  # a rule that may not act plants nothing
     out: dict[str, Any] = {"diagnosis": diagnosis, "hits": hits, "stream_mode": PASS,
                            "messages": request.messages, "tools": request.tools, "rounds": 0,
@@ -148,7 +146,6 @@ async def plan_refine(p: Any, state: TurnState) -> dict[str, Any]:
     ctx = turn_context(state)
     plan = await guarded("plan_refine", p.refinery.plan(ctx, text_of(state["draft"].message)),
                          RefinePlan(reason="planner failed"), notes, state["budget"])
-    state["budget"].spend(plan.model_calls)
     return {"plan": plan, "notes": notes, "context": ctx}
 
 
@@ -159,7 +156,6 @@ async def refine(p: Any, state: TurnState) -> dict[str, Any]:
     ctx = turn_context(state)
     result = await guarded("refine", p.refinery.refine(ctx, draft_text, state["plan"]),
                            Refinement(draft=draft_text, final=draft_text), notes, state["budget"])
-    state["budget"].spend(result.model_calls - state["plan"].model_calls)  # a Refinement counts its plan's
     return {"refinement": result, "notes": notes + result.notes, "context": ctx}
 
 
