@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import inception  # noqa: E402
 import refiners  # noqa: E402
 from middleware.models.testing import FunctionModel  # noqa: E402
-from middleware.proxy import gc_schedule  # noqa: E402
+from middleware.proxy.ops import gc_schedule  # noqa: E402
 from policies.loader import load_policy  # noqa: E402
 from policies.messages import parse_messages  # noqa: E402
 from policies.chat_model import ModelRequest  # noqa: E402

@@ -138,7 +138,7 @@ async def test_deep_json_is_a_400_naming_the_field(case, policy, stream, tmp_pat
 
 def test_a_body_nested_past_the_parsers_own_limit_is_a_400_too():
     from middleware.proxy.errors import ProxyError
-    from middleware.proxy.validate import parse_body
+    from middleware.proxy.routes.validate import parse_body
 
     with pytest.raises(ProxyError) as e:
         parse_body(b'{"messages": [{"role": "user", "content": "hi"}], "x": ' + b"[" * 1100 + b"]" * 1100 + b"}")

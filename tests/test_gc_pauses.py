@@ -19,7 +19,8 @@ import pytest
 from middleware.config import Settings
 from middleware.engine import Engine
 from middleware.models import FunctionModel
-from middleware.proxy import create_app, gc_schedule
+from middleware.proxy import create_app
+from middleware.proxy.ops import gc_schedule
 
 TOOLS = [{"type": "function", "function": {"name": "get_order", "description": "Look an order up.",
                                            "parameters": {"type": "object", "properties": {

@@ -15,7 +15,7 @@ from middleware.config import Settings
 from middleware.engine import Engine
 from middleware.models import FunctionModel, OpenAICompatModel
 from middleware.proxy import create_app
-from middleware.proxy.rules_only import wrap
+from middleware.proxy.ops.rules_only import wrap
 
 # A turn the model module is asked about under `default` (a signal word, no structural finding).
 MERGE = [{"role": "user", "content": "Can you merge my orders W1001 and W1002?"}]

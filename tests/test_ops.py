@@ -12,7 +12,7 @@ from middleware.config import Settings
 from middleware.engine import Engine
 from middleware.models import OpenAICompatModel, ScriptedModel
 from middleware.proxy import create_app
-from middleware.proxy.ops import ApiKeys, RateLimit
+from middleware.proxy.ops.guards import ApiKeys, RateLimit
 from tests.fake_upstream import FakeUpstream, asgi_client
 
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "hello"}]}
@@ -180,7 +180,7 @@ async def test_metrics_in_prometheus_format():
 
 
 async def test_metrics_count_detections_and_refinements():
-    from middleware.proxy.ops_metrics import instruments, render_metrics
+    from middleware.proxy.ops.metrics import instruments, render_metrics
 
     meters = instruments()
     before = render_metrics()[0].decode()

@@ -55,7 +55,7 @@ def test_start_up_line_masks_the_upstream_password(monkeypatch, capsys):
     assert serve.run(args) == 0
     err = capsys.readouterr().err
     assert "s3cret-pw" not in err and "http://alice:***@127.0.0.1:9/v1" in err, err
-    from middleware.proxy.conn_guard import IMPORT_PATH, GuardedHTTP
+    from middleware.proxy.ops.conn_guard import IMPORT_PATH, GuardedHTTP
 
     assert ran["http"] == IMPORT_PATH  # uvicorn serves with the slow-header guard
     assert (GuardedHTTP.header_timeout_s, GuardedHTTP.max_idle) == (3.0, 40)
@@ -64,7 +64,7 @@ def test_start_up_line_masks_the_upstream_password(monkeypatch, capsys):
 async def test_a_client_hang_up_is_no_500_and_each_route_has_its_label(caplog):
     import logging
 
-    from middleware.proxy.ops_metrics import render_metrics
+    from middleware.proxy.ops.metrics import render_metrics
 
     caplog.set_level(logging.DEBUG, "rein.proxy")
 

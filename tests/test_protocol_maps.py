@@ -1,4 +1,4 @@
-"""The translations on their own: Responses items round-trip through rein's typed messages, unknown
+"""The translations on their own: Responses items map onto rein's typed messages, unknown
 fields survive, and under passthrough an upstream that speaks the client's protocol gets its bytes."""
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ from protocol_doubles import ProtocolUpstream, anthropic_client, app_for, asgi_c
 
 from inception.structural import failure_in
 from middleware.models import OpenAICompatModel
-from middleware.proxy import anthropic_map as amap
-from middleware.proxy import responses_map as rmap
-from middleware.proxy.responses_items import items_of
+import middleware.proxy.routes.messages_map as amap
+import middleware.proxy.routes.responses_map as rmap
 from policies.messages import dump_messages, text_of
 
 ITEMS = [
@@ -27,7 +26,7 @@ ITEMS = [
 ]
 
 
-def test_responses_items_round_trip_through_typed_messages():
+def test_responses_items_map_onto_typed_messages_with_nothing_lost():
     messages = rmap.messages_of(ITEMS)
     chat = dump_messages(messages)
     assert [m["role"] for m in chat] == ["developer", "user", "assistant", "tool", "tool"]
@@ -35,10 +34,20 @@ def test_responses_items_round_trip_through_typed_messages():
     assert chat[1]["content"][1] == {"type": "image_url", "image_url": {"url": "https://example.test/a.png",
                                                                          "detail": "low"}}
     assert [c["id"] for c in chat[2]["tool_calls"]] == ["c1", "c2"]  # parallel calls join the text turn
-    back = items_of(messages)
-    assert back[0] == ITEMS[0] and back[1] == ITEMS[1] and back[3:] == ITEMS[3:]
-    assert back[2] == {"type": "message", "role": "assistant", "content": "Let me look."}
-    assert rmap.messages_of(back) == messages
+    # Everything each item said, in chat form (rein never maps messages back to items: the inverse
+    # that was held to this round trip served no route and is gone, issue 21).
+    assert chat == [
+        {"role": "developer", "content": "Use metric units."},
+        {"role": "user", "content": [{"type": "text", "text": "What is on this?"},
+                                     {"type": "image_url", "image_url": {"url": "https://example.test/a.png",
+                                                                         "detail": "low"}},
+                                     {"type": "file", "file": {"file_id": "file_1"}}], "vendor": {"tag": 1}},
+        {"role": "assistant", "content": "Let me look.", "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "look", "arguments": "{\"q\": 1}"}},
+            {"id": "c2", "type": "function", "function": {"name": "look", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "a cat"},
+        {"role": "tool", "tool_call_id": "c2", "content": [{"type": "text", "text": "a hat"}, {"type": "text", "text": "!"}]},
+    ]
 
 
 def test_an_anthropic_error_result_reads_as_a_failure_and_a_good_one_does_not():

@@ -17,7 +17,7 @@ from middleware.config import Settings
 from middleware.engine import Engine
 from middleware.models import ScriptedModel
 from middleware.proxy import create_app
-from middleware.proxy.limits import MAX_BRACKETS, MAX_MESSAGES, MAX_PARTS, MAX_PARTS_PER_MESSAGE, MAX_TOOLS
+from middleware.proxy.routes.limits import MAX_BRACKETS, MAX_MESSAGES, MAX_PARTS, MAX_PARTS_PER_MESSAGE, MAX_TOOLS
 
 HI = [{"role": "user", "content": "hi"}]
 # What no client-visible byte may carry: a Python exception's name or message, an address.
@@ -188,7 +188,7 @@ async def test_a_large_body_is_validated_off_the_event_loop(monkeypatch):
     (before, the loop was blocked from the first byte parsed to the last message validated)."""
     import threading
 
-    from middleware.proxy import validate
+    from middleware.proxy.routes import validate
 
     threads: list[bool] = []
     parse = validate.parse_body
@@ -198,7 +198,7 @@ async def test_a_large_body_is_validated_off_the_event_loop(monkeypatch):
         return parse(raw)
 
     monkeypatch.setattr(validate, "parse_body", recording)
-    monkeypatch.setattr("middleware.proxy.app.parse_body", recording)
+    monkeypatch.setattr("middleware.proxy.routes.chat.parse_body", recording)
     app, agent = app_with("passthrough")  # no stage runs: what is measured is the parse
     parts = [{"type": "text", "text": "word " * 20}, {"type": "text", "text": "w"}]
     body = orjson.dumps({"messages": [{"role": "user", "content": parts}] * MAX_MESSAGES})
@@ -230,7 +230,7 @@ async def test_a_large_body_is_validated_off_the_event_loop(monkeypatch):
 
 
 def test_the_collector_pause_restores_what_it_found():
-    from middleware.proxy.limits import gc_paused
+    from middleware.proxy.routes.limits import gc_paused
 
     assert gc.isenabled()
     with gc_paused():

@@ -14,7 +14,7 @@ from fake_upstream import asgi_client, free_port
 from protocol_doubles import app_for
 
 from middleware.models import OpenAICompatModel, ScriptedModel
-from middleware.proxy.app import _state_headers
+from middleware.proxy.headers import state_headers
 
 INTERNALS = re.compile(r"[A-Z][A-Za-z]*(Error|Exception)\b|unhashable|got multiple values|Cannot connect|"
                        r"(?<![\w.])\d{1,3}(\.\d{1,3}){3}(?!\d|\.\d)|localhost:\d+|:\d{4,5}\b|ssl:default|Traceback")
@@ -93,7 +93,7 @@ def test_fail_open_header_says_what_failed_not_the_python_message():
     notes = ["factuality: TypeError: sequence item 0: expected str instance, int found",
              "persona store: ValueError: could not convert string to float: 'x'",
              "coherence: over budget (2s)"]
-    header = _state_headers({"notes": notes})["x-rein-fail-open"]
+    header = state_headers({"notes": notes})["x-rein-fail-open"]
     assert header == "factuality: failed; persona store: failed; coherence: over budget (2s)"
 
 

@@ -24,8 +24,8 @@ from middleware.config import Settings
 from middleware.engine import Engine
 from middleware.models import FunctionModel, ScriptedModel, tool_call
 from middleware.proxy import create_app
-from middleware.proxy.app import model_request
-from middleware.proxy.validate import parse_body
+from middleware.proxy.routes.chat import model_request
+from middleware.proxy.routes.validate import parse_body
 
 CPU_MS = 1500.0     # CPU the process spends on the request (target 100 ms of rein's time; seen ~70 ms).
                     # CPU, not wall time: another job on the machine stretches wall time, not CPU.

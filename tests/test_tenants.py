@@ -13,7 +13,7 @@ from middleware.config import Settings
 from middleware.engine import Engine
 from middleware.models import ScriptedModel
 from middleware.proxy import create_app
-from middleware.proxy.ops import ApiKeys, parse_key
+from middleware.proxy.ops.guards import ApiKeys, parse_key
 from policies.loader import load_policy
 from refiners.store import MAX_ERRORS, ProfileKeeper, open_store, tenant
 from tests.fake_upstream import asgi_client, openai_client
@@ -178,7 +178,7 @@ async def test_failed_updates_keep_a_bounded_list_of_errors():
 def test_admin_key_is_compared_through_digests_of_one_length(monkeypatch):
     import hmac
 
-    from middleware.proxy import admin
+    from middleware.proxy.ops import admin
 
     calls = []
     real = hmac.compare_digest

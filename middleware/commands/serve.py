@@ -62,7 +62,7 @@ def guard_connections(settings: Settings) -> str:
     """Configure this process's slow-header guard; returns its import path for uvicorn's ``http``."""
     import resource
 
-    from middleware.proxy.conn_guard import IMPORT_PATH, GuardedHTTP
+    from middleware.proxy.ops.conn_guard import IMPORT_PATH, GuardedHTTP
 
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     fallback = min(1000, soft // 2) if soft != resource.RLIM_INFINITY else 1000
@@ -73,8 +73,9 @@ def guard_connections(settings: Settings) -> str:
 def app_factory():
     """Module-level factory for uvicorn's workers: each process builds its own engine from the
     settings the parent resolved (``REIN_SETTINGS_JSON``), or from ``REIN_*`` variables."""
-    from middleware.proxy import create_app, rules_only
-    from middleware.proxy.ops_metrics import setup_tracing
+    from middleware.proxy import create_app
+    from middleware.proxy.ops import rules_only
+    from middleware.proxy.ops.metrics import setup_tracing
 
     raw = os.environ.get("REIN_SETTINGS_JSON")
     settings = Settings.model_validate_json(raw) if raw else Settings.from_env()
@@ -88,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from middleware.engine import Engine
-    from middleware.proxy import create_app, rules_only
+    from middleware.proxy import create_app
+    from middleware.proxy.ops import rules_only
 
     try:  # a bad setting or policy stops start-up here, with one line per problem and no traceback
         settings = Settings.from_env(host=args.host, port=args.port, upstream=args.upstream,
@@ -131,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
         os.environ["REIN_SETTINGS_JSON"] = settings.model_dump_json()
         uvicorn.run("middleware.commands.serve:app_factory", factory=True, workers=settings.workers, **limits)
         return 0
-    from middleware.proxy.ops_metrics import setup_tracing
+    from middleware.proxy.ops.metrics import setup_tracing
 
     setup_tracing()
     uvicorn.run(rules_only.wrap(create_app(settings, engine, serving=True), engine), **limits)

@@ -12,6 +12,7 @@ from typing import Any, AsyncIterator, NamedTuple
 import aiohttp
 import orjson
 
+from middleware.models.forward import Forwarded, forward
 from middleware.redact import redact
 from policies.messages import AssistantMessage, dump_messages
 from policies.chat_model import PASSED_THROUGH_STATUS, Capabilities, ModelError, ModelRequest, ModelResponse
@@ -156,13 +157,6 @@ async def sse_batches(resp: aiohttp.ClientResponse) -> AsyncIterator[list[bytes]
     raise ModelError("upstream stream ended before [DONE]", 502, "upstream_stream_broken")
 
 
-async def iter_sse(resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
-    """The ``data:`` payloads of an SSE body one by one (see ``sse_batches``)."""
-    async for batch in sse_batches(resp):
-        for data in batch:
-            yield data
-
-
 class OpenAICompatModel:
     """A chat model behind an OpenAI-compatible base URL (``http://host:port/v1``)."""
 
@@ -272,6 +266,10 @@ class OpenAICompatModel:
             if isinstance(chunk, dict) and chunk.get("error"):
                 raise upstream_error(502, data)
             yield chunk
+
+    async def forward(self, path: str, body: bytes, headers: dict[str, str], stream: bool = False) -> Forwarded:
+        """POST raw bytes to another endpoint (``/responses``, ``/messages``): the answer as it came (forward.py)."""
+        return await forward(self, path, body, headers, stream)
 
     async def list_models(self) -> list[dict[str, Any]]:
         try:

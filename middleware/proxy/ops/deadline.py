@@ -44,7 +44,7 @@ class Deadline:
     def __init__(self, app: Any, seconds: float, state: Any):
         self.app = app
         self.seconds = seconds
-        self.state = state  # ops.DrainState: ``running`` (the timeouts to cut) and ``cutting``
+        self.state = state  # drain.DrainState: ``running`` (the timeouts to cut) and ``cutting``
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope["path"] in OPEN_PATHS:

@@ -26,7 +26,7 @@ from typing import Any
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 log = logging.getLogger("rein.ops")
-IMPORT_PATH = "middleware.proxy.conn_guard:GuardedHTTP"
+IMPORT_PATH = "middleware.proxy.ops.conn_guard:GuardedHTTP"
 
 
 class GuardedHTTP(AutoHTTPProtocol):  # type: ignore[misc, valid-type]

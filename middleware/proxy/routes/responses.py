@@ -13,18 +13,19 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from middleware.proxy import responses_map as rmap
 from middleware.proxy.errors import ProxyError, error_response
-from middleware.proxy.limits import off_loop
-from middleware.proxy.protocol import ProtocolRoute, Turn, tenant_of
 from middleware.proxy.response_store import ResponseStore, open_response_store
-from middleware.proxy.responses_stream import ResponsesEncoder
-from policies.chat_model import ModelResponse
+import middleware.proxy.routes.responses_map as rmap
+from middleware.proxy.routes.limits import off_loop
+from middleware.proxy.routes.relay import relay_forward
+from middleware.proxy.routes.responses_reply import ResponsesEncoder, render
+from middleware.proxy.routes.route import Body, Route, Turn, tenant_of
+from policies.chat_model import ModelRequest, ModelResponse
 
 log = logging.getLogger("rein.proxy")
 
 
-class ResponsesRoute(ProtocolRoute):
+class ResponsesRoute(Route):
     protocol = "responses"
     upstream_path = "/responses"
 
@@ -32,17 +33,18 @@ class ResponsesRoute(ProtocolRoute):
         super().__init__(engine, settings)
         self.store = store if store is not None else open_response_store(settings.response_db)
 
-    async def parse(self, data: dict[str, Any], request: Request) -> Turn:
+    async def parse(self, body: Body, raw: bytes, request: Request) -> Turn:
+        data = body.data
         tenant = tenant_of(request)
         items = rmap.input_items(data)
         prior = await self._prior(data.get("previous_response_id"), tenant)
         headers = {"authorization": request.headers["authorization"]} if "authorization" in request.headers else {}
-        mreq = await off_loop(getattr(request.state, "rein_body_bytes", 0), rmap.to_request, data, prior + items, headers)
+        mreq = await off_loop(len(raw), rmap.to_request, data, prior + items, headers)
         echo = rmap.echo_of(data)
         echo["previous_response_id"] = data.get("previous_response_id")
         keep = self.store is not None and data.get("store") is not False
         echo["store"] = keep
-        return Turn(mreq, bool(data.get("stream")), echo, prior + items, keep, tenant)
+        return Turn(mreq, body.stream, echo, prior + items, keep, tenant)
 
     async def _prior(self, previous: Any, tenant: str) -> list[dict[str, Any]]:
         if previous is None:
@@ -60,15 +62,22 @@ class ResponsesRoute(ProtocolRoute):
         # Instructions are not carried over (as on OpenAI): the context holds input and output items only.
         return record["context"] + record["response"]["output"]
 
-    def render(self, turn: Turn, final: ModelResponse, owned: set[str]) -> dict[str, Any]:
-        return rmap.render(rmap.new_id("resp_"), final, turn.echo, owned)
+    def render(self, turn: Turn, final: ModelResponse) -> dict[str, Any]:
+        return render(rmap.new_id("resp_"), final, turn.echo)
 
-    def encoder(self, turn: Turn, owned: set[str]) -> ResponsesEncoder:
+    def encoder(self, turn: Turn) -> ResponsesEncoder:
         return ResponsesEncoder(rmap.new_id("resp_"), turn.echo, turn.request.model or "")
 
     def error(self, status: int, message: str, code: str | None = None, param: str | None = None,
               headers: dict[str, str] | None = None) -> Response:
         return error_response(status, message, code, param, headers)  # the Responses API uses OpenAI's shape
+
+    async def relay(self, agent: Any, raw: bytes, body: Body, request: Request, base: dict[str, str],
+                    start: float) -> Response:
+        """Bytes both ways: the upstream speaks Responses (``upstream_protocol``) and no stage runs."""
+        headers = agent.headers({"authorization": request.headers.get("authorization", "")})
+        fault = self.encoder(Turn(ModelRequest(messages=[]))).error
+        return await relay_forward(agent, self.protocol, self.upstream_path, raw, body.data, headers, base, start, fault)
 
     async def kept(self, turn: Turn, body: dict[str, Any]) -> None:
         if turn.store and body.get("status") in ("completed", "incomplete"):

@@ -1,14 +1,13 @@
-"""OpenAI Responses <-> rein's typed messages (Chat Completions shape).
+"""OpenAI Responses request -> rein's typed request (Chat Completions shape).
 
 Input items become messages: ``message`` items by role, ``function_call`` items join the
 assistant message before them as tool calls, ``function_call_output`` items become tool
 messages. Item ``id``/``status`` are Responses bookkeeping (rein's own output carries new ones);
 every other field rein does not know stays on the message, part or request and goes on.
-``responses_items.items_of`` is the inverse, so a dialogue survives the round trip.
+The reply's way back (a response object, or its stream events) is responses_reply.py.
 """
 from __future__ import annotations
 
-import time
 import uuid
 from typing import Any
 
@@ -16,7 +15,7 @@ from pydantic import ValidationError
 
 from middleware.proxy.errors import ProxyError
 from policies.messages import AssistantMessage, FunctionCall, Message, ToolCall, ToolMessage, parse_messages
-from policies.chat_model import ModelRequest, ModelResponse
+from policies.chat_model import ModelRequest
 
 ROLES = ("user", "system", "developer", "assistant")
 _BOOKKEEPING = ("type", "id", "status")
@@ -243,60 +242,6 @@ def _first_error(e: Exception) -> str:
         err = e.errors()[0]
         return f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
     return "an item of this type does not take these fields"  # a TypeError's own words name rein's classes
-
-
-# ---- response --------------------------------------------------------------------------
-def usage_out(usage: dict[str, Any] | None) -> dict[str, Any] | None:
-    if usage is None:
-        return None
-    cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens", 0)
-    reasoning = (usage.get("completion_tokens_details") or {}).get("reasoning_tokens", 0)
-    i, o = usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
-    return {"input_tokens": i, "input_tokens_details": {"cached_tokens": cached}, "output_tokens": o,
-            "output_tokens_details": {"reasoning_tokens": reasoning}, "total_tokens": usage.get("total_tokens", i + o)}
-
-
-def text_part(text: str) -> dict[str, Any]:
-    return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
-
-
-def output_items(message: AssistantMessage, owned: set[str]) -> list[dict[str, Any]]:
-    items = []
-    content = message.content
-    parts = [text_part(content)] if isinstance(content, str) and content else [
-        text_part(p.get("text", "")) if p.get("type") == "text" else p for p in content or [] if isinstance(p, dict)]
-    extra = {k: v for k, v in (message.model_extra or {}).items() if v is not None}
-    if extra.get("refusal"):
-        parts.append({"type": "refusal", "refusal": extra.pop("refusal")})
-    if parts:
-        items.append({"type": "message", "id": new_id("msg_"), "status": "completed", "role": "assistant",
-                      "content": parts, **extra})
-    for call in message.tool_calls or []:
-        if call.function.name in owned:  # rein-owned tools never reach the client
-            continue
-        items.append({"type": "function_call", "id": new_id("fc_"), "call_id": call.id, "name": call.function.name,
-                      "arguments": call.function.arguments, "status": "completed", **(call.model_extra or {})})
-    return items
-
-
-def response_object(resp_id: str, output: list[dict[str, Any]], turn_echo: dict[str, Any], model: str,
-                    finish_reason: str | None, usage: dict[str, Any] | None, status: str = "completed",
-                    raw: dict[str, Any] | None = None) -> dict[str, Any]:
-    incomplete = {"length": "max_output_tokens", "content_filter": "content_filter"}.get(finish_reason or "")
-    body: dict[str, Any] = {
-        "id": resp_id, "object": "response", "created_at": int(time.time()),
-        "status": "incomplete" if incomplete and status == "completed" else status,
-        "error": None, "incomplete_details": {"reason": incomplete} if incomplete else None,
-        "model": model, "output": output, "usage": usage_out(usage), **turn_echo}
-    for key, value in (raw or {}).items():  # upstream fields rein does not model come back as they were
-        if key not in ("id", "object", "created", "model", "choices", "usage") and key not in body:
-            body[key] = value
-    return body
-
-
-def render(resp_id: str, final: ModelResponse, echo: dict[str, Any], owned: set[str]) -> dict[str, Any]:
-    return response_object(resp_id, output_items(final.message, owned), echo, final.model or echo.get("model") or "",
-                           final.finish_reason, final.usage, raw=final.raw)
 
 
 def echo_of(data: dict[str, Any]) -> dict[str, Any]:

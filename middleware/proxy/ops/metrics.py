@@ -1,4 +1,4 @@
-"""rein's OpenTelemetry metrics, exposed in Prometheus format on ``/metrics``.
+"""rein's OpenTelemetry metrics, exposed in Prometheus format on ``/metrics`` by ``Metrics``.
 
 Instruments: ``rein.requests`` and ``rein.errors`` (by route and status), ``rein.added_latency``
 (ms rein spent on top of the upstream), ``rein.detections`` (by error type),
@@ -136,3 +136,61 @@ def setup_tracing() -> bool:
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
     return True
+
+
+class Metrics:
+    """Serves ``GET /metrics`` and records every request from what the response says: status,
+    ``x-rein-overhead-ms`` (rein's added latency), ``x-rein-diagnosis`` and ``x-rein-refined``
+    (for streams, the closing ``: rein {...}`` comment). No request content is read."""
+
+    def __init__(self, app: Any, meters: Instruments | None = None):
+        self.app = app
+        self.meters = meters or instruments()
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        if scope["path"] == "/metrics" and scope["method"] == "GET":
+            body, content_type = render_metrics()
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-type", content_type.encode())]})
+            return await send({"type": "http.response.body", "body": body})
+        route = _route(scope["path"])
+        seen: dict[str, Any] = {"status": 500, "stream_error": False, "left": False, "started": False}
+
+        async def listen() -> Any:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                seen["left"] = True
+            return message
+
+        async def watch(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                seen["status"] = message["status"]
+                seen["started"] = not seen["left"]
+                self.meters.response_headers(route, message.get("headers", ()))
+            elif message["type"] == "http.response.body":
+                self.meters.body_piece(message.get("body", b""), seen)
+            await send(message)
+
+        try:
+            await self.app(scope, listen, watch)
+        finally:
+            # A client that hung up before its answer began is no server error: 499, as nginx logs it.
+            status = CLIENT_CLOSED if seen["left"] and not seen["started"] else seen["status"]
+            self.meters.finished(route, status, seen["stream_error"])
+
+
+CLIENT_CLOSED = 499
+_ROUTES = frozenset({"/v1/chat/completions", "/v1/models", "/v1/responses", "/v1/messages", "/v1/messages/count_tokens"})
+
+
+def _route(path: str) -> str:
+    """A low-cardinality label: user ids and response ids in paths must not become metric series."""
+    if path in _ROUTES:
+        return path
+    if path.startswith("/v1/rein/profiles/"):
+        return "/v1/rein/profiles/{user}"
+    if path.startswith("/v1/responses/"):
+        return "/v1/responses/{response_id}"
+    return "other"

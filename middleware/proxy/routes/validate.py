@@ -8,7 +8,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from middleware.proxy.errors import ProxyError
-from middleware.proxy.limits import OFF_LOOP_BYTES, check_brackets, check_shape, gc_paused
+from middleware.proxy.routes.limits import OFF_LOOP_BYTES, check_brackets, check_shape, gc_paused
 from policies.limits import MAX_DEPTH, too_deep
 from policies.messages import AssistantMessage, Message, ToolMessage
 

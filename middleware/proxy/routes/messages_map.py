@@ -1,4 +1,5 @@
-"""Anthropic Messages <-> rein's typed messages (Chat Completions shape).
+"""Anthropic Messages request -> rein's typed request (Chat Completions shape); the reply's way
+back is messages_reply.py.
 
 ``system`` becomes a system message; ``text`` and ``image`` blocks become content parts;
 ``tool_use`` blocks become the assistant's tool calls; each ``tool_result`` block becomes a tool
@@ -9,30 +10,22 @@ not read (``cache_control`` ...) stay on the part and go on; so do unknown reque
 """
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import orjson
 from pydantic import ValidationError
 
 from middleware.proxy.errors import ProxyError
-from middleware.redact import redact
 from policies.messages import AssistantMessage, FunctionCall, Message, ToolCall, ToolMessage, parse_messages
-from policies.chat_model import ModelRequest, ModelResponse
+from policies.chat_model import ModelRequest
 
 ERROR_MARK = "[error] "
 CONSUMED = {"model", "messages", "system", "tools", "tool_choice", "max_tokens", "stop_sequences", "stream",
             "metadata"}
-STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "function_call": "tool_use",
-                "content_filter": "refusal"}
 
 
 def bad(message: str, param: str | None = None, code: str = "invalid_value") -> ProxyError:
     return ProxyError(400, message, code, param)
-
-
-def new_id() -> str:
-    return "msg_" + uuid.uuid4().hex[:24]
 
 
 # ---- request ---------------------------------------------------------------------------
@@ -226,49 +219,3 @@ def tool_choice_in(choice: Any) -> tuple[Any, bool | None]:
             raise bad("tool_choice.name: a 'tool' choice names the tool", "tool_choice.name")
         return {"type": "function", "function": {"name": choice["name"]}}, parallel
     return {"auto": "auto", "any": "required", "none": "none"}[kind], parallel
-
-
-# ---- response --------------------------------------------------------------------------
-def usage_out(usage: dict[str, Any] | None) -> dict[str, Any]:
-    usage = usage or {}
-    out = {"input_tokens": usage.get("prompt_tokens", 0), "output_tokens": usage.get("completion_tokens", 0)}
-    cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens")
-    if cached:
-        out["cache_read_input_tokens"] = cached
-    return out
-
-
-def tool_input(arguments: str) -> dict[str, Any]:
-    """Anthropic's ``input`` is an object; arguments that are not one are kept under 'arguments'."""
-    try:
-        value = orjson.loads(arguments or "{}")
-    except orjson.JSONDecodeError:
-        return {"arguments": arguments}
-    return value if isinstance(value, dict) else {"arguments": value}
-
-
-def render(final: ModelResponse, model: str | None, owned: set[str]) -> dict[str, Any]:
-    message = final.message
-    content: list[dict[str, Any]] = []
-    if isinstance(message.content, str) and message.content:
-        content.append({"type": "text", "text": message.content})
-    elif isinstance(message.content, list):
-        content += [{"type": "text", "text": p.get("text", "")} for p in message.content
-                    if isinstance(p, dict) and p.get("type") == "text"]
-    calls = [c for c in message.tool_calls or [] if c.function.name not in owned]  # rein's own stay inside rein
-    content += [{"type": "tool_use", "id": c.id, "name": c.function.name, "input": tool_input(c.function.arguments)}
-                for c in calls]
-    stop = "tool_use" if calls else STOP_REASONS.get(final.finish_reason or "stop", "end_turn")
-    if stop == "tool_use" and not calls:
-        stop = "end_turn"
-    return {"id": new_id(), "type": "message", "role": "assistant", "model": final.model or model or "",
-            "content": content, "stop_reason": stop, "stop_sequence": None, "usage": usage_out(final.usage)}
-
-
-_ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
-                404: "not_found_error", 413: "request_too_large", 422: "invalid_request_error",
-                429: "rate_limit_error", 501: "not_supported_error", 503: "overloaded_error", 504: "timeout_error"}
-
-
-def error_body(status: int, message: str) -> dict[str, Any]:
-    return {"type": "error", "error": {"type": _ERROR_TYPES.get(status, "api_error"), "message": redact(message)}}
