@@ -24,6 +24,10 @@ class Detection(BaseModel):
     # True when the tool call named by ``call_id`` must not reach the client as drafted.
     hold: bool = False
     call_id: str | None = None
+    # What the user may be told when the call is dropped: plain words, no values (the evidence is
+    # for the agent's plan and the decision log). Empty: consumers fall back to the evidence. Not
+    # dumped: the JSON of a diagnosis (CLI, logs) stays what it was, the wording is derived.
+    notice: str = Field("", exclude=True)
 
     @property
     def label(self) -> str:

@@ -139,7 +139,7 @@ def without_dropped(final: ModelResponse, dropped: list[Detection] | None) -> tu
     names = {c.id: c.function.name for c in calls}
     reasons: dict[str, list[str]] = {}
     for d in dropped:
-        reasons.setdefault(d.call_id or "", []).append(d.evidence or d.rule_id)
+        reasons.setdefault(d.call_id or "", []).append(d.notice or d.evidence or d.rule_id)
     said = " ".join(f"I did not carry out {names.get(i, 'a tool call')}: {'; '.join(dict.fromkeys(r))}."
                     for i, r in reasons.items())
     text = text_of(final.message)

@@ -149,3 +149,18 @@ def test_negated_conditional_and_question_claims_are_not_claims():
     for reply in ("Your order has not been cancelled yet.", "Once it has been cancelled you get a mail.",
                   "Should it be cancelled?", "It can't be cancelled: it has shipped."):
         assert claims([*LOOKED_UP], reply) == [], reply
+
+
+# ---- what the user is told when a held call is dropped -------------------------------------------
+def test_the_drop_notice_is_plain_words_without_the_evidence_values():
+    from middleware.action_hold import without_dropped
+    from middleware.models.testing import as_response
+
+    checker = ActionChecker(parse_policy(PACK).actions)
+    d = draft("cancel_order", {"order_id": "O-9999"})
+    held = [x for x in checker.check([*LOOKED_UP, UserMessage(content="yes")], d) if x.hold]
+    assert [x.rule for x in held] == ["action:builtin/unknown_id"] and "O-9999" in held[0].evidence
+    final, notice = without_dropped(as_response(d, "m"), held)
+    assert notice == "I did not carry out cancel_order: it refers to something neither you nor our records " \
+                     "mentioned in this conversation."
+    assert "O-9999" not in notice and "order_id" not in notice

@@ -20,6 +20,14 @@ from policies.actions import ActionSettings, BindSpec
 from policies.cel_names import ALL
 from policies.messages import AssistantMessage, Message, ToolCall, text_of
 
+# What the user is told when a call a built-in check held is dropped (the agent gets ADVICE and the
+# evidence): plain words, no ids or values.
+NOTICE = {
+    "unconfirmed_write": "it needs your explicit confirmation first",
+    "unknown_id": "it refers to something neither you nor our records mentioned in this conversation",
+    "repeated_failed_write": "the same request had already failed with the same details",
+    "untrusted_argument": "it used details that came from content I read, not from you",
+}
 # What the agent is told for each built-in check when a call is held.
 ADVICE = {
     "unconfirmed_write": "List the action's details to the user and ask for an explicit yes; call it only after that yes.",
@@ -123,7 +131,8 @@ class ActionChecker:
                     name, args, facts.calls, [*facts.user_texts, facts.system])):
                 # the taxonomy's untrusted_instruction plan comes with it (Cascade._diagnosis)
                 out.append(Detection(type="untrusted_instruction", subtype="untrusted_argument", evidence=said,
-                                     rule="action:builtin/untrusted_argument", call_id=call.id, hold=mode == "plan"))
+                                     rule="action:builtin/untrusted_argument", call_id=call.id, hold=mode == "plan",
+                                     notice=NOTICE["untrusted_argument"]))
         if tool.rules and args is not None:
             out += self._rules(call, tool, args, facts)
         return out
@@ -141,7 +150,8 @@ class ActionChecker:
                 shown = {var: _project(bound[var], read) for var, read in r.reads.items() if var in bound}
                 out.append(Detection(type="action_violation", subtype=r.rule.id, rule=f"action:{r.rule.id}",
                                      evidence=f"{r.rule.reason.strip()} ({_evidence(tool.name, shown, r.reads)})",
-                                     hold=r.rule.on_violation == "plan", call_id=call.id))
+                                     hold=r.rule.on_violation == "plan", call_id=call.id,
+                                     notice=" ".join(r.rule.reason.split()).rstrip(".")))
         return out
 
     def _bound(self, tool: ToolPlan, args: dict[str, Any], facts: Facts) -> dict[str, Any]:
@@ -203,7 +213,7 @@ def _judge(program: Any, context: Any) -> Any:
 
 def _builtin(check: str, evidence: str, mode: str, call_id: str | None) -> Detection:
     return Detection(type="action_violation", subtype=check, rule=f"action:builtin/{check}", evidence=evidence,
-                     hold=mode == "plan", call_id=call_id)
+                     hold=mode == "plan", call_id=call_id, notice=NOTICE.get(check, ""))
 
 
 def _project(value: Any, read: Any) -> Any:
