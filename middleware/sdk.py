@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+from datetime import datetime
 from typing import Any, Callable, Sequence
 
 from middleware.adapters.function_agent import Call, FunctionAgent, current_call, reshape
@@ -90,16 +91,19 @@ class Rein:
         return run_sync(self.aforget(user))
 
     # ---- a plain model call ----------------------------------------------------------
-    async def acomplete(self, messages: list[Any], tools: list[dict[str, Any]] | None = None,
-                        **settings: Any) -> Any:
-        """One turn on ``model`` with the stages around it: the final AssistantMessage, with ``.rein``."""
+    async def acomplete(self, messages: list[Any], tools: list[dict[str, Any]] | None = None, *,
+                        now: datetime | str | None = None, **settings: Any) -> Any:
+        """One turn on ``model`` with the stages around it: the final AssistantMessage, with ``.rein``.
+        ``now``: the dialogue's time for the pack's action rules (as the proxy's ``x-rein-now``)."""
         pipeline = self.engine.pipeline()
-        request = ModelRequest(messages=as_rein_messages(messages), tools=tools, extra=settings)
+        request = ModelRequest(messages=as_rein_messages(messages), tools=tools, extra=settings,
+                               headers=now_headers(pipeline, now))
         state = await run_turn(pipeline, request)
         return attach(state["final"].message, ReinReport.from_state(pipeline.policy.name, state))
 
-    def complete(self, messages: list[Any], tools: list[dict[str, Any]] | None = None, **settings: Any) -> Any:
-        return run_sync(self.acomplete(messages, tools, **settings))
+    def complete(self, messages: list[Any], tools: list[dict[str, Any]] | None = None, *,
+                 now: datetime | str | None = None, **settings: Any) -> Any:
+        return run_sync(self.acomplete(messages, tools, now=now, **settings))
 
     # ---- the three wrappers ----------------------------------------------------------
     def guard(self, fn: Callable[..., Any] | None = None, *, policy: str | Policy | None = None) -> Any:
@@ -107,7 +111,8 @@ class Rein:
 
         The guarded function takes the same arguments and returns what ``fn`` returned (text,
         a message dict, ...), revised where rein refined it, with ``.rein`` (a ReinReport).
-        Extra arguments reach ``fn`` unchanged on every agent call of the turn.
+        Extra arguments reach ``fn`` unchanged on every agent call of the turn, but ``rein_now``:
+        the dialogue's time for the pack's action rules (a datetime or ISO text), kept by rein.
         """
         if fn is None:
             return functools.partial(self.guard, policy=policy)
@@ -117,10 +122,12 @@ class Rein:
 
         async def turn(caller: CallerContext, messages: list[Any], tools: list[dict[str, Any]] | None,
                        args: tuple, kwargs: dict[str, Any]) -> Any:
+            headers = now_headers(pipeline, kwargs.pop("rein_now", None))
             call = Call(args, kwargs, caller)
             token = current_call.set(call)
             try:
-                state = await run_turn(pipeline, ModelRequest(messages=as_rein_messages(messages), tools=tools))
+                state = await run_turn(pipeline, ModelRequest(messages=as_rein_messages(messages), tools=tools,
+                                                              headers=headers))
             finally:
                 current_call.reset(token)
             original = call.returned[-1] if call.returned else None
@@ -155,6 +162,15 @@ class Rein:
         from middleware.adapters.agent_middleware import ReinMiddleware
 
         return ReinMiddleware(self.engine, policy=policy)
+
+
+def now_headers(pipeline: Pipeline, now: datetime | str | None) -> dict[str, str]:
+    """``now`` under each request header the pack reads its time from (``actions.now``), else
+    ``x-rein-now``: what the pipeline reads, as from the proxy's clients."""
+    if now is None:
+        return {}
+    text = now.isoformat() if isinstance(now, datetime) else str(now)
+    return {h: text for h in pipeline.reads_headers or ["x-rein-now"]}
 
 
 def _model(spec: ModelSpec, api_key: str | None) -> ChatModel | None:

@@ -194,3 +194,57 @@ async def test_a_call_a_graph_ran_inside_its_run_is_reported_not_held():
     assert cancelled == ["ABC123"] and out["messages"][-1].content == "Cancelled."
     assert [d.rule_id for d in report.flagged_calls] == [RULE] and report.held_calls == []
     assert any("reported, not held" in n for n in report.notes)
+
+
+CLOCK_PACK = """
+name: clock
+extends: structural
+actions:
+  now: [{header: x-rein-now}]
+  records:
+    order: {from: [{tool: get_order, key: args.order_id}], fields: {placed_at: datetime}}
+  tools:
+    cancel_order: {bind: {order: args.order_id}}
+    get_order: {write: false}
+  rules:
+    - id: cancel_within_a_day
+      tool: cancel_order
+      condition: now - order.placed_at <= duration("24h")
+      reason: An order can be cancelled within 24 hours of being placed.
+"""
+LOOKED_UP = [{"role": "user", "content": "Cancel order O-1 please."},
+             {"role": "assistant", "content": None, "tool_calls": [
+                 {"id": "g1", "type": "function", "function": {"name": "get_order", "arguments": '{"order_id": "O-1"}'}}]},
+             {"role": "tool", "tool_call_id": "g1", "content": '{"order_id": "O-1", "placed_at": "2024-05-01T10:00:00"}'}]
+
+
+def test_the_sdk_passes_the_dialogues_time_to_the_action_rules():
+    from datetime import datetime, timezone
+
+    from policies.loader import parse_policy
+
+    def rein_with(replies):
+        return Rein(policy=parse_policy(CLOCK_PACK), model=ScriptedModel(replies, cycle=True))
+
+    in_time = rein_with([tool_call("cancel_order", {"order_id": "O-1"}, id="c1")])
+    reply = in_time.complete(LOOKED_UP, now="2024-05-01T12:00:00")
+    assert [c.function.name for c in reply.tool_calls] == ["cancel_order"]
+    late = rein_with([tool_call("cancel_order", {"order_id": "O-1"}, id="c1")])
+    reply = late.complete(LOOKED_UP, now=datetime(2024, 5, 3, tzinfo=timezone.utc))
+    assert not reply.tool_calls
+    assert reply.content.endswith("I did not carry out cancel_order: An order can be cancelled within 24 hours of being placed.")
+    # without a time the rule cannot be judged: the call goes out (rein holds only on evidence)
+    unknown = rein_with([tool_call("cancel_order", {"order_id": "O-1"}, id="c1")])
+    assert [c.function.name for c in unknown.complete(LOOKED_UP).tool_calls] == ["cancel_order"]
+
+    guarded_rein = rein_with([])
+    seen = []
+
+    @guarded_rein.guard
+    def agent(messages, tools=None):
+        seen.append(messages)
+        return {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "cancel_order", "arguments": '{"order_id": "O-1"}'}}]}
+
+    held = agent(LOOKED_UP, rein_now="2024-05-03T00:00:00")
+    assert "within 24 hours" in str(held) and len(seen) == 3  # asked, then re-asked twice, then dropped
