@@ -15,12 +15,12 @@ import orjson
 # The first rule that names a frame, innermost frame first, is the sample's cause.
 CAUSES = (
     ("logging", ("logging/__init__.py",)),
-    ("metrics / tracing export", ("opentelemetry/", "ops_metrics.py", "prometheus_client/", "middleware/tracing.py")),
+    ("metrics / tracing export", ("opentelemetry/", "proxy/ops/metrics.py", "prometheus_client/", "middleware/tracing.py")),
     ("decision log", ("middleware/decisions/",)),
-    ("body parse + structural limits", ("validate.py:.* _load", "validate.py:.* load_body", "proxy/limits.py",
+    ("body parse + structural limits", ("validate.py:.* _load", "validate.py:.* load_body", "proxy/routes/limits.py",
                                        "policies/limits.py", "validate.py:.* check_depth")),
-    ("request validation (pydantic)", ("pydantic/", "pydantic_core/", "proxy/validate.py", "policies/messages.py",
-                                       "responses_map.py", "anthropic_map.py")),
+    ("request validation (pydantic)", ("pydantic/", "pydantic_core/", "proxy/routes/validate.py", "policies/messages.py",
+                                       "responses_map.py", "messages_map.py")),
     ("evidence building (refiners)", ("refiners/evidence.py", "refiners/records.py", "refiners/facts.py",
                                       "refiners/turn.py")),
     ("refiners (planner, checks)", ("refiners/",)),

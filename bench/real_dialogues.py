@@ -240,7 +240,7 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
 
 async def measure_async(path: Path = DATA, policies: tuple[str, ...] = POLICIES, replay: bool = True) -> dict[str, Any]:
     tools, trajs = load(path)
-    # As `rein serve` runs the collector (middleware/proxy/gc_schedule.py): the start-up heap (here
+    # As `rein serve` runs the collector (middleware/proxy/ops/gc_schedule.py): the start-up heap (here
     # also the corpus) frozen, young passes at CPython's thresholds, full passes only between
     # requests — here between policies, outside every measured turn.
     thresholds = gc.get_threshold()

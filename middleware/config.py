@@ -37,7 +37,7 @@ class Settings(BaseModel):
                                                 "stream; default: upstream_timeout_s")
     ready_check_upstream: bool = Field(True, description="/readyz probes the upstream (cached); false: no probe")
     ready_probe_ttl_s: float = Field(5.0, ge=0, description="how long a readiness probe's answer is reused")
-    # Serving and operations (middleware/proxy/ops.py, `rein serve`).
+    # Serving and operations (middleware/proxy/ops/, `rein serve`).
     api_keys: list[str] = Field(default_factory=list, description="inbound keys clients must send; empty: no check")
     rate_limit_rpm: float | None = Field(None, gt=0, description="requests per minute per key, per worker")
     rate_limit_burst: int | None = Field(None, gt=0)
@@ -46,7 +46,7 @@ class Settings(BaseModel):
     limit_concurrency: int | None = Field(None, gt=0, description="past this many connections, 503")
     timeout_keep_alive_s: float = Field(5.0, ge=0)
     timeout_graceful_shutdown_s: float = Field(30.0, ge=0)
-    # Slow clients (middleware/proxy/conn_guard.py): headers trickled a byte at a time held connections open.
+    # Slow clients (middleware/proxy/ops/conn_guard.py): headers trickled a byte at a time held connections open.
     header_timeout_s: float = Field(10.0, gt=0, description="a request's headers must arrive within this many "
                                     "seconds of the connection opening or the previous response ending")
     max_idle_connections: int | None = Field(None, gt=0, description="connections per worker that may wait for a "
@@ -59,7 +59,7 @@ class Settings(BaseModel):
     admin_key: str | None = Field(None, description="operator key for /v1/rein/profiles; unset: those endpoints refuse")
     persona_ttl_days: float | None = Field(None, gt=0, description="profiles not updated for this long are "
                                            "neither read nor kept; unset: kept until deleted")
-    # The other wire formats (middleware/proxy/responses.py, anthropic.py).
+    # The other wire formats (middleware/proxy/routes/responses.py, messages.py).
     upstream_protocol: Literal["chat", "responses", "messages"] = Field(
         "chat", description="what the upstream URL speaks besides chat completions: under passthrough, requests "
                             "in that protocol relay as bytes")

@@ -1,4 +1,4 @@
-"""The loop probe (middleware/proxy/loop_probe.py, REIN_LOOP_PROBE) and bench/load.py --stalls' reading of it:
+"""The loop probe (middleware/proxy/ops/loop_probe.py, REIN_LOOP_PROBE) and bench/load.py --stalls' reading of it:
 a held event loop is seen, sampled where it was held, and its time put down to the right cause."""
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def test_the_report_puts_held_time_down_to_collections_and_to_the_sampled_causes
         {"kind": "lag", "start": 0.1, "end": 0.2, "ms": 100.0},
         {"kind": "gc", "start": 0.1, "end": 0.14, "gen": 2, "collected": 0, "ms": 40.0},
         {"kind": "sample", "t": 0.15, "stack": ["pydantic/main.py:600 model_validate",
-                                               "middleware/proxy/validate.py:120 _validate"]},
+                                               "middleware/proxy/routes/validate.py:120 _validate"]},
         {"kind": "sample", "t": 0.17, "stack": ["inception/structural.py:50 detect", "middleware/pipeline.py:99 diagnose"]},
         {"kind": "sample", "t": 0.18, "stack": ["uvloop/__init__.py:80 run", "middleware/commands/serve.py:132 run"]},
     ]
