@@ -35,10 +35,15 @@ BuiltinMode = Literal["plan", "flag", "off"]
 IDENT = r"^[a-z][a-z0-9_]*$"
 # Names every rule may use; a bind may not take one of them.
 RESERVED = {"args", "now", "today", "last_user", "user_turns", "tables", "tool"}
-# A pack that says nothing holds only writes it marks confirm: true (nothing, in the shipped packs)
-# and reports the rest: a pack turns a check to plan (hold and re-ask) when its tools warrant it.
+# Precision first: a built-in check holds by default only when a wrong hold would need something
+# an honest dialogue does not do. untrusted_argument holds a write only for a value found nowhere
+# but inside the instructions a tool result carried (a flagged passage: issue 23); on the dev
+# corpora every one of its holds sends a value of the planted attack and none falls on a dialogue
+# without attack (bench/real_actions.py with the AgentDojo labels; bench/injections.py). The others
+# judge what honest dialogues do too (a write with no literal "yes", an id read off a record, a
+# retry, a summary) and only report, unless a pack turns them to plan for its tools;
+# unconfirmed_write applies only to the tools a pack marks confirm: true.
 BUILTIN_MODES = {"unconfirmed_write": "plan", "unknown_id": "flag", "repeated_failed_write": "flag", "claimed_action": "flag",
-                 # a write sending a value only injected instructions gave (inception/injection.py, issue 23)
                  "untrusted_argument": "plan"}
 BUILTINS = tuple(BUILTIN_MODES)
 # A reply to "shall I go ahead?" that says yes. Operators of other languages set their own.

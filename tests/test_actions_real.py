@@ -60,3 +60,15 @@ def test_the_builtins_alone_raise_no_flood_of_holds_on_another_corpus(tmp_path):
     mine = {f"action:builtin/{c}" for c in ("unconfirmed_write", "unknown_id", "repeated_failed_write", "claimed_action")}
     held = [h for h in fig["success_holds"] if mine & set(h["rules"])]  # other checks are judged on their own
     assert len(held) <= 0.01 * ok, real_actions.report(fig, with_targets=False)
+
+
+def test_what_holds_by_default_holds_only_the_attacks_values_on_another_corpus():
+    """untrusted_argument holds by default (policies.actions.BUILTIN_MODES says why): on AgentDojo
+    every write it holds in a trajectory the benchmark counts as successful sends a value of the
+    attack the corpus labels there, and it holds nothing in the conversations without attack."""
+    if not OTHER.exists():
+        pytest.skip("../shared/data is not here")
+    fig = real_actions.measure(OTHER, "structural")
+    assert fig["held"]["successful"] > 20 and fig["unexplained_success_holds"] == 0, real_actions.report(fig)
+    clean = [h for h in fig["success_holds"] if h["at"].split("/")[-1].startswith("none")]
+    assert clean == []
