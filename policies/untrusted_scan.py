@@ -28,6 +28,8 @@ _AI_WORD = re.compile(r"ai(?![a-z])")
 _NAME_PARTS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
+_ESCAPES = ("\\n", "\\t")  # JSON's line break and tab: the letter after them starts a word
+_LABEL_END = ("\"", "'", ":")  # after a verb: the word was a JSON or YAML key, or a one-word value
 Hit = tuple[int, int, str, int]  # start, end, kind, weight
 
 
@@ -77,7 +79,7 @@ def _scan(text: str, low: str, table: list, patterns: list[re.Pattern[str]], key
         for a, b in (merge(stretches) if len(stretches) > 1 else stretches):
             for m in pattern.finditer(source, a, b):
                 s, e = m.span()
-                if s and low[s].isalpha() and low[s - 1].isalnum():
+                if s and low[s].isalpha() and low[s - 1].isalnum() and low[s - 2:s] not in _ESCAPES:
                     continue  # the patterns leave out a leading \b (it costs a regex its fast skip)
                 if kind == "override" and low[s - 1:s] in _QUOTES and low[e:e + 1] in _QUOTES:
                     continue  # 'ignore previous instructions', quoted: a text about injections
@@ -85,11 +87,16 @@ def _scan(text: str, low: str, table: list, patterns: list[re.Pattern[str]], key
     return sorted(found.values())
 
 
+def _in_word(low: str, at: int) -> bool:
+    """``at`` continues a word: a letter or digit before it, but for the "n" of a JSON "\\n"."""
+    return at > 0 and low[at - 1].isalnum() and low[at - 2:at] not in _ESCAPES
+
+
 def _positions(low: str, key: str, first: int, hi: int) -> list[int]:
     """Where ``key`` occurs from ``first`` (at most MAX_HITS places)."""
     out: list[int] = []
     if key == "ai":  # only as a word: not the "ai" of "email" or "paid"
-        places = (m.start() for m in _AI_WORD.finditer(low, first, hi) if not low[m.start() - 1:m.start()].isalpha())
+        places = (m.start() for m in _AI_WORD.finditer(low, first, hi) if not _in_word(low, m.start()))
     else:
         places = _find_all(low, key, first, hi)
     for at in places:
@@ -112,10 +119,12 @@ def imperatives(low: str, lo: int, hi: int) -> list[Hit]:
     wrapped at 72 columns puts any word at a line's start ("...adjust your standing / order it")."""
     out: list[Hit] = []
     first = _IMPERATIVE.match(low, lo, hi) if lo == 0 else None  # elsewhere a start follows a mark
-    if first:
+    if first and low[first.end():first.end() + 1] not in _LABEL_END:
         out.append((lo, first.end(), "directive", 1))
     for m in _IMPERATIVE_AFTER.finditer(low, lo, hi):
         at = m.start()
+        if low[m.end():m.end() + 1] in _LABEL_END:
+            continue  # the verb is the whole string or a key ("message": ..., send: ...), not an order
         if low[at] == "\n" and not _BULLET.match(low, at + 1, hi):
             j = at - 1
             while j >= lo and low[j] in " \t":
@@ -129,7 +138,9 @@ def imperatives(low: str, lo: int, hi: int) -> list[Hit]:
 
 
 def strong(text: str, low: str, tools: Iterable[str] = ()) -> list[Hit]:
-    words = set(low.encode("utf-8", "surrogatepass").translate(_WORD_BYTES).split())
+    # JSON text writes a line break as "\\n": "\\nUser:" holds the word "user", not "nuser"
+    plain = low.replace("\\n", "  ").replace("\\t", "  ") if "\\" in low else low
+    words = set(plain.encode("utf-8", "surrogatepass").translate(_WORD_BYTES).split())
     named = _tools_named(low, words, tools)
     present = [_STRONG_WORDS[w] for w in words & _STRONG_WORDS.keys()]
     present += dict.fromkeys(m.group() for m in _MARKS.finditer(low)).keys() & _STRONG_KEYS.keys()
@@ -150,7 +161,7 @@ def _tools_named(low: str, words: set[bytes], tools: Iterable[str]) -> list[Hit]
             continue  # a part missing from the words: the name cannot be there (a set lookup each)
         at = low.find(key)
         while at >= 0 and len(out) < MAX_HITS:
-            if not low[at - 1:at].isalnum() and not low[at + len(key):at + len(key) + 1].isalnum():
+            if not _in_word(low, at) and not low[at + len(key):at + len(key) + 1].isalnum():
                 out.append((at, at + len(key), "tool", 2))
             at = low.find(key, at + len(key))
     return out

@@ -53,6 +53,8 @@ def trie(words: Iterable[str]) -> str:
     return build(root)
 
 
+# Where a line starts: a real line break, the "\n" of JSON text, or the quote that opens a JSON string.
+LINE_START = r"(?:(?m:^)|(?<=\\n)|(?<=\"))"
 NAME_ENDS = r"(?=\s*(?:[,:;.!?)\]\n]|$|(?:who|that|reading|processing|parsing|handling)\b))"
 # Every match of a strong pattern holds one of its keys: a whole word (letters only, lowercase),
 # or for the punctuation-led patterns the mark (MARKS). The words of a text are read once, as a
@@ -103,7 +105,9 @@ STRONG: list[Signal] = [
     Signal("override", 3, TASKS, (40, 10), r"your\s+(?:new|real|actual|true|updated|primary|only|revised)\s+(?:task|instructions?|goal|objective|mission|directive|prompt|orders)\b", needs=("your",)),
     Signal("override", 3, TASKS, (10, 20), r"new\s+(?:instructions?|task|directives?|orders)\s*[:!]", needs=("new",)),
     Signal("override", 3, ("stop",), (5, 60), r"stop\s+(?:what\s+you(?:'re|\s+are)\s+doing|(?:all\s+)?(?:your\s+)?current\s+(?:task|work)|everything\s+you(?:'re|\s+are)\s+doing)", needs=("doing", "current")),
-    Signal("override", 2, ("system", "developer"), (5, 30), r"(?:system|developer)\s+(?:prompt|message|instructions?|override|mode)\b"),
+    # Naming the system prompt or a developer mode speaks as the system does (a "System:" line is the
+    # same sign, counted once); it orders nothing by itself ("the system prompt guidelines are due").
+    Signal("speaker", 2, ("system", "developer"), (5, 30), r"(?:system|developer)\s+(?:prompt|message|instructions?|override|mode)\b"),
     Signal("override", 3, ("longer",), (20, 40), r"you\s+are\s+no\s+longer\s+(?:bound|restricted|limited|an?\s+(?:ai|assistant))", needs=("no",)),
     # Keeping something from the user is 2, not 3: a product spec may well say "it signs in without
     # asking the user"; with a sign that the text speaks to the assistant, it is an order.
@@ -119,12 +123,14 @@ STRONG: list[Signal] = [
     Signal("role", 3, ROLES, (5, 30), r"\[(?:system|assistant|user|developer|admin)\]\s*(?:\(#[\w-]+\)|:)"),
     Signal("role", 2, ("<",), (5, 60), r"<\s*/?\s*(?:system|assistant|admin|developer|sys|instructions?|important|information|secret|hidden|prompt|"
                        r"(?:user|new|system|ai|agent|assistant)[_-]?(?:instructions?|prompt|message|note))\s*>"),
+    # A speaker or a user says words ("Thanks!", "cancel it"): "System: Linux" and "User: '54.20'"
+    # are a record's fields, not turns.
     Signal("speaker", 2, ("system", "assistant", "admin", "developer", "ai"), (10, 60),
-     r"(?m:^)[ \t>*_#-]{0,4}(?-i:SYSTEM|ASSISTANT|ADMIN|DEVELOPER|System|Assistant|Developer|AI(?:\s+(?:agent|assistant|model))?)"
-     r"(?:\s+(?i:message|note|prompt|instructions?|override))?\s*:[ \t]+(?=\S)"),
+     rf"{LINE_START}[ \t>*_#-]{{0,4}}(?-i:SYSTEM|ASSISTANT|ADMIN|DEVELOPER|System|Assistant|Developer|AI(?:\s+(?:agent|assistant|model))?)"
+     r"(?:\s+(?i:message|note|prompt|instructions?|override))?\s*:[ \t]+(?=\S+[ \t]+\S)"),
     # A user's turn inside data counts only beside another sign; a transcript (two user turns or
     # more) is real data, and then neither its user nor its speaker lines count (untrusted._by_kind).
-    Signal("turn", 1, ("user", "human"), (10, 10), r"(?m:^)[ \t>*_#-]{0,4}(?-i:USER|HUMAN|User|Human)\s*:[ \t]+(?=\S)"),
+    Signal("turn", 1, ("user", "human"), (10, 10), rf"{LINE_START}[ \t>*_#-]{{0,4}}(?-i:USER|HUMAN|User|Human)\s*:[ \t]+(?=[^\W\d_]\S*(?:[ \t]+\S|[.!?]))"),
     Signal("tool", 2, ("arguments", "argument", "parameters", "args", "inputs"), (200, 10),
      r"(?:use|call|invoke|run|execute|trigger)\s+(?:the\s+)?(?:`[\w.-]+`\s+|[\w.-]+\s+)?(?:tool|function)s?\b"
      r"[^.\n]{0,80}\b(?:with|using)\s+(?:the\s+)?(?:following\s+)?(?:arguments|parameters|args|inputs)\b", needs=("use", "call", "invoke", "run", "execute", "trigger")),
@@ -153,7 +159,7 @@ WEAK: list[Signal] = [
 ]
 # A sentence starts at the text's start, after end punctuation, a line break (real or the "\n" of
 # JSON text) or a quote (a JSON value); bullets, a number and "please" may stand before its verb.
-BLANK_LINE = re.compile(r"\n[ \t]*\n")
+BLANK_LINE = re.compile(r"\n[ \t]*\n|\\n[ \t]*\\n")  # in JSON text too
 SHORT_LINE = 40  # a line this short is a heading or a label, not part of a wrapped paragraph
 BULLET = re.compile(r"[ \t]*(?:[-*•>]|\d{1,2}[.)])[ \t]")
 LEAD = (r"[ \t\"'*_>•-]*(?:\d{1,2}[.)]\s*)?(?:(?:please|kindly|now|then|first|also|next|immediately|just|and|quietly"
