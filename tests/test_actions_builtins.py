@@ -145,6 +145,16 @@ def test_a_claim_naming_another_write_than_the_one_done_is_flagged():
     assert len(claims(msgs, "Your order has been cancelled.", pack)) == 1
 
 
+def test_a_claim_names_a_write_by_what_its_verb_acts_on_not_by_every_word_of_the_sentence():
+    pack = PACK + "    update_passengers: {write: true}\n    update_bags: {write: true}\n"
+    msgs = [*LOOKED_UP, *step("cancel_order", {"order_id": "O-1001"}, ORDER, "b")]
+    # a refund "per passenger" is about the refund: the write that did happen may have made it
+    assert claims(msgs, "The refund of $38 per passenger has been credited back to your card.", pack) == []
+    # what was added is the bag, passive or active: no bag write happened
+    assert len(claims(msgs, "Additionally, one checked bag has been added to your order.", pack)) == 1
+    assert len(claims(msgs, "I've added a checked bag to your order.", pack)) == 1
+
+
 def test_negated_conditional_and_question_claims_are_not_claims():
     for reply in ("Your order has not been cancelled yet.", "Once it has been cancelled you get a mail.",
                   "Should it be cancelled?", "It can't be cancelled: it has shipped."):

@@ -93,8 +93,8 @@ def _canonical(args: dict[str, Any] | None) -> bytes:
 def claimed_action(reply: str, facts: Facts, tools: ToolPlans) -> str | None:
     """A reply that says an action was done while no matching write succeeded since the user's last
     turn. A claim that names a write by a word only that write's name has ("address" for
-    update_order_address, "cancelled" for cancel_order) needs that write; any other claim
-    needs some write."""
+    update_order_address, "cancelled" for cancel_order), in its verb or in what the verb acts on,
+    needs that write; any other claim needs some write."""
     claims = [s.strip() for s in _SENTENCE.findall(reply) if _DONE.search(s) and not _NEGATED.search(s)]
     if not claims:
         return None
@@ -102,7 +102,7 @@ def claimed_action(reply: str, facts: Facts, tools: ToolPlans) -> str | None:
     writes = tools.named_writes | {c.name for c in facts.calls if tools.is_write(c.name)}
     marks = _distinctive(writes)
     for claim in claims:
-        words = set(_WORD.findall(claim.lower()))
+        words = _acted_on(claim)
         named = {tool for tool, tokens in marks.items() if any(_same_word(w, t) for w in words for t in tokens)}
         # Supported when one write it names (or, naming none, any write) succeeded: a claim
         # often names more than the action ("placed ... items"), and precision comes first.
@@ -114,6 +114,27 @@ def claimed_action(reply: str, facts: Facts, tools: ToolPlans) -> str | None:
 
 
 _WORD = re.compile(r"[a-z]{3,}")
+_ACTIVE = re.compile(r"^(?:i|we)\b|(?:^|\W)(?:i|we)\s+$")
+_CLAUSE = re.compile(r"[,;:()]|\b(?:and|but|so|then|also|while)\b")
+_PREP = re.compile(r"\b(?:of|per|for|to|on|in|with|from|at|by|into|onto|via|which|that|as|after|before)\b")
+
+
+def _acted_on(claim: str) -> set[str]:
+    """The words of what a claim says was done: its verb and the phrase the verb acts on, which is
+    the words right before a passive verb ("one checked bag has been added") or right after an
+    active one ("I've added a checked bag"), up to a clause break or a preposition. "The refund of
+    $38 per passenger has been credited" says a refund was credited; it says nothing done to the
+    passengers."""
+    low = claim.lower()
+    m = _DONE.search(low)
+    if m is None:
+        return set(_WORD.findall(low))
+    verb = _WORD.findall(m.group())[-1:]
+    if _ACTIVE.search(m.group()) or _ACTIVE.search(low[:m.start()]):
+        phrase = _PREP.split(_CLAUSE.split(low[m.end():])[0])[0]
+    else:
+        phrase = _PREP.split(_CLAUSE.split(low[:m.start()])[-1])[0]
+    return {*verb, *_WORD.findall(phrase)}
 
 
 def _distinctive(tools: set[str]) -> dict[str, set[str]]:
