@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from refiners.facts import Fact
+from refiners.facts import Fact, Row
 
 
 class Index:
@@ -12,10 +12,11 @@ class Index:
     ``refiners.message_facts``): a dialogue's evidence joins its messages' indexes, set unions in C."""
 
     __slots__ = ("facts", "by_entity", "ids", "numbers", "money", "seen", "days", "outside", "said",
-                 "tool_ids", "tool_turns", "assistant_ids", "assistant_keyed", "names", "tool_names")
+                 "tool_ids", "tool_turns", "assistant_ids", "assistant_keyed", "names", "tool_names", "rows")
 
-    def __init__(self, facts: list[Fact], ids: Iterable[str] = ()):
+    def __init__(self, facts: list[Fact], ids: Iterable[str] = (), rows: dict[tuple[int, int], Row] | None = None):
         self.facts = facts
+        self.rows: dict[tuple[int, int], Row] = rows or {}  # (turn, row) -> what else the record says
         self.by_entity: dict[str, list[Fact]] = {}
         self.ids: set[str] = set(ids)       # identifiers seen anywhere (tools, documents, user, assistant)
         self.numbers: set[Any] = set()      # every amount and count seen
@@ -83,6 +84,7 @@ def join(parts: list[Index]) -> Index:
         for e, fs in p.by_entity.items():
             out.by_entity.setdefault(e, []).extend(fs)
         out.assistant_keyed += p.assistant_keyed
+        out.rows.update(p.rows)
     for name in ("ids", "numbers", "money", "days", "tool_ids", "tool_turns", "assistant_ids", "names", "tool_names"):
         setattr(out, name, set().union(*(getattr(p, name) for p in parts)))
     for name in ("seen", "outside", "said"):

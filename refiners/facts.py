@@ -25,6 +25,9 @@ _STAMP = re.compile(r"(?P<date>(?P<y>\d{4})-(?P<mo>\d{2})-(?P<d>\d{2}))(?:T(?P<t
                     r"(?::\d{2}(?:\.\d+)?)?)(?:Z|[+-]\d{2}:\d{2})?)?"
                     r"|(?P<time2>(?P<h2>\d{1,2}):(?P<mi2>\d{2})(?::\d{2})?)")
 MAX_FACTS = 20_000
+MAX_ROWS = 5_000     # records of one message kept with their Row
+ROW_TEXTS = 6        # short text fields kept per record
+_LETTERS = re.compile(r"[A-Za-z]{3}")
 MAX_NODES = 100_000  # a walk visits at most this many nodes (a YAML alias repeats a subtree by reference)
 
 
@@ -41,6 +44,27 @@ class Fact:
     own: bool = True        # a field of its innermost record itself, not of a record nested in it
     name: str = ""          # the key as the tool wrote it ("scheduled_departure_time_est")
     anonymous: bool = False  # in a list item with no id of its own (one of several passengers)
+    row: int = -1           # the record (a mapping with ids) holding it, numbered within its message
+
+
+@dataclass(slots=True)
+class Row:
+    """What else one record says, to tell records that share an id apart (two transfers to one IBAN):
+    its short text fields (a subject, a name) and the key each of its ids sits under (sender,
+    recipient)."""
+    texts: tuple[str, ...] = ()
+    roles: dict[str, frozenset[str]] | None = None
+
+
+def _row_text(value: str) -> str | None:
+    """A text field that can tell a record apart when a sentence quotes it: words, not a flag, a
+    code or a number ("New year gift", "Spotify Premium"; not "false", "me", "EUR", "100.0")."""
+    if not 6 <= len(value) <= 80:
+        return None
+    text = " ".join(value.split())
+    if not 6 <= len(text) <= 60 or not _LETTERS.search(text) or is_id(text):
+        return None
+    return text.lower()
 
 
 def _leaf_kind(keys: frozenset[str], value: Any) -> str | None:
@@ -66,10 +90,31 @@ def _named_by(node: dict) -> list[str]:
 class _Reader:
     """Turns JSON tool results into facts: one walk, each leaf seen once."""
 
-    def __init__(self, out: list[Fact], source: str, turn: int, skip: Callable[[str], bool] | None = None):
+    def __init__(self, out: list[Fact], source: str, turn: int, skip: Callable[[str], bool] | None = None,
+                 rows: dict[int, Row] | None = None):
         self.out, self.source, self.turn, self.skip = out, source, turn, skip
         self.anonymous = False
         self.nodes = MAX_NODES
+        self.rows = rows  # filled when given: row number -> Row
+        self.row = -1     # the record being read
+        self.records = 0  # records numbered so far
+
+    def _record(self, node: dict, own: list[str]) -> None:
+        """Number a record, and keep what tells it from another record with the same ids."""
+        self.row, self.records = self.records, self.records + 1
+        if self.rows is None or len(self.rows) >= MAX_ROWS:
+            return
+        texts, roles = [], {}
+        for k, v in node.items():
+            if not isinstance(v, str) or not isinstance(k, str):
+                continue
+            if is_id(v):
+                roles[id_norm(v)] = key_words(k) | {k.lower()}  # "from"/"to" are stop words
+            elif len(texts) < ROW_TEXTS:
+                text = _row_text(v)
+                if text and not (self.skip is not None and len(v) >= 24 and self.skip(v)):
+                    texts.append(text)
+        self.rows[self.row] = Row(tuple(texts), {i: roles.get(i, frozenset()) for i in own})
 
     def walk(self, node: Any, chain: tuple[str, ...], path: tuple[str, ...], record: frozenset[str],
              anonymous: bool = False, listed: bool = False) -> None:
@@ -78,13 +123,16 @@ class _Reader:
             return
         if isinstance(node, dict):
             own = _record_ids(node) or _named_by(node)
+            outer = self.row
             if own:
                 chain, path, anonymous = tuple(own) + chain, (), False
+                self._record(node, own)
             elif listed:
                 anonymous = True
             here = record | {w for k in node if isinstance(k, str) for w in key_words(k)}
             for k, v in node.items():
                 self.walk(v, chain, (*path, str(k)), here, anonymous)
+            self.row = outer
         elif isinstance(node, list):
             for v in node:
                 self.walk(v, chain, path, record, anonymous, True)
@@ -103,6 +151,7 @@ class _Reader:
         def add(fact: Fact) -> None:
             fact.name = name
             fact.anonymous = self.anonymous
+            fact.row = self.row
             out.append(fact)
         if self.skip is not None and isinstance(value, str) and len(value) >= 24 and self.skip(value):
             return  # a field that gives the assistant instructions states no fact
@@ -143,10 +192,12 @@ class _Reader:
 
 
 def facts_from_json(data: Any, source: str, turn: int, entity: Iterable[str] = (),
-                    record: frozenset[str] = frozenset(), skip: Callable[[str], bool] | None = None) -> list[Fact]:
-    """Facts of a parsed tool result; ``skip``: string fields to leave unread (planted instructions)."""
+                    record: frozenset[str] = frozenset(), skip: Callable[[str], bool] | None = None,
+                    rows: dict[int, Row] | None = None) -> list[Fact]:
+    """Facts of a parsed tool result; ``skip``: string fields to leave unread (planted instructions);
+    ``rows``: filled with each record's ``Row``, by the number its facts carry."""
     out: list[Fact] = []
-    _Reader(out, source, turn, skip).walk(data, tuple(entity), (), frozenset(record))
+    _Reader(out, source, turn, skip, rows).walk(data, tuple(entity), (), frozenset(record))
     return out
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from policies.untrusted import instruction_spans
 from refiners.evidence_index import Index
-from refiners.facts import Fact, _record_ids, facts_from_json, facts_from_text
+from refiners.facts import Fact, Row, _record_ids, facts_from_json, facts_from_text
 from refiners.records import read_records
 from refiners.text import _ID_TOKEN, id_norm, is_id, key_words
 
@@ -45,7 +45,9 @@ def tool_facts(text: str, turn: int, entity: tuple[str, ...], record: frozenset[
             return Index(facts_from_text(data_only(text) if planted else text, "tool", turn))
         # In records, a field that carries instructions (an email body, a transaction subject) is
         # dropped, not the record around it: its amount and date are still the record's.
-        return Index(facts_from_json(data, "tool", turn, entity, record, skip=_planted if planted else None))
+        rows: dict[int, Row] = {}
+        facts = facts_from_json(data, "tool", turn, entity, record, skip=_planted if planted else None, rows=rows)
+        return Index(facts, rows={(turn, n): row for n, row in rows.items()})
 
     return _remembered(("tool", turn, entity, record, len(text), hash(text)), build)
 
