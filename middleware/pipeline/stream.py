@@ -30,7 +30,7 @@ def decide(p: Any, state: TurnState, notes: list[str]) -> dict[str, Any]:
         ctx = turn_context(state)
         try:
             if p.refinery.may_refine(ctx):
-                check = _sentence_check(p.refinery, ctx)
+                check = p.refinery.sentence_check(ctx)  # declared by refiners.base.Refinery
                 mode = SENTENCES if check is not None else WHOLE
         except Exception as e:  # fail open: a stream nobody can check goes out as the agent writes it
             mode, check = PASS, None
@@ -46,19 +46,13 @@ def decide(p: Any, state: TurnState, notes: list[str]) -> dict[str, Any]:
     return out
 
 
-def _sentence_check(refinery: Any, ctx: Any):
-    # A Refinery written before streams were checked by sentence holds the whole reply.
-    sentence_check = getattr(refinery, "sentence_check", None)
-    return sentence_check(ctx) if sentence_check is not None else None
-
-
 async def relay(p: Any, state: TurnState, request: ModelRequest) -> dict[str, Any]:
     """The agent's stream to the client by the turn's mode; the draft and what was held."""
     mode = state.get("stream_mode", PASS)
     check = None
     if mode == SENTENCES:  # the checker decided on, while the dialogue is the one it was made for
         ctx = turn_context(state)
-        check = state.get("sentence_check") if ctx is state.get("context") else _sentence_check(p.refinery, ctx)
+        check = state.get("sentence_check") if ctx is state.get("context") else p.refinery.sentence_check(ctx)
     relayed = await relay_agent_stream(
         p.agent, request, writer(), p.inception.owned_tools(state["request"].tools),
         mode=SENTENCES if check is not None else WHOLE if mode != PASS else PASS, check=check,
