@@ -26,16 +26,16 @@ def mode(path) -> int:
 async def test_response_store_is_created_0600_and_an_older_file_tightened(tmp_path):
     fresh = tmp_path / "new" / "responses.db"
     store = SQLiteResponses(str(fresh))
-    await store.put("team-a", "resp_1", {"response": {"id": "resp_1"}, "context": [{"content": "secret"}]})
+    await store.put("resp_1", {"response": {"id": "resp_1"}, "context": [{"content": "secret"}]}, "team-a")
     assert mode(fresh) == 0o600
     assert all(mode(str(fresh) + s) == 0o600 for s in ("-wal", "-shm") if os.path.exists(str(fresh) + s))
 
     older = tmp_path / "old.db"
-    await SQLiteResponses(str(older)).put("t", "r", {"response": {}, "context": []})
+    await SQLiteResponses(str(older)).put("r", {"response": {}, "context": []}, "t")
     for suffix in ("", "-wal", "-shm"):  # as an older rein left it
         if os.path.exists(str(older) + suffix):
             os.chmod(str(older) + suffix, 0o644)
-    assert await SQLiteResponses(str(older)).get("t", "r") is not None
+    assert await SQLiteResponses(str(older)).get("r", "t") is not None
     assert mode(older) == 0o600
 
 

@@ -55,7 +55,7 @@ class ResponsesRoute(Route):
                              "previous_response_not_supported", "previous_response_id")
         if not isinstance(previous, str):
             raise ProxyError(400, "previous_response_id must be a string", "invalid_value", "previous_response_id")
-        record = await self.store.get(tenant, previous)
+        record = await self.store.get(previous, tenant)
         if record is None:
             raise ProxyError(404, f"previous response {previous!r} not found", "previous_response_not_found",
                              "previous_response_id")
@@ -81,7 +81,7 @@ class ResponsesRoute(Route):
 
     async def kept(self, turn: Turn, body: dict[str, Any]) -> None:
         if turn.store and body.get("status") in ("completed", "incomplete"):
-            await self.store.put(turn.tenant, body["id"], {"response": body, "context": turn.context})
+            await self.store.put(body["id"], {"response": body, "context": turn.context}, turn.tenant)
 
     # ---- GET / DELETE ----------------------------------------------------------------------
     async def stored(self, request: Request) -> Response:
@@ -97,11 +97,11 @@ class ResponsesRoute(Route):
                                   "response_store_not_configured")
         tenant = tenant_of(request)
         if request.method == "DELETE":
-            if await self.store.delete(tenant, resp_id):
+            if await self.store.delete(resp_id, tenant):
                 return Response(orjson.dumps({"id": resp_id, "object": "response.deleted", "deleted": True}),
                                 media_type="application/json")
         else:
-            record = await self.store.get(tenant, resp_id)
+            record = await self.store.get(resp_id, tenant)
             if record is not None:
                 return Response(orjson.dumps(record["response"]), media_type="application/json")
         return error_response(404, f"response {resp_id!r} not found", "response_not_found")
