@@ -96,14 +96,16 @@ STRONG: list[Signal] = [
      rf"(?:ignore|disregard|forget|override|overrule|bypass|abandon)\s+(?:(?:all|any|every|your)\s+(?:(?:of\s+)?(?:the|your)\s+)?"
      rf"{_QUALIFIER}{{0,2}}|(?:the\s+|these\s+|those\s+)?{_QUALIFIER}{{1,2}}|(?:the\s+)?(?={_STEM}\s+(?:above|before|so\s+far|you\s+(?:were|have\s+been)\s+given)))"
      rf"{_STEM}"),
-    Signal("override", 3, ("task",), (15, 60), r"task\s+(?:that\s+)?(?:i|the\s+user|they|we|he|she|was)\s+(?:have\s+)?"
+    # "the task I gave you", "your new task", "new instructions:" may be said to a person too ("did you
+    # finish the task I gave you?"): 2, so another sign must say the reader is the assistant.
+    Signal("override", 2, ("task",), (15, 60), r"task\s+(?:that\s+)?(?:i|the\s+user|they|we|he|she|was)\s+(?:have\s+)?"
                                r"(?:gave|given|assigned|set|asked)\s+(?:to\s+)?you\b", needs=("gave", "given", "assigned", "set", "asked")),
     Signal("override", 2, TASKS, (120, 10),
      r"(?:before|instead\s+of)\s+(?:you\s+)?(?:can\s+|could\s+|may\s+)?(?:solv|complet|answer|finish|do|continu|proceed|perform|respond|execut|start)\w*"
      r"\s+(?:with\s+)?(?:the|your|my|the\s+user'?s)\s+(?:(?:original|initial|current|actual|first|given|assigned)\s+)?"
      r"(?:task|instructions?|prompt|goal|assignment|query)\b", needs=("before", "instead")),
-    Signal("override", 3, TASKS, (40, 10), r"your\s+(?:new|real|actual|true|updated|primary|only|revised)\s+(?:task|instructions?|goal|objective|mission|directive|prompt|orders)\b", needs=("your",)),
-    Signal("override", 3, TASKS, (10, 20), r"new\s+(?:instructions?|task|directives?|orders)\s*[:!]", needs=("new",)),
+    Signal("override", 2, TASKS, (40, 10), r"your\s+(?:new|real|actual|true|updated|primary|only|revised)\s+(?:task|instructions?|goal|objective|mission|directive|prompt|orders)\b", needs=("your",)),
+    Signal("override", 2, TASKS, (10, 20), r"new\s+(?:instructions?|task|directives?|orders)\s*[:!]", needs=("new",)),
     Signal("override", 3, ("stop",), (5, 60), r"stop\s+(?:what\s+you(?:'re|\s+are)\s+doing|(?:all\s+)?(?:your\s+)?current\s+(?:task|work)|everything\s+you(?:'re|\s+are)\s+doing)", needs=("doing", "current")),
     # Naming the system prompt or a developer mode speaks as the system does (a "System:" line is the
     # same sign, counted once); it orders nothing by itself ("the system prompt guidelines are due").
@@ -134,6 +136,10 @@ STRONG: list[Signal] = [
     Signal("tool", 2, ("arguments", "argument", "parameters", "args", "inputs"), (200, 10),
      r"(?:use|call|invoke|run|execute|trigger)\s+(?:the\s+)?(?:`[\w.-]+`\s+|[\w.-]+\s+)?(?:tool|function)s?\b"
      r"[^.\n]{0,80}\b(?:with|using)\s+(?:the\s+)?(?:following\s+)?(?:arguments|parameters|args|inputs)\b", needs=("use", "call", "invoke", "run", "execute", "trigger")),
+    # "---END OF DATA---": the text poses as the frame around the data, as a turn or a system line does.
+    Signal("boundary", 2, ("end",), (10, 80), r"(?:end\s+of|---\s*end)\s+(?:the\s+)?(?:data|document|context|input|tool\s+"
+           r"(?:output|result)|email|content|search\s+results?)\b",
+           needs=("data", "document", "context", "input", "tool", "email", "content", "search")),
     Signal("exfil", 3, ("![",), (5, 250), r"!\[[^\]\n]{0,60}\]\(\s*https?://[^)\s]{0,120}?[?&=/](?:\{|\[|<|\$\{?|%7b)[^)\s]{0,60}\)"),
 ]
 # The marks that start the punctuation-led patterns; a "<" counts only before a role-like word.
@@ -155,7 +161,6 @@ WEAK: list[Signal] = [
     Signal("exfil", 2, ("url", "link", "query", "parameter", "image"), (120, 40),
      r"(?:append|add|include|insert|encode|put|attach|embed)\b[^.\n]{0,80}\b(?:to|in|into|as)\s+(?:the\s+|a\s+|this\s+)?"
      r"(?:url|link|query(?:\s+string)?|parameter|image\s+(?:url|link|source))\b"),
-    Signal("boundary", 1, ("end",), (10, 80), r"(?:end\s+of|---\s*end)\s+(?:the\s+)?(?:data|document|context|input|tool\s+(?:output|result)|email|content|search\s+results?)\b"),
 ]
 # A sentence starts at the text's start, after end punctuation, a line break (real or the "\n" of
 # JSON text) or a quote (a JSON value); bullets, a number and "please" may stand before its verb.
