@@ -73,6 +73,7 @@ _WRAPPER_NAME = re.compile(r"(?-i:[A-Z][A-Z_-]+)|(?i:system|assistant|admin|deve
                            r"|information|secret|hidden|prompt|(?:user|new|system|ai|agent|assistant)[_-]?"
                            r"(?:instructions?|prompt|message|note))")
 _ACTS = ("directive", "override", "command", "secrecy")  # what tells the reader to do (or hide) something
+_ASSISTANT_SPEAKS = re.compile(r"assistant|\bai\b")  # a speaker line ("Assistant:", "AI agent:") of the assistant
 _ORDERS = ("directive", "command")  # what says what to do (an override or a new task only announces it)
 _STRONG_NEEDED = 3   # weight of signals addressing the assistant
 _TOTAL_NEEDED = 4    # with the directives and the context around them
@@ -121,10 +122,10 @@ def instruction_spans(text: str, tools: Iterable[str] = ()) -> list[tuple[int, i
         strong_weight = _by_kind(inside)
         if strong_weight < _STRONG_NEEDED:
             continue
-        found = inside + _directives_near(low, inside, a, b)
+        found = _unvoiced(low, inside, inside + _directives_near(low, inside, a, b))
         acts = any(kind in _ACTS for _, _, kind, _ in found)
         if not acts or _total(found) < _TOTAL_NEEDED:  # the rest of the context decides
-            found += _weak(text, low, a, b)
+            found = _unvoiced(low, inside, found + _weak(text, low, a, b))
             acts = acts or any(kind in _ACTS for _, _, kind, _ in found)
             if not acts or _total(found) < _TOTAL_NEEDED:
                 continue
@@ -135,6 +136,19 @@ def instruction_spans(text: str, tools: Iterable[str] = ()) -> list[tuple[int, i
         chained = [h for h in found if h[2] in ("directive", "exfil")]
         spans += _fields(text, *_passage(text, *_reach(text, inside, chained, orders)), inside + chained)
     return _merge(spans)
+
+
+def _unvoiced(low: str, strong: list[Hit], found: list[Hit]) -> list[Hit]:
+    """``found`` without the directives of lines an "Assistant:" speaks: a Q&A's answer tells the
+    user what to do ("Assistant: Open Settings and tap Reset"); a fake turn orders as the user or
+    the system does."""
+    lines = [(s, low.find("\n", e) % (len(low) + 1)) for s, e, kind, _ in strong
+             if kind == "speaker" and _ASSISTANT_SPEAKS.search(low, s, e)]
+    # a line that names one of the client's own tools ("Assistant: Now call send_money") speaks to the agent
+    lines = [(a, b) for a, b in lines if not any(a <= h[0] < b and h[2] == "tool" for h in strong)]
+    if not lines:
+        return found
+    return [h for h in found if h[2] != "directive" or not any(a <= h[0] < b for a, b in lines)]
 
 
 def _reach(text: str, strong: list[Hit], more: list[Hit], orders: bool) -> tuple[int, int]:
