@@ -231,3 +231,23 @@ def test_the_cascade_checks_a_text_reply_for_a_claimed_action():
                             AssistantMessage(content="Your order has been cancelled."))
     assert [(e.rule, e.hold) for e in d.errors] == [("action:builtin/claimed_action", False)]
     assert cascade.check_reply([UserMessage(content="hi")], AssistantMessage(content="Hello!")).errors == []
+
+
+def test_values_kept_converted_between_checks_never_stand_in_for_another_dialogues():
+    """The checker keeps converted values from one draft to the next (inception/actions/cel_context):
+    a draft whose dialogue fetched no record, or has no "now", must not be judged with the values
+    an earlier dialogue left there."""
+    checker = ActionChecker(parse_policy(PACK).actions)
+
+    def rules(messages, now=None):
+        draft = AssistantMessage(content=None, tool_calls=[_call("cancel_order", {"order_id": "O1"})])
+        return sorted(d.rule for d in checker.check(messages, draft, now_header=now))
+
+    late = dialogue(("get_order", {"order_id": "O1"}, ORDER), system="Today is 2025-06-10.")
+    assert rules(late) == ["action:cancel_window", "action:not_shipped"]
+    pending = {**ORDER, "status": "pending"}
+    assert rules(dialogue(("get_order", {"order_id": "O1"}, pending), system="Today is 2025-03-02.")) == []
+    assert rules(dialogue(system="Today is 2025-06-10.")) == []           # no record: nothing to judge
+    assert rules(dialogue(("get_order", {"order_id": "O1"}, pending), system="no date here")) == []  # no now
+    assert rules(late) == ["action:cancel_window", "action:not_shipped"]
+    assert rules(dialogue(("get_order", {"order_id": "O1"}, ORDER), system="no date here")) == ["action:not_shipped"]

@@ -23,24 +23,30 @@ class Wanted(NamedTuple):
     read: Any = None              # the read tree the value is projected by (policies.cel_names)
 
 
+MAX_SCOPES = 64  # tools with a context of their own, per thread
+
+
 class CelVariables:
     def __init__(self, functions: dict[str, Any]):
         self.functions = functions
         self._local = threading.local()  # a cel.Context is not thread-safe
 
-    def context(self, wanted: dict[str, Wanted]) -> Any:
+    def context(self, scope: str, wanted: dict[str, Wanted]) -> Any:
         """A ``cel.Context`` holding each wanted variable's value. A variable whose key is the one
         it was last set with keeps its converted value; a variable with no value must not be in
         the context (a rule reading it cannot be judged), so the context is started afresh when
-        an earlier check left one there."""
+        an earlier check left one there. One context per ``scope`` (a tool): every change makes
+        the library copy all the values a context holds, so a context holds only what the rules
+        of one tool read."""
         import cel  # imported once a pack has rules (policies.actions.compile_cel says why)
 
-        local = self._local
-        context: Any = getattr(local, "context", None)
-        slots: dict[str, tuple[Hashable, Any, Any]] = getattr(local, "slots", {})
+        held: dict[str, tuple[Any, dict[str, tuple[Hashable, Any, Any]]]] = self._local.__dict__.setdefault("held", {})
+        context, slots = held.get(scope, (None, {}))
         if context is None or any(w.key is None and name in slots for name, w in wanted.items()):
             context, slots = cel.Context(functions=self.functions or None), {}
-            local.context, local.slots = context, slots
+            if len(held) >= MAX_SCOPES:
+                held.clear()
+            held[scope] = (context, slots)
         changed: dict[str, Any] = {}
         for name, w in wanted.items():
             if w.key is None:
@@ -54,6 +60,6 @@ class CelVariables:
             try:
                 context.update(changed)
             except Exception:
-                local.context = None  # half updated: what the slots say is no longer true
+                held.pop(scope, None)  # half updated: what the slots say is no longer true
                 raise
         return context

@@ -139,11 +139,11 @@ class ActionChecker:
 
     def _rules(self, call: ToolCall, tool: ToolPlan, args: dict[str, Any], facts: Facts) -> list[Detection]:
         bound = self._bound(tool, args, facts)
-        context = self.cel.context(self._wanted(tool, tool.base, call.function.arguments, bound, facts))
+        context = self.cel.context(tool.name, self._wanted(tool, tool.base, call.function.arguments, bound, facts))
         gated = frozenset(i for i, r in enumerate(tool.rules) if r.when is not None and _judge(r.when, context) is True)
         if gated:  # the conditions of these rules may read more than the whens did
             reads = tool.reads_with(gated)
-            context = self.cel.context(self._wanted(tool, reads, call.function.arguments, bound, facts))
+            context = self.cel.context(tool.name, self._wanted(tool, reads, call.function.arguments, bound, facts))
         out = []
         for i, r in enumerate(tool.rules):
             if (r.when is None or i in gated) and _judge(r.condition, context) is False:
