@@ -22,7 +22,7 @@ class Signal(NamedTuple):
 
 MODEL = (r"(?:ai|a\.i\.|llms?|large\s+language\s+models?|language\s+models?|ai\s+(?:assistant|agent|model|system)s?"
           r"|(?:virtual|digital)\s+assistants?|chat\s?bots?|gpt[-\s]?\d[\w.-]*|chatgpt|claude|gemini|llama|copilot"
-          r"|mistral|ai\s+models?\s+developed\s+by\s+\w+)")
+          r"|mistral|mixtral|qwen[\w.-]*|deepseek[\w.-]*|grok|command[-\s]r\+?|ai\s+models?\s+developed\s+by\s+\w+)")
 VERBS = ("send", "transfer", "wire", "pay", "forward", "email", "e-mail", "message", "post", "publish", "share", "upload",
           "download", "invite", "add", "remove", "delete", "erase", "change", "update", "modify", "edit", "reset", "set",
           "grant", "create", "schedule", "book", "cancel", "visit", "open", "click", "go to", "navigate", "browse", "call",
@@ -60,7 +60,7 @@ NAME_ENDS = r"(?=\s*(?:[,:;.!?)\]\n]|$|(?:who|that|reading|processing|parsing|ha
 # or for the punctuation-led patterns the mark (MARKS). The words of a text are read once, as a
 # set, in C; a pattern runs only around the places of its keys present in the text.
 MODEL_WORDS = ("ai", "llm", "llms", "language", "assistant", "assistants", "chatbot", "chatbots", "bot", "gpt",
-                "chatgpt", "claude", "gemini", "llama", "copilot", "mistral")
+                "chatgpt", "claude", "gemini", "llama", "copilot", "mistral", "mixtral", "qwen", "deepseek", "grok")
 TASKS = ("task", "tasks", "instruction", "instructions", "prompt", "prompts", "goal", "objective", "mission",
           "directive", "directives", "orders", "assignment", "query")
 ROLES = ("system", "assistant", "user", "human", "developer", "admin")
