@@ -138,7 +138,7 @@ def _sentence_end(text: str, at: int) -> int:
 def _folded(text: str, at: int) -> bool:
     """The line break at ``at`` continues a value YAML folded: a long line that ends no sentence,
     and the next line indented deeper (a list item's "- " counts as indentation)."""
-    start = text.rfind("\n", 0, at) + 1
+    start = text.rfind("\n", max(0, at - SENTENCE), at) + 1 or max(0, at - SENTENCE)  # a longer line is long
     line = text[start:at]
     if len(line) <= _SHORT_LINE or line.rstrip()[-1:] in (".", "!", "?", ":", ";", ""):
         return False
