@@ -28,6 +28,7 @@ MAX_FACTS = 20_000
 MAX_ROWS = 5_000     # records of one message kept with their Row
 ROW_TEXTS = 6        # short text fields kept per record
 _LETTERS = re.compile(r"[A-Za-z]{3}")
+_DIGIT = re.compile(r"\d")
 MAX_NODES = 100_000  # a walk visits at most this many nodes (a YAML alias repeats a subtree by reference)
 
 
@@ -98,17 +99,18 @@ class _Reader:
         self.rows = rows  # filled when given: row number -> Row
         self.row = -1     # the record being read
         self.records = 0  # records numbered so far
+        self._here: dict[tuple[frozenset[str], tuple[Any, ...]], frozenset[str]] = {}
 
     def _record(self, node: dict, own: list[str]) -> None:
         """Number a record, and keep what tells it from another record with the same ids."""
         self.row, self.records = self.records, self.records + 1
         if self.rows is None or len(self.rows) >= MAX_ROWS:
             return
-        texts, roles = [], {}
+        texts, roles, ids = [], {}, set(own)
         for k, v in node.items():
             if not isinstance(v, str) or not isinstance(k, str):
                 continue
-            if is_id(v):
+            if id_norm(v) in ids:
                 roles[id_norm(v)] = key_words(k) | {k.lower()}  # "from"/"to" are stop words
             elif len(texts) < ROW_TEXTS:
                 text = _row_text(v)
@@ -129,7 +131,11 @@ class _Reader:
                 self._record(node, own)
             elif listed:
                 anonymous = True
-            here = record | {w for k in node if isinstance(k, str) for w in key_words(k)}
+            names = tuple(node)
+            here = self._here.get((record, names))
+            if here is None:  # the records of a list share their keys: their words are joined once
+                here = self._here[(record, names)] = record | {w for k in names if isinstance(k, str)
+                                                                 for w in key_words(k)}
             for k, v in node.items():
                 self.walk(v, chain, (*path, str(k)), here, anonymous)
             self.row = outer
@@ -146,49 +152,46 @@ class _Reader:
         name = ".".join(path[-2:])
         keys = key_words(name) if path else frozenset()
         own = len(path) <= 1
-        out = self.out
-
-        def add(fact: Fact) -> None:
-            fact.name = name
-            fact.anonymous = self.anonymous
-            fact.row = self.row
-            out.append(fact)
+        # (each fact built in one call: a closure per leaf cost more than the rest of the leaf)
+        add, source, turn, row, anonymous = self.out.append, self.source, self.turn, self.row, self.anonymous
         if self.skip is not None and isinstance(value, str) and len(value) >= 24 and self.skip(value):
             return  # a field that gives the assistant instructions states no fact
         if isinstance(value, str) and len(value) <= 20 and _NUMERIC.fullmatch(value):
             value = float(value) if "." in value else int(value)
         kind = _leaf_kind(keys, value)
         if kind == "id" or (kind is None and is_id(value)):
-            add(Fact(keys, "id", id_norm(value), str(value), self.source, record, self.turn, chain, own))
+            add(Fact(keys, "id", id_norm(value), str(value), source, record, turn, chain, own, name, anonymous, row))
             return
         if kind:
-            add(Fact(keys, kind, Decimal(str(value)), str(value), self.source, record, self.turn, chain, own))
+            add(Fact(keys, kind, Decimal(str(value)), str(value), source, record, turn, chain, own, name, anonymous,
+                     row))
             return
         if not isinstance(value, str) or not value.strip():
             return
         text = value.strip()
         low = text.lower()
         if low in STATUSES or ("status" in keys and len(text.split()) <= 3):
-            add(Fact(keys | {"status"}, "status", low.replace("canceled", "cancelled"), text, self.source, record,
-                     self.turn, chain, own))
+            add(Fact(keys | {"status"}, "status", low.replace("canceled", "cancelled"), text, source, record,
+                     turn, chain, own, name, anonymous, row))
             return
-        if not any(ch.isdigit() for ch in text[:400]):
+        if _DIGIT.search(text, 0, 400) is None:
             if "name" in keys or (text.istitle() and len(text.split()) <= 4):
-                add(Fact(keys, "name", text, text, self.source, record, self.turn, chain, own))
+                add(Fact(keys, "name", text, text, source, record, turn, chain, own, name, anonymous, row))
             return
         stamp = _STAMP.fullmatch(text)
         if stamp:  # "2024-05-20", "2024-05-20T10:00:00", "06:00:00": what most fields hold, read directly
             g = stamp.groupdict()
             if g["y"]:
-                add(Fact(keys, "date", (int(g["y"]), int(g["mo"]), int(g["d"])), g["date"], self.source, record,
-                         self.turn, chain, own))
+                add(Fact(keys, "date", (int(g["y"]), int(g["mo"]), int(g["d"])), g["date"], source, record,
+                         turn, chain, own, name, anonymous, row))
             h, mi, shown = (g["h"], g["mi"], g["time"]) if g["h"] else (g["h2"], g["mi2"], g["time2"])
             if h is not None and int(h) <= 23 and int(mi) <= 59:
-                add(Fact(keys, "time", (int(h), int(mi)), shown, self.source, record, self.turn, chain, own))
+                add(Fact(keys, "time", (int(h), int(mi)), shown, source, record, turn, chain, own, name, anonymous,
+                         row))
             return
         for c in read_claims(text[:2000]):
             ctx = keys if (c.start == 0 and c.end == len(text)) else keys | context_words(text, c)
-            add(Fact(frozenset(ctx), c.kind, c.value, c.text, self.source, record, self.turn, chain, own))
+            add(Fact(frozenset(ctx), c.kind, c.value, c.text, source, record, turn, chain, own, name, anonymous, row))
 
 
 def facts_from_json(data: Any, source: str, turn: int, entity: Iterable[str] = (),

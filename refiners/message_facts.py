@@ -9,12 +9,17 @@ from typing import Any
 
 from policies.untrusted import instruction_spans
 from refiners.evidence_index import Index
-from refiners.facts import Fact, Row, _record_ids, facts_from_json, facts_from_text
+from refiners.facts import Row, _record_ids, facts_from_json, facts_from_text
 from refiners.records import read_records
 from refiners.text import _ID_TOKEN, id_norm, is_id, key_words
 
-# The facts of a message already read (same position, same call, same text) are reused.
-_READ: OrderedDict[tuple, list[Fact]] = OrderedDict()
+# The facts of a message already read (same position, same call, same text) are reused. The key
+# holds the text itself: a dict compares it on a hash match, so two texts never share an entry (a
+# key of its hash and length could). Bounded by the characters it holds, not by entries: a few
+# messages of 200 KB weigh as much as thousands of short ones.
+MAX_CHARS = 2_000_000  # ~ the dialogues of a hundred conversations in flight
+_READ: OrderedDict[tuple, Any] = OrderedDict()
+_held = 0  # characters of text the keys of _READ hold
 
 
 def ids_of(text: str) -> list[str]:
@@ -23,17 +28,26 @@ def ids_of(text: str) -> list[str]:
 
 def forget() -> None:
     """Drop every message read (a bench or a test that measures reading afresh)."""
+    global _held
     _READ.clear()
+    _held = 0
 
 
-def _remembered(key: tuple, build) -> list[Any]:
+def _remembered(key: tuple, build) -> Any:
+    """``build()`` once per key; ``key[-1]`` is the text read."""
+    global _held
     hit = _READ.get(key)
     if hit is not None:
         _READ.move_to_end(key)
         return hit
-    facts = _READ[key] = build()
-    while len(_READ) > 4096:  # ~ the messages of a hundred conversations in flight
-        _READ.popitem(last=False)
+    facts = build()
+    if len(key[-1]) > MAX_CHARS // 4:
+        return facts  # one huge message is read each time rather than evict everything else
+    _READ[key] = facts
+    _held += len(key[-1])
+    while _held > MAX_CHARS:
+        old, _ = _READ.popitem(last=False)
+        _held -= len(old[-1])
     return facts
 
 
@@ -49,7 +63,7 @@ def tool_facts(text: str, turn: int, entity: tuple[str, ...], record: frozenset[
         facts = facts_from_json(data, "tool", turn, entity, record, skip=_planted if planted else None, rows=rows)
         return Index(facts, rows={(turn, n): row for n, row in rows.items()})
 
-    return _remembered(("tool", turn, entity, record, len(text), hash(text)), build)
+    return _remembered(("tool", turn, entity, record, text), build)
 
 
 def _planted(value: str) -> bool:
@@ -70,7 +84,7 @@ def data_only(text: str) -> str:
 
 def said_facts(text: str, source: str, turn: int) -> Index:
     kinds = ("id", "money", "date", "time", "status") if source == "assistant" else ("id", "money", "date", "time", "number")
-    return _remembered((source, turn, len(text), hash(text)),
+    return _remembered((source, turn, text),
                        lambda: Index(facts_from_text(text, source, turn, kinds), ids_of(text)))
 
 
@@ -83,7 +97,7 @@ def call_facts(raw: str, name: str, turn: int, parts: list[Index]) -> tuple[froz
             return Index([]), ()
         return Index(facts_from_json(args, "call", turn)), tuple(_record_ids(args))
 
-    index, ids = _remembered(("call", turn, name, len(raw), hash(raw)), build)
+    index, ids = _remembered(("call", turn, name, raw), build)
     parts.append(index)
     return key_words(name), ids
 

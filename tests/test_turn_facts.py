@@ -72,3 +72,30 @@ def test_a_context_made_without_facts_has_its_own():
     one, two = TurnContext(messages=[]), TurnContext(messages=[])
     assert one.facts is not two.facts
     assert "facts" not in one.model_dump()  # a cache, not part of what the context says
+
+
+class SameHash(str):
+    """A text whose hash is another text's: the cache of read messages must still tell them apart."""
+
+    def __hash__(self) -> int:
+        return 42
+
+
+def test_messages_read_are_kept_by_their_text_not_by_its_hash():
+    from refiners import message_facts
+
+    message_facts.forget()
+    one = message_facts.said_facts(SameHash("Your order A1234 ships on May 3."), "user", 0)
+    two = message_facts.said_facts(SameHash("Your order B5678 ships on May 9."), "user", 0)  # same length too
+    assert one is not two and "A1234" in one.ids and "B5678" in two.ids
+
+
+def test_messages_read_are_bounded_by_the_characters_they_hold(monkeypatch):
+    from refiners import message_facts
+
+    message_facts.forget()
+    monkeypatch.setattr(message_facts, "MAX_CHARS", 400)
+    for i in range(20):
+        message_facts.said_facts(f"Order A{1000 + i} ships on May 3. " + "x" * 60, "user", i)
+    assert 0 < message_facts._held <= 400 and len(message_facts._READ) < 20
+    message_facts.forget()
