@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import gc
 import json
 import os
 import re
@@ -33,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from inception import build  # noqa: E402
 from inception.actions import ActionChecker  # noqa: E402
+from middleware.proxy.ops import gc_schedule  # noqa: E402
 from policies.loader import load_policy  # noqa: E402
 from policies.messages import AssistantMessage, parse_messages  # noqa: E402
 
@@ -67,7 +69,6 @@ def measure(data: Path = DATA, policy: str = str(PACK), labels: Path | None = No
     corpus = json.loads(Path(data).read_text())
     pack = load_policy(policy)
     checker = ActionChecker(pack.actions)
-    settings = checker.settings
     # the reference: the check every draft already had (malformed calls), with no action check
     reference = build(pack.model_copy(update={"actions": pack.actions.model_copy(update={"enabled": False})}))
     tools = corpus.get("tools") or []
@@ -79,9 +80,30 @@ def measure(data: Path = DATA, policy: str = str(PACK), labels: Path | None = No
     cpu_writes: list[float] = []
     cpu_first: list[float] = []  # each draft's first check: nothing of it converted or cached yet
     cpu_reference: list[float] = []
-    for n, t in enumerate(corpus["trajectories"]):
+    parsed = [parse_messages(t["traj"]) for t in corpus["trajectories"]]
+    # As `rein serve` runs the collector (middleware/proxy/ops/gc_schedule.py): the start-up heap
+    # (here also the corpus) frozen, no automatic full pass inside a request; restored after.
+    thresholds = gc.get_threshold()
+    gc_schedule.freeze_startup()
+    gc.set_threshold(thresholds[0], thresholds[1], gc_schedule.NO_AUTO_FULL)
+    try:
+        _walk(corpus, parsed, checker, reference, tools, writes, replies, (wall, cpu, cpu_writes, cpu_reference, cpu_first),
+              repeat)
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
+    fig = _figures(writes, replies, wall, cpu, marks, load_review(review))
+    fig["cost_ms"] |= _cost(cpu_writes, "cpu_writes") | _cost(cpu_reference, "cpu_reference") | _cost(cpu_first, "cpu_first")
+    fig["cost_ms"] |= {"drafts": len(cpu), "first_drafts": len(cpu_first)}
+    return fig
+
+
+def _walk(corpus, parsed, checker, reference, tools, writes, replies, times, repeat) -> None:
+    """Every draft of every trajectory, checked ``repeat`` times, timed; every write with its findings."""
+    wall, cpu, cpu_writes, cpu_reference, cpu_first = times
+    settings = checker.settings
+    for n, (t, msgs) in enumerate(zip(corpus["trajectories"], parsed)):
         name = (str(t.get("task_id", n)), str(t.get("trial", 0)))
-        msgs = parse_messages(t["traj"])
         ok = (t.get("reward") or 0) >= 1
         for i, m in enumerate(msgs):
             if not isinstance(m, AssistantMessage):
@@ -112,10 +134,6 @@ def measure(data: Path = DATA, policy: str = str(PACK), labels: Path | None = No
                 writes.append({"t": name, "i": i, "ok": ok, "tool": call.function.name,
                                "args": call.function.arguments, "held": [d for d in mine if d.hold],
                                "flagged": [d for d in mine if not d.hold], "attack": _attack_value(t, call)})
-    fig = _figures(writes, replies, wall, cpu, marks, load_review(review))
-    fig["cost_ms"] |= _cost(cpu_writes, "cpu_writes") | _cost(cpu_reference, "cpu_reference") | _cost(cpu_first, "cpu_first")
-    fig["cost_ms"] |= {"drafts": len(cpu), "first_drafts": len(cpu_first)}
-    return fig
 
 
 _TOKEN = re.compile(r"[\w.@/:+-]{8,}")
