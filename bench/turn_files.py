@@ -125,8 +125,11 @@ async def main() -> None:
         if args.verbose:
             line += "   from " + ", ".join(f"{c} x{n}" for c, n in entries.callers[f].most_common())
         print(line)
+    areas = Counter(next((a for a in ("middleware/proxy", "middleware/pipeline") if f.startswith(a)), f.split("/")[0])
+                    for f in entries.order)
+    print("\nby folder: " + ", ".join(f"{area} {n}" for area, n in areas.most_common()))
     worst = max(entries.count.items(), key=lambda kv: kv[1])
-    print(f"\nfiles crossed {len(entries.order)} (target <= 12); most entries {worst[1]} ({worst[0]}; target <= 2); "
+    print(f"files crossed {len(entries.order)} (target <= 12); most entries {worst[1]} ({worst[0]}; target <= 2); "
           f"files entered more than twice: {sum(1 for n in entries.count.values() if n > 2)}")
 
 
