@@ -95,6 +95,7 @@ _LINE_READ = 2 * REACH
 _ITEM = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s")
 
 
+_TOKEN = re.compile(r"#?[A-Za-z0-9][A-Za-z0-9_-]{2,}")
 _LABEL_COLON = re.compile(r":(?=[\s*_]|$)")  # "Departure: 10:00": the colon of a label, not of a time
 
 
@@ -128,6 +129,7 @@ class Checker:
         self.sources = evidence.index.tool_turns
         self._tool_ids = evidence.index.tool_ids
         self._typos: dict[str, str] = {}
+        self._named: dict[str, list[str]] = {}
         self._prev_end = 0
 
     def findings(self) -> list[Finding]:
@@ -271,11 +273,19 @@ class Checker:
         return [f for f in cands if (f.turn, f.row) in quoted] if len(quoted) == 1 else cands
 
     def _entities(self, text: str) -> list[str]:
+        """The records ``text`` names (read only: the list is kept for the next claim that asks,
+        since every value of a list item reads the lines that head it)."""
+        found = self._named.get(text)
+        if found is not None:
+            return found
         found = self.ev.entities_in(text)
-        for token in re.findall(r"#?[A-Za-z0-9][A-Za-z0-9_-]{2,}", text):
+        for token in _TOKEN.findall(text):
             fix = self._typo(token.lstrip("#").upper())
             if fix and fix not in found:
                 found.append(fix)
+        if len(self._named) >= 1024:
+            self._named.clear()
+        self._named[text] = found
         return found
 
     def _heading(self, s: int) -> list[str]:

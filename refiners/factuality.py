@@ -72,16 +72,22 @@ def _name_edits(text: str, evidence: Evidence, fixed: list[str], taken: set[tupl
     for n in sorted({len(name.split()) for name in names}):
         run = re.compile(r"(?=\b([A-Z][a-z]+(?:\s+[A-Z][a-z]+){%d})\b)" % (n - 1))
         same_length = [name for name in names if len(name.split()) == n]
+        # Lower-cased once, not once per capitalised run of the reply: a name itself (or its plural)
+        # is no misspelling; the close ones start with the same letter.
+        spelt = {form for name in same_length for low in [name.lower()] for form in (low, low + "s", low + "es")}
+        by_initial: dict[str, list[tuple[str, str]]] = {}
+        for name in same_length:
+            by_initial.setdefault(name[0].lower(), []).append((name, name.lower()))
         for m in run.finditer(text):
             seq, start = m.group(1), m.start(1)
             end = start + len(seq)
             if seq in said or any(a < end and start < b for a, b in taken):
                 continue
             low = seq.lower()
-            if any(low in (name.lower(), name.lower() + "s", name.lower() + "es") for name in same_length):
+            if low in spelt:
                 continue
-            close = [name for name in same_length if abs(len(name) - len(low)) <= 2 and name[0].lower() == low[0]
-                     and difflib.SequenceMatcher(None, low, name.lower()).ratio() >= 0.85]
+            close = [name for name, lowered in by_initial.get(low[0], ()) if abs(len(name) - len(low)) <= 2
+                     and difflib.SequenceMatcher(None, low, lowered).ratio() >= 0.85]
             if len(close) == 1:
                 out.append((start, end, close[0]))
                 taken.add((start, end))

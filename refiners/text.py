@@ -60,7 +60,10 @@ def is_id(value: Any) -> bool:
     """An identifier-shaped value: letters and digits mixed, or six digits and more. Any JSON value
     may come in (a list under an id key is common): only a string or an integer can be an id, and
     only those reach the cache, keyed by text (a cache on the value itself raised on a list)."""
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
+    if isinstance(value, str):
+        # letters only (most words of a text) hold no digit: no id, and no trip to the cache
+        return not value.isalpha() and _id_text(value)
+    if isinstance(value, bool) or not isinstance(value, int):
         return False
     return _id_text(str(value))
 
