@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette import routing
 
 from middleware.config import Settings
 from middleware.decisions import ui as decisions_ui
@@ -124,11 +124,12 @@ def mount(app: FastAPI, engine: Engine, settings: Settings) -> None:
     responses = ResponsesRoute(engine, settings)
     app.state.responses = responses
     app.router.routes[0:0] = [
-        Route("/v1/chat/completions", ChatRoute(engine, settings), methods=["POST"], name="chat_completions"),
-        Route("/v1/responses", responses, methods=["POST"], name="responses"),
-        Route("/v1/responses/{response_id}", responses.stored, methods=["GET", "DELETE"], name="stored_response"),
-        Route("/v1/messages", MessagesRoute(engine, settings), methods=["POST"], name="messages"),
-        Route("/v1/messages/count_tokens", count_tokens, methods=["POST"], name="count_tokens"),
+        routing.Route("/v1/chat/completions", ChatRoute(engine, settings), methods=["POST"], name="chat_completions"),
+        routing.Route("/v1/responses", responses, methods=["POST"], name="responses"),
+        routing.Route("/v1/responses/{response_id}", responses.stored, methods=["GET", "DELETE"],
+                      name="stored_response"),
+        routing.Route("/v1/messages", MessagesRoute(engine, settings), methods=["POST"], name="messages"),
+        routing.Route("/v1/messages/count_tokens", count_tokens, methods=["POST"], name="count_tokens"),
     ]
 
 
