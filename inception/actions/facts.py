@@ -38,8 +38,7 @@ class Facts:
         self.turn_start = turn_start        # index of the last user message (0 when none)
         self.system = system
         self._settings, self._extractor, self._header = settings, extractor, now_header
-        self._records: dict[tuple[str, str], Record | None] = {}
-        self._extracted: dict[int, dict[str, dict[str, Any]]] = {}  # by id of a call of self.calls
+        self._index: dict[str, dict[str, CallRecord]] = {}  # kind -> key -> the latest call whose result holds it
         self._now: tuple[datetime | None] | None = None
         self._seen: str | None = None
 
@@ -48,27 +47,23 @@ class Facts:
         return self.user_texts[-1] if self.user_texts else ""
 
     def record(self, kind: str, key: str) -> Record | None:
-        """The latest record of this kind with this key the dialogue fetched, or None. Read from
-        the newest result back, and only in the results of tools that hold such records: a draft
-        pays for the results it needs, not for every search the dialogue made."""
-        found = self._records.get((kind, key), _UNSEEN)
-        if found is _UNSEEN:
-            found = None
+        """The latest record of this kind with this key the dialogue fetched, or None. Only the
+        results of tools that hold such records are read, each once per check: the first lookup
+        of a kind indexes its keys, newest result first, so the latest record of a key wins."""
+        index = self._index.get(kind)
+        if index is None:
+            index = self._index[kind] = {}
             tools = self._extractor.tools_of.get(kind, ())
             for rec in reversed(self.calls):
-                if rec.result is not None and rec.name in tools and key in self._held(rec).get(kind, ()):
-                    found = self._extractor.record(rec.name, rec.call.function.arguments or "{}", rec.result, kind, key)
-                    break
-            self._records[(kind, key)] = found
-        return found
-
-    def _held(self, rec: CallRecord) -> dict[str, dict[str, Any]]:
-        """kind -> key -> record, of one call's result (extracted once per text, looked up once per check)."""
-        found = self._extracted.get(id(rec))
-        if found is None:
-            found = self._extracted[id(rec)] = self._extractor.extract(rec.name, rec.call.function.arguments or "{}",
-                                                                      rec.result or "")
-        return found
+                if rec.result is not None and rec.call.function.name in tools:
+                    for k in self._extractor.extract(rec.call.function.name, rec.call.function.arguments or "{}",
+                                                     rec.result).get(kind, ()):
+                        index.setdefault(k, rec)
+        rec = index.get(key)
+        if rec is None:
+            return None
+        return self._extractor.record(rec.call.function.name, rec.call.function.arguments or "{}", rec.result or "",
+                                      kind, key)
 
     @property
     def now(self) -> datetime | None:
