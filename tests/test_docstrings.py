@@ -6,7 +6,8 @@ import importlib
 
 import pytest
 
-MODULES = ["policies.plugins", "refiners.base", "inception.structural", "sim_tests.scorers"]
+MODULES = ["policies.plugins", "refiners.base", "inception.structural", "sim_tests.scorers",
+           "policies.cel_names", "inception.actions.records"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -14,7 +14,6 @@ from inception.injection import flagged
 from policies.actions import ActionSettings
 from policies.messages import DeveloperMessage, Message, SystemMessage, UserMessage, text_of
 
-
 _UNSEEN = object()
 
 
