@@ -12,7 +12,9 @@ like a record the dialogue never fetched): so a pack is checked here when it loa
 
 ``uses`` maps each variable to what is read of it: ``ALL`` (the whole value), or a mapping from
 field to what is read of that field, where ``"[]"`` stands for the elements of a list or the values
-of a map (``order.items.exists(i, i.shipped_at < today)`` reads ``{"items": {"[]": {"shipped_at": ALL}}}``).
+of a map (``order.items.exists(i, i.shipped_at < today)`` reads ``{"items": {"[]": {"shipped_at": ALL}}}``)
+and ``"[args.x]"`` for the one value of a map at the key argument ``x`` gives
+(``user.cards[args.card_id].kind`` reads ``{"cards": {"[args.card_id]": {"kind": ALL}}}``).
 The engine converts only that much of a record into CEL: the conversion, not the evaluation, is
 what a check costs.
 """
@@ -24,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 ALL = "*"  # a variable read whole (compared, passed to a function): the engine builds all of it
+ARG_INDEX = "[args.{}]"  # the entry of a map at the key an argument of the call gives
 _TOKEN = re.compile(r"""
     (?P<str>(?:[rRbB]{1,2})?(?:'''[\s\S]*?'''|\"\"\"[\s\S]*?\"\"\"|'(?:\\.|[^'\\\n])*'|"(?:\\.|[^"\\\n])*"))
   | (?P<num>\d+(?:\.\d+)?(?:[eE][+-]?\d+)?[uU]?|0x[0-9a-fA-F]+)
@@ -106,11 +109,14 @@ class _Walk:
             if self.tok(k) == "[":
                 close = self.closing(k, end)
                 self.scan(k + 1, close)  # what is inside the brackets is read too
+                inner = [t for _, t in self.toks[k + 1:close]]
                 k = close + 1
                 if root == "tables":
                     break
                 element = True  # an element of a list, or a value of a map: its fields follow
-                path.append("[]")
+                # m[args.x]: the one entry an argument names (ARG_INDEX), else every element
+                by_arg = len(inner) == 3 and inner[:2] == ["args", "."] and inner[2].isidentifier()
+                path.append(ARG_INDEX.format(inner[2]) if by_arg else "[]")
                 continue
             name = self.tok(k + 1)
             if self.tok(k + 2) == "(":  # a method or a macro
@@ -205,4 +211,12 @@ def covers(a: Any, b: Any) -> bool:
         return True
     if b is ALL or not isinstance(a, dict) or not isinstance(b, dict):
         return False
-    return all(k in a and covers(a[k], sub) for k, sub in b.items())
+    return all((k in a and covers(a[k], sub)) or (k.startswith("[args.") and "[]" in a and covers(a["[]"], sub))
+               for k, sub in b.items())
+
+
+def indexed_args(read: Any) -> tuple[str, ...]:
+    """The arguments whose values pick map entries in a read tree (``ARG_INDEX`` keys)."""
+    if not isinstance(read, dict):
+        return ()
+    return tuple(sorted({k[6:-1] for k in read if k.startswith("[args.")} | {a for sub in read.values() for a in indexed_args(sub)}))

@@ -251,3 +251,41 @@ def test_values_kept_converted_between_checks_never_stand_in_for_another_dialogu
     assert rules(dialogue(("get_order", {"order_id": "O1"}, pending), system="no date here")) == []  # no now
     assert rules(late) == ["action:cancel_window", "action:not_shipped"]
     assert rules(dialogue(("get_order", {"order_id": "O1"}, ORDER), system="no date here")) == ["action:not_shipped"]
+
+
+CARDS_PACK = """
+name: cards
+actions:
+  builtins: {unconfirmed_write: off, unknown_id: off, repeated_failed_write: off, untrusted_argument: off}
+  records:
+    customer:
+      from: [{tool: get_customer, key: args.customer_id}]
+      fields: {cards: map}
+  tools:
+    pay: {bind: {customer: args.customer_id}}
+  rules:
+    - id: credit_only
+      tool: pay
+      condition: customer.cards[args.card_id].kind == "credit"
+      reason: Pay with a credit card.
+"""
+
+
+def test_a_map_read_at_an_arguments_key_is_judged_on_that_entry():
+    from policies.cel_names import ALL
+
+    rule = parse_policy(CARDS_PACK).actions.rules[0]
+    assert rule.reads("condition")["customer"] == {"cards": {"[args.card_id]": {"kind": ALL}}}
+    cards = {"customer_id": "cu1", "cards": {"c1": {"kind": "debit"}, "c2": {"kind": "credit"}, "c3": {"kind": "gift"}}}
+    msgs = dialogue(("get_customer", {"customer_id": "cu1"}, cards))
+    checker = ActionChecker(parse_policy(CARDS_PACK).actions)
+
+    def rules(card):
+        draft = AssistantMessage(content=None, tool_calls=[_call("pay", {"customer_id": "cu1", "card_id": card})])
+        return [(d.rule, d.evidence) for d in checker.check(msgs, draft)]
+
+    debit = rules("c1")
+    assert [r for r, _ in debit] == ["action:credit_only"] and "'c1': {'kind': 'debit'}" in debit[0][1]
+    assert "c2" not in debit[0][1]  # only the entry the call names is read (and shown)
+    assert rules("c2") == [] and rules("nope") == []  # a card the customer lacks: not judged
+    assert [r for r, _ in rules("c3")] == ["action:credit_only"]

@@ -6,6 +6,7 @@
 """
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -17,7 +18,7 @@ from inception.actions.records import RecordExtractor, typed_object
 from inception.base import Detection
 from inception.injection import untrusted_argument
 from policies.actions import ActionSettings, BindSpec
-from policies.cel_names import ALL
+from policies.cel_names import ALL, indexed_args, merge
 from policies.messages import AssistantMessage, Message, ToolCall, text_of
 
 # What the user is told when a call a built-in check held is dropped (the agent gets ADVICE and the
@@ -147,7 +148,7 @@ class ActionChecker:
         out = []
         for i, r in enumerate(tool.rules):
             if (r.when is None or i in gated) and _judge(r.condition, context) is False:
-                shown = {var: _project(bound[var], read) for var, read in r.reads.items() if var in bound}
+                shown = {var: _project(bound[var], read, bound["args"]) for var, read in r.reads.items() if var in bound}
                 out.append(Detection(type="action_violation", subtype=r.rule.id, rule=f"action:{r.rule.id}",
                                      evidence=f"{r.rule.reason.strip()} ({_evidence(tool.name, shown, r.reads)})",
                                      hold=r.rule.on_violation == "plan", call_id=call.id,
@@ -174,7 +175,7 @@ class ActionChecker:
             if var == "tool":
                 out[var] = Wanted((var, tool.name), lambda: tool.name)
             elif var == "args":
-                out[var] = Wanted((var, tool.name, arguments), lambda read=read: _project(bound["args"], read),
+                out[var] = Wanted((var, tool.name, arguments), lambda read=read: _project(bound["args"], read, bound["args"]),
                                   reads, read)
             elif var in ("now", "today"):
                 value = bound.get(var)
@@ -193,8 +194,9 @@ class ActionChecker:
                 # a record, or a list of records, of the extraction cache: the same objects for as
                 # long as the same results are in the dialogue
                 held = tuple(value) if isinstance(value, list) else (value,)
-                out[var] = Wanted((var, tuple(map(id, held))), lambda value=value, read=read: _project(value, read),
-                                  (reads, held), read)
+                picked = tuple(str(bound["args"].get(a)) for a in indexed_args(read))  # the entries it keeps
+                out[var] = Wanted((var, tuple(map(id, held)), picked),
+                                  lambda value=value, read=read: _project(value, read, bound["args"]), (reads, held), read)
         return out
 
 
@@ -216,18 +218,30 @@ def _builtin(check: str, evidence: str, mode: str, call_id: str | None) -> Detec
                      hold=mode == "plan", call_id=call_id, notice=NOTICE.get(check, ""))
 
 
-def _project(value: Any, read: Any) -> Any:
+def _project(value: Any, read: Any, args: dict[str, Any]) -> Any:
     """Only what the rules read of ``value`` (a read tree of policies.cel_names): converting a
-    value into CEL costs per field, so a record is cut down to the fields the rules use."""
+    value into CEL costs per field, so a record is cut down to the fields the rules use, and a map
+    read at the key an argument gives (``user.cards[args.card_id]``) to that one entry."""
     if read is ALL:
         return value
     if isinstance(value, dict):
-        out = {k: _project(value[k], sub) for k, sub in read.items() if k != "[]" and k in value}
+        out: dict[str, Any] = {}
+        for k, sub in read.items():
+            if k.startswith("[args."):
+                key = args.get(k[6:-1])
+                if isinstance(key, str) and key in value:
+                    out[key] = _project(value[key], merge(sub, read.get(key, {})), args)
+            elif k != "[]" and k in value and k not in out:
+                out[k] = _project(value[k], sub, args)
         if "[]" in read:
-            out.update({k: _project(v, read["[]"]) for k, v in value.items() if k not in out})
+            out.update({k: _project(v, read["[]"], args) for k, v in value.items() if k not in out})
         return out
     if isinstance(value, list):
-        return [_project(v, read.get("[]", {})) for v in value] if "[]" in read else [None] * len(value)
+        subs = [sub for k, sub in read.items() if k == "[]" or k.startswith("[args.")]
+        if not subs:
+            return [None] * len(value)
+        each = subs[0] if len(subs) == 1 else functools.reduce(merge, subs)
+        return [_project(v, each, args) for v in value]
     return value
 
 
