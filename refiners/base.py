@@ -5,16 +5,13 @@ A refiner is one aspect of a reply (factuality, persona, coherence, or your own)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from policies.budget import TurnBudget
 from policies.messages import Message
 from refiners.turn_facts import TurnFacts
-
-if TYPE_CHECKING:
-    from refiners.stream_check import SentenceCheck
 
 
 class RefinePlan(BaseModel):
@@ -174,9 +171,9 @@ class Refinery(Protocol):
         """Decided before the draft exists: False lets a stream pass straight through."""
         ...
 
-    def sentence_check(self, ctx: TurnContext) -> SentenceCheck | None:
-        """A stream's per-sentence check when rules alone may change this turn's reply; None holds
-        the reply whole (when ``may_refine``)."""
+    def sentence_check(self, ctx: TurnContext) -> Any:
+        """A stream's per-sentence check (a ``refiners.stream_check.SentenceCheck``) when rules alone
+        may change this turn's reply; None holds the reply whole (when ``may_refine``)."""
         return None
 
     async def plan(self, ctx: TurnContext, draft: str) -> RefinePlan: ...

@@ -14,8 +14,9 @@ import re
 from dataclasses import dataclass
 
 from refiners.assertion import unasserted
-from refiners.claims import STATUSES, Claim, find_claims, read_claims, render
-from refiners.evidence import Evidence, Fact, Sentences, context_words, key_words, words
+from refiners.claims import STATUSES, Claim, find_claims, render
+from refiners.evidence import Evidence, Fact, Sentences, context_words, key_words
+from refiners.quoted_record import quoted_record, spans
 from refiners.text import REACH
 
 FACT_SOURCES = ("tool", "document")
@@ -29,46 +30,6 @@ _STATUS_BOUND = re.compile(r"(?:\b(?:is|was|are|were|has|have|had|been|now|curre
                            r"shows?(?: as)?|status(?: is)?)\s*:?\s*)$", re.I)
 # The statuses a record's status may be corrected to (one spelling of each).
 _KNOWN_STATUSES = frozenset(s.replace("canceled", "cancelled") for s in STATUSES)
-
-
-# What may tell one record from another in a sentence: its values of these kinds (a list item's
-# number or a count is no sign of which record is meant).
-_QUOTES = ("money", "date", "time")
-# The side of a record an id is on, from the word right before it: "from GB29..." names the record
-# whose sender (origin, payer) it is; "to GB29..." the one whose recipient (destination) it is.
-_SIDE = re.compile(r"\b(from|to)\b")
-_SIDE_KEYS = {"from": frozenset({"from", "sender", "source", "origin", "payer", "debtor", "author"}),
-              "to": frozenset({"to", "recipient", "receiver", "destination", "payee", "beneficiary", "creditor"})}
-
-
-def _sides(low: str, upper: str, entities: list[str]) -> list[tuple[str, frozenset[str]]]:
-    """(id, the keys its side may sit under) for each id the sentence puts after "from" or "to"."""
-    out = []
-    for entity in entities:
-        at = upper.find(entity)
-        if at < 0:
-            continue
-        words = _SIDE.findall(low, max(0, at - 30), at)
-        if words:
-            out.append((entity, _SIDE_KEYS[words[-1]]))
-    return out
-
-
-def _word_char(ch: str) -> bool:
-    return ch.isalnum() or ch == "_"  # "gift_card" inside "gift_card_8190333" is part of an id
-
-
-def _spans(low: str, texts: tuple[str, ...]) -> list[tuple[int, int]]:
-    """Where ``low`` holds each of ``texts`` as words of its own (not inside a longer word)."""
-    out = []
-    for text in texts:
-        at = low.find(text)
-        while at >= 0:
-            end = at + len(text)
-            if (at == 0 or not _word_char(low[at - 1])) and (end == len(low) or not _word_char(low[end])):
-                out.append((at, end))
-            at = low.find(text, at + 1)
-    return out
 
 
 @dataclass
@@ -191,7 +152,7 @@ class Checker:
         if not cands:
             return None
         if entities and len({(f.turn, f.row) for f in cands}) > 1:
-            cands = self._quoted_record(cands, claim, s, e, entities)
+            cands = quoted_record(self.ev, self.text, cands, claim, (s, e), entities)
         named = self._naming(claim, s, e)
         near = context_words(self.text, claim, before=2, after=0, bounds=(s, e))  # the sentence found once
         top = self._best(cands, named, near & named)
@@ -213,7 +174,7 @@ class Checker:
                 or _SUM_AFTER.match(self.text, claim.end, min(e, claim.end + 16)):
             return None  # a term or result of the reply's own sum ("$112 + $104 = $216")
         row = self.ev.index.rows.get((fact.turn, fact.row))
-        named_by_record = _spans(window.lower(), row.texts) if row is not None else []
+        named_by_record = spans(window.lower(), row.texts) if row is not None else []
         marker = next((m.group(0).lower() for m in _DERIVED.finditer(window)
                        if not key_words(m.group(0)) & (fact.key | fact.record)
                        # a word of the record's own text quoted ("New year gift") is not the reply's
@@ -244,33 +205,6 @@ class Checker:
             return None
         new = render(claim, fact.value, "status")
         return Finding(claim, fact, new)
-
-    def _quoted_record(self, cands: list[Fact], claim: Claim, s: int, e: int, entities: list[str]) -> list[Fact]:
-        """Of several records holding the id the sentence names (two transfers to one IBAN), the one
-        the sentence also quotes: another of its amounts, dates or times, one of its text fields
-        ("New year gift"), or the side the id is on ("from GB29..." names the record whose sender it
-        is). Only when exactly one record is quoted; else ``cands`` as they were."""
-        sentence = self.text[s:e]
-        low = sentence.lower()
-        others = [c for c in read_claims(sentence) if c.kind in _QUOTES and c.start + s != claim.start]
-        sides = _sides(low, sentence.upper(), entities)
-        said = words(sentence) if sides else set()
-        rows = self.ev.index.rows
-        of_row: dict[tuple[int, int], list[Fact]] = {}
-        for f in self.ev.about(entities):
-            of_row.setdefault((f.turn, f.row), []).append(f)
-        quoted = set()
-        for key in {(f.turn, f.row) for f in cands}:
-            row, facts = rows.get(key), of_row.get(key, [])
-            if row is None:
-                continue
-            # A side names a record only in a sentence about that kind of record (its keys' or its
-            # tool's words): "the transaction from GB29..." is one; "I will send £188 to GB29..." is none.
-            if any(self.ev.holds(facts, o) for o in others) or _spans(low, row.texts) \
-                    or any(side & (row.roles or {}).get(entity, frozenset()) for entity, side in sides) \
-                    and any(said & f.record for f in facts):
-                quoted.add(key)
-        return [f for f in cands if (f.turn, f.row) in quoted] if len(quoted) == 1 else cands
 
     def _entities(self, text: str) -> list[str]:
         """The records ``text`` names (read only: the list is kept for the next claim that asks,

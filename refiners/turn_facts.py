@@ -20,15 +20,20 @@ context it is for, and what was built for other messages is rebuilt, never serve
 from __future__ import annotations
 
 import operator
-from typing import TYPE_CHECKING, Any, Callable, TypeVar
+from typing import Any, Callable, Protocol, TypeVar
 
 from refiners.evidence import Evidence
 from refiners.profile import Profile, extract_profile, merge_profiles, parse_profile
 
-if TYPE_CHECKING:
-    from refiners.base import TurnContext
-
 T = TypeVar("T")
+
+
+class TurnContext(Protocol):
+    """What of ``refiners.base.TurnContext`` the facts are built from (that module holds a
+    ``TurnFacts``: it is not imported here)."""
+    messages: list[Any]
+    documents: list[str]
+    profile: dict[str, Any] | None
 MAX_REMEMBERED = 64  # results kept per evidence: a turn checks a draft or two, a stream none
 
 
