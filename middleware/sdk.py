@@ -24,6 +24,7 @@ import logging
 from datetime import datetime
 from typing import Any, Callable, Sequence
 
+from middleware.adapters.clock import now_headers
 from middleware.adapters.function_agent import Call, FunctionAgent, current_call, reshape
 from middleware.adapters.isolation import CallerContext, run_turn
 from middleware.adapters.lc_messages import as_rein_messages
@@ -152,7 +153,8 @@ class Rein:
         return guarded
 
     def wrap_graph(self, graph: Any, *, policy: str | Policy | None = None, key: str = "messages") -> Any:
-        """A compiled LangGraph graph with a messages state, with rein's stages around each run."""
+        """A compiled LangGraph graph with a messages state, with rein's stages around each run.
+        The dialogue's time for the action rules: ``config={"configurable": {"rein_now": ...}}``."""
         from middleware.adapters.graph import GuardedGraph
 
         return GuardedGraph(self.engine, graph, policy=policy, key=key)
@@ -162,15 +164,6 @@ class Rein:
         from middleware.adapters.agent_middleware import ReinMiddleware
 
         return ReinMiddleware(self.engine, policy=policy)
-
-
-def now_headers(pipeline: Pipeline, now: datetime | str | None) -> dict[str, str]:
-    """``now`` under each request header the pack reads its time from (``actions.now``), else
-    ``x-rein-now``: what the pipeline reads, as from the proxy's clients."""
-    if now is None:
-        return {}
-    text = now.isoformat() if isinstance(now, datetime) else str(now)
-    return {h: text for h in pipeline.reads_headers or ["x-rein-now"]}
 
 
 def _model(spec: ModelSpec, api_key: str | None) -> ChatModel | None:

@@ -248,3 +248,22 @@ def test_the_sdk_passes_the_dialogues_time_to_the_action_rules():
 
     held = agent(LOOKED_UP, rein_now="2024-05-03T00:00:00")
     assert "within 24 hours" in str(held) and len(seen) == 3  # asked, then re-asked twice, then dropped
+
+
+async def test_a_wrapped_graph_takes_the_dialogues_time_from_its_config():
+    from policies.loader import parse_policy
+
+    model = ScriptedModel([tool_call("cancel_order", {"order_id": "O-1"}, id="c1")], cycle=True)
+    llm = LangChainChatModel(chat_model=model)
+
+    async def call_model(state: State):
+        return {"messages": [await llm.ainvoke(state["messages"])]}
+
+    g = StateGraph(State)
+    g.add_node("model", call_model)
+    g.add_edge(START, "model")
+    guarded = Rein(policy=parse_policy(CLOCK_PACK)).wrap_graph(g.compile())
+    in_time = await guarded.ainvoke({"messages": LOOKED_UP}, {"configurable": {"rein_now": "2024-05-01T12:00:00"}})
+    assert in_time["messages"][-1].tool_calls and len(model.requests) == 1
+    late = await guarded.ainvoke({"messages": LOOKED_UP}, {"configurable": {"rein_now": "2024-05-03T12:00:00"}})
+    assert not late["messages"][-1].tool_calls and "within 24 hours" in late["messages"][-1].content

@@ -7,7 +7,7 @@ import importlib
 import pytest
 
 MODULES = ["policies.plugins", "refiners.base", "inception.structural", "sim_tests.scorers",
-           "policies.cel_names", "inception.actions.records"]
+           "policies.cel_names", "inception.actions.records", "middleware.adapters.clock"]
 
 
 @pytest.mark.parametrize("name", MODULES)

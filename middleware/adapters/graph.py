@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator
 from langchain_core.messages import AIMessage, BaseMessage, convert_to_messages
 
 from middleware.action_hold import replayed, rules
+from middleware.adapters.clock import now_headers
 from middleware.adapters.isolation import CallerContext, run_turn
 from middleware.adapters.lc_messages import from_langchain, message_from_langchain, reply_response, to_langchain
 from middleware.adapters.report import ReinReport, attach
@@ -102,7 +103,9 @@ class GuardedGraph:
         run.prior = len(prior)
         token = _current.set(run)
         try:
-            state = await run_turn(self.pipeline, ModelRequest(messages=from_langchain([*prior, *given])))
+            now = ((config or {}).get("configurable") or {}).get("rein_now") if isinstance(config, dict) else None
+            state = await run_turn(self.pipeline, ModelRequest(messages=from_langchain([*prior, *given]),
+                                                               headers=now_headers(self.pipeline, now)))
         finally:
             _current.reset(token)
         report = ReinReport.from_state(self.pipeline.policy.name, state)
