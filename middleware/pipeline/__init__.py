@@ -50,7 +50,7 @@ class Pipeline:
         # What each rule may change (policies.rules): a pack's rules:, its shadow:, or --shadow.
         self.modes = RuleModes.of(policy, shadow=policy.shadow or shadow)
         # Request headers the pack reads (the dialogue's "now" for its action rules), lower-cased:
-        # the proxy copies these into the request (middleware.proxy.app.pack_headers).
+        # the proxy copies these into the request (middleware.proxy.headers.pack_headers).
         self.reads_headers = [s.header.lower() for s in policy.actions.now if s.header]
         self.decisions = decisions  # middleware.decisions.DecisionLog: every turn's hits, off the request's path
         self.graph = graph.build(self)
