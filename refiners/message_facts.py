@@ -1,11 +1,11 @@
 """The facts of one message of a dialogue, read once: a tool result (as records, whatever its
 format), a call's arguments, what the user or the assistant said. A client sends the whole dialogue
-every turn, so what was read is kept (``_READ``) and a turn reads only what is new to it."""
+every turn, so what was read is kept (``READ``) and a turn reads only what is new to it."""
 from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from typing import Any
+from typing import Any, Callable
 
 from policies.untrusted import instruction_spans
 from refiners.evidence_index import Index
@@ -13,13 +13,47 @@ from refiners.facts import Row, _record_ids, facts_from_json, facts_from_text
 from refiners.records import read_records
 from refiners.text import _ID_TOKEN, id_norm, is_id, key_words
 
-# The facts of a message already read (same position, same call, same text) are reused. The key
-# holds the text itself: a dict compares it on a hash match, so two texts never share an entry (a
-# key of its hash and length could). Bounded by the characters it holds, not by entries: a few
-# messages of 200 KB weigh as much as thousands of short ones.
-MAX_CHARS = 2_000_000  # ~ the dialogues of a hundred conversations in flight
-_READ: OrderedDict[tuple, Any] = OrderedDict()
-_held = 0  # characters of text the keys of _READ hold
+class TextCache:
+    """Values kept by a key whose last element is a text. The key holds the text itself: a dict
+    compares it on a hash match, so two texts never share an entry (a key of its hash and length
+    could). Bounded by the characters its keys hold, not by entries: a few messages of 200 KB
+    weigh as much as thousands of short ones; the least recently used go first."""
+
+    def __init__(self, max_chars: int):
+        self.max_chars = max_chars
+        self.items: OrderedDict[tuple, Any] = OrderedDict()
+        self.held = 0  # characters of text the keys hold
+
+    def get(self, key: tuple, build: Callable[[], Any]) -> Any:
+        """``build()`` once per key (while kept)."""
+        hit = self.items.get(key, _MISSING)
+        if hit is not _MISSING:
+            self.items.move_to_end(key)
+            return hit
+        value = build()
+        if len(key[-1]) > self.max_chars // 4:
+            return value  # one huge text is read each time rather than evict everything else
+        self.items[key] = value
+        self.held += len(key[-1])
+        while self.held > self.max_chars:
+            old, _ = self.items.popitem(last=False)
+            self.held -= len(old[-1])
+        return value
+
+    def clear(self) -> None:
+        self.items.clear()
+        self.held = 0
+
+
+_MISSING = object()
+# The facts of a message already read (same position, same call, same text): ~ the dialogues of a
+# hundred conversations in flight.
+READ = TextCache(2_000_000)
+# A tool result's records and whether it plants instructions, by its text alone: an agent that
+# calls the same tool again gets the same text at another position, read as records once.
+PARSED = TextCache(1_000_000)
+# Whether a field of a result that plants instructions is one of them, by the field's text.
+PLANTED = TextCache(250_000)
 
 
 def ids_of(text: str) -> list[str]:
@@ -28,33 +62,18 @@ def ids_of(text: str) -> list[str]:
 
 def forget() -> None:
     """Drop every message read (a bench or a test that measures reading afresh)."""
-    global _held
-    _READ.clear()
-    _held = 0
+    for cache in (READ, PARSED, PLANTED):
+        cache.clear()
 
 
-def _remembered(key: tuple, build) -> Any:
-    """``build()`` once per key; ``key[-1]`` is the text read."""
-    global _held
-    hit = _READ.get(key)
-    if hit is not None:
-        _READ.move_to_end(key)
-        return hit
-    facts = build()
-    if len(key[-1]) > MAX_CHARS // 4:
-        return facts  # one huge message is read each time rather than evict everything else
-    _READ[key] = facts
-    _held += len(key[-1])
-    while _held > MAX_CHARS:
-        old, _ = _READ.popitem(last=False)
-        _held -= len(old[-1])
-    return facts
+def _parsed(text: str) -> tuple[Any, bool]:
+    # JSON, YAML, "Key: value" lines or a Markdown table: records; most results plant nothing (one scan)
+    return PARSED.get((text,), lambda: (read_records(text), bool(instruction_spans(text))))
 
 
 def tool_facts(text: str, turn: int, entity: tuple[str, ...], record: frozenset[str]) -> Index:
     def build() -> Index:
-        data = read_records(text)  # JSON, YAML, "Key: value" lines or a Markdown table: records
-        planted = bool(instruction_spans(text))  # most results have none: one scan says so
+        data, planted = _parsed(text)
         if data is None:
             return Index(facts_from_text(data_only(text) if planted else text, "tool", turn))
         # In records, a field that carries instructions (an email body, a transaction subject) is
@@ -63,11 +82,11 @@ def tool_facts(text: str, turn: int, entity: tuple[str, ...], record: frozenset[
         facts = facts_from_json(data, "tool", turn, entity, record, skip=_planted if planted else None, rows=rows)
         return Index(facts, rows={(turn, n): row for n, row in rows.items()})
 
-    return _remembered(("tool", turn, entity, record, text), build)
+    return READ.get(("tool", turn, entity, record, text), build)
 
 
 def _planted(value: str) -> bool:
-    return bool(instruction_spans(value))
+    return PLANTED.get((value,), lambda: bool(instruction_spans(value)))
 
 
 def data_only(text: str) -> str:
@@ -84,7 +103,7 @@ def data_only(text: str) -> str:
 
 def said_facts(text: str, source: str, turn: int) -> Index:
     kinds = ("id", "money", "date", "time", "status") if source == "assistant" else ("id", "money", "date", "time", "number")
-    return _remembered((source, turn, text),
+    return READ.get((source, turn, text),
                        lambda: Index(facts_from_text(text, source, turn, kinds), ids_of(text)))
 
 
@@ -97,7 +116,7 @@ def call_facts(raw: str, name: str, turn: int, parts: list[Index]) -> tuple[froz
             return Index([]), ()
         return Index(facts_from_json(args, "call", turn)), tuple(_record_ids(args))
 
-    index, ids = _remembered(("call", turn, name, raw), build)
+    index, ids = READ.get(("call", turn, name, raw), build)
     parts.append(index)
     return key_words(name), ids
 

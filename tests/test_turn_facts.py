@@ -94,8 +94,8 @@ def test_messages_read_are_bounded_by_the_characters_they_hold(monkeypatch):
     from refiners import message_facts
 
     message_facts.forget()
-    monkeypatch.setattr(message_facts, "MAX_CHARS", 400)
+    monkeypatch.setattr(message_facts.READ, "max_chars", 400)
     for i in range(20):
         message_facts.said_facts(f"Order A{1000 + i} ships on May 3. " + "x" * 60, "user", i)
-    assert 0 < message_facts._held <= 400 and len(message_facts._READ) < 20
+    assert 0 < message_facts.READ.held <= 400 and len(message_facts.READ.items) < 20
     message_facts.forget()
