@@ -18,7 +18,7 @@ from inception.actions.records import RecordExtractor, typed_object
 from inception.base import Detection
 from inception.injection import untrusted_argument
 from policies.actions import ActionSettings, BindSpec
-from policies.cel_names import ALL, indexed_args, merge
+from policies.cel_names import ALL, merge
 from policies.messages import AssistantMessage, Message, ToolCall, text_of
 
 # What the user is told when a call a built-in check held is dropped (the agent gets ADVICE and the
@@ -194,7 +194,7 @@ class ActionChecker:
                 # a record, or a list of records, of the extraction cache: the same objects for as
                 # long as the same results are in the dialogue
                 held = tuple(value) if isinstance(value, list) else (value,)
-                picked = tuple(str(bound["args"].get(a)) for a in indexed_args(read))  # the entries it keeps
+                picked = tuple(str(bound["args"].get(a)) for a in tool.picks(read))  # the entries it keeps
                 out[var] = Wanted((var, tuple(map(id, held)), picked),
                                   lambda value=value, read=read: _project(value, read, bound["args"]), (reads, held), read)
         return out

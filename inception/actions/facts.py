@@ -40,6 +40,7 @@ class Facts:
         self._index: dict[str, dict[str, CallRecord]] = {}  # kind -> key -> the latest call whose result holds it
         self._now: tuple[datetime | None] | None = None
         self._seen: str | None = None
+        self._parts: list[str] | None = None
 
     @property
     def last_user(self) -> str:
@@ -79,7 +80,9 @@ class Facts:
     def shows(self, value: str) -> bool:
         """Whether the user said ``value`` or a tool returned it (case aside): where an id the
         agent sends must come from. Verbatim first: lower-casing every result costs more."""
-        parts = [*self.user_texts, *(c.result or "" for c in self.calls)]
+        if self._parts is None:
+            self._parts = [*self.user_texts, *(c.result for c in self.calls if c.result)]
+        parts = self._parts
         if any(value in p for p in parts):
             return True
         if self._seen is None:

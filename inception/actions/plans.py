@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from policies.actions import RESERVED, ActionRule, ActionSettings, BindSpec, ToolSpec
-from policies.cel_names import ALL, merge
+from policies.cel_names import ALL, indexed_args, merge
 
 MAX_NAMES = 1024  # tool names remembered: a client may send any name, the memory stays bounded
 
@@ -37,6 +37,14 @@ class ToolPlan:
     holds: bool = False  # some rule is in plan mode
     reads_now: bool = False  # some rule reads now or today
     _with: dict[frozenset[int], dict[str, Any]] = field(default_factory=dict)
+    _picks: dict[int, tuple[Any, tuple[str, ...]]] = field(default_factory=dict)
+
+    def picks(self, read: Any) -> tuple[str, ...]:
+        """The arguments whose values pick map entries in a read tree of this plan (cel_names.indexed_args)."""
+        found = self._picks.get(id(read))
+        if found is None or found[0] is not read:
+            found = self._picks[id(read)] = (read, indexed_args(read))
+        return found[1]
 
     def reads_with(self, applying: frozenset[int]) -> dict[str, Any]:
         """``base`` and the condition reads of the gated rules (by index) whose ``when`` held. The
