@@ -67,3 +67,118 @@ def test_no_circle_between_the_sdk_and_its_adapters():
            if p.name not in ("sdk.py", "__init__.py") or p.parent.name != "middleware"
            for line, name in imports_of(p) if name == "middleware.sdk"]
     assert bad == []
+
+
+# ---- no circle between files ------------------------------------------------------------------
+# Every import that runs counts, at the top of a file or inside a function; one under
+# ``if TYPE_CHECKING:`` never runs (it names a type for annotations) and does not.
+# An import names one file: ``import a.b.c`` and ``from a.b.c import x`` name a/b/c.py (or its
+# package's __init__.py); ``from a.b import c`` names a/b/c.py when c is a module, else a/b/__init__.py.
+# The parent packages' __init__ files an import runs first are not named by it, so not counted.
+def module_files(root: Path) -> dict[str, Path]:
+    """Our modules by dotted name: a package's is its __init__.py."""
+    out = {}
+    for package in OURS:
+        for path in sorted((root / package).rglob("*.py")):
+            parts = path.relative_to(root).with_suffix("").parts
+            out[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return out
+
+
+def named_modules(path: Path, name: str, modules: dict[str, Path]) -> list[str]:
+    """The modules of ours each import of ``path`` (module ``name``) names, in source order."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    tree = ast.parse(path.read_text(), str(path))
+    typing_only = {id(n) for block in ast.walk(tree) if isinstance(block, ast.If) and _is_type_checking(block.test)
+                   for stmt in block.body for n in ast.walk(stmt)}
+    out = []
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative: from the package, up level - 1
+                up = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*up, *([base] if base else [])])
+            targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names]
+        else:
+            continue
+        for target in targets:
+            while target and target not in modules:  # `import a.b.c` of a name inside a module
+                target = target.rpartition(".")[0]
+            if target and target != name:
+                out.append(target)
+    return out
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or \
+        (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
+def import_circles(root: Path) -> list[list[str]]:
+    """Each set of our files that import each other round in a circle (strongly connected), as
+    repository paths, sorted; empty when the imports between files form no circle."""
+    modules = module_files(root)
+    graph = {name: sorted(set(named_modules(path, name, modules))) for name, path in modules.items()}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    circles = []
+
+    def visit(v: str) -> None:  # Tarjan's strongly connected components
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                circles.append(sorted(modules[m].relative_to(root).as_posix() for m in component))
+
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
+    for v in graph:
+        if v not in index:
+            visit(v)
+    return sorted(circles)
+
+
+# A circle outside the areas issue 21 changed, left for a decision: sim_tests.scenario.load_suite
+# checks a suite's scorer names with sim_tests.scorers.resolve (a function-level import), and the
+# scorers import the log and the scenario. Named here so a new circle fails, and so does this one's
+# going (then empty the list).
+LEFT = [["sim_tests/log.py", "sim_tests/scenario.py", "sim_tests/scorers.py"]]
+
+
+def test_no_import_circle_between_files():
+    assert import_circles(ROOT) == LEFT
+
+
+def test_the_check_sees_a_circle(tmp_path):
+    (tmp_path / "middleware" / "pipeline").mkdir(parents=True)
+    (tmp_path / "middleware" / "__init__.py").write_text("")
+    (tmp_path / "middleware" / "pipeline" / "__init__.py").write_text("from middleware.pipeline import stages\n")
+    (tmp_path / "middleware" / "pipeline" / "stages.py").write_text("from . import routes\n")
+    (tmp_path / "middleware" / "pipeline" / "routes.py").write_text("def f():\n    from middleware.pipeline.stages import g\n")
+    (tmp_path / "middleware" / "state.py").write_text("import middleware.pipeline\n")
+    assert import_circles(tmp_path) == [["middleware/pipeline/routes.py", "middleware/pipeline/stages.py"]]
+    (tmp_path / "middleware" / "pipeline" / "routes.py").write_text("import middleware.state\n")
+    assert import_circles(tmp_path) == [["middleware/pipeline/__init__.py", "middleware/pipeline/routes.py",
+                                         "middleware/pipeline/stages.py", "middleware/state.py"]]
+    (tmp_path / "middleware" / "state.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import middleware.pipeline\n")
+    assert import_circles(tmp_path) == []  # a name for annotations only: never imported
