@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 from policies.untrusted import instruction_spans
 from refiners.evidence_index import Index
-from refiners.facts import Row, _record_ids, facts_from_json, facts_from_text
+from refiners.facts import Fact, Row, _record_ids, facts_from_json, facts_from_text
 from refiners.records import read_records
 from refiners.text import _ID_TOKEN, id_norm, is_id, key_words
 
@@ -52,6 +52,9 @@ READ = TextCache(2_000_000)
 # A tool result's records and whether it plants instructions, by its text alone: an agent that
 # calls the same tool again gets the same text at another position, read as records once.
 PARSED = TextCache(1_000_000)
+# A tool result's facts as its records are walked, by its text and the call that fetched it (read
+# at another position, each fact is copied with that position).
+WALKED = TextCache(1_000_000)
 # Whether a field of a result that plants instructions is one of them, by the field's text.
 PLANTED = TextCache(250_000)
 
@@ -62,7 +65,7 @@ def ids_of(text: str) -> list[str]:
 
 def forget() -> None:
     """Drop every message read (a bench or a test that measures reading afresh)."""
-    for cache in (READ, PARSED, PLANTED):
+    for cache in (READ, PARSED, WALKED, PLANTED):
         cache.clear()
 
 
@@ -76,13 +79,22 @@ def tool_facts(text: str, turn: int, entity: tuple[str, ...], record: frozenset[
         data, planted = _parsed(text)
         if data is None:
             return Index(facts_from_text(data_only(text) if planted else text, "tool", turn))
-        # In records, a field that carries instructions (an email body, a transaction subject) is
-        # dropped, not the record around it: its amount and date are still the record's.
-        rows: dict[int, Row] = {}
-        facts = facts_from_json(data, "tool", turn, entity, record, skip=_planted if planted else None, rows=rows)
+        facts, rows = WALKED.get((entity, record, text), lambda: _walk(data, planted, turn, entity, record))
+        if facts and facts[0].turn != turn:  # the same result at another position: its facts as read there
+            facts = [Fact(f.key, f.kind, f.value, f.display, f.source, f.record, turn, f.entities, f.own, f.name,
+                          f.anonymous, f.row) for f in facts]
         return Index(facts, rows={(turn, n): row for n, row in rows.items()})
 
     return READ.get(("tool", turn, entity, record, text), build)
+
+
+def _walk(data: Any, planted: bool, turn: int, entity: tuple[str, ...],
+          record: frozenset[str]) -> tuple[list[Fact], dict[int, Row]]:
+    # In records, a field that carries instructions (an email body, a transaction subject) is
+    # dropped, not the record around it: its amount and date are still the record's.
+    rows: dict[int, Row] = {}
+    facts = facts_from_json(data, "tool", turn, entity, record, skip=_planted if planted else None, rows=rows)
+    return facts, rows
 
 
 def _planted(value: str) -> bool:
