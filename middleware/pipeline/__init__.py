@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from contextlib import aclosing
 from typing import Any
 
 from langgraph.graph import END
@@ -117,14 +118,16 @@ class Pipeline:
         if step == END:
             return
         stream.set_writer(None)  # in the graph, LangGraph's stream writer carries the chunks
-        async for mode, data in self.graph.astream({**state, "resume": step}, stream_mode=["custom", "values"]):
-            if mode == "custom":
-                queue.put_nowait(data)
-                continue
-            state.update(data)  # the graph's whole state so far (notes already reduced)
-            if not announced and "diagnosis" in data:
-                announced = True
-                queue.put_nowait(_DIAGNOSED)
+        # Closed here, also when the walk is cancelled (a client hung up): its node tasks end with it.
+        async with aclosing(self.graph.astream({**state, "resume": step}, stream_mode=["custom", "values"])) as steps:
+            async for mode, data in steps:
+                if mode == "custom":
+                    queue.put_nowait(data)
+                    continue
+                state.update(data)  # the graph's whole state so far (notes already reduced)
+                if not announced and "diagnosis" in data:
+                    announced = True
+                    queue.put_nowait(_DIAGNOSED)
 
 
 _DIAGNOSED, _DONE = object(), object()
