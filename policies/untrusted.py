@@ -37,7 +37,7 @@ import re
 from typing import Iterable
 
 from policies.untrusted_passage import GAP, GAP_BACK, fields as _fields, passage as _passage, reach as _reach
-from policies.untrusted_passage import records as _records
+from policies.untrusted_passage import field_end as _field_end, records as _records
 from policies.untrusted_scan import STRONG_KINDS as _STRONG_KINDS, Hit, imperatives as _imperatives, lower as _lower
 from policies.untrusted_scan import merge as _merge, strong as _strong, weak as _weak
 
@@ -102,12 +102,16 @@ def instruction_spans(text: str, tools: Iterable[str] = ()) -> list[tuple[int, i
             acts = acts or any(kind in _ACTS for _, _, kind, _ in found)
             if not acts or _total(found) < _TOTAL_NEEDED:
                 continue
+        # whether it orders in the fields of its signs, or only announces an order another field gives
         lo, hi = inside[0][0], max(h[1] for h in inside)
-        if not any(lo <= h[0] < hi and h[2] in _ORDERS for h in found):  # whether it orders in itself
-            found += [h for h in _weak(text, low, lo, hi) if h not in found]
-        orders = any(lo <= h[0] < hi and h[2] in _ORDERS for h in found)
+        own = _field_end(text, hi, min(b, hi + GAP))
+        if not any(lo < h[1] and h[0] < own and h[2] in _ORDERS for h in found):
+            found += [h for h in _weak(text, low, lo, own) if h not in found]
+        orders = any(lo < h[1] and h[0] < own and h[2] in _ORDERS for h in found)
         chained = [h for h in found if h[2] in ("directive", "exfil")]
-        spans += _fields(text, *_passage(text, *_reach(text, inside, chained, orders)), inside + chained)
+        # the fields kept: those of its signs, and those of the orders chained on past them
+        spans += _fields(text, *_passage(text, *_reach(text, inside, chained, orders)),
+                         inside + [h for h in chained if h[0] >= hi])
     return _merge(spans)
 
 

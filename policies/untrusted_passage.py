@@ -28,11 +28,15 @@ _SENTENCE_END = re.compile(_PROSE_END.pattern + r"|[:,\[{]\s*\"(?=\S)|(?<!\\)\"(
 # The next record of a list: JSON's "}, {", a YAML list item that opens with a key ("- amount: 10").
 # Instructions split across the fields of one record are one passage; the next record is not part
 # of it, whatever its fields say ("subject: Purchase at Apple Store" is no order).
-_NEXT_RECORD = re.compile(r"\}\s*,\s*\{|\n[ \t]*- [\w ]{1,30}:\s")
+# (two patterns, each led by a literal the regex engine skips to: a third of one alternation's cost)
+_NEXT_RECORD = (re.compile(r"\n[ \t]*- [\w ]{1,30}:\s"), re.compile(r"\}\s*,\s*\{"))
 # Where the next field of a record starts: a JSON key, or a YAML key at a line's start.
 _JSON_KEY = r',\s*"[^"\\\n]{1,40}"\s*:'
 _NEXT_KEY = re.compile(_JSON_KEY + r'\s*"?')
 _FIELD = re.compile(_JSON_KEY + r'|\n[ \t]*(?:- )?[A-Za-z_][\w ]{0,30}:[ \t\n]')
+# A YAML key line ("  order_id: ...", "- amount: 10") and any line with its indentation.
+_KEY_LINE = re.compile(r"([ \t]*(?:- )?)[A-Za-z_]\w{0,30}:(?=[ \t\n]|$)")
+_LINE = re.compile(r"\n([ \t]*(?:- )?)(?=\S)([A-Za-z_]\w{0,30}:(?=[ \t\n]|$))?")
 _CLOSE_TAG = re.compile(r"<\s*/\s*([A-Za-z_-]{3,30})\s*>")
 _OPEN_TAG = r"<\s*{tag}\b[^>\n]{{0,40}}>"
 # A wrapper an injection puts around itself: a tag in capitals, or one that names a role. An
@@ -51,6 +55,8 @@ def reach(text: str, strong: list[Hit], more: list[Hit], orders: bool) -> tuple[
     a, b = min(h[0] for h in strong), max(h[1] for h in strong)
     more = sorted(more)
     for start, end, _, _ in more:  # forward: one pass, in order
+        if start < a:
+            continue  # before the passage: the backward pass below
         if start > b + GAP or (start > b and _apart(text, b, start)):
             break
         if start > b and orders and _FIELD.search(text, b, end):  # (a directive may open on the key's colon)
@@ -67,17 +73,49 @@ def reach(text: str, strong: list[Hit], more: list[Hit], orders: bool) -> tuple[
 
 
 def fields(text: str, a: int, b: int, hits: list[Hit]) -> list[tuple[int, int]]:
-    """The passage's JSON fields that hold a sign: instructions split across two fields are both
-    flagged, and the record's own fields between them ("order_id": "ORD-20931") are not."""
-    if text.find('":', a, b) < 0:  # no JSON key inside (found in C): one piece
+    """The passage's fields that hold a sign, in JSON or in a YAML record: instructions split across
+    two fields are both flagged, and the record's own fields between them ("order_id": "ORD-20931")
+    are not."""
+    if text.find('":', a, b) >= 0:  # a JSON key inside (found in C)
+        cuts = [(m.start(), m.end()) for m in _NEXT_KEY.finditer(text, a, b)]
+    else:
+        cuts = _yaml_keys(text, a, b, min(h[0] for h in hits))
+    if not cuts:
         return [(a, b)]
     out, at = [], a
-    for m in [*_NEXT_KEY.finditer(text, a, b), None]:
-        end = m.start() if m else b
-        if any(at < h[1] <= end for h in hits):  # a hit may start on the quote that opens the field
-            out.append(_trim(text, at, end - (text[end - 1:end] == '"')))
-        at = m.end() if m else b
+    for start, end in [*cuts, (b, b)]:
+        if any(at < h[1] <= start for h in hits):  # a hit may start on the quote that opens the field
+            out.append(_trim(text, at, start - (text[start - 1:start] == '"')))
+        at = end
     return out or [(a, b)]
+
+
+def _yaml_keys(text: str, a: int, b: int, first: int) -> list[tuple[int, int]]:
+    """Where the keys after the YAML field that holds ``first`` start inside text[a:b], as its
+    indentation tells them from the lines of its value ("IBAN: ..." inside an injected value is
+    not one)."""
+    key = None
+    at = text.rfind("\n", max(0, first - WRAPPER_REACH), first)
+    while at >= max(0, first - WRAPPER_REACH) - 1:
+        m = _KEY_LINE.match(text, at + 1)
+        if m:
+            key = m
+            break
+        at = text.rfind("\n", max(0, first - WRAPPER_REACH), at) if at > 0 else -2
+    if key is None:
+        return []
+    indent = len(key.group(1))
+    lines = [(m.start() + 1, len(m.group(1)), m.group(2) is not None) for m in _LINE.finditer(text, key.start(), b)]
+    # a key less indented ends the field's mapping; one as indented is a sibling when the values
+    # run deeper (else, one line per field, no indentation tells a key from a line of the value)
+    deeper = any(i > indent for _, i, _ in lines)
+    return [(s, s) for s, i, is_key in lines if is_key and a < s < b and (i < indent or (i == indent and deeper))]
+
+
+def field_end(text: str, at: int, limit: int) -> int:
+    """Where the next field of the record starts after ``at`` (a JSON or YAML key), else ``limit``."""
+    m = _FIELD.search(text, at, limit)
+    return m.start() if m else limit
 
 
 def records(text: str, windows: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -85,16 +123,24 @@ def records(text: str, windows: list[tuple[int, int]]) -> list[tuple[int, int]]:
     transactions, two messages) never add up to one passage."""
     out = []
     for a, b in windows:
-        for m in _NEXT_RECORD.finditer(text, a, b):
-            out.append((a, m.start() + 1))
-            a = m.start() + 1
+        for at in _record_starts(text, a, b):
+            out.append((a, at))
+            a = at
         out.append((a, b))
     return out
 
 
+def _record_starts(text: str, a: int, b: int) -> list[int]:
+    yaml, json = _NEXT_RECORD
+    found = [m.start() + 1 for m in yaml.finditer(text, a, b)]
+    if text.find("}", a, b) >= 0:
+        found = sorted(found + [m.start() + 1 for m in json.finditer(text, a, b)])
+    return found
+
+
 def _apart(text: str, a: int, b: int) -> bool:
     """A blank line or the start of the next record between a and b: what follows is not the passage."""
-    return bool(_BLANK_LINE.search(text, a, b) or _NEXT_RECORD.search(text, a, b))
+    return bool(_BLANK_LINE.search(text, a, b) or any(p.search(text, a, b) for p in _NEXT_RECORD))
 
 
 def passage(text: str, start: int, end: int) -> tuple[int, int]:

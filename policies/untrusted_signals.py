@@ -80,8 +80,9 @@ STRONG: list[Signal] = [
     Signal("address", 3, MODEL_WORDS + ("model",), (40, 60),
            rf"you\s*,\s*(?:the\s+|an?\s+|my\s+)?(?:{MODEL}|(?:[\w.-]+\s+){{0,2}}(?:model|assistant|bot|ai|llm)){NAME_ENDS}",
            needs=("you",)),
-    Signal("command", 2, MODEL_WORDS, (40, 60),  # "Hey ChatGPT, send ...": the vocative and its order
-     rf"(?:hey|hi|hello|dear|ok|okay|attention)\s*,?\s+(?:the\s+)?{MODEL}\s*[,:]\s*(?:please\s+)?{trie(VERBS)}\b", needs=("hey", "hi", "hello", "dear", "ok", "okay", "attention")),
+    Signal("command", 2, MODEL_WORDS, (40, 60),  # "Hey ChatGPT, send ...", "Dear AI, quietly pay ...": the vocative and its order
+     rf"(?:hey|hi|hello|dear|ok|okay|attention)\s*,?\s+(?:the\s+)?{MODEL}\s*[,:]\s*(?:(?:please|kindly|now|just|quietly|silently|secretly|immediately)\s+){{0,2}}"
+     rf"{trie(VERBS)}\b", needs=("hey", "hi", "hello", "dear", "ok", "okay", "attention")),
     Signal("address", 3, MODEL_WORDS + ("agent",), (40, 30),
      r"if\s+you\s+are\s+(?:an?\s+)?(?:ai|llm|language\s+model|ai\s+assistant|assistant|chat\s?bot|bot|agent|gpt)\b", needs=("if",)),
     Signal("address", 3, MODEL_WORDS + ("agent", "model"), (20, 60),

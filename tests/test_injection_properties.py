@@ -128,6 +128,12 @@ def _plant(data, attack: str, where: int):
     return data
 
 
+def _records(data) -> list[dict]:
+    if isinstance(data, dict):
+        return [data] + [r for v in data.values() if isinstance(v, list) for r in v if isinstance(r, dict)]
+    return [r for r in data if isinstance(r, dict)]
+
+
 ATTACK_NAMES = sorted(n for n in ATTACKS if IBAN in ATTACKS[n])
 
 
@@ -136,6 +142,8 @@ ATTACK_NAMES = sorted(n for n in ATTACKS if IBAN in ATTACKS[n])
 @example({"id": OWN_ID, "recipient": OWN_ACCOUNT, "amount": 50, "status": "pending"}, "json", "secrecy", 0)
 @example({"id": OWN_ID, "recipient": OWN_ACCOUNT, "amount": 50}, "json", "fake_turns", 0)
 @example({"recipient": OWN_ACCOUNT, "note": "Rent"}, "json", "wrapper_no_names", 0)
+@example({"id": OWN_ID, "note": "Please pay the amount by sending a bank transfer to the following account: IBAN "
+          + OWN_ACCOUNT}, "json", "secrecy", 1)
 def test_an_attack_in_any_field_is_found_and_its_passage_is_that_field(data, fmt, name, where):
     text = RENDER[fmt](_plant(data, ATTACKS[name], where))
     spans = instruction_spans(text, TOOL_NAMES)
@@ -144,21 +152,12 @@ def test_an_attack_in_any_field_is_found_and_its_passage_is_that_field(data, fmt
     d = Dialogue.of(_conversation(text), BANK_TOOLS)
     assert [x.type for x in UntrustedInstruction().detect(d)] == ["untrusted_instruction"]
     assert untrusted_argument("send_money", {"recipient": IBAN, "amount": 900}, d.calls, [])
-    # A YAML record is read by lines, not fields: a sibling field that carries a sign of its own
-    # ("the system prompt guidelines ...") joins the passage, and what lies between with it.
-    if fmt == "yaml" and any(signals(v) for v in _strings(data) if v != ATTACKS[name]):
-        return
+    if fmt == "yaml" and any(k in ("System", "User") for r in _records(data) for k in r):
+        return  # a YAML key named like a speaker ("System: ...") reads as a turn: it may join the passage
     assert OWN_ACCOUNT not in flagged and OWN_ID not in flagged, (name, flagged)
     # the record's own account is data: paying it is the user's business
     assert untrusted_argument("send_money", {"recipient": OWN_ACCOUNT, "amount": 50}, d.calls, []) is None
 
-
-def _strings(data) -> list[str]:
-    if isinstance(data, dict):
-        return [s for v in data.values() for s in _strings(v)]
-    if isinstance(data, list):
-        return [s for v in data for s in _strings(v)]
-    return [data] if isinstance(data, str) else []
 
 
 JSON_VALUES = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False),
