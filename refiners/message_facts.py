@@ -49,11 +49,9 @@ _MISSING = object()
 # The facts of a message already read (same position, same call, same text): ~ the dialogues of a
 # hundred conversations in flight.
 READ = TextCache(2_000_000)
-# A tool result's records and whether it plants instructions, by its text alone: an agent that
-# calls the same tool again gets the same text at another position, read as records once.
-PARSED = TextCache(1_000_000)
-# A tool result's facts as its records are walked, by its text and the call that fetched it (read
-# at another position, each fact is copied with that position).
+# A tool result's facts, by its text and the call that fetched it: an agent that calls the same
+# tool again gets the same text at another position, where each fact is copied with that position
+# instead of parsing, scanning and walking the text again.
 WALKED = TextCache(1_000_000)
 # Whether a field of a result that plants instructions is one of them, by the field's text.
 PLANTED = TextCache(250_000)
@@ -65,22 +63,14 @@ def ids_of(text: str) -> list[str]:
 
 def forget() -> None:
     """Drop every message read (a bench or a test that measures reading afresh)."""
-    for cache in (READ, PARSED, WALKED, PLANTED):
+    for cache in (READ, WALKED, PLANTED):
         cache.clear()
-
-
-def _parsed(text: str) -> tuple[Any, bool]:
-    # JSON, YAML, "Key: value" lines or a Markdown table: records; most results plant nothing (one scan)
-    return PARSED.get((text,), lambda: (read_records(text), bool(instruction_spans(text))))
 
 
 def tool_facts(text: str, turn: int, entity: tuple[str, ...], record: frozenset[str]) -> Index:
     def build() -> Index:
-        data, planted = _parsed(text)
-        if data is None:
-            return Index(facts_from_text(data_only(text) if planted else text, "tool", turn))
-        facts, rows = WALKED.get((entity, record, text), lambda: _walk(data, planted, turn, entity, record))
-        if facts and facts[0].turn != turn:  # the same result at another position: its facts as read there
+        facts, rows = WALKED.get((entity, record, text), lambda: _read(text, turn, entity, record))
+        if facts and facts[0].turn != turn:  # read at another position: its facts as they are here
             facts = [Fact(f.key, f.kind, f.value, f.display, f.source, f.record, turn, f.entities, f.own, f.name,
                           f.anonymous, f.row) for f in facts]
         return Index(facts, rows={(turn, n): row for n, row in rows.items()})
@@ -88,8 +78,11 @@ def tool_facts(text: str, turn: int, entity: tuple[str, ...], record: frozenset[
     return READ.get(("tool", turn, entity, record, text), build)
 
 
-def _walk(data: Any, planted: bool, turn: int, entity: tuple[str, ...],
-          record: frozenset[str]) -> tuple[list[Fact], dict[int, Row]]:
+def _read(text: str, turn: int, entity: tuple[str, ...], record: frozenset[str]) -> tuple[list[Fact], dict[int, Row]]:
+    data = read_records(text)  # JSON, YAML, "Key: value" lines or a Markdown table: records
+    planted = bool(instruction_spans(text))  # most results have none: one scan says so
+    if data is None:
+        return facts_from_text(data_only(text) if planted else text, "tool", turn), {}
     # In records, a field that carries instructions (an email body, a transaction subject) is
     # dropped, not the record around it: its amount and date are still the record's.
     rows: dict[int, Row] = {}
