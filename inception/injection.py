@@ -200,7 +200,9 @@ def untrusted_argument(name: str, args: dict[str, Any], calls: list[CallRecord],
     for rec in calls:
         if not rec.result:
             continue
-        spans = flagged(rec.result)
+        # a result that holds none of the values cannot have given one: its passages need no scan
+        normed = _normed(rec.result)
+        spans = flagged(rec.result) if any(key in normed for _, _, key in values) else []
         inside += [(rec.name, rec.result[a:b]) for a, b in spans]
         outside.append(_cut(rec.result, spans) if spans else rec.result)
     if not inside:

@@ -127,8 +127,7 @@ class ActionChecker:
                 if modes.get(check, "off") != "off" and (said := getattr(builtins, check)(name, args, facts, self.tools)):
                     out.append(_builtin(check, said, modes[check], call.id))
             mode = modes.get("untrusted_argument", "off")
-            # only a flagged passage can have given a value, and most dialogues hold none
-            if mode != "off" and facts.injected and (said := untrusted_argument(
+            if mode != "off" and (said := untrusted_argument(
                     name, args, facts.calls, [*facts.user_texts, facts.system])):
                 # the taxonomy's untrusted_instruction plan comes with it (Cascade._diagnosis)
                 out.append(Detection(type="untrusted_instruction", subtype="untrusted_argument", evidence=said,

@@ -10,7 +10,6 @@ import orjson
 
 from inception.actions.records import Record, RecordExtractor, parse_time
 from inception.dialogue import CallRecord, pair_calls
-from inception.injection import flagged
 from policies.actions import ActionSettings
 from policies.messages import DeveloperMessage, Message, SystemMessage, UserMessage, text_of
 
@@ -71,12 +70,6 @@ class Facts:
             self._now = (_now(self._settings, self, self._header),)
         return self._now[0]
 
-    @property
-    def injected(self) -> bool:
-        """Whether some tool result holds a passage of instructions (``inception.injection``): the
-        only place a value the untrusted_argument check holds can come from."""
-        return any(rec.result and _flagged(rec.result) for rec in self.calls)
-
     def shows(self, value: str) -> bool:
         """Whether the user said ``value`` or a tool returned it (case aside): where an id the
         agent sends must come from. Verbatim first: lower-casing every result costs more."""
@@ -134,8 +127,8 @@ def _now(settings: ActionSettings, facts: Facts, header: str | None) -> datetime
 
 class _TextMemo:
     """What a function gives for a text, remembered by the text itself: a dict lookup, where the
-    function (a hash of every result, a search of the whole system prompt) would run again for
-    every draft of the dialogue. Emptied once its keys pass ``max_chars``."""
+    function (a search of the whole system prompt) would run again for every draft of the
+    dialogue. Emptied once its keys pass ``max_chars``."""
 
     def __init__(self, fn: Callable[..., Any], max_chars: int = 4_000_000):
         self.fn, self.max_chars = fn, max_chars
@@ -159,5 +152,4 @@ def _prompt_time(pattern: str, system: str) -> datetime | None:
     return parse_time(m.group(1) if m and m.groups() else (m.group(0) if m else None))
 
 
-_flagged = _TextMemo(lambda text: bool(flagged(text)))  # whether a result holds a flagged passage
 _prompt_time_of = _TextMemo(_prompt_time)
