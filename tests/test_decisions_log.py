@@ -269,3 +269,35 @@ def test_each_rule_that_fired_is_a_span_event_with_its_mode():
     events = [e for s in exporter.get_finished_spans() for e in s.events if e.name == "rein.rule"]
     assert [(e.attributes["rein.rule.id"], e.attributes["rein.rule.mode"]) for e in events] == \
         [("detect:tool_failure", "shadow")]
+
+
+def test_turns_the_log_could_not_write_are_counted_on_metrics(tmp_path):
+    """A write fails off the request's path, where nobody would see it: /metrics counts the lost turns."""
+    from starlette.testclient import TestClient
+
+    from middleware.config import Settings
+    from middleware.engine import Engine
+    from middleware.models import ScriptedModel
+    from middleware.proxy import create_app
+    from tests.decision_traffic import FAILED, TOOLS as SHOP_TOOLS
+
+    def lost(text: str) -> float:
+        line = next((l for l in text.splitlines() if l.startswith("rein_decision_log_lost_total")), "x 0")
+        return float(line.split()[-1])
+
+    settings = Settings(policy="structural", shadow=True, decision_db=str(tmp_path / "d.db"))
+    log = DecisionLog.from_settings(settings)
+    log.flush_s = 3600
+    engine = Engine(ScriptedModel(["Sorry."], cycle=True), settings.policy, decisions=log, shadow=True)
+    with TestClient(create_app(settings, engine)) as client:
+        before = lost(client.get("/metrics").text)
+
+        def broken(**rows):
+            raise OSError("disk full")
+
+        log.store.add = broken
+        for _ in range(2):
+            client.post("/v1/chat/completions", json={"model": "m", "messages": FAILED, "tools": SHOP_TOOLS})
+        log.flush()
+        assert log.failures == 1 and log.lost == 2 and "OSError: disk full" in log.errors[-1]
+        assert lost(client.get("/metrics").text) == before + 2

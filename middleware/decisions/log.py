@@ -59,7 +59,8 @@ class DecisionLog:
         self.sample = sample            # share of clean requests recorded too (rule "none")
         self.retention_days = retention_days
         self.flush_s, self.batch = flush_s, batch
-        self.failures = 0
+        self.failures = 0  # batches that could not be written (after a retry); /metrics counts them
+        self.lost = 0  # turns in those batches
         self.cpu_s = 0.0                # the writer's CPU time so far (bench/decision_overhead.py prints it)
         self.errors: collections.deque[str] = collections.deque(maxlen=20)
         self._queue: collections.deque[tuple] = collections.deque()
@@ -123,6 +124,7 @@ class DecisionLog:
             rows = self._rows(items)
         except Exception as e:  # off the request's path: counted and kept, never raised
             self.failures += 1
+            self.lost += len(items)
             self.errors.append(f"{type(e).__name__}: {e!s:.160}")
             return 0
         for attempt in (1, 2):  # a busy database (another process writing) gets a second try
@@ -132,6 +134,7 @@ class DecisionLog:
             except Exception as e:
                 if attempt == 2:
                     self.failures += 1
+                    self.lost += len(items)
                     self.errors.append(f"{type(e).__name__}: {e!s:.160}")
                 else:
                     time.sleep(0.2)

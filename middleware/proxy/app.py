@@ -24,7 +24,7 @@ from middleware.proxy.ops import admin, gc_schedule, loop_probe
 from middleware.proxy.ops.deadline import Deadline
 from middleware.proxy.ops.drain import Drain, DrainState
 from middleware.proxy.ops.guards import ApiKeys, BodyLimit, RateLimit
-from middleware.proxy.ops.metrics import Metrics
+from middleware.proxy.ops.metrics import Metrics, instruments
 from middleware.proxy.ops.ready import Readiness
 from middleware.proxy.ops.reload import PolicyReloader
 from middleware.proxy.routes.chat import ChatRoute
@@ -108,6 +108,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None, s
     decisions_ui.install(app, engine.decisions.store if engine.decisions else None, settings.admin_key)
     if engine.decisions is not None:
         app.router.add_event_handler("shutdown", engine.decisions.close)
+        instruments().watch(engine.decisions)  # its lost writes on /metrics
     guard(app, settings, engine, serving=serving)  # keys, rate limit, body limit, deadline, drain, /metrics
     loop_probe.install(app)  # only with REIN_LOOP_PROBE=FILE: what held the loop (bench/load.py --stalls)
     if serving:

@@ -2,7 +2,9 @@
 
 Instruments: ``rein.requests`` and ``rein.errors`` (by route and status), ``rein.added_latency``
 (ms rein spent on top of the upstream), ``rein.detections`` (by error type),
-``rein.refinements`` (by refiner) and ``rein.incidents`` (failures the agent reported, by tool/kind). One MeterProvider per process, read by a Prometheus reader on
+``rein.refinements`` (by refiner), ``rein.incidents`` (failures the agent reported, by tool/kind)
+and ``rein.decision_log.lost`` (turns the decision log could not write, read from the log when
+scraped). One MeterProvider per process, read by a Prometheus reader on
 a private registry; with ``OTEL_EXPORTER_OTLP_ENDPOINT`` set, the same metrics (and spans) are
 also pushed to an OpenTelemetry collector, which is how several workers add up.
 """
@@ -12,6 +14,7 @@ import os
 from typing import Any, Iterable
 
 import orjson
+from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
 from opentelemetry.sdk.resources import Resource
@@ -35,6 +38,18 @@ class Instruments:
                                                 description="refiners that changed a reply, by refiner")
         self.incidents = meter.create_counter("rein.incidents", unit="{incident}",
                                               description="failures the agent reported (report_internal_error), by tool/kind")
+        # Decision logs write off the request's path, so a failed write is seen nowhere else: each
+        # log's count of lost turns is read when /metrics is scraped.
+        self.decision_logs: list[Any] = []
+        meter.create_observable_counter("rein.decision_log.lost", callbacks=[self._lost], unit="{turn}",
+                                        description="turns the decision log could not write (after a retry)")
+
+    def watch(self, decision_log: Any) -> None:
+        if all(log is not decision_log for log in self.decision_logs):
+            self.decision_logs.append(decision_log)
+
+    def _lost(self, options: CallbackOptions) -> Iterable[Observation]:
+        return [Observation(sum(log.lost for log in self.decision_logs))]
 
     def response_headers(self, route: str, headers: Iterable[tuple[bytes, bytes]]) -> None:
         for key, value in headers:
