@@ -33,9 +33,11 @@ _NEXT_RECORD = (re.compile(r"\n[ \t]*- [\w ]{1,30}:\s"), re.compile(r"\}\s*,\s*\
 # Where the next field of a record starts: a JSON key, or a YAML key at a line's start.
 _JSON_KEY = r',\s*"[^"\\\n]{1,40}"\s*:'
 _NEXT_KEY = re.compile(_JSON_KEY + r'\s*"?')
-_FIELD = re.compile(_JSON_KEY + r'|\n[ \t]*(?:- )?[A-Za-z_][\w ]{0,30}:[ \t\n]')
-# A YAML key line ("  order_id: ...", "- amount: 10") and any line with its indentation.
+_FIELD = (re.compile(_JSON_KEY), re.compile(r"\n[ \t]*(?:- )?[A-Za-z_][\w ]{0,30}:[ \t\n]"))  # each literal-led
+# A YAML key line ("  order_id: ...", "- amount: 10") where it starts, after a line break, and any
+# line with its indentation and whether it is a key.
 _KEY_LINE = re.compile(r"([ \t]*(?:- )?)[A-Za-z_]\w{0,30}:(?=[ \t\n]|$)")
+_LINE_KEY = re.compile(r"\n[ \t]*(?:- )?[A-Za-z_]\w{0,30}:(?=[ \t\n]|$)")
 _LINE = re.compile(r"\n([ \t]*(?:- )?)(?=\S)([A-Za-z_]\w{0,30}:(?=[ \t\n]|$))?")
 _CLOSE_TAG = re.compile(r"<\s*/\s*([A-Za-z_-]{3,30})\s*>")
 _OPEN_TAG = r"<\s*{tag}\b[^>\n]{{0,40}}>"
@@ -59,14 +61,14 @@ def reach(text: str, strong: list[Hit], more: list[Hit], orders: bool) -> tuple[
             continue  # before the passage: the backward pass below
         if start > b + GAP or (start > b and _apart(text, b, start)):
             break
-        if start > b and orders and _FIELD.search(text, b, end):  # (a directive may open on the key's colon)
+        if start > b and orders and field_end(text, b, end) < end:  # (a directive may open on the key's colon)
             break
         orders = True
         b = max(b, end)
     for start, end, _, _ in reversed(more):  # and back, less far and not past a blank line: an
         if start >= a:                        # injection opens with what addresses the assistant
             continue
-        if end < a - GAP_BACK or _apart(text, end, a) or _FIELD.search(text, end, a):
+        if end < a - GAP_BACK or _apart(text, end, a) or field_end(text, end, a) < a:
             break
         a = start
     return a, b
@@ -78,8 +80,10 @@ def fields(text: str, a: int, b: int, hits: list[Hit]) -> list[tuple[int, int]]:
     are not."""
     if text.find('":', a, b) >= 0:  # a JSON key inside (found in C)
         cuts = [(m.start(), m.end()) for m in _NEXT_KEY.finditer(text, a, b)]
-    else:
+    elif _LINE_KEY.search(text, a, b):
         cuts = _yaml_keys(text, a, b, min(h[0] for h in hits))
+    else:
+        return [(a, b)]  # no key at a line's start inside: one piece
     if not cuts:
         return [(a, b)]
     out, at = [], a
@@ -114,8 +118,8 @@ def _yaml_keys(text: str, a: int, b: int, first: int) -> list[tuple[int, int]]:
 
 def field_end(text: str, at: int, limit: int) -> int:
     """Where the next field of the record starts after ``at`` (a JSON or YAML key), else ``limit``."""
-    m = _FIELD.search(text, at, limit)
-    return m.start() if m else limit
+    found = [m.start() for p in _FIELD if (m := p.search(text, at, limit))]
+    return min(found) if found else limit
 
 
 def records(text: str, windows: list[tuple[int, int]]) -> list[tuple[int, int]]:

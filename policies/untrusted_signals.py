@@ -101,10 +101,13 @@ STRONG: list[Signal] = [
     # finish the task I gave you?"): 2, so another sign must say the reader is the assistant.
     Signal("override", 2, ("task",), (15, 60), r"task\s+(?:that\s+)?(?:i|the\s+user|they|we|he|she|was)\s+(?:have\s+)?"
                                r"(?:gave|given|assigned|set|asked)\s+(?:to\s+)?you\b", needs=("gave", "given", "assigned", "set", "asked")),
-    Signal("override", 2, TASKS, (120, 10),
-     r"(?:before|instead\s+of)\s+(?:you\s+)?(?:can\s+|could\s+|may\s+)?(?:solv|complet|answer|finish|do|continu|proceed|perform|respond|execut|start)\w*"
-     r"\s+(?:with\s+)?(?:the|your|my|the\s+user'?s)\s+(?:(?:original|initial|current|actual|first|given|assigned)\s+)?"
-     r"(?:task|instructions?|prompt|goal|assignment|query)\b", needs=("before", "instead")),
+    # "before you solve the task", "instead of completing the user's task": one pattern for each
+    # first word, so the regex engine skips to it (an alternation there is tried at every character)
+    *(Signal("override", 2, TASKS, (120, 10),
+             rf"{lead}\s+(?:you\s+)?(?:can\s+|could\s+|may\s+)?(?:solv|complet|answer|finish|do|continu|proceed|perform"
+             r"|respond|execut|start)\w*\s+(?:with\s+)?(?:the|your|my|the\s+user'?s)\s+(?:(?:original|initial|current"
+             r"|actual|first|given|assigned)\s+)?(?:task|instructions?|prompt|goal|assignment|query)\b", needs=(need,))
+      for lead, need in (("before", "before"), (r"instead\s+of", "instead"))),
     Signal("override", 2, TASKS, (40, 10), r"your\s+(?:new|real|actual|true|updated|primary|only|revised)\s+(?:task|instructions?|goal|objective|mission|directive|prompt|orders)\b", needs=("your",)),
     Signal("override", 2, TASKS, (10, 20), r"new\s+(?:instructions?|task|directives?|orders)\s*[:!]", needs=("new",)),
     Signal("override", 3, ("stop",), (5, 60), r"stop\s+(?:what\s+you(?:'re|\s+are)\s+doing|(?:all\s+)?(?:your\s+)?current\s+(?:task|work)|everything\s+you(?:'re|\s+are)\s+doing)", needs=("doing", "current")),
