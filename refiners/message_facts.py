@@ -4,6 +4,7 @@ every turn, so what was read is kept (``READ``) and a turn reads only what is ne
 from __future__ import annotations
 
 import json
+import threading
 from collections import OrderedDict
 from typing import Any, Callable
 
@@ -23,26 +24,33 @@ class TextCache:
         self.max_chars = max_chars
         self.items: OrderedDict[tuple, Any] = OrderedDict()
         self.held = 0  # characters of text the keys hold
+        # A big dialogue's evidence is built in a worker thread while the loop builds another's:
+        # the entries and their count change together. (build() runs outside it.)
+        self._lock = threading.Lock()
 
     def get(self, key: tuple, build: Callable[[], Any]) -> Any:
         """``build()`` once per key (while kept)."""
-        hit = self.items.get(key, _MISSING)
-        if hit is not _MISSING:
-            self.items.move_to_end(key)
-            return hit
+        with self._lock:
+            hit = self.items.get(key, _MISSING)
+            if hit is not _MISSING:
+                self.items.move_to_end(key)
+                return hit
         value = build()
         if len(key[-1]) > self.max_chars // 4:
             return value  # one huge text is read each time rather than evict everything else
-        self.items[key] = value
-        self.held += len(key[-1])
-        while self.held > self.max_chars:
-            old, _ = self.items.popitem(last=False)
-            self.held -= len(old[-1])
+        with self._lock:
+            if key not in self.items:
+                self.items[key] = value
+                self.held += len(key[-1])
+            while self.held > self.max_chars and self.items:
+                old, _ = self.items.popitem(last=False)
+                self.held -= len(old[-1])
         return value
 
     def clear(self) -> None:
-        self.items.clear()
-        self.held = 0
+        with self._lock:
+            self.items.clear()
+            self.held = 0
 
 
 _MISSING = object()
