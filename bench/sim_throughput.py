@@ -23,7 +23,8 @@ from sim_tests.arms import make_arms
 from sim_tests.trial import run_trial
 from sim_tests.log import RunConfig
 from sim_tests.runner import Runner
-from sim_tests.scenario import Suite, load_suite
+from sim_tests.scenario import Suite
+from sim_tests.suites import load_suite
 from sim_tests.scorers import expected_db_hash
 from sim_tests.users import ScriptedUser
 

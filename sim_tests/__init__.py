@@ -24,7 +24,7 @@ from typing import Any
 # Lazy: the pytest plugin (loaded in every pytest run) imports this package, and must stay cheap.
 _EXPORTS = {"AgentUnderTest": "agents", "load_agent": "agents", "make_arms": "arms", "RunConfig": "log",
             "RunLog": "log", "TrialRecord": "log", "Runner": "runner", "Scenario": "scenario",
-            "ScenarioError": "scenario", "Suite": "scenario", "load_suite": "scenario"}
+            "ScenarioError": "scenario", "Suite": "scenario", "load_suite": "suites"}
 
 
 def __getattr__(name: str) -> Any:

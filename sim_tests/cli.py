@@ -86,8 +86,9 @@ def run(args: argparse.Namespace) -> int:
 def _list(args: argparse.Namespace) -> int:
     from collections import Counter
 
-    from sim_tests.scenario import load_suite, shipped_suites
+    from sim_tests.scenario import shipped_suites
 
+    from sim_tests.suites import load_suite
     for name in shipped_suites():
         suite = load_suite(name)
         labels = Counter(s.label for s in suite.scenarios)
@@ -112,8 +113,8 @@ def _schema(args: argparse.Namespace) -> int:
 
 def _generate(args: argparse.Namespace) -> int:
     from sim_tests.failures import generate
-    from sim_tests.scenario import Suite, dump_suite, load_suite
-
+    from sim_tests.scenario import Suite, dump_suite
+    from sim_tests.suites import load_suite
     sources = [load_suite(name) for name in args.source.split(",")]
     source = Suite(name="+".join(s.name for s in sources), scenarios=[x for s in sources for x in s.scenarios])
     labels = args.only.split(",") if args.only else None
@@ -166,8 +167,7 @@ def _run(args: argparse.Namespace) -> int:
     from sim_tests.log import RunConfig
     from sim_tests.reports import text_table, write_reports
     from sim_tests.runner import Runner
-    from sim_tests.scenario import load_suite
-
+    from sim_tests.suites import load_suite
     suite = load_suite(args.suite)
     if args.only:
         wanted = set(args.only.split(","))

@@ -114,7 +114,8 @@ class ScenarioItem(pytest.Item):
 
 class SuiteFile(pytest.File):
     def collect(self) -> list[pytest.Item]:
-        from sim_tests.scenario import ScenarioError, load_suite
+        from sim_tests.scenario import ScenarioError
+        from sim_tests.suites import load_suite
         from sim_tests.scorers import resolve
 
         state = _state(self.config)

@@ -207,7 +207,7 @@ def loc_is_scenario(loc: tuple) -> bool:
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def _read(path: Path) -> Any:
+def read_yaml(path: Path) -> Any:
     try:
         return yaml.load(path.read_text(), Loader=_LOADER)
     except (OSError, yaml.YAMLError) as e:
@@ -227,30 +227,6 @@ def suite_path(name_or_path: str) -> Path:
         return shipped
     raise ScenarioError(f"unknown suite {name_or_path!r}: not a file or folder, and not one of "
                         f"{', '.join(shipped_suites())}")
-
-
-def load_suite(name_or_path: str) -> Suite:
-    """A shipped suite by name, a suite or scenario YAML file, or a folder of them."""
-    path = suite_path(name_or_path)
-    if path.is_dir():
-        scenarios: list[Scenario] = []
-        for file in sorted(path.rglob("*.y*ml")):
-            scenarios += parse_suite(_read(file), str(file)).scenarios
-        suite = Suite(name=path.name, scenarios=scenarios)
-    else:
-        suite = parse_suite(_read(path), str(path))
-    if suite.scorers:  # an unknown scorer is a load error, not a run full of errors
-        from sim_tests.scorers import resolve
-
-        try:
-            resolve(suite.scorer_specs())
-        except (ValueError, TypeError) as e:
-            raise ScenarioError(f"{path}: scorers: {e}") from None
-    ids = [s.id for s in suite.scenarios]
-    duplicates = sorted({i for i in ids if ids.count(i) > 1})
-    if duplicates:
-        raise ScenarioError(f"{path}: scenario ids must be unique; repeated: {', '.join(duplicates)}")
-    return suite
 
 
 def dump_suite(suite: Suite) -> str:

@@ -157,15 +157,8 @@ def import_circles(root: Path) -> list[list[str]]:
     return sorted(circles)
 
 
-# A circle outside the areas issue 21 changed, left for a decision: sim_tests.scenario.load_suite
-# checks a suite's scorer names with sim_tests.scorers.resolve (a function-level import), and the
-# scorers import the log and the scenario. Named here so a new circle fails, and so does this one's
-# going (then empty the list).
-LEFT = [["sim_tests/log.py", "sim_tests/scenario.py", "sim_tests/scorers.py"]]
-
-
 def test_no_import_circle_between_files():
-    assert import_circles(ROOT) == LEFT
+    assert import_circles(ROOT) == []
 
 
 def test_the_check_sees_a_circle(tmp_path):

@@ -111,8 +111,8 @@ async def test_an_undeclared_detection_is_noted_not_dropped_silently():
 
 # ---- scorers: a suite names its own; the run log and the report say which ran -------------------
 def _suite_file(tmp_path: Path, scorers: str) -> Path:
-    from sim_tests.scenario import Suite, dump_suite, load_suite
-
+    from sim_tests.scenario import Suite, dump_suite
+    from sim_tests.suites import load_suite
     kettle = next(s for s in load_suite("retail").scenarios if s.id == "retail-cancel-kettle")
     path = tmp_path / "suite.yaml"
     path.write_text(scorers + dump_suite(Suite(name="mine", scenarios=[kettle])))
@@ -125,8 +125,7 @@ async def run_suite(path: Path, out: Path):
     from sim_tests.log import RunConfig
     from sim_tests.reports import write_reports
     from sim_tests.runner import Runner
-    from sim_tests.scenario import load_suite
-
+    from sim_tests.suites import load_suite
     suite = load_suite(str(path))
     log = await Runner(suite, ScriptedAgent(), make_arms(["bare"], "structural"),
                        RunConfig(suite="mine", agent="scripted", arms=["bare"], policy="structural"),
@@ -152,8 +151,8 @@ async def test_registering_a_scorer_changes_no_other_suite(tmp_path):
 
 
 def test_an_unknown_scorer_is_a_suite_load_error(tmp_path):
-    from sim_tests.scenario import ScenarioError, load_suite
-
+    from sim_tests.scenario import ScenarioError
+    from sim_tests.suites import load_suite
     with pytest.raises(ScenarioError, match="unknown scorer 'no_such_scorer'"):
         load_suite(str(_suite_file(tmp_path, "scorers: [no_such_scorer]\n")))
 
@@ -163,7 +162,7 @@ async def test_a_custom_scorer_through_the_python_api(tmp_path):
     from sim_tests.arms import make_arms
     from sim_tests.log import RunConfig
     from sim_tests.runner import Runner
-    from sim_tests.scenario import load_suite
+    from sim_tests.suites import load_suite
     from tests.plugin_examples import mentions
 
     suite = load_suite(str(_suite_file(tmp_path, "")))

@@ -12,7 +12,8 @@ from sim_tests.reports.html import render_html
 from sim_tests.reports.junit import render_junit
 from sim_tests.reports.markdown import render_markdown
 from sim_tests.runner import Runner
-from sim_tests.scenario import Suite, load_suite
+from sim_tests.scenario import Suite
+from sim_tests.suites import load_suite
 from sim_tests.scorers import Scorer, resolve, rule_findings, rules_check
 
 

@@ -23,7 +23,7 @@ from sim_tests.agents import (GraphAgent, ModelAgent, ReferenceAgent, ScriptedAg
 from sim_tests.arms import BareArm
 from sim_tests.trial import CallPolicy, run_trial
 from sim_tests.domains import get_domain
-from sim_tests.scenario import load_suite
+from sim_tests.suites import load_suite
 from sim_tests.scorers import expected_db_hash
 from sim_tests.users import ScriptedUser
 

@@ -8,9 +8,7 @@ import yaml
 
 from middleware.cli import main
 from sim_tests.log import RunLog
-from sim_tests.scenario import load_suite
-
-
+from sim_tests.suites import load_suite
 def test_list_shows_the_shipped_suites(capsys):
     assert main(["sim", "list"]) == 0
     out = capsys.readouterr().out

@@ -8,7 +8,8 @@ import pytest
 
 from middleware.cli import main
 from sim_tests.failures import GENERATORS, generate
-from sim_tests.scenario import SUITES, load_suite
+from sim_tests.scenario import SUITES
+from sim_tests.suites import load_suite
 from sim_tests.scorers import expected_db_hash
 from sim_tests.users import Exchange, ScriptedUser
 

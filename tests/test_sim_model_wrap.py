@@ -12,7 +12,7 @@ from sim_tests.agents import GraphAgent, ReferenceAgent
 from sim_tests.arms import make_arms
 from sim_tests.trial import CallPolicy, run_trial
 from sim_tests.log import RunLog
-from sim_tests.scenario import load_suite
+from sim_tests.suites import load_suite
 from sim_tests.scorers import expected_db_hash
 from sim_tests.users import ScriptedUser
 

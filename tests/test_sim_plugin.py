@@ -9,8 +9,8 @@ import sim_tests.arms  # noqa: F401
 import sim_tests.trial  # noqa: F401
 import sim_tests.reports  # noqa: F401
 import sim_tests.runner  # noqa: F401
-from sim_tests.scenario import SUITES, Suite, dump_suite, load_suite
-
+from sim_tests.scenario import SUITES, Suite, dump_suite
+from sim_tests.suites import load_suite
 pytest_plugins = ["pytester"]
 
 

@@ -10,9 +10,7 @@ from sim_tests.arms import make_arms
 from sim_tests.log import RunConfig
 from sim_tests.progress import Progress, duration
 from sim_tests.runner import Runner
-from sim_tests.scenario import load_suite
-
-
+from sim_tests.suites import load_suite
 class FakeTTY(io.StringIO):
     def isatty(self) -> bool:
         return True

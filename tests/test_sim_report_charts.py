@@ -14,8 +14,8 @@ from sim_tests.log import RunConfig, RunLog
 from sim_tests.reports import render_html
 from sim_tests.reports.svg import curves
 from sim_tests.runner import Runner
-from sim_tests.scenario import Suite, load_suite
-
+from sim_tests.scenario import Suite
+from sim_tests.suites import load_suite
 ARMS = ["bare", "rein", "prompt"]
 
 

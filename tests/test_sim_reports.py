@@ -11,9 +11,8 @@ from sim_tests.arms import make_arms
 from sim_tests.log import RunConfig, RunLog
 from sim_tests.reports import render_html, render_junit, render_markdown, text_table, write_reports
 from sim_tests.runner import Runner
-from sim_tests.scenario import Suite, load_suite
-
-
+from sim_tests.scenario import Suite
+from sim_tests.suites import load_suite
 @pytest.fixture(scope="module")
 def log() -> RunLog:
     import asyncio

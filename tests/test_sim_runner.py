@@ -12,9 +12,8 @@ from sim_tests.agents import ModelAgent, ScriptedAgent
 from sim_tests.arms import ReinArm, make_arms
 from sim_tests.log import RunConfig, RunLog
 from sim_tests.runner import LOG_FILE, TRIALS_FILE, Runner, finished_trials
-from sim_tests.scenario import Suite, load_suite
-
-
+from sim_tests.scenario import Suite
+from sim_tests.suites import load_suite
 def small_suite(*ids: str) -> Suite:
     by = {s.id: s for n in ("retail", "travel") for s in load_suite(n).scenarios}
     return Suite(name="small", scenarios=[by[i] for i in ids])

@@ -10,9 +10,8 @@ from sim_tests.arms import make_arms
 from sim_tests.log import RunConfig, TrialRecord
 from sim_tests.runner import Runner
 from sim_tests.satisfaction import judge_satisfaction, parse_judgement, rules_satisfaction, signals
-from sim_tests.scenario import Suite, load_suite
-
-
+from sim_tests.scenario import Suite
+from sim_tests.suites import load_suite
 def record(turns: list[tuple[str, str]], status="passed", ended_by="stop") -> TrialRecord:
     messages = [{"role": r, "content": t} for r, t in turns]
     return TrialRecord(scenario_id="s", label="clean", domain="retail", arm="bare", trial=0, status=status,

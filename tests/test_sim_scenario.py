@@ -4,8 +4,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from sim_tests.scenario import (ScenarioError, Suite, dump_suite, load_suite, schema, shipped_suites)
+from sim_tests.scenario import (ScenarioError, Suite, dump_suite, schema, shipped_suites)
 
+from sim_tests.suites import load_suite
 CLEAN = {
     "id": "t1", "domain": "retail",
     "user": {"goal": "Cancel R1002", "script": [{"say": "Cancel order R1002 please."}]},

@@ -8,7 +8,7 @@ import pytest
 from sim_tests.domains import get_domain
 from sim_tests.log import TrialRecord
 from sim_tests.metrics import costs, mean_pass_hat_k, pass_hat_k, table
-from sim_tests.scenario import load_suite
+from sim_tests.suites import load_suite
 from sim_tests.scorers import Outcome, expected_db_hash, score
 
 

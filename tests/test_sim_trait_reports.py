@@ -10,7 +10,8 @@ from sim_tests.arms import make_arms
 from sim_tests.log import RunConfig, TrialRecord, TurnRecord
 from sim_tests.reports import render_html, render_junit, render_markdown, text_table
 from sim_tests.runner import Runner
-from sim_tests.scenario import Suite, load_suite
+from sim_tests.scenario import Suite
+from sim_tests.suites import load_suite
 from sim_tests.trait_metrics import diagnosis_rates, trait_table
 from sim_tests.traits import suite_with_traits
 

@@ -12,7 +12,8 @@ from middleware.models import FunctionModel
 from sim_tests.agents import ScriptedAgent
 from sim_tests.arms import make_arms
 from sim_tests.trial import run_trial
-from sim_tests.scenario import ScenarioError, TRAITS, load_suite, parse_suite
+from sim_tests.scenario import ScenarioError, TRAITS, parse_suite
+from sim_tests.suites import load_suite
 from sim_tests.scorers import expected_db_hash
 from sim_tests.traits import COMPLAINTS, REMARKS, parse_traits, suite_with_traits, with_traits
 from sim_tests.users import Exchange, LLMUser, ScriptedUser, user_prompt

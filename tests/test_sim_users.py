@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from middleware.models import FunctionModel
-from sim_tests.scenario import load_suite
+from sim_tests.suites import load_suite
 from sim_tests.users import Exchange, LLMUser, ScriptedUser, parse_stop, user_prompt
 
 
