@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from middleware.engine import Engine
 from middleware.models import FunctionModel, ScriptedModel
 from middleware.state import rein_model_calls
@@ -45,7 +47,8 @@ async def test_the_turns_count_of_rein_calls_is_the_budgets():
     assert state["budget"].calls_used == state["diagnosis"].model_calls == rein_model_calls(state) == 1
 
 
-async def test_every_call_of_reins_own_model_is_charged_once_and_the_agents_never():
+@pytest.mark.parametrize("stream", [False, True])
+async def test_every_call_of_reins_own_model_is_charged_once_and_the_agents_never(stream):
     asked = []
 
     def judge(request):
@@ -57,6 +60,10 @@ async def test_every_call_of_reins_own_model_is_charged_once_and_the_agents_neve
     history = [UserMessage(content="Where does order A1234 ship from?"),
                AssistantMessage(content="Order A1234 ships from Berlin."),
                UserMessage(content="Actually, which carrier handles it?")]
-    state = await pipeline.run(ModelRequest(messages=history))
+    request = ModelRequest(messages=history)
+    if stream:
+        state = [payload async for kind, payload in pipeline.events(request) if kind == "state"][0]
+    else:
+        state = await pipeline.run(request)
     assert len(agent.requests) == 1 and len(asked) >= 1  # the agent answered; rein asked its model
     assert state["budget"].calls_used == len(asked) <= state["budget"].budgets.max_calls_per_turn
