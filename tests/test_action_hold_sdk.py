@@ -272,21 +272,21 @@ async def test_a_wrapped_graph_takes_the_dialogues_time_from_its_config():
 def test_the_langchain_middleware_takes_the_dialogues_time_from_the_agents_context():
     from policies.loader import parse_policy
 
+    ran: list[str] = []
+
     @tool
     def cancel_order(order_id: str) -> str:
         """Cancel an order."""
+        ran.append(order_id)
         return f"{order_id} cancelled"
 
-    def run(now: str):
-        model = ScriptedModel([tool_call("cancel_order", {"order_id": "O-1"}, id="c1")], cycle=True)
+    def run(now: str, replies: list):
         mw = Rein(policy=parse_policy(CLOCK_PACK)).middleware()
-        agent = create_agent(LangChainChatModel(chat_model=model), tools=[cancel_order], middleware=[mw])
-        # one model call: the agent's tool node would run the call, so stop before it (recursion limit)
-        try:
-            return agent.invoke({"messages": LOOKED_UP}, {"recursion_limit": 2}, context={"rein_now": now})
-        except Exception as e:  # GraphRecursionError once the call went to the tool node
-            return e
+        agent = create_agent(LangChainChatModel(chat_model=ScriptedModel(replies)), tools=[cancel_order], middleware=[mw])
+        return agent.invoke({"messages": LOOKED_UP}, context={"rein_now": now})
 
-    late = run("2024-05-03T12:00:00")
-    assert not isinstance(late, Exception) and "within 24 hours" in late["messages"][-1].content
-    assert isinstance(run("2024-05-01T12:00:00"), Exception)  # in time: the call went on to the tool node
+    cancel_o1 = lambda i: tool_call("cancel_order", {"order_id": "O-1"}, id=f"c{i}")  # noqa: E731
+    late = run("2024-05-03T12:00:00", [cancel_o1(1), cancel_o1(2), cancel_o1(3)])
+    assert ran == [] and "within 24 hours" in late["messages"][-1].content
+    run("2024-05-01T12:00:00", [cancel_o1(1), "Done."])
+    assert ran == ["O-1"]

@@ -30,6 +30,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from inception.tools import think_spec, tool_spec
 from middleware.action_hold import held_alone, refusal
+from middleware.adapters.clock import now_headers
 from middleware.adapters.isolation import CallerContext, run_turn
 from middleware.adapters.lc_messages import (from_langchain, message_from_langchain, message_to_langchain,
                                              reply_response)
@@ -144,7 +145,10 @@ class ReinMiddleware(AgentMiddleware):
         tools = [*map(_openai_tool, call.client_tools), *_output_tools(request.response_format)] or None
         token = _current.set(call)
         try:
-            state = await run_turn(self.pipeline, ModelRequest(messages=call.messages, tools=tools))
+            context = getattr(request.runtime, "context", None)  # agent.invoke(..., context={"rein_now": ...})
+            now = context.get("rein_now") if isinstance(context, dict) else None
+            state = await run_turn(self.pipeline, ModelRequest(messages=call.messages, tools=tools,
+                                                               headers=now_headers(self.pipeline, now)))
         finally:
             _current.reset(token)
         report = ReinReport.from_state(self.pipeline.policy.name, state)
