@@ -145,7 +145,7 @@ class ReinMiddleware(AgentMiddleware):
         tools = [*map(_openai_tool, call.client_tools), *_output_tools(request.response_format)] or None
         token = _current.set(call)
         try:
-            context = getattr(request.runtime, "context", None)  # agent.invoke(..., context={"rein_now": ...})
+            context = getattr(getattr(request, "runtime", None), "context", None)  # invoke(..., context={"rein_now": ..})
             now = context.get("rein_now") if isinstance(context, dict) else None
             state = await run_turn(self.pipeline, ModelRequest(messages=call.messages, tools=tools,
                                                                headers=now_headers(self.pipeline, now)))
