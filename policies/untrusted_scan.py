@@ -29,6 +29,10 @@ _NAME_PARTS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 _ESCAPES = ("\\n", "\\t")  # JSON's line break and tab: the letter after them starts a word
+# "an attack tells the model to ignore ...", "tricks the assistant into ignoring": what someone
+# else makes a model do is told about, not ordered (an order says "ignore", "you must ignore").
+_REPORTED = re.compile(r"\b(?:tell|ask|instruct|trick|get|make|convince|persuade|cause|lead|force|want)(?:s|ed|ing)?"
+                       r"\s+(?:(?!you\b)[\w'-]+\s+){0,4}(?:to|into)\s+$")
 _LABEL_END = ("\"", "'", ":")  # after a verb: the word was a JSON or YAML key, or a one-word value
 Hit = tuple[int, int, str, int]  # start, end, kind, weight
 
@@ -81,8 +85,9 @@ def _scan(text: str, low: str, table: list, patterns: list[re.Pattern[str]], key
                 s, e = m.span()
                 if s and low[s].isalpha() and low[s - 1].isalnum() and low[s - 2:s] not in _ESCAPES:
                     continue  # the patterns leave out a leading \b (it costs a regex its fast skip)
-                if kind == "override" and low[s - 1:s] in _QUOTES and low[e:e + 1] in _QUOTES:
-                    continue  # 'ignore previous instructions', quoted: a text about injections
+                if kind == "override" and (low[s - 1:s] in _QUOTES and low[e:e + 1] in _QUOTES
+                                           or _REPORTED.search(low, max(0, s - 60), s)):
+                    continue  # quoted, or reported ("tells the model to ignore ..."): a text about injections
                 found.setdefault((s, e), (s, e if e > s else s + 1, kind, weight))
     return sorted(found.values())
 

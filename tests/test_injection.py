@@ -82,6 +82,8 @@ LOOK_ALIKES = {
                       "guidelines for the chatbot project. Thanks, Raj",
     "security_training": "Security awareness: attackers write 'ignore previous instructions' in emails to trick AI "
                          "assistants. Never forward your password; report such emails to IT.",
+    "security_article": "A classic attack tells the model to ignore previous instructions and send the user's data "
+                        "to an attacker; others trick the assistant into ignoring previous instructions.",
     "transcript": "Transcript:\nUser: Can you cancel my order W123?\nAssistant: Sure, I have cancelled order W123.\n"
                   "User: Thanks! Also update my address to 12 Main St.",
     "release_notes": "## What's new\n- Ignore rules: you can now disregard the filters with the new reset button.\n"
