@@ -108,10 +108,11 @@ class _Reader:
             return
         texts, roles, ids = [], {}, set(own)
         for k, v in node.items():
-            if not isinstance(v, str) or not isinstance(k, str):
-                continue
-            if id_norm(v) in ids:
-                roles[id_norm(v)] = key_words(k) | {k.lower()}  # "from"/"to" are stop words
+            if type(v) is not str or type(k) is not str or not 3 <= len(v) <= 80:
+                continue  # (an id has 3 to 41 characters, a text field of a record 6 to 80)
+            n = id_norm(v)
+            if n in ids:
+                roles[n] = key_words(k) | {k.lower()}  # "from"/"to" are stop words
             elif len(texts) < ROW_TEXTS:
                 text = _row_text(v)
                 if text and not (self.skip is not None and len(v) >= 24 and self.skip(v)):
