@@ -96,5 +96,5 @@ class ToolPlans:
                     if (var in RESERVED or var in plan.binds) and var not in rule.uses:
                         plan.base[var] = ALL
             plan.holds = plan.holds or rule.on_violation == "plan"
-            plan.reads_now = plan.reads_now or "now" in rule.uses or "today" in rule.uses
+        plan.reads_now = any(v in plan.base or any(v in r.reads for r in plan.rules) for v in ("now", "today"))
         return plan
