@@ -269,6 +269,8 @@ def report(fig: dict[str, Any], with_targets: bool = True) -> str:
               f"  drafts with a write: CPU p50 {c['cpu_writes_p50']:.3f} ms, p99 {c['cpu_writes_p99']:.3f} ms; "
               f"the malformed-call check alone, same drafts: CPU p50 {c['cpu_reference_p50']:.3f} ms, "
               f"p99 {c['cpu_reference_p99']:.3f} ms",
+              f"  p99 over the malformed-call check's p99, same drafts: "
+              f"{c['cpu_p99'] / max(c['cpu_reference_p99'], 1e-9):.2f}x (both inflate alike on a busy machine)",
               f"  (load average while measured: {', '.join(f'{x:.1f}' for x in os.getloadavg())} on "
               f"{os.cpu_count()} CPUs: a busy machine inflates CPU time too)"]
     if with_targets:
