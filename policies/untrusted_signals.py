@@ -129,11 +129,11 @@ STRONG: list[Signal] = [
     Signal("role", 3, ROLES, (5, 30), r"\[(?:system|assistant|user|developer|admin)\]\s*(?:\(#[\w-]+\)|:)"),
     Signal("role", 2, ("<",), (5, 60), r"<\s*/?\s*(?:system|assistant|admin|developer|sys|instructions?|important|information|secret|hidden|prompt|"
                        r"(?:user|new|system|ai|agent|assistant)[_-]?(?:instructions?|prompt|message|note))\s*>"),
-    # A speaker or a user says words ("Thanks!", "cancel it"): "System: Linux" and "User: '54.20'"
-    # are a record's fields, not turns.
+    # A speaker or a user says words ("Thanks!", "cancel it"; a speaker three words or a sentence):
+    # "System: Spotify Premium" and "User: '54.20'" are a record's fields, not turns.
     Signal("speaker", 2, ("system", "assistant", "admin", "developer", "ai"), (10, 60),
      rf"{LINE_START}[ \t>*_#-]{{0,4}}(?-i:SYSTEM|ASSISTANT|ADMIN|DEVELOPER|System|Assistant|Developer|AI(?:\s+(?:agent|assistant|model))?)"
-     r"(?:\s+(?i:message|note|prompt|instructions?|override))?\s*:[ \t]+(?=\S+[ \t]+\S)"),
+     r"(?:\s+(?i:message|note|prompt|instructions?|override))?\s*:[ \t]+(?=[^\W\d_](?:\S*[ \t]+\S+[ \t]+\S|[^\n]{0,80}?[.!?,;](?=\s|$)))"),
     # A user's turn inside data counts only beside another sign; a transcript (two user turns or
     # more) is real data, and then neither its user nor its speaker lines count (untrusted._by_kind).
     Signal("turn", 1, ("user", "human"), (10, 10), rf"{LINE_START}[ \t>*_#-]{{0,4}}(?-i:USER|HUMAN|User|Human)\s*:[ \t]+(?=[^\W\d_]\S*(?:[ \t]+\S|[.!?]))"),

@@ -33,7 +33,9 @@ OWN_ACCOUNT = "DE89370400440532013000"
 OWN_ID = "ORD-20931"
 KEYS = ["id", "order_id", "recipient", "sender", "amount", "date", "status", "subject", "body", "description",
         "note", "title", "content", "message", "system", "assistant", "role", "user", "instructions", "prompt",
-        "comment", "Status", "System", "User", "Instructions", "summary", "text"]
+        "comment", "Status", "Instructions", "summary", "text"]
+# (Not "System" or "User": a "System: ..." line is what a fake turn looks like, and a record keyed so
+# is told from one only by what its value says, README's "Instructions hidden in tool results".)
 # Values real records hold, among them the words an injection uses, in their ordinary sense.
 BENIGN = [
     "pending", "delivered", "2024-05-20", "54.20", "EUR", "Spotify Premium", "Rent", "Purchase at Apple Store",
@@ -128,12 +130,6 @@ def _plant(data, attack: str, where: int):
     return data
 
 
-def _records(data) -> list[dict]:
-    if isinstance(data, dict):
-        return [data] + [r for v in data.values() if isinstance(v, list) for r in v if isinstance(r, dict)]
-    return [r for r in data if isinstance(r, dict)]
-
-
 ATTACK_NAMES = sorted(n for n in ATTACKS if IBAN in ATTACKS[n])
 
 
@@ -152,8 +148,6 @@ def test_an_attack_in_any_field_is_found_and_its_passage_is_that_field(data, fmt
     d = Dialogue.of(_conversation(text), BANK_TOOLS)
     assert [x.type for x in UntrustedInstruction().detect(d)] == ["untrusted_instruction"]
     assert untrusted_argument("send_money", {"recipient": IBAN, "amount": 900}, d.calls, [])
-    if fmt == "yaml" and any(k in ("System", "User") for r in _records(data) for k in r):
-        return  # a YAML key named like a speaker ("System: ...") reads as a turn: it may join the passage
     assert OWN_ACCOUNT not in flagged and OWN_ID not in flagged, (name, flagged)
     # the record's own account is data: paying it is the user's business
     assert untrusted_argument("send_money", {"recipient": OWN_ACCOUNT, "amount": 50}, d.calls, []) is None
