@@ -42,6 +42,8 @@ TURNS = {
                             "recheck"),
     "think, then a reply": ([USER], [tool_call("think", {"thought": "look it up"}), "Let me look that up."],
                             "resolve"),
+    "a recovery tool ends the turn": ([USER], [tool_call("ask_clarification", {"question": "Which order, A1 or A2?"})],
+                                      "resolve"),
     "held call": ([{"role": "user", "content": "cancel A1"}],
                   [tool_call("cancel", {}), tool_call("cancel", {}), "It cannot be cancelled."], "recheck"),
     "refined reply": (FOUND, ["Order A1 has shipped; the total was $45.00."], "refine"),
