@@ -127,25 +127,23 @@ def requested_calls(passage: str, tools: dict[str, dict[str, Any]]) -> list[str]
     over: ``["send_money (US1330..., $500)"]``. Empty when no tool fits clearly."""
     if not tools:
         return []
-    names = {name: _tool_words(name) + _arg_words(spec) for name, spec in tools.items()}
-    df: dict[str, int] = {}
-    for words in names.values():
-        for w in set(words):
-            df[w] = df.get(w, 0) + 1
+    table = _tool_table(tools)
     out: dict[str, list[str]] = {}
+    # (an ASCII name is in an ASCII passage, in any case, only where its lower case is; re.I matches others)
+    low = passage.lower() if passage.isascii() else None
     for name in tools:  # a tool named outright ("use the tool `send_money` with ..."): the passage's values
-        if len(name) > 3 and re.search(rf"(?<![\w]){re.escape(name)}(?![\w])", passage, re.I):
+        if len(name) > 3 and (low is None or not name.isascii() or name.lower() in low) \
+                and re.search(rf"(?<![\w]){re.escape(name)}(?![\w])", passage, re.I):
             out[name] = list(dict.fromkeys(m.group().rstrip(".,") for m in _VALUE.finditer(passage)))
     for clause in _CLAUSE.split(passage):
         values = list(dict.fromkeys(m.group().rstrip(".,") for m in _VALUE.finditer(clause)))
         words = _WORD.findall(_VALUE.sub(" ", clause).lower())  # "fred@mail.example" says no "mail"
         said = {_canon(w) for w in words} | {_canon(k) for v in values for k in _kinds(v)}
         best, score = [], 0.0
-        for name, words in names.items():
-            verb = next((w for w in words if w in _VERB_GROUPS), None)
-            if verb is None or verb not in said:
+        for name, verb, weights in table:
+            if verb not in said:
                 continue
-            s = sum(1 / df[w] for w in set(words) if w in said)
+            s = sum(weight for w, weight in weights if w in said)
             if s > score + 1e-9:
                 best, score = [name], s
             elif abs(s - score) < 1e-9:
@@ -155,6 +153,32 @@ def requested_calls(passage: str, tools: dict[str, dict[str, Any]]) -> list[str]
             out.setdefault(key, [])
             out[key] += [v for v in values if v not in out[key]]
     return [f"{n} ({', '.join(v[:4])})" if v else n for n, v in out.items()]
+
+
+_TABLES: dict[tuple[tuple[str, tuple[str, ...]], ...], list[tuple[str, str, list[tuple[str, float]]]]] = {}
+
+
+def _tool_table(tools: dict[str, dict[str, Any]]) -> list[tuple[str, str, list[tuple[str, float]]]]:
+    """Each tool that names an action: (name, its verb group, (word, 1 / how many tools have the
+    word) for each of its words). Worked out once per tool list (keyed by the names of the tools
+    and of their arguments: all it reads), not once per passage and clause."""
+    key = tuple((name, _arg_names(spec)) for name, spec in tools.items())
+    table = _TABLES.get(key)
+    if table is None:
+        names = {name: _tool_words(name) + _arg_words(spec) for name, spec in tools.items()}
+        df: dict[str, int] = {}
+        for words in names.values():
+            for w in set(words):
+                df[w] = df.get(w, 0) + 1
+        table = []
+        for name, words in names.items():
+            verb = next((w for w in words if w in _VERB_GROUPS), None)
+            if verb is not None:  # (set(words) iterated as the sum always did: the same float)
+                table.append((name, verb, [(w, 1 / df[w]) for w in set(words)]))
+        if len(_TABLES) >= 64:
+            _TABLES.clear()
+        _TABLES[key] = table
+    return table
 
 
 def _kinds(value: str) -> tuple[str, ...]:
@@ -169,11 +193,13 @@ def _kinds(value: str) -> tuple[str, ...]:
 
 
 def _arg_words(spec: dict[str, Any]) -> list[str]:
+    return [w for name in _arg_names(spec) for w in _tool_words(name) if w not in _VERB_GROUPS]
+
+
+def _arg_names(spec: Any) -> tuple[str, ...]:
     params = spec.get("parameters") if isinstance(spec, dict) else None
     props = params.get("properties") if isinstance(params, dict) else None
-    if not isinstance(props, dict):
-        return []
-    return [w for name in props for w in _tool_words(str(name)) if w not in _VERB_GROUPS]
+    return tuple(map(str, props)) if isinstance(props, dict) else ()
 
 
 def _tool_words(name: str) -> list[str]:
