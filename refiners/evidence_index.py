@@ -78,6 +78,8 @@ class Index:
 def join(parts: list[Index]) -> Index:
     if len(parts) == 1:
         return parts[0]
+    # Most messages give no fact (a greeting, a call without arguments): an empty index adds nothing.
+    parts = [p for p in parts if p.facts or p.ids or p.rows]
     out = Index([])
     out.facts = [f for p in parts for f in p.facts]
     for p in parts:

@@ -79,7 +79,19 @@ def _leaf_kind(keys: frozenset[str], value: Any) -> str | None:
 
 
 def _record_ids(node: dict) -> list[str]:
-    return [id_norm(v) for k, v in node.items() if isinstance(k, str) and _ID_KEY.search(k) and is_id(v)]
+    return [id_norm(v) for k, v in node.items() if isinstance(k, str) and _id_key(k) and is_id(v)]
+
+
+_ID_KEYS: dict[str, bool] = {}  # key -> whether it names an identifier: tools repeat their keys in every record
+
+
+def _id_key(key: str) -> bool:
+    found = _ID_KEYS.get(key)
+    if found is None:
+        if len(_ID_KEYS) >= 8192:
+            _ID_KEYS.clear()
+        found = _ID_KEYS[key] = _ID_KEY.search(key) is not None
+    return found
 
 
 def _named_by(node: dict) -> list[str]:
@@ -205,12 +217,22 @@ def facts_from_json(data: Any, source: str, turn: int, entity: Iterable[str] = (
     return out
 
 
-def facts_from_text(text: str, source: str, turn: int, kinds: tuple[str, ...] | None = None) -> list[Fact]:
-    """Values in prose; a ``Label: value`` line names its value by the label. Linear in the text."""
+def id_positions(text: str) -> list[tuple[int, str]]:
+    """(offset, normalized id) of each identifier in ``text`` (an id has a digit: a text without one
+    has none)."""
+    if _DIGIT.search(text) is None:
+        return []
+    return [(m.start(), id_norm(m.group(0))) for m in _ID_TOKEN.finditer(text) if is_id(m.group(0))]
+
+
+def facts_from_text(text: str, source: str, turn: int, kinds: tuple[str, ...] | None = None,
+                    found: list[tuple[int, str]] | None = None) -> list[Fact]:
+    """Values in prose; a ``Label: value`` line names its value by the label. Linear in the text.
+    ``found``: the text's ``id_positions`` when the caller has them."""
     out = []
     sentences = Sentences(text)
     # Ids found once in the whole text; each value takes those of its sentence by bisection.
-    found = [(m.start(), id_norm(m.group(0))) for m in _ID_TOKEN.finditer(text) if is_id(m.group(0))]
+    found = id_positions(text) if found is None else found
     starts = [p for p, _ in found]
     keep_record = source in ("tool", "document")
     for c in read_claims(text, kinds):

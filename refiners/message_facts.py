@@ -10,9 +10,9 @@ from typing import Any, Callable
 
 from policies.untrusted import instruction_spans
 from refiners.evidence_index import Index
-from refiners.facts import Fact, Row, _record_ids, facts_from_json, facts_from_text
+from refiners.facts import Fact, Row, _record_ids, facts_from_json, facts_from_text, id_positions
 from refiners.records import read_records
-from refiners.text import _ID_TOKEN, id_norm, is_id, key_words
+from refiners.text import key_words
 
 class TextCache:
     """Values kept by a key whose last element is a text. The key holds the text itself: a dict
@@ -66,7 +66,7 @@ PLANTED = TextCache(250_000)
 
 
 def ids_of(text: str) -> list[str]:
-    return [id_norm(t) for t in _ID_TOKEN.findall(text) if is_id(t)]
+    return [i for _, i in id_positions(text)]
 
 
 def forget() -> None:
@@ -116,8 +116,11 @@ def data_only(text: str) -> str:
 
 def said_facts(text: str, source: str, turn: int) -> Index:
     kinds = ("id", "money", "date", "time", "status") if source == "assistant" else ("id", "money", "date", "time", "number")
-    return READ.get((source, turn, text),
-                       lambda: Index(facts_from_text(text, source, turn, kinds), ids_of(text)))
+    def build() -> Index:
+        found = id_positions(text)  # the ids of the text read once, for its values and for the index
+        return Index(facts_from_text(text, source, turn, kinds, found), (i for _, i in found))
+
+    return READ.get((source, turn, text), build)
 
 
 def call_facts(raw: str, name: str, turn: int, parts: list[Index]) -> tuple[frozenset[str], tuple[str, ...]]:
