@@ -10,6 +10,7 @@ holds your new task"); a value YAML folded onto the next line is still its sente
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 
 from policies.untrusted_scan import Hit
 from policies.untrusted_signals import BLANK_LINE as _BLANK_LINE, SHORT_LINE as _SHORT_LINE
@@ -19,6 +20,7 @@ SENTENCE = 400         # longest sentence a passage widens to
 GAP = 200              # a directive this far after the passage still belongs to it; farther, it is
                        # the document's own (a bill's "please pay" beside an injection is not part of it)
 GAP_BACK = 80          # the same, before it
+KEY_REACH = 1000       # how far before its first sign the key of an injected YAML value may be
 
 # A sentence ends at end punctuation or a line break (real, or the "\n" of JSON text), and so does
 # a JSON string: a passage never runs into the fields beside it (in JSON on one line, the record's
@@ -34,11 +36,9 @@ _NEXT_RECORD = (re.compile(r"\n[ \t]*- [\w ]{1,30}:\s"), re.compile(r"\}\s*,\s*\
 _JSON_KEY = r',\s*"[^"\\\n]{1,40}"\s*:'
 _NEXT_KEY = re.compile(_JSON_KEY + r'\s*"?')
 _FIELD = (re.compile(_JSON_KEY), re.compile(r"\n[ \t]*(?:- )?[A-Za-z_][\w ]{0,30}:[ \t\n]"))  # each literal-led
-# A YAML key line ("  order_id: ...", "- amount: 10") where it starts, after a line break, and any
-# line with its indentation and whether it is a key.
+# A YAML key line ("  order_id: ...", "- amount: 10") where it starts, and after a line break.
 _KEY_LINE = re.compile(r"([ \t]*(?:- )?)[A-Za-z_]\w{0,30}:(?=[ \t\n]|$)")
-_LINE_KEY = re.compile(r"\n[ \t]*(?:- )?[A-Za-z_]\w{0,30}:(?=[ \t\n]|$)")
-_LINE = re.compile(r"\n([ \t]*(?:- )?)(?=\S)([A-Za-z_]\w{0,30}:(?=[ \t\n]|$))?")
+_LINE_KEY = re.compile(r"\n([ \t]*(?:- )?)[A-Za-z_]\w{0,30}:(?=[ \t\n]|$)")
 _CLOSE_TAG = re.compile(r"<\s*/\s*([A-Za-z_-]{3,30})\s*>")
 _OPEN_TAG = r"<\s*{tag}\b[^>\n]{{0,40}}>"
 # A wrapper an injection puts around itself: a tag in capitals, or one that names a role. An
@@ -86,9 +86,11 @@ def fields(text: str, a: int, b: int, hits: list[Hit]) -> list[tuple[int, int]]:
         return [(a, b)]  # no key at a line's start inside: one piece
     if not cuts:
         return [(a, b)]
+    ends = sorted(h[1] for h in hits)
     out, at = [], a
     for start, end in [*cuts, (b, b)]:
-        if any(at < h[1] <= start for h in hits):  # a hit may start on the quote that opens the field
+        i = bisect_right(ends, at)  # the first hit that ends inside the piece (one may start on its quote)
+        if i < len(ends) and ends[i] <= start:
             out.append(_trim(text, at, start - (text[start - 1:start] == '"')))
         at = end
     return out or [(a, b)]
@@ -98,22 +100,22 @@ def _yaml_keys(text: str, a: int, b: int, first: int) -> list[tuple[int, int]]:
     """Where the keys after the YAML field that holds ``first`` start inside text[a:b], as its
     indentation tells them from the lines of its value ("IBAN: ..." inside an injected value is
     not one)."""
-    key = None
-    at = text.rfind("\n", max(0, first - WRAPPER_REACH), first)
-    while at >= max(0, first - WRAPPER_REACH) - 1:
+    key, lo = None, max(0, first - KEY_REACH)
+    at = text.rfind("\n", lo, first)
+    while at >= lo - 1:
         m = _KEY_LINE.match(text, at + 1)
         if m:
             key = m
             break
-        at = text.rfind("\n", max(0, first - WRAPPER_REACH), at) if at > 0 else -2
+        at = text.rfind("\n", lo, at) if at > 0 else -2
     if key is None:
         return []
     indent = len(key.group(1))
-    lines = [(m.start() + 1, len(m.group(1)), m.group(2) is not None) for m in _LINE.finditer(text, key.start(), b)]
+    keys = [(m.start() + 1, len(m.group(1))) for m in _LINE_KEY.finditer(text, max(a, key.end()), b)]
     # a key less indented ends the field's mapping; one as indented is a sibling when the values
     # run deeper (else, one line per field, no indentation tells a key from a line of the value)
-    deeper = any(i > indent for _, i, _ in lines)
-    return [(s, s) for s, i, is_key in lines if is_key and a < s < b and (i < indent or (i == indent and deeper))]
+    deeper = text.find("\n" + " " * (indent + 1), key.end(), b) >= 0 or text.find("\n\t", key.end(), b) >= 0
+    return [(s, s) for s, i in keys if i < indent or (i == indent and deeper)]
 
 
 def field_end(text: str, at: int, limit: int) -> int:
