@@ -68,13 +68,14 @@ def _row_text(value: str) -> str | None:
     return text.lower()
 
 
-def _leaf_kind(keys: frozenset[str], value: Any) -> str | None:
+def _leaf_kind(money: bool, keys: frozenset[str], value: Any) -> str | None:
+    """``money``: the keys name an amount (``keys & _MONEY_KEYS``, worked out once per key path)."""
     if isinstance(value, bool) or value is None:
         return None
-    if isinstance(value, int) and not keys & _MONEY_KEYS and ("id" in keys or value >= 10000):
+    if isinstance(value, int) and not money and ("id" in keys or value >= 10000):
         return "id"
     if isinstance(value, (int, float)):
-        return "money" if keys & _MONEY_KEYS else "number"
+        return "money" if money else "number"
     return None
 
 
@@ -112,6 +113,9 @@ class _Reader:
         self.row = -1     # the record being read
         self.records = 0  # records numbered so far
         self._here: dict[tuple[frozenset[str], tuple[Any, ...]], frozenset[str]] = {}
+        # a leaf's last two keys -> (its name, key words, whether they name an amount): the records of
+        # a list repeat their keys, so each path is read once
+        self._named: dict[tuple[str, ...], tuple[str, frozenset[str], bool]] = {}
 
     def _record(self, node: dict, own: list[str]) -> None:
         """Number a record, and keep what tells it from another record with the same ids."""
@@ -162,8 +166,13 @@ class _Reader:
     def leaf(self, value: Any, chain: tuple[str, ...], path: tuple[str, ...], record: frozenset[str]) -> None:
         if len(self.out) >= MAX_FACTS:
             return
-        name = ".".join(path[-2:])
-        keys = key_words(name) if path else frozenset()
+        tail = path[-2:]
+        named = self._named.get(tail)
+        if named is None:
+            name = ".".join(tail)
+            keys = key_words(name) if path else frozenset()
+            named = self._named[tail] = (name, keys, bool(keys & _MONEY_KEYS))
+        name, keys, money = named
         own = len(path) <= 1
         # (each fact built in one call: a closure per leaf cost more than the rest of the leaf)
         add, source, turn, row, anonymous = self.out.append, self.source, self.turn, self.row, self.anonymous
@@ -171,7 +180,7 @@ class _Reader:
             return  # a field that gives the assistant instructions states no fact
         if isinstance(value, str) and len(value) <= 20 and _NUMERIC.fullmatch(value):
             value = float(value) if "." in value else int(value)
-        kind = _leaf_kind(keys, value)
+        kind = _leaf_kind(money, keys, value)
         if kind == "id" or (kind is None and is_id(value)):
             add(Fact(keys, "id", id_norm(value), str(value), source, record, turn, chain, own, name, anonymous, row))
             return

@@ -14,6 +14,9 @@ from refiners.facts import Fact, Row, _record_ids, facts_from_json, facts_from_t
 from refiners.records import read_records
 from refiners.text import key_words
 
+_CACHES: list["TextCache"] = []
+
+
 class TextCache:
     """Values kept by a key whose last element is a text. The key holds the text itself: a dict
     compares it on a hash match, so two texts never share an entry (a key of its hash and length
@@ -27,6 +30,7 @@ class TextCache:
         # A big dialogue's evidence is built in a worker thread while the loop builds another's:
         # the entries and their count change together. (build() runs outside it.)
         self._lock = threading.Lock()
+        _CACHES.append(self)
 
     def get(self, key: tuple, build: Callable[[], Any]) -> Any:
         """``build()`` once per key (while kept)."""
@@ -71,7 +75,7 @@ def ids_of(text: str) -> list[str]:
 
 def forget() -> None:
     """Drop every message read (a bench or a test that measures reading afresh)."""
-    for cache in (READ, WALKED, PLANTED):
+    for cache in _CACHES:  # (also those other modules keep, such as the profile's)
         cache.clear()
 
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from policies.limits import MAX_DEPTH, too_deep
 from policies.messages import UserMessage, text_of
+from refiners.message_facts import TextCache
 
 # A valid profile is a few KB: past this, a string is not read at all (and cannot be deep).
 MAX_PROFILE_CHARS = 16_384
@@ -138,6 +139,17 @@ def user_texts(messages: list[Any], budget: int = READ_CHARS) -> tuple[list[str]
     return texts, skipped
 
 
+# What each user message says about the user, by its text: a client sends the whole dialogue every
+# turn, and the profile is read on every turn, so each message is matched once.
+_SAID = TextCache(500_000)
+
+
+def _said_about_self(text: str) -> tuple[tuple[str, str], ...]:
+    """(field, value) of each rule's matches in ``text``, in the order ``extract_profile`` applies them."""
+    return _SAID.get((text,), lambda: tuple((field, match.group(1).strip()) for field, pattern in _RULES
+                                            for match in pattern.finditer(text)))
+
+
 def extract_profile(messages: list[Any], notes: list[str] | None = None) -> dict[str, Any]:
     """What the user said about themselves, as a partial profile (later statements win). Reads the
     newest user messages first, within a budget; what it left unread goes in ``notes``."""
@@ -147,19 +159,17 @@ def extract_profile(messages: list[Any], notes: list[str] | None = None) -> dict
                      f"skipped {skipped} (oldest first, and past {MESSAGE_CHARS} in one message)")
     out: dict[str, Any] = {}
     for text in texts:
-        for field, pattern in _RULES:
-            for match in pattern.finditer(text):
-                value = match.group(1).strip()
-                if field == "units":
-                    out["units"] = value.lower()
-                elif field == "tone":
-                    out["tone"] = {"brief": "concise", "short": "concise"}.get(value.lower(), value.lower())
-                elif field == "language":
-                    out["language"] = value.capitalize()
-                elif field == "name":
-                    out["name"] = value
-                else:
-                    items = out.setdefault(field, [])
-                    if value.lower() not in (i.lower() for i in items):
-                        items.append(value[:200])
+        for field, value in _said_about_self(text):
+            if field == "units":
+                out["units"] = value.lower()
+            elif field == "tone":
+                out["tone"] = {"brief": "concise", "short": "concise"}.get(value.lower(), value.lower())
+            elif field == "language":
+                out["language"] = value.capitalize()
+            elif field == "name":
+                out["name"] = value
+            else:
+                items = out.setdefault(field, [])
+                if value.lower() not in (i.lower() for i in items):
+                    items.append(value[:200])
     return out
