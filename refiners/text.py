@@ -33,7 +33,19 @@ _NOT_ID = re.compile(r"\d{4}-\d{2}-\d{2}|\d+(?:[.,]\d+)?$")  # dates and plain a
 REACH = 300  # characters of a sentence read either side of a value
 
 
+_NORMS: dict[str, str] = {}  # word -> its normal form: replies and questions reuse a small vocabulary
+
+
 def norm(word: str) -> str:
+    found = _NORMS.get(word)
+    if found is None:
+        if len(_NORMS) >= 65_536:
+            _NORMS.clear()
+        found = _NORMS[word] = _norm(word)
+    return found
+
+
+def _norm(word: str) -> str:
     w = word.lower().strip("'")
     if w in _SYNONYMS:
         return _SYNONYMS[w]
