@@ -29,6 +29,7 @@ MAX_ROWS = 5_000     # records of one message kept with their Row
 ROW_TEXTS = 6        # short text fields kept per record
 _LETTERS = re.compile(r"[A-Za-z]{3}")
 _DIGIT = re.compile(r"\d")
+_STATUS_WORDS = frozenset(STATUSES)  # (a field's whole text is looked up: one hash, not a scan of the list)
 MAX_NODES = 100_000  # a walk visits at most this many nodes (a YAML alias repeats a subtree by reference)
 
 
@@ -192,7 +193,7 @@ class _Reader:
             return
         text = value.strip()
         low = text.lower()
-        if low in STATUSES or ("status" in keys and len(text.split()) <= 3):
+        if low in _STATUS_WORDS or ("status" in keys and len(text.split()) <= 3):
             add(Fact(keys | {"status"}, "status", low.replace("canceled", "cancelled"), text, source, record,
                      turn, chain, own, name, anonymous, row))
             return
