@@ -174,47 +174,62 @@ class _Reader:
             keys = key_words(name) if path else frozenset()
             named = self._named[tail] = (name, keys, bool(keys & _MONEY_KEYS))
         name, keys, money = named
+        if self.skip is not None and isinstance(value, str) and len(value) >= 24 and self.skip(value):
+            return  # a field that gives the assistant instructions states no fact
+        # The same field with the same value reads the same (the date or the status of every flight in
+        # a search): short strings and integers are read once, by their text and key path.
+        memo = (name, value) if type(value) is int or type(value) is str and len(value) <= MEMO_CHARS else None
+        found = _READ_LEAVES.get(memo) if memo is not None else None
+        if found is None:
+            found = _leaf_facts(value, keys, money)
+            if memo is not None:
+                if len(_READ_LEAVES) >= MAX_MEMO:
+                    _READ_LEAVES.clear()
+                _READ_LEAVES[memo] = found
         own = len(path) <= 1
         # (each fact built in one call: a closure per leaf cost more than the rest of the leaf)
         add, source, turn, row, anonymous = self.out.append, self.source, self.turn, self.row, self.anonymous
-        if self.skip is not None and isinstance(value, str) and len(value) >= 24 and self.skip(value):
-            return  # a field that gives the assistant instructions states no fact
-        if isinstance(value, str) and len(value) <= 20 and _NUMERIC.fullmatch(value):
-            value = float(value) if "." in value else int(value)
-        kind = _leaf_kind(money, keys, value)
-        if kind == "id" or (kind is None and is_id(value)):
-            add(Fact(keys, "id", id_norm(value), str(value), source, record, turn, chain, own, name, anonymous, row))
-            return
-        if kind:
-            add(Fact(keys, kind, Decimal(str(value)), str(value), source, record, turn, chain, own, name, anonymous,
-                     row))
-            return
-        if not isinstance(value, str) or not value.strip():
-            return
-        text = value.strip()
-        low = text.lower()
-        if low in _STATUS_WORDS or ("status" in keys and len(text.split()) <= 3):
-            add(Fact(keys | {"status"}, "status", low.replace("canceled", "cancelled"), text, source, record,
-                     turn, chain, own, name, anonymous, row))
-            return
-        if _DIGIT.search(text, 0, 400) is None:
-            if "name" in keys or (text.istitle() and len(text.split()) <= 4):
-                add(Fact(keys, "name", text, text, source, record, turn, chain, own, name, anonymous, row))
-            return
-        stamp = _STAMP.fullmatch(text)
-        if stamp:  # "2024-05-20", "2024-05-20T10:00:00", "06:00:00": what most fields hold, read directly
-            g = stamp.groupdict()
-            if g["y"]:
-                add(Fact(keys, "date", (int(g["y"]), int(g["mo"]), int(g["d"])), g["date"], source, record,
-                         turn, chain, own, name, anonymous, row))
-            h, mi, shown = (g["h"], g["mi"], g["time"]) if g["h"] else (g["h2"], g["mi2"], g["time2"])
-            if h is not None and int(h) <= 23 and int(mi) <= 59:
-                add(Fact(keys, "time", (int(h), int(mi)), shown, source, record, turn, chain, own, name, anonymous,
-                         row))
-            return
-        for c in read_claims(text[:2000]):
-            ctx = keys if (c.start == 0 and c.end == len(text)) else keys | context_words(text, c)
-            add(Fact(frozenset(ctx), c.kind, c.value, c.text, source, record, turn, chain, own, name, anonymous, row))
+        for key, kind, fact_value, display in found:
+            add(Fact(key, kind, fact_value, display, source, record, turn, chain, own, name, anonymous, row))
+
+
+MEMO_CHARS = 100     # fields up to this long are read once per key path and text
+MAX_MEMO = 20_000      # (a few MB at most; dropped whole when full)
+# (key path, value) -> what the field states: (key words, kind, value, as written) of each fact
+_READ_LEAVES: dict[tuple[str, Any], tuple[tuple[frozenset[str], str, Any, str], ...]] = {}
+
+
+def _leaf_facts(value: Any, keys: frozenset[str], money: bool) -> tuple[tuple[frozenset[str], str, Any, str], ...]:
+    """What one field states, by its value and the key words of its path."""
+    if isinstance(value, str) and len(value) <= 20 and _NUMERIC.fullmatch(value):
+        value = float(value) if "." in value else int(value)
+    kind = _leaf_kind(money, keys, value)
+    if kind == "id" or (kind is None and is_id(value)):
+        return ((keys, "id", id_norm(value), str(value)),)
+    if kind:
+        return ((keys, kind, Decimal(str(value)), str(value)),)
+    if not isinstance(value, str) or not value.strip():
+        return ()
+    text = value.strip()
+    low = text.lower()
+    if low in _STATUS_WORDS or ("status" in keys and len(text.split()) <= 3):
+        return ((keys | {"status"}, "status", low.replace("canceled", "cancelled"), text),)
+    if _DIGIT.search(text, 0, 400) is None:
+        if "name" in keys or (text.istitle() and len(text.split()) <= 4):
+            return ((keys, "name", text, text),)
+        return ()
+    stamp = _STAMP.fullmatch(text)
+    if stamp:  # "2024-05-20", "2024-05-20T10:00:00", "06:00:00": what most fields hold, read directly
+        g = stamp.groupdict()
+        out = []
+        if g["y"]:
+            out.append((keys, "date", (int(g["y"]), int(g["mo"]), int(g["d"])), g["date"]))
+        h, mi, shown = (g["h"], g["mi"], g["time"]) if g["h"] else (g["h2"], g["mi2"], g["time2"])
+        if h is not None and int(h) <= 23 and int(mi) <= 59:
+            out.append((keys, "time", (int(h), int(mi)), shown))
+        return tuple(out)
+    return tuple((keys if (c.start == 0 and c.end == len(text)) else frozenset(keys | context_words(text, c)),
+                  c.kind, c.value, c.text) for c in read_claims(text[:2000]))
 
 
 def facts_from_json(data: Any, source: str, turn: int, entity: Iterable[str] = (),

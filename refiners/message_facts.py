@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 from policies.untrusted import instruction_spans
 from refiners.evidence_index import Index
-from refiners.facts import Fact, Row, _record_ids, facts_from_json, facts_from_text, id_positions
+from refiners.facts import _READ_LEAVES, Fact, Row, _record_ids, facts_from_json, facts_from_text, id_positions
 from refiners.records import read_records
 from refiners.text import key_words
 
@@ -77,6 +77,7 @@ def forget() -> None:
     """Drop every message read (a bench or a test that measures reading afresh)."""
     for cache in _CACHES:  # (also those other modules keep, such as the profile's)
         cache.clear()
+    _READ_LEAVES.clear()  # and the fields read
 
 
 def tool_facts(text: str, turn: int, entity: tuple[str, ...], record: frozenset[str]) -> Index:
