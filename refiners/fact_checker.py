@@ -57,6 +57,7 @@ _ITEM = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s")
 
 
 _TOKEN = re.compile(r"#?[A-Za-z0-9][A-Za-z0-9_-]{2,}")
+_ASCII_DIGIT = re.compile(r"[0-9]")
 _LABEL_COLON = re.compile(r":(?=[\s*_]|$)")  # "Departure: 10:00": the colon of a label, not of a time
 
 
@@ -212,11 +213,14 @@ class Checker:
         found = self._named.get(text)
         if found is not None:
             return found
-        found = self.ev.entities_in(text)
-        for token in _TOKEN.findall(text):
-            fix = self._typo(token.lstrip("#").upper())
-            if fix and fix not in found:
-                found.append(fix)
+        if _ASCII_DIGIT.search(text) is None:
+            found = []  # a record's id has a digit, as has any id worth a typo fix: none is named here
+        else:
+            found = self.ev.entities_in(text)
+            for token in _TOKEN.findall(text):
+                fix = self._typo(token.lstrip("#").upper())
+                if fix and fix not in found:
+                    found.append(fix)
         if len(self._named) >= 1024:
             self._named.clear()
         self._named[text] = found
