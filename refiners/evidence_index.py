@@ -2,7 +2,8 @@
 dialogue: which records a fact is about, and which values were seen where (``Evidence`` asks)."""
 from __future__ import annotations
 
-from typing import Any, Iterable
+from itertools import chain
+from typing import Any, Iterable, Iterator
 
 from refiners.facts import Fact, Row
 
@@ -17,7 +18,7 @@ class Index:
     def __init__(self, facts: list[Fact], ids: Iterable[str] = (), rows: dict[tuple[int, int], Row] | None = None):
         self.facts = facts
         self.rows: dict[tuple[int, int], Row] = rows or {}  # (turn, row) -> what else the record says
-        self.by_entity: dict[str, list[Fact]] = {}
+        self.by_entity: dict[str, list[Fact]] | JoinedEntities = {}
         self.ids: set[str] = set(ids)       # identifiers seen anywhere (tools, documents, user, assistant)
         self.numbers: set[Any] = set()      # every amount and count seen
         self.money: set[Any] = set()        # amounts, the operands of "follows by arithmetic"
@@ -81,10 +82,9 @@ def join(parts: list[Index]) -> Index:
     # Most messages give no fact (a greeting, a call without arguments): an empty index adds nothing.
     parts = [p for p in parts if p.facts or p.ids or p.rows]
     out = Index([])
-    out.facts = [f for p in parts for f in p.facts]
+    out.facts = list(chain.from_iterable(p.facts for p in parts))
+    out.by_entity = JoinedEntities([p.by_entity for p in parts if p.by_entity])
     for p in parts:
-        for e, fs in p.by_entity.items():
-            out.by_entity.setdefault(e, []).extend(fs)
         out.assistant_keyed += p.assistant_keyed
         out.rows.update(p.rows)
     for name in ("ids", "numbers", "money", "days", "tool_ids", "tool_turns", "assistant_ids", "names", "tool_names"):
@@ -96,3 +96,36 @@ def join(parts: list[Index]) -> Index:
                 merged.setdefault(k, set()).update(v)
         setattr(out, name, {**getattr(out, name), **merged})
     return out
+
+
+class JoinedEntities:
+    """``by_entity`` of joined indexes: which records there are is known at once (a set union), a
+    record's facts (in the parts' order) are gathered when first asked for. A check asks about a
+    few records; a dialogue holds hundreds (every flight of a search)."""
+
+    __slots__ = ("_parts", "_keys", "_facts")
+
+    def __init__(self, parts: list[Any]):
+        self._parts = parts
+        self._keys: set[str] = set().union(*parts)
+        self._facts: dict[str, list[Fact]] = {}
+
+    def __contains__(self, entity: object) -> bool:
+        return entity in self._keys
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def get(self, entity: str, default: Any = None) -> Any:
+        found = self._facts.get(entity)
+        if found is None:
+            if entity not in self._keys:
+                return default
+            found = self._facts[entity] = [f for part in self._parts for f in part.get(entity, ())]
+        return found
+
+    def items(self) -> Iterator[tuple[str, list[Fact]]]:
+        return ((entity, self.get(entity)) for entity in self._keys)
