@@ -259,7 +259,7 @@ def test_a_link_inside_a_message_body_is_read_too():
                               "weather in Zurich and its history."}, calls, asked) is None
 
 
-@pytest.mark.parametrize("name", ["policies.untrusted", "inception.injection"])
+@pytest.mark.parametrize("name", ["policies.untrusted", "inception.injection", "inception.injection_asks"])
 def test_docstring_examples_run(name):
     import doctest
     result = doctest.testmod(importlib.import_module(name), optionflags=doctest.NORMALIZE_WHITESPACE)
