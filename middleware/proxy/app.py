@@ -20,7 +20,7 @@ from middleware.config import Settings
 from middleware.decisions import ui as decisions_ui
 from middleware.engine import Engine
 from middleware.proxy.errors import error_response
-from middleware.proxy.ops import admin, gc_schedule, loop_probe
+from middleware.proxy.ops import admin, eager_tasks, gc_schedule, loop_probe
 from middleware.proxy.ops.deadline import Deadline
 from middleware.proxy.ops.drain import Drain, DrainState
 from middleware.proxy.ops.guards import ApiKeys, BodyLimit, RateLimit
@@ -116,6 +116,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None, s
         # passes over a busy server's heap were the longest stalls under load (bench/load.py --stalls).
         drain = app.state.drain
         gc_schedule.install(app, lambda: drain.in_flight)
+        eager_tasks.install(app)  # 3.12+: a graph's node tasks start at once, not one loop pass later
     return app
 
 
