@@ -134,8 +134,10 @@ def _by_kind(hits: Iterable[Hit]) -> int:
     best: dict[str, int] = {}
     turns = 0
     for _, _, kind, weight in hits:
-        best[kind] = max(weight, best.get(kind, 0))
-        turns += kind == "turn"
+        if weight > best.get(kind, 0):
+            best[kind] = weight
+        if kind == "turn":
+            turns += 1
     if turns >= 2:  # a transcript of a conversation, not one turn slipped into data
         best.pop("turn", None)
         best.pop("speaker", None)
@@ -156,10 +158,16 @@ def _total(hits: list[Hit]) -> int:
 
 def _windows(hits: list[Hit], size: int) -> list[tuple[int, int]]:
     out: list[tuple[int, int]] = []
+    lo = hi = -WINDOW - 2  # before any window
     for start, end, _, _ in hits:
-        a, b = max(0, start - WINDOW), min(size, end + WINDOW)
-        if out and a <= out[-1][1]:
-            out[-1] = (out[-1][0], max(out[-1][1], b))
-        else:
-            out.append((a, b))
+        a, b = start - WINDOW, end + WINDOW
+        if a <= hi:
+            if b > hi:
+                hi = b
+            continue
+        if lo >= 0:
+            out.append((lo, hi if hi < size else size))
+        lo, hi = (a if a > 0 else 0), b
+    if lo >= 0:
+        out.append((lo, hi if hi < size else size))
     return out

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
+from functools import lru_cache
 
 from policies.untrusted_scan import Hit
 from policies.untrusted_signals import BLANK_LINE as _BLANK_LINE, SHORT_LINE as _SHORT_LINE
@@ -161,12 +162,17 @@ def passage(text: str, start: int, end: int) -> tuple[int, int]:
     close = _CLOSE_TAG.search(text, b, min(len(text), b + WRAPPER_REACH))
     if close and _WRAPPER_NAME.fullmatch(close.group(1)):
         opener = None
-        for opener in re.compile(_OPEN_TAG.format(tag=re.escape(close.group(1))), re.I).finditer(
+        for opener in _opener(close.group(1)).finditer(
                 text, max(0, a - WRAPPER_REACH), b):
             pass
         if opener is not None:
             a, b = min(a, opener.start()), close.end()
     return _trim(text, a, b)
+
+
+@lru_cache(maxsize=256)
+def _opener(tag: str) -> re.Pattern[str]:
+    return re.compile(_OPEN_TAG.format(tag=re.escape(tag)), re.I)
 
 
 def _trim(text: str, a: int, b: int) -> tuple[int, int]:

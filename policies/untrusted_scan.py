@@ -48,6 +48,8 @@ def _keyed(table: list) -> dict[str, list[int]]:
 _STRONG_KEYS = _keyed(_STRONG)
 STRONG_KINDS = {s.kind for s in _STRONG}
 _STRONG_WORDS = {k.encode(): k for k in _STRONG_KEYS if k.isalpha()}
+_STRONG_WORD_SET = frozenset(_STRONG_WORDS)  # (a set with a set: the smaller one is walked)
+_STRONG_KEY_SET = frozenset(_STRONG_KEYS)
 _NEEDS = [frozenset(w.encode() for w in s.needs) for s in _STRONG]
 _WEAK_KEYS = _keyed(_WEAK)
 
@@ -71,10 +73,15 @@ def _scan(text: str, low: str, table: list, patterns: list[re.Pattern[str]], key
         at = low.find(key, lo, hi)
         if at < 0:
             continue
-        for at in _positions(low, key, at, hi):
-            for i in which:
-                before, after = table[i].reach
-                near.setdefault(i, []).append((max(lo, at - before), min(hi, at + len(key) + after)))
+        places = _positions(low, key, at, hi)
+        size = len(key)
+        for i in which:
+            before, after = table[i].reach
+            after += size
+            stretches = near.setdefault(i, [])
+            for at in places:
+                a, b = at - before, at + after
+                stretches.append((a if a > lo else lo, b if b < hi else hi))
     found: dict[tuple[int, int], Hit] = {}
     for i, stretches in near.items():
         kind, weight = table[i].kind, table[i].weight
@@ -86,10 +93,17 @@ def _scan(text: str, low: str, table: list, patterns: list[re.Pattern[str]], key
                 if s and low[s].isalpha() and low[s - 1].isalnum() and low[s - 2:s] not in _ESCAPES:
                     continue  # the patterns leave out a leading \b (it costs a regex its fast skip)
                 if kind == "override" and (low[s - 1:s] in _QUOTES and low[e:e + 1] in _QUOTES
-                                           or _REPORTED.search(low, max(0, s - 60), s)):
+                                           or _reported(low, s)):
                     continue  # quoted, or reported ("tells the model to ignore ..."): a text about injections
                 found.setdefault((s, e), (s, e if e > s else s + 1, kind, weight))
     return sorted(found.values())
+
+
+def _reported(low: str, s: int) -> bool:
+    """What comes before ``s`` reports an order (``_REPORTED``); it ends in "to" and a space, or it cannot."""
+    before = low[max(0, s - 60):s]
+    bare = before.rstrip()
+    return len(bare) < len(before) and bare.endswith("to") and _REPORTED.search(low, max(0, s - 60), s) is not None
 
 
 def _in_word(low: str, at: int) -> bool:
@@ -99,11 +113,20 @@ def _in_word(low: str, at: int) -> bool:
 
 def _positions(low: str, key: str, first: int, hi: int) -> list[int]:
     """Where ``key`` occurs from ``first`` (at most MAX_HITS places)."""
+    if key != "ai":
+        out = [first]
+        size = len(key)
+        last = first
+        at = low.find(key, first + size, hi)
+        while at >= 0 and len(out) < MAX_HITS:
+            if at - last > size:  # a key right after the last one ("####") adds no place
+                out.append(at)
+                last = at
+            at = low.find(key, at + size, hi)
+        return out
     out: list[int] = []
-    if key == "ai":  # only as a word: not the "ai" of "email" or "paid"
-        places = (m.start() for m in _AI_WORD.finditer(low, first, hi) if not _in_word(low, m.start()))
-    else:
-        places = _find_all(low, key, first, hi)
+    # only as a word: not the "ai" of "email" or "paid"
+    places = (m.start() for m in _AI_WORD.finditer(low, first, hi) if not _in_word(low, m.start()))
     for at in places:
         if not out or at - out[-1] > len(key):
             out.append(at)
@@ -111,11 +134,6 @@ def _positions(low: str, key: str, first: int, hi: int) -> list[int]:
                 break
     return out
 
-
-def _find_all(low: str, key: str, at: int, hi: int):
-    while at >= 0:
-        yield at
-        at = low.find(key, at + len(key), hi)
 
 def imperatives(low: str, lo: int, hi: int) -> list[Hit]:
     """Imperatives at a sentence start in low[lo:hi]: one regex pass that skips, in C, every place
@@ -147,13 +165,18 @@ def strong(text: str, low: str, tools: Iterable[str] = ()) -> list[Hit]:
     plain = low.replace("\\n", "  ").replace("\\t", "  ") if "\\" in low else low
     words = set(plain.encode("utf-8", "surrogatepass").translate(_WORD_BYTES).split())
     named = _tools_named(low, words, tools)
-    present = [_STRONG_WORDS[w] for w in words & _STRONG_WORDS.keys()]
-    present += dict.fromkeys(m.group() for m in _MARKS.finditer(low)).keys() & _STRONG_KEYS.keys()
+    present = [_STRONG_WORDS[w] for w in words & _STRONG_WORD_SET]
+    if "<" in low or "#" in low or "!" in low or "[" in low:  # (a mark needs one of these)
+        present += set(_MARKS.findall(low)) & _STRONG_KEY_SET
     if not present:  # most tool results: the words of the text and one scan for marks, in C
         return named
-    runnable = {i for i, needs in enumerate(_NEEDS) if not needs or not needs.isdisjoint(words)}
+    runnable = {i for i in _keyed_by(present) if not _NEEDS[i] or not _NEEDS[i].isdisjoint(words)}
     found = _scan(text, low, _STRONG, _STRONG_PATTERNS, _STRONG_KEYS, 0, len(text), present, runnable)
     return sorted(found + named) if named else found
+
+
+def _keyed_by(present: list[str]) -> set[int]:
+    return {i for key in present for i in _STRONG_KEYS[key]}
 
 
 def _tools_named(low: str, words: set[bytes], tools: Iterable[str]) -> list[Hit]:
@@ -161,7 +184,12 @@ def _tools_named(low: str, words: set[bytes], tools: Iterable[str]) -> list[Hit]
     another sign only (an API reference names its functions too). Only names of two words or more
     ("send_money", "getBalance"): "search" or "post" alone is a word, not a name."""
     out: list[Hit] = []
-    for key, parts in _names(tuple(t for t in tools if isinstance(t, str))):
+    given = tools if type(tools) is tuple else tuple(tools)
+    try:  # a tuple of names (as the proxy and the bench pass them) is the cache's key as it is
+        names = _names(given)
+    except TypeError:  # something unhashable among them
+        names = _names(tuple(t for t in given if isinstance(t, str)))
+    for key, parts in names:
         if not parts <= words:
             continue  # a part missing from the words: the name cannot be there (a set lookup each)
         at = low.find(key)
@@ -182,6 +210,8 @@ def _names(tools: tuple[str, ...]) -> list[tuple[str, frozenset[bytes]]]:
     """Each tool name of two words or more, lowercased, with its words: one parse per tool list."""
     out = []
     for name in tools:
+        if not isinstance(name, str):
+            continue
         parts = _NAME_PARTS.findall(name)
         if len(parts) >= 2:
             out.append((name.lower(), frozenset(p.lower().encode() for p in parts if not p.isdigit())))

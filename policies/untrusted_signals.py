@@ -174,4 +174,5 @@ BULLET = re.compile(r"[ \t]*(?:[-*•>]|\d{1,2}[.)])[ \t]")
 LEAD = (r"[ \t\"'*_>•-]*(?:\d{1,2}[.)]\s*)?(?:(?:please|kindly|now|then|first|also|next|immediately|just|and|quietly"
          r"|silently|secretly)\s*,?\s+)*")
 IMPERATIVE = re.compile(rf"{LEAD}{trie(VERBS)}\b")
-IMPERATIVE_AFTER = re.compile(rf"(?:[.!?:;\n>\])•\"']|\\n)({LEAD}{trie(VERBS)}\b)")
+# (led by one character class, a backslash only before "n", so the regex engine skips to it)
+IMPERATIVE_AFTER = re.compile(rf"[.!?:;\n>\])•\"'\\](?:(?<=\\)n|(?<=[^\\]))({LEAD}{trie(VERBS)}\b)")
