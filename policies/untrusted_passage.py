@@ -153,8 +153,12 @@ def _apart(text: str, a: int, b: int) -> bool:
 def passage(text: str, start: int, end: int) -> tuple[int, int]:
     """The signals' sentences, the sentence a trailing colon announces, and an enclosing wrapper."""
     lo = max(0, start - SENTENCE)
-    ends = _SENTENCE_END if text.find('"', lo, start) >= 0 else _PROSE_END  # no quote: the cheaper one
-    ends = [m.end() for m in ends.finditer(text, lo, start)]
+    if text.find('"', lo, start) >= 0:
+        ends = [m.end() for m in _SENTENCE_END.finditer(text, lo, start)]
+    else:  # no quote: the cheaper one, whose matches do not depend on where the scan starts (none
+        # overlaps another), so the last one in the last 80 characters is the last one of all
+        ends = [m.end() for m in _PROSE_END.finditer(text, max(lo, start - 80), start)] or [
+            m.end() for m in _PROSE_END.finditer(text, lo, start)]
     a = ends[-1] if ends else text.rfind("\n", 0, start) + 1
     b = _sentence_end(text, end)
     if text[a:b].rstrip().endswith(":"):  # "please do the following first:" -> what follows

@@ -23,6 +23,7 @@ _CASED = "(?-i:"
 _QUOTES = set("'\"‘’“”")
 _STRONG_PATTERNS = [re.compile(s.pattern, re.I) if _CASED in s.pattern else re.compile(s.pattern) for s in _STRONG]
 _WEAK_PATTERNS = [re.compile(s.pattern) for s in _WEAK]
+_HOLDS = {id(p): re.compile(s.holds) for s, p in zip(_STRONG, _STRONG_PATTERNS) if s.holds}
 _READS_CASE = {id(p) for p in _STRONG_PATTERNS if _CASED in p.pattern}
 _AI_WORD = re.compile(r"ai(?![a-z])")
 _NAME_PARTS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
@@ -87,7 +88,10 @@ def _scan(text: str, low: str, table: list, patterns: list[re.Pattern[str]], key
         kind, weight = table[i].kind, table[i].weight
         pattern = patterns[i]
         source = text if id(pattern) in _READS_CASE else low
+        holds = _HOLDS.get(id(pattern))
         for a, b in (merge(stretches) if len(stretches) > 1 else stretches):
+            if holds is not None and holds.search(source, a, b) is None:
+                continue  # what every match holds is not there: the pattern cannot match
             for m in pattern.finditer(source, a, b):
                 s, e = m.span()
                 if s and low[s].isalpha() and low[s - 1].isalnum() and low[s - 2:s] not in _ESCAPES:

@@ -19,6 +19,7 @@ class Signal(NamedTuple):
     reach: tuple[int, int]     # how far a match reaches before and after its key
     pattern: str
     needs: tuple[str, ...] = ()  # and the text holds one of these words too, or the pattern cannot match
+    holds: str = ""  # a pattern every match holds, cheaper (led by a character class): looked for first
 
 MODEL = (r"(?:ai|a\.i\.|llms?|large\s+language\s+models?|language\s+models?|ai\s+(?:assistant|agent|model|system)s?"
           r"|(?:virtual|digital)\s+assistants?|chat\s?bots?|gpt[-\s]?\d[\w.-]*|chatgpt|claude|gemini|llama|copilot"
@@ -74,22 +75,25 @@ STRONG: list[Signal] = [
     # name ends the phrase (punctuation, or what it is doing): "for the AI team", "Dear AI
     # enthusiasts" and "Thank you, AI team" name people.
     Signal("address", 3, MODEL_WORDS, (60, 60),
-     rf"(?:(?:to|for)\s+you\s*,?|hey|hi|hello|dear|attention|attn|note\s+(?:to|for)|message\s+(?:to|for)"
-     rf"|instructions?\s+(?:to|for))\s*,?\s+(?:you\s*,?\s+)?(?:the\s+|an?\s+|all\s+|any\s+)?{MODEL}{NAME_ENDS}", needs=("you", "hey", "hi", "hello", "dear", "attention", "attn", "note", "message", "instruction", "instructions")),
+     # (each alternative led by its own first letter: the regex engine skips to one of them)
+     rf"(?:t(?:o\s+you\s*,?)|f(?:or\s+you\s*,?)|h(?:ey|i|ello)|dear|a(?:ttention|ttn)|n(?:ote\s+(?:to|for))"
+     rf"|m(?:essage\s+(?:to|for))|i(?:nstructions?\s+(?:to|for)))\s*,?\s+(?:you\s*,?\s+)?(?:the\s+|an?\s+|all\s+|any\s+)?{MODEL}{NAME_ENDS}", needs=("you", "hey", "hi", "hello", "dear", "attention", "attn", "note", "message", "instruction", "instructions")),
     # "to you, GPT-4.", "to you, Local model.": a model's name may be anything before "model".
     Signal("address", 3, MODEL_WORDS + ("model",), (40, 60),
            rf"you\s*,\s*(?:the\s+|an?\s+|my\s+)?(?:{MODEL}|(?:[\w.-]+\s+){{0,2}}(?:model|assistant|bot|ai|llm)){NAME_ENDS}",
            needs=("you",)),
     Signal("command", 2, MODEL_WORDS, (40, 60),  # "Hey ChatGPT, send ...", "Dear AI, quietly pay ...": the vocative and its order
-     rf"(?:hey|hi|hello|dear|ok|okay|attention)\s*,?\s+(?:the\s+)?{MODEL}\s*[,:]\s*(?:(?:please|kindly|now|just|quietly|silently|secretly|immediately)\s+){{0,2}}"
+     rf"(?:h(?:ey|i|ello)|dear|o(?:k|kay)|attention)\s*,?\s+(?:the\s+)?{MODEL}\s*[,:]\s*(?:(?:please|kindly|now|just|quietly|silently|secretly|immediately)\s+){{0,2}}"
      rf"{trie(VERBS)}\b", needs=("hey", "hi", "hello", "dear", "ok", "okay", "attention")),
     Signal("address", 3, MODEL_WORDS + ("agent",), (40, 30),
      r"if\s+you\s+are\s+(?:an?\s+)?(?:ai|llm|language\s+model|ai\s+assistant|assistant|chat\s?bot|bot|agent|gpt)\b", needs=("if",)),
     Signal("address", 3, MODEL_WORDS + ("agent", "model"), (20, 60),
      rf"\b(?:{MODEL}|the\s+assistant|the\s+agent|the\s+model|the\s+bot)\s+(?:who\s+is\s+|that\s+is\s+)?"
-     r"(?:reading|processing|parsing|summari[sz]ing|analy[sz]ing|handling)\s+(?:this|these)\b", needs=("reading", "processing", "parsing", "summarizing", "summarising", "analyzing", "analysing", "handling")),
+     r"(?:reading|processing|parsing|summari[sz]ing|analy[sz]ing|handling)\s+(?:this|these)\b", needs=("reading", "processing", "parsing", "summarizing", "summarising", "analyzing", "analysing", "handling"),
+     holds=r"\s(?:reading|processing|parsing|summari[sz]ing|analy[sz]ing|handling)\s+(?:this|these)\b"),
     Signal("command", 2, MODEL_WORDS + ("agent", "model"), (20, 40),
-     rf"\b(?:the\s+|an?\s+)?(?:{MODEL}|assistant|agent|model|bot)\s+(?:must|should|shall|needs\s+to|has\s+to|is\s+(?:required|instructed|expected)\s+to|will\s+now)\b", needs=("must", "should", "shall", "needs", "has", "is", "will")),
+     rf"\b(?:the\s+|an?\s+)?(?:{MODEL}|assistant|agent|model|bot)\s+(?:must|should|shall|needs\s+to|has\s+to|is\s+(?:required|instructed|expected)\s+to|will\s+now)\b", needs=("must", "should", "shall", "needs", "has", "is", "will"),
+     holds=r"\s(?:must|should|shall|needs\s+to|has\s+to|is\s+(?:required|instructed|expected)\s+to|will\s+now)\b"),
     Signal("override", 3, ("ignore", "disregard", "forget", "override", "overrule", "bypass", "abandon"), (5, 150),
      # "ignore all/your/the previous instructions", "disregard the instructions above"; not a bare
      # "ignore rules" or "ignore the rules" (a feature, a game). The noun by stem, so a misspelt
