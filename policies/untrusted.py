@@ -105,9 +105,10 @@ def instruction_spans(text: str, tools: Iterable[str] = ()) -> list[tuple[int, i
         # whether it orders in the fields of its signs, or only announces an order another field gives
         lo, hi = inside[0][0], max(h[1] for h in inside)
         own = _field_end(text, hi, min(b, hi + GAP))
-        if not any(lo < h[1] and h[0] < own and h[2] in _ORDERS for h in found):
-            found += [h for h in _weak(text, low, lo, own) if h not in found]
         orders = any(lo < h[1] and h[0] < own and h[2] in _ORDERS for h in found)
+        if not orders:
+            found += [h for h in _weak(text, low, lo, own) if h not in found]
+            orders = any(lo < h[1] and h[0] < own and h[2] in _ORDERS for h in found)
         chained = [h for h in found if h[2] in ("directive", "exfil")]
         # the fields kept: those of its signs, and those of the orders chained on past them
         spans += _fields(text, *_passage(text, *_reach(text, inside, chained, orders)),
@@ -149,11 +150,15 @@ def _total(hits: list[Hit]) -> int:
     # are not ten times the evidence.
     seen: dict[str, int] = {}
     extra = 0
-    for _, _, kind, weight in hits:
-        if kind not in _STRONG_KINDS and seen.get(kind, 0) < 2:
+    strong = []
+    for hit in hits:
+        kind = hit[2]
+        if kind in _STRONG_KINDS:
+            strong.append(hit)
+        elif seen.get(kind, 0) < 2:
             seen[kind] = seen.get(kind, 0) + 1
-            extra += weight
-    return _by_kind([h for h in hits if h[2] in _STRONG_KINDS]) + extra
+            extra += hit[3]
+    return _by_kind(strong) + extra
 
 
 def _windows(hits: list[Hit], size: int) -> list[tuple[int, int]]:

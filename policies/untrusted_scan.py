@@ -99,8 +99,9 @@ def _scan(text: str, low: str, table: list, patterns: list[re.Pattern[str]], key
                 if kind == "override" and (low[s - 1:s] in _QUOTES and low[e:e + 1] in _QUOTES
                                            or _reported(low, s)):
                     continue  # quoted, or reported ("tells the model to ignore ..."): a text about injections
-                found.setdefault((s, e), (s, e if e > s else s + 1, kind, weight))
-    return sorted(found.values())
+                if (s, e) not in found:
+                    found[s, e] = (s, e if e > s else s + 1, kind, weight)
+    return sorted(found.values()) if len(found) > 1 else list(found.values())
 
 
 def _reported(low: str, s: int) -> bool:
