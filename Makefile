@@ -1,5 +1,7 @@
 # Two entry points: `make run` (proxy on the embedded model) and `make test`.
-PYTHON ?= python3
+# Python 3.12 where it runs (rein serve's tasks are eager there, so a turn through LangGraph does
+# not wait a loop pass per node: middleware/proxy/ops/eager_tasks.py), else python3 (3.11+).
+PYTHON ?= $(shell python3.12 -c 'import sys' >/dev/null 2>&1 && echo python3.12 || echo python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
