@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+from typing import Any, Awaitable, Callable
 
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
@@ -51,15 +52,22 @@ def _bad_id(user: str, tenant: str) -> Response | None:
     return None
 
 
-@router.get("/{user}")
-async def read_profile(user: str, request: Request, tenant: str = DEFAULT_TENANT) -> Response:
+async def _ask_store(request: Request, user: str, tenant: str, ask: Callable[[Any], Awaitable[Any]]) -> Any:
+    """What ``ask`` gets from the persona store, or the response that refuses or reports its failure."""
     if (refused := _denied(request) or _bad_id(user, tenant)) is not None:
         return refused
     try:
-        profile = await request.app.state.engine.personas.get(user, tenant)
+        return await ask(request.app.state.engine.personas)
     except Exception:
         log.exception("rein: the persona store failed")  # the operator reads why; the caller, what
         return error_response(502, "persona store failed", "persona_store_error")
+
+
+@router.get("/{user}")
+async def read_profile(user: str, request: Request, tenant: str = DEFAULT_TENANT) -> Response:
+    profile = await _ask_store(request, user, tenant, lambda store: store.get(user, tenant))
+    if isinstance(profile, Response):
+        return profile
     if profile is None:
         return error_response(404, f"no profile stored for user {user!r} of tenant {tenant!r}", "profile_not_found", "user")
     return JSONResponse({"object": "rein.profile", "tenant": tenant, "user": user, "profile": profile})
@@ -67,13 +75,9 @@ async def read_profile(user: str, request: Request, tenant: str = DEFAULT_TENANT
 
 @router.delete("/{user}")
 async def delete_profile(user: str, request: Request, tenant: str = DEFAULT_TENANT) -> Response:
-    if (refused := _denied(request) or _bad_id(user, tenant)) is not None:
-        return refused
-    try:
-        deleted = await request.app.state.engine.personas.delete(user, tenant)
-    except Exception:
-        log.exception("rein: the persona store failed")  # the operator reads why; the caller, what
-        return error_response(502, "persona store failed", "persona_store_error")
+    deleted = await _ask_store(request, user, tenant, lambda store: store.delete(user, tenant))
+    if isinstance(deleted, Response):
+        return deleted
     if not deleted:
         return error_response(404, f"no profile stored for user {user!r} of tenant {tenant!r}", "profile_not_found", "user")
     return JSONResponse({"object": "rein.profile.deleted", "tenant": tenant, "user": user, "deleted": True})
