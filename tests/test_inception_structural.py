@@ -110,6 +110,23 @@ async def test_unknown_tool_and_schema_violation_in_the_draft():
     assert found == set()
 
 
+async def test_a_broken_schema_holds_no_call():
+    """The schema is checked only when a call breaks it (or cannot be validated): a broken schema
+    reports nothing, whether its errors come out as violations or as an exception."""
+    broken = [{"type": "object", "properties": {"order_id": {"type": "strin"}}},      # raises while validating
+              {"type": "object", "required": "order_id"},                              # yields errors
+              {"type": "object", "properties": {"order_id": {"type": "string", "minLength": "2"}}}]
+    for schema in broken:
+        tools = [{"type": "function", "function": {"name": "get_order", "parameters": schema}}]
+        for args in ({"order_id": "W1"}, {"id": "W1"}, {"order_id": 5}):
+            found, _ = await labels_of([user("x"), *call("get_order", args, "c1")], tools)
+            assert found == set(), (schema, args)
+    fine = [{"type": "function", "function": {"name": "get_order", "parameters": {
+        "type": "object", "properties": {"order_id": {"type": "string", "minLength": 2}}}}}]
+    found, d = await labels_of([user("x"), *call("get_order", {"order_id": "W"}, "c1")], fine)
+    assert found == {"malformed_tool_call/schema_violation"} and "is too short" in d.errors[0].evidence
+
+
 async def test_rein_owned_tools_are_never_unknown():
     found, _ = await labels_of([user("x"), *call("ask_clarification", {"question": "Which?"}, "c1")])
     assert found == set()
