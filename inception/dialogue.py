@@ -5,6 +5,7 @@ answered, so detectors look at the current turn only (a failure three turns ago 
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,6 +75,22 @@ def _open_with_id(recs: list[CallRecord] | None) -> CallRecord | None:
     while j > 0 and recs[j - 1].index == recs[j].index and recs[j - 1].result is None:
         j -= 1
     return recs.pop(j)
+
+
+def content_key(messages: list[Message]) -> bytes:
+    """A digest of what ``messages`` say: each one's kind, text and calls (name, arguments). Equal for
+    a prefix the client sends again, whatever objects carry it (the proxy builds new ones per request)."""
+    h = hashlib.blake2b(digest_size=16)
+    for m in messages:
+        parts = [type(m).__name__, text_of(m)]
+        for c in getattr(m, "tool_calls", None) or ():
+            parts += [c.function.name, c.function.arguments or ""]
+        for part in parts:  # each part led by its length: no two lists of parts read alike
+            data = part.encode("utf-8", "surrogatepass")
+            h.update(b"%d:" % len(data))
+            h.update(data)
+        h.update(b";")
+    return h.digest()
 
 
 @dataclass

@@ -23,16 +23,18 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections import OrderedDict
 
 from inception.base import Detection
 from inception.candidates import (KINDS, NOUNS, OTHER, SHAPE, STOP, Context, Said, content_words, ids_in_text, kind_of,
                                   read_context)
-from inception.dialogue import Dialogue
+from inception.dialogue import Dialogue, content_key
 from policies.messages import AssistantMessage, UserMessage, text_of
 
 USER_CHARS = 2_000
 MAX_RIVALS = 50         # fitted against the turn's words
 MAX_PRONOUNS = 12       # pronouns of the turn weighed as referents
+TURNS = 256             # user turns whose finding is remembered (a tool loop re-sends its turn each step)
 
 # "reservation HATHAT", "booking ID: K2BX9Q": a code after its noun, even one without digits.
 NAMED = re.compile(rf"\b({NOUNS})\s+(?:id|number|code)?[\s:#*]*(?-i:[A-Z0-9]{{5,10}})\b", re.I)
@@ -92,6 +94,11 @@ def _antecedent(request: str, at: int) -> bool:
 class VagueReference:
     name = "vague_reference"
 
+    def __init__(self) -> None:
+        # What follows the referents depends only on the dialogue up to the user's message, which
+        # every request of the turn's tool loop sends again: its finding, by the content of that prefix.
+        self._turns: OrderedDict[bytes, list[Detection]] = OrderedDict()
+
     def detect(self, d: Dialogue) -> list[Detection]:
         text = d.last_user
         # The head and the tail of a long turn: the ask is usually at one end.
@@ -102,6 +109,17 @@ class VagueReference:
         refs = self._referents(request)
         if not refs:
             return []
+        key = content_key(d.messages[:d.turn_start + 1])
+        found = self._turns.get(key)
+        if found is None:
+            found = self._turns[key] = self._weigh(d, request, refs)
+            if len(self._turns) > TURNS:
+                self._turns.popitem(last=False)
+        else:
+            self._turns.move_to_end(key)
+        return [f.model_copy() for f in found]
+
+    def _weigh(self, d: Dialogue, request: str, refs: list[tuple[str, str | None, str]]) -> list[Detection]:
         said_last = self._last_agent_text(d)
         which = bool(WHICH.search(said_last))
         if YES.search(request) and not which:
