@@ -30,7 +30,7 @@ from typing import Any, Iterator
 from inception.base import Detection
 from inception.dialogue import CallRecord, Dialogue
 from inception.injection_asks import _VALUE, requested_calls
-from policies.untrusted import instruction_spans
+from policies.untrusted import remembered_spans
 
 TYPE = "untrusted_instruction"
 CACHE_SIZE = 4096  # tool results whose spans are remembered: a tool loop re-sends them every step
@@ -39,14 +39,15 @@ _cache: OrderedDict[bytes, list[tuple[int, int]]] = OrderedDict()
 
 def flagged(text: str, tools: tuple[str, ...] = ()) -> list[tuple[int, int]]:
     """``instruction_spans(text, tools)``, remembered for the next request of the loop. Keyed by a
-    digest of the text and the tool names, not the text: 16 bytes per result, however long."""
+    digest of the text and the tool names, not the text: 16 bytes per result, however long. A text
+    not seen with these tools is read once for them and the refiners (``remembered_spans``)."""
     digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16)
     if tools:
         digest.update("\0".join(tools).encode("utf-8", "surrogatepass"))
     key = digest.digest()
     spans = _cache.get(key)
     if spans is None:
-        spans = instruction_spans(text, tools)
+        spans = remembered_spans(text, tools)
         _cache[key] = spans
         if len(_cache) > CACHE_SIZE:
             _cache.popitem(last=False)

@@ -34,12 +34,14 @@ around each hit.
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from typing import Iterable
 
 from policies.untrusted_passage import GAP, GAP_BACK, fields as _fields, passage as _passage, reach as _reach
 from policies.untrusted_passage import field_end as _field_end, records as _records
 from policies.untrusted_scan import STRONG_KINDS as _STRONG_KINDS, Hit, imperatives as _imperatives, lower as _lower
-from policies.untrusted_scan import merge as _merge, strong as _strong, weak as _weak
+from policies.untrusted_scan import merge as _merge, names_any as _names_any, strong as _strong, weak as _weak
 
 # How far (characters) a directive may sit from a signal that addresses the assistant and still
 # belong to the same passage: an injection is a paragraph or two, and instructions split across
@@ -114,6 +116,51 @@ def instruction_spans(text: str, tools: Iterable[str] = ()) -> list[tuple[int, i
         spans += _fields(text, *_passage(text, *_reach(text, inside, chained, orders)),
                          inside + [h for h in chained if h[0] >= hi])
     return _merge(spans)
+
+
+# ---- read once ----------------------------------------------------------------------------
+# A tool result is read for planted instructions by inception (with the client's tool names) and by
+# the refiners (without), again on every request of a tool loop. A tool list changes the spans only
+# when the text names one of its tools; else the spans read without tools serve every list.
+REMEMBERED_CHARS = 2_000_000  # characters of the texts kept (the keys hold them)
+_remembered: OrderedDict[str | tuple[tuple, str], tuple[tuple[int, int], ...]] = OrderedDict()
+_held = [0]
+_lock = threading.Lock()  # the proxy may read a big dialogue in a worker thread
+
+
+def remembered_spans(text: str, tools: Iterable[str] = ()) -> list[tuple[int, int]]:
+    """``instruction_spans(text, tools)``, read once per text (and per tool list, for a text that
+    names one of its tools), the least recently used forgotten first. ``instruction_spans`` itself
+    reads afresh each time (what a bench of its cost measures)."""
+    if not text:
+        return []
+    names = tools if type(tools) is tuple else tuple(tools)
+    key: str | tuple[tuple, str] = (names, text) if names and _names_any(_lower(text), names) else text
+    try:
+        with _lock:
+            hit = _remembered.get(key)
+            if hit is not None:
+                _remembered.move_to_end(key)
+                return list(hit)
+    except TypeError:  # an unhashable tool list: read, not kept
+        return instruction_spans(text, names)
+    spans = instruction_spans(text, names)
+    if len(text) <= REMEMBERED_CHARS // 4:  # one huge text is read each time rather than evict the rest
+        with _lock:
+            if key not in _remembered:
+                _remembered[key] = tuple(spans)
+                _held[0] += len(text)
+            while _held[0] > REMEMBERED_CHARS:
+                old, _ = _remembered.popitem(last=False)
+                _held[0] -= len(old if isinstance(old, str) else old[1])
+    return spans
+
+
+def forget() -> None:
+    """Drop every text read (a bench or a test that measures reading afresh)."""
+    with _lock:
+        _remembered.clear()
+        _held[0] = 0
 
 
 def _unvoiced(low: str, strong: list[Hit], found: list[Hit]) -> list[Hit]:

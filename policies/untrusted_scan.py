@@ -210,6 +210,16 @@ def weak(text: str, low: str, lo: int, hi: int) -> list[Hit]:
     return _scan(text, low, _WEAK, _WEAK_PATTERNS, _WEAK_KEYS, lo, hi)
 
 
+def names_any(low: str, tools: tuple) -> bool:
+    """Whether the text (lowered) may name one of the tools (``strong`` reads a ``"tool"`` sign only
+    where this is True): a name of two words or more occurs in it."""
+    try:
+        names = _names(tools)
+    except TypeError:  # something unhashable among them
+        names = _names(tuple(t for t in tools if isinstance(t, str)))
+    return any(key in low for key, _ in names)
+
+
 @lru_cache(maxsize=256)
 def _names(tools: tuple[str, ...]) -> list[tuple[str, frozenset[bytes]]]:
     """Each tool name of two words or more, lowercased, with its words: one parse per tool list."""
