@@ -129,6 +129,8 @@ async def measure_policy(name: str, tools: list[dict[str, Any]], trajs: list[Tra
     per_cut: dict[tuple[int, int], float] = {}
     # CPU time of this thread too: on a shared machine the wall clock also counts waiting for a core.
     cpu_cut: dict[tuple[int, int], float] = {}
+    # The same CPU time by part: a cut's diagnosis (inception) and a reply's plan + refine (refiners).
+    cpu_part: dict[str, dict[tuple[int, int], float]] = {"diagnose": {}, "reply": {}}
     counts = {"user": Counter(), "tool": Counter()}
     ambiguous_turns: set[tuple[int, int]] = set()
     for n, tr in enumerate(trajs):
@@ -137,7 +139,7 @@ async def measure_policy(name: str, tools: list[dict[str, Any]], trajs: list[Tra
             started, cpu = time.perf_counter(), time.thread_time()
             diagnosis = await cascade.diagnose(tr.parsed[:cut], tools)
             per_cut[(n, cut)] = (time.perf_counter() - started) * 1000
-            cpu_cut[(n, cut)] = (time.thread_time() - cpu) * 1000
+            cpu_cut[(n, cut)] = cpu_part["diagnose"][(n, cut)] = (time.thread_time() - cpu) * 1000
             labels = set()
             for e in diagnosis.errors:
                 labels.add(e.label)
@@ -164,7 +166,8 @@ async def measure_policy(name: str, tools: list[dict[str, Any]], trajs: list[Tra
             plan = await refinery.plan(ctx, draft)
             result = await refinery.refine(ctx, draft, plan)
             per_cut[(n, i)] = per_cut.get((n, i), 0.0) + (time.perf_counter() - started) * 1000
-            cpu_cut[(n, i)] = cpu_cut.get((n, i), 0.0) + (time.thread_time() - cpu) * 1000
+            cpu_part["reply"][(n, i)] = (time.thread_time() - cpu) * 1000
+            cpu_cut[(n, i)] = cpu_cut.get((n, i), 0.0) + cpu_part["reply"][(n, i)]
             if result.changed:
                 changes.append({"trajectory": tr.name, "index": i, "reward": tr.reward,
                                 "changes": changed_sentences(draft, result.final),
@@ -187,6 +190,7 @@ async def measure_policy(name: str, tools: list[dict[str, Any]], trajs: list[Tra
                          "misses": misses, "false_alarms": false_alarms},
         "time_ms": time_figures(per_cut, trajs, tools),
         "cpu_ms": time_figures(cpu_cut, trajs, tools),
+        "cpu_ms_by_part": {part: time_figures(xs, trajs, tools) for part, xs in cpu_part.items()},
     }
     if replay:
         out["pipeline"] = await replay_pipeline(policy, rein_model, tools, trajs)
@@ -267,6 +271,15 @@ def measure(path: Path = DATA, policies: tuple[str, ...] = POLICIES, replay: boo
     return asyncio.run(measure_async(Path(path), policies, replay))
 
 
+def show_parts(result: dict[str, Any]) -> None:
+    """The CPU time of a turn's two parts, each on its own: which one sets the p99 and the max."""
+    print(f"== CPU time by part on {result.get('corpus', result['data'])}: a cut's diagnose, a reply's plan + refine")
+    for name, p in result["policies"].items():
+        for part, f in p["cpu_ms_by_part"].items():
+            print(f"  {name:<11} {part:<9} {f['turns']:>5} p50 {f['p50']:5.2f}  p99 {f['p99']:5.2f}  max {f['max']:6.2f} ms;"
+                  " slowest: " + "; ".join(f"{w['trajectory']} msg {w['index']} {w['ms']:.2f}" for w in f["worst"][:3]))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, action="append",
@@ -288,6 +301,7 @@ def main() -> None:
     for path in paths:
         results.append(measure(path, tuple(args.policy or POLICIES), not args.no_replay))
         show(results[-1], args.verbose)
+        show_parts(results[-1])
         if args.shadow:
             from shadow_replay import shadow_corpus
 
