@@ -35,7 +35,8 @@ class Evidence:
         index = facts if isinstance(facts, Index) else Index(facts)
         if said:
             index = join([index, Index([], (i for text in said for i in ids_of(text)))])
-        index.ids.update(index.by_entity)
+        if index.by_entity and not index.ids.issuperset(index.by_entity):
+            index.ids = index.ids | set(index.by_entity)  # (an empty index shares its empty sets: not updated in place)
         self.index = index
         self.facts = index.facts
         self.notes = notes or []

@@ -17,63 +17,90 @@ class Index:
 
     def __init__(self, facts: list[Fact], ids: Iterable[str] = (), rows: dict[tuple[int, int], Row] | None = None):
         self.facts = facts
-        self.rows: dict[tuple[int, int], Row] = rows or {}  # (turn, row) -> what else the record says
-        self.by_entity: dict[str, list[Fact]] | JoinedEntities = {}
-        self.ids: set[str] = set(ids)       # identifiers seen anywhere (tools, documents, user, assistant)
-        self.numbers: set[Any] = set()      # every amount and count seen
-        self.money: set[Any] = set()        # amounts, the operands of "follows by arithmetic"
-        self.seen: dict[str, set[Any]] = {"time": set(), "status": set(), "name": set()}
-        self.days: set[Any] = set()         # dates, with and without their year
-        self.outside: dict[str, set[Any]] = {}  # values from anyone but the assistant
-        self.said: dict[str, set[Any]] = {"number": set(), "date": set(), "time": set()}  # anyone but tools
-        self.tool_ids: set[str] = set()     # ids in tool results and documents
-        self.tool_turns: set[int] = set()   # which messages hold tool facts
-        self.assistant_ids: set[str] = set()
-        self.assistant_keyed: list[Fact] = []  # assistant facts tied to a record (coherence)
-        self.names: set[str] = set()        # every name seen
-        self.tool_names: set[str] = set()   # names in tool results and documents
-        for f in facts:
-            self._add(f)
+        self.rows: dict[tuple[int, int], Row] = rows or _NO_ROWS  # (turn, row) -> what else the record says
+        # Every lookup starts as one shared empty container and gets its own only when a fact fills
+        # it: most messages (a greeting, a call without arguments) fill none, and the twenty-odd
+        # containers an index would otherwise hold are what a young collection walks (an index is
+        # kept in the message cache and outlives the turn).
+        self.by_entity: dict[str, list[Fact]] | JoinedEntities = _NO_ENTITIES
+        self.ids: set[str] | frozenset[str] = set(ids) or _NONE  # identifiers seen anywhere
+        self.numbers = self.money = self.days = _NONE  # amounts and counts; amounts (operands); dates
+        self.seen: dict[str, set[Any]] = _SEEN           # time, status, name values
+        self.outside: dict[str, set[Any]] = _OUTSIDE     # values from anyone but the assistant
+        self.said: dict[str, set[Any]] = _SAID           # values from anyone but tools
+        self.tool_ids = self.assistant_ids = self.names = self.tool_names = _NONE
+        self.tool_turns: set[int] | frozenset[int] = _NONE  # which messages hold tool facts
+        self.assistant_keyed: list[Fact] = _NO_FACTS     # assistant facts tied to a record (coherence)
+        if facts:
+            self._fill(facts)
 
-    def _add(self, f: Fact) -> None:
-        kind, value, source = f.kind, f.value, f.source
-        from_tool = source in ("tool", "document")
-        if from_tool:
-            self.tool_turns.add(f.turn)
-            for e in f.entities:
-                self.by_entity.setdefault(e, []).append(f)
-        elif source == "assistant" and f.entities:
-            self.assistant_keyed.append(f)
-        bucket = kind
-        if kind == "id":
-            self.ids.add(value)
+    def _fill(self, facts: list[Fact]) -> None:
+        """The lookups of ``facts``, in one pass into fresh containers."""
+        by_entity: dict[str, list[Fact]] = {}
+        ids, numbers, money, days = set(self.ids), set(), set(), set()
+        seen: dict[str, set[Any]] = {"time": set(), "status": set(), "name": set()}
+        outside: dict[str, set[Any]] = {}
+        said: dict[str, set[Any]] = {"number": set(), "date": set(), "time": set()}
+        tool_ids, tool_turns, assistant_ids, names, tool_names = set(), set(), set(), set(), set()
+        keyed: list[Fact] = []
+        for f in facts:
+            kind, value, source = f.kind, f.value, f.source
+            from_tool = source in ("tool", "document")
             if from_tool:
-                self.tool_ids.add(value)
-            elif source == "assistant":
-                self.assistant_ids.add(value)
-        elif kind in ("money", "number"):
-            bucket = "number"
-            self.numbers.add(value)
-            if kind == "money" and value:
-                self.money.add(value)
-        elif kind == "date":
-            self.days.add(value)
-            self.days.add(value[1:])
-        elif kind in self.seen:
-            self.seen[kind].add(value)
-            if kind == "name":
-                self.names.add(f.display)
+                tool_turns.add(f.turn)
+                for e in f.entities:
+                    by_entity.setdefault(e, []).append(f)
+            elif source == "assistant" and f.entities:
+                keyed.append(f)
+            bucket = kind
+            if kind == "id":
+                ids.add(value)
                 if from_tool:
-                    self.tool_names.add(f.display)
-        if source != "assistant" and kind != "name":
-            out = self.outside.setdefault(bucket, set())
-            out.add(value)
-            if kind == "date":
-                out.add(value[1:])
-        if source != "tool" and bucket in self.said:
-            self.said[bucket].add(value)
-            if kind == "date":
-                self.said["date"].add(value[1:])
+                    tool_ids.add(value)
+                elif source == "assistant":
+                    assistant_ids.add(value)
+            elif kind in ("money", "number"):
+                bucket = "number"
+                numbers.add(value)
+                if kind == "money" and value:
+                    money.add(value)
+            elif kind == "date":
+                days.add(value)
+                days.add(value[1:])
+            elif kind in seen:
+                seen[kind].add(value)
+                if kind == "name":
+                    names.add(f.display)
+                    if from_tool:
+                        tool_names.add(f.display)
+            if source != "assistant" and kind != "name":
+                out = outside.setdefault(bucket, set())
+                out.add(value)
+                if kind == "date":
+                    out.add(value[1:])
+            if source != "tool" and bucket in said:
+                said[bucket].add(value)
+                if kind == "date":
+                    said["date"].add(value[1:])
+        self.by_entity = by_entity or _NO_ENTITIES
+        self.ids, self.numbers, self.money, self.days = ids or _NONE, numbers or _NONE, money or _NONE, days or _NONE
+        self.tool_ids, self.tool_turns, self.assistant_ids = tool_ids or _NONE, tool_turns or _NONE, assistant_ids or _NONE
+        self.names, self.tool_names = names or _NONE, tool_names or _NONE
+        self.seen = seen if any(seen.values()) else _SEEN
+        self.outside = outside or _OUTSIDE
+        self.said = said if any(said.values()) else _SAID
+        self.assistant_keyed = keyed or _NO_FACTS
+
+
+# The shared empty lookups of an index with nothing in them: read, never written (``join`` and
+# ``_fill`` make new containers).
+_NONE: frozenset[Any] = frozenset()
+_NO_ROWS: dict[tuple[int, int], Row] = {}
+_NO_ENTITIES: dict[str, list[Fact]] = {}
+_NO_FACTS: list[Fact] = []
+_SEEN: dict[str, Any] = {"time": _NONE, "status": _NONE, "name": _NONE}
+_OUTSIDE: dict[str, Any] = {}
+_SAID: dict[str, Any] = {"number": _NONE, "date": _NONE, "time": _NONE}
 
 
 def join(parts: list[Index]) -> Index:
@@ -84,8 +111,9 @@ def join(parts: list[Index]) -> Index:
     out = Index([])
     out.facts = list(chain.from_iterable(p.facts for p in parts))
     out.by_entity = JoinedEntities([p.by_entity for p in parts if p.by_entity])
+    out.assistant_keyed = list(chain.from_iterable(p.assistant_keyed for p in parts))
+    out.rows = {}
     for p in parts:
-        out.assistant_keyed += p.assistant_keyed
         out.rows.update(p.rows)
     for name in ("ids", "numbers", "money", "days", "tool_ids", "tool_turns", "assistant_ids", "names", "tool_names"):
         setattr(out, name, set().union(*(getattr(p, name) for p in parts)))
