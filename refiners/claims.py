@@ -25,9 +25,14 @@ STATUSES = ["out for delivery", "in transit", "on hold", "out of stock", "in sto
             "available", "unavailable", "booked", "delayed", "boarding", "resolved", "escalated", "waitlisted"]
 _CUR = {"$": "$", "€": "€", "£": "£", "usd": "$", "dollars": "$", "eur": "€", "euros": "€", "gbp": "£"}
 
+_BY_SIGN = r"(?P<cur>[$€£])\s?(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
+# Money written only with a sign ("$42.50"), for a text that names no currency in words: a pattern
+# that starts with a character class is looked for only where that class is.
+_MONEY_BY_SIGN = re.compile(_BY_SIGN, re.I)
+_CURRENCY_WORDS = ("usd", "eur", "gbp", "dollar")
+
 _PATTERNS: list[tuple[str, re.Pattern]] = [
-    ("money", re.compile(r"(?P<cur>[$€£])\s?(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
-                         r"|(?P<num2>\d+(?:\.\d+)?)\s?(?P<cur2>USD|EUR|GBP|dollars|euros)\b", re.I)),
+    ("money", re.compile(_BY_SIGN + r"|(?P<num2>\d+(?:\.\d+)?)\s?(?P<cur2>USD|EUR|GBP|dollars|euros)\b", re.I)),
     # (the boundary before the year is a lookbehind after it: a pattern that starts with a digit is
     # searched for by its first character, one that starts with \b is tried at every position)
     ("date", re.compile(r"(?P<y>\d{4})(?<!\w\d{4})-(?P<m>\d{2})-(?P<d>\d{2})(?:\b|(?=T\d))")),
@@ -36,13 +41,25 @@ _PATTERNS: list[tuple[str, re.Pattern]] = [
     ("date", re.compile(_WEEKDAY_RE + r"\b(?P<d>\d{1,2})(?:st|nd|rd|th)?\s+(?P<mon>" + _MONTH_RE + r")\b"
                         r"(?:,?\s+(?P<y>\d{4}))?")),
     # 06:00, 6:00 pm, 06:00:00 (tools write seconds; a time is never read from inside a longer one)
-    ("time", re.compile(r"(?<![\d:])(?:\b|(?<=\dT))(?P<h>\d{1,2}):(?P<mi>\d{2})(?::\d{2}(?:\.\d+)?)?"
+    # (each pattern below starts by reading its first character, the boundary before it checked
+    # after it by a look-behind: a pattern that starts with a look-around or \b is tried at every
+    # position of the text, one that starts with a character class only where that class is)
+    # "(?<![\d:])(?:\b|(?<=\dT))\d{1,2}:..." with its hour's first digit read first:
+    ("time", re.compile(r"(?P<h>\d(?<![\d:]\d)(?:(?<!\w\d)|(?<=\dT\d))\d?):(?P<mi>\d{2})(?::\d{2}(?:\.\d+)?)?"
                         r"(?:\s?(?P<ap>[ap]m\b|[ap]\.m\.))?(?![\w:])", re.I)),
-    ("time", re.compile(r"\b(?P<h>\d{1,2})\s?(?P<ap>[ap]m\b|[ap]\.m\.)", re.I)),
-    ("percent", re.compile(r"\b(?P<num>\d+(?:\.\d+)?)\s?%")),
-    ("id", re.compile(r"#\w*\d\w*|\b(?=[A-Z0-9-]*\d)(?=[A-Z0-9-]*[A-Z])[A-Z0-9][A-Z0-9-]{2,}[A-Z0-9]\b|\b\d{5,}\b"
-                      r"|\b(?:[A-Z]\d{1,3}|\d{1,3}[A-Z])\b")),  # the last: seats, gates, rooms (14C, B12)
-    ("number", re.compile(r"(?<![\w.])\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\w])|(?<![\w.])\d+(?:\.\d+)?(?![\w%])")),
+    ("time", re.compile(r"(?P<h>\d(?<!\w\d)\d?)\s?(?P<ap>[ap]m\b|[ap]\.m\.)", re.I)),  # \b\d{1,2}\s?am
+    ("percent", re.compile(r"(?P<num>\d(?<!\w\d)\d*(?:\.\d+)?)\s?%")),  # \b\d+(?:\.\d+)?\s?%
+    # "#\w*\d\w*", then at a word's start "\b(?=[A-Z0-9-]*\d)(?=[A-Z0-9-]*[A-Z])[A-Z0-9][A-Z0-9-]{2,}[A-Z0-9]\b"
+    # (letters and digits mixed), "\b\d{5,}\b", "\b(?:[A-Z]\d{1,3}|\d{1,3}[A-Z])\b" (seats, gates, rooms:
+    # 14C, B12), in that order, each written after its first character, which the look-behinds name:
+    ("id", re.compile(r"[#A-Z\d](?:(?<=#)\w*\d\w*"
+                      r"|(?<=[0-9])(?<!\w[0-9])(?=[A-Z0-9-]*[A-Z])[A-Z0-9-]{2,}[A-Z0-9]\b"
+                      r"|(?<=[A-Z])(?<!\w[A-Z])(?=[A-Z0-9-]*\d)[A-Z0-9-]{2,}[A-Z0-9]\b"
+                      r"|(?<=\d)(?<!\w\d)\d{4,}\b"
+                      r"|(?<=[A-Z])(?<!\w[A-Z])\d{1,3}\b"
+                      r"|(?<=\d)(?<!\w\d)\d{0,2}[A-Z]\b)")),
+    # "(?<![\w.])\d{1,3}(?:,\d{3})+(?:\.\d+)?(?!\w)|(?<![\w.])\d+(?:\.\d+)?(?![\w%])":
+    ("number", re.compile(r"\d(?<![\w.]\d)(?:\d{0,2}(?:,\d{3})+(?:\.\d+)?(?!\w)|\d*(?:\.\d+)?(?![\w%]))")),
     ("status", re.compile(r"\b(?:" + "|".join(re.escape(s) for s in STATUSES) + r")\b", re.I)),
 ]
 # Statuses are searched for in the lower-cased text, case-sensitively: an alternation of words under
@@ -50,17 +67,25 @@ _PATTERNS: list[tuple[str, re.Pattern]] = [
 _STATUS_LOWER = re.compile("|".join(re.escape(s) for s in sorted(STATUSES, key=len, reverse=True)))
 _DIGIT = re.compile(r"\d")
 _MONTH_HEADS = tuple(m[:3] for m in MONTHS)
+_MONTH_CAPS = tuple(m.capitalize() for m in _MONTH_HEADS)
+
+
+def _currency_words(text: str, low: str) -> bool:
+    """A currency may be named in words (re.I also reads "ſ" as an "s")."""
+    return any(w in low for w in _CURRENCY_WORDS) or "ſ" in text
 
 
 def _gates(text: str, low: str) -> dict[int, bool]:
     """Which patterns can match at all, from checks that cost a substring search each: most of the
     patterns need a digit, a currency sign, a month name, a colon or a percent sign."""
     digit = _DIGIT.search(text) is not None
+    # (a month is written capitalised: the date patterns read no other case)
+    month = digit and any(m in text for m in _MONTH_CAPS)
     return {
-        0: digit and (any(c in text for c in "$€£") or any(w in low for w in ("usd", "eur", "gbp", "dollar"))),
+        0: digit and (any(c in text for c in "$€£") or _currency_words(text, low)),
         1: digit and "-" in text,
-        2: digit and any(m in low for m in _MONTH_HEADS),
-        3: digit and any(m in low for m in _MONTH_HEADS),
+        2: month,
+        3: month,
         4: digit and ":" in text,
         5: digit and ("m" in low and any(x in low for x in ("am", "pm", "a.m", "p.m"))),
         6: digit and "%" in text,
@@ -159,6 +184,8 @@ def read_claims(text: str, kinds: tuple[str, ...] | None = None) -> list[Claim]:
     for i, (kind, pattern) in enumerate(_PATTERNS):
         if not gates.get(i, True):
             continue
+        if i == 0 and not _currency_words(text, low):
+            pattern = _MONEY_BY_SIGN  # the same matches: the other branch needs a currency's name
         for m in (_status_matches(text, low) if kind == "status" else pattern.finditer(text)):
             if m is None:
                 continue

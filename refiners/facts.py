@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Callable, Iterable
 
-from refiners.claims import STATUSES, read_claims
+from refiners.claims import STATUSES, Claim, read_claims
 from refiners.text import _ID_TOKEN, Sentences, context_words, id_norm, is_id, key_words, words
 
 # "order_id", "Order ID", "order-number", "orderId": the key names the record's identifier.
@@ -251,16 +251,17 @@ def id_positions(text: str) -> list[tuple[int, str]]:
 
 
 def facts_from_text(text: str, source: str, turn: int, kinds: tuple[str, ...] | None = None,
-                    found: list[tuple[int, str]] | None = None) -> list[Fact]:
+                    found: list[tuple[int, str]] | None = None, claims: list[Claim] | None = None) -> list[Fact]:
     """Values in prose; a ``Label: value`` line names its value by the label. Linear in the text.
-    ``found``: the text's ``id_positions`` when the caller has them."""
+    ``found``: the text's ``id_positions`` when the caller has them; ``claims``: its ``read_claims``
+    of every kind (those of ``kinds`` are kept: the kinds read do not change where a value is)."""
     out = []
     sentences = Sentences(text)
     # Ids found once in the whole text; each value takes those of its sentence by bisection.
     found = id_positions(text) if found is None else found
     starts = [p for p, _ in found]
     keep_record = source in ("tool", "document")
-    for c in read_claims(text, kinds):
+    for c in read_claims(text, kinds) if claims is None else [c for c in claims if kinds is None or c.kind in kinds]:
         s, e = sentences.bounds(c.start, c.end)
         line_start = text.rfind("\n", s, c.start) + 1 or s
         head = text[line_start:c.start]
