@@ -1,7 +1,10 @@
 # Two entry points: `make run` (proxy on the embedded model) and `make test`.
 # Python 3.12 where it runs (rein serve's tasks are eager there, so a turn through LangGraph does
 # not wait a loop pass per node: middleware/proxy/ops/eager_tasks.py), else python3 (3.11+).
-PYTHON ?= $(shell python3.12 -c 'import sys' >/dev/null 2>&1 && echo python3.12 || echo python3)
+# A pyenv install of 3.12 counts even when it is not the selected version (its shim then refuses).
+PY312 := $(firstword $(foreach p,python3.12 $(wildcard $(shell pyenv root 2>/dev/null)/versions/3.12*/bin/python3.12),\
+	$(shell $(p) -c 'import sys' >/dev/null 2>&1 && echo $(p))))
+PYTHON ?= $(or $(PY312),python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
