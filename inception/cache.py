@@ -7,16 +7,17 @@ from typing import Any, Generic, TypeVar
 
 import orjson
 
+from inception.dialogue import content_key
 from inception.tools import names_of
-from policies.messages import Message, dump_messages
+from policies.messages import Message
 
 V = TypeVar("V")
 
 
 def prefix_key(messages: list[Message], tools: list[dict[str, Any]] | None) -> str:
-    """A digest of the dialogue so far and the tool list: equal prefixes share a diagnosis."""
-    h = hashlib.blake2b(digest_size=16)
-    h.update(orjson.dumps(dump_messages(messages), option=orjson.OPT_SORT_KEYS))
+    """A digest of the dialogue so far (each message's kind, text and calls: what the model's prompt
+    reads of it) and the tool names: equal prefixes share a diagnosis."""
+    h = hashlib.blake2b(content_key(messages), digest_size=16)
     h.update(orjson.dumps(sorted(names_of(tools))))
     return h.hexdigest()
 

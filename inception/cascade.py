@@ -18,6 +18,7 @@ from inception.cache import LRU, prefix_key
 from inception.dialogue import Dialogue
 from inception.inject import STRATEGIES
 from inception.llm import LLMDetector, LLMVerdict
+from inception.memo import TextMemo
 from inception.structural import Detector, call_problem, structural_detectors
 from inception.tools import Toolbox, names_of
 from policies.messages import AssistantMessage, Message, ToolCall
@@ -42,6 +43,7 @@ class Cascade:
         # One alternation: a clean turn pays one regex search, not one per signal.
         patterns = [f"(?:{p})" for e in policy.taxonomy for p in e.signals]
         self.signal = re.compile("|".join(patterns), re.I) if patterns else None
+        self._signalled: TextMemo[bool] = TextMemo(500_000)  # by the user's text: every step of its tool loop asks
         self.toolbox = Toolbox(policy)
         self.cache: LRU[LLMVerdict] = LRU(settings.cache_size)
         self.actions = ActionChecker(policy.actions) if policy.actions.enabled else None
@@ -78,8 +80,11 @@ class Cascade:
         if self.policy.budgets.max_calls_per_turn < 1:
             return False
         if settings.trigger == "on_signal":
-            return not found and self.signal is not None and self.signal.search(d.last_user) is not None
+            return not found and self.signal is not None and self._signalled.get(d.last_user, self._signals)
         return True
+
+    def _signals(self, text: str) -> bool:
+        return self.signal is not None and self.signal.search(text) is not None
 
     async def _ask(self, messages: list[Message], tools: list[dict[str, Any]] | None, d: Dialogue) -> LLMVerdict:
         # every_user_turn and on_signal diagnose a user turn once: the key stops at the user's

@@ -77,6 +77,18 @@ def _open_with_id(recs: list[CallRecord] | None) -> CallRecord | None:
     return recs.pop(j)
 
 
+def clip(text: str, n: int = 160) -> str:
+    """``text`` with its blanks collapsed, cut to ``n`` characters ("…" last). A long text's first
+    words decide it: only its head is split (a 20 KB tool result clipped every request costs as much
+    as a short one)."""
+    if len(text) > 4 * n + 16:
+        head = " ".join(text[: 4 * n].split()[:-1])  # (the head's last word may be cut: left out)
+        if len(head) >= n:
+            return head[: n - 1] + "…"
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
 def content_key(messages: list[Message]) -> bytes:
     """A digest of what ``messages`` say: each one's kind, text and calls (name, arguments). Equal for
     a prefix the client sends again, whatever objects carry it (the proxy builds new ones per request)."""

@@ -28,7 +28,7 @@ from collections import OrderedDict
 from typing import Any, Iterator
 
 from inception.base import Detection
-from inception.dialogue import CallRecord, Dialogue
+from inception.dialogue import CallRecord, Dialogue, clip as _clip
 from inception.injection_asks import _VALUE, requested_calls
 from policies.untrusted import remembered_spans
 
@@ -170,7 +170,3 @@ def _cut(text: str, spans: list[tuple[int, int]]) -> str:
     out.append(text[at:])
     return " ".join(out)
 
-
-def _clip(text: str, n: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= n else text[: n - 1] + "…"

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from inception.base import Detection
-from inception.dialogue import Dialogue
+from inception.dialogue import Dialogue, clip as _clip
 from policies.messages import AssistantMessage, SystemMessage, ToolMessage, UserMessage, text_of
 from policies.chat_model import ChatModel, ModelError, ModelRequest
 from policies.schema import Policy
@@ -40,10 +40,6 @@ def reply_schema(labels: list[str]) -> dict[str, Any]:
         "plan": {"type": "string", "maxLength": 400}},
         "required": ["error", "evidence", "confidence", "plan"]}
 
-
-def _clip(text: str, n: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= n else text[: n - 1] + "…"
 
 
 def render_dialogue(d: Dialogue) -> str:
@@ -81,11 +77,12 @@ def render_map(policy: Policy) -> str:
     return "\n".join(out)
 
 
-def build_prompt(policy: Policy, d: Dialogue) -> list[Any]:
+def build_prompt(policy: Policy, d: Dialogue, errors: str | None = None) -> list[Any]:
+    """``errors``: ``render_map(policy)`` when the caller keeps it (it is the same every turn)."""
     system = (
         "You check a dialogue between a user and a tool-using agent, before the agent answers, for "
         "one of these errors. Answer 'none' unless the dialogue clearly shows one.\n"
-        f"Errors and their recovery:\n{render_map(policy)}\n\n"
+        f"Errors and their recovery:\n{render_map(policy) if errors is None else errors}\n\n"
         'Reply with JSON only: {"error": "none" or one error name above, "evidence": a short quote '
         'from the dialogue, "confidence": 0 to 1, "plan": one or two sentences the agent should follow}.')
     user = f"Tools the agent has:\n{render_tools(d)}\n\nDialogue:\n{render_dialogue(d)}\n\nWhich error, if any?"
@@ -124,6 +121,7 @@ class LLMDetector:
         self.model = model
         self.labels = [e.label for e in policy.taxonomy]
         self.constrained = True   # turned off once a model refuses response_format
+        self.errors = render_map(policy)  # the prompt's error map: the policy's, the same every turn
 
     def _label(self, obj: dict[str, Any]) -> str | None:
         raw = str(obj.get("error") or obj.get("type") or obj.get("error_type") or "none").strip().lower()
@@ -141,7 +139,7 @@ class LLMDetector:
     async def diagnose(self, d: Dialogue) -> LLMVerdict:
         verdict = LLMVerdict()
         budget = self.policy.budgets
-        request = ModelRequest(messages=build_prompt(self.policy, d), timeout=budget.model_timeout_s,
+        request = ModelRequest(messages=build_prompt(self.policy, d, self.errors), timeout=budget.model_timeout_s,
                                extra={"temperature": 0, "max_tokens": 200})
         if self.constrained:
             request.response_format = {"type": "json_schema",

@@ -12,8 +12,9 @@ import jsonschema
 import orjson
 
 from inception.base import Detection
-from inception.dialogue import CallRecord, Dialogue
+from inception.dialogue import CallRecord, Dialogue, clip as _clip
 from inception.injection import UntrustedInstruction
+from inception.memo import TextMemo
 from inception.references import VagueReference
 
 
@@ -43,10 +44,6 @@ class Detector(Protocol):
 
     def detect(self, dialogue: Dialogue) -> list[Detection]: ...
 
-
-def _clip(text: str, n: int = 160) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= n else text[: n - 1] + "…"
 
 
 # ---- tool_failure -------------------------------------------------------------------------
@@ -164,6 +161,9 @@ def _is_record(data: dict[str, Any]) -> bool:
     return False
 
 
+_FAILED: TextMemo[bool] = TextMemo(2_000_000)
+
+
 class ToolFailure:
     """A tool result in the current turn that is an error, unless a later result of that tool
     (by name) in the turn is not. Results are paired to calls by ``Dialogue`` (id, then position)."""
@@ -174,7 +174,7 @@ class ToolFailure:
         for rec in d.calls:
             if rec.result is None:
                 continue
-            if failure_in(rec.result):
+            if _FAILED.get(rec.result, failure_in):  # (each request of the tool loop re-sends the turn's results)
                 failed[rec.name] = rec
             else:
                 failed.pop(rec.name, None)
