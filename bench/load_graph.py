@@ -1,0 +1,237 @@
+"""What LangGraph costs a turn with work, in process: event-loop passes and CPU per graph node,
+against the same stages walked directly (issue 24: under load each loop pass waits behind every
+other request's work, so passes, not CPU alone, make rein's own-time tail).
+
+The turns are the dev set's request bodies whose clean path hands over to the graph (a plan to
+plant, a held call to re-ask...), each answered by its trajectory's recorded reply (the fake
+upstream's answer where none was recorded), as ``bench/load.py --bodies dev --replay`` serves them.
+Each turn runs alone on a plain asyncio loop, three ways, interleaved in the same process:
+
+- ``graph``:  ``Pipeline.run`` (the clean path, then the compiled graph from the stage with work);
+- ``stream``: ``Pipeline.events`` (the same, streamed: the graph's ``astream``);
+- ``direct``: the same stages called directly, asking the same routers (no LangGraph).
+
+A pass is one loop iteration while the turn is pending (a ticker re-scheduling itself with
+``call_soon``); the agent answers at once, so a direct walk takes none. CPU is ``process_time``,
+each turn's best of --rounds rounds, summed; calls (``sys.setprofile``: Python and C functions
+called) are CPU's proxy that a busy machine does not move.
+
+    python bench/load_graph.py                      # structural, every turn with work
+    python bench/load_graph.py --policy default --rounds 9
+    python bench/load_graph.py --why                # the tasks a graph turn starts, by coroutine
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextvars
+import gc
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "bench"), str(ROOT / "tests")]
+
+from langgraph.graph import END, START  # noqa: E402
+
+from body_overhead import _key  # noqa: E402
+from load_bodies import DEV_SET, dev_bodies  # noqa: E402
+from middleware.engine import Engine  # noqa: E402
+from middleware.models.testing import FunctionModel  # noqa: E402
+from middleware.pipeline import graph, stream  # noqa: E402
+from middleware.pipeline.clean_path import clean_path  # noqa: E402
+from middleware.proxy.routes.chat import model_request  # noqa: E402
+from middleware.proxy.routes.validate import parse_body  # noqa: E402
+from middleware.state import merge  # noqa: E402
+
+REPLY: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("reply")  # the turn's agent reply
+
+
+def recorded_replies(path: Path = DEV_SET) -> dict[bytes, dict[str, Any]]:
+    data = orjson.loads(path.read_bytes())
+    out = {}
+    for trajectory in data["trajectories"]:
+        traj = trajectory["traj"]
+        for i in range(len(traj) - 1):
+            if traj[i + 1].get("role") == "assistant":
+                out[_key(traj[: i + 1])] = {k: v for k, v in traj[i + 1].items() if k in ("role", "content", "tool_calls")}
+    return out
+
+
+def next_step(p: Any, state: dict[str, Any], step: str) -> str:
+    """The stage after ``step``, as the graph's edges say."""
+    if step in graph.ROUTED:
+        router, targets = graph.ROUTED[step]
+        return router(p, state)
+    return graph.routes.FIXED[step]
+
+
+async def direct(p: Any, request: Any, streamed: bool, sink: list) -> list[str]:
+    """The turn with every stage called directly (the clean path, then on through the routers)."""
+    state: dict[str, Any] = dict(p.initial(request, streamed))
+    stream.set_writer(sink.append)
+    step = await clean_path(p, state)
+    walked = []
+    while step != END:
+        walked.append(step)
+        merge(state, await graph.STAGES[step](p, state))
+        step = next_step(p, state, step)
+    return walked
+
+
+async def via_graph(p: Any, request: Any, streamed: bool, sink: list) -> None:
+    if not streamed:
+        await p.run(request)
+        return
+    async for kind, item in p.events(request):
+        if kind == "chunk":
+            sink.append(item)
+
+
+def turns(policy: str, agent: FunctionModel) -> tuple[Any, list[tuple[Any, dict[str, Any], list[str]]]]:
+    """The pipeline and its turns with work: (request, the agent's reply, the stages the graph runs)."""
+    from fake_upstream import answer
+
+    p = Engine(agent, policy).pipeline()
+    recorded = recorded_replies()
+    out = []
+
+    async def walk_all() -> None:
+        for raw in dev_bodies():
+            data, req = parse_body(raw)
+            reply = recorded.get(_key(data["messages"])) or answer(data)
+            request = model_request(data, req, {})
+            token = REPLY.set(reply)
+            walked = await direct(p, request, False, [])
+            REPLY.reset(token)
+            if walked:
+                out.append((request, reply, walked))
+
+    asyncio.run(walk_all())
+    return p, out
+
+
+async def passes(work) -> int:
+    """Loop iterations while ``work`` is pending."""
+    loop = asyncio.get_running_loop()
+    count, done = 0, False
+
+    def tick() -> None:
+        nonlocal count
+        if not done:
+            count += 1
+            loop.call_soon(tick)
+
+    loop.call_soon(tick)
+    try:
+        await work
+    finally:
+        done = True
+    return count
+
+
+WAYS = {"graph": (via_graph, False), "stream": (via_graph, True), "direct": (direct, False),
+        "direct stream": (direct, True)}
+
+
+async def measure(p: Any, work: list, rounds: int) -> dict[str, dict[str, float]]:
+    """Passes a turn, and each turn's best CPU over the rounds (collections off while timing:
+    a collection lands on whichever turn is running)."""
+    best = {w: [float("inf")] * len(work) for w in WAYS}
+    count = dict.fromkeys(WAYS, 0)
+    for r in range(rounds):
+        for way, (fn, streamed) in WAYS.items():
+            gc.collect()
+            gc.disable()
+            try:
+                total = 0
+                for i, (request, reply, _) in enumerate(work):
+                    REPLY.set(reply)
+                    t0 = time.process_time()
+                    total += await passes(fn(p, request, streamed, []))
+                    best[way][i] = min(best[way][i], time.process_time() - t0)
+            finally:
+                gc.enable()
+            count[way] = total
+    calls = {w: await python_calls(p, work, *WAYS[w]) for w in WAYS}
+    return {w: {"passes": count[w], "cpu": sum(best[w]), "calls": calls[w]} for w in WAYS}
+
+
+async def python_calls(p: Any, work: list, fn: Any, streamed: bool) -> int:
+    """Function calls (Python and C) the turns make: CPU's steady proxy on a shared machine."""
+    n = 0
+
+    def count(frame: Any, event: str, arg: Any) -> None:
+        nonlocal n
+        if event in ("call", "c_call"):
+            n += 1
+
+    for request, reply, _ in work:
+        REPLY.set(reply)
+        sys.setprofile(count)
+        try:
+            await fn(p, request, streamed, [])
+        finally:
+            sys.setprofile(None)
+    return n
+
+
+async def why(p: Any, work: list) -> Counter:
+    """The tasks the graph turns start, by the coroutine each runs."""
+    started: Counter = Counter()
+    loop = asyncio.get_running_loop()
+
+    def factory(loop, coro, **kw):
+        started[getattr(coro, "__qualname__", type(coro).__name__)] += 1
+        return asyncio.Task(coro, loop=loop, **kw)
+
+    loop.set_task_factory(factory)
+    try:
+        for request, reply, _ in work:
+            REPLY.set(reply)
+            await via_graph(p, request, False, [])
+    finally:
+        loop.set_task_factory(None)
+    return started
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--policy", default="structural")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--why", action="store_true", help="count the tasks a graph turn starts, by coroutine")
+    args = ap.parse_args(argv)
+    agent = FunctionModel(lambda request: REPLY.get())
+    p, work = turns(args.policy, agent)
+    nodes = sum(len(w) for _, _, w in work)
+    shapes = Counter(" > ".join(w) for _, _, w in work)
+    print(f"python {sys.version.split()[0]}; policy {args.policy}: {len(work)} dev turns with work, {nodes} graph nodes "
+          f"({nodes / max(len(work), 1):.1f} a turn); best CPU of {args.rounds} rounds a turn; {time.strftime('%H:%M:%S')}")
+    for shape, n in shapes.most_common(4):
+        print(f"  {n:4d}x {shape}")
+    if args.why:
+        started = asyncio.run(why(p, work))
+        print(f"tasks started by {len(work)} graph turns ({sum(started.values()) / nodes:.1f} a node):")
+        for name, n in started.most_common():
+            print(f"  {n / nodes:5.2f} a node  {name}")
+        return 0
+    res = asyncio.run(measure(p, work, args.rounds))
+    for way in WAYS:
+        r = res[way]
+        print(f"{way:<14} loop passes {r['passes'] / len(work):6.1f} a turn  CPU {r['cpu'] * 1000 / len(work):7.3f} ms, "
+              f"{r['calls'] / len(work):6.0f} calls a turn")
+    for way, base in (("graph", "direct"), ("stream", "direct stream")):
+        g, d = res[way], res[base]
+        print(f"{way} vs {base}: passes {(g['passes'] - d['passes']) / nodes:.1f} a node more; CPU "
+              f"{(g['cpu'] - d['cpu']) * 1e6 / nodes:.0f} us a node more, {g['cpu'] / d['cpu']:.2f}x the direct walk; "
+              f"calls {(g['calls'] - d['calls']) / nodes:.0f} a node more, {g['calls'] / d['calls']:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
