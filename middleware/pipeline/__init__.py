@@ -27,7 +27,7 @@ from middleware.agent_stream import Notice
 from middleware.incidents import Incidents
 from middleware.pipeline import graph, stream
 from middleware.pipeline.clean_path import clean_path
-from middleware.state import TurnState
+from middleware.state import TurnState, merge
 from policies.budget import TurnBudget, charging
 from policies.chat_model import ChatModel
 from policies.rules import RuleModes
@@ -67,7 +67,10 @@ class Pipeline:
             step = await clean_path(self, state)
             if step == END:
                 return state  # type: ignore[return-value]
-            return await self.graph.ainvoke({**state, "resume": step})
+            state["resume"] = step
+            async for update in self.graph.astream(state, stream_mode="updates"):
+                _apply(state, update)
+            return state  # type: ignore[return-value]
 
     async def run_graph(self, request, profile: dict[str, Any] | None = None) -> TurnState:
         """The same turn through the graph alone, from START (the reference the clean path is held to)."""
@@ -117,17 +120,23 @@ class Pipeline:
             step, announced = await clean_path(self, state, lambda: queue.put_nowait(_DIAGNOSED)), True
         if step == END:
             return
-        stream.set_writer(None)  # in the graph, LangGraph's stream writer carries the chunks
+        state["resume"] = step
         # Closed here, also when the walk is cancelled (a client hung up): its node tasks end with it.
-        async with aclosing(self.graph.astream({**state, "resume": step}, stream_mode=["custom", "values"])) as steps:
-            async for mode, data in steps:
-                if mode == "custom":
-                    queue.put_nowait(data)
-                    continue
-                state.update(data)  # the graph's whole state so far (notes already reduced)
-                if not announced and "diagnosis" in data:
+        async with aclosing(self.graph.astream(state, stream_mode="updates")) as steps:
+            async for update in steps:
+                _apply(state, update)
+                if not announced and "diagnosis" in state:
                     announced = True
                     queue.put_nowait(_DIAGNOSED)
+
+
+def _apply(state: dict[str, Any], update: dict[str, Any]) -> None:
+    """A graph step's update (``stream_mode="updates"``: each node's partial state) applied as its
+    channels apply it. LangGraph's "values" mode would read every channel after each step, and its
+    "custom" mode (the stages' chunks) start a task per step: the walk's writer carries the chunks."""
+    for partial in update.values():
+        if partial:
+            merge(state, partial)
 
 
 _DIAGNOSED, _DONE = object(), object()

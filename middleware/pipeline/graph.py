@@ -1,5 +1,6 @@
 """The pipeline's LangGraph ``StateGraph``, compiled once per ``Pipeline``: its nodes are the stages
-(``stages.py``), its conditional edges the routers (``routes.py``), nothing else.
+(``stages.py``); a stage with a router after it (``routes.py``) returns the router's answer with its
+state (a ``Command``; the router's targets declared, so drawn as edges), nothing else.
 
     START ─▶ diagnose ─┬─▶ incept ─▶ agent ─▶ check_actions ─┬─▶ recheck ─▶ agent   (held or malformed call)
                        └──────────▶ agent                    ├─▶ resolve ─┬─▶ agent   (rein-owned tool call)
@@ -15,7 +16,9 @@ from __future__ import annotations
 from functools import partial
 from typing import Any, Callable
 
+from langchain_core.runnables import Runnable
 from langgraph.graph import START, StateGraph
+from langgraph.types import Command
 
 from middleware.pipeline import routes, stages
 from middleware.state import TurnState
@@ -32,22 +35,52 @@ def build(p: Any):
     """The compiled graph of ``p`` (a ``Pipeline``: its parts are read when a node runs)."""
     g = StateGraph(TurnState)
     for name, stage in STAGES.items():
-        g.add_node(name, partial(stage, p))  # LangGraph awaits the stage itself: no wrapper frame
-    for source, (router, targets) in ROUTED.items():
-        g.add_conditional_edges(source, on_loop(router, targets, p), list(targets))
+        if name in ROUTED:  # its router's targets are declared, so the graph draws them as edges
+            router, targets = ROUTED[name]
+            g.add_node(name, partial(routed, stage, on_loop(router, targets, p), p), destinations=targets)
+        else:
+            g.add_node(name, partial(stage, p))  # LangGraph awaits the stage itself: no wrapper frame
+    router, targets = ROUTED[START]
+    g.add_conditional_edges(START, on_loop(router, targets, p), list(targets))
     for source, target in routes.FIXED.items():
         g.add_edge(source, target)
     return g.compile()
 
 
-def on_loop(router: Callable, targets: tuple[str, ...], p: Any = None):
-    """Under ainvoke LangGraph runs a sync router in a thread pool: a thread hop (and a GIL
-    hand-off, ~1 ms on a busy machine) per edge. Routers are pure and instant: keep them on the loop.
-    A router answers only with a node its edges name (checked: asserts are on in the tests)."""
-    async def route(state: TurnState) -> str:
-        step = router(p, state)
-        assert step in targets, f"{router.__name__} routed to {step!r}, not one of {targets}"
+async def routed(stage: Callable, route: "Route", p: Any, state: TurnState) -> Command:
+    """A stage, then its router on the state the stage leaves, as the node's ``Command``. (As a
+    conditional edge, the router would run as a step of its own, after LangGraph copied every
+    channel to apply the node's writes: ~1,500 calls an edge.)"""
+    out = await stage(p, state)
+    after = {**state, **out}
+    if out.get("notes"):  # the one reduced key (middleware.state.merge)
+        after["notes"] = [*(state.get("notes") or []), *out["notes"]]
+    return Command(update=out, goto=route.invoke(after))
+
+
+def on_loop(router: Callable, targets: tuple[str, ...], p: Any = None) -> "Route":
+    """A router as LangGraph's branch runs it, on the loop (see ``Route``). A router answers only
+    with a node its edges name (checked: asserts are on in the tests)."""
+    return Route(router, targets, p)
+
+
+class Route(Runnable):
+    """A router as a plain Runnable, which a branch calls as it is. Given a function instead,
+    LangGraph runs a sync one in a thread pool (a thread hop and a GIL hand-off, ~1 ms on a busy
+    machine, per edge) and wraps an async one in a traced call: callbacks and two tasks, about five
+    event-loop passes per edge on Python 3.11 (bench/load_graph.py). Routers are pure and instant."""
+
+    def __init__(self, router: Callable, targets: tuple[str, ...], p: Any = None):
+        self.router, self.targets, self.p = router, targets, p
+        self.name = router.__name__  # the branch's name in the graph
+
+    def invoke(self, state: TurnState, config: Any = None, **kwargs: Any) -> str:
+        step = self.router(self.p, state)
+        assert step in self.targets, f"{self.name} routed to {step!r}, not one of {self.targets}"
         return step
 
-    route.__name__ = router.__name__
-    return route
+    async def ainvoke(self, state: TurnState, config: Any = None, **kwargs: Any) -> str:
+        return self.invoke(state)
+
+    async def __call__(self, state: TurnState) -> str:
+        return self.invoke(state)

@@ -68,7 +68,8 @@ async def relay(p: Any, state: TurnState, request: ModelRequest) -> dict[str, An
     return out
 
 
-# Where a stage's chunks go: on the clean path, the walk's queue; in the graph, LangGraph's writer.
+# Where a stage's chunks go: the walk's queue (Pipeline.events), on the clean path and in the graph;
+# unset (the graph run by other hands with stream_mode="custom"), LangGraph's writer.
 _WRITER: ContextVar[Any] = ContextVar("rein_stream_writer", default=None)
 
 
