@@ -9,9 +9,10 @@ from typing import Any, Callable
 import orjson
 
 from inception.actions.records import Record, RecordExtractor, parse_time
-from inception.dialogue import CallRecord, pair_calls
+from inception.actions.dialogue_state import State, States
+from inception.injection import flagged
 from policies.actions import ActionSettings
-from policies.messages import DeveloperMessage, Message, SystemMessage, UserMessage, text_of
+from policies.messages import Message
 
 _UNSEEN = object()
 
@@ -25,21 +26,34 @@ def parse_args(arguments: str | None) -> dict[str, Any] | None:
 
 
 class Facts:
-    """The dialogue as the checks read it. Records and "now" are worked out on first use: most
-    drafts are checked by built-ins that need neither."""
+    """The dialogue as the checks read it (a ``State`` seen by one checker, less rein's own calls).
+    Records and "now" are worked out on first use: most drafts are checked by built-ins that need
+    neither. The same content gives the same ``Facts`` (``of``), so what one check works out here
+    serves the next check of that dialogue."""
 
-    def __init__(self, calls: list[CallRecord], user_texts: list[str], user_at: list[int], turn_start: int,
-                 system: str, settings: ActionSettings, extractor: RecordExtractor, now_header: str | None):
-        self.calls = calls                  # every call of the dialogue, paired with its result
-        self.user_texts = user_texts
-        self.user_at = user_at              # the index of each user turn in the dialogue
-        self.turn_start = turn_start        # index of the last user message (0 when none)
-        self.system = system
+    def __init__(self, state: State, owned: frozenset[str], settings: ActionSettings, extractor: RecordExtractor,
+                 now_header: str | None):
+        self.state, self.owned = state, owned
+        # every call of the dialogue, paired with its result (never changed: shared by the checks)
+        self.calls = state.calls if not owned else [c for c in state.calls if c.name not in owned]
+        self.user_texts = state.users
+        self.user_at = state.user_at        # the index of each user turn in the dialogue
+        self.turn_start = state.turn_start  # index of the last user message (0 when none)
+        self.system = "\n".join(state.system)
         self._settings, self._extractor, self._header = settings, extractor, now_header
-        self._index: dict[str, dict[str, CallRecord]] = {}  # kind -> key -> the latest call whose result holds it
         self._now: tuple[datetime | None] | None = None
         self._seen: str | None = None
         self._parts: list[str] | None = None
+        self.memo: dict[Any, Any] = {}  # what checks work out from these facts (by what they were given)
+
+    @classmethod
+    def of(cls, state: State, owned: frozenset[str], settings: ActionSettings, extractor: RecordExtractor,
+           now_header: str | None) -> "Facts":
+        key = ("facts", owned, now_header)
+        found = state.memo.get(key)
+        if found is None:
+            found = state.memo[key] = cls(state, owned, settings, extractor, now_header)
+        return found
 
     @property
     def last_user(self) -> str:
@@ -47,22 +61,59 @@ class Facts:
 
     def record(self, kind: str, key: str) -> Record | None:
         """The latest record of this kind with this key the dialogue fetched, or None. Only the
-        results of tools that hold such records are read, each once per check: the first lookup
-        of a kind indexes its keys, newest result first, so the latest record of a key wins."""
-        index = self._index.get(kind)
-        if index is None:
-            index = self._index[kind] = {}
-            tools = self._extractor.tools_of.get(kind, ())
-            for rec in reversed(self.calls):
-                if rec.result is not None and rec.call.function.name in tools:
-                    for k in self._extractor.extract(rec.call.function.name, rec.call.function.arguments or "{}",
-                                                     rec.result).get(kind, ()):
-                        index.setdefault(k, rec)
-        rec = index.get(key)
-        if rec is None:
+        results of tools that hold such records are read: the first lookup of a kind indexes its
+        keys (the latest call whose result holds a key wins), extending the index of the dialogue
+        this one continues when it has one, so a long dialogue's results are indexed once."""
+        at = self._index(kind).get(key)
+        if at is None:
             return None
+        rec = self.state.calls[at]
         return self._extractor.record(rec.call.function.name, rec.call.function.arguments or "{}", rec.result or "",
                                       kind, key)
+
+    def _index(self, kind: str) -> dict[str, int]:
+        memo_key = ("index", self.owned, kind)
+        index = self.state.memo.get(memo_key)
+        if index is not None:
+            return index
+        base, changed = self._since(memo_key)
+        index = dict(base) if base is not None else {}
+        calls, tools = self.state.calls, self._extractor.tools_of.get(kind, ())
+        for p in changed:
+            rec = calls[p]
+            name = rec.call.function.name
+            if rec.result is not None and name in tools and name not in self.owned:
+                for k in self._extractor.extract(name, rec.call.function.arguments or "{}", rec.result).get(kind, ()):
+                    if index.get(k, -1) < p:
+                        index[k] = p
+        self.state.memo[memo_key] = index
+        return index
+
+    def carries_instructions(self) -> bool:
+        """Whether a result of the dialogue holds a passage of instructions (``injection.flagged``):
+        only then can a write send a value that only such a passage gave (``untrusted_argument``).
+        Each result is read once, the dialogue this one continues having read the ones before."""
+        memo_key = ("flagged", self.owned)
+        found = self.state.memo.get(memo_key)
+        if found is None:
+            base, changed = self._since(memo_key)
+            calls = self.state.calls
+            found = bool(base) or any(calls[p].result and calls[p].name not in self.owned and flagged(calls[p].result)
+                                      for p in changed)
+            self.state.memo[memo_key] = found
+        return found
+
+    def _since(self, memo_key: Any) -> tuple[Any, list[int] | range]:
+        """What the state this one extended worked out under ``memo_key`` (None when it did not),
+        and the positions of the calls to read on top of it: all of them when there is nothing to
+        extend, else the calls this state added or answered, in order."""
+        state = self.state
+        parent = state.parent
+        base = parent.memo.get(memo_key) if parent is not None else None
+        if base is None:
+            return None, range(len(state.calls))
+        answered = {p for ps in parent.open.values() for p in ps if state.calls[p] is not parent.calls[p]}
+        return base, [*sorted(answered), *range(len(parent.calls), len(state.calls))]
 
     @property
     def now(self) -> datetime | None:
@@ -85,23 +136,10 @@ class Facts:
 
 def gather(messages: list[Message], settings: ActionSettings, extractor: RecordExtractor,
            now_header: str | None = None, owned: set[str] | frozenset[str] = frozenset()) -> Facts:
-    """``owned``: rein's own tools (think ...): their calls and results are rein's words, not the
+    """The facts of ``messages`` read afresh (a checker keeps its states: ``ActionChecker``).
+    ``owned``: rein's own tools (think ...): their calls and results are rein's words, not the
     dialogue's (a plan that quotes an id must not make that id "seen")."""
-    users: list[str] = []
-    user_at: list[int] = []
-    system: list[str] = []
-    turn_start = 0
-    for i, m in enumerate(messages):
-        if isinstance(m, UserMessage):
-            users.append(text_of(m))
-            user_at.append(i)
-            turn_start = i
-        elif isinstance(m, (SystemMessage, DeveloperMessage)):
-            system.append(text_of(m))
-    calls = pair_calls(messages)
-    if owned:
-        calls = [c for c in calls if c.name not in owned]
-    return Facts(calls, users, user_at, turn_start, "\n".join(system), settings, extractor, now_header)
+    return Facts(States().of(messages), frozenset(owned), settings, extractor, now_header)
 
 
 def _now(settings: ActionSettings, facts: Facts, header: str | None) -> datetime | None:

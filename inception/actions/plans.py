@@ -30,13 +30,14 @@ class ToolPlan:
     confirm: bool
     binds: dict[str, BindSpec] = field(default_factory=dict)
     rules: list[RuleProgram] = field(default_factory=list)
-    # variable -> what is read of it before any ``when`` is judged: the ``when``s and the rules that
-    # have none. A rule whose ``when`` holds adds its condition's reads (``reads_with``): a rule
-    # about basic economy does not make every draft convert the reservation's flights into CEL.
-    base: dict[str, Any] = field(default_factory=dict)
+    # variable -> what the tool's rules read of it, all rules together (their whens and conditions):
+    # every check projects and converts a variable once, by this one tree, whatever rules apply
+    reads: dict[str, Any] = field(default_factory=dict)
+    # each bind as (name, record kind, the steps of its key): "args.flights[].flight_number" is
+    # ("args", "flights", "[]", "flight_number")
+    bind_steps: list[tuple[str, str, tuple[str, ...]]] = field(default_factory=list)
     holds: bool = False  # some rule is in plan mode
     reads_now: bool = False  # some rule reads now or today
-    _with: dict[frozenset[int], dict[str, Any]] = field(default_factory=dict)
     _picks: dict[int, tuple[Any, tuple[str, ...]]] = field(default_factory=dict)
 
     def picks(self, read: Any) -> tuple[str, ...]:
@@ -45,18 +46,6 @@ class ToolPlan:
         if found is None or found[0] is not read:
             found = self._picks[id(read)] = (read, indexed_args(read))
         return found[1]
-
-    def reads_with(self, applying: frozenset[int]) -> dict[str, Any]:
-        """``base`` and the condition reads of the gated rules (by index) whose ``when`` held. The
-        same dict for the same rules: a value projected by it is known again by its identity."""
-        found = self._with.get(applying)
-        if found is None:
-            found = dict(self.base)
-            for i in applying:
-                for var, read in self.rules[i].reads.items():
-                    found[var] = merge(found.get(var, {}), read)
-            self._with[applying] = found
-        return found
 
 
 class ToolPlans:
@@ -84,17 +73,21 @@ class ToolPlans:
         s = self.settings
         spec = s.tool(name)
         plan = ToolPlan(name, spec, s.is_write(name), bool(spec and spec.confirm), (spec or ToolSpec()).binds())
+        for bind_name, bind in plan.binds.items():
+            first, *rest = bind.key.replace("[]", ".[]").split(".")
+            plan.bind_steps.append((bind_name, bind.record, (first, *(step for step in rest if step))))
         for rule in s.rules_for(name):
             when, condition = rule.programs
             plan.rules.append(RuleProgram(rule, when, condition, rule.reads("condition")))
-            for var, read in (rule.reads("when") if when is not None else rule.reads("condition")).items():
-                plan.base[var] = merge(plan.base.get(var, {}), read)
+            for part in ("when", "condition"):
+                for var, read in rule.reads(part).items():
+                    plan.reads[var] = merge(plan.reads.get(var, {}), read)
             # a name the library finds in a program that cel_names did not see is set whole, so
             # that no value another draft left in the context is read in its place
             for program in (when, condition):
                 for var in program.variables() if program is not None else ():
                     if (var in RESERVED or var in plan.binds) and var not in rule.uses:
-                        plan.base[var] = ALL
+                        plan.reads[var] = ALL
             plan.holds = plan.holds or rule.on_violation == "plan"
-        plan.reads_now = any(v in plan.base or any(v in r.reads for r in plan.rules) for v in ("now", "today"))
+        plan.reads_now = "now" in plan.reads or "today" in plan.reads
         return plan

@@ -1,0 +1,156 @@
+"""The dialogue as the action checks read it, kept from one request to the next by its content.
+
+A tool loop re-sends the whole dialogue with every request, and a proxy builds new message objects
+each time: pairing every call with its result again, and indexing every record again, for each
+draft made a check's cost grow with the dialogue's length. Here each message is reduced to a key
+of what the checks read of it (its kind; its text, or its calls' ids, names and arguments, or the
+call id it answers); the state after a prefix of messages is found again by those keys, compared in
+full (by content, never by an object's identity), and a request reads only the messages past the
+longest prefix already seen. States are never changed once built: a longer one copies what it
+changes, so two dialogues that share a prefix share its state and nothing else.
+
+>>> from policies.messages import parse_messages
+>>> states = States()
+>>> first = parse_messages([{"role": "user", "content": "hi"}])
+>>> a = states.of(first)
+>>> b = states.of(parse_messages([{"role": "user", "content": "hi"}, {"role": "user", "content": "yes"}]))
+>>> states.read, a.users, b.users, states.of(parse_messages([{"role": "user", "content": "hi"}])) is a
+(2, ('hi',), ('hi', 'yes'), True)
+"""
+from __future__ import annotations
+
+import threading
+from typing import Any, Hashable
+
+from inception.dialogue import CallRecord
+from policies.messages import AssistantMessage, DeveloperMessage, Message, SystemMessage, ToolMessage, UserMessage, text_of
+
+_USER, _SYSTEM, _ASSISTANT, _TOOL, _OTHER = range(5)
+_KINDS = {UserMessage: _USER, SystemMessage: _SYSTEM, DeveloperMessage: _SYSTEM, AssistantMessage: _ASSISTANT,
+          ToolMessage: _TOOL}
+
+
+def message_key(m: Message) -> tuple[Hashable, ...]:
+    """What the checks read of a message, as a hashable value. An assistant's text is not read
+    (only its calls), so it is not part of the key."""
+    kind = _KINDS.get(type(m))
+    if kind is None:  # a subclass, or a message of another shape
+        kind = next((k for cls, k in _KINDS.items() if isinstance(m, cls)), _OTHER)
+    if kind == _ASSISTANT:
+        calls = m.tool_calls  # type: ignore[union-attr]
+        return (kind, tuple((c.id, c.function.name, c.function.arguments) for c in calls) if calls else ())
+    if kind == _TOOL:
+        return (kind, m.tool_call_id, text_of(m))  # type: ignore[union-attr]
+    if kind == _OTHER:
+        return (kind,)
+    return (kind, text_of(m))
+
+
+class State:
+    """The dialogue after ``len(keys)`` messages: its user turns, system text and calls paired with
+    their results (as ``inception.dialogue.pair_calls`` pairs them). ``memo`` holds what checks work
+    out from it (facts, record indexes): the same content, the same answers."""
+
+    __slots__ = ("keys", "users", "user_at", "system", "calls", "open", "step", "memo", "parent")
+
+    def __init__(self, keys: tuple, users: tuple[str, ...], user_at: tuple[int, ...], system: tuple[str, ...],
+                 calls: list[CallRecord], open_: dict[str, list[int]], step: tuple[int, ...], parent: "State | None"):
+        self.keys, self.users, self.user_at, self.system = keys, users, user_at, system
+        self.calls = calls            # never changed once the state is built
+        self.open = open_             # call id -> positions in ``calls`` of calls not answered by that id yet
+        self.step = step              # positions of the calls of the latest assistant message that made any
+        self.memo: dict[Hashable, Any] = {}
+        self.parent = parent          # the state this one extended (its memo may be extended too), or None
+
+    @property
+    def turn_start(self) -> int:
+        return self.user_at[-1] if self.user_at else 0
+
+    def extend(self, messages: list[Message], keys: tuple) -> "State":
+        """This state followed by ``messages[len(self.keys):]`` (whose keys end ``keys``). The new
+        state keeps this one's keys for the prefix: a dialogue's states share its texts, one copy."""
+        start = len(self.keys)
+        keys = self.keys + keys[start:]
+        users, user_at, system = list(self.users), list(self.user_at), list(self.system)
+        calls = list(self.calls)
+        open_ = {k: list(v) for k, v in self.open.items()}
+        step = self.step
+        for i in range(start, len(messages)):
+            m, key = messages[i], keys[i]
+            kind = key[0]
+            if kind == _USER:
+                users.append(key[1])
+                user_at.append(i)
+            elif kind == _SYSTEM:
+                system.append(key[1])
+            elif kind == _ASSISTANT and key[1]:
+                step = tuple(range(len(calls), len(calls) + len(key[1])))
+                for call in m.tool_calls:  # type: ignore[union-attr]
+                    open_.setdefault(call.id, []).append(len(calls))
+                    calls.append(CallRecord(call, None, i))
+            elif kind == _TOOL:
+                at = _open_with_id(open_.get(key[1]), calls)
+                if at is None:
+                    at = next((p for p in step if calls[p].result is None), None)
+                if at is not None:  # else a result with no call left to answer: nothing to pair
+                    rec = calls[at]
+                    calls[at] = CallRecord(rec.call, key[2], rec.index)  # a new record: this state's own
+        open_ = {k: v for k, v in open_.items() if any(calls[p].result is None for p in v)}
+        # a state links to the one it extends, no further back: a long dialogue's chain of states
+        # is not kept alive by its newest one
+        self.parent = None
+        return State(keys, tuple(users), tuple(user_at), tuple(system), calls, open_, step, self)
+
+
+def _open_with_id(positions: list[int] | None, calls: list[CallRecord]) -> int | None:
+    # inception.dialogue._open_with_id over positions: the latest step holding an unanswered call
+    # with this id; inside that step, its first such call. Answered calls are dropped as met.
+    while positions and calls[positions[-1]].result is not None:
+        positions.pop()
+    if not positions:
+        return None
+    j = len(positions) - 1
+    while j > 0 and calls[positions[j - 1]].index == calls[positions[j]].index and calls[positions[j - 1]].result is None:
+        j -= 1
+    return positions.pop(j)
+
+
+MAX_KEYS = 200_000  # message keys the states hold in all (a state holds one per message of its prefix)
+
+
+class States:
+    """States by content, bounded: each request finds the longest prefix it shares with a dialogue
+    seen before and reads only the messages after it. ``read`` counts the messages read (tests)."""
+
+    def __init__(self, max_keys: int = MAX_KEYS):
+        self.max_keys = max_keys
+        self._by_hash: dict[int, State] = {}
+        self._empty = State((), (), (), (), [], {}, (), None)  # its memo is this checker's: not shared
+        self._held = 0
+        self._lock = threading.Lock()
+        self.read = 0
+
+    def of(self, messages: list[Message]) -> State:
+        keys = tuple(map(message_key, messages))
+        hashes = []
+        h = 0
+        for key in keys:
+            h = hash((h, key))
+            hashes.append(h)
+        found, at = self._empty, 0
+        for t in range(len(keys), 0, -1):
+            state = self._by_hash.get(hashes[t - 1])
+            if state is not None and len(state.keys) == t and state.keys == keys[:t]:  # content, compared in full
+                found, at = state, t
+                break
+        if at == len(keys):
+            return found
+        state = found.extend(messages, keys)
+        self.read += len(keys) - at
+        with self._lock:
+            if self._held + len(keys) > self.max_keys:
+                self._by_hash.clear()
+                self._held = 0
+            self._by_hash[hashes[-1]] = state
+            self._held += len(keys)
+        return state

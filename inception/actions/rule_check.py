@@ -1,0 +1,166 @@
+"""A call against its tool's rules: the records it binds, the CEL variables the rules read, each
+rule judged. ``ActionChecker`` runs the built-in checks and then this.
+
+Converting a Python value into CEL costs a few microseconds per string or map key (the library
+tries bool, int, float and time before it takes a string), and is most of what a rule check
+costs. So every variable is projected once per check by what all the tool's rules read of it
+(``ToolPlan.reads``, worked out when the pack loads), and a variable whose value has not changed
+since the last check of the same tool keeps its converted value (``cel_context``): a dialogue's
+records are converted once, whatever the drafts that read them.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from inception.actions.cel_context import CelVariables, Wanted
+from inception.actions.facts import Facts
+from inception.actions.plans import ToolPlan
+from inception.actions.records import typed_object
+from inception.base import Detection
+from policies.actions import ActionSettings
+from policies.cel_names import ALL, merge
+from policies.messages import ToolCall
+
+
+class RuleCheck:
+    def __init__(self, settings: ActionSettings):
+        self.settings = settings
+        used = {f for r in settings.rules for p in r.programs if p is not None for f in p.functions()}
+        self.cel = CelVariables(_extensions(used) if used else {})
+
+    def judge(self, call: ToolCall, tool: ToolPlan, args: dict[str, Any], facts: Facts) -> list[Detection]:
+        """The rules of ``tool`` the call breaks. A ``when`` that holds makes its rule apply; a rule
+        that cannot be judged (a record the dialogue never fetched) is not broken."""
+        bound = self.bound(tool, args, facts)
+        context = self.cel.context(tool.name, self.wanted(tool, call.function.arguments, bound, facts))
+        out = []
+        for r in tool.rules:
+            if (r.when is None or _judge(r.when, context) is True) and _judge(r.condition, context) is False:
+                shown = {var: _project(bound[var], read, bound["args"]) for var, read in r.reads.items() if var in bound}
+                out.append(Detection(type="action_violation", subtype=r.rule.id, rule=f"action:{r.rule.id}",
+                                     evidence=f"{r.rule.reason.strip()} ({_evidence(tool.name, shown, r.reads)})",
+                                     hold=r.rule.on_violation == "plan", call_id=call.id,
+                                     notice=" ".join(r.rule.reason.split()).rstrip(".")))
+        return out
+
+    def bound(self, tool: ToolPlan, args: dict[str, Any], facts: Facts) -> dict[str, Any]:
+        """The typed arguments, every record the tool binds (None when not fetched) and "now"."""
+        bound: dict[str, Any] = {"args": typed_object(args, tool.spec.arguments if tool.spec else {})}
+        for bind_name, record, steps in tool.bind_steps:
+            bound[bind_name] = _resolve(record, steps, bound, facts)
+        if tool.reads_now:
+            now = facts.now
+            bound["now"] = now
+            bound["today"] = now.replace(hour=0, minute=0, second=0, microsecond=0) if now is not None else None
+        return bound
+
+    def wanted(self, tool: ToolPlan, arguments: str | None, bound: dict[str, Any], facts: Facts) -> dict[str, Wanted]:
+        """Each variable the tool's rules read, with a key saying what its value is (``cel_context``):
+        the read tree it is projected by, by identity, and what it is projected from."""
+        out: dict[str, Wanted] = {}
+        reads = tool.reads
+        for var, read in reads.items():
+            if var == "tool":
+                out[var] = Wanted((var, tool.name), lambda: tool.name)
+            elif var == "args":
+                out[var] = Wanted((var, tool.name, arguments), lambda read=read: _project(bound["args"], read, bound["args"]),
+                                  reads, read)
+            elif var in ("now", "today"):
+                value = bound.get(var)
+                out[var] = Wanted((var, value) if value is not None else None, lambda value=value: value)
+            elif var == "last_user":
+                text = facts.last_user.lower()
+                out[var] = Wanted((var, text), lambda text=text: text)
+            elif var == "user_turns":
+                turns = tuple(t.lower() for t in facts.user_texts)
+                out[var] = Wanted((var, turns), lambda turns=turns: list(turns))
+            elif var == "tables":
+                tables = self.settings.tables
+                out[var] = Wanted((var, id(tables)), lambda: tables, tables)
+            elif var in bound:
+                value = bound[var]
+                # a record, or a list of records, of the extraction cache: the same objects for as
+                # long as the same results are in the dialogue
+                held = tuple(value) if isinstance(value, list) else (value,)
+                picked = tuple(str(bound["args"].get(a)) for a in tool.picks(read))  # the entries it keeps
+                out[var] = Wanted((var, tuple(map(id, held)), picked),
+                                  lambda value=value, read=read: _project(value, read, bound["args"]), (reads, held), read)
+        return out
+
+
+def _extensions(used: set[str]) -> dict[str, Any]:
+    """CEL's extension functions (max, lowerAscii, math.greatest ...) the pack's rules call."""
+    import cel.stdlib
+    return {name: fn for lib in cel.stdlib.EXTENSIONS.values() for name, fn in lib.items() if name in used}
+
+
+def _judge(program: Any, context: Any) -> Any:
+    try:
+        return program.execute(context)
+    except Exception:  # a record not fetched, a field absent: the rule cannot be judged
+        return None
+
+
+def _project(value: Any, read: Any, args: dict[str, Any]) -> Any:
+    """Only what the rules read of ``value`` (a read tree of policies.cel_names): converting a
+    value into CEL costs per field, so a record is cut down to the fields the rules use, and a map
+    read at the key an argument gives (``user.cards[args.card_id]``) to that one entry."""
+    if read is ALL:
+        return value
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for k, sub in read.items():
+            if k.startswith("[args."):
+                key = args.get(k[6:-1])
+                if isinstance(key, str) and key in value:
+                    out[key] = _project(value[key], merge(sub, read.get(key, {})), args)
+            elif k != "[]" and k in value and k not in out:
+                out[k] = _project(value[k], sub, args)
+        if "[]" in read:
+            out.update({k: _project(v, read["[]"], args) for k, v in value.items() if k not in out})
+        return out
+    if isinstance(value, list):
+        subs = [sub for k, sub in read.items() if k == "[]" or k.startswith("[args.")]
+        if not subs:
+            return [None] * len(value)
+        each = subs[0] if len(subs) == 1 else functools.reduce(merge, subs)
+        return [_project(v, each, args) for v in value]
+    return value
+
+
+def _resolve(record: str, steps: tuple[str, ...], bound: dict[str, Any], facts: Facts) -> Any:
+    """The record (or list of records) a bind names; None when the dialogue has not fetched it."""
+    values, many = [bound.get(steps[0])], False
+    for step in steps[1:]:
+        if step == "[]":
+            many = True
+            values = [x for v in values if isinstance(v, list) for x in v]
+        else:
+            values = [v.get(step) if isinstance(v, dict) else None for v in values]
+    found = [facts.record(record, str(v)) if isinstance(v, (str, int)) and not isinstance(v, bool) else None
+             for v in values]
+    if any(f is None for f in found) or not found:
+        return None
+    return found if many else found[0]
+
+
+def _evidence(name: str, variables: dict[str, Any], uses: dict[str, Any]) -> str:
+    """The values the rule read, for the plan and the decision log: ``order.status='shipped'``."""
+    shown = []
+    for var, read in uses.items():
+        value = variables.get(var)
+        if var in ("tables", "user_turns", "last_user", "tool"):
+            continue
+        if read is ALL or not isinstance(value, dict) or "[]" in read:
+            shown.append(f"{var}={_short(value)}")
+        else:
+            shown += [f"{var}.{f}={_short(value.get(f))}" for f in sorted(read) if f in value]
+    return f"{name}: " + ", ".join(shown[:8])
+
+
+def _short(value: Any) -> str:
+    if hasattr(value, "isoformat"):
+        value = value.isoformat()[:19]
+    text = repr(value)
+    return text if len(text) <= 80 else text[:79] + "…"
