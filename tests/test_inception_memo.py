@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import json
 import random
+import re
 
-from inception.candidates import JSON_NODES, _from_json, _walk, ids_in_text
+from inception.candidates import ID, JSON_NODES, KINDS, NOUNS, _from_json, _mentions, _walk, ids_in_text, kind_of
 from inception.memo import TextMemo
 
 
@@ -61,3 +62,21 @@ def test_ids_in_text_reads_the_same_with_other_known_ids():
     assert [(c.ident, c.kind) for c in first] == [("W1001", "order"), ("W1002", "order"), ("HAT002", "shape:AAA999")]
     assert [(c.ident, c.kind) for c in again] == [("W1001", "order"), ("W1002", "order"), ("ABCDE", "order"),
                                                   ("NUMBER", "item"), ("HAT002", "shape:AAA999")]
+
+
+# What MENTION means, read plainly: a code or a noun of a kind, not inside a word.
+PLAIN = re.compile(rf"(?<![\w#-])(#?[A-Z0-9][A-Z0-9-]{{3,15}}|#\d{{4,}})(?![\w-])|(?i:\b({NOUNS})(?:s|es)?\b)")
+
+
+def test_mentions_are_the_plain_patterns_matches():
+    rng = random.Random(11)
+    nouns = sorted(KINDS)
+    parts = [*"aAsSiIkKoO#-_ 0123\n.\t", "ſ", "ı", "İ", "K", "é", "\u00a0", "٣", "\u2028", *nouns,
+             *(n.upper() for n in nouns), *(n.title() for n in nouns), "es", "s", "W1001", "HAT123", "#12345"]
+    texts = ["".join(rng.choice(parts) for _ in range(rng.randint(0, 12))) for _ in range(20_000)]
+    texts += ["Orders #W1001 and #W1002: the reservation ABC123 (flight HAT002), item-level ids W-1-2-3-4."]
+    for text in texts:
+        want = [(m.start(), m.end(), True, kind_of(m.group(2)), False) if m.group(2) else
+                (m.start(), m.end(), False, m.group(1).lstrip("#"), ID.fullmatch(m.group(1)) is not None)
+                for m in PLAIN.finditer(text)]
+        assert _mentions(text) == want, text
