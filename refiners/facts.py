@@ -155,7 +155,15 @@ class _Reader:
                 here = self._here[(record, names)] = record | {w for k in names if isinstance(k, str)
                                                                  for w in key_words(k)}
             for k, v in node.items():
-                self.walk(v, chain, (*path, str(k)), here, anonymous)
+                if isinstance(v, (dict, list)):
+                    self.walk(v, chain, (*path, str(k)), here, anonymous)
+                    continue
+                # a field: read here, as walk() would (one call a field, not two)
+                self.nodes -= 1
+                if self.nodes < 0:
+                    break  # (every later node is past the bound too: walk() would read none)
+                self.anonymous = anonymous
+                self.leaf(v, chain, (*path, str(k)), here)
             self.row = outer
         elif isinstance(node, list):
             for v in node:

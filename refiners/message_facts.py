@@ -8,7 +8,8 @@ import threading
 from collections import OrderedDict
 from typing import Any, Callable
 
-from policies.untrusted import instruction_spans
+from policies import untrusted
+from policies.untrusted import instruction_spans, remembered_spans
 from refiners.claims import find_claims
 from refiners.evidence_index import Index
 from refiners.facts import _READ_LEAVES, Fact, Row, _record_ids, facts_from_json, facts_from_text, id_positions
@@ -79,6 +80,7 @@ def forget() -> None:
     for cache in _CACHES:  # (also those other modules keep, such as the profile's)
         cache.clear()
     _READ_LEAVES.clear()  # and the fields read
+    untrusted.forget()  # and the planted-instruction scans, shared with inception
 
 
 def tool_facts(text: str, turn: int, entity: tuple[str, ...], record: frozenset[str]) -> Index:
@@ -94,7 +96,9 @@ def tool_facts(text: str, turn: int, entity: tuple[str, ...], record: frozenset[
 
 def _read(text: str, turn: int, entity: tuple[str, ...], record: frozenset[str]) -> tuple[list[Fact], dict[int, Row]]:
     data = read_records(text)  # JSON, YAML, "Key: value" lines or a Markdown table: records
-    planted = bool(instruction_spans(text))  # most results have none: one scan says so
+    # Most results have none: one scan says so, the one inception made of this result (its read is
+    # shared whenever the result names none of the client's tools, which the spans then do not depend on).
+    planted = bool(remembered_spans(text))
     if data is None:
         return facts_from_text(data_only(text) if planted else text, "tool", turn), {}
     # In records, a field that carries instructions (an email body, a transaction subject) is
@@ -105,13 +109,13 @@ def _read(text: str, turn: int, entity: tuple[str, ...], record: frozenset[str])
 
 
 def _planted(value: str) -> bool:
-    return PLANTED.get((value,), lambda: bool(instruction_spans(value)))
+    return PLANTED.get((value,), lambda: bool(instruction_spans(value)))  # (a field: inception reads no field alone)
 
 
 def data_only(text: str) -> str:
     """The text with every passage that gives the assistant instructions blanked (same length, so
     offsets hold): a date or an amount inside a planted instruction is no fact about anything."""
-    spans = instruction_spans(text)
+    spans = remembered_spans(text)
     if not spans:
         return text
     chars = list(text)
