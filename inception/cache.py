@@ -14,10 +14,11 @@ from policies.messages import Message
 V = TypeVar("V")
 
 
-def prefix_key(messages: list[Message], tools: list[dict[str, Any]] | None) -> str:
+def prefix_key(messages: list[Message], tools: list[dict[str, Any]] | None, digest: bytes | None = None) -> str:
     """A digest of the dialogue so far (each message's kind, text and calls: what the model's prompt
-    reads of it) and the tool names: equal prefixes share a diagnosis."""
-    h = hashlib.blake2b(content_key(messages), digest_size=16)
+    reads of it) and the tool names: equal prefixes share a diagnosis. ``digest``: the messages'
+    ``content_key`` when the caller has it."""
+    h = hashlib.blake2b(digest if digest is not None else content_key(messages), digest_size=16)
     h.update(orjson.dumps(sorted(names_of(tools))))
     return h.hexdigest()
 

@@ -51,7 +51,8 @@ class Cascade:
 
     # ---- diagnose -------------------------------------------------------------------------
     async def diagnose(self, messages: list[Message], tools: list[dict[str, Any]] | None) -> Diagnosis:
-        d = Dialogue.of(messages, tools, self.toolbox.owned(tools))
+        d = Dialogue.of(messages, tools)
+        d.owned = self.toolbox.owned_of(d.tools.keys())  # (the tool list read once, by Dialogue.of)
         found: list[Detection] = []
         notes: list[str] = []
         for detector in self.detectors:
@@ -89,8 +90,10 @@ class Cascade:
     async def _ask(self, messages: list[Message], tools: list[dict[str, Any]] | None, d: Dialogue) -> LLMVerdict:
         # every_user_turn and on_signal diagnose a user turn once: the key stops at the user's
         # message, so the tool loop that follows reuses it. always keys on the whole request.
-        upto = messages if self.policy.inception.trigger == "always" else messages[: d.turn_start + 1]
-        key = prefix_key(upto, tools)
+        if self.policy.inception.trigger == "always":
+            key = prefix_key(messages, tools)
+        else:
+            key = prefix_key(messages[: d.turn_start + 1], tools, d.turn_key())
         cached = self.cache.get(key)
         if cached is not None:
             return LLMVerdict(cached.detections, cached.plan, 0, [])

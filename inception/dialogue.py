@@ -10,6 +10,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from policies.messages import AssistantMessage, Message, ToolCall, ToolMessage, UserMessage, text_of
 
 
@@ -92,17 +94,18 @@ def clip(text: str, n: int = 160) -> str:
 def content_key(messages: list[Message]) -> bytes:
     """A digest of what ``messages`` say: each one's kind, text and calls (name, arguments). Equal for
     a prefix the client sends again, whatever objects carry it (the proxy builds new ones per request)."""
-    h = hashlib.blake2b(digest_size=16)
+    rows = []
     for m in messages:
-        parts = [type(m).__name__, text_of(m)]
-        for c in getattr(m, "tool_calls", None) or ():
-            parts += [c.function.name, c.function.arguments or ""]
-        for part in parts:  # each part led by its length: no two lists of parts read alike
-            data = part.encode("utf-8", "surrogatepass")
-            h.update(b"%d:" % len(data))
-            h.update(data)
-        h.update(b";")
-    return h.digest()
+        row = [type(m).__name__, text_of(m)]
+        if isinstance(m, AssistantMessage) and m.tool_calls:
+            for c in m.tool_calls:
+                row += (c.function.name, c.function.arguments or "")
+        rows.append(row)
+    try:
+        data = orjson.dumps(rows)
+    except TypeError:  # a lone surrogate in a text: no UTF-8 for orjson, a slower dump that takes it
+        data = json.dumps(rows).encode()
+    return hashlib.blake2b(data, digest_size=16).digest()
 
 
 @dataclass
@@ -113,6 +116,13 @@ class Dialogue:
     turn_start: int = 0
     last_user: str = ""
     calls: list[CallRecord] = field(default_factory=list)
+    _turn_key: bytes | None = field(default=None, init=False, repr=False, compare=False)
+
+    def turn_key(self) -> bytes:
+        """``content_key`` of the dialogue up to the current turn's user message (worked out once)."""
+        if self._turn_key is None:
+            self._turn_key = content_key(self.messages[:self.turn_start + 1])
+        return self._turn_key
 
     @classmethod
     def of(cls, messages: list[Message], tools: list[dict[str, Any]] | None,

@@ -28,7 +28,7 @@ from collections import OrderedDict
 from inception.base import Detection
 from inception.candidates import (KINDS, NOUNS, OTHER, SHAPE, STOP, Context, Said, content_words, ids_in_text, kind_of,
                                   read_context)
-from inception.dialogue import Dialogue, content_key
+from inception.dialogue import Dialogue
 from policies.messages import AssistantMessage, UserMessage, text_of
 
 USER_CHARS = 2_000
@@ -109,7 +109,7 @@ class VagueReference:
         refs = self._referents(request)
         if not refs:
             return []
-        key = content_key(d.messages[:d.turn_start + 1])
+        key = d.turn_key()
         found = self._turns.get(key)
         if found is None:
             found = self._turns[key] = self._weigh(d, request, refs)

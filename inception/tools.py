@@ -70,6 +70,10 @@ class Toolbox:
     def owned(self, client_tools: list[dict[str, Any]] | None) -> set[str]:
         return self._all - names_of(client_tools) if client_tools else set(self._all)
 
+    def owned_of(self, client_names: Any) -> set[str]:
+        """``owned`` given the names of the client's function tools (``names_of``)."""
+        return self._all - set(client_names)
+
     def add(self, tools: list[dict[str, Any]] | None, names: list[str]) -> list[dict[str, Any]] | None:
         """The client's tools plus those of ``names`` it lacks (None stays None when nothing is added)."""
         have = names_of(tools)
