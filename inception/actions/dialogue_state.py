@@ -60,7 +60,10 @@ class State:
         self.open = open_             # call id -> positions in ``calls`` of calls not answered by that id yet
         self.step = step              # positions of the calls of the latest assistant message that made any
         self.memo: dict[Hashable, Any] = {}
-        self.parent = parent          # the state this one extended (its memo may be extended too), or None
+        # the state this one extended, or None: what a check works out from the calls (a record
+        # index) is extended from the nearest state before that has it, not worked out afresh.
+        # The chain is bounded with the states (States.max_keys): a cleared store starts new chains
+        self.parent = parent
 
     @property
     def turn_start(self) -> int:
@@ -96,9 +99,6 @@ class State:
                     rec = calls[at]
                     calls[at] = CallRecord(rec.call, key[2], rec.index)  # a new record: this state's own
         open_ = {k: v for k, v in open_.items() if any(calls[p].result is None for p in v)}
-        # a state links to the one it extends, no further back: a long dialogue's chain of states
-        # is not kept alive by its newest one
-        self.parent = None
         return State(keys, tuple(users), tuple(user_at), tuple(system), calls, open_, step, self)
 
 
@@ -131,26 +131,40 @@ class States:
         self.read = 0
 
     def of(self, messages: list[Message]) -> State:
-        keys = tuple(map(message_key, messages))
+        keys = []
         hashes = []
         h = 0
-        for key in keys:
+        for m in messages:  # message_key and the prefixes' hashes in one pass: this runs per draft
+            cls = type(m)
+            if cls is ToolMessage:
+                content = m.content
+                key = (_TOOL, m.tool_call_id, content if type(content) is str else text_of(m))
+            elif cls is AssistantMessage:
+                calls = m.tool_calls
+                key = (_ASSISTANT, tuple([(c.id, c.function.name, c.function.arguments) for c in calls]) if calls else ())
+            elif cls is UserMessage and type(m.content) is str:
+                key = (_USER, m.content)
+            else:
+                key = message_key(m)
+            keys.append(key)
             h = hash((h, key))
             hashes.append(h)
+        n = len(keys)
         found, at = self._empty, 0
-        for t in range(len(keys), 0, -1):
-            state = self._by_hash.get(hashes[t - 1])
-            if state is not None and len(state.keys) == t and state.keys == keys[:t]:  # content, compared in full
+        by_hash = self._by_hash
+        for t in range(n, 0, -1):
+            state = by_hash.get(hashes[t - 1])
+            if state is not None and len(state.keys) == t and state.keys == tuple(keys[:t]):  # content, in full
                 found, at = state, t
                 break
-        if at == len(keys):
+        if at == n:
             return found
-        state = found.extend(messages, keys)
-        self.read += len(keys) - at
+        state = found.extend(messages, tuple(keys))
+        self.read += n - at
         with self._lock:
-            if self._held + len(keys) > self.max_keys:
-                self._by_hash.clear()
+            if self._held + n > self.max_keys:
+                by_hash.clear()
                 self._held = 0
-            self._by_hash[hashes[-1]] = state
-            self._held += len(keys)
+            by_hash[hashes[-1]] = state
+            self._held += n
         return state

@@ -104,16 +104,17 @@ class Facts:
         return found
 
     def _since(self, memo_key: Any) -> tuple[Any, list[int] | range]:
-        """What the state this one extended worked out under ``memo_key`` (None when it did not),
-        and the positions of the calls to read on top of it: all of them when there is nothing to
-        extend, else the calls this state added or answered, in order."""
+        """What the nearest state before this one worked out under ``memo_key`` (None when none
+        did), and the positions of the calls to read on top of it: all of them when there is
+        nothing to extend, else the calls added or answered since, in order."""
         state = self.state
-        parent = state.parent
-        base = parent.memo.get(memo_key) if parent is not None else None
-        if base is None:
+        before = state.parent
+        while before is not None and memo_key not in before.memo:
+            before = before.parent
+        if before is None:
             return None, range(len(state.calls))
-        answered = {p for ps in parent.open.values() for p in ps if state.calls[p] is not parent.calls[p]}
-        return base, [*sorted(answered), *range(len(parent.calls), len(state.calls))]
+        answered = {p for ps in before.open.values() for p in ps if state.calls[p] is not before.calls[p]}
+        return before.memo[memo_key], [*sorted(answered), *range(len(before.calls), len(state.calls))]
 
     @property
     def now(self) -> datetime | None:
