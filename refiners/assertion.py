@@ -46,17 +46,42 @@ def unasserted(text: str, start: int, end: int, s: int, e: int) -> str | None:
         return "a question"
     if sum(before.count(q) for q in _QUOTES) % 2 == 1:
         return "inside a quotation"
+    sentence_head = text[max(s, start - 2 * NEAR):start]
+    head = _Words(sentence_head)
+    if head.may(_EXPLAINS_KEYS) and _EXPLAINS.search(sentence_head):
+        return "an explanation of what something means"
+    if head.may(_REPORTED_KEYS) and _REPORTED.search(sentence_head):
+        return "the user's words, reported"
+    if head.may(_CONDITION_KEYS) and _CONDITION.search(sentence_head):
+        return "under a condition"
+    if not _Words(before).may(_NEGATION_KEYS):
+        return None  # (the clause is the end of ``before``: no negation there either)
     cut = 0
     for m in _CLAUSE_START.finditer(before):
         cut = m.end()
-    clause = before[cut:]
-    sentence_head = text[max(s, start - 2 * NEAR):start]
-    if _EXPLAINS.search(sentence_head):
-        return "an explanation of what something means"
-    if _REPORTED.search(sentence_head):
-        return "the user's words, reported"
-    if _CONDITION.search(sentence_head):
-        return "under a condition"
-    if _NEGATION.search(clause):
+    if _NEGATION.search(before[cut:]):
         return "negated"
     return None
+
+
+# What each pattern above cannot match without, lower-cased: an ASCII text that holds none of them
+# is not searched (a regex under re.I with a leading \b is tried at every position). A text with
+# other characters is always searched (re.I also reads a few of them as ASCII letters).
+_EXPLAINS_KEYS = ("mean", "i.e.", "that is", "in other words", "refers to", "stands for", "defined as")
+_REPORTED_KEYS = ("said", "mentioned", "asked", "wrote", "stated", "told", "requested", "indicated", "noted",
+                  "specified", "provided", "according to you")
+_CONDITION_KEYS = ("if", "unless", "whether", "in case", "assum", "suppos", "provided", "as long as", "once",
+                   "should you", "would you", "do you want", "would it")
+_NEGATION_KEYS = ("no", "never", "neither", "without", "n't")  # (not, nor, cannot and no longer hold "no")
+
+
+class _Words:
+    """A short text, lower-cased once, asked whether a pattern's words may be in it."""
+    __slots__ = ("low",)
+
+    def __init__(self, text: str):
+        self.low = text.lower() if text.isascii() else None
+
+    def may(self, keys: tuple[str, ...]) -> bool:
+        low = self.low
+        return low is None or any(k in low for k in keys)

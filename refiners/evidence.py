@@ -41,6 +41,8 @@ class Evidence:
         self.facts = index.facts
         self.notes = notes or []
         self.by_entity = index.by_entity
+        # which records there are, asked for every token of every sentence checked: a set (or dict) itself
+        self._entities = getattr(index.by_entity, "keys_set", index.by_entity)
         self.ids = index.ids
         self._numbers, self._money, self._seen, self._days = index.numbers, index.money, index.seen, index.days
         self._outside, self._said = index.outside, index.said
@@ -131,9 +133,10 @@ class Evidence:
     def entities_in(self, text: str) -> list[str]:
         """Identifiers of records in the evidence that ``text`` names, in the order named."""
         out = []
+        known = self._entities
         for t in _ID_TOKEN.findall(text):
-            n = id_norm(t.rstrip("-_"))
-            if n in self.by_entity and n not in out:
+            n = t.rstrip("-_").lstrip("#").upper()  # (id_norm of a token)
+            if n in known and n not in out:
                 out.append(n)
         return out
 

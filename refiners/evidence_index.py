@@ -138,6 +138,11 @@ class JoinedEntities:
         self._keys: set[str] = set().union(*parts)
         self._facts: dict[str, list[Fact]] = {}
 
+    @property
+    def keys_set(self) -> set[str]:
+        """The records' ids, as a set (a lookup without a call)."""
+        return self._keys
+
     def __contains__(self, entity: object) -> bool:
         return entity in self._keys
 

@@ -69,8 +69,11 @@ def _name_edits(text: str, evidence: Evidence, fixed: list[str], taken: set[tupl
         return []
     said = evidence.index.names
     out = []
+    # Where a capitalised word starts (after no word character): a run of n of them can start only
+    # there. Found once, with a pattern that is looked for only at capitals.
+    starts = [m.start() for m in _CAPITAL.finditer(text)]
     for n in sorted({len(name.split()) for name in names}):
-        run = re.compile(r"(?=\b([A-Z][a-z]+(?:\s+[A-Z][a-z]+){%d})\b)" % (n - 1))
+        run = _run(n)
         same_length = [name for name in names if len(name.split()) == n]
         # Lower-cased once, not once per capitalised run of the reply: a name itself (or its plural)
         # is no misspelling; the close ones start with the same letter.
@@ -78,8 +81,11 @@ def _name_edits(text: str, evidence: Evidence, fixed: list[str], taken: set[tupl
         by_initial: dict[str, list[tuple[str, str]]] = {}
         for name in same_length:
             by_initial.setdefault(name[0].lower(), []).append((name, name.lower()))
-        for m in run.finditer(text):
-            seq, start = m.group(1), m.start(1)
+        for at in starts:
+            m = run.match(text, at)
+            if m is None:
+                continue
+            seq, start = m.group(0), at
             end = start + len(seq)
             if seq in said or any(a < end and start < b for a, b in taken):
                 continue
@@ -93,6 +99,15 @@ def _name_edits(text: str, evidence: Evidence, fixed: list[str], taken: set[tupl
                 taken.add((start, end))
                 fixed.append(f"{seq} → {close[0]} (the tool result)")
     return out
+
+
+_CAPITAL = re.compile(r"[A-Z](?<!\w[A-Z])")
+
+
+def _run(n: int) -> re.Pattern:
+    """n capitalised words in a row, ending a word: what ``(?=\\b(...)\\b)`` found at every position
+    the first word starts (re's cache keeps it compiled)."""
+    return re.compile(r"[A-Z][a-z]+(?:\s+[A-Z][a-z]+){%d}\b" % (n - 1))
 
 
 def _close(a: str, b: str) -> bool:

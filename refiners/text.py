@@ -26,6 +26,8 @@ _SYNONYMS = {"cost": "price", "costs": "price", "priced": "price", "fare": "pric
              "state": "status", "birth": "dob", "born": "dob", "qty": "quantity", "units": "quantity", "count": "quantity"}
 _WORD = re.compile(r"[A-Za-z][A-Za-z']+")
 _SENTENCE_END = re.compile(r"[.!?;\n]")
+# The same marks, a full stop only before a blank or the end of the text (\s is str.isspace()).
+_SENTENCE_ENDS = re.compile(r"[!?;\n]|\.(?!\S)")
 # An identifier: a token with a digit and a letter or a long run of digits (HAT069, 4WQ150, #W2378156,
 # credit_card_4421486, 1Z999AA10123456784), or a key that says it is one.
 _ID_TOKEN = re.compile(r"#?[A-Za-z0-9][A-Za-z0-9_-]*")
@@ -98,13 +100,8 @@ class Sentences:
 
     def __init__(self, text: str):
         self.text = text
-        ends = []
-        for m in _SENTENCE_END.finditer(text):
-            # a decimal point or an abbreviation dot inside a value is not the end of a sentence
-            if m.group(0) == "." and m.end() < len(text) and not text[m.end()].isspace():
-                continue
-            ends.append(m.start())
-        self.ends = ends
+        # a decimal point or an abbreviation dot inside a value is not the end of a sentence
+        self.ends = [m.start() for m in _SENTENCE_ENDS.finditer(text)]
 
     def bounds(self, start: int, end: int, reach: int = REACH) -> tuple[int, int]:
         """The sentence around [start, end), at most ``reach`` characters either side: a page with no
