@@ -10,7 +10,7 @@ are rivals). Ids of what users do not act on (``user_id``, payment ids) are know
 Cost is bounded and linear: of each earlier message its first ``MESSAGE_CHARS`` (JSON up to that
 size parsed and walked, ``JSON_NODES`` nodes in all; longer JSON read by its key-value pairs; at
 most ``MAX_IDS`` ids a message), and earlier messages newest first until ``CONTEXT_CHARS`` were
-read; what is past a cap is not read.
+read (``inception.context``); what is past a cap is not read.
 """
 from __future__ import annotations
 
@@ -21,8 +21,6 @@ from functools import lru_cache
 from typing import Any
 
 from inception.memo import TextMemo
-from inception.dialogue import Dialogue
-from policies.messages import AssistantMessage, DeveloperMessage, SystemMessage, ToolMessage, text_of
 
 MESSAGE_CHARS = 24_000
 CONTEXT_CHARS = 64_000
@@ -240,60 +238,3 @@ def ids_in_text(text: str, known: dict[str, str], shapes: dict[str, str | None])
         if c.kind.startswith(SHAPE) and local.get(c.kind):
             c.kind = local[c.kind]
     return out
-
-
-@dataclass
-class Said:
-    """The candidates one earlier message speaks of; ``tail``: those of its last sentence (agent text)."""
-    cands: list[Candidate]
-    tail: set[str]
-    agent: bool = False   # the agent's own text
-
-
-@dataclass
-class Context:
-    said: list[Said]          # per earlier message, newest first
-    around: dict[str, str]    # id -> every context it was seen in
-    owner: dict[str, str]     # id -> the id of the object it is part of, from tool results
-    read: int                 # characters read
-    total: int                # characters of the earlier messages (text and call arguments)
-
-
-def read_context(d: Dialogue) -> Context:
-    """What the earlier messages speak of, newest first, within the caps."""
-    raw: list[tuple[str, bool, bool]] = []   # (text, is free text, is the agent's text)
-    read = total = 0
-    for m in reversed(d.messages[:d.turn_start]):
-        if isinstance(m, (SystemMessage, DeveloperMessage)):
-            continue
-        texts = [(text_of(m), isinstance(m, AssistantMessage))]
-        if isinstance(m, AssistantMessage) and m.tool_calls:
-            texts += [(c.function.arguments or "", False) for c in m.tool_calls]
-        for t, agent in texts:
-            total += len(t)
-            if read < CONTEXT_CHARS:
-                raw.append((t, not isinstance(m, ToolMessage) or t.lstrip()[:1] not in "{[", agent))
-                read += min(len(t), MESSAGE_CHARS)
-    budget = [JSON_NODES]   # shared: the newest results are walked first
-    structured = [None if free else _from_json(t, budget) for t, free, _ in raw]
-    known = {c.ident: c.kind for cs in structured if cs for c in cs}
-    shapes: dict[str, str | None] = {}
-    for ident, kind in known.items():
-        shapes[_shape(ident)] = kind if shapes.get(_shape(ident), kind) == kind else None
-    said = []
-    for (t, _, agent), cs in zip(raw, structured):
-        cands = cs if cs is not None else ids_in_text(t[:MESSAGE_CHARS], known, shapes)
-        tail: set[str] = set()
-        if agent and cands:
-            last = [x for x in re.split(r"(?<=[.!?])\s+|\n+", t[-2000:].strip()) if x.strip()][-1:]
-            tail = {c.ident for c in cands if last and c.ident in last[0]}
-        said.append(Said(cands, tail, agent))
-    around: dict[str, str] = {}
-    owner: dict[str, str] = {}
-    for s in said:
-        for c in s.cands:
-            if len(around.get(c.ident, "")) < 600:
-                around[c.ident] = around.get(c.ident, "") + " " + c.around
-            if c.owner:
-                owner.setdefault(c.ident, c.owner)
-    return Context(said, around, owner, read, total)

@@ -26,8 +26,8 @@ import re
 from collections import OrderedDict
 
 from inception.base import Detection
-from inception.candidates import (KINDS, NOUNS, OTHER, SHAPE, STOP, Context, Said, content_words, ids_in_text, kind_of,
-                                  read_context)
+from inception.candidates import KINDS, NOUNS, OTHER, SHAPE, STOP, content_words, ids_in_text, kind_of
+from inception.context import Context, Said, read_context
 from inception.dialogue import Dialogue
 from policies.messages import AssistantMessage, UserMessage, text_of
 

@@ -80,3 +80,14 @@ def test_mentions_are_the_plain_patterns_matches():
                 (m.start(), m.end(), False, m.group(1).lstrip("#"), ID.fullmatch(m.group(1)) is not None)
                 for m in PLAIN.finditer(text)]
         assert _mentions(text) == want, text
+
+
+def test_the_last_sentence_is_the_last_piece_of_the_split():
+    from inception.context import last_sentence
+
+    rng = random.Random(2)
+    parts = [*"ab.!?\n \t\r", "\u2028", "\xa0", "\x1c", "W1001", "x.y"]
+    for _ in range(30_000):
+        text = "".join(rng.choice(parts) for _ in range(rng.randint(0, 15))).strip()
+        pieces = [x for x in re.split(r"(?<=[.!?])\s+|\n+", text) if x.strip()]
+        assert last_sentence(text) == (pieces[-1] if pieces else ""), repr(text)
