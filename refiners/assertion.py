@@ -64,15 +64,19 @@ def unasserted(text: str, start: int, end: int, s: int, e: int) -> str | None:
     return None
 
 
+def _keys(*words: str) -> re.Pattern:
+    return re.compile("|".join(map(re.escape, words)))  # (plain words: looked for by their first letters)
+
+
 # What each pattern above cannot match without, lower-cased: an ASCII text that holds none of them
 # is not searched (a regex under re.I with a leading \b is tried at every position). A text with
 # other characters is always searched (re.I also reads a few of them as ASCII letters).
-_EXPLAINS_KEYS = ("mean", "i.e.", "that is", "in other words", "refers to", "stands for", "defined as")
-_REPORTED_KEYS = ("said", "mentioned", "asked", "wrote", "stated", "told", "requested", "indicated", "noted",
-                  "specified", "provided", "according to you")
-_CONDITION_KEYS = ("if", "unless", "whether", "in case", "assum", "suppos", "provided", "as long as", "once",
-                   "should you", "would you", "do you want", "would it")
-_NEGATION_KEYS = ("no", "never", "neither", "without", "n't")  # (not, nor, cannot and no longer hold "no")
+_EXPLAINS_KEYS = _keys("mean", "i.e.", "that is", "in other words", "refers to", "stands for", "defined as")
+_REPORTED_KEYS = _keys("said", "mentioned", "asked", "wrote", "stated", "told", "requested", "indicated", "noted",
+                       "specified", "provided", "according to you")
+_CONDITION_KEYS = _keys("if", "unless", "whether", "in case", "assum", "suppos", "provided", "as long as", "once",
+                        "should you", "would you", "do you want", "would it")
+_NEGATION_KEYS = _keys("no", "never", "neither", "without", "n't")  # (not, nor, cannot and no longer hold "no")
 
 
 class _Words:
@@ -82,6 +86,5 @@ class _Words:
     def __init__(self, text: str):
         self.low = text.lower() if text.isascii() else None
 
-    def may(self, keys: tuple[str, ...]) -> bool:
-        low = self.low
-        return low is None or any(k in low for k in keys)
+    def may(self, keys: re.Pattern) -> bool:
+        return self.low is None or keys.search(self.low) is not None

@@ -73,6 +73,10 @@ class CoherenceRefiner:
             return []
         sentences = Sentences(text)
         out = []
+        held: dict[str, list[int]] = {}  # record id -> where its earlier facts are (a claim looks only there)
+        for n, f in enumerate(earlier):
+            for entity in dict.fromkeys(f.entities):
+                held.setdefault(entity, []).append(n)
         for claim in (c for c in claims if c.kind in ("money", "date", "time")):
             if turn.evidence.seen_outside_assistant(claim):
                 continue
@@ -83,7 +87,8 @@ class CoherenceRefiner:
             near = near_words(text, claim)
             if not ids or not near:
                 continue
-            same = [f for f in earlier if f.kind == claim.kind and ids & set(f.entities) and near & f.key]
+            same = [f for f in (earlier[n] for n in sorted({n for i in ids for n in held.get(i, ())}))
+                    if f.kind == claim.kind and near & f.key]  # (in the dialogue's order)
             values = {repr(f.value) for f in same}
             if len(values) == 1 and not any(_same(claim, f.value) for f in same):
                 out.append(f"{claim.text} (earlier {same[0].display} for {' '.join(sorted(ids & set(same[0].entities)))})")
