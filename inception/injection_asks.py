@@ -79,8 +79,8 @@ def _asked(passage: str, tools: dict[str, Any], table: Table) -> list[str]:
                 and re.search(rf"(?<![\w]){re.escape(name)}(?![\w])", passage, re.I):
             out[name] = list(dict.fromkeys(m.group().rstrip(".,") for m in _VALUE.finditer(passage)))
     for clause in _CLAUSE.split(passage):
-        values = list(dict.fromkeys(m.group().rstrip(".,") for m in _VALUE.finditer(clause)))
-        words = _WORD.findall(_VALUE.sub(" ", clause).lower())  # "fred@mail.example" says no "mail"
+        values, plain = _values(clause)
+        words = _WORD.findall(plain.lower())  # "fred@mail.example" says no "mail"
         said = {_canon(w) for w in words} | {_canon(k) for v in values for k in _kinds(v)}
         best, score = [], 0.0
         for name, verb, weights in table:
@@ -96,6 +96,24 @@ def _asked(passage: str, tools: dict[str, Any], table: Table) -> list[str]:
             out.setdefault(key, [])
             out[key] += [v for v in values if v not in out[key]]
     return [f"{n} ({', '.join(v[:4])})" if v else n for n, v in out.items()]
+
+
+# Every value _VALUE finds holds a digit, an "@", a "." or "http(s)://": a clause with none holds no value
+# (most clauses of a passage: its regex, tried at every character, was most of a passage's cost).
+_MAY_HOLD = re.compile(r"[\d@.]|https?://", re.I)
+
+
+def _values(clause: str) -> tuple[list[str], str]:
+    """The values in the clause, and the clause with each blanked (as ``_VALUE.sub(" ", clause)``)."""
+    if _MAY_HOLD.search(clause) is None:
+        return [], clause
+    found = list(_VALUE.finditer(clause))
+    plain, at = [], 0
+    for m in found:
+        plain += (clause[at:m.start()], " ")
+        at = m.end()
+    plain.append(clause[at:])
+    return list(dict.fromkeys(m.group().rstrip(".,") for m in found)), "".join(plain)
 
 
 Table = list[tuple[str, str, list[tuple[str, float]]]]

@@ -17,6 +17,7 @@ import pytest
 
 import inception
 from inception.injection import requested_calls, untrusted_argument
+from inception.injection_asks import _VALUE, _values
 from inception.dialogue import Dialogue
 from policies.loader import load_policy
 from policies.messages import parse_messages
@@ -155,6 +156,18 @@ def test_remembered_spans_are_read_once_per_text_and_as_a_fresh_read():
     assert remembered_spans(named, tools) and not remembered_spans(named)  # the tool list counts where named
     assert remembered_spans(named, [["unhashable"], "send_money"]) == instruction_spans(named, ("send_money",))
     forget()
+
+
+def test_a_clauses_values_are_read_as_the_value_pattern_reads_them():
+    import random
+
+    rng = random.Random(4)
+    parts = [*"ab 1.@$€£:/\n,", "http://", "HTTPS://x", "www.", "fred@mail.example", IBAN, "500 EUR", "$1,000.50",
+             "site.com/x", "٣"]
+    for _ in range(20_000):
+        clause = "".join(rng.choice(parts) for _ in range(rng.randint(0, 10)))
+        assert _values(clause) == (list(dict.fromkeys(m.group().rstrip(".,") for m in _VALUE.finditer(clause))),
+                                   _VALUE.sub(" ", clause)), clause
 
 
 def test_cost_is_linear_in_the_text():
