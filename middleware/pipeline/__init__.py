@@ -3,7 +3,8 @@
 - ``stages.py``     one async function per stage, ``stage(pipeline, state) -> partial state``:
                     diagnose, incept, agent, check_actions, recheck, resolve, plan_refine, refine, respond;
 - ``routes.py``     the routers: pure functions naming the next stage;
-- ``graph.py``      the LangGraph ``StateGraph`` of those stages and routers, compiled once per pipeline;
+- ``graph.py``      the LangGraph ``StateGraph`` of those stages and routers, compiled once per pipeline
+                    (and once per stage a turn is handed over at, when first asked);
 - ``clean_path.py`` the shortcut: stages called directly while none has work, then the graph from
                     the first stage that has (a test holds both to the same turns);
 - ``stream.py``     a stream's mode (pass, sentences, whole), its one sentence checker, the agent's
