@@ -36,12 +36,20 @@ def unconfirmed_write(name: str, facts: Facts, tools: ToolPlans, confirmation: r
     yes = next((at for text, at in zip(reversed(facts.user_texts), reversed(facts.user_at))
                 if confirmation.search(text)), None)
     if yes is not None and (yes == facts.turn_start or not any(
-            c.index > yes and c.result is not None and tools.is_write(c.name) and not failure_in(c.result)
-            for c in facts.calls)):
+            c.result is not None and tools.is_write(c.name) and not failure_in(c.result)
+            for c in _after(facts.calls, yes))):
         return None
     said = " ".join(facts.last_user.split())[:160]
     return f"{name} needs the user's explicit yes; their last turn was: {said!r}" if said else \
         f"{name} needs the user's explicit yes; the user has said nothing yet"
+
+
+def _after(calls: list[CallRecord], index: int):
+    """The calls made after message ``index``, newest first (calls are in the dialogue's order)."""
+    for c in reversed(calls):
+        if c.index <= index:
+            return
+        yield c
 
 
 def unknown_id(name: str, args: dict[str, Any], facts: Facts, tools: ToolPlans) -> str | None:

@@ -51,12 +51,15 @@ class State:
     their results (as ``inception.dialogue.pair_calls`` pairs them). ``memo`` holds what checks work
     out from it (facts, record indexes): the same content, the same answers."""
 
-    __slots__ = ("keys", "users", "user_at", "system", "calls", "open", "step", "memo", "parent")
+    __slots__ = ("keys", "users", "user_at", "system", "calls", "open", "step", "memo", "parent", "results", "at_msg")
 
     def __init__(self, keys: tuple, users: tuple[str, ...], user_at: tuple[int, ...], system: tuple[str, ...],
-                 calls: list[CallRecord], open_: dict[str, list[int]], step: tuple[int, ...], parent: "State | None"):
+                 calls: list[CallRecord], open_: dict[str, list[int]], step: tuple[int, ...], parent: "State | None",
+                 results: list[str | None] | None = None, at_msg: list[int] | None = None):
         self.keys, self.users, self.user_at, self.system = keys, users, user_at, system
         self.calls = calls            # never changed once the state is built
+        self.results = results if results is not None else [c.result for c in calls]  # calls[p].result
+        self.at_msg = at_msg if at_msg is not None else [c.index for c in calls]      # calls[p].index
         self.open = open_             # call id -> positions in ``calls`` of calls not answered by that id yet
         self.step = step              # positions of the calls of the latest assistant message that made any
         self.memo: dict[Hashable, Any] = {}
@@ -75,11 +78,14 @@ class State:
         start = len(self.keys)
         keys = self.keys + keys[start:]
         users, user_at, system = list(self.users), list(self.user_at), list(self.system)
-        calls = list(self.calls)
+        calls: list[Any] = list(self.calls)   # a CallRecord, or a new call's ToolCall until the end
+        known = len(calls)
+        results, at_msg = list(self.results), list(self.at_msg)  # each call's result and message, by position
         open_ = {k: list(v) for k, v in self.open.items()}
         step = self.step
+        answered: list[int] = []
         for i in range(start, len(messages)):
-            m, key = messages[i], keys[i]
+            key = keys[i]
             kind = key[0]
             if kind == _USER:
                 users.append(key[1])
@@ -88,29 +94,37 @@ class State:
                 system.append(key[1])
             elif kind == _ASSISTANT and key[1]:
                 step = tuple(range(len(calls), len(calls) + len(key[1])))
-                for call in m.tool_calls:  # type: ignore[union-attr]
+                for call in messages[i].tool_calls:  # type: ignore[union-attr]
                     open_.setdefault(call.id, []).append(len(calls))
-                    calls.append(CallRecord(call, None, i))
+                    calls.append(call)
+                    results.append(None)
+                    at_msg.append(i)
             elif kind == _TOOL:
-                at = _open_with_id(open_.get(key[1]), calls)
+                at = _open_with_id(open_.get(key[1]), results, at_msg)
                 if at is None:
-                    at = next((p for p in step if calls[p].result is None), None)
+                    at = next((p for p in step if results[p] is None), None)
                 if at is not None:  # else a result with no call left to answer: nothing to pair
-                    rec = calls[at]
-                    calls[at] = CallRecord(rec.call, key[2], rec.index)  # a new record: this state's own
-        open_ = {k: v for k, v in open_.items() if any(calls[p].result is None for p in v)}
-        return State(keys, tuple(users), tuple(user_at), tuple(system), calls, open_, step, self)
+                    results[at] = key[2]
+                    answered.append(at)
+        for p in answered:
+            if p < known:  # a record of the state before, answered now: a new record, this state's own
+                calls[p] = CallRecord(calls[p].call, results[p], at_msg[p])
+        for p in range(known, len(calls)):
+            calls[p] = CallRecord(calls[p], results[p], at_msg[p])
+        if open_:
+            open_ = {k: v for k, v in open_.items() if any(results[p] is None for p in v)}
+        return State(keys, tuple(users), tuple(user_at), tuple(system), calls, open_, step, self, results, at_msg)
 
 
-def _open_with_id(positions: list[int] | None, calls: list[CallRecord]) -> int | None:
+def _open_with_id(positions: list[int] | None, results: list[str | None], at_msg: list[int]) -> int | None:
     # inception.dialogue._open_with_id over positions: the latest step holding an unanswered call
     # with this id; inside that step, its first such call. Answered calls are dropped as met.
-    while positions and calls[positions[-1]].result is not None:
+    while positions and results[positions[-1]] is not None:
         positions.pop()
     if not positions:
         return None
     j = len(positions) - 1
-    while j > 0 and calls[positions[j - 1]].index == calls[positions[j]].index and calls[positions[j - 1]].result is None:
+    while j > 0 and at_msg[positions[j - 1]] == at_msg[positions[j]] and results[positions[j - 1]] is None:
         j -= 1
     return positions.pop(j)
 

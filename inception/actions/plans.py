@@ -57,6 +57,12 @@ class ToolPlans:
         self._plans: dict[str, ToolPlan] = {}
         # write tools the pack names (not globs): what a claim in a reply may be about
         self.named_writes = {n for n, spec in settings.tools.items() if spec.write and not any(ch in n for ch in "*?[")}
+        # every tool the pack names, planned now: the first draft that calls one does not pay for it
+        named = {*settings.tools, *(r.tool for r in settings.rules),
+                 *(src.tool for kind in settings.records.values() for src in kind.from_)}
+        for name in sorted(named):
+            if not any(ch in name for ch in "*?["):
+                self.of(name)
 
     def of(self, name: str) -> ToolPlan:
         plan = self._plans.get(name)
