@@ -62,6 +62,27 @@ _PATTERNS: list[tuple[str, re.Pattern]] = [
     ("number", re.compile(r"\d(?<![\w.]\d)(?:\d{0,2}(?:,\d{3})+(?:\.\d+)?(?!\w)|\d*(?:\.\d+)?(?![\w%]))")),
     ("status", re.compile(r"\b(?:" + "|".join(re.escape(s) for s in STATUSES) + r")\b", re.I)),
 ]
+# The two month dates for a text with no weekday in it (the weekday group cannot match: what is left
+# starts with a month's or a day's first character, and is looked for only where one is). The month
+# by its first letter, its forms in the same order; the boundary before it is checked on each match.
+_MONTH_BY_LETTER = (r"(?:J(?:an(?:uary)?|une?|uly?)|Feb(?:ruary)?|M(?:ar(?:ch)?|ay)|A(?:pr(?:il)?|ug(?:ust)?)"
+                    r"|Sept?(?:ember)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)")
+_MONTH_DAY = re.compile(r"(?P<mon>" + _MONTH_BY_LETTER + r")\.?\s+(?P<d>\d{1,2})(?:st|nd|rd|th)?\b"
+                        r"(?:,?\s+(?P<y>\d{4}))?")
+_DAY_MONTH = re.compile(r"(?P<d>\d(?<!\w\d)\d?)(?:st|nd|rd|th)?\s+(?P<mon>" + _MONTH_RE + r")\b"
+                        r"(?:,?\s+(?P<y>\d{4}))?")
+_WEEKDAY_HEADS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def _month_days(text: str):
+    """``_PATTERNS[2]``'s matches in a text with no weekday: those of ``_MONTH_DAY`` that start a word
+    (none could start inside one that does not: a month's first letter is its only capital)."""
+    for m in _MONTH_DAY.finditer(text):
+        s = m.start()
+        if s == 0 or not (text[s - 1].isalnum() or text[s - 1] == "_"):
+            yield m
+
+
 # Statuses are searched for in the lower-cased text, case-sensitively: an alternation of words under
 # re.I with a leading \b costs several times more per character. Word bounds are checked on the match.
 _STATUS_LOWER = re.compile("|".join(re.escape(s) for s in sorted(STATUSES, key=len, reverse=True)))
@@ -181,12 +202,21 @@ def read_claims(text: str, kinds: tuple[str, ...] | None = None) -> list[Claim]:
     out: list[Claim] = []
     low = text.lower()
     gates = _gates(text, low)
+    weekday = None  # whether a weekday's name is in the text, when a date pattern asks
     for i, (kind, pattern) in enumerate(_PATTERNS):
         if not gates.get(i, True):
             continue
         if i == 0 and not _currency_words(text, low):
             pattern = _MONEY_BY_SIGN  # the same matches: the other branch needs a currency's name
-        for m in (_status_matches(text, low) if kind == "status" else pattern.finditer(text)):
+        if i in (2, 3) and weekday is None:
+            weekday = any(w in text for w in _WEEKDAY_HEADS)
+        if i == 2 and not weekday:
+            found = _month_days(text)
+        elif i == 3 and not weekday:
+            found = _DAY_MONTH.finditer(text)
+        else:
+            found = _status_matches(text, low) if kind == "status" else pattern.finditer(text)
+        for m in found:
             if m is None:
                 continue
             s, e = m.span()
