@@ -5,6 +5,7 @@ last sentence), and each id's surroundings and owner.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterator
 
 from inception.candidates import (CONTEXT_CHARS, JSON_NODES, MESSAGE_CHARS, Candidate, _from_json, _shape,
                                   ids_in_text)
@@ -20,13 +21,71 @@ class Said:
     agent: bool = False   # the agent's own text
 
 
-@dataclass
 class Context:
-    said: list[Said]          # per earlier message, newest first
-    around: dict[str, str]    # id -> every context it was seen in
-    owner: dict[str, str]     # id -> the id of the object it is part of, from tool results
-    read: int                 # characters read
-    total: int                # characters of the earlier messages (text and call arguments)
+    """What the earlier messages speak of. Each message's candidates are read when first asked for,
+    newest first (``newest()``): a referent is weighed against the newest message of its kind, so the
+    older free texts of a long dialogue are often never scanned. Ids in free text take the kinds of
+    the ids of every JSON result, which are read first."""
+
+    def __init__(self, raw: list[tuple[str, bool, bool]], structured: list[list[Candidate] | None],
+                 read: int, total: int):
+        self._raw, self._structured = raw, structured
+        self.read = read      # characters read
+        self.total = total    # characters of the earlier messages (text and call arguments)
+        self._known = {c.ident: c.kind for cs in structured if cs for c in cs}
+        self._shapes: dict[str, str | None] = {}
+        for ident, kind in self._known.items():
+            self._shapes[_shape(ident)] = kind if self._shapes.get(_shape(ident), kind) == kind else None
+        self._said: list[Said] = []
+        self._around: dict[str, str] | None = None
+        self._owner: dict[str, str] | None = None
+
+    def newest(self) -> Iterator[Said]:
+        """Per earlier message, newest first."""
+        at = 0
+        while at < len(self._raw):
+            if at == len(self._said):
+                self._said.append(self._read(at))
+            yield self._said[at]
+            at += 1
+
+    @property
+    def said(self) -> list[Said]:
+        """Every earlier message's candidates (all read), newest first."""
+        for _ in self.newest():
+            pass
+        return self._said
+
+    @property
+    def around(self) -> dict[str, str]:
+        """id -> every context it was seen in."""
+        if self._around is None:
+            self._around = {}
+            for s in self.said:
+                for c in s.cands:
+                    if len(self._around.get(c.ident, "")) < 600:
+                        self._around[c.ident] = self._around.get(c.ident, "") + " " + c.around
+        return self._around
+
+    @property
+    def owner(self) -> dict[str, str]:
+        """id -> the id of the object it is part of (only ids read from JSON have one)."""
+        if self._owner is None:
+            self._owner = {}
+            for cs in self._structured:
+                for c in cs or ():
+                    if c.owner:
+                        self._owner.setdefault(c.ident, c.owner)
+        return self._owner
+
+    def _read(self, at: int) -> Said:
+        (t, _, agent), cs = self._raw[at], self._structured[at]
+        cands = cs if cs is not None else ids_in_text(t[:MESSAGE_CHARS], self._known, self._shapes)
+        tail: set[str] = set()
+        if agent and cands:
+            last = last_sentence(t[-2000:].strip())
+            tail = {c.ident for c in cands if c.ident in last}
+        return Said(cands, tail, agent)
 
 
 def read_context(d: Dialogue) -> Context:
@@ -45,28 +104,7 @@ def read_context(d: Dialogue) -> Context:
                 raw.append((t, not isinstance(m, ToolMessage) or _first(t) not in "{[", agent))
                 read += min(len(t), MESSAGE_CHARS)
     budget = [JSON_NODES]   # shared: the newest results are walked first
-    structured = [None if free else _from_json(t, budget) for t, free, _ in raw]
-    known = {c.ident: c.kind for cs in structured if cs for c in cs}
-    shapes: dict[str, str | None] = {}
-    for ident, kind in known.items():
-        shapes[_shape(ident)] = kind if shapes.get(_shape(ident), kind) == kind else None
-    said = []
-    for (t, _, agent), cs in zip(raw, structured):
-        cands = cs if cs is not None else ids_in_text(t[:MESSAGE_CHARS], known, shapes)
-        tail: set[str] = set()
-        if agent and cands:
-            last = last_sentence(t[-2000:].strip())
-            tail = {c.ident for c in cands if c.ident in last}
-        said.append(Said(cands, tail, agent))
-    around: dict[str, str] = {}
-    owner: dict[str, str] = {}
-    for s in said:
-        for c in s.cands:
-            if len(around.get(c.ident, "")) < 600:
-                around[c.ident] = around.get(c.ident, "") + " " + c.around
-            if c.owner:
-                owner.setdefault(c.ident, c.owner)
-    return Context(said, around, owner, read, total)
+    return Context(raw, [None if free else _from_json(t, budget) for t, free, _ in raw], read, total)
 
 
 def last_sentence(text: str) -> str:

@@ -126,15 +126,16 @@ class VagueReference:
             return []   # a reply to the agent's own proposal: "it" is what the agent proposed
         proposal = not which and bool(PROPOSAL.search(said_last[-400:]))
         ctx = read_context(d)
-        known = {c.ident: c.kind for s in ctx.said for c in s.cands}
-        named = ids_in_text(request, known, {})
+        named = None   # the ids the turn names (read once a referent has rivals)
         for phrase, kind, rest in refs:
             found = self._open(ctx, kind)
             if found is None:
                 continue
             kind, ids, where = found
-            if proposal and where is next((s for s in ctx.said if s.agent), None):
+            if proposal and where is next((s for s in ctx.newest() if s.agent), None):
                 continue   # the legs of the one thing the agent just proposed ("book it", "that flight")
+            if named is None:
+                named = ids_in_text(request, {c.ident: c.kind for s in ctx.said for c in s.cands}, {})
             if any(c.kind == kind or c.kind.startswith(SHAPE) for c in named) or any(
                     kind_of(n.group(1)) == kind for n in NAMED.finditer(request)):
                 continue   # the user names one (an id not known as another kind)
@@ -179,7 +180,7 @@ class VagueReference:
         """The rivals a referent may point at: the candidates of its kind in the newest message that
         speaks of that kind (for a bare pronoun, of any kind), or None when that message is about
         one of them, they are all parts of one thing, or the kind of a bare pronoun is unsure."""
-        for s in ctx.said:
+        for s in ctx.newest():
             of = [c for c in s.cands if c.kind != OTHER and (kind is None or c.kind == kind)]
             if not of:
                 continue
