@@ -53,7 +53,7 @@ these they this those through very want what when where which while with would y
 today tomorrow status cancel return change modify update book price total help make sure know""".split())
 
 
-@dataclass
+@dataclass(slots=True)  # (no __dict__: one object a candidate for the collector, and many are kept)
 class Candidate:
     ident: str
     kind: str
