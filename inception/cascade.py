@@ -211,4 +211,5 @@ class Cascade:
 def _decide(span: Any, found: list[Any]) -> None:
     if found:
         span.set_attribute("gen_ai.security.decision.type", "warn")
-        span.set_attribute("rein.detections", [getattr(d, "label", str(d)) for d in found])
+        # (a detection's label; str() only for what has none: a default argument is always evaluated)
+        span.set_attribute("rein.detections", [d.label if hasattr(d, "label") else str(d) for d in found])

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -28,14 +29,19 @@ class CallRecord:
     @property
     def key(self) -> tuple[str, str]:
         """Name and canonical arguments: equal keys are the same call."""
-        raw = self.call.function.arguments or "{}"
-        try:
-            return self.name, json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":"))
-        except ValueError:
-            return self.name, raw.strip()
+        return self.name, _canonical(self.call.function.arguments or "{}")
 
     def show(self) -> str:
         return f"{self.name}({self.call.function.arguments or ''})"
+
+
+@lru_cache(maxsize=4096)
+def _canonical(raw: str) -> str:
+    # (a tool loop compares the same calls' arguments every request: each text parsed once)
+    try:
+        return json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":"))
+    except ValueError:
+        return raw.strip()
 
 
 def pair_calls(messages: list[Message], start: int = 0) -> list[CallRecord]:
