@@ -8,126 +8,16 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from functools import lru_cache
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august", "september",
-          "october", "november", "december"]
-_MON = {m[:3]: i + 1 for i, m in enumerate(MONTHS)} | {"sept": 9}
-_MONTH_RE = r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sept?(?:ember)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)"
-_WEEKDAY_RE = r"(?:(?P<wd>Mon|Tues?|Wed(?:nes)?|Thu(?:rs)?|Fri|Sat(?:ur)?|Sun)(?:day)?,?\s+)?"
-STATUSES = ["out for delivery", "in transit", "on hold", "out of stock", "in stock", "sold out", "on time",
-            "not shipped", "pending", "processing", "shipped", "delivered", "cancelled", "canceled", "refunded",
-            "active", "inactive", "confirmed", "failed", "approved", "denied", "declined", "open", "closed",
-            "returned", "paid", "unpaid", "overdue", "scheduled", "completed", "expired", "suspended",
-            "available", "unavailable", "booked", "delayed", "boarding", "resolved", "escalated", "waitlisted"]
-_CUR = {"$": "$", "€": "€", "£": "£", "usd": "$", "dollars": "$", "eur": "€", "euros": "€", "gbp": "£"}
-
-_BY_SIGN = r"(?P<cur>[$€£])\s?(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
-# Money written only with a sign ("$42.50"), for a text that names no currency in words: a pattern
-# that starts with a character class is looked for only where that class is.
-_MONEY_BY_SIGN = re.compile(_BY_SIGN, re.I)
-_CURRENCY_WORDS = ("usd", "eur", "gbp", "dollar")
-
-_PATTERNS: list[tuple[str, re.Pattern]] = [
-    ("money", re.compile(_BY_SIGN + r"|(?P<num2>\d+(?:\.\d+)?)\s?(?P<cur2>USD|EUR|GBP|dollars|euros)\b", re.I)),
-    # (the boundary before the year is a lookbehind after it: a pattern that starts with a digit is
-    # searched for by its first character, one that starts with \b is tried at every position)
-    ("date", re.compile(r"(?P<y>\d{4})(?<!\w\d{4})-(?P<m>\d{2})-(?P<d>\d{2})(?:\b|(?=T\d))")),
-    ("date", re.compile(_WEEKDAY_RE + r"\b(?P<mon>" + _MONTH_RE + r")\.?\s+(?P<d>\d{1,2})(?:st|nd|rd|th)?\b"
-                        r"(?:,?\s+(?P<y>\d{4}))?")),
-    ("date", re.compile(_WEEKDAY_RE + r"\b(?P<d>\d{1,2})(?:st|nd|rd|th)?\s+(?P<mon>" + _MONTH_RE + r")\b"
-                        r"(?:,?\s+(?P<y>\d{4}))?")),
-    # 06:00, 6:00 pm, 06:00:00 (tools write seconds; a time is never read from inside a longer one)
-    # (each pattern below starts by reading its first character, the boundary before it checked
-    # after it by a look-behind: a pattern that starts with a look-around or \b is tried at every
-    # position of the text, one that starts with a character class only where that class is)
-    # "(?<![\d:])(?:\b|(?<=\dT))\d{1,2}:..." with its hour's first digit read first:
-    ("time", re.compile(r"(?P<h>\d(?<![\d:]\d)(?:(?<!\w\d)|(?<=\dT\d))\d?):(?P<mi>\d{2})(?::\d{2}(?:\.\d+)?)?"
-                        r"(?:\s?(?P<ap>[ap]m\b|[ap]\.m\.))?(?![\w:])", re.I)),
-    ("time", re.compile(r"(?P<h>\d(?<!\w\d)\d?)\s?(?P<ap>[ap]m\b|[ap]\.m\.)", re.I)),  # \b\d{1,2}\s?am
-    ("percent", re.compile(r"(?P<num>\d(?<!\w\d)\d*(?:\.\d+)?)\s?%")),  # \b\d+(?:\.\d+)?\s?%
-    # "#\w*\d\w*", then at a word's start "\b(?=[A-Z0-9-]*\d)(?=[A-Z0-9-]*[A-Z])[A-Z0-9][A-Z0-9-]{2,}[A-Z0-9]\b"
-    # (letters and digits mixed), "\b\d{5,}\b", "\b(?:[A-Z]\d{1,3}|\d{1,3}[A-Z])\b" (seats, gates, rooms:
-    # 14C, B12), in that order, each written after its first character, which the look-behinds name:
-    ("id", re.compile(r"[#A-Z\d](?:(?<=#)\w*\d\w*"
-                      r"|(?<=[0-9])(?<!\w[0-9])(?=[A-Z0-9-]*[A-Z])[A-Z0-9-]{2,}[A-Z0-9]\b"
-                      r"|(?<=[A-Z])(?<!\w[A-Z])(?=[A-Z0-9-]*\d)[A-Z0-9-]{2,}[A-Z0-9]\b"
-                      r"|(?<=\d)(?<!\w\d)\d{4,}\b"
-                      r"|(?<=[A-Z])(?<!\w[A-Z])\d{1,3}\b"
-                      r"|(?<=\d)(?<!\w\d)\d{0,2}[A-Z]\b)")),
-    # "(?<![\w.])\d{1,3}(?:,\d{3})+(?:\.\d+)?(?!\w)|(?<![\w.])\d+(?:\.\d+)?(?![\w%])":
-    ("number", re.compile(r"\d(?<![\w.]\d)(?:\d{0,2}(?:,\d{3})+(?:\.\d+)?(?!\w)|\d*(?:\.\d+)?(?![\w%]))")),
-    ("status", re.compile(r"\b(?:" + "|".join(re.escape(s) for s in STATUSES) + r")\b", re.I)),
-]
-# The two month dates for a text with no weekday in it (the weekday group cannot match: what is left
-# starts with a month's or a day's first character, and is looked for only where one is). The month
-# by its first letter, its forms in the same order; the boundary before it is checked on each match.
-_MONTH_BY_LETTER = (r"(?:J(?:an(?:uary)?|une?|uly?)|Feb(?:ruary)?|M(?:ar(?:ch)?|ay)|A(?:pr(?:il)?|ug(?:ust)?)"
-                    r"|Sept?(?:ember)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)")
-_MONTH_DAY = re.compile(r"(?P<mon>" + _MONTH_BY_LETTER + r")\.?\s+(?P<d>\d{1,2})(?:st|nd|rd|th)?\b"
-                        r"(?:,?\s+(?P<y>\d{4}))?")
-_DAY_MONTH = re.compile(r"(?P<d>\d(?<!\w\d)\d?)(?:st|nd|rd|th)?\s+(?P<mon>" + _MONTH_RE + r")\b"
-                        r"(?:,?\s+(?P<y>\d{4}))?")
-_WEEKDAY_HEADS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-
-
-def _month_days(text: str):
-    """``_PATTERNS[2]``'s matches in a text with no weekday: those of ``_MONTH_DAY`` that start a word
-    (none could start inside one that does not: a month's first letter is its only capital)."""
-    for m in _MONTH_DAY.finditer(text):
-        s = m.start()
-        if s == 0 or not (text[s - 1].isalnum() or text[s - 1] == "_"):
-            yield m
-
-
-# Statuses are searched for in the lower-cased text, case-sensitively: an alternation of words under
-# re.I with a leading \b costs several times more per character. Word bounds are checked on the match.
-_STATUS_LOWER = re.compile("|".join(re.escape(s) for s in sorted(STATUSES, key=len, reverse=True)))
-_DIGIT = re.compile(r"\d")
-_MONTH_HEADS = tuple(m[:3] for m in MONTHS)
-_MONTH_CAPS = tuple(m.capitalize() for m in _MONTH_HEADS)
-
-
-def _currency_words(text: str, low: str) -> bool:
-    """A currency may be named in words (re.I also reads "ſ" as an "s")."""
-    return any(w in low for w in _CURRENCY_WORDS) or "ſ" in text
-
-
-def _gates(text: str, low: str) -> dict[int, bool]:
-    """Which patterns can match at all, from checks that cost a substring search each: most of the
-    patterns need a digit, a currency sign, a month name, a colon or a percent sign."""
-    digit = _DIGIT.search(text) is not None
-    # (a month is written capitalised: the date patterns read no other case)
-    month = digit and any(m in text for m in _MONTH_CAPS)
-    return {
-        0: digit and (any(c in text for c in "$€£") or _currency_words(text, low)),
-        1: digit and "-" in text,
-        2: month,
-        3: month,
-        4: digit and ":" in text,
-        5: digit and ("m" in low and any(x in low for x in ("am", "pm", "a.m", "p.m"))),
-        6: digit and "%" in text,
-        7: digit or "#" in text,
-        8: digit,
-    }
-
-
-def _status_matches(text: str, low: str):
-    """The status pattern's matches, found in the lower-cased text (same offsets when its length is)."""
-    if len(low) != len(text):
-        yield from _PATTERNS[-1][1].finditer(text)
-        return
-    n = len(text)
-    for m in _STATUS_LOWER.finditer(low):
-        s, e = m.span()
-        if (s and (low[s - 1].isalnum() or low[s - 1] == "_")) or (e < n and (low[e].isalnum() or low[e] == "_")):
-            continue
-        yield _PATTERNS[-1][1].match(text, s, e)
-# "not shipped", "hasn't been delivered", "never arrived" ("n't" ends a word: no \b before it)
-_NEGATION = re.compile(r"(?:\b(?:not|never|no longer)|n't)\s+(?:\w+\s+)?$", re.I)
+# The patterns, re-exported: refiners read statuses and month names through this module.
+from refiners.claim_patterns import (_CUR, _DAY_MONTH, _MON, _MONEY_BY_SIGN, _MONTH_RE, _NEGATION, _PATTERNS,  # noqa: F401
+                                     _WEEKDAY_HEADS, MONTHS, STATUSES, _currency_words, _gates, _month_days,
+                                     _status_matches)
 
 
 @dataclass
@@ -188,12 +78,32 @@ def find_claims(text: str, kinds: tuple[str, ...] | None = None) -> list[Claim]:
     """Every checkable value in ``text``, left to right, without overlaps (first kind wins)."""
     if len(text) > 20_000:
         return read_claims(text, kinds)
-    return list(_cached_claims(text, kinds))  # the planner and each refiner scan the same draft
+    key = (text, kinds)  # the planner and each refiner scan the same draft: the last 512 are kept
+    with _FOUND_LOCK:
+        hit = _FOUND.get(key)
+        if hit is not None:
+            _FOUND.move_to_end(key)
+            return list(hit)
+    found = tuple(read_claims(text, kinds))
+    with _FOUND_LOCK:
+        _FOUND[key] = found
+        _FOUND.move_to_end(key)
+        while len(_FOUND) > FOUND_KEPT:
+            _FOUND.popitem(last=False)
+    return list(found)
 
 
-@lru_cache(maxsize=512)
-def _cached_claims(text: str, kinds: tuple[str, ...] | None) -> tuple[Claim, ...]:
-    return tuple(read_claims(text, kinds))
+def claims_found(text: str) -> list[Claim] | None:
+    """``find_claims(text)`` when it is still kept (a draft checked lately), else None; reads and
+    keeps nothing, so a text read once (an earlier reply in the dialogue) evicts no draft."""
+    with _FOUND_LOCK:
+        hit = _FOUND.get((text, None))
+    return None if hit is None else list(hit)
+
+
+FOUND_KEPT = 512
+_FOUND: OrderedDict[tuple[str, tuple[str, ...] | None], tuple[Claim, ...]] = OrderedDict()
+_FOUND_LOCK = threading.Lock()  # (a big dialogue's evidence is read in a worker thread)
 
 
 def read_claims(text: str, kinds: tuple[str, ...] | None = None) -> list[Claim]:

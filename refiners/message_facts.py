@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 from policies import untrusted
 from policies.untrusted import instruction_spans, remembered_spans
-from refiners.claims import find_claims
+from refiners.claims import claims_found
 from refiners.evidence_index import Index
 from refiners.facts import _READ_LEAVES, Fact, Row, _record_ids, facts_from_json, facts_from_text, id_positions
 from refiners.records import read_records
@@ -129,7 +129,7 @@ def said_facts(text: str, source: str, turn: int) -> Index:
     def build() -> Index:
         found = id_positions(text)  # the ids of the text read once, for its values and for the index
         # An earlier reply of the assistant is a draft rein checked: its values were found then.
-        claims = find_claims(text) if source == "assistant" else None
+        claims = claims_found(text) if source == "assistant" else None
         return Index(facts_from_text(text, source, turn, kinds, found, claims), (i for _, i in found))
 
     return READ.get((source, turn, text), build)
