@@ -131,3 +131,17 @@ def test_repeated_checks_of_a_draft_return_equal_findings_in_new_objects():
     again = checker.check(_fresh(msgs), CANCEL)
     assert [d.model_dump() for d in first] == [d.model_dump() for d in again] and first
     assert all(a is not b for a, b in zip(first, again))  # a caller may change its findings freely
+
+
+def test_a_read_tree_walked_once_cuts_a_value_as_the_walk_per_call_does():
+    from inception.actions.projection import project, projector
+    from policies.cel_names import ALL
+
+    value = {"status": "open", "total": 5.0, "items": [{"sku": "A", "qty": 1, "note": "x"}, {"sku": "B", "qty": 2}],
+             "cards": {"c1": {"kind": "debit", "n": 1}, "c2": {"kind": "credit"}}, "tags": ["a", "b"], "extra": {"k": 1}}
+    trees = [ALL, {"status": ALL}, {"items": {"[]": {"sku": ALL}}}, {"items": {}}, {"tags": {}, "total": ALL},
+             {"cards": {"[args.card]": {"kind": ALL}}}, {"cards": {"[]": {"kind": ALL}}, "status": ALL},
+             {"items": {"[]": ALL}, "missing": ALL}, {"extra": {}}]
+    for read in trees:
+        for args in ({"card": "c1"}, {"card": "nope"}, {}):
+            assert repr(projector(read)(value, args)) == repr(project(value, read, args)), (read, args)

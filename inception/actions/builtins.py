@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from inception.actions.facts import Facts, parse_args
+from inception.actions.facts import Facts, _TextMemo, parse_args
 from inception.dialogue import CallRecord
 from inception.structural import failure_in
 from inception.actions.plans import ToolPlans
@@ -34,7 +34,7 @@ def unconfirmed_write(name: str, facts: Facts, tools: ToolPlans, confirmation: r
         return None
     # the latest yes only: searched from the last turn back, most often found at once
     yes = next((at for text, at in zip(reversed(facts.user_texts), reversed(facts.user_at))
-                if confirmation.search(text)), None)
+                if _says_yes(confirmation.pattern, text)), None)
     if yes is not None and (yes == facts.turn_start or not any(
             c.result is not None and tools.is_write(c.name) and not failure_in(c.result)
             for c in _after(facts.calls, yes))):
@@ -67,15 +67,33 @@ def _ids(value: Any, path: str):
     if isinstance(value, dict):
         for k, v in value.items():
             sub = f"{path}.{k}" if path else str(k)
-            if isinstance(v, str) and _ID_KEY.search(str(k)):
+            if isinstance(v, str) and _is_id_key(k):
                 yield sub, v.strip()
-            elif isinstance(v, list) and _ID_KEY.search(str(k)):
+            elif isinstance(v, list) and _is_id_key(k):
                 yield from ((f"{sub}[{i}]", x.strip()) for i, x in enumerate(v) if isinstance(x, str))
             elif isinstance(v, (dict, list)):
                 yield from _ids(v, sub)
     elif isinstance(value, list):
         for i, v in enumerate(value):
             yield from _ids(v, f"{path}[{i}]")
+
+
+_ID_KEYS = 4096  # key names remembered by _is_id_key; emptied when full (a bound, not an LRU)
+_id_keys: dict[str, bool] = {}
+# whether a user's turn says yes, remembered by the turn's text: a dialogue's turns are searched
+# again for every write it drafts
+_says_yes = _TextMemo(lambda pattern, text: re.search(pattern, text, re.I) is not None)
+
+
+def _is_id_key(key: Any) -> bool:
+    found = _id_keys.get(key) if type(key) is str and len(key) <= 64 else None
+    if found is None:
+        found = _ID_KEY.search(str(key)) is not None
+        if type(key) is str and len(key) <= 64:
+            if len(_id_keys) >= _ID_KEYS:
+                _id_keys.clear()
+            _id_keys[key] = found
+    return found
 
 
 def repeated_failed_write(name: str, args: dict[str, Any], facts: Facts, tools: ToolPlans) -> str | None:

@@ -98,8 +98,10 @@ class Facts:
         if found is None:
             base, changed = self._since(memo_key)
             calls = self.state.calls
+            # newest first: a passage of instructions is most often in the latest results, and the
+            # first one found settles it
             found = bool(base) or any(calls[p].result and calls[p].name not in self.owned and flagged(calls[p].result)
-                                      for p in changed)
+                                      for p in reversed(changed))
             self.state.memo[memo_key] = found
         return found
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from inception.actions.projection import projector
 from policies.actions import RESERVED, ActionRule, ActionSettings, BindSpec, ToolSpec
 from policies.cel_names import ALL, indexed_args, merge
 
@@ -36,6 +37,7 @@ class ToolPlan:
     # each bind as (name, record kind, the steps of its key): "args.flights[].flight_number" is
     # ("args", "flights", "[]", "flight_number")
     bind_steps: list[tuple[str, str, tuple[str, ...]]] = field(default_factory=list)
+    projectors: dict[str, Any] = field(default_factory=dict)  # variable -> rule_check.projector(reads[variable])
     holds: bool = False  # some rule is in plan mode
     reads_now: bool = False  # some rule reads now or today
     _picks: dict[int, tuple[Any, tuple[str, ...]]] = field(default_factory=dict)
@@ -96,4 +98,5 @@ class ToolPlans:
                         plan.reads[var] = ALL
             plan.holds = plan.holds or rule.on_violation == "plan"
         plan.reads_now = "now" in plan.reads or "today" in plan.reads
+        plan.projectors = {var: projector(read) for var, read in plan.reads.items()}
         return plan

@@ -10,16 +10,16 @@ records are converted once, whatever the drafts that read them.
 """
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 from inception.actions.cel_context import CelVariables, Wanted
 from inception.actions.facts import Facts
 from inception.actions.plans import ToolPlan
+from inception.actions.projection import project
 from inception.actions.records import typed_object
 from inception.base import Detection
 from policies.actions import ActionSettings
-from policies.cel_names import ALL, merge
+from policies.cel_names import ALL
 from policies.messages import ToolCall
 
 
@@ -37,7 +37,7 @@ class RuleCheck:
         out = []
         for r in tool.rules:
             if (r.when is None or _judge(r.when, context) is True) and _judge(r.condition, context) is False:
-                shown = {var: _project(bound[var], read, bound["args"]) for var, read in r.reads.items() if var in bound}
+                shown = {var: project(bound[var], read, bound["args"]) for var, read in r.reads.items() if var in bound}
                 out.append(Detection(type="action_violation", subtype=r.rule.id, rule=f"action:{r.rule.id}",
                                      evidence=f"{r.rule.reason.strip()} ({_evidence(tool.name, shown, r.reads)})",
                                      hold=r.rule.on_violation == "plan", call_id=call.id,
@@ -64,7 +64,7 @@ class RuleCheck:
             if var == "tool":
                 out[var] = Wanted((var, tool.name), lambda: tool.name)
             elif var == "args":
-                out[var] = Wanted((var, tool.name, arguments), lambda read=read: _project(bound["args"], read, bound["args"]),
+                out[var] = Wanted((var, tool.name, arguments), lambda f=tool.projectors[var]: f(bound["args"], bound["args"]),
                                   reads, read)
             elif var in ("now", "today"):
                 value = bound.get(var)
@@ -85,7 +85,7 @@ class RuleCheck:
                 held = tuple(value) if isinstance(value, list) else (value,)
                 picked = tuple(str(bound["args"].get(a)) for a in tool.picks(read))  # the entries it keeps
                 out[var] = Wanted((var, tuple(map(id, held)), picked),
-                                  lambda value=value, read=read: _project(value, read, bound["args"]), (reads, held), read)
+                                  lambda value=value, f=tool.projectors[var]: f(value, bound["args"]), (reads, held), read)
         return out
 
 
@@ -100,33 +100,6 @@ def _judge(program: Any, context: Any) -> Any:
         return program.execute(context)
     except Exception:  # a record not fetched, a field absent: the rule cannot be judged
         return None
-
-
-def _project(value: Any, read: Any, args: dict[str, Any]) -> Any:
-    """Only what the rules read of ``value`` (a read tree of policies.cel_names): converting a
-    value into CEL costs per field, so a record is cut down to the fields the rules use, and a map
-    read at the key an argument gives (``user.cards[args.card_id]``) to that one entry."""
-    if read is ALL:
-        return value
-    if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for k, sub in read.items():
-            if k.startswith("[args."):
-                key = args.get(k[6:-1])
-                if isinstance(key, str) and key in value:
-                    out[key] = _project(value[key], merge(sub, read.get(key, {})), args)
-            elif k != "[]" and k in value and k not in out:
-                out[k] = _project(value[k], sub, args)
-        if "[]" in read:
-            out.update({k: _project(v, read["[]"], args) for k, v in value.items() if k not in out})
-        return out
-    if isinstance(value, list):
-        subs = [sub for k, sub in read.items() if k == "[]" or k.startswith("[args.")]
-        if not subs:
-            return [None] * len(value)
-        each = subs[0] if len(subs) == 1 else functools.reduce(merge, subs)
-        return [_project(v, each, args) for v in value]
-    return value
 
 
 def _resolve(record: str, steps: tuple[str, ...], bound: dict[str, Any], facts: Facts) -> Any:

@@ -1,0 +1,64 @@
+"""What the rules read of a value, cut out of it: converting a value into CEL costs per field, so a
+record is cut down to the fields the rules use (a read tree of ``policies.cel_names``) before it is
+converted. ``projector`` walks a tree once, when a tool is planned; ``project`` walks it per call.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from policies.cel_names import ALL, merge
+
+
+def project(value: Any, read: Any, args: dict[str, Any]) -> Any:
+    """Only what the rules read of ``value`` (a read tree of policies.cel_names): converting a
+    value into CEL costs per field, so a record is cut down to the fields the rules use, and a map
+    read at the key an argument gives (``user.cards[args.card_id]``) to that one entry."""
+    if read is ALL:
+        return value
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for k, sub in read.items():
+            if k.startswith("[args."):
+                key = args.get(k[6:-1])
+                if isinstance(key, str) and key in value:
+                    out[key] = project(value[key], merge(sub, read.get(key, {})), args)
+            elif k != "[]" and k in value and k not in out:
+                out[k] = project(value[k], sub, args)
+        if "[]" in read:
+            out.update({k: project(v, read["[]"], args) for k, v in value.items() if k not in out})
+        return out
+    if isinstance(value, list):
+        subs = [sub for k, sub in read.items() if k == "[]" or k.startswith("[args.")]
+        if not subs:
+            return [None] * len(value)
+        each = subs[0] if len(subs) == 1 else functools.reduce(merge, subs)
+        return [project(v, each, args) for v in value]
+    return value
+
+
+def projector(read: Any) -> Any:
+    """``project`` with the read tree walked once: a function of (value, args) that gives what
+    ``project(value, read, args)`` gives. Built when a tool is planned; a level that picks a map's
+    entry by an argument (``[args.x]``) depends on the call and is projected as ``project`` does."""
+    if read is ALL:
+        return _same
+    if any(k.startswith("[args.") for k in read):
+        return lambda value, args: project(value, read, args)
+    plain = [(k, projector(sub)) for k, sub in read.items() if k != "[]"]
+    every = projector(read["[]"]) if "[]" in read else None
+
+    def cut(value: Any, args: dict[str, Any]) -> Any:
+        if isinstance(value, dict):
+            out = {k: f(value[k], args) for k, f in plain if k in value}
+            if every is not None:
+                out.update({k: every(v, args) for k, v in value.items() if k not in out})
+            return out
+        if isinstance(value, list):
+            return [None] * len(value) if every is None else [every(v, args) for v in value]
+        return value
+    return cut
+
+
+def _same(value: Any, args: dict[str, Any]) -> Any:
+    return value
