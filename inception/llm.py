@@ -15,6 +15,7 @@ from typing import Any
 
 from inception.base import Detection
 from inception.dialogue import Dialogue, clip as _clip
+from inception.memo import TextMemo
 from policies.messages import AssistantMessage, SystemMessage, ToolMessage, UserMessage, text_of
 from policies.chat_model import ChatModel, ModelError, ModelRequest
 from policies.schema import Policy
@@ -46,16 +47,28 @@ def render_dialogue(d: Dialogue) -> str:
     lines = []
     for m in d.messages[-MAX_MESSAGES:]:
         if isinstance(m, SystemMessage):
-            lines.append(f"[system] {_clip(text_of(m), MAX_CHARS)}")
+            lines.append(f"[system] {_clipped(text_of(m))}")
         elif isinstance(m, UserMessage):
-            lines.append(f"[user] {_clip(text_of(m), MAX_CHARS)}")
+            lines.append(f"[user] {_clipped(text_of(m))}")
         elif isinstance(m, AssistantMessage):
             calls = "; ".join(f"{c.function.name}({_clip(c.function.arguments or '', 160)})" for c in m.tool_calls or [])
-            text = _clip(text_of(m), MAX_CHARS)
+            text = _clipped(text_of(m))
             lines.append(f"[agent] {text}{' ' if text and calls else ''}{'calls ' + calls if calls else ''}")
         elif isinstance(m, ToolMessage):
-            lines.append(f"[tool result] {_clip(text_of(m), MAX_CHARS)}")
+            lines.append(f"[tool result] {_clipped(text_of(m))}")
     return "\n".join(lines)
+
+
+# A message is in the prompt of every ask while it is among the last MAX_MESSAGES: clipped once.
+_CLIPPED: TextMemo[str] = TextMemo(1_000_000)
+
+
+def _clipped(text: str) -> str:
+    return _CLIPPED.get(text, _clip_message)
+
+
+def _clip_message(text: str) -> str:
+    return _clip(text, MAX_CHARS)
 
 
 def render_tools(d: Dialogue) -> str:
