@@ -38,14 +38,20 @@ class Evidence:
         if index.by_entity and not index.ids.issuperset(index.by_entity):
             index.ids = index.ids | set(index.by_entity)  # (an empty index shares its empty sets: not updated in place)
         self.index = index
-        self.facts = index.facts
         self.notes = notes or []
-        self.by_entity = index.by_entity
         # which records there are, asked for every token of every sentence checked: a set (or dict) itself
         self._entities = getattr(index.by_entity, "keys_set", index.by_entity)
-        self.ids = index.ids
-        self._numbers, self._money, self._seen, self._days = index.numbers, index.money, index.seen, index.days
-        self._outside, self._said = index.outside, index.said
+
+    # The index's lookups, read from it when asked (a joined index builds each when first read).
+    facts = property(lambda self: self.index.facts)
+    by_entity = property(lambda self: self.index.by_entity)
+    ids = property(lambda self: self.index.ids)
+    _numbers = property(lambda self: self.index.numbers)
+    _money = property(lambda self: self.index.money)
+    _seen = property(lambda self: self.index.seen)
+    _days = property(lambda self: self.index.days)
+    _outside = property(lambda self: self.index.outside)
+    _said = property(lambda self: self.index.said)
 
     @classmethod
     def from_context(cls, ctx: Any) -> "Evidence":
@@ -96,7 +102,7 @@ class Evidence:
         return [f for f in self.facts if f.source in sources]
 
     def has(self, *sources: str) -> bool:
-        return any(f.source in sources for f in self.facts)
+        return any(f.source in sources for f in self.index.iter_facts())
 
     # ---- what factuality asks -----------------------------------------------------------
     def seen(self, claim: Claim) -> bool:

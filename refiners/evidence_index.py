@@ -3,7 +3,7 @@ dialogue: which records a fact is about, and which values were seen where (``Evi
 from __future__ import annotations
 
 from itertools import chain
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from refiners.facts import Fact, Row
 
@@ -33,6 +33,9 @@ class Index:
         self.assistant_keyed: list[Fact] = _NO_FACTS     # assistant facts tied to a record (coherence)
         if facts:
             self._fill(facts)
+
+    def iter_facts(self) -> Iterator[Fact]:
+        return iter(self.facts)
 
     def _fill(self, facts: list[Fact]) -> None:
         """The lookups of ``facts``, in one pass into fresh containers."""
@@ -107,23 +110,59 @@ def join(parts: list[Index]) -> Index:
     if len(parts) == 1:
         return parts[0]
     # Most messages give no fact (a greeting, a call without arguments): an empty index adds nothing.
-    parts = [p for p in parts if p.facts or p.ids or p.rows]
-    out = Index([])
-    out.facts = list(chain.from_iterable(p.facts for p in parts))
-    out.by_entity = JoinedEntities([p.by_entity for p in parts if p.by_entity])
-    out.assistant_keyed = list(chain.from_iterable(p.assistant_keyed for p in parts))
-    out.rows = {}
-    for p in parts:
-        out.rows.update(p.rows)
-    for name in ("ids", "numbers", "money", "days", "tool_ids", "tool_turns", "assistant_ids", "names", "tool_names"):
-        setattr(out, name, set().union(*(getattr(p, name) for p in parts)))
-    for name in ("seen", "outside", "said"):
+    return JoinedIndex([p for p in parts if (p._parts if isinstance(p, JoinedIndex) else p.facts or p.ids or p.rows)])
+
+
+def _union(name: str) -> Callable[[list[Index]], Any]:
+    return lambda parts: set().union(*(getattr(p, name) for p in parts))
+
+
+def _merged(name: str, empty: dict[str, Any]) -> Callable[[list[Index]], Any]:
+    def build(parts: list[Index]) -> dict[str, Any]:
         merged: dict[str, set[Any]] = {}
         for p in parts:
             for k, v in getattr(p, name).items():
                 merged.setdefault(k, set()).update(v)
-        setattr(out, name, {**getattr(out, name), **merged})
-    return out
+        return {**empty, **merged}
+    return build
+
+
+# How each lookup of a joined index is made from its parts' (in their order: later rows win).
+_JOINS: dict[str, Callable[[list[Index]], Any]] = {
+    "facts": lambda parts: list(chain.from_iterable(p.facts for p in parts)),
+    "by_entity": lambda parts: JoinedEntities([p.by_entity for p in parts if p.by_entity]),
+    "assistant_keyed": lambda parts: list(chain.from_iterable(p.assistant_keyed for p in parts)),
+    "rows": lambda parts: {k: v for p in parts for k, v in p.rows.items()},
+    **{name: _union(name) for name in ("ids", "numbers", "money", "days", "tool_ids", "tool_turns", "assistant_ids",
+                                       "names", "tool_names")},
+    "seen": _merged("seen", _SEEN), "outside": _merged("outside", _OUTSIDE), "said": _merged("said", _SAID),
+}
+
+
+class JoinedIndex(Index):
+    """The index of a dialogue's messages, each lookup joined from theirs when first read: a check
+    reads a few of them (said values, record ids), rarely every fact or every amount, and what is
+    not built is neither paid for nor held (a young collection walks what the turn holds)."""
+
+    def __init__(self, parts: list[Index]):  # noqa: super().__init__ not called: nothing is built yet
+        self._parts = parts
+
+    def __getattr__(self, name: str) -> Any:  # only for a lookup not built yet
+        build = _JOINS.get(name)
+        if build is None:
+            raise AttributeError(name)
+        value = build(self._parts)
+        setattr(self, name, value)
+        return value
+
+    def iter_facts(self) -> Iterator[Fact]:
+        try:
+            return iter(_FACTS.__get__(self))  # the list, once built
+        except AttributeError:
+            return chain.from_iterable(p.iter_facts() for p in self._parts)
+
+
+_FACTS = Index.__dict__["facts"]  # the slot itself: reading it builds nothing
 
 
 class JoinedEntities:
