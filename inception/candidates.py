@@ -112,7 +112,7 @@ def _scalars(node: dict) -> str:
         elif isinstance(v, dict):
             held.append(v)
     for h in held:
-        parts += [x for x in list(h.values())[:20] if isinstance(x, str) and not any(c.isdigit() for c in x)]
+        parts += [x for x in list(h.values())[:20] if isinstance(x, str) and not any(map(str.isdigit, x))]
     return " ".join(parts)[:600]
 
 
@@ -125,12 +125,13 @@ def _walk(node: Any, parent: str | None, owner: str | None, out: list[tuple[int,
         return
     if isinstance(node, dict):
         at = JSON_NODES - budget[0]
-        own = None
+        own = around = None
         for key, value in node.items():
             if isinstance(value, str):
                 kind = _key_kind(key, parent)
                 if kind and 2 < len(value) <= 40 and " " not in value:
-                    out.append((at, Candidate(value.lstrip("#"), kind, _scalars(node), owner)))
+                    around = _scalars(node) if around is None else around  # (once per object)
+                    out.append((at, Candidate(value.lstrip("#"), kind, around, owner)))
                     own = own or (value.lstrip("#") if kind != OTHER else None)
             elif isinstance(value, list) and value and all(isinstance(v, str) for v in value[:50]):
                 kind = kind_of(key)
