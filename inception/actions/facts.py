@@ -10,8 +10,8 @@ import orjson
 
 from inception.actions.records import Record, RecordExtractor, parse_time
 from inception.actions.dialogue_state import State, States
-from inception.injection import flagged
 from policies.actions import ActionSettings
+from policies.untrusted import remembered_spans
 from policies.messages import Message
 
 _UNSEEN = object()
@@ -90,7 +90,8 @@ class Facts:
         return index
 
     def carries_instructions(self) -> bool:
-        """Whether a result of the dialogue holds a passage of instructions (``injection.flagged``):
+        """Whether a result of the dialogue holds a passage of instructions (the spans
+        ``injection.flagged`` reads, kept by the text: ``policies.untrusted.remembered_spans``):
         only then can a write send a value that only such a passage gave (``untrusted_argument``).
         Each result is read once, the dialogue this one continues having read the ones before."""
         memo_key = ("flagged", self.owned)
@@ -100,8 +101,8 @@ class Facts:
             calls = self.state.calls
             # newest first: a passage of instructions is most often in the latest results, and the
             # first one found settles it
-            found = bool(base) or any(calls[p].result and calls[p].name not in self.owned and flagged(calls[p].result)
-                                      for p in reversed(changed))
+            found = bool(base) or any(calls[p].result and calls[p].name not in self.owned
+                                      and remembered_spans(calls[p].result) for p in reversed(changed))
             self.state.memo[memo_key] = found
         return found
 
