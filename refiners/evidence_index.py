@@ -106,6 +106,9 @@ _OUTSIDE: dict[str, Any] = {}
 _SAID: dict[str, Any] = {"number": _NONE, "date": _NONE, "time": _NONE}
 
 
+EMPTY = Index([])  # shared by every message that holds nothing: read, never written
+
+
 def join(parts: list[Index]) -> Index:
     if len(parts) == 1:
         return parts[0]

@@ -11,7 +11,7 @@ from typing import Any, Callable
 from policies import untrusted
 from policies.untrusted import instruction_spans, remembered_spans
 from refiners.claims import claims_found
-from refiners.evidence_index import Index
+from refiners.evidence_index import EMPTY, Index
 from refiners.facts import _READ_LEAVES, Fact, Row, _record_ids, facts_from_json, facts_from_text, id_positions
 from refiners.records import read_records
 from refiners.text import key_words
@@ -89,7 +89,7 @@ def tool_facts(text: str, turn: int, entity: tuple[str, ...], record: frozenset[
         if facts and facts[0].turn != turn:  # read at another position: its facts as they are here
             facts = [Fact(f.key, f.kind, f.value, f.display, f.source, f.record, turn, f.entities, f.own, f.name,
                           f.anonymous, f.row) for f in facts]
-        return Index(facts, rows={(turn, n): row for n, row in rows.items()})
+        return _index(facts, (), {(turn, n): row for n, row in rows.items()})
 
     return READ.get(("tool", turn, entity, record, text), build)
 
@@ -130,7 +130,7 @@ def said_facts(text: str, source: str, turn: int) -> Index:
         found = id_positions(text)  # the ids of the text read once, for its values and for the index
         # An earlier reply of the assistant is a draft rein checked: its values were found then.
         claims = claims_found(text) if source == "assistant" else None
-        return Index(facts_from_text(text, source, turn, kinds, found, claims), (i for _, i in found))
+        return _index(facts_from_text(text, source, turn, kinds, found, claims), [i for _, i in found])
 
     return READ.get((source, turn, text), build)
 
@@ -141,12 +141,19 @@ def call_facts(raw: str, name: str, turn: int, parts: list[Index]) -> tuple[froz
     def build() -> tuple[Index, tuple[str, ...]]:
         args = _json(raw)
         if not isinstance(args, dict):
-            return Index([]), ()
-        return Index(facts_from_json(args, "call", turn)), tuple(_record_ids(args))
+            return EMPTY, ()
+        return _index(facts_from_json(args, "call", turn)), tuple(_record_ids(args))
 
     index, ids = READ.get(("call", turn, name, raw), build)
     parts.append(index)
     return key_words(name), ids
+
+
+def _index(facts: list[Fact], ids: list[str] | tuple[()] = (), rows: dict | None = None) -> Index:
+    """One message's index; the one shared empty index when the message holds nothing (a greeting,
+    a call without arguments: about half of a dialogue's messages), which the cache then holds
+    instead of an index of empty lookups per message (each walked by young collections)."""
+    return Index(facts, ids, rows) if facts or ids or rows else EMPTY
 
 
 def _json(text: str) -> Any:
