@@ -119,7 +119,7 @@ def main() -> None:
         cel.compile(t)
     rust_compile = (time.perf_counter() - started) * 1000
     work = cases(a.data, checker)
-    rust, rust_t = run_rust(work, checker.cel.functions)
+    rust, rust_t = run_rust(work, checker.rules.cel.functions)
     print(f"{len(work)} write drafts with rules, {sum(len(r) for r, _ in work)} rule evaluations")
     print(f"common-expression-language (Rust): compile {rust_compile:.1f} ms for {len(texts)} expressions; "
           f"per draft p50 {pct(rust_t, .5):.3f} ms, p99 {pct(rust_t, .99):.3f} ms")
