@@ -48,11 +48,15 @@ def flagged(text: str, tools: tuple[str, ...] = ()) -> list[tuple[int, int]]:
     spans = _cache.get(key)
     if spans is None:
         spans = remembered_spans(text, tools)
-        _cache[key] = spans
-        if len(_cache) > CACHE_SIZE:
-            _cache.popitem(last=False)
-    else:
-        _cache.move_to_end(key)
+    try:  # (each step atomic: threads sharing the cache may lose an entry, never fail)
+        if key not in _cache:
+            _cache[key] = spans
+            while len(_cache) > CACHE_SIZE:
+                _cache.popitem(last=False)
+        else:
+            _cache.move_to_end(key)
+    except KeyError:
+        pass
     return spans
 
 

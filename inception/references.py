@@ -112,11 +112,16 @@ class VagueReference:
         key = d.turn_key()
         found = self._turns.get(key)
         if found is None:
-            found = self._turns[key] = self._weigh(d, request, refs)
-            if len(self._turns) > TURNS:
-                self._turns.popitem(last=False)
-        else:
-            self._turns.move_to_end(key)
+            found = self._weigh(d, request, refs)
+        try:  # (each step atomic; a detector shared by threads may lose an entry, never fail)
+            if key not in self._turns:
+                self._turns[key] = found
+                while len(self._turns) > TURNS:
+                    self._turns.popitem(last=False)
+            else:
+                self._turns.move_to_end(key)
+        except KeyError:
+            pass
         return [f.model_copy() for f in found]
 
     def _weigh(self, d: Dialogue, request: str, refs: list[tuple[str, str | None, str]]) -> list[Detection]:
