@@ -19,6 +19,7 @@ called) are CPU's proxy that a busy machine does not move.
     python bench/load_graph.py                      # structural, every turn with work
     python bench/load_graph.py --policy default --rounds 9
     python bench/load_graph.py --why                # the tasks a graph turn starts, by coroutine
+    python bench/load_graph.py --concurrency 50     # every dev turn at c=50: own time p50/p99, graph vs direct
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ import argparse
 import asyncio
 import contextvars
 import gc
+import os
 import sys
 import time
 from collections import Counter
@@ -71,30 +73,34 @@ def next_step(p: Any, state: dict[str, Any], step: str) -> str:
     return graph.routes.FIXED[step]
 
 
-async def direct(p: Any, request: Any, streamed: bool, sink: list) -> list[str]:
-    """The turn with every stage called directly (the clean path, then on through the routers)."""
+async def direct(p: Any, request: Any, streamed: bool, sink: list, walked: list | None = None) -> dict[str, Any]:
+    """The turn with every stage called directly (the clean path, then on through the routers);
+    ``walked`` gets the stages after the clean path's."""
     state: dict[str, Any] = dict(p.initial(request, streamed))
     stream.set_writer(sink.append)
     step = await clean_path(p, state)
-    walked = []
     while step != END:
-        walked.append(step)
+        if walked is not None:
+            walked.append(step)
         merge(state, await graph.STAGES[step](p, state))
         step = next_step(p, state, step)
-    return walked
+    return state
 
 
-async def via_graph(p: Any, request: Any, streamed: bool, sink: list) -> None:
+async def via_graph(p: Any, request: Any, streamed: bool, sink: list) -> dict[str, Any]:
     if not streamed:
-        await p.run(request)
-        return
+        return await p.run(request)
     async for kind, item in p.events(request):
         if kind == "chunk":
             sink.append(item)
+        elif kind == "state":
+            return item
+    raise RuntimeError("no state")
 
 
 def turns(policy: str, agent: FunctionModel) -> tuple[Any, list[tuple[Any, dict[str, Any], list[str]]]]:
-    """The pipeline and its turns with work: (request, the agent's reply, the stages the graph runs)."""
+    """The pipeline and every dev turn: (request, the agent's reply, the stages the graph runs: none
+    for a clean turn)."""
     from fake_upstream import answer
 
     p = Engine(agent, policy).pipeline()
@@ -107,10 +113,10 @@ def turns(policy: str, agent: FunctionModel) -> tuple[Any, list[tuple[Any, dict[
             reply = recorded.get(_key(data["messages"])) or answer(data)
             request = model_request(data, req, {})
             token = REPLY.set(reply)
-            walked = await direct(p, request, False, [])
+            walked: list[str] = []
+            await direct(p, request, False, [], walked)
             REPLY.reset(token)
-            if walked:
-                out.append((request, reply, walked))
+            out.append((request, reply, walked))
 
     asyncio.run(walk_all())
     return p, out
@@ -205,9 +211,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--policy", default="structural")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--why", action="store_true", help="count the tasks a graph turn starts, by coroutine")
+    ap.add_argument("--concurrency", type=int, default=0,
+                    help="instead: every dev turn (clean or not) at this concurrency, through the pipeline and walked "
+                         "directly, interleaved; rein's own time (wall less the agent's wait) p50/p99 and turns/s")
+    ap.add_argument("--requests", type=int, default=3000, help="with --concurrency: turns per way and round")
+    ap.add_argument("--upstream-ms", type=float, default=5.0, help="with --concurrency: the agent's answer time")
     args = ap.parse_args(argv)
-    agent = FunctionModel(lambda request: REPLY.get())
-    p, work = turns(args.policy, agent)
+    wait = args.upstream_ms if args.concurrency else 0  # the passes and CPU of a turn alone: answered at once
+    agent = FunctionModel(lambda request: REPLY.get() if not wait else _later(REPLY.get(), wait))
+    p, every = turns(args.policy, agent)
+    if args.concurrency:
+        return asyncio.run(under_load(p, every, args))
+    work = [t for t in every if t[2]]
     nodes = sum(len(w) for _, _, w in work)
     shapes = Counter(" > ".join(w) for _, _, w in work)
     print(f"python {sys.version.split()[0]}; policy {args.policy}: {len(work)} dev turns with work, {nodes} graph nodes "
@@ -230,6 +245,50 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{way} vs {base}: passes {(g['passes'] - d['passes']) / nodes:.1f} a node more; CPU "
               f"{(g['cpu'] - d['cpu']) * 1e6 / nodes:.0f} us a node more, {g['cpu'] / d['cpu']:.2f}x the direct walk; "
               f"calls {(g['calls'] - d['calls']) / nodes:.0f} a node more, {g['calls'] / d['calls']:.2f}x")
+    return 0
+
+
+async def _later(reply: dict[str, Any], ms: float) -> dict[str, Any]:
+    await asyncio.sleep(ms / 1000)
+    return reply
+
+
+async def under_load(p: Any, every: list, args: argparse.Namespace) -> int:
+    """Every dev turn at --concurrency, through ``Pipeline.run`` and walked directly, two rounds
+    each, interleaved: own time is what rein's turns wait on the loop as much as their CPU."""
+    def pct(xs: list[float], q: float) -> float:
+        xs = sorted(xs)
+        return xs[min(len(xs) - 1, int(q / 100 * len(xs)))]
+
+    async def drive(fn: Any) -> tuple[list[float], list[float], float]:
+        own, graphed = [], []
+        turns = iter(range(args.requests))
+
+        async def worker() -> None:
+            for i in turns:
+                request, reply, walked = every[i % len(every)]
+                REPLY.set(reply)
+                t0 = time.perf_counter()
+                state = await fn(p, request, False, [])
+                ms = (time.perf_counter() - t0) * 1000 - state.get("upstream_ms", 0.0)
+                (graphed if walked else own).append(ms)
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*[worker() for _ in range(args.concurrency)])
+        return own, graphed, args.requests / (time.perf_counter() - t0)
+
+    with_work = sum(1 for t in every if t[2])
+    print(f"python {sys.version.split()[0]}; policy {args.policy}; {len(every)} dev turns ({with_work} with work); "
+          f"{args.requests} turns a round at concurrency {args.concurrency}, agent answers in {args.upstream_ms:g} ms; "
+          f"load {os.getloadavg()[0]:.2f}")
+    for r in range(2):
+        for way, fn in (("graph", via_graph), ("direct", direct)):
+            gc.collect()
+            clean, graphed, rate = await drive(fn)
+            both = clean + graphed
+            print(f"round {r + 1} {way:<7} {rate:6.0f} turns/s; own p50 {pct(both, 50):6.2f} p99 {pct(both, 99):7.2f} ms; "
+                  f"turns with work p50 {pct(graphed, 50):6.2f} p99 {pct(graphed, 99):7.2f} ms; clean turns p99 "
+                  f"{pct(clean, 99):7.2f} ms")
     return 0
 
 
