@@ -289,3 +289,19 @@ def test_a_map_read_at_an_arguments_key_is_judged_on_that_entry():
     assert "c2" not in debit[0][1]  # only the entry the call names is read (and shown)
     assert rules("c2") == [] and rules("nope") == []  # a card the customer lacks: not judged
     assert [r for r, _ in rules("c3")] == ["action:credit_only"]
+
+
+def test_a_map_read_for_its_size_keeps_its_keys():
+    """``size(customer.cards) > 0`` reads the map for its size only: the check converts its keys,
+    not its values, and never an empty map for a customer who has cards."""
+    pack = CARDS_PACK.replace('condition: customer.cards[args.card_id].kind == "credit"',
+                              "condition: size(customer.cards) > 0").replace("id: credit_only", "id: has_a_card")
+    checker = ActionChecker(parse_policy(pack).actions)
+
+    def rules(cards):
+        msgs = dialogue(("get_customer", {"customer_id": "cu1"}, {"customer_id": "cu1", "cards": cards}))
+        draft = AssistantMessage(content=None, tool_calls=[_call("pay", {"customer_id": "cu1", "card_id": "c1"})])
+        return [d.rule for d in checker.check(msgs, draft)]
+
+    assert rules({"c1": {"kind": "debit"}}) == []
+    assert rules({}) == ["action:has_a_card"]

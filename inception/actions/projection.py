@@ -16,6 +16,8 @@ def project(value: Any, read: Any, args: dict[str, Any]) -> Any:
     read at the key an argument gives (``user.cards[args.card_id]``) to that one entry."""
     if read is ALL:
         return value
+    if not read:  # read for its size or presence only: its keys, or its length, are what is read
+        return _shape(value, args)
     if isinstance(value, dict):
         out: dict[str, Any] = {}
         for k, sub in read.items():
@@ -43,6 +45,8 @@ def projector(read: Any) -> Any:
     entry by an argument (``[args.x]``) depends on the call and is projected as ``project`` does."""
     if read is ALL:
         return _same
+    if not read:
+        return _shape
     if any(k.startswith("[args.") for k in read):
         return lambda value, args: project(value, read, args)
     plain = [(k, projector(sub)) for k, sub in read.items() if k != "[]"]
@@ -61,4 +65,14 @@ def projector(read: Any) -> Any:
 
 
 def _same(value: Any, args: dict[str, Any]) -> Any:
+    return value
+
+
+def _shape(value: Any, args: dict[str, Any]) -> Any:
+    """A map or list read only for its size or presence (``size(user.cards) > 0``): its keys or
+    length kept, its values not (an empty map would say the user has no card)."""
+    if isinstance(value, dict):
+        return dict.fromkeys(value)
+    if isinstance(value, list):
+        return [None] * len(value)
     return value
