@@ -20,6 +20,7 @@ called) are CPU's proxy that a busy machine does not move.
     python bench/load_graph.py --policy default --rounds 9
     python bench/load_graph.py --why                # the tasks a graph turn starts, by coroutine
     python bench/load_graph.py --concurrency 50     # every dev turn at c=50: own time p50/p99, graph vs direct
+    python3.12 bench/load_graph.py --eager          # as rein serve runs on 3.12 (middleware/proxy/ops/eager_tasks.py)
 """
 from __future__ import annotations
 
@@ -47,10 +48,12 @@ from middleware.engine import Engine  # noqa: E402
 from middleware.models.testing import FunctionModel  # noqa: E402
 from middleware.pipeline import graph, stream  # noqa: E402
 from middleware.pipeline.clean_path import clean_path  # noqa: E402
+from middleware.proxy.ops import eager_tasks  # noqa: E402
 from middleware.proxy.routes.chat import model_request  # noqa: E402
 from middleware.proxy.routes.validate import parse_body  # noqa: E402
 from middleware.state import merge  # noqa: E402
 
+EAGER = False  # --eager
 REPLY: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("reply")  # the turn's agent reply
 
 
@@ -125,6 +128,8 @@ def turns(policy: str, agent: FunctionModel) -> tuple[Any, list[tuple[Any, dict[
 async def passes(work) -> int:
     """Loop iterations while ``work`` is pending."""
     loop = asyncio.get_running_loop()
+    if EAGER:
+        eager_tasks.use(loop)
     count, done = 0, False
 
     def tick() -> None:
@@ -214,9 +219,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--concurrency", type=int, default=0,
                     help="instead: every dev turn (clean or not) at this concurrency, through the pipeline and walked "
                          "directly, interleaved; rein's own time (wall less the agent's wait) p50/p99 and turns/s")
+    ap.add_argument("--eager", action="store_true", help="Python 3.12+: eager tasks, as rein serve runs there")
     ap.add_argument("--requests", type=int, default=3000, help="with --concurrency: turns per way and round")
     ap.add_argument("--upstream-ms", type=float, default=5.0, help="with --concurrency: the agent's answer time")
     args = ap.parse_args(argv)
+    global EAGER
+    EAGER = args.eager and eager_tasks.available()
+    if args.eager and not EAGER:
+        print(f"no eager tasks on Python {sys.version.split()[0]}")
     wait = args.upstream_ms if args.concurrency else 0  # the passes and CPU of a turn alone: answered at once
     agent = FunctionModel(lambda request: REPLY.get() if not wait else _later(REPLY.get(), wait))
     p, every = turns(args.policy, agent)
@@ -225,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     work = [t for t in every if t[2]]
     nodes = sum(len(w) for _, _, w in work)
     shapes = Counter(" > ".join(w) for _, _, w in work)
-    print(f"python {sys.version.split()[0]}; policy {args.policy}: {len(work)} dev turns with work, {nodes} graph nodes "
+    print(f"python {sys.version.split()[0]}{' eager tasks' if EAGER else ''}; policy {args.policy}: {len(work)} dev turns with work, {nodes} graph nodes "
           f"({nodes / max(len(work), 1):.1f} a turn); best CPU of {args.rounds} rounds a turn; {time.strftime('%H:%M:%S')}")
     for shape, n in shapes.most_common(4):
         print(f"  {n:4d}x {shape}")
@@ -273,12 +283,14 @@ async def under_load(p: Any, every: list, args: argparse.Namespace) -> int:
                 ms = (time.perf_counter() - t0) * 1000 - state.get("upstream_ms", 0.0)
                 (graphed if walked else own).append(ms)
 
+        if EAGER:
+            eager_tasks.use(asyncio.get_running_loop())
         t0 = time.perf_counter()
         await asyncio.gather(*[worker() for _ in range(args.concurrency)])
         return own, graphed, args.requests / (time.perf_counter() - t0)
 
     with_work = sum(1 for t in every if t[2])
-    print(f"python {sys.version.split()[0]}; policy {args.policy}; {len(every)} dev turns ({with_work} with work); "
+    print(f"python {sys.version.split()[0]}{' eager tasks' if EAGER else ''}; policy {args.policy}; {len(every)} dev turns ({with_work} with work); "
           f"{args.requests} turns a round at concurrency {args.concurrency}, agent answers in {args.upstream_ms:g} ms; "
           f"load {os.getloadavg()[0]:.2f}")
     for r in range(2):
