@@ -9,7 +9,10 @@ state (a ``Command``; the router's targets declared, so drawn as edges), nothing
                                                              │                └─▶ respond
                                                              └─▶ respond ─▶ END
 
-START also enters at incept, resolve, recheck or refine: where the clean path hands a turn over (``resume``).
+START also enters at incept, resolve, recheck or refine: where the clean path hands a turn over (``resume``);
+such a turn runs the same graph compiled with START going straight to that stage (``TurnGraph``).
+On Python 3.11 a run costs 5 event-loop passes and each node 5 more (LangGraph's task per node and
+its shielded end-of-run callbacks; 0 with 3.12's eager tasks): rein's routers and reads add none.
 """
 from __future__ import annotations
 
