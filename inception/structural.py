@@ -77,16 +77,22 @@ _PROSE_ERROR = re.compile(
     r"|(?:\S+\s+){0,2}(?:timed\s+out|connection\s+(?:refused|reset|error)|deadline\s+exceeded)\b"
     r"|timeout\s+(?:after|while|waiting|exceeded)\b)", re.I)
 
+_FAILED: TextMemo[bool] = TextMemo(2_000_000)
+
 
 def failure_in(content: str) -> bool:
-    """True when a tool result reads as an error of the call: structure first, then a leading
-    error label. Linear in the result's size (one JSON parse at most) and bounded otherwise.
+    """True when a tool result reads as an error of the call (structure first, then a leading error
+    label; linear, one JSON parse at most). Read once per text: detectors, action checks, incidents ask.
 
     >>> failure_in('{"status": 500, "message": "upstream inventory service unavailable"}')
     True
     >>> failure_in('{"payments": [{"payment_id": "p1", "status": "failed", "amount": 20}]}')
     False
     """
+    return _FAILED.get(content, _read_failure)
+
+
+def _read_failure(content: str) -> bool:
     head = content[:64].lstrip()
     if head[:1] == "{" or head[:1] == '"':
         try:
@@ -161,8 +167,6 @@ def _is_record(data: dict[str, Any]) -> bool:
     return False
 
 
-_FAILED: TextMemo[bool] = TextMemo(2_000_000)
-
 
 class ToolFailure:
     """A tool result in the current turn that is an error, unless a later result of that tool
@@ -174,7 +178,7 @@ class ToolFailure:
         for rec in d.calls:
             if rec.result is None:
                 continue
-            if _FAILED.get(rec.result, failure_in):  # (each request of the tool loop re-sends the turn's results)
+            if failure_in(rec.result):
                 failed[rec.name] = rec
             else:
                 failed.pop(rec.name, None)
