@@ -129,11 +129,15 @@ async def measure_policy(name: str, tools: list[dict[str, Any]], trajs: list[Tra
     per_cut: dict[tuple[int, int], float] = {}
     # CPU time of this thread too: on a shared machine the wall clock also counts waiting for a core.
     cpu_cut: dict[tuple[int, int], float] = {}
-    # The same CPU time by part: a cut's diagnosis (inception) and a reply's plan + refine (refiners).
-    cpu_part: dict[str, dict[tuple[int, int], float]] = {"diagnose": {}, "reply": {}}
+    # The same CPU time by part: a cut's diagnosis (inception), the refiners' read of the dialogue while
+    # the agent answers (``Refinery.prepare``, as the pipeline's agent stage runs it: off the turn's path,
+    # so in the CPU figures but not in the time per turn) and a reply's plan + refine (refiners).
+    cpu_part: dict[str, dict[tuple[int, int], float]] = {"diagnose": {}, "ahead": {}, "reply": {}}
+    contexts: dict[int, TurnContext] = {}  # a cut's context, read ahead, for the reply that answers it
     counts = {"user": Counter(), "tool": Counter()}
     ambiguous_turns: set[tuple[int, int]] = set()
     for n, tr in enumerate(trajs):
+        contexts.clear()
         cuts = [(c, "user") for c in tr.user_cuts] + [(c, "tool") for c in tr.tool_cuts]
         for cut, kind in sorted(cuts):
             started, cpu = time.perf_counter(), time.thread_time()
@@ -159,8 +163,9 @@ async def measure_policy(name: str, tools: list[dict[str, Any]], trajs: list[Tra
                          "evidence": "; ".join(e.evidence for e in diagnosis.errors if e.type == "tool_failure")
                          or (tr.raw[cut - 1].get("content") or "")[:160]}
                 (false_alarms if found else misses).append(where)
+            contexts[cut] = read_ahead(refinery, tr.parsed[:cut], tools, n, cut, cpu_part["ahead"], cpu_cut)
         for i in tr.replies:
-            ctx = TurnContext(messages=tr.parsed[:i], tools=tools)
+            ctx = contexts.pop(i, None) or read_ahead(refinery, tr.parsed[:i], tools, n, i, cpu_part["ahead"], cpu_cut)
             draft = tr.raw[i]["content"]
             started, cpu = time.perf_counter(), time.thread_time()
             plan = await refinery.plan(ctx, draft)
@@ -195,6 +200,18 @@ async def measure_policy(name: str, tools: list[dict[str, Any]], trajs: list[Tra
     if replay:
         out["pipeline"] = await replay_pipeline(policy, rein_model, tools, trajs)
     return out
+
+
+def read_ahead(refinery: Any, messages: list[Any], tools: list[dict[str, Any]], n: int, cut: int,
+               ahead: dict[tuple[int, int], float], cpu_cut: dict[tuple[int, int], float]) -> TurnContext:
+    """The turn's context, read by the refiners as the pipeline reads it while the agent answers: its
+    CPU time goes to the turn's CPU figures, not to its time (the agent is still writing)."""
+    ctx = TurnContext(messages=messages, tools=tools)
+    cpu = time.thread_time()
+    refinery.prepare(ctx)
+    ahead[(n, cut)] = (time.thread_time() - cpu) * 1000
+    cpu_cut[(n, cut)] = cpu_cut.get((n, cut), 0.0) + ahead[(n, cut)]
+    return ctx
 
 
 def time_figures(per_cut: dict[tuple[int, int], float], trajs: list[Trajectory], tools) -> dict[str, Any]:

@@ -98,6 +98,12 @@ class Inception(Protocol):
         """A text draft's action findings (a reply that says an action was done that no call did)."""
         ...
 
+    def prepare(self, messages: list[Message], tools: list[dict[str, Any]] | None, now: str | None = None) -> None:
+        """Read what ``check_draft`` and ``check_reply`` will read of this dialogue, before the
+        draft exists: the pipeline calls it on the event loop while the agent writes (so: short,
+        no waiting). Optional: without it the checks do the reading."""
+        return None
+
     def checks_calls(self, tools: list[dict[str, Any]] | None) -> bool:
         """Whether ``check_draft`` may hold (``Detection.hold``) a call to one of ``tools``.
         A stream holds its tool-call chunks until the call is checked only when this says so,
@@ -125,6 +131,9 @@ class NoInception:
 
     def check_reply(self, messages, draft) -> Diagnosis:
         return Diagnosis()
+
+    def prepare(self, messages, tools, now=None) -> None:
+        return None
 
     def checks_calls(self, tools) -> bool:
         return False

@@ -193,6 +193,11 @@ class Cascade:
             return Diagnosis(notes=[f"reply_check: {type(e).__name__}"])
         return Diagnosis(errors=found, plan=self.actions.plan(found))
 
+    def prepare(self, messages: list[Message], tools: list[dict[str, Any]] | None, now: str | None = None) -> None:
+        """The dialogue as the action checks read it, read while the agent writes its draft."""
+        if self.actions is not None:
+            self.actions.prepare(messages, self.toolbox.owned(tools), now)
+
     def checks_calls(self, tools: list[dict[str, Any]] | None) -> bool:
         # Only the action checks hold a call; the malformed-call check re-asks a draft not yet sent.
         # Asked on every agent call of a turn with tools: answered once per tool set (matching each

@@ -176,6 +176,12 @@ class Refinery(Protocol):
         may change this turn's reply; None holds the reply whole (when ``may_refine``)."""
         return None
 
+    def prepare(self, ctx: TurnContext) -> None:
+        """Read what ``plan`` and ``refine`` will read of this dialogue (its evidence), before the
+        draft exists: the pipeline calls it on the event loop while the agent writes the reply, off
+        the turn's path (so: short, no waiting). Optional: without it ``plan`` does the reading."""
+        return None
+
     async def plan(self, ctx: TurnContext, draft: str) -> RefinePlan: ...
 
     async def refine(self, ctx: TurnContext, draft: str, plan: RefinePlan) -> Refinement: ...

@@ -97,6 +97,15 @@ class AdaptiveRefinery(Refinery):
         return SentenceCheck(turn, {n: s for n, s in self.streaming.items() if s is not None},
                              offload=_dialogue_chars(ctx) > OFFLOAD_CHARS, max_chars=self.budgets.max_revision_chars)
 
+    def prepare(self, ctx: TurnContext) -> None:
+        """The dialogue's evidence, read before the draft exists and kept in ``ctx.facts``, where
+        the plan and the refine loop find it. The pipeline calls this while the agent writes its
+        reply: most of a slow turn's work is reading tool results for the first time, and the
+        agent's answer takes far longer. Nothing is read when no refiner applies, nor past
+        ``OFFLOAD_CHARS`` (``plan`` reads that much in a worker thread, off the event loop)."""
+        if self.may_refine(ctx) and _dialogue_chars(ctx) <= OFFLOAD_CHARS:
+            self._turn(ctx, 0, self.budgets.model_timeout_s).evidence  # noqa: B018 -- kept in ctx.facts
+
     async def plan(self, ctx: TurnContext, draft: str) -> RefinePlan:
         if not self.settings.enabled or not self.refiners:
             return RefinePlan(reason="refinement disabled")

@@ -93,6 +93,13 @@ class ActionChecker:
         said = builtins.claimed_action(reply, self.facts(messages), self.tools)
         return [] if said is None else [_builtin("claimed_action", said, mode, None)]
 
+    def prepare(self, messages: list[Message], owned: set[str] | frozenset[str] = frozenset(),
+                now_header: str | None = None) -> None:
+        """Read the dialogue before the draft exists (the pipeline does it while the agent writes):
+        ``check`` then finds it read, by content."""
+        if self.settings.enabled:
+            self.facts(messages, now_header, owned)
+
     def facts(self, messages: list[Message], now_header: str | None = None,
               owned: set[str] | frozenset[str] = frozenset()) -> Facts:
         """The dialogue as the checks read it, kept by content from one check to the next."""

@@ -1,0 +1,130 @@
+"""The read ahead (middleware/pipeline/stages.py, ``_while_answering``): while the agent writes its
+reply, the refiners and the action checks read the dialogue, so the draft's check finds it read.
+
+What is asserted: the reading happens inside the agent's call (after it started, before it answered)
+and is not done again after the draft; an agent that answers without waiting leaves the reading to
+the stages after it; a ``prepare`` that raises costs the turn nothing but a note; the reply is the
+same as without the read ahead; its time is counted as rein's own, not the agent's.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+
+from action_doubles import HoldCalls
+
+from middleware.engine import Engine
+from middleware.models import FunctionModel, tool_call
+from policies.chat_model import ModelRequest
+from policies.loader import load_policy
+from policies.messages import parse_messages
+from refiners import evidence as evidence_module
+
+ORDER = json.dumps({"order_id": "A1", "status": "shipped", "total": 42.5})
+MESSAGES = [{"role": "user", "content": "Where is my order A1?"},
+            {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function", "function": {
+                "name": "get_order", "arguments": json.dumps({"order_id": "A1"})}}]},
+            {"role": "tool", "tool_call_id": "c1", "content": ORDER}]
+TOOLS = [{"type": "function", "function": {"name": "get_order", "parameters": {
+    "type": "object", "properties": {"order_id": {"type": "string"}}}}},
+    {"type": "function", "function": {"name": "cancel", "parameters": {"type": "object"}}}]
+WRONG = "Order A1 has shipped; the total was $45.00."
+
+
+class Log:
+    """What happened, in order: the agent's call starting and ending, the evidence being built."""
+
+    def __init__(self, monkeypatch):
+        self.events: list[str] = []
+        built = evidence_module.Evidence.from_context.__func__
+
+        def from_context(cls, ctx):
+            self.events.append("evidence")
+            return built(cls, ctx)
+
+        monkeypatch.setattr(evidence_module.Evidence, "from_context", classmethod(from_context))
+
+    def agent(self, reply, wait: bool = True):
+        async def answer(request):
+            self.events.append("agent asked")
+            if wait:
+                await asyncio.sleep(0.01)  # an upstream: the loop is free while it writes
+            self.events.append("agent answered")
+            return reply
+        return FunctionModel(answer)
+
+
+def _request(stream: bool = False) -> ModelRequest:
+    return ModelRequest(messages=parse_messages(MESSAGES), tools=TOOLS, model="m", stream=stream)
+
+
+async def test_the_evidence_is_read_while_the_agent_writes_and_not_again(monkeypatch):
+    log = Log(monkeypatch)
+    state = await Engine(log.agent(WRONG), "structural").pipeline().run(_request())
+    assert log.events == ["agent asked", "evidence", "agent answered"]  # none after the draft
+    assert state["final"].message.content == "Order A1 has shipped; the total was $42.50."
+
+
+async def test_a_streamed_reply_is_read_ahead_too(monkeypatch):
+    log = Log(monkeypatch)
+    pipeline = Engine(log.agent(WRONG), "structural").pipeline()
+    text = []
+    async for kind, payload in pipeline.events(_request(stream=True)):
+        if kind == "chunk":
+            text += [c["delta"].get("content") or "" for c in payload.get("choices") or []]
+    # (a stream decides its mode before the agent is asked: the evidence is read then, once)
+    assert log.events.count("evidence") == 1 and "".join(text) == "Order A1 has shipped; the total was $42.50."
+
+
+async def test_an_agent_that_answers_at_once_leaves_the_reading_to_the_plan(monkeypatch):
+    log = Log(monkeypatch)
+    state = await Engine(log.agent(WRONG, wait=False), "structural").pipeline().run(_request())
+    assert log.events == ["agent asked", "agent answered", "evidence"]
+    assert state["final"].message.content == "Order A1 has shipped; the total was $42.50."
+
+
+async def test_a_read_ahead_that_fails_costs_a_note_and_nothing_else(monkeypatch):
+    log = Log(monkeypatch)
+    pipeline = Engine(log.agent(WRONG), "structural").pipeline()
+
+    def broken(ctx):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(pipeline.refinery, "prepare", broken)
+    state = await pipeline.run(_request())
+    assert "read_ahead (refiners): RuntimeError: disk on fire" in state["notes"]
+    assert state["final"].message.content == "Order A1 has shipped; the total was $42.50."  # plan read it
+
+
+async def test_the_read_ahead_is_rein_time_not_the_agents(monkeypatch):
+    log = Log(monkeypatch)
+    pipeline = Engine(log.agent(WRONG), "structural").pipeline()
+
+    def slow(ctx):
+        import time
+        time.sleep(0.05)  # longer than the agent takes: rein delayed the answer
+
+    monkeypatch.setattr(pipeline.refinery, "prepare", slow)
+    state = await pipeline.run(_request())
+    assert state["upstream_ms"] < 40  # the agent took ~10 ms of the ~50 ms its call lasted
+
+
+async def test_the_action_checks_read_the_dialogue_while_the_agent_writes(monkeypatch):
+    log = Log(monkeypatch)
+    pipeline = Engine(log.agent(tool_call("cancel", {"allowed": True})), "structural").pipeline()
+    inception = HoldCalls(load_policy("structural"), tool="cancel")
+    seen = []
+    inception.prepare = lambda messages, tools, now=None: seen.append((list(log.events), len(messages), now))
+    pipeline.inception = inception
+    state = await pipeline.run(_request())
+    assert seen == [(["agent asked", "evidence"], 3, None)]  # after the refiners' read, before the answer
+    assert [c.function.name for c in state["final"].message.tool_calls] == ["cancel"]
+
+
+async def test_no_read_ahead_when_nothing_would_read_the_dialogue(monkeypatch):
+    log = Log(monkeypatch)
+    pipeline = Engine(log.agent("Hello!"), "passthrough").pipeline()
+    calls = []
+    monkeypatch.setattr(pipeline.refinery, "prepare", lambda ctx: calls.append(ctx))
+    state = await pipeline.run(_request())
+    assert calls == [] and state["final"].message.content == "Hello!"
