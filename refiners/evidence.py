@@ -41,6 +41,35 @@ class Evidence:
         self.notes = notes or []
         # which records there are, asked for every token of every sentence checked: a set (or dict) itself
         self._entities = getattr(index.by_entity, "keys_set", index.by_entity)
+        self._names: dict[int, tuple[frozenset[str], dict[str, list[tuple[str, str]]]]] | None = None
+
+    # The lookups a draft's check reads of almost any dialogue (a joined index builds each when first read).
+    WARM = ("ids", "numbers", "money", "days", "seen", "outside", "said", "tool_ids", "tool_turns", "names",
+            "tool_names")
+
+    def warm(self) -> "Evidence":
+        """Build now what a draft's check would build when it first asks (the joined lookups, the
+        names table): ``Refinery.prepare`` calls it while the agent writes, off the turn's path."""
+        for name in self.WARM:
+            getattr(self.index, name)
+        self.name_tables()
+        return self
+
+    def name_tables(self) -> dict[int, tuple[frozenset[str], dict[str, list[tuple[str, str]]]]]:
+        """The tool results' names of 5+ characters by their number of words: (each lower-cased, with
+        its plurals: a name itself is no misspelling; the names by initial, with their lower case:
+        a close one starts with the same letter). Built once per evidence."""
+        if self._names is None:
+            tables: dict[int, tuple[set[str], dict[str, list[tuple[str, str]]]]] = {}
+            for name in self.index.tool_names:
+                if len(name) < 5:
+                    continue
+                spelt, by_initial = tables.setdefault(len(name.split()), (set(), {}))
+                low = name.lower()
+                spelt.update((low, low + "s", low + "es"))
+                by_initial.setdefault(name[0].lower(), []).append((name, low))
+            self._names = {n: (frozenset(spelt), by_initial) for n, (spelt, by_initial) in sorted(tables.items())}
+        return self._names
 
     # The index's lookups, read from it when asked (a joined index builds each when first read).
     facts = property(lambda self: self.index.facts)

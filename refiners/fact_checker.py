@@ -80,6 +80,22 @@ def _transposed(a: str, b: str) -> bool:
     return len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]
 
 
+def _after_colon(line: str, ident: str) -> bool:
+    """``ident`` is the value of a field on ``line`` (":", "**" of bold, spaces, "#", then it):
+    ``re.search(r":\**\s*#?" + re.escape(ident), line)`` without a pattern per id to compile."""
+    at = line.find(ident)
+    while at >= 0:
+        i = at - 1 if at and line[at - 1] == "#" else at
+        while i and line[i - 1].isspace():
+            i -= 1
+        while i and line[i - 1] == "*":
+            i -= 1
+        if i and line[i - 1] == ":":
+            return True
+        at = line.find(ident, at + 1)
+    return False
+
+
 class Checker:
     """One draft against one turn's evidence: contradictions found, and notes on what was left alone."""
 
@@ -253,7 +269,7 @@ class Checker:
             if depth == indent and found:
                 # a sibling field that is the id itself ("Flight Number: HAT110"), not an item about it
                 upper = line.upper()
-                return found if any(re.search(r":\**\s*#?" + re.escape(i), upper) for i in found) else []
+                return found if any(_after_colon(upper, i) for i in found) else []
         return []
 
     def _naming(self, claim: Claim, s: int, e: int) -> set[str]:

@@ -64,23 +64,16 @@ def deterministic_pass(text: str, evidence: Evidence, apply: bool = True) -> tup
 
 def _name_edits(text: str, evidence: Evidence, fixed: list[str], taken: set[tuple[int, int]]):
     """Misspelt names of things in the tool results ('Hotel Maris' for 'Hotel Marais'): one close name only."""
-    names = {n for n in evidence.index.tool_names if len(n) >= 5}
-    if not names:
+    tables = evidence.name_tables()  # (built once per evidence: while the agent writes, in the pipeline)
+    if not tables:
         return []
     said = evidence.index.names
     out = []
     # Where a capitalised word starts (after no word character): a run of n of them can start only
     # there. Found once, with a pattern that is looked for only at capitals.
     starts = [m.start() for m in _CAPITAL.finditer(text)]
-    for n in sorted({len(name.split()) for name in names}):
+    for n, (spelt, by_initial) in tables.items():
         run = _run(n)
-        same_length = [name for name in names if len(name.split()) == n]
-        # Lower-cased once, not once per capitalised run of the reply: a name itself (or its plural)
-        # is no misspelling; the close ones start with the same letter.
-        spelt = {form for name in same_length for low in [name.lower()] for form in (low, low + "s", low + "es")}
-        by_initial: dict[str, list[tuple[str, str]]] = {}
-        for name in same_length:
-            by_initial.setdefault(name[0].lower(), []).append((name, name.lower()))
         for at in starts:
             m = run.match(text, at)
             if m is None:

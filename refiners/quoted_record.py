@@ -33,6 +33,18 @@ def _sides(low: str, upper: str, entities: list[str]) -> list[tuple[str, frozens
     return out
 
 
+_READ: dict[str, list[Claim]] = {}  # sentence -> its values of _QUOTES kinds: a sentence holds several values
+
+
+def _quotes(sentence: str) -> list[Claim]:
+    found = _READ.get(sentence)
+    if found is None:
+        if len(_READ) >= 256:
+            _READ.clear()
+        found = _READ[sentence] = [c for c in read_claims(sentence) if c.kind in _QUOTES]
+    return found
+
+
 def _word_char(ch: str) -> bool:
     return ch.isalnum() or ch == "_"  # "gift_card" inside "gift_card_8190333" is part of an id
 
@@ -59,7 +71,7 @@ def quoted_record(ev: Evidence, text: str, cands: list[Fact], claim: Claim, boun
     s, e = bounds
     sentence = text[s:e]
     low = sentence.lower()
-    others = [c for c in read_claims(sentence) if c.kind in _QUOTES and c.start + s != claim.start]
+    others = [c for c in _quotes(sentence) if c.start + s != claim.start]
     sides = _sides(low, sentence.upper(), entities)
     said = words(sentence) if sides else set()
     rows = ev.index.rows

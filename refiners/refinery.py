@@ -103,8 +103,12 @@ class AdaptiveRefinery(Refinery):
         reply: most of a slow turn's work is reading tool results for the first time, and the
         agent's answer takes far longer. Nothing is read when no refiner applies, nor past
         ``OFFLOAD_CHARS`` (``plan`` reads that much in a worker thread, off the event loop)."""
-        if self.may_refine(ctx) and _dialogue_chars(ctx) <= OFFLOAD_CHARS:
-            self._turn(ctx, 0, self.budgets.model_timeout_s).evidence  # noqa: B018 -- kept in ctx.facts
+        if not self.settings.enabled or not self.refiners or _dialogue_chars(ctx) > OFFLOAD_CHARS:
+            return
+        turn = self._turn(ctx, 0, self.budgets.model_timeout_s)
+        # Every refiner's gate, not the first that applies: each reads what it asks (the profile, the evidence).
+        if any([r.applies(turn) for r in self.refiners.values()]):  # (a list: every gate asked)
+            turn.evidence.warm()  # kept in ctx.facts
 
     async def plan(self, ctx: TurnContext, draft: str) -> RefinePlan:
         if not self.settings.enabled or not self.refiners:
