@@ -30,18 +30,26 @@ def unconfirmed_write(name: str, facts: Facts, tools: ToolPlans, confirmation: r
     """A call the pack marks ``confirm: true`` with no yes in the user's turn right before it, nor
     an earlier yes that no write has used yet (the user said yes, the call failed, the agent asked
     which card: that yes still stands; once a write succeeded after it, it is spent)."""
-    if not tools.of(name).confirm:
-        return None
-    # the latest yes only: searched from the last turn back, most often found at once
-    yes = next((at for text, at in zip(reversed(facts.user_texts), reversed(facts.user_at))
-                if _says_yes(confirmation.pattern, text)), None)
-    if yes is not None and (yes == facts.turn_start or not any(
-            c.result is not None and tools.is_write(c.name) and not failure_in(c.result)
-            for c in _after(facts.calls, yes))):
+    if not tools.of(name).confirm or confirmed(facts, tools, confirmation):
         return None
     said = " ".join(facts.last_user.split())[:160]
     return f"{name} needs the user's explicit yes; their last turn was: {said!r}" if said else \
         f"{name} needs the user's explicit yes; the user has said nothing yet"
+
+
+def confirmed(facts: Facts, tools: ToolPlans, confirmation: re.Pattern[str]) -> bool:
+    """Whether a yes of the user stands for the next write (whatever the write: read ahead of the
+    draft by ``ActionChecker.prepare``, kept with the facts)."""
+    key = ("confirmed", confirmation.pattern)
+    found = facts.memo.get(key)
+    if found is None:
+        # the latest yes only: searched from the last turn back, most often found at once
+        yes = next((at for text, at in zip(reversed(facts.user_texts), reversed(facts.user_at))
+                    if _says_yes(confirmation.pattern, text)), None)
+        found = facts.memo[key] = yes is not None and (yes == facts.turn_start or not any(
+            c.result is not None and tools.is_write(c.name) and not failure_in(c.result)
+            for c in _after(facts.calls, yes)))
+    return found
 
 
 def _after(calls: list[CallRecord], index: int):
@@ -100,16 +108,26 @@ def repeated_failed_write(name: str, args: dict[str, Any], facts: Facts, tools: 
     """The same write (name and arguments) that already failed in this user turn, sent again."""
     if not tools.is_write(name):
         return None
-    key = None
-    for rec in reversed(facts.calls):
-        if rec.index < facts.turn_start:
-            break
-        if rec.name != name or rec.result is None:
-            continue
-        key = key if key is not None else _canonical(args)
-        if _canonical(parse_args(rec.call.function.arguments)) == key and failure_in(rec.result):
-            return f"{name} with these arguments already failed in this turn: {' '.join(rec.result.split())[:160]!r}"
-    return None
+    failed = failed_in_turn(facts).get(name)
+    result = failed.get(_canonical(args)) if failed else None
+    if result is None:
+        return None
+    return f"{name} with these arguments already failed in this turn: {' '.join(result.split())[:160]!r}"
+
+
+def failed_in_turn(facts: Facts) -> dict[str, dict[bytes, str]]:
+    """The calls that failed since the user's last turn: name -> arguments (canonical) -> the
+    result of the latest such call. Read ahead of the draft (``ActionChecker.prepare``)."""
+    found = facts.memo.get("failed_in_turn")
+    if found is None:
+        found = {}
+        for rec in reversed(facts.calls):
+            if rec.index < facts.turn_start:
+                break
+            if rec.result is not None and failure_in(rec.result):
+                found.setdefault(rec.name, {}).setdefault(_canonical(parse_args(rec.call.function.arguments)), rec.result)
+        facts.memo["failed_in_turn"] = found
+    return found
 
 
 def _canonical(args: dict[str, Any] | None) -> bytes:

@@ -48,6 +48,9 @@ class ActionChecker:
         self.confirmation = re.compile(settings.confirmation, re.I)
         self.rules = RuleCheck(settings)
         self.states = States()  # the dialogues checked, by content (inception/actions/dialogue_state.py)
+        # the record kinds a call can bind: the records prepare types ahead of the draft
+        self.bound_kinds = sorted({b.record for spec in settings.tools.values() for b in spec.binds().values()}
+                                  & set(self.extractor.tools_of))
 
     def covers(self, names: list[str]) -> bool:
         """Whether a call to one of these tools may be held: a rule in plan mode names it, or a
@@ -96,9 +99,30 @@ class ActionChecker:
     def prepare(self, messages: list[Message], owned: set[str] | frozenset[str] = frozenset(),
                 now_header: str | None = None) -> None:
         """Read the dialogue before the draft exists (the pipeline does it while the agent writes):
-        ``check`` then finds it read, by content."""
-        if self.settings.enabled:
-            self.facts(messages, now_header, owned)
+        ``check`` then finds it read, by content. Everything a check reads that no call's arguments
+        decide: the dialogue's state, the records of its results (typed), whether a result carries
+        instructions, what ids it shows, whether a yes stands, the writes that failed in this turn,
+        "now" and the user's turns as rules read them. What it works out is kept with the facts of
+        this dialogue's content, so any draft then gets what an unprepared check would give."""
+        if not self.settings.enabled:
+            return
+        facts = self.facts(messages, now_header, owned)
+        if facts.memo.get("prepared"):
+            return
+        modes = self.settings.builtins
+        if modes.get("unconfirmed_write", "off") != "off":
+            builtins.confirmed(facts, self.tools, self.confirmation)
+        if modes.get("unknown_id", "off") != "off":
+            facts.read_shown()
+        if modes.get("repeated_failed_write", "off") != "off":
+            builtins.failed_in_turn(facts)
+        if modes.get("untrusted_argument", "off") != "off":
+            facts.carries_instructions()
+        if self.settings.rules:
+            for kind in self.bound_kinds:
+                facts.type_records(kind)
+            _ = facts.lowered, facts.now  # worked out on first use, kept with the facts
+        facts.memo["prepared"] = True
 
     def facts(self, messages: list[Message], now_header: str | None = None,
               owned: set[str] | frozenset[str] = frozenset()) -> Facts:

@@ -44,6 +44,7 @@ class Facts:
         self._now: tuple[datetime | None] | None = None
         self._seen: str | None = None
         self._parts: list[str] | None = None
+        self._lowered: tuple[str, tuple[str, ...]] | None = None
         self.memo: dict[Any, Any] = {}  # what checks work out from these facts (by what they were given)
 
     @classmethod
@@ -89,6 +90,21 @@ class Facts:
         self.state.memo[memo_key] = index
         return index
 
+    def type_records(self, kind: str) -> None:
+        """Every record of this kind the dialogue fetched (the latest of each key) typed, before a
+        call names one (``ActionChecker.prepare``): a bind then finds its record typed. Only the
+        results added or answered since the nearest state that did this are read."""
+        memo_key = ("typed", self.owned, kind)
+        if memo_key in self.state.memo:
+            return
+        base, changed = self._since(memo_key)
+        index = self._index(kind)
+        fresh = set(changed) if base is not None else None
+        for key, at in index.items():
+            if fresh is None or at in fresh:
+                self.record(kind, key)
+        self.state.memo[memo_key] = True
+
     def carries_instructions(self) -> bool:
         """Whether a result of the dialogue holds a passage of instructions (the spans
         ``injection.flagged`` reads, kept by the text: ``policies.untrusted.remembered_spans``):
@@ -124,6 +140,21 @@ class Facts:
         if self._now is None:
             self._now = (_now(self._settings, self, self._header),)
         return self._now[0]
+
+    @property
+    def lowered(self) -> tuple[str, tuple[str, ...]]:
+        """The last user turn and every user turn, lower-cased (what rules read as last_user, user_turns)."""
+        if self._lowered is None:
+            turns = tuple(t.lower() for t in self.user_texts)
+            self._lowered = (turns[-1] if turns else "", turns)
+        return self._lowered
+
+    def read_shown(self) -> None:
+        """What ``shows`` searches, gathered (and lower-cased) before a call asks."""
+        if self._parts is None:
+            self._parts = [*self.user_texts, *(c.result for c in self.calls if c.result)]
+        if self._seen is None:
+            self._seen = "\n".join(self._parts).lower()
 
     def shows(self, value: str) -> bool:
         """Whether the user said ``value`` or a tool returned it (case aside): where an id the

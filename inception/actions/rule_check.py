@@ -70,10 +70,10 @@ class RuleCheck:
                 value = bound.get(var)
                 out[var] = Wanted((var, value) if value is not None else None, lambda value=value: value)
             elif var == "last_user":
-                text = facts.last_user.lower()
+                text = facts.lowered[0]
                 out[var] = Wanted((var, text), lambda text=text: text)
             elif var == "user_turns":
-                turns = tuple(t.lower() for t in facts.user_texts)
+                turns = facts.lowered[1]
                 out[var] = Wanted((var, turns), lambda turns=turns: list(turns))
             elif var == "tables":
                 tables = self.settings.tables
