@@ -6,6 +6,16 @@ root-cause category; whether the hold is at the decisive message; every hold in 
 trajectory with its evidence; each built-in check's holds in failed vs successful trajectories;
 rein's in-process time per draft with tool calls. One process, seconds.
 
+The time is measured as the pipeline spends it. While the agent writes its draft (the upstream
+call), the pipeline reads the dialogue ahead (``ActionChecker.prepare``, through
+``Inception.prepare``: middleware/pipeline/stages.py ``_while_answering``): the dialogue's state,
+the records its results hold, typed, the instruction scan and whatever else no call's arguments
+decide. Only the check of the draft, once it has arrived, is on the turn's path. So for every draft
+with tool calls the bench first reads ahead the dialogue before it (its CPU: "read ahead, off the
+path"), then times the check: that check's CPU is the "cost per draft with tool calls, on the
+path", the figure of the 0.2 ms target. The whole (read ahead + check, what a check costs with no
+read ahead) is printed beside it.
+
     python bench/real_actions.py                                   # airline dev + examples/policies/airline.yaml
     python bench/real_actions.py --data ../shared/data/agentdojo-dev/dev.json --policy structural
 
@@ -76,7 +86,9 @@ def measure(data: Path = DATA, policy: str = str(PACK), labels: Path | None = No
     writes: list[dict[str, Any]] = []
     replies: list[dict[str, Any]] = []
     wall: list[float] = []   # wall clock: on a busy shared machine it counts the time others had the CPU
-    cpu: list[float] = []    # this thread's CPU time: what the check itself costs
+    cpu: list[float] = []    # this thread's CPU time: what the check itself costs, after the read ahead
+    ahead: list[float] = []  # the read ahead's CPU (prepare), off the turn's path
+    whole: list[float] = []  # read ahead + check
     cpu_writes: list[float] = []
     cpu_first: list[float] = []  # each draft's first check: nothing of it converted or cached yet
     cpu_reference: list[float] = []
@@ -87,20 +99,23 @@ def measure(data: Path = DATA, policy: str = str(PACK), labels: Path | None = No
     gc_schedule.freeze_startup()
     gc.set_threshold(thresholds[0], thresholds[1], gc_schedule.NO_AUTO_FULL)
     try:
-        _walk(corpus, parsed, checker, reference, tools, writes, replies, (wall, cpu, cpu_writes, cpu_reference, cpu_first),
-              repeat)
+        _walk(corpus, parsed, checker, reference, tools, writes, replies,
+              (wall, cpu, cpu_writes, cpu_reference, cpu_first, ahead, whole), repeat)
     finally:
         gc.set_threshold(*thresholds)
         gc.unfreeze()
     fig = _figures(writes, replies, wall, cpu, marks, load_review(review))
     fig["cost_ms"] |= _cost(cpu_writes, "cpu_writes") | _cost(cpu_reference, "cpu_reference") | _cost(cpu_first, "cpu_first")
+    fig["cost_ms"] |= _cost(ahead, "cpu_ahead") | _cost(whole, "cpu_whole")
     fig["cost_ms"] |= {"drafts": len(cpu), "first_drafts": len(cpu_first)}
     return fig
 
 
 def _walk(corpus, parsed, checker, reference, tools, writes, replies, times, repeat) -> None:
-    """Every draft of every trajectory, checked ``repeat`` times, timed; every write with its findings."""
-    wall, cpu, cpu_writes, cpu_reference, cpu_first = times
+    """Every draft of every trajectory, checked ``repeat`` times, timed; every write with its findings.
+    Each check of a draft with tool calls comes after the read ahead of the dialogue before it, as
+    in the pipeline (the module's docstring)."""
+    wall, cpu, cpu_writes, cpu_reference, cpu_first, ahead, whole = times
     settings = checker.settings
     for n, (t, msgs) in enumerate(zip(corpus["trajectories"], parsed)):
         name = (str(t.get("task_id", n)), str(t.get("trial", 0)))
@@ -116,9 +131,14 @@ def _walk(corpus, parsed, checker, reference, tools, writes, replies, times, rep
             found = []
             writing = any(settings.is_write(c.function.name) for c in m.tool_calls)
             for k in range(repeat):  # the first pass fills the per-result cache, as a tool loop does
+                before = msgs[:i]
+                started_cpu = time.thread_time()
+                checker.prepare(before)  # while the agent writes: off the path
+                ahead.append((time.thread_time() - started_cpu) * 1000)
                 started, started_cpu = time.perf_counter(), time.thread_time()
-                found = checker.check(msgs[:i], m)
+                found = checker.check(before, m)
                 cpu.append((time.thread_time() - started_cpu) * 1000)
+                whole.append(ahead[-1] + cpu[-1])
                 if k == 0:
                     cpu_first.append(cpu[-1])
                 wall.append((time.perf_counter() - started) * 1000)
@@ -236,7 +256,7 @@ def targets(fig: dict[str, Any]) -> dict[str, tuple[float, bool]]:
         out[name] = (value, value >= share)
     ok = fig["writes"]["successful"]
     s = fig["unexplained_success_holds"] / ok if ok else 0.0
-    p99 = fig["cost_ms"]["cpu_p99"]
+    p99 = fig["cost_ms"]["cpu_p99"]  # on the path: the check after the read ahead
     out["unexplained_success_holds"] = (s, s <= TARGETS["unexplained_success_holds"])
     out["p99_cpu_ms"] = (p99, p99 <= TARGETS["p99_cpu_ms"])
     return out
@@ -261,11 +281,16 @@ def report(fig: dict[str, Any], with_targets: bool = True) -> str:
     lines += ["", f"claims of an action not performed (flag mode; {len(fig['claims'])}):"]
     lines += [f"  {c['at']} ({'successful' if c['ok'] else 'failed'}): {c['evidence']}" for c in fig["claims"]]
     c = fig["cost_ms"]
-    lines += ["", f"cost per draft with tool calls ({c['drafts']} checks): CPU p50 {c['cpu_p50']:.3f} ms, "
+    lines += ["", f"cost per draft with tool calls, on the path (the check once the draft arrived, after the read "
+                  f"ahead; {c['drafts']} checks): CPU p50 {c['cpu_p50']:.3f} ms, "
                   f"p99 {c['cpu_p99']:.3f} ms, max {c['cpu_max']:.3f} ms; wall p50 {c['wall_p50']:.3f} ms, "
                   f"p99 {c['wall_p99']:.3f} ms",
-              f"  first check of each draft ({c['first_drafts']}; a proxy checks a draft once): CPU p50 "
+              f"  first check of each draft ({c['first_drafts']}; a proxy checks a draft once), on the path: CPU p50 "
               f"{c['cpu_first_p50']:.3f} ms, p99 {c['cpu_first_p99']:.3f} ms, max {c['cpu_first_max']:.3f} ms",
+              f"  read ahead, off the path (prepare while the agent writes; {c['drafts']}): CPU p50 "
+              f"{c['cpu_ahead_p50']:.3f} ms, p99 {c['cpu_ahead_p99']:.3f} ms, max {c['cpu_ahead_max']:.3f} ms",
+              f"  whole (read ahead + check; what a check costs with no read ahead): CPU p50 {c['cpu_whole_p50']:.3f} ms, "
+              f"p99 {c['cpu_whole_p99']:.3f} ms, max {c['cpu_whole_max']:.3f} ms",
               f"  drafts with a write: CPU p50 {c['cpu_writes_p50']:.3f} ms, p99 {c['cpu_writes_p99']:.3f} ms; "
               f"the malformed-call check alone, same drafts: CPU p50 {c['cpu_reference_p50']:.3f} ms, "
               f"p99 {c['cpu_reference_p99']:.3f} ms",
