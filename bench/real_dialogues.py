@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import inception  # noqa: E402
 import refiners  # noqa: E402
 from middleware.models.testing import FunctionModel  # noqa: E402
+from middleware.pipeline.read_ahead import young_pass_if_due  # noqa: E402
 from middleware.proxy.ops import gc_schedule  # noqa: E402
 from policies.loader import load_policy  # noqa: E402
 from policies.messages import parse_messages  # noqa: E402
@@ -209,6 +210,7 @@ def read_ahead(refinery: Any, messages: list[Any], tools: list[dict[str, Any]], 
     ctx = TurnContext(messages=messages, tools=tools)
     cpu = time.thread_time()
     refinery.prepare(ctx)
+    young_pass_if_due()  # (as the pipeline does after it)
     ahead[(n, cut)] = (time.thread_time() - cpu) * 1000
     cpu_cut[(n, cut)] = cpu_cut.get((n, cut), 0.0) + ahead[(n, cut)]
     return ctx

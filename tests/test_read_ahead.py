@@ -128,3 +128,31 @@ async def test_no_read_ahead_when_nothing_would_read_the_dialogue(monkeypatch):
     monkeypatch.setattr(pipeline.refinery, "prepare", lambda ctx: calls.append(ctx))
     state = await pipeline.run(_request())
     assert calls == [] and state["final"].message.content == "Hello!"
+
+
+def test_a_young_collection_due_soon_runs_while_the_agent_writes():
+    import gc
+
+    from middleware.pipeline.read_ahead import YOUNG_PASS_WITHIN, young_pass_if_due
+    kept = gc.get_threshold()
+    passes: list[int] = []
+
+    def seen(phase, info):
+        if phase == "start":
+            passes.append(info["generation"])
+
+    gc.callbacks.append(seen)
+    try:
+        gc.set_threshold(700, 10, kept[2])
+        gc.collect(1)
+        passes.clear()
+        young_pass_if_due()  # generation 1 just collected: not due
+        assert passes == []
+        while gc.get_count()[1] < 10 - YOUNG_PASS_WITHIN:  # generation-0 passes until one is near
+            junk = [[] for _ in range(1000)]  # noqa: F841
+        passes.clear()
+        young_pass_if_due()
+        assert passes == [1] and gc.get_count()[1] == 0
+    finally:
+        gc.callbacks.remove(seen)
+        gc.set_threshold(*kept)

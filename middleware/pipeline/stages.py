@@ -15,6 +15,7 @@ from middleware import tracing
 from middleware.action_hold import act_on, without_dropped
 from middleware.agent_stream import released_calls
 from middleware.models.chunks import reshape, response_chunks
+from middleware.pipeline.read_ahead import now, while_answering
 from middleware.pipeline.routes import MAX_ROUNDS
 from middleware.pipeline.stream import PASS, decide, relay, turn_context, writer
 from middleware.rule_modes import record as record_hits, sort_diagnosis, sort_refinement
@@ -67,61 +68,12 @@ async def agent(p: Any, state: TurnState) -> dict[str, Any]:
     a stream is relayed to the client as it comes (``stream.relay``)."""
     request = state["request"].model_copy(update={"messages": state["messages"], "tools": state["tools"]})
     if state.get("stream"):
-        out, waited, ahead = await _while_answering(p, state, relay(p, state, request))
+        out, waited, ahead = await while_answering(p, state, relay(p, state, request))
     else:
-        draft, waited, ahead = await _while_answering(p, state, p.agent.complete(request))
+        draft, waited, ahead = await while_answering(p, state, p.agent.complete(request))
         out = {"draft": draft, "streamed": False}
     return {**out, **ahead, "rounds": state.get("rounds", 0) + 1,
             "upstream_ms": state.get("upstream_ms", 0.0) + waited, "draft_check": None, "dropped_calls": []}
-
-
-async def _while_answering(p: Any, state: TurnState, call: Any) -> tuple[Any, float, dict[str, Any]]:
-    """(the agent's answer, how long the agent took, state the read ahead adds). While the agent
-    writes, the refiners and the action checks read the dialogue (their ``prepare``, a callback run
-    at the call's first wait for the upstream): their slowest part, reading tool results for the
-    first time, is then off the turn's path. It adds no task and no loop pass. Its time is still
-    counted as rein's own (taken off the agent's), as if it had delayed the answer."""
-    ctx = turn_context(state) if p.policy.refiners.enabled else None
-    reads = []
-    if ctx is not None and _asks(p.refinery.may_refine, ctx):
-        reads.append(("refiners", p.refinery.prepare, (ctx,)))
-    if _asks(p.inception.checks_calls, state["request"].tools):
-        reads.append(("action_check", p.inception.prepare, (state["messages"], state["tools"], _now(p, state))))
-    kept = {} if ctx is None else {"context": ctx}
-    if not reads:  # nothing to read: no callback
-        return (*await _timed(call), kept)
-    notes: list[str] = []
-    spent = [0.0]
-    read = asyncio.get_running_loop().call_soon(_read_ahead, reads, notes, spent)
-    try:
-        answer, waited = await _timed(call)
-    finally:
-        read.cancel()  # not run yet (the agent answered without waiting): the checks read as before
-    return answer, max(0.0, waited - spent[0]), {**kept, **({"notes": notes} if notes else {})}
-
-
-def _read_ahead(reads: list[tuple[str, Any, tuple]], notes: list[str], spent: list[float]) -> None:
-    started = time.perf_counter()
-    for name, prepare, args in reads:
-        try:
-            prepare(*args)
-        except Exception as e:  # fail open: the stage after the draft reads the dialogue itself
-            notes.append(f"read_ahead ({name}): {type(e).__name__}: {e!s:.120}")
-            tracing.event("rein.read_ahead.skipped", {"reason": notes[-1]})
-    spent[0] = (time.perf_counter() - started) * 1000
-
-
-def _asks(question: Any, arg: Any) -> bool:
-    try:
-        return bool(question(arg))
-    except Exception:  # the stage after the draft meets the same error and says so
-        return False
-
-
-async def _timed(call: Any) -> tuple[Any, float]:
-    started = time.perf_counter()
-    answer = await call
-    return answer, (time.perf_counter() - started) * 1000
 
 
 async def check_actions(p: Any, state: TurnState) -> dict[str, Any]:
@@ -142,16 +94,10 @@ async def check_actions(p: Any, state: TurnState) -> dict[str, Any]:
 
 def _check_draft(p: Any, state: TurnState, draft: ModelResponse) -> Diagnosis:
     try:
-        return p.inception.check_draft(state["messages"], state["tools"], draft.message, now=_now(p, state))
+        return p.inception.check_draft(state["messages"], state["tools"], draft.message, now=now(p, state))
     except Exception as e:  # fail open: a check that breaks lets the calls go out as drafted
         tracing.event("rein.draft_check.skipped", {"reason": f"{type(e).__name__}: {e!s:.120}"})
         return Diagnosis(notes=[f"draft_check: internal error ({type(e).__name__}); the calls went out unchecked"])
-
-
-def _now(p: Any, state: TurnState) -> str | None:
-    """The request's time header, when the pack reads the dialogue's time from one."""
-    headers = state["request"].headers
-    return next((headers[h] for h in p.reads_headers if h in headers), None) if headers else None
 
 
 async def recheck(p: Any, state: TurnState) -> dict[str, Any]:

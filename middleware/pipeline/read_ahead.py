@@ -1,0 +1,87 @@
+"""What rein does while the agent writes (the ``agent`` stage's call to the upstream).
+
+An agent's answer takes hundreds of milliseconds; rein's slowest work on a turn is reading the
+dialogue's tool results for the first time, for the draft's checks. So, at the call's first wait
+for the upstream, a callback (no task, no loop pass) has the refiners and the action checks read
+the dialogue (``Refinery.prepare``, ``Inception.prepare``): ``plan_refine`` and ``check_actions``
+then find it read. A young collection that would soon land inside a stage runs then too.
+
+rein's own time (``x-rein-overhead-ms``) still counts all of it, taken off the agent's time as if
+it had delayed the answer: a fast upstream may really wait for it. ``bench/real_dialogues.py``
+reports the time per turn on the path and the CPU of the read ahead apart.
+"""
+from __future__ import annotations
+
+import asyncio
+import gc
+import time
+from typing import Any
+
+from middleware import tracing
+from middleware.pipeline.stream import turn_context
+from middleware.state import TurnState
+
+# A young collection walks what survived the young passes since the last one: after the read ahead
+# that is the facts just read (1-3 ms on a dialogue's first read). Run it now, while the agent
+# writes, when the automatic one is at most this many generation-0 passes away (each is ~700
+# allocations; checking a draft makes two to four): then it does not land inside a stage on the path.
+YOUNG_PASS_WITHIN = 3
+
+
+async def while_answering(p: Any, state: TurnState, call: Any) -> tuple[Any, float, dict[str, Any]]:
+    """(the agent's answer, how long the agent took, state the read ahead adds)."""
+    ctx = turn_context(state) if p.policy.refiners.enabled else None
+    reads = []
+    if ctx is not None and _asks(p.refinery.may_refine, ctx):
+        reads.append(("refiners", p.refinery.prepare, (ctx,)))
+    if _asks(p.inception.checks_calls, state["request"].tools):
+        reads.append(("action_check", p.inception.prepare, (state["messages"], state["tools"], now(p, state))))
+    kept = {} if ctx is None else {"context": ctx}
+    if not reads:  # nothing to read: no callback
+        return (*await _timed(call), kept)
+    notes: list[str] = []
+    spent = [0.0]
+    read = asyncio.get_running_loop().call_soon(_read_ahead, reads, notes, spent)
+    try:
+        answer, waited = await _timed(call)
+    finally:
+        read.cancel()  # not run yet (the agent answered without waiting): the checks read as before
+    return answer, max(0.0, waited - spent[0]), {**kept, **({"notes": notes} if notes else {})}
+
+
+def now(p: Any, state: TurnState) -> str | None:
+    """The request's time header, when the pack reads the dialogue's time from one."""
+    headers = state["request"].headers
+    return next((headers[h] for h in p.reads_headers if h in headers), None) if headers else None
+
+
+def young_pass_if_due() -> None:
+    """A generation-1 collection now, if the automatic one is due within ``YOUNG_PASS_WITHIN`` passes."""
+    young, middle, _ = gc.get_threshold()
+    if gc.isenabled() and young and middle and gc.get_count()[1] >= middle - YOUNG_PASS_WITHIN:
+        gc.collect(1)
+
+
+def _read_ahead(reads: list[tuple[str, Any, tuple]], notes: list[str], spent: list[float]) -> None:
+    started = time.perf_counter()
+    for name, prepare, args in reads:
+        try:
+            prepare(*args)
+        except Exception as e:  # fail open: the stage after the draft reads the dialogue itself
+            notes.append(f"read_ahead ({name}): {type(e).__name__}: {e!s:.120}")
+            tracing.event("rein.read_ahead.skipped", {"reason": notes[-1]})
+    young_pass_if_due()
+    spent[0] = (time.perf_counter() - started) * 1000
+
+
+def _asks(question: Any, arg: Any) -> bool:
+    try:
+        return bool(question(arg))
+    except Exception:  # the stage after the draft meets the same error and says so
+        return False
+
+
+async def _timed(call: Any) -> tuple[Any, float]:
+    started = time.perf_counter()
+    answer = await call
+    return answer, (time.perf_counter() - started) * 1000
