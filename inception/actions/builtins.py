@@ -71,19 +71,34 @@ def unknown_id(name: str, args: dict[str, Any], facts: Facts, tools: ToolPlans) 
     return None
 
 
-def _ids(value: Any, path: str):
+def _ids(value: Any, path: str) -> list[tuple[str, str]]:
+    """Every (path, value) of an id argument, in the order of the arguments: a string at an id key
+    (``order_id``, ``recipientIds``), or each string of a list at one."""
+    out: list[tuple[str, str]] = []
+    _collect_ids(value, path, out)
+    return out
+
+
+def _collect_ids(value: Any, path: str, out: list[tuple[str, str]]) -> None:
+    # a plain walk that writes a path only for a value kept or walked into (most are neither):
+    # it runs on every write draft
     if isinstance(value, dict):
         for k, v in value.items():
-            sub = f"{path}.{k}" if path else str(k)
-            if isinstance(v, str) and _is_id_key(k):
-                yield sub, v.strip()
-            elif isinstance(v, list) and _is_id_key(k):
-                yield from ((f"{sub}[{i}]", x.strip()) for i, x in enumerate(v) if isinstance(x, str))
-            elif isinstance(v, (dict, list)):
-                yield from _ids(v, sub)
+            if isinstance(v, str):
+                if _is_id_key(k):
+                    out.append(((f"{path}.{k}" if path else str(k)), v.strip()))
+            elif isinstance(v, list):
+                sub = f"{path}.{k}" if path else str(k)
+                if _is_id_key(k):
+                    out += [(f"{sub}[{i}]", x.strip()) for i, x in enumerate(v) if isinstance(x, str)]
+                else:
+                    _collect_ids(v, sub, out)
+            elif isinstance(v, dict):
+                _collect_ids(v, f"{path}.{k}" if path else str(k), out)
     elif isinstance(value, list):
         for i, v in enumerate(value):
-            yield from _ids(v, f"{path}[{i}]")
+            if isinstance(v, (dict, list)):
+                _collect_ids(v, f"{path}[{i}]", out)
 
 
 _ID_KEYS = 4096  # key names remembered by _is_id_key; emptied when full (a bound, not an LRU)

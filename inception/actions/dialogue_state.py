@@ -138,7 +138,8 @@ class States:
 
     def __init__(self, max_keys: int = MAX_KEYS):
         self.max_keys = max_keys
-        self._by_hash: dict[int, State] = {}
+        self._by_hash: dict[int, State] = {}   # by the hash of every prefix's keys (a longer dialogue finds its prefix)
+        self._by_keys: dict[tuple, State] = {}  # the same states, by their keys: a dialogue seen whole
         self._empty = State((), (), (), (), [], {}, (), None)  # its memo is this checker's: not shared
         self._held = 0
         self._lock = threading.Lock()
@@ -146,9 +147,7 @@ class States:
 
     def of(self, messages: list[Message]) -> State:
         keys = []
-        hashes = []
-        h = 0
-        for m in messages:  # message_key and the prefixes' hashes in one pass: this runs per draft
+        for m in messages:  # message_key, inlined for the common kinds: this runs per draft
             cls = type(m)
             if cls is ToolMessage:
                 content = m.content
@@ -161,6 +160,15 @@ class States:
             else:
                 key = message_key(m)
             keys.append(key)
+        whole = tuple(keys)
+        # a dialogue seen whole (read ahead while the agent wrote, or checked before): one lookup,
+        # hashed and compared in full by the dict
+        state = self._by_keys.get(whole)
+        if state is not None:
+            return state
+        hashes = []
+        h = 0
+        for key in keys:
             h = hash((h, key))
             hashes.append(h)
         n = len(keys)
@@ -178,7 +186,9 @@ class States:
         with self._lock:
             if self._held + n > self.max_keys:
                 by_hash.clear()
+                self._by_keys.clear()
                 self._held = 0
             by_hash[hashes[-1]] = state
+            self._by_keys[state.keys] = state
             self._held += n
         return state

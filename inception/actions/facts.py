@@ -44,6 +44,7 @@ class Facts:
         self._now: tuple[datetime | None] | None = None
         self._seen: str | None = None
         self._parts: list[str] | None = None
+        self._joined: str | None = None  # the parts joined (read ahead: ``read_shown``)
         self._lowered: tuple[str, tuple[str, ...]] | None = None
         self.memo: dict[Any, Any] = {}  # what checks work out from these facts (by what they were given)
 
@@ -153,8 +154,10 @@ class Facts:
         """What ``shows`` searches, gathered (and lower-cased) before a call asks."""
         if self._parts is None:
             self._parts = [*self.user_texts, *(c.result for c in self.calls if c.result)]
+        if self._joined is None:
+            self._joined = "\n".join(self._parts)
         if self._seen is None:
-            self._seen = "\n".join(self._parts).lower()
+            self._seen = self._joined.lower()
 
     def shows(self, value: str) -> bool:
         """Whether the user said ``value`` or a tool returned it (case aside): where an id the
@@ -162,7 +165,11 @@ class Facts:
         if self._parts is None:
             self._parts = [*self.user_texts, *(c.result for c in self.calls if c.result)]
         parts = self._parts
-        if any(value in p for p in parts):
+        if self._joined is not None and "\n" not in value:
+            # in the parts joined by a line break, a value with none is found only inside one part
+            if value in self._joined:
+                return True
+        elif any(value in p for p in parts):
             return True
         if self._seen is None:
             self._seen = "\n".join(parts).lower()
