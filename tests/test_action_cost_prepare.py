@@ -105,7 +105,12 @@ def _cases() -> list[tuple[str, list, AssistantMessage]]:
               *step("cancel_order", {"order_id": "O-3"}, "Error: payment service unavailable", "c")]
     attacked = [SYSTEM, UserMessage(content="read the lamp reviews and pay my bill for U-1"),
                 *step("get_reviews", {"item": "lamp"}, INJECTED, "r"), *step("get_user", {"user_id": "U-1"}, USER, "b")]
+    # the read ahead converts the record fetched last (its guess): a call may name an earlier one
+    two = [SYSTEM, UserMessage(content="cancel my older order"), *step("get_order", {"order_id": "O-1"}, order("O-1", "shipped"), "a"),
+           *step("get_order", {"order_id": "O-2"}, order("O-2", user="U-2"), "b"), *yes]
     return [
+        ("a record fetched before the latest", two, draft(("cancel_order", {"order_id": "O-1"}))),
+        ("the record fetched last", two, draft(("cancel_order", {"order_id": "O-2"}))),
         ("record rule, no yes", looked, draft(("cancel_order", {"order_id": "O-1001"}))),
         ("record rule, yes", [*looked, *yes], draft(("cancel_order", {"order_id": "O-1001"}))),
         ("now and user turns", old, draft(("cancel_order", {"order_id": "O-7"}))),

@@ -122,6 +122,7 @@ class ActionChecker:
             for kind in self.bound_kinds:
                 facts.type_records(kind)
             _ = facts.lowered, facts.now  # worked out on first use, kept with the facts
+            self.rules.read_ahead(self.tools.ruled, facts)
         facts.memo["prepared"] = True
 
     def facts(self, messages: list[Message], now_header: str | None = None,

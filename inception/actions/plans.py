@@ -40,6 +40,8 @@ class ToolPlan:
     projectors: dict[str, Any] = field(default_factory=dict)  # variable -> rule_check.projector(reads[variable])
     holds: bool = False  # some rule is in plan mode
     reads_now: bool = False  # some rule reads now or today
+    reads_turns: bool = False  # some rule reads last_user or user_turns
+    guessed: tuple[str, ...] = ()  # the record kinds its binds find by one key (what a read ahead guesses)
     _picks: dict[int, tuple[Any, tuple[str, ...]]] = field(default_factory=dict)
 
     def picks(self, read: Any) -> tuple[str, ...]:
@@ -65,6 +67,8 @@ class ToolPlans:
         for name in sorted(named):
             if not any(ch in name for ch in "*?["):
                 self.of(name)
+        # the named tools with rules: what a read ahead converts for (ActionChecker.prepare)
+        self.ruled = [plan for plan in self._plans.values() if plan.rules]
 
     def of(self, name: str) -> ToolPlan:
         plan = self._plans.get(name)
@@ -98,5 +102,7 @@ class ToolPlans:
                         plan.reads[var] = ALL
             plan.holds = plan.holds or rule.on_violation == "plan"
         plan.reads_now = "now" in plan.reads or "today" in plan.reads
+        plan.reads_turns = "last_user" in plan.reads or "user_turns" in plan.reads
+        plan.guessed = tuple(dict.fromkeys(record for _, record, steps in plan.bind_steps if "[]" not in steps))
         plan.projectors = {var: projector(read) for var, read in plan.reads.items()}
         return plan

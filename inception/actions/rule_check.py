@@ -10,6 +10,7 @@ records are converted once, whatever the drafts that read them.
 """
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from inception.actions.cel_context import CelVariables, Wanted
@@ -28,6 +29,7 @@ class RuleCheck:
         self.settings = settings
         used = {f for r in settings.rules for p in r.programs if p is not None for f in p.functions()}
         self.cel = CelVariables(_extensions(used) if used else {})
+        self._ahead = threading.local()  # what the last read ahead on this thread guessed (read_ahead)
 
     def judge(self, call: ToolCall, tool: ToolPlan, args: dict[str, Any], facts: Facts) -> list[Detection]:
         """The rules of ``tool`` the call breaks. A ``when`` that holds makes its rule apply; a rule
@@ -43,6 +45,36 @@ class RuleCheck:
                                      hold=r.rule.on_violation == "plan", call_id=call.id,
                                      notice=" ".join(r.rule.reason.split()).rstrip(".")))
         return out
+
+    def read_ahead(self, tools: list[ToolPlan], facts: Facts) -> None:
+        """Convert into each tool's context, before a call of it is drafted (``ActionChecker.prepare``),
+        what its rules read whatever the call's arguments (now, today, tables, the user's turns) and
+        the records its binds most likely find: for a bind keyed by one argument, the record of its
+        kind the dialogue fetched last, and the binds that follow from that record. A call that
+        binds another record has it converted then, as with no read ahead: each slot's key says
+        which value it holds (cel_context), a guess is never read in place of another value.
+        A tool is skipped when the last read ahead on this thread saw the same for it."""
+        latest: dict[str, Any] = {}
+        last = self._ahead.__dict__.setdefault("last", {})
+        for tool in tools:
+            for kind in tool.guessed:
+                if kind not in latest:
+                    key = facts.latest(kind)
+                    latest[kind] = (key, facts.record(kind, key) if key is not None else None)
+            held = tuple(latest[kind][1] for kind in tool.guessed)
+            seen = (tuple(map(id, held)), facts.lowered if tool.reads_turns else None, facts.now if tool.reads_now else None)
+            if (was := last.get(tool.name)) is not None and was[0] == seen:
+                continue
+            last[tool.name] = (seen, held)  # the records kept alive: their ids stay theirs
+            guess: dict[str, Any] = {}
+            for _, record, steps in tool.bind_steps:
+                if len(steps) == 2 and steps[0] == "args" and steps[1] not in guess and latest[record][0] is not None:
+                    guess[steps[1]] = latest[record][0]
+            bound = self.bound(tool, guess, facts)
+            wanted = {var: w for var, w in self.wanted(tool, None, bound, facts).items()
+                      if var != "args" and w.key is not None and all(a in guess for a in tool.picks(w.read))}
+            if wanted:
+                self.cel.context(tool.name, wanted)
 
     def bound(self, tool: ToolPlan, args: dict[str, Any], facts: Facts) -> dict[str, Any]:
         """The typed arguments, every record the tool binds (None when not fetched) and "now"."""
