@@ -91,6 +91,11 @@ class Facts:
         self.state.memo[memo_key] = index
         return index
 
+    def latest(self, kind: str) -> str | None:
+        """The key of the record of this kind the dialogue fetched last (None when none)."""
+        index = self._index(kind)
+        return max(index, key=index.__getitem__) if index else None
+
     def type_records(self, kind: str) -> None:
         """Every record of this kind the dialogue fetched (the latest of each key) typed, before a
         call names one (``ActionChecker.prepare``): a bind then finds its record typed. Only the
