@@ -44,11 +44,11 @@ class Log:
 
         monkeypatch.setattr(evidence_module.Evidence, "from_context", classmethod(from_context))
 
-    def agent(self, reply, wait: bool = True):
+    def agent(self, reply, wait: bool = True, seconds: float = 0.01):
         async def answer(request):
             self.events.append("agent asked")
             if wait:
-                await asyncio.sleep(0.01)  # an upstream: the loop is free while it writes
+                await asyncio.sleep(seconds)  # an upstream: the loop is free while it writes
             self.events.append("agent answered")
             return reply
         return FunctionModel(answer)
@@ -81,6 +81,26 @@ async def test_an_agent_that_answers_at_once_leaves_the_reading_to_the_plan(monk
     state = await Engine(log.agent(WRONG, wait=False), "structural").pipeline().run(_request())
     assert log.events == ["agent asked", "agent answered", "evidence"]
     assert state["final"].message.content == "Order A1 has shipped; the total was $42.50."
+
+
+async def test_an_upstream_that_answers_within_two_milliseconds_gets_no_read_ahead(monkeypatch):
+    log = Log(monkeypatch)
+    state = await Engine(log.agent(WRONG, seconds=0), "structural").pipeline().run(_request())
+    assert log.events == ["agent asked", "agent answered", "evidence"]  # a cache, a replay: nothing read for naught
+    assert state["final"].message.content == "Order A1 has shipped; the total was $42.50."
+
+
+async def test_a_read_ahead_long_before_the_answer_is_not_rein_time(monkeypatch):
+    log = Log(monkeypatch)
+    pipeline = Engine(log.agent(WRONG, seconds=0.08), "structural").pipeline()
+
+    def slow(ctx):
+        import time
+        time.sleep(0.02)  # done ~58 ms before the agent answers: it delayed nothing
+
+    monkeypatch.setattr(pipeline.refinery, "prepare", slow)
+    state = await pipeline.run(_request())
+    assert state["upstream_ms"] >= 75
 
 
 async def test_a_read_ahead_that_fails_costs_a_note_and_nothing_else(monkeypatch):

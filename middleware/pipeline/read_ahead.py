@@ -1,14 +1,17 @@
 """What rein does while the agent writes (the ``agent`` stage's call to the upstream).
 
 An agent's answer takes hundreds of milliseconds; rein's slowest work on a turn is reading the
-dialogue's tool results for the first time, for the draft's checks. So, at the call's first wait
-for the upstream, a callback (no task, no loop pass) has the refiners and the action checks read
-the dialogue (``Refinery.prepare``, ``Inception.prepare``): ``plan_refine`` and ``check_actions``
-then find it read. A young collection that would soon land inside a stage runs then too.
+dialogue's tool results for the first time, for the draft's checks. So, once the agent has taken
+``AFTER_S`` to answer, a callback (no task, no loop pass) has the refiners and the action checks
+read the dialogue (``Refinery.prepare``, ``Inception.prepare``): ``plan_refine`` and
+``check_actions`` then find it read. A young collection that would soon land inside a stage runs
+then too. An upstream that answers sooner (a cache, a replay) gets no read ahead: the stages read
+what they need, as they would without it, and no CPU goes to reading what no draft asks about.
 
-rein's own time (``x-rein-overhead-ms``) still counts all of it, taken off the agent's time as if
-it had delayed the answer: a fast upstream may really wait for it. ``bench/real_dialogues.py``
-reports the time per turn on the path and the CPU of the read ahead apart.
+rein's own time (``x-rein-overhead-ms``) counts the read ahead when the answer came less than
+``RECENT_S`` after it ended (it may have waited for it), and not when the agent was still writing
+long after. ``bench/real_dialogues.py`` reports the time per turn on the path and the CPU of the
+read ahead apart.
 """
 from __future__ import annotations
 
@@ -26,6 +29,8 @@ from middleware.state import TurnState
 # writes, when the automatic one is at most this many generation-0 passes away (each is ~700
 # allocations; checking a draft makes two to four): then it does not land inside a stage on the path.
 YOUNG_PASS_WITHIN = 3
+AFTER_S = 0.002   # an upstream still writing after this is a model: read while it writes
+RECENT_S = 0.005  # an answer this soon after the read ahead ended may have waited for it
 
 
 async def while_answering(p: Any, state: TurnState, call: Any) -> tuple[Any, float, dict[str, Any]]:
@@ -40,13 +45,15 @@ async def while_answering(p: Any, state: TurnState, call: Any) -> tuple[Any, flo
     if not reads:  # nothing to read: no callback
         return (*await _timed(call), kept)
     notes: list[str] = []
-    spent = [0.0]
-    read = asyncio.get_running_loop().call_soon(_read_ahead, reads, notes, spent)
+    spent = [0.0, 0.0]  # (ms, when it ended)
+    read = asyncio.get_running_loop().call_later(AFTER_S, _read_ahead, reads, notes, spent)
     try:
         answer, waited = await _timed(call)
     finally:
-        read.cancel()  # not run yet (the agent answered without waiting): the checks read as before
-    return answer, max(0.0, waited - spent[0]), {**kept, **({"notes": notes} if notes else {})}
+        read.cancel()  # not run yet (the agent answered sooner): the checks read as before
+    if spent[1] and time.perf_counter() - spent[1] < RECENT_S:
+        waited = max(0.0, waited - spent[0])  # the answer may have waited for it: rein's time
+    return answer, waited, {**kept, **({"notes": notes} if notes else {})}
 
 
 def now(p: Any, state: TurnState) -> str | None:
@@ -71,7 +78,8 @@ def _read_ahead(reads: list[tuple[str, Any, tuple]], notes: list[str], spent: li
             notes.append(f"read_ahead ({name}): {type(e).__name__}: {e!s:.120}")
             tracing.event("rein.read_ahead.skipped", {"reason": notes[-1]})
     young_pass_if_due()
-    spent[0] = (time.perf_counter() - started) * 1000
+    spent[1] = time.perf_counter()
+    spent[0] = (spent[1] - started) * 1000
 
 
 def _asks(question: Any, arg: Any) -> bool:
