@@ -7,8 +7,9 @@
                     (and once per stage a turn is handed over at, when first asked);
 - ``clean_path.py`` the shortcut: stages called directly while none has work, then the graph from
                     the first stage that has (a test holds both to the same turns);
-- ``read_ahead.py`` what rein does while the agent writes (once it has taken 2 ms): the refiners and the action checks read
-                    the dialogue (their ``prepare``), so the stages after the draft find it read;
+- ``read_ahead.py`` what rein does while the agent writes (once it has taken 2 ms): the refiners
+                    and the action checks read the dialogue (their ``prepare``), so the stages
+                    after the draft find it read;
 - ``stream.py``     a stream's mode (pass, sentences, whole), its one sentence checker, the agent's
                     stream relayed, the refiners' ``TurnContext`` (``turn_context``);
 - ``middleware/state.py`` the ``TurnState`` they share (``notes`` appended, the rest replaced).
