@@ -121,6 +121,7 @@ def _same_kind_and_role(draft: str, evidence: Evidence) -> None:
 @example(results=[json.dumps({"order_id": "#W1", "total": 54.2, "payment": "visa"})],
          draft="I charged your Visa ending in 4421 $54.20.")
 def test_every_stage_reads_any_tool_result_without_raising(results, draft):
+    """(and reading it ahead changes nothing)"""
     raw = dialogue(results)
     messages = parse_messages(raw)
     evidence = Evidence.from_context(TurnContext(messages=messages))
@@ -131,7 +132,13 @@ def test_every_stage_reads_any_tool_result_without_raising(results, draft):
         asyncio.run(cascade.diagnose(messages, None))
         ctx = TurnContext(messages=messages)
         plan = asyncio.run(refinery.plan(ctx, draft))
-        asyncio.run(refinery.refine(ctx, draft, plan))
+        result = asyncio.run(refinery.refine(ctx, draft, plan))
+        # Read ahead (as the pipeline does while the agent writes): the same plan and reply.
+        ready = TurnContext(messages=messages)
+        refinery.prepare(ready)
+        cascade.prepare(messages, None)
+        again = asyncio.run(refinery.plan(ready, draft))
+        assert (again.refiners, asyncio.run(refinery.refine(ready, draft, again)).final) == (plan.refiners, result.final)
 
 
 @PROPERTY
