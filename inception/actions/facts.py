@@ -46,6 +46,7 @@ class Facts:
         self._parts: list[str] | None = None
         self._joined: str | None = None  # the parts joined (read ahead: ``read_shown``)
         self._lowered: tuple[str, tuple[str, ...]] | None = None
+        self._records: dict[tuple[str, str], Record | None] = {}  # record(kind, key), as found
         self.memo: dict[Any, Any] = {}  # what checks work out from these facts (by what they were given)
 
     @classmethod
@@ -66,12 +67,18 @@ class Facts:
         results of tools that hold such records are read: the first lookup of a kind indexes its
         keys (the latest call whose result holds a key wins), extending the index of the dialogue
         this one continues when it has one, so a long dialogue's results are indexed once."""
+        found = self._records.get((kind, key), _UNSEEN)
+        if found is not _UNSEEN:
+            return found
         at = self._index(kind).get(key)
         if at is None:
-            return None
-        rec = self.state.calls[at]
-        return self._extractor.record(rec.call.function.name, rec.call.function.arguments or "{}", rec.result or "",
-                                      kind, key)
+            found = None
+        else:
+            rec = self.state.calls[at]
+            found = self._extractor.record(rec.call.function.name, rec.call.function.arguments or "{}", rec.result or "",
+                                           kind, key)
+        self._records[(kind, key)] = found  # the same record object for every check of these facts
+        return found
 
     def _index(self, kind: str) -> dict[str, int]:
         memo_key = ("index", self.owned, kind)

@@ -21,6 +21,7 @@ class RuleProgram:
     when: Any        # compiled CEL, or None
     condition: Any
     reads: dict[str, Any]  # what the condition reads (policies.cel_names)
+    projectors: dict[str, Any] = field(default_factory=dict)  # var -> projector(reads[var]): the evidence's values
 
 
 @dataclass
@@ -90,7 +91,8 @@ class ToolPlans:
             plan.bind_steps.append((bind_name, bind.record, (first, *(step for step in rest if step))))
         for rule in s.rules_for(name):
             when, condition = rule.programs
-            plan.rules.append(RuleProgram(rule, when, condition, rule.reads("condition")))
+            reads = rule.reads("condition")
+            plan.rules.append(RuleProgram(rule, when, condition, reads, {var: projector(read) for var, read in reads.items()}))
             for part in ("when", "condition"):
                 for var, read in rule.reads(part).items():
                     plan.reads[var] = merge(plan.reads.get(var, {}), read)

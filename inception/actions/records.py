@@ -22,6 +22,10 @@ Record = dict[str, Any]
 _AS_IS = {"string", "enum", "bool", "map", "any"}  # types a value is not converted to
 
 
+_TIMES: dict[str, datetime | None] = {}  # parse_time of short texts: a dialogue's dates recur in every record
+_MAX_TIMES = 8192
+
+
 def parse_time(text: Any) -> datetime | None:
     """An ISO-like date or time as an aware datetime; a time with no offset is taken as UTC, so
     times written alike compare alike (a trailing zone name such as "EST" is not read).
@@ -31,6 +35,20 @@ def parse_time(text: Any) -> datetime | None:
     >>> parse_time("2024-05-20").isoformat(), parse_time("soon")
     ('2024-05-20T00:00:00+00:00', None)
     """
+    if type(text) is str and len(text) <= 64:
+        found = _TIMES.get(text, _NOT_READ)
+        if found is _NOT_READ:
+            if len(_TIMES) >= _MAX_TIMES:
+                _TIMES.clear()
+            found = _TIMES[text] = _parse_time(text)
+        return found  # type: ignore[return-value]
+    return _parse_time(text)
+
+
+_NOT_READ = object()
+
+
+def _parse_time(text: Any) -> datetime | None:
     if not isinstance(text, str):
         return None
     m = _TIME.search(text)

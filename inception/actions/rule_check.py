@@ -16,7 +16,6 @@ from typing import Any
 from inception.actions.cel_context import CelVariables, Wanted
 from inception.actions.facts import Facts
 from inception.actions.plans import ToolPlan
-from inception.actions.projection import project
 from inception.actions.records import typed_object
 from inception.base import Detection
 from policies.actions import ActionSettings
@@ -39,7 +38,7 @@ class RuleCheck:
         out = []
         for r in tool.rules:
             if (r.when is None or _judge(r.when, context) is True) and _judge(r.condition, context) is False:
-                shown = {var: project(bound[var], read, bound["args"]) for var, read in r.reads.items() if var in bound}
+                shown = {var: f(bound[var], bound["args"]) for var, f in r.projectors.items() if var in bound}
                 out.append(Detection(type="action_violation", subtype=r.rule.id, rule=f"action:{r.rule.id}",
                                      evidence=f"{r.rule.reason.strip()} ({_evidence(tool.name, shown, r.reads)})",
                                      hold=r.rule.on_violation == "plan", call_id=call.id,
@@ -167,5 +166,31 @@ def _evidence(name: str, variables: dict[str, Any], uses: dict[str, Any]) -> str
 def _short(value: Any) -> str:
     if hasattr(value, "isoformat"):
         value = value.isoformat()[:19]
-    text = repr(value)
+    text = _repr_head(value, 81)
     return text if len(text) <= 80 else text[:79] + "…"
+
+
+def _repr_head(value: Any, limit: int) -> str:
+    """``repr(value)``, or a start of it at least ``limit`` characters long: a record's list of
+    flights is cut to 80 characters in the evidence, so the rest of it is not written. A list,
+    tuple or dict is written item by item as Python writes it, each item by repr."""
+    kind = type(value)
+    if kind is dict:
+        items: Any = (f"{k!r}: {v!r}" for k, v in value.items())
+        opening, closing = "{", "}"
+    elif kind is list or kind is tuple:
+        items = map(repr, value)
+        opening, closing = ("[", "]") if kind is list else ("(", ",)" if len(value) == 1 else ")")
+    else:
+        return repr(value)
+    out, size = [opening], 1
+    for item in items:
+        if size >= limit:
+            return "".join(out)
+        if size > 1:
+            out.append(", ")
+            size += 2
+        out.append(item)
+        size += len(item)
+    out.append(closing)
+    return "".join(out)
