@@ -64,7 +64,7 @@ def deterministic_pass(text: str, evidence: Evidence, apply: bool = True) -> tup
 
 def _name_edits(text: str, evidence: Evidence, fixed: list[str], taken: set[tuple[int, int]]):
     """Misspelt names of things in the tool results ('Hotel Maris' for 'Hotel Marais'): one close name only."""
-    tables = evidence.name_tables()  # (built once per evidence: while the agent writes, in the pipeline)
+    tables = evidence.name_tables()  # (built once per evidence: the plan and the refine loop share it)
     if not tables:
         return []
     said = evidence.index.names
