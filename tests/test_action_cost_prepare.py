@@ -5,6 +5,7 @@ one; and prepare never raises, whatever the dialogue holds."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -224,6 +225,8 @@ ODD = [
     [UserMessage(content="x"), *step("get_user", {"user_id": "U-1"}, json.dumps({"tier": None, "cards": "none"}), "a")],
     [UserMessage(content="x"), *step("get_order", {"order_id": "O-1"}, "Error: not found", "a")],
     [SystemMessage(content="Today is 2025-99-99."), UserMessage(content="x")],
+    # a text the CEL library cannot convert (a lone surrogate) in what a rule reads whatever the call
+    [SYSTEM, UserMessage(content="cancel O-1 \ud800"), *step("get_order", {"order_id": "O-1"}, order("O-1"), "a")],
 ]
 
 
@@ -236,7 +239,14 @@ def test_prepare_never_raises_and_changes_nothing_on_odd_dialogues(k):
     checker.prepare(messages, now_header="not a time")
     for d in (draft(("cancel_order", {"order_id": "O-1"})), draft(("refund_order", {"order_id": "O-1", "skus": ["SKU-100"]})),
               draft(("pay", {"user_id": "U-1", "card_id": "card_11"}))):
-        assert _found(checker, messages, d) == _found(_checker(), messages, d)
+        assert _outcome(checker, messages, d) == _outcome(_checker(), messages, d)
+
+
+def _outcome(checker: ActionChecker, messages: list, d: AssistantMessage) -> Any:
+    try:
+        return _found(checker, messages, d)
+    except Exception as e:  # the check's own error, the same with and without the read ahead
+        return type(e).__name__
 
 
 def test_prepare_does_nothing_when_the_checks_are_off():

@@ -73,7 +73,10 @@ class RuleCheck:
             wanted = {var: w for var, w in self.wanted(tool, None, bound, facts).items()
                       if var != "args" and w.key is not None and all(a in guess for a in tool.picks(w.read))}
             if wanted:
-                self.cel.context(tool.name, wanted)
+                try:
+                    self.cel.context(tool.name, wanted)
+                except Exception:  # a value the library cannot take: the check meets it (or not) itself
+                    last.pop(tool.name, None)
 
     def bound(self, tool: ToolPlan, args: dict[str, Any], facts: Facts) -> dict[str, Any]:
         """The typed arguments, every record the tool binds (None when not fetched) and "now"."""
