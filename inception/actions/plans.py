@@ -22,6 +22,23 @@ class RuleProgram:
     condition: Any
     reads: dict[str, Any]  # what the condition reads (policies.cel_names)
     projectors: dict[str, Any] = field(default_factory=dict)  # var -> projector(reads[var]): the evidence's values
+    # what the evidence shows of each variable, in order: (variable, its fields sorted, or None
+    # when it is shown whole); the rule's own words, as a finding carries them
+    shows: tuple[tuple[str, tuple[str, ...] | None], ...] = ()
+    reason: str = ""
+    notice: str = ""
+
+
+# read by the rule but never shown in the evidence (long, or the same for every call)
+UNSHOWN = ("tables", "user_turns", "last_user", "tool")
+
+
+def rule_program(rule: ActionRule, when: Any, condition: Any) -> RuleProgram:
+    reads = rule.reads("condition")
+    shows = tuple((var, None if read is ALL or "[]" in read else tuple(sorted(read)))
+                  for var, read in reads.items() if var not in UNSHOWN)
+    return RuleProgram(rule, when, condition, reads, {var: projector(read) for var, read in reads.items()}, shows,
+                       rule.reason.strip(), " ".join(rule.reason.split()).rstrip("."))
 
 
 @dataclass
@@ -91,8 +108,7 @@ class ToolPlans:
             plan.bind_steps.append((bind_name, bind.record, (first, *(step for step in rest if step))))
         for rule in s.rules_for(name):
             when, condition = rule.programs
-            reads = rule.reads("condition")
-            plan.rules.append(RuleProgram(rule, when, condition, reads, {var: projector(read) for var, read in reads.items()}))
+            plan.rules.append(rule_program(rule, when, condition))
             for part in ("when", "condition"):
                 for var, read in rule.reads(part).items():
                     plan.reads[var] = merge(plan.reads.get(var, {}), read)

@@ -91,7 +91,22 @@ def typed(value: Any, spec: Any) -> Any:
 def typed_object(obj: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
     if not fields:
         return obj
-    return {k: (typed(v, fields[k]) if k in fields else v) for k, v in obj.items()}
+    found = _TYPED.get(id(fields))
+    if found is None or found[0] is not fields:
+        if len(_TYPED) >= 4096:
+            _TYPED.clear()
+        found = _TYPED[id(fields)] = (fields, {k: spec for k, spec in fields.items() if _kind(spec) not in _AS_IS})
+    converted = found[1]  # the fields ``typed`` may change: the others are copied as they are
+    return {k: (typed(v, converted[k]) if k in converted else v) for k, v in obj.items()}
+
+
+# the fields of a spec that ``typed`` may change, by the spec's id (the spec kept with its entry):
+# a call's arguments and the records are typed for every check, most of their fields as they are
+_TYPED: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
+
+
+def _kind(spec: Any) -> str:
+    return spec.type if isinstance(spec, FieldSpec) else spec
 
 
 def _at(obj: Any, path: str) -> list[Any]:

@@ -19,7 +19,6 @@ from inception.actions.plans import ToolPlan
 from inception.actions.records import typed_object
 from inception.base import Detection
 from policies.actions import ActionSettings
-from policies.cel_names import ALL
 from policies.messages import ToolCall
 
 
@@ -40,9 +39,8 @@ class RuleCheck:
             if (r.when is None or _judge(r.when, context) is True) and _judge(r.condition, context) is False:
                 shown = {var: f(bound[var], bound["args"]) for var, f in r.projectors.items() if var in bound}
                 out.append(Detection(type="action_violation", subtype=r.rule.id, rule=f"action:{r.rule.id}",
-                                     evidence=f"{r.rule.reason.strip()} ({_evidence(tool.name, shown, r.reads)})",
-                                     hold=r.rule.on_violation == "plan", call_id=call.id,
-                                     notice=" ".join(r.rule.reason.split()).rstrip(".")))
+                                     evidence=f"{r.reason} ({_evidence(tool.name, shown, r.shows)})",
+                                     hold=r.rule.on_violation == "plan", call_id=call.id, notice=r.notice))
         return out
 
     def read_ahead(self, tools: list[ToolPlan], facts: Facts) -> None:
@@ -152,17 +150,22 @@ def _resolve(record: str, steps: tuple[str, ...], bound: dict[str, Any], facts: 
     return found if many else found[0]
 
 
-def _evidence(name: str, variables: dict[str, Any], uses: dict[str, Any]) -> str:
-    """The values the rule read, for the plan and the decision log: ``order.status='shipped'``."""
-    shown = []
-    for var, read in uses.items():
+def _evidence(name: str, variables: dict[str, Any], shows: tuple[tuple[str, tuple[str, ...] | None], ...]) -> str:
+    """The values the rule read, for the plan and the decision log: ``order.status='shipped'``
+    (the first 8; ``RuleProgram.shows`` says which variables, whole or by field)."""
+    shown: list[str] = []
+    for var, fields in shows:
         value = variables.get(var)
-        if var in ("tables", "user_turns", "last_user", "tool"):
-            continue
-        if read is ALL or not isinstance(value, dict) or "[]" in read:
+        if fields is None or not isinstance(value, dict):
             shown.append(f"{var}={_short(value)}")
         else:
-            shown += [f"{var}.{f}={_short(value.get(f))}" for f in sorted(read) if f in value]
+            for f in fields:
+                if len(shown) >= 8:
+                    break
+                if f in value:
+                    shown.append(f"{var}.{f}={_short(value.get(f))}")
+        if len(shown) >= 8:
+            break
     return f"{name}: " + ", ".join(shown[:8])
 
 
