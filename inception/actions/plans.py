@@ -21,7 +21,7 @@ class RuleProgram:
     when: Any        # compiled CEL, or None
     condition: Any
     reads: dict[str, Any]  # what the condition reads (policies.cel_names)
-    projectors: dict[str, Any] = field(default_factory=dict)  # var -> projector(reads[var]): the evidence's values
+    projectors: dict[str, Any] = field(default_factory=dict)  # var -> projector(reads[var], lazy): the evidence's values
     # what the evidence shows of each variable, in order: (variable, its fields sorted, or None
     # when it is shown whole); the rule's own words, as a finding carries them
     shows: tuple[tuple[str, tuple[str, ...] | None], ...] = ()
@@ -37,7 +37,7 @@ def rule_program(rule: ActionRule, when: Any, condition: Any) -> RuleProgram:
     reads = rule.reads("condition")
     shows = tuple((var, None if read is ALL or "[]" in read else tuple(sorted(read)))
                   for var, read in reads.items() if var not in UNSHOWN)
-    return RuleProgram(rule, when, condition, reads, {var: projector(read) for var, read in reads.items()}, shows,
+    return RuleProgram(rule, when, condition, reads, {var: projector(read, lazy=True) for var, read in reads.items()}, shows,
                        rule.reason.strip(), " ".join(rule.reason.split()).rstrip("."))
 
 

@@ -39,18 +39,20 @@ def project(value: Any, read: Any, args: dict[str, Any]) -> Any:
     return value
 
 
-def projector(read: Any) -> Any:
+def projector(read: Any, lazy: bool = False) -> Any:
     """``project`` with the read tree walked once: a function of (value, args) that gives what
     ``project(value, read, args)`` gives. Built when a tool is planned; a level that picks a map's
-    entry by an argument (``[args.x]``) depends on the call and is projected as ``project`` does."""
+    entry by an argument (``[args.x]``) depends on the call and is projected as ``project`` does.
+    ``lazy``: a list's items are projected as they are read (``Lazy``): the evidence shows the
+    first 80 characters of a value, most often a few items of a list."""
     if read is ALL:
         return _same
     if not read:
         return _shape
     if any(k.startswith("[args.") for k in read):
         return lambda value, args: project(value, read, args)
-    plain = [(k, projector(sub)) for k, sub in read.items() if k != "[]"]
-    every = projector(read["[]"]) if "[]" in read else None
+    plain = [(k, projector(sub, lazy)) for k, sub in read.items() if k != "[]"]
+    every = projector(read["[]"], lazy) if "[]" in read else None
 
     def cut(value: Any, args: dict[str, Any]) -> Any:
         if isinstance(value, dict):
@@ -59,9 +61,29 @@ def projector(read: Any) -> Any:
                 out.update({k: every(v, args) for k, v in value.items() if k not in out})
             return out
         if isinstance(value, list):
-            return [None] * len(value) if every is None else [every(v, args) for v in value]
+            if every is None:
+                return [None] * len(value)
+            return Lazy(value, every, args) if lazy else [every(v, args) for v in value]
         return value
     return cut
+
+
+class Lazy:
+    """A projected list whose items are projected when read: iterating it gives what the list
+    ``[every(v, args) for v in items]`` holds (``rule_check._repr_head`` writes it as that list)."""
+    __slots__ = ("items", "every", "args")
+
+    def __init__(self, items: list[Any], every: Any, args: dict[str, Any]):
+        self.items, self.every, self.args = items, every, args
+
+    def __iter__(self):
+        return (self.every(v, self.args) for v in self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __repr__(self) -> str:
+        return repr(list(self))
 
 
 def _same(value: Any, args: dict[str, Any]) -> Any:

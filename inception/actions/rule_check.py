@@ -16,6 +16,7 @@ from typing import Any
 from inception.actions.cel_context import CelVariables, Wanted
 from inception.actions.facts import Facts
 from inception.actions.plans import ToolPlan
+from inception.actions.projection import Lazy
 from inception.actions.records import typed_object
 from inception.base import Detection
 from policies.actions import ActionSettings
@@ -184,9 +185,9 @@ def _repr_head(value: Any, limit: int) -> str:
     if kind is dict:
         items: Any = (f"{k!r}: {v!r}" for k, v in value.items())
         opening, closing = "{", "}"
-    elif kind is list or kind is tuple:
+    elif kind is list or kind is tuple or kind is Lazy:
         items = map(repr, value)
-        opening, closing = ("[", "]") if kind is list else ("(", ",)" if len(value) == 1 else ")")
+        opening, closing = ("(", ",)" if len(value) == 1 else ")") if kind is tuple else ("[", "]")
     else:
         return repr(value)
     out, size = [opening], 1
