@@ -61,14 +61,19 @@ class RuleCheck:
                     latest[kind] = (key, facts.record(kind, key) if key is not None else None)
             held = tuple(latest[kind][1] for kind in tool.guessed)
             seen = (tuple(map(id, held)), facts.lowered if tool.reads_turns else None, facts.now if tool.reads_now else None)
-            if (was := last.get(tool.name)) is not None and was[0] == seen:
+            was = last.get(tool.name)
+            if was is not None and was[0] == seen:
                 continue
             last[tool.name] = (seen, held)  # the records kept alive: their ids stay theirs
             guess: dict[str, Any] = {}
-            for _, record, steps in tool.bind_steps:
-                if len(steps) == 2 and steps[0] == "args" and steps[1] not in guess and latest[record][0] is not None:
-                    guess[steps[1]] = latest[record][0]
-            bound = self.bound(tool, guess, facts)
+            if was is not None and was[0][0] == seen[0]:
+                # the same records as last time (a new user turn): only what no bind gives is read
+                bound: dict[str, Any] = {"args": {}, **(_now_of(facts) if tool.reads_now else {})}
+            else:
+                for _, record, steps in tool.bind_steps:
+                    if len(steps) == 2 and steps[0] == "args" and steps[1] not in guess and latest[record][0] is not None:
+                        guess[steps[1]] = latest[record][0]
+                bound = self.bound(tool, guess, facts)
             wanted = {var: w for var, w in self.wanted(tool, None, bound, facts).items()
                       if var != "args" and w.key is not None and all(a in guess for a in tool.picks(w.read))}
             if wanted:
@@ -83,9 +88,7 @@ class RuleCheck:
         for bind_name, record, steps in tool.bind_steps:
             bound[bind_name] = _resolve(record, steps, bound, facts)
         if tool.reads_now:
-            now = facts.now
-            bound["now"] = now
-            bound["today"] = now.replace(hour=0, minute=0, second=0, microsecond=0) if now is not None else None
+            bound.update(_now_of(facts))
         return bound
 
     def wanted(self, tool: ToolPlan, arguments: str | None, bound: dict[str, Any], facts: Facts) -> dict[str, Wanted]:
@@ -120,6 +123,11 @@ class RuleCheck:
                 out[var] = Wanted((var, tuple(map(id, held)), picked),
                                   lambda value=value, f=tool.projectors[var]: f(value, bound["args"]), (reads, held), read)
         return out
+
+
+def _now_of(facts: Facts) -> dict[str, Any]:
+    now = facts.now
+    return {"now": now, "today": now.replace(hour=0, minute=0, second=0, microsecond=0) if now is not None else None}
 
 
 def _extensions(used: set[str]) -> dict[str, Any]:
