@@ -8,13 +8,14 @@ rein's in-process time per draft with tool calls. One process, seconds.
 
 The time is measured as the pipeline spends it. While the agent writes its draft (the upstream
 call), the pipeline reads the dialogue ahead (``ActionChecker.prepare``, through
-``Inception.prepare``: middleware/pipeline/stages.py ``_while_answering``): the dialogue's state,
-the records its results hold, typed, the instruction scan and whatever else no call's arguments
-decide. Only the check of the draft, once it has arrived, is on the turn's path. So for every draft
-with tool calls the bench first reads ahead the dialogue before it (its CPU: "read ahead, off the
-path"), then times the check: that check's CPU is the "cost per draft with tool calls, on the
-path", the figure of the 0.2 ms target. The whole (read ahead + check, what a check costs with no
-read ahead) is printed beside it.
+``Inception.prepare``: middleware/pipeline/read_ahead.py ``while_answering``): the dialogue's
+state, the records its results hold, typed, the instruction scan and whatever else no call's
+arguments decide, and, converted for the rules, the records a call will most likely bind. Only the
+check of the draft, once it has arrived, is on the turn's path. So for every draft with tool calls
+the bench first reads ahead the dialogue before it (its CPU: "read ahead, off the path"), then
+times the check: that check's CPU is the "cost per draft with tool calls, on the path", the figure
+of the 0.2 ms target. The whole (read ahead + check: all the CPU rein spends on a draft, on and
+off the path) is printed beside it.
 
     python bench/real_actions.py                                   # airline dev + examples/policies/airline.yaml
     python bench/real_actions.py --data ../shared/data/agentdojo-dev/dev.json --policy structural
@@ -289,7 +290,7 @@ def report(fig: dict[str, Any], with_targets: bool = True) -> str:
               f"{c['cpu_first_p50']:.3f} ms, p99 {c['cpu_first_p99']:.3f} ms, max {c['cpu_first_max']:.3f} ms",
               f"  read ahead, off the path (prepare while the agent writes; {c['drafts']}): CPU p50 "
               f"{c['cpu_ahead_p50']:.3f} ms, p99 {c['cpu_ahead_p99']:.3f} ms, max {c['cpu_ahead_max']:.3f} ms",
-              f"  whole (read ahead + check; what a check costs with no read ahead): CPU p50 {c['cpu_whole_p50']:.3f} ms, "
+              f"  whole (read ahead + check: all of rein's CPU for a draft, on and off the path): CPU p50 {c['cpu_whole_p50']:.3f} ms, "
               f"p99 {c['cpu_whole_p99']:.3f} ms, max {c['cpu_whole_max']:.3f} ms",
               f"  drafts with a write: CPU p50 {c['cpu_writes_p50']:.3f} ms, p99 {c['cpu_writes_p99']:.3f} ms; "
               f"the malformed-call check alone, same drafts: CPU p50 {c['cpu_reference_p50']:.3f} ms, "
