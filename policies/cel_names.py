@@ -27,6 +27,7 @@ from typing import Any
 
 ALL = "*"  # a variable read whole (compared, passed to a function): the engine builds all of it
 ARG_INDEX = "[args.{}]"  # the entry of a map at the key an argument of the call gives
+SIZE = "[#]"  # how many entries a map or list has (``size(x)``): every entry's key, none of its value
 _TOKEN = re.compile(r"""
     (?P<str>(?:[rRbB]{1,2})?(?:'''[\s\S]*?'''|\"\"\"[\s\S]*?\"\"\"|'(?:\\.|[^'\\\n])*'|"(?:\\.|[^"\\\n])*"))
   | (?P<num>\d+(?:\.\d+)?(?:[eE][+-]?\d+)?[uU]?|0x[0-9a-fA-F]+)
@@ -148,9 +149,16 @@ class _Walk:
         if root != "tables":
             if whole and self.tok(start - 1) == "in" and getattr(spec, "type", None) == "map":
                 self.use(owner, [*path, "[]"], False)  # `x in m`: the keys of m, not its values
+            elif whole and self.sized(start, k):
+                # every entry counts, whatever else is read of some of them (user.cards[args.card_id])
+                self.use(owner, [*path, SIZE], False)
             else:
                 self.use(owner, path, whole and not self.presence_only(start, k))
         return k
+
+    def sized(self, start: int, after: int) -> bool:
+        """``size(x)``: the variable is read for how many entries it has."""
+        return self.tok(start - 1) == "(" and self.tok(start - 2) == "size" and self.tok(after) == ")"
 
     def presence_only(self, start: int, after: int) -> bool:
         """``size(x)``, ``x == null``, ``x != null``: the variable is read for its size or presence only."""
@@ -212,7 +220,7 @@ def covers(a: Any, b: Any) -> bool:
     if b is ALL or not isinstance(a, dict) or not isinstance(b, dict):
         return False
     return all((k in a and covers(a[k], sub)) or (k.startswith("[args.") and "[]" in a and covers(a["[]"], sub))
-               for k, sub in b.items())
+               or (k == SIZE and "[]" in a) for k, sub in b.items())
 
 
 def indexed_args(read: Any) -> tuple[str, ...]:

@@ -305,3 +305,23 @@ def test_a_map_read_for_its_size_keeps_its_keys():
 
     assert rules({"c1": {"kind": "debit"}}) == []
     assert rules({}) == ["action:has_a_card"]
+
+
+@pytest.mark.parametrize("condition", [
+    'size(customer.cards) >= 2 && customer.cards[args.card_id].kind == "credit"',
+    'customer.cards[args.card_id].kind == "credit" && size(customer.cards) >= 2',  # either order
+    'size(customer.cards) >= 2 && customer.cards.c1.kind == "credit"'])            # a named entry too
+def test_a_map_read_for_its_size_and_at_one_entry_keeps_every_entry(condition):
+    """Read for its size and at the entry an argument names, a map is cut to every entry's key and
+    the named entry's fields, not to that entry alone: a customer with two cards has two."""
+    pack = CARDS_PACK.replace('condition: customer.cards[args.card_id].kind == "credit"', f"condition: {condition}")
+    checker = ActionChecker(parse_policy(pack).actions)
+
+    def rules(cards):
+        msgs = dialogue(("get_customer", {"customer_id": "cu1"}, {"customer_id": "cu1", "cards": cards}))
+        draft = AssistantMessage(content=None, tool_calls=[_call("pay", {"customer_id": "cu1", "card_id": "c1"})])
+        return [d.rule for d in checker.check(msgs, draft)]
+
+    assert rules({"c1": {"kind": "credit"}, "c2": {"kind": "debit"}}) == []
+    assert rules({"c1": {"kind": "credit"}}) == ["action:credit_only"]  # one card: fewer than two
+    assert rules({"c1": {"kind": "debit"}, "c2": {"kind": "credit"}}) == ["action:credit_only"]

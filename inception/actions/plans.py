@@ -10,7 +10,7 @@ from typing import Any
 
 from inception.actions.projection import projector
 from policies.actions import RESERVED, ActionRule, ActionSettings, BindSpec, ToolSpec
-from policies.cel_names import ALL, indexed_args, merge
+from policies.cel_names import ALL, SIZE, indexed_args, merge
 
 MAX_NAMES = 1024  # tool names remembered: a client may send any name, the memory stays bounded
 
@@ -35,7 +35,7 @@ UNSHOWN = ("tables", "user_turns", "last_user", "tool")
 
 def rule_program(rule: ActionRule, when: Any, condition: Any) -> RuleProgram:
     reads = rule.reads("condition")
-    shows = tuple((var, None if read is ALL or "[]" in read else tuple(sorted(read)))
+    shows = tuple((var, None if read is ALL or "[]" in read else tuple(sorted(k for k in read if k != SIZE)))
                   for var, read in reads.items() if var not in UNSHOWN)
     return RuleProgram(rule, when, condition, reads, {var: projector(read, lazy=True) for var, read in reads.items()}, shows,
                        rule.reason.strip(), " ".join(rule.reason.split()).rstrip("."))

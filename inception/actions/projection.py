@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from policies.cel_names import ALL, merge
+from policies.cel_names import ALL, SIZE, merge
 
 
 def project(value: Any, read: Any, args: dict[str, Any]) -> Any:
@@ -16,7 +16,7 @@ def project(value: Any, read: Any, args: dict[str, Any]) -> Any:
     read at the key an argument gives (``user.cards[args.card_id]``) to that one entry."""
     if read is ALL:
         return value
-    if not read:  # read for its size or presence only: its keys, or its length, are what is read
+    if not read or read.keys() == {SIZE}:  # read for its size or presence only: its keys, or its length
         return _shape(value, args)
     if isinstance(value, dict):
         out: dict[str, Any] = {}
@@ -25,10 +25,12 @@ def project(value: Any, read: Any, args: dict[str, Any]) -> Any:
                 key = args.get(k[6:-1])
                 if isinstance(key, str) and key in value:
                     out[key] = project(value[key], merge(sub, read.get(key, {})), args)
-            elif k != "[]" and k in value and k not in out:
+            elif k not in ("[]", SIZE) and k in value and k not in out:
                 out[k] = project(value[k], sub, args)
         if "[]" in read:
             out.update({k: project(v, read["[]"], args) for k, v in value.items() if k not in out})
+        elif SIZE in read:  # counted: every other entry by its key
+            out.update({k: None for k in value if k not in out})
         return out
     if isinstance(value, list):
         subs = [sub for k, sub in read.items() if k == "[]" or k.startswith("[args.")]
@@ -47,12 +49,12 @@ def projector(read: Any, lazy: bool = False) -> Any:
     first 80 characters of a value, most often a few items of a list."""
     if read is ALL:
         return _same
-    if not read:
+    if not read or read.keys() == {SIZE}:
         return _shape
     if any(k.startswith("[args.") for k in read):
         return lambda value, args: project(value, read, args)
-    plain = [(k, projector(sub, lazy)) for k, sub in read.items() if k != "[]"]
-    every = projector(read["[]"], lazy) if "[]" in read else None
+    plain = [(k, projector(sub, lazy)) for k, sub in read.items() if k not in ("[]", SIZE)]
+    every = projector(read["[]"], lazy) if "[]" in read else _counted if SIZE in read else None
 
     def cut(value: Any, args: dict[str, Any]) -> Any:
         if isinstance(value, dict):
@@ -84,6 +86,11 @@ class Lazy:
 
     def __repr__(self) -> str:
         return repr(list(self))
+
+
+def _counted(value: Any, args: dict[str, Any]) -> None:
+    """An entry of a map read for its size, other than those read: there, by its key only."""
+    return None
 
 
 def _same(value: Any, args: dict[str, Any]) -> Any:
