@@ -253,3 +253,15 @@ def test_prepare_does_nothing_when_the_checks_are_off():
     checker = ActionChecker(parse_policy(PACK.replace("actions:\n", "actions:\n  enabled: false\n", 1)).actions)
     checker.prepare(CASES[0][1])
     assert checker.states.read == 0
+
+
+def test_a_lone_surrogate_in_a_user_turn_leaves_no_rule_unjudged():
+    """A client's JSON may hold "\\ud800": the CEL library cannot convert it, and the tool's rules
+    went unjudged (the call out unchecked). Read as U+FFFD, the rules judge the call as without it."""
+    clean = [SYSTEM, UserMessage(content="cancel O-7"), *step("get_order", {"order_id": "O-7"},
+                                                              order("O-7", status="shipped"), "a")]
+    odd = [SYSTEM, UserMessage(content="cancel O-7 \ud800"), *clean[2:]]
+    call = draft(("cancel_order", {"order_id": "O-7"}))
+    rules = lambda messages: [(x[0], x[1]) for x in _found(_checker(), messages, call)]  # noqa: E731
+    assert ("action:not_shipped", True) in rules(clean)
+    assert rules(odd) == rules(clean)  # (the evidence quotes each user turn as it is)

@@ -58,8 +58,24 @@ class CelVariables:
                 slots[name] = (w.key, w.anchor, w.read)
         if changed:
             try:
-                context.update(changed)
+                try:
+                    context.update(changed)
+                except ValueError:
+                    # A text the library cannot convert: a lone surrogate (a client's JSON may hold
+                    # "\ud800") would otherwise leave every rule of the tool unjudged. As U+FFFD.
+                    context.update({k: convertible(v) for k, v in changed.items()})
             except Exception:
                 held.pop(scope, None)  # half updated: what the slots say is no longer true
                 raise
         return context
+
+
+def convertible(value: Any) -> Any:
+    """``value`` with each lone surrogate of its texts (keys too) as U+FFFD, the rest as it is."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    if isinstance(value, dict):
+        return {convertible(k): convertible(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [convertible(v) for v in value]
+    return value
