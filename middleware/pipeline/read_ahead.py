@@ -8,6 +8,11 @@ read the dialogue (``Refinery.prepare``, ``Inception.prepare``): ``plan_refine``
 then too. An upstream that answers sooner (a cache, a replay) gets no read ahead: the stages read
 what they need, as they would without it, and no CPU goes to reading what no draft asks about.
 
+A read ahead that fails is a trace event (``rein.read_ahead.skipped``), not a note: the stage after
+the draft reads the dialogue itself, and notes a failure there as it always did, whatever the
+upstream's speed. The reading is CPU spent on every agent call that takes 2 ms, also on those that
+end in a tool call (the next turn finds its tool results read).
+
 rein's own time (``x-rein-overhead-ms``) counts the read ahead when the answer came less than
 ``RECENT_S`` after it ended (it may have waited for it), and not when the agent was still writing
 long after. ``bench/real_dialogues.py`` reports the time per turn on the path and the CPU of the
@@ -18,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from middleware import tracing
 from middleware.pipeline.stream import turn_context
@@ -33,27 +38,32 @@ AFTER_S = 0.002   # an upstream still writing after this is a model: read while 
 RECENT_S = 0.005  # an answer this soon after the read ahead ended may have waited for it
 
 
-async def while_answering(p: Any, state: TurnState, call: Any) -> tuple[Any, float, dict[str, Any]]:
-    """(the agent's answer, how long the agent took, state the read ahead adds)."""
+async def while_answering(p: Any, state: TurnState, start: Callable[[], Awaitable[Any]]
+                          ) -> tuple[Any, float, dict[str, Any]]:
+    """(the agent's answer, how long the agent took, what the read ahead adds to the state: the
+    refiners' context). ``start()`` makes the agent's call. Nothing is asked of the refiners before
+    the call: whether any applies is asked inside the read ahead (a gate may read the evidence)."""
     ctx = turn_context(state) if p.policy.refiners.enabled else None
-    reads = []
-    if ctx is not None and _asks(p.refinery.may_refine, ctx):
-        reads.append(("refiners", p.refinery.prepare, (ctx,)))
-    if _asks(p.inception.checks_calls, state["request"].tools):
-        reads.append(("action_check", p.inception.prepare, (state["messages"], state["tools"], now(p, state))))
+    reads: list[tuple[Callable[..., Any], tuple]] = []
+    # (optional in both protocols: a part swapped in without subclassing them may not have it)
+    prepare = getattr(p.refinery, "prepare", None)
+    if ctx is not None and prepare is not None:
+        reads.append((prepare, (ctx,)))
+    prepare = getattr(p.inception, "prepare", None)
+    if prepare is not None and _asks(p.inception.checks_calls, state["request"].tools):
+        reads.append((prepare, (state["messages"], state["tools"], now(p, state))))
     kept = {} if ctx is None else {"context": ctx}
     if not reads:  # nothing to read: no callback
-        return (*await _timed(call), kept)
-    notes: list[str] = []
+        return (*await _timed(start()), kept)
     spent = [0.0, 0.0]  # (ms, when it ended)
-    read = asyncio.get_running_loop().call_later(AFTER_S, _read_ahead, reads, notes, spent)
+    read = asyncio.get_running_loop().call_later(AFTER_S, _read_ahead, reads, spent)
     try:
-        answer, waited = await _timed(call)
+        answer, waited = await _timed(start())
     finally:
         read.cancel()  # not run yet (the agent answered sooner): the checks read as before
     if spent[1] and time.perf_counter() - spent[1] < RECENT_S:
         waited = max(0.0, waited - spent[0])  # the answer may have waited for it: rein's time
-    return answer, waited, {**kept, **({"notes": notes} if notes else {})}
+    return answer, waited, kept
 
 
 def now(p: Any, state: TurnState) -> str | None:
@@ -69,14 +79,13 @@ def young_pass_if_due() -> None:
         gc.collect(1)
 
 
-def _read_ahead(reads: list[tuple[str, Any, tuple]], notes: list[str], spent: list[float]) -> None:
+def _read_ahead(reads: list[tuple[Callable[..., Any], tuple]], spent: list[float]) -> None:
     started = time.perf_counter()
-    for name, prepare, args in reads:
+    for prepare, args in reads:
         try:
             prepare(*args)
-        except Exception as e:  # fail open: the stage after the draft reads the dialogue itself
-            notes.append(f"read_ahead ({name}): {type(e).__name__}: {e!s:.120}")
-            tracing.event("rein.read_ahead.skipped", {"reason": notes[-1]})
+        except Exception as e:  # the stage after the draft reads the dialogue itself, and says so if it fails
+            tracing.event("rein.read_ahead.skipped", {"reason": f"{type(e).__name__}: {e!s:.120}"})
     young_pass_if_due()
     spent[1] = time.perf_counter()
     spent[0] = (spent[1] - started) * 1000

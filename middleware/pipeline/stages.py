@@ -68,9 +68,9 @@ async def agent(p: Any, state: TurnState) -> dict[str, Any]:
     a stream is relayed to the client as it comes (``stream.relay``)."""
     request = state["request"].model_copy(update={"messages": state["messages"], "tools": state["tools"]})
     if state.get("stream"):
-        out, waited, ahead = await while_answering(p, state, relay(p, state, request))
+        out, waited, ahead = await while_answering(p, state, lambda: relay(p, state, request))
     else:
-        draft, waited, ahead = await while_answering(p, state, p.agent.complete(request))
+        draft, waited, ahead = await while_answering(p, state, lambda: p.agent.complete(request))
         out = {"draft": draft, "streamed": False}
     return {**out, **ahead, "rounds": state.get("rounds", 0) + 1,
             "upstream_ms": state.get("upstream_ms", 0.0) + waited, "draft_check": None, "dropped_calls": []}
