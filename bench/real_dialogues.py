@@ -286,8 +286,30 @@ async def measure_async(path: Path = DATA, policies: tuple[str, ...] = POLICIES,
 
 
 def measure(path: Path = DATA, policies: tuple[str, ...] = POLICIES, replay: bool = True) -> dict[str, Any]:
-    """Every figure and listing of the bench, as a dict (what ``--json`` writes)."""
+    """Every figure and listing of the bench, as a dict (what ``--json`` writes). In one process:
+    a policy measured after another finds the dialogue's reads it left (see ``measure_apart``)."""
     return asyncio.run(measure_async(Path(path), policies, replay))
+
+
+def measure_apart(path: Path, policies: tuple[str, ...], replay: bool) -> dict[str, Any]:
+    """``measure``, each policy in a process of its own: a proxy runs one policy, and one measured
+    after another would find every tool result, draft and scan the other read already (run in one
+    process, `default` after `structural` showed a p99 0.3-0.5 ms lower than on its own)."""
+    import concurrent.futures
+    import multiprocessing
+
+    merged: dict[str, Any] | None = None
+    for name in policies:
+        with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            one = pool.submit(measure, path, (name,), replay).result()
+        if merged is None:
+            merged = one
+        else:
+            merged["policies"].update(one["policies"])
+            merged["seconds"] += one["seconds"]
+    assert merged is not None
+    merged["targets"] = targets(merged)
+    return merged
 
 
 def show_parts(result: dict[str, Any]) -> None:
@@ -318,7 +340,7 @@ def main() -> None:
             sys.exit(f"no corpus at {path}")
     results = []
     for path in paths:
-        results.append(measure(path, tuple(args.policy or POLICIES), not args.no_replay))
+        results.append(measure_apart(path, tuple(args.policy or POLICIES), not args.no_replay))
         show(results[-1], args.verbose)
         show_parts(results[-1])
         if args.shadow:
