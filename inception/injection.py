@@ -100,27 +100,63 @@ def untrusted_argument(name: str, args: dict[str, Any], calls: list[CallRecord],
     values = [(path, value, key) for path, value in _leaves(args, "") for key in _keys(value) if len(key) >= _MIN_VALUE]
     if not values:
         return None
-    inside: list[tuple[str, str]] = []  # (tool, flagged text)
-    outside = list(said)
+    inside: list[tuple[str, str]] = []  # (tool, flagged text normalized)
+    outside = [_normed(text) for text in said]
     for rec in calls:
         if not rec.result:
             continue
         # a result that holds none of the values cannot have given one: its passages need no scan
-        normed = _normed(rec.result)
-        spans = flagged(rec.result) if any(key in normed for _, _, key in values) else []
-        inside += [(rec.name, rec.result[a:b]) for a, b in spans]
-        outside.append(_cut(rec.result, spans) if spans else rec.result)
+        read = read_result(rec.result)
+        normed = read[0]
+        if any(key in normed for _, _, key in values) and read_result(rec.result, spans=True)[1]:
+            inside += [(rec.name, passage) for passage in read[2]]
+            outside.append(read[3])
+        else:
+            outside.append(normed)
     if not inside:
         return None
-    seen = "".join(map(_normed, outside)).rstrip("/")  # _norm of their join, each text normalized once
+    seen = "".join(outside).rstrip("/")  # _norm of their join, each text normalized once
     for path, value, key in values:
         if key in seen:
             continue
-        source = next((tool for tool, text in inside if key in _norm(text)), None)
+        source = next((tool for tool, passage in inside if key in passage), None)
         if source is not None:
             return (f"{name} sends {path}={value!r}, which only the instructions inside the {source} result gave "
                     f"({TYPE}: text that did not come from the user)")
     return None
+
+
+def read_result(text: str, spans: bool = False) -> list[Any]:
+    """What ``untrusted_argument`` reads of a tool result, worked out once per text (the read ahead,
+    ``ActionChecker.prepare``, does it before the draft): ``[_normed(text)]``, and with ``spans``
+    also its flagged spans, each flagged passage as ``_norm`` gives it, and ``_normed`` of the
+    text with those passages cut out (``_cut``)."""
+    found = _RESULTS.get(text)
+    if found is None:
+        if _RESULTS_CHARS[0] > 4_000_000:  # bounded by the characters of the texts kept
+            _RESULTS.clear()
+            _RESULTS_CHARS[0] = 0
+        found = _RESULTS[text] = [_normed(text)]
+        _RESULTS_CHARS[0] += len(text)
+    if spans and len(found) == 1:
+        cut = flagged(text)
+        # (grown in one step: a thread sharing it sees one form or the other)
+        found.extend([cut, [_norm(text[a:b]) for a, b in cut], _normed(_cut(text, cut)) if cut else found[0]])
+    return found
+
+
+_RESULTS: dict[str, list[Any]] = {}
+_RESULTS_CHARS = [0]
+
+
+def read_arguments_ahead(calls: list[CallRecord], said: list[str]) -> None:
+    """Work out, before a draft exists, what ``untrusted_argument`` reads of the dialogue whatever
+    the draft's arguments: each result as ``read_result`` gives it, and what was said normalized."""
+    for rec in calls:
+        if rec.result:
+            read_result(rec.result, spans=True)
+    for text in said:
+        _normed(text)
 
 
 def _leaves(value: Any, path: str) -> Iterator[tuple[str, Any]]:

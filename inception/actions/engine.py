@@ -16,7 +16,7 @@ from inception.actions.plans import ToolPlan, ToolPlans
 from inception.actions.records import RecordExtractor
 from inception.actions.rule_check import RuleCheck
 from inception.base import Detection
-from inception.injection import untrusted_argument
+from inception.injection import read_arguments_ahead, untrusted_argument
 from policies.actions import ActionSettings
 from policies.messages import AssistantMessage, Message, ToolCall, text_of
 
@@ -116,8 +116,8 @@ class ActionChecker:
             facts.read_shown()
         if modes.get("repeated_failed_write", "off") != "off":
             builtins.failed_in_turn(facts)
-        if modes.get("untrusted_argument", "off") != "off":
-            facts.carries_instructions()
+        if modes.get("untrusted_argument", "off") != "off" and facts.carries_instructions():
+            read_arguments_ahead(facts.calls, [*facts.user_texts, facts.system])
         if self.settings.rules:
             for kind in self.bound_kinds:
                 facts.type_records(kind)
