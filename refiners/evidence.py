@@ -43,6 +43,18 @@ class Evidence:
         self._entities = getattr(index.by_entity, "keys_set", index.by_entity)
         self._names: dict[int, tuple[frozenset[str], dict[str, list[tuple[str, str]]]]] | None = None
 
+    # The lookups a draft's check reads of almost any dialogue (a joined index builds each when first read).
+    WARM = ("ids", "numbers", "money", "days", "seen", "outside", "said", "tool_ids", "tool_turns", "names",
+            "tool_names")
+
+    def warm(self) -> "Evidence":
+        """Build now what a draft's check would build when it first asks (the joined lookups, the
+        names table): ``Refinery.prepare`` calls it while the agent writes, off the turn's path."""
+        for name in self.WARM:
+            getattr(self.index, name)
+        self.name_tables()
+        return self
+
     def name_tables(self) -> dict[int, tuple[frozenset[str], dict[str, list[tuple[str, str]]]]]:
         """The tool results' names of 5+ characters by their number of words: (each lower-cased, with
         its plurals: a name itself is no misspelling; the names by initial, with their lower case:

@@ -107,10 +107,11 @@ class AdaptiveRefinery(Refinery):
             return
         turn = self._turn(ctx, 0, self.budgets.model_timeout_s)
         # Every refiner's gate, not the first that applies: each reads what it asks (the profile, the evidence).
-        # (The evidence's joined lookups stay lazy: built now they saved a draft's check nothing
-        # measurable and cost CPU on every turn, most of which end in a tool call.)
+        # The evidence and its joined lookups: ~60 us of CPU a turn, also on turns that end in a tool
+        # call, for a lower tail of `default`'s checks (paired, 760 airline replies x 4: on-path p99
+        # 2.06 -> 1.93 ms; structural's unchanged).
         if any([r.applies(turn) for r in self.refiners.values()]):  # (a list: every gate asked)
-            turn.evidence  # noqa: B018 -- read and kept in ctx.facts
+            turn.evidence.warm()  # kept in ctx.facts
 
     async def plan(self, ctx: TurnContext, draft: str) -> RefinePlan:
         if not self.settings.enabled or not self.refiners:
