@@ -140,12 +140,11 @@ class Checker:
         if claim.kind == "status" and self.ev.seen(claim) or self.ev.said(claim):
             return None
         s, e = self.sentences.bounds(claim.start, claim.end)
-        why = unasserted(self.text, claim.start, claim.end, s, e)
-        if why:
-            return None  # asked, negated, conditional, quoted, explained or part of an id: not stated as true
-        entities = self._entities(self.text[s:claim.start] + " " + self.text[claim.end:e])
         if claim.kind == "status":
-            return self._status(claim, s, entities)
+            if unasserted(self.text, claim.start, claim.end, s, e):
+                return None
+            return self._status(claim, s, self._entities(self.text[s:claim.start] + " " + self.text[claim.end:e]))
+        entities = self._entities(self.text[s:claim.start] + " " + self.text[claim.end:e])
         if not entities:
             entities = self._heading(s)
         if entities:
@@ -167,6 +166,10 @@ class Checker:
         # Same kind and role only: a bare number (a count, the digits of a card) never takes an amount.
         cands = [f for f in cands if f.source in FACT_SOURCES and f.kind == claim.kind and not f.anonymous]
         if not cands:
+            return None
+        # Asked, negated, conditional, quoted, explained or part of an id: not stated as true. Read only
+        # now (nothing above notes anything): most values hold for their record, or name none.
+        if unasserted(self.text, claim.start, claim.end, s, e):
             return None
         if entities and len({(f.turn, f.row) for f in cands}) > 1:
             cands = quoted_record(self.ev, self.text, cands, claim, (s, e), entities)
