@@ -199,9 +199,12 @@ def _repr_head(value: Any, limit: int) -> str:
     else:
         return repr(value)
     out, size = [opening], 1
-    for item in items:
+    items, left = iter(items), len(value)
+    while left:  # the next item projected and written only when it is shown
         if size >= limit:
             return "".join(out)
+        item = next(items)
+        left -= 1
         if size > 1:
             out.append(", ")
             size += 2

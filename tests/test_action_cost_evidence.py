@@ -1,0 +1,74 @@
+"""The evidence of a broken rule writes each value only as far as its 80 characters show it
+(``rule_check._repr_head``): a list's items, projected lazily, are projected and written only
+while the text is shorter than that. The text is the same as writing the whole value."""
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta, timezone
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from inception.actions.projection import Lazy
+from inception.actions.rule_check import _repr_head, _short
+
+EXAMPLES = int(os.environ.get("REIN_HYPOTHESIS_EXAMPLES", "300"))
+PROPERTY = settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=40),
+                    st.datetimes(timezones=st.sampled_from([timezone.utc, timezone(timedelta(hours=2))])))
+VALUES = st.recursive(SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=6), st.tuples(inner),
+                                                       st.lists(inner, max_size=6).map(tuple),
+                                                       st.dictionaries(st.text(max_size=12), inner, max_size=5)),
+                      max_leaves=25)
+
+
+def _plain_short(value):
+    """``_short`` as it was written first: the whole repr, then cut."""
+    if hasattr(value, "isoformat"):
+        value = value.isoformat()[:19]
+    text = repr(value)
+    return text if len(text) <= 80 else text[:79] + "…"
+
+
+@PROPERTY
+@given(VALUES, st.integers(0, 200))
+def test_the_head_is_the_start_of_the_whole_repr(value, limit):
+    whole = repr(value)
+    head = _repr_head(value, limit)
+    assert whole.startswith(head)
+    assert len(head) >= min(limit, len(whole))
+    assert _short(value) == _plain_short(value)
+
+
+@PROPERTY
+@given(st.lists(VALUES, max_size=8), st.integers(0, 200))
+def test_a_lazy_list_is_projected_only_as_far_as_it_is_written(items, limit):
+    projected = []
+
+    def every(v, args):
+        projected.append(v)
+        return v
+    head = _repr_head(Lazy(items, every, {}), limit)
+    assert repr(items).startswith(head) and len(head) >= min(limit, len(repr(items)))
+    # no item projected that the text does not show
+    assert len(projected) == sum(1 for _ in _shown(items, limit))
+
+
+def _shown(items, limit):
+    size = 1
+    for n, item in enumerate(items):
+        if size >= limit:
+            return
+        size += (2 if n else 0) + len(repr(item))
+        yield item
+
+
+def test_a_flight_list_shows_its_first_item_only():
+    when = datetime(2024, 5, 13, tzinfo=timezone.utc)
+    flights = [{"flight_number": f"HAT{n:03}", "date": when} for n in range(4)]
+    seen = []
+    lazy = Lazy(flights, lambda v, args: seen.append(v) or v, {})
+    assert _short(lazy) == _plain_short(flights)
+    assert len(seen) == 1
