@@ -208,10 +208,13 @@ def read_ahead(refinery: Any, messages: list[Any], tools: list[dict[str, Any]], 
     """The turn's context, read by the refiners as the pipeline reads it while the agent answers: its
     CPU time goes to the turn's CPU figures, not to its time (the agent is still writing)."""
     ctx = TurnContext(messages=messages, tools=tools)
-    cpu = time.thread_time()
+    cpu, wall = time.thread_time(), time.perf_counter()
     refinery.prepare(ctx)
     young_pass_if_due()  # (as the pipeline does after it)
     ahead[(n, cut)] = (time.thread_time() - cpu) * 1000
+    if ctx.facts.reading is not None:  # a dialogue too big for the loop, read in a worker thread:
+        ctx.facts.reading.result()     # done before the agent's answer (its wall time stands for its CPU)
+        ahead[(n, cut)] = (time.perf_counter() - wall) * 1000
     cpu_cut[(n, cut)] = cpu_cut.get((n, cut), 0.0) + ahead[(n, cut)]
     return ctx
 

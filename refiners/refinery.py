@@ -9,6 +9,8 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import time
 
 from policies.messages import text_of
@@ -30,6 +32,8 @@ from refiners.turn import RefinerTurn
 # and other requests are answered while a big tool result is read. Below it the hop costs more
 # than it saves.
 OFFLOAD_CHARS = 32_000
+# Where a dialogue that big is read ahead (Refinery.prepare), while the agent writes.
+_READER = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="rein-read-ahead")
 
 
 def _dialogue_chars(ctx: TurnContext) -> int:
@@ -101,11 +105,18 @@ class AdaptiveRefinery(Refinery):
         """The dialogue's evidence, read before the draft exists and kept in ``ctx.facts``, where
         the plan and the refine loop find it. The pipeline calls this while the agent writes its
         reply: most of a slow turn's work is reading tool results for the first time, and the
-        agent's answer takes far longer. Nothing is read when no refiner applies, nor past
-        ``OFFLOAD_CHARS`` (``plan`` reads that much in a worker thread, off the event loop)."""
-        if not self.settings.enabled or not self.refiners or _dialogue_chars(ctx) > OFFLOAD_CHARS:
+        agent's answer takes far longer. Nothing is read when no refiner applies. Past
+        ``OFFLOAD_CHARS`` the reading goes to a worker thread (``ctx.facts.reading``), off the event
+        loop, and ``plan`` waits for it."""
+        if not self.settings.enabled or not self.refiners:
             return
         turn = self._turn(ctx, 0, self.budgets.model_timeout_s)
+        if _dialogue_chars(ctx) > OFFLOAD_CHARS:
+            ctx.facts.reading = _READER.submit(self._read_ahead, turn)
+            return
+        self._read_ahead(turn)
+
+    def _read_ahead(self, turn: RefinerTurn) -> None:
         # Every refiner's gate, not the first that applies: each reads what it asks (the profile, the evidence).
         # The evidence and its joined lookups: ~60 us of CPU a turn, also on turns that end in a tool
         # call, for a lower tail of `default`'s checks (paired, 760 airline replies x 4: on-path p99
@@ -127,7 +138,11 @@ class AdaptiveRefinery(Refinery):
         if settled is not None:
             return settled
         if _dialogue_chars(ctx) > OFFLOAD_CHARS:
-            await asyncio.to_thread(lambda: (turn.evidence, turn.profile))  # kept in ctx.facts
+            if ctx.facts.reading is not None:  # read ahead in a worker thread while the agent wrote
+                with contextlib.suppress(Exception):  # (failed: read below, and met here if it fails again)
+                    await asyncio.wrap_future(ctx.facts.reading)
+            if not ctx.facts.ready(ctx):  # (read ahead: the gates asked there read the profile too)
+                await asyncio.to_thread(lambda: (turn.evidence, turn.profile))  # kept in ctx.facts
         if not any(r.applies(turn) for r in self.refiners.values()):
             return RefinePlan(reason="nothing to refine against: no tool results, facts, profile or earlier turns")
         result = await planner.plan(turn, draft, self.refiners, self.settings)

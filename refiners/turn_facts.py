@@ -47,12 +47,15 @@ class TurnFacts:
     stage may build the evidence in a worker thread while the loop waits: two builds at once only
     do the work twice, and each is stored whole, with the messages it was built from."""
 
-    __slots__ = ("_built", "_profile")
+    __slots__ = ("_built", "_profile", "reading")
 
     def __init__(self) -> None:
         # (messages, documents, evidence, results computed from it)
         self._built: tuple[list[Any], list[str], Evidence, dict[Any, Any]] | None = None
         self._profile: tuple[list[Any], Any, Profile | None] | None = None  # (messages, given, profile)
+        # A read ahead running in a worker thread (a dialogue too big to read on the event loop):
+        # the plan waits for it rather than reading the same dialogue a second time.
+        self.reading: Any = None  # a concurrent.futures.Future
 
     def _current(self, ctx: TurnContext) -> tuple[Evidence, dict[Any, Any]]:
         built = self._built
@@ -64,6 +67,11 @@ class TurnFacts:
 
     def evidence(self, ctx: TurnContext) -> Evidence:
         return self._current(ctx)[0]
+
+    def ready(self, ctx: TurnContext) -> bool:
+        """Whether the evidence of this context is built (asking for it costs nothing then)."""
+        built = self._built
+        return built is not None and _same(built[0], ctx.messages) and built[1] == ctx.documents
 
     def remembered(self, ctx: TurnContext, key: Any, compute: Callable[[Evidence], T]) -> T:
         """``compute(evidence)`` once per key for this context's evidence (factuality's verdict on a

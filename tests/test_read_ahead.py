@@ -204,3 +204,31 @@ def test_a_young_collection_due_soon_runs_while_the_agent_writes():
     finally:
         gc.callbacks.remove(seen)
         gc.set_threshold(*kept)
+
+
+async def test_a_dialogue_too_big_for_the_loop_is_read_ahead_in_a_worker_thread(monkeypatch):
+    """Past OFFLOAD_CHARS the read ahead goes to a worker thread while the agent writes; the plan
+    waits for it instead of reading the dialogue again, and the reply is checked against it."""
+    import threading
+
+    from refiners.refinery import OFFLOAD_CHARS
+
+    where = []
+    built = evidence_module.Evidence.from_context.__func__
+
+    def from_context(cls, ctx):
+        where.append(threading.current_thread().name)
+        return built(cls, ctx)
+
+    monkeypatch.setattr(evidence_module.Evidence, "from_context", classmethod(from_context))
+
+    async def agent(request):
+        await asyncio.sleep(0.05)
+        return WRONG
+
+    filler = [{"role": "user", "content": "Some background. " * 100}, {"role": "assistant", "content": "Noted."}]
+    messages = filler * (OFFLOAD_CHARS // 1700 + 1) + MESSAGES
+    request = ModelRequest(messages=parse_messages(messages), tools=TOOLS, model="m")
+    state = await Engine(FunctionModel(agent), "structural").pipeline().run(request)
+    assert len(where) == 1 and where[0].startswith("rein-read-ahead")  # read once, off the loop
+    assert state["final"].message.content == "Order A1 has shipped; the total was $42.50."
