@@ -112,7 +112,9 @@ class AdaptiveRefinery(Refinery):
             return
         turn = self._turn(ctx, 0, self.budgets.model_timeout_s)
         if _dialogue_chars(ctx) > OFFLOAD_CHARS:
-            ctx.facts.reading = _READER.submit(self._read_ahead, turn)
+            reading = ctx.facts.reading  # (a stream's sentence check may be reading it already)
+            if reading is None or reading.done():
+                ctx.facts.reading = _READER.submit(self._read_ahead, turn)
             return
         self._read_ahead(turn)
 

@@ -125,6 +125,7 @@ class SentenceCheck:
         """Build the turn's evidence while the agent is still thinking, off the loop when it is big."""
         if self.offload and self._ready is None and self.refiners:
             self._ready = asyncio.get_running_loop().create_task(asyncio.to_thread(lambda: self.turn.evidence))
+            self.turn.ctx.facts.reading = self._ready  # (the read ahead finds it being read: not read twice)
 
     def extend(self, piece: str) -> None:
         # Pieces are joined when the text is read (once a sentence), not per chunk: a reply of n

@@ -55,7 +55,7 @@ class TurnFacts:
         self._profile: tuple[list[Any], Any, Profile | None] | None = None  # (messages, given, profile)
         # A read ahead running in a worker thread (a dialogue too big to read on the event loop):
         # the plan waits for it rather than reading the same dialogue a second time.
-        self.reading: Any = None  # a concurrent.futures.Future
+        self.reading: Any = None  # a concurrent.futures.Future (or the asyncio task of a stream's check)
 
     def _current(self, ctx: TurnContext) -> tuple[Evidence, dict[Any, Any]]:
         built = self._built

@@ -232,3 +232,31 @@ async def test_a_dialogue_too_big_for_the_loop_is_read_ahead_in_a_worker_thread(
     state = await Engine(FunctionModel(agent), "structural").pipeline().run(request)
     assert len(where) == 1 and where[0].startswith("rein-read-ahead")  # read once, off the loop
     assert state["final"].message.content == "Order A1 has shipped; the total was $42.50."
+
+
+async def test_a_big_dialogue_streamed_is_read_once(monkeypatch):
+    """A stream checked sentence by sentence starts reading a big dialogue in a thread when it
+    starts; the read ahead finds it being read and does not read it a second time."""
+    from refiners.refinery import OFFLOAD_CHARS
+
+    count = []
+    built = evidence_module.Evidence.from_context.__func__
+
+    def from_context(cls, ctx):
+        count.append(1)
+        return built(cls, ctx)
+
+    monkeypatch.setattr(evidence_module.Evidence, "from_context", classmethod(from_context))
+
+    async def agent(request):
+        await asyncio.sleep(0.05)
+        return WRONG
+
+    filler = [{"role": "user", "content": "Some background. " * 100}, {"role": "assistant", "content": "Noted."}]
+    messages = filler * (OFFLOAD_CHARS // 1700 + 1) + MESSAGES
+    request = ModelRequest(messages=parse_messages(messages), tools=TOOLS, model="m", stream=True)
+    text = []
+    async for kind, payload in Engine(FunctionModel(agent), "structural").pipeline().events(request):
+        if kind == "chunk":
+            text += [c["delta"].get("content") or "" for c in payload.get("choices") or []]
+    assert len(count) == 1 and "".join(text) == "Order A1 has shipped; the total was $42.50."
