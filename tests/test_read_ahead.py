@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 
 from action_doubles import HoldCalls
 
@@ -38,10 +39,12 @@ class Log:
 
     def __init__(self, monkeypatch):
         self.events: list[str] = []
+        self.threads: list[str] = []  # where each evidence was built
         built = evidence_module.Evidence.from_context.__func__
 
         def from_context(cls, ctx):
             self.events.append("evidence")
+            self.threads.append(threading.current_thread().name)
             return built(cls, ctx)
 
         monkeypatch.setattr(evidence_module.Evidence, "from_context", classmethod(from_context))
@@ -206,57 +209,30 @@ def test_a_young_collection_due_soon_runs_while_the_agent_writes():
         gc.set_threshold(*kept)
 
 
-async def test_a_dialogue_too_big_for_the_loop_is_read_ahead_in_a_worker_thread(monkeypatch):
-    """Past OFFLOAD_CHARS the read ahead goes to a worker thread while the agent writes; the plan
-    waits for it instead of reading the dialogue again, and the reply is checked against it."""
-    import threading
-
+def _big(stream: bool = False) -> ModelRequest:
+    """A dialogue past OFFLOAD_CHARS, ending in the order lookup."""
     from refiners.refinery import OFFLOAD_CHARS
-
-    where = []
-    built = evidence_module.Evidence.from_context.__func__
-
-    def from_context(cls, ctx):
-        where.append(threading.current_thread().name)
-        return built(cls, ctx)
-
-    monkeypatch.setattr(evidence_module.Evidence, "from_context", classmethod(from_context))
-
-    async def agent(request):
-        await asyncio.sleep(0.05)
-        return WRONG
 
     filler = [{"role": "user", "content": "Some background. " * 100}, {"role": "assistant", "content": "Noted."}]
     messages = filler * (OFFLOAD_CHARS // 1700 + 1) + MESSAGES
-    request = ModelRequest(messages=parse_messages(messages), tools=TOOLS, model="m")
-    state = await Engine(FunctionModel(agent), "structural").pipeline().run(request)
-    assert len(where) == 1 and where[0].startswith("rein-read-ahead")  # read once, off the loop
+    return ModelRequest(messages=parse_messages(messages), tools=TOOLS, model="m", stream=stream)
+
+
+async def test_a_dialogue_too_big_for_the_loop_is_read_ahead_in_a_worker_thread(monkeypatch):
+    """Past OFFLOAD_CHARS the read ahead goes to a worker thread while the agent writes; the plan
+    waits for it instead of reading the dialogue again, and the reply is checked against it."""
+    log = Log(monkeypatch)
+    state = await Engine(log.agent(WRONG, seconds=0.05), "structural").pipeline().run(_big())
+    assert len(log.threads) == 1 and log.threads[0].startswith("rein-read-ahead")  # read once, off the loop
     assert state["final"].message.content == "Order A1 has shipped; the total was $42.50."
 
 
 async def test_a_big_dialogue_streamed_is_read_once(monkeypatch):
     """A stream checked sentence by sentence starts reading a big dialogue in a thread when it
     starts; the read ahead finds it being read and does not read it a second time."""
-    from refiners.refinery import OFFLOAD_CHARS
-
-    count = []
-    built = evidence_module.Evidence.from_context.__func__
-
-    def from_context(cls, ctx):
-        count.append(1)
-        return built(cls, ctx)
-
-    monkeypatch.setattr(evidence_module.Evidence, "from_context", classmethod(from_context))
-
-    async def agent(request):
-        await asyncio.sleep(0.05)
-        return WRONG
-
-    filler = [{"role": "user", "content": "Some background. " * 100}, {"role": "assistant", "content": "Noted."}]
-    messages = filler * (OFFLOAD_CHARS // 1700 + 1) + MESSAGES
-    request = ModelRequest(messages=parse_messages(messages), tools=TOOLS, model="m", stream=True)
+    log = Log(monkeypatch)
     text = []
-    async for kind, payload in Engine(FunctionModel(agent), "structural").pipeline().events(request):
+    async for kind, payload in Engine(log.agent(WRONG, seconds=0.05), "structural").pipeline().events(_big(stream=True)):
         if kind == "chunk":
             text += [c["delta"].get("content") or "" for c in payload.get("choices") or []]
-    assert len(count) == 1 and "".join(text) == "Order A1 has shipped; the total was $42.50."
+    assert len(log.threads) == 1 and "".join(text) == "Order A1 has shipped; the total was $42.50."
