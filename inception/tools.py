@@ -68,7 +68,7 @@ class Toolbox:
         self._all = {self.think, *self.recovery}
 
     def owned(self, client_tools: list[dict[str, Any]] | None) -> set[str]:
-        return self._all - names_of(client_tools) if client_tools else set(self._all)
+        return self.owned_of(names_of(client_tools))
 
     def owned_of(self, client_names: Any) -> set[str]:
         """``owned`` given the names of the client's function tools (``names_of``)."""
