@@ -58,9 +58,9 @@ async def test_fail_open_header_names_the_failure_not_the_middleware_models_addr
         await agent.pool.close()
     note = plain.headers.get("x-rein-fail-open", "")
     assert "unreachable" in note, plain.headers  # the stage failed open and says so
-    assert "10.9.8.7" not in note and "9199" not in note and "internal" not in note
+    assert "10.9.8.7" not in note and ":9199" not in note and "internal" not in note
     trailer = [line for line in streamed.text.split("\n") if line.startswith(": rein {")]
-    assert trailer and "unreachable" in trailer[-1] and "9199" not in trailer[-1]
+    assert trailer and "unreachable" in trailer[-1] and ":9199" not in trailer[-1]
 
 
 async def test_models_never_lists_the_upstream_url_as_an_id():
