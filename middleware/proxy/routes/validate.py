@@ -81,10 +81,13 @@ def load_body(raw: bytes, protocol: str) -> dict[str, Any]:
     any model validation: the same checks on every route."""
     check_brackets(raw)
     with gc_paused(len(raw) > OFF_LOOP_BYTES):
-        return _load(raw, protocol)
+        data = _load(raw, protocol)
+        check_depth(data)
+        return data
 
 
 def _load(raw: bytes, protocol: str) -> dict[str, Any]:
+    """The JSON object, its lists counted (not yet its depth)."""
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as e:
@@ -94,39 +97,88 @@ def _load(raw: bytes, protocol: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ProxyError(400, "request body must be a JSON object", "invalid_json")
     check_shape(data, protocol)  # counts first: cheaper than the depth walk over a list of a million items
-    check_depth(data)
     return data
 
 
 def parse_body(raw: bytes) -> tuple[dict[str, Any], ChatCompletionRequest]:
+    check_brackets(raw)
     with gc_paused(len(raw) > OFF_LOOP_BYTES):
         return _parse(raw)
 
 
 def _parse(raw: bytes) -> tuple[dict[str, Any], ChatCompletionRequest]:
-    data = load_body(raw, "chat")
+    data = _load(raw, "chat")
+    key = TOOLS.key(data)
+    known = TOOLS.get(key)
+    check_depth(data, tools_checked=known is not None)
     if "messages" not in data:
         hint = ""
         if "input" in data:  # the newcomer's mistake: a Responses body sent to the chat route
             hint = ": this body has 'input', as an OpenAI Responses request does; send it to POST /v1/responses"
         raise ProxyError(400, "'messages' is required" + hint, "missing_required_parameter", "messages")
-    request = _validate(data)
+    request = _validate(data, known)
     check_tool_messages(request.messages)
+    if known is None and key is not None:
+        TOOLS.add(key, request.tools)
     return data, request
 
 
+class CheckedTools:
+    """Tool lists that passed the depth check and validation, kept by their JSON. A client sends
+    the same tools on every turn, and their JSON Schemas are most of a body's objects: on the
+    airline bodies (14 tools) 58 of the 75 us of the depth walk and 26 of the 86 us of validation.
+    A list with the same JSON is the same list to both checks, so it is not checked again. The
+    key is made from the parsed list; one that cannot be serialised (nested past orjson's 255
+    levels), or past ``max_bytes``, has none and is checked in full (at most ``size`` x
+    ``max_bytes`` held)."""
+
+    def __init__(self, size: int = 32, max_bytes: int = 256 * 1024):
+        self.size = size
+        self.max_bytes = max_bytes
+        self.kept: dict[bytes, list[Tool]] = {}
+
+    def key(self, data: dict[str, Any]) -> bytes | None:
+        tools = data.get("tools")
+        if not isinstance(tools, list) or not tools:
+            return None
+        try:
+            key = orjson.dumps(tools)
+        except TypeError:
+            return None
+        return key if len(key) <= self.max_bytes else None
+
+    def get(self, key: bytes | None) -> list[Tool] | None:
+        return None if key is None else self.kept.get(key)
+
+    def add(self, key: bytes, tools: list[Tool] | None) -> None:
+        if tools is None:
+            return
+        if len(self.kept) >= self.size:  # (many clients' tool lists: start again rather than track use)
+            self.kept.clear()
+        self.kept[key] = tools
+
+
+TOOLS = CheckedTools()
 _MESSAGES: TypeAdapter[list[Message]] = TypeAdapter(list[Message])
 CHUNK = 256  # messages validated per call: one pydantic call holds the GIL from start to end
 
 
-def _validate(data: dict[str, Any]) -> ChatCompletionRequest:
+def _validate(data: dict[str, Any], tools: list[Tool] | None = None) -> ChatCompletionRequest:
     """The request validated; a long dialogue a chunk of messages at a time, so that a worker
-    thread (limits.off_loop) lets the event loop run between chunks."""
+    thread (limits.off_loop) lets the event loop run between chunks. ``tools``: the body's tools
+    as validated before (``CheckedTools``), not validated again."""
     messages = data["messages"]
     chunked = isinstance(messages, list) and len(messages) > CHUNK
     errors: list[dict[str, Any]] = []
+    head = data
+    if chunked or tools is not None:
+        head = {**data, "messages": messages[:1]} if chunked else dict(data)
+        if tools is not None:
+            head["tools"] = None
     try:
-        request = ChatCompletionRequest.model_validate({**data, "messages": messages[:1]} if chunked else data)
+        request = ChatCompletionRequest.model_validate(head)
+        if tools is not None:
+            request.tools = list(tools)
     except ValidationError as e:
         if not chunked:
             detail, where = _describe(e.errors())
@@ -147,11 +199,15 @@ def _validate(data: dict[str, Any]) -> ChatCompletionRequest:
     return request
 
 
-def check_depth(data: dict[str, Any]) -> None:
+def check_depth(data: dict[str, Any], tools_checked: bool = False) -> None:
     """400 for JSON nested past ``MAX_DEPTH``, checked once here for every path that later
     re-serialises the body (upstream calls, the persona store, the fast path's relay alike).
-    ``metadata.rein_profile`` may be a JSON string: it is read as JSON, so it is held to it too."""
-    where = too_deep(data)
+    ``metadata.rein_profile`` may be a JSON string: it is read as JSON, so it is held to it too.
+    ``tools_checked``: the body's tools are a list that passed before (``CheckedTools``)."""
+    rest = {k: v for k, v in data.items() if k != "tools"} if tools_checked else data
+    where = too_deep(rest)
+    if where is not None and rest is not data:
+        where = too_deep(data)  # the same path the whole body's walk names
     if where is None:
         metadata = data.get("metadata")
         raw = metadata.get("rein_profile") if isinstance(metadata, dict) else None
