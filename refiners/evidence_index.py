@@ -81,7 +81,9 @@ class Index:
                 out.add(value)
                 if kind == "date":
                     out.add(value[1:])
-            if source != "tool" and bucket in said:
+            # A tool's whole result that is one bare value (a calculator's "3223.36") is a figure the
+            # agent worked out: as its own words, never "corrected" to another fact.
+            if (source != "tool" or not f.name and not f.key) and bucket in said:
                 said[bucket].add(value)
                 if kind == "date":
                     said["date"].add(value[1:])

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from refiners.assertion import unasserted
 from refiners.claims import STATUSES, Claim, find_claims, render
 from refiners.evidence import Evidence, Fact, Sentences, context_words, key_words
+from refiners.list_heading import LINE_READ as _LINE_READ, heading
 from refiners.quoted_record import quoted_record, spans
-from refiners.text import REACH
 
 FACT_SOURCES = ("tool", "document")
 CHECKED = ("money", "date", "time", "status", "number", "id")
@@ -50,10 +50,6 @@ class Finding:
 # (a number of its own: the digits of a name, "iPhone 3GS** - $1000", are no term)
 _SUM_BEFORE = re.compile(r"(?<![A-Za-z\d])\d+(?:[.,]\d+)*(?![A-Za-z\d])[^\d\n]{0,20}?(?:[+=×*/]|\s-)\s*$")
 _SUM_AFTER = re.compile(r"\s*(?:[+=×*/]|-\s)\s*[$€£]?\d")
-# Characters of a line read for the record it names: a reply written as one long line is not
-# re-read from its start for every value in it (linear in the reply, as a stream is checked).
-_LINE_READ = 2 * REACH
-_ITEM = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s")
 
 
 _TOKEN = re.compile(r"#?[A-Za-z0-9][A-Za-z0-9_-]{2,}")
@@ -68,32 +64,12 @@ def _label(head: str) -> str:
     return parts[-2] if len(parts) >= 2 and not any(ch.isdigit() for ch in parts[-1]) else ""
 
 
-def _indent(line: str) -> int:
-    return len(line) - len(line.lstrip(" \t"))
-
-
 def _transposed(a: str, b: str) -> bool:
     """``b`` is ``a`` with two neighbouring characters swapped: the commonest typo in an id."""
     if len(a) != len(b) or a == b:
         return False
     diff = [i for i in range(len(a)) if a[i] != b[i]]
     return len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]
-
-
-def _after_colon(line: str, ident: str) -> bool:
-    """``ident`` is the value of a field on ``line`` (":", "**" of bold, spaces, "#", then it):
-    ``re.search(r":\**\s*#?" + re.escape(ident), line)`` without a pattern per id to compile."""
-    at = line.find(ident)
-    while at >= 0:
-        i = at - 1 if at and line[at - 1] == "#" else at
-        while i and line[i - 1].isspace():
-            i -= 1
-        while i and line[i - 1] == "*":
-            i -= 1
-        if i and line[i - 1] == ":":
-            return True
-        at = line.find(ident, at + 1)
-    return False
 
 
 class Checker:
@@ -145,7 +121,8 @@ class Checker:
                 return None
             return self._status(claim, s, self._entities(self.text[s:claim.start] + " " + self.text[claim.end:e]))
         entities = self._entities(self.text[s:claim.start] + " " + self.text[claim.end:e])
-        if not entities:
+        headed = not entities  # the record is the one heading the sentence's list item, if any
+        if headed:
             entities = self._heading(s)
         if entities:
             cands = self.ev.about(entities)
@@ -164,7 +141,8 @@ class Checker:
         # A field of one of several id-less list items (a passenger's date of birth) is not the
         # record's own: nothing says which item the reply means.
         # Same kind and role only: a bare number (a count, the digits of a card) never takes an amount.
-        cands = [f for f in cands if f.source in FACT_SOURCES and f.kind == claim.kind and not f.anonymous]
+        same = [f for f in cands if f.source in FACT_SOURCES and f.kind == claim.kind]
+        cands = [f for f in same if not f.anonymous]
         if not cands:
             return None
         # Asked, negated, conditional, quoted, explained or part of an id: not stated as true. Read only
@@ -172,14 +150,23 @@ class Checker:
         if unasserted(self.text, claim.start, claim.end, s, e):
             return None
         if entities and len({(f.turn, f.row) for f in cands}) > 1:
-            cands = quoted_record(self.ev, self.text, cands, claim, (s, e), entities)
+            if not headed:
+                # Records that share the id the sentence names (one gift card in two orders' payments):
+                # those nested in the record heading the list item, when it heads some of them.
+                heading = self._heading(s)
+                under = [f for f in cands if any(h in f.entities[1:] for h in heading)] if heading else []
+                cands = under or cands
+            if len({(f.turn, f.row) for f in cands}) > 1:
+                cands = quoted_record(self.ev, self.text, cands, claim, (s, e), entities)
         named = self._naming(claim, s, e)
         near = context_words(self.text, claim, before=2, after=0, bounds=(s, e))  # the sentence found once
         top = self._best(cands, named, near & named)
         if not top:
             # No word names the attribute: only the record's one value of this kind can be meant, and
             # only if the value is nowhere else and the words name no other attribute ("DOB: ...").
-            values = {repr(f.value) for f in cands}
+            # Under a heading, the record's id-less list items' values count too: the line may be one
+            # of those items (an order's item prices beside its payment's amount).
+            values = {repr(f.value) for f in (same if headed else cands)}
             if not entities or claim.kind == "number" or len(values) != 1 or self.ev.seen(claim) \
                     or self._names_other(claim, named):
                 return None
@@ -246,34 +233,7 @@ class Checker:
         return found
 
     def _heading(self, s: int) -> list[str]:
-        """The record a list item is about: the nearest line above, in the same paragraph, that heads
-        it — less indented, or a heading that is not a list item, or a sibling field naming the id
-        ("Flight Number: HAT110"). A sibling item about something else ends the search."""
-        line_start = self.text.rfind("\n", 0, s) + 1
-        own = self.text[max(line_start, s - _LINE_READ):s]
-        if own.strip():
-            found = self._entities(own)  # earlier in the same line ("Your order A1 ... It arrives on ...")
-            if found:
-                return found
-        indent = _indent(self.text[line_start:line_start + _LINE_READ].partition("\n")[0])
-        end = line_start - 1
-        for _ in range(12):
-            if end < 0:
-                return []
-            start = self.text.rfind("\n", 0, end) + 1
-            line = self.text[start:min(end, start + _LINE_READ)]  # a heading names its record early
-            end = start - 1
-            if not line.strip():
-                return []  # a blank line ends the paragraph
-            found = self._entities(line)
-            depth, item = _indent(line), bool(_ITEM.match(line))
-            if depth < indent or (depth == indent and not item):
-                return found  # the line that heads this one: its record, or none
-            if depth == indent and found:
-                # a sibling field that is the id itself ("Flight Number: HAT110"), not an item about it
-                upper = line.upper()
-                return found if any(_after_colon(upper, i) for i in found) else []
-        return []
+        return heading(self.text, s, self._entities)
 
     def _naming(self, claim: Claim, s: int, e: int) -> set[str]:
         lo = max(0, claim.start - _LINE_READ)  # the line is looked for no further back than it is read

@@ -142,7 +142,9 @@ class _Reader:
         if self.nodes < 0:
             return
         if isinstance(node, dict):
-            own = _record_ids(node) or _named_by(node)
+            # A dict that is a field of another (an item's options, an address) is part of that
+            # record, not one of its own: the id-shaped values it holds ("128GB", "IPX4") name nothing.
+            own = _record_ids(node) or (_named_by(node) if listed or not path else [])
             outer = self.row
             if own:
                 chain, path, anonymous = tuple(own) + chain, (), False

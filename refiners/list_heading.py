@@ -1,0 +1,66 @@
+"""The record a line of a reply's list is about, read from the lines that head it (a Markdown list
+under "Order #W123:", a field "Flight Number: HAT110" among its siblings): factuality reads a value
+on such a line against that record when the line itself names none."""
+from __future__ import annotations
+
+import re
+from typing import Callable
+
+from refiners.text import REACH
+
+# Characters of a line read for the record it names: a reply written as one long line is not
+# re-read from its start for every value in it (linear in the reply, as a stream is checked).
+LINE_READ = 2 * REACH
+_ITEM = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s")
+
+
+def heading(text: str, s: int, entities: Callable[[str], list[str]]) -> list[str]:
+    """The records (``entities`` of a piece of text) the list item holding ``s`` is about: the nearest
+    line above, in the same paragraph, that heads it — less indented, or a heading that is not a list
+    item, or a sibling field naming the id ("Flight Number: HAT110"). A sibling item about something
+    else ends the search."""
+    line_start = text.rfind("\n", 0, s) + 1
+    own = text[max(line_start, s - LINE_READ):s]
+    if own.strip():
+        found = entities(own)  # earlier in the same line ("Your order A1 ... It arrives on ...")
+        if found:
+            return found
+    indent = _indent(text[line_start:line_start + LINE_READ].partition("\n")[0])
+    end = line_start - 1
+    for _ in range(12):
+        if end < 0:
+            return []
+        start = text.rfind("\n", 0, end) + 1
+        line = text[start:min(end, start + LINE_READ)]  # a heading names its record early
+        end = start - 1
+        if not line.strip():
+            return []  # a blank line ends the paragraph
+        found = entities(line)
+        depth, item = _indent(line), bool(_ITEM.match(line))
+        if depth < indent or (depth == indent and not item):
+            return found  # the line that heads this one: its record, or none
+        if depth == indent and found:
+            # a sibling field that is the id itself ("Flight Number: HAT110"), not an item about it
+            upper = line.upper()
+            return found if any(after_colon(upper, i) for i in found) else []
+    return []
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" \t"))
+
+
+def after_colon(line: str, ident: str) -> bool:
+    """``ident`` is the value of a field on ``line`` (":", "**" of bold, spaces, "#", then it):
+    ``re.search(r":\**\s*#?" + re.escape(ident), line)`` without a pattern per id to compile."""
+    at = line.find(ident)
+    while at >= 0:
+        i = at - 1 if at and line[at - 1] == "#" else at
+        while i and line[i - 1].isspace():
+            i -= 1
+        while i and line[i - 1] == "*":
+            i -= 1
+        if i and line[i - 1] == ":":
+            return True
+        at = line.find(ident, at + 1)
+    return False
