@@ -175,6 +175,16 @@ class Evidence:
                 out.append(n)
         return out
 
+    def names_known_id(self, text: str) -> bool:
+        """``text`` names an id the dialogue knows (a user's, a call's, a result's)."""
+        ids = self.ids
+        return any(t.rstrip("-_").lstrip("#").upper() in ids for t in _ID_TOKEN.findall(text))
+
+    def holders(self, ident: str) -> int:
+        """How many records hold ``ident`` as a field of their own (a phone number: a customer's and a line's)."""
+        return len({f.entities[0] for f in self.by_entity.get(ident, ()) if f.kind == "id" and f.own and f.entities
+                    and f.source in ("tool", "document") and id_norm(f.value) == ident})
+
     def about(self, entities: list[str]) -> list[Fact]:
         """Facts of the records named; when several are named, those inside all of them if any."""
         if not entities:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from refiners.assertion import unasserted
 from refiners.claims import STATUSES, Claim, find_claims, render
 from refiners.evidence import Evidence, Fact, Sentences, context_words, key_words
-from refiners.list_heading import LINE_READ as _LINE_READ, heading
+from refiners.list_heading import LINE_READ as _LINE_READ, heading, label as _label, table_cell
 from refiners.quoted_record import quoted_record, spans
 
 FACT_SOURCES = ("tool", "document")
@@ -52,16 +52,9 @@ _SUM_BEFORE = re.compile(r"(?<![A-Za-z\d])\d+(?:[.,]\d+)*(?![A-Za-z\d])[^\d\n]{0
 _SUM_AFTER = re.compile(r"\s*(?:[+=×*/]|-\s)\s*[$€£]?\d")
 
 
+_CLAUSE_MARK = re.compile(r"[,;\u2013\u2014|]")  # what ends the words after a value, before the next one
 _TOKEN = re.compile(r"#?[A-Za-z0-9][A-Za-z0-9_-]{2,}")
 _ASCII_DIGIT = re.compile(r"[0-9]")
-_LABEL_COLON = re.compile(r":(?=[\s*_]|$)")  # "Departure: 10:00": the colon of a label, not of a time
-
-
-def _label(head: str) -> str:
-    """The label a value on this line follows ("Departure" in "- Departure: 10:00 PM"), when nothing
-    with a digit (another value) stands between the label and the value; else ""."""
-    parts = _LABEL_COLON.split(head)
-    return parts[-2] if len(parts) >= 2 and not any(ch.isdigit() for ch in parts[-1]) else ""
 
 
 def _transposed(a: str, b: str) -> bool:
@@ -85,6 +78,7 @@ class Checker:
         self._typos: dict[str, str] = {}
         self._named: dict[str, list[str]] = {}
         self._prev_end = 0
+        self._starts: dict[tuple[int, int], list[int]] = {}  # a sentence's values, by its bounds
 
     def findings(self) -> list[Finding]:
         out = []
@@ -120,7 +114,10 @@ class Checker:
             if unasserted(self.text, claim.start, claim.end, s, e):
                 return None
             return self._status(claim, s, self._entities(self.text[s:claim.start] + " " + self.text[claim.end:e]))
-        entities = self._entities(self.text[s:claim.start] + " " + self.text[claim.end:e])
+        rest = self.text[s:claim.start] + " " + self.text[claim.end:e]
+        entities = self._entities(rest)
+        if not entities and _ASCII_DIGIT.search(rest) and self.ev.names_known_id(rest):
+            return None  # about a record the dialogue knows but no result describes: not the heading's
         headed = not entities  # the record is the one heading the sentence's list item, if any
         if headed:
             entities = self._heading(s)
@@ -161,14 +158,19 @@ class Checker:
         named = self._naming(claim, s, e)
         near = context_words(self.text, claim, before=2, after=0, bounds=(s, e))  # the sentence found once
         top = self._best(cands, named, near & named)
+        item = self._names_item(entities, s, e)
+        if top and item and not near & named & top[0].key:
+            return None  # a list item of the record is named: a key word far from the value is no proof
         if not top:
             # No word names the attribute: only the record's one value of this kind can be meant, and
             # only if the value is nowhere else and the words name no other attribute ("DOB: ...").
-            # Under a heading, the record's id-less list items' values count too: the line may be one
-            # of those items (an order's item prices beside its payment's amount).
-            values = {repr(f.value) for f in (same if headed else cands)}
+            # Under a heading, or naming one of its id-less list items, the record's items' values
+            # count too: the line may be about one of those (an order's item prices beside its
+            # payment's amount). And each id named must be the own id of one record (a phone number
+            # that is a field of a customer and of a line names two).
+            values = {repr(f.value) for f in (same if headed or item else cands)}
             if not entities or claim.kind == "number" or len(values) != 1 or self.ev.seen(claim) \
-                    or self._names_other(claim, named):
+                    or self._names_other(claim, named) or any(self.ev.holders(i) > 1 for i in entities):
                 return None
             top = cands
         if len({repr(f.value) for f in top}) > 1:
@@ -210,6 +212,8 @@ class Checker:
         fact = own[-1]
         if fact.value == claim.value or fact.value not in _KNOWN_STATUSES:
             return None
+        if claim.value.startswith("not ") and fact.value != claim.value[4:]:
+            return None  # "not shipped" contradicts "shipped" only ("pending" is not shipped either)
         new = render(claim, fact.value, "status")
         return Finding(claim, fact, new)
 
@@ -236,11 +240,32 @@ class Checker:
         return heading(self.text, s, self._entities)
 
     def _naming(self, claim: Claim, s: int, e: int) -> set[str]:
+        cell = table_cell(self.text, claim.start, claim.end)
+        if cell is not None:  # a table row: the value's own cell and its column's header name it
+            lo, hi, header = cell
+            return set(header) | context_words(self.text, claim, bounds=(max(lo, self._prev_end), hi))
         lo = max(0, claim.start - _LINE_READ)  # the line is looked for no further back than it is read
         head = self.text[max(self.text.rfind("\n", lo, claim.start) + 1, lo):claim.start]
         label = key_words(_label(head))
-        # The words before an earlier value in the sentence name that value, not this one.
-        return set(label) | context_words(self.text, claim, bounds=(max(s, self._prev_end), e))
+        # The words before an earlier value in the sentence name that value, not this one; those
+        # after it, up to a clause mark before the next value, name this one.
+        return set(label) | context_words(self.text, claim, bounds=(max(s, self._prev_end), self._clause_end(claim, s, e)))
+
+    def _clause_end(self, claim: Claim, s: int, e: int) -> int:
+        starts = self._starts.get((s, e))
+        if starts is None:
+            starts = self._starts[(s, e)] = [c.start + s for c in find_claims(self.text[s:e])]
+        nxt = next((a for a in starts if a >= claim.end), e)
+        mark = _CLAUSE_MARK.search(self.text, claim.end, nxt) if nxt < e else None
+        return mark.start() if mark else e
+
+    def _names_item(self, entities: list[str], s: int, e: int) -> bool:
+        """The sentence names one of the record's id-less list items (an order's "Vacuum Cleaner")."""
+        if not entities:
+            return False
+        low = self.text[s:e].lower()
+        return any(str(f.value).lower() in low for f in self.ev.about(entities)
+                   if f.anonymous and f.kind == "name" and "name" in f.key)
 
     def _names_other(self, claim: Claim, named: set[str]) -> bool:
         return any(f.kind == claim.kind and f.key & named for f in self.ev.facts if f.source in FACT_SOURCES)

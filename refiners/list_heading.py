@@ -1,12 +1,12 @@
-"""The record a line of a reply's list is about, read from the lines that head it (a Markdown list
-under "Order #W123:", a field "Flight Number: HAT110" among its siblings): factuality reads a value
-on such a line against that record when the line itself names none."""
+"""A reply's layout as factuality reads it: the record a line of a list is about, read from the
+lines that head it (a Markdown list under "Order #W123:", a field "Flight Number: HAT110" among its
+siblings), and the cell of a Markdown table a value sits in, with its column's header."""
 from __future__ import annotations
 
 import re
 from typing import Callable
 
-from refiners.text import REACH
+from refiners.text import REACH, key_words
 
 # Characters of a line read for the record it names: a reply written as one long line is not
 # re-read from its start for every value in it (linear in the reply, as a stream is checked).
@@ -64,3 +64,47 @@ def after_colon(line: str, ident: str) -> bool:
             return True
         at = line.find(ident, at + 1)
     return False
+
+
+_LABEL_COLON = re.compile(r":(?=[\s*_]|$)")  # "Departure: 10:00": the colon of a label, not of a time
+
+
+def label(head: str) -> str:
+    """The label a value on this line follows ("Departure" in "- Departure: 10:00 PM"), when nothing
+    with a digit (another value) stands between the label and the value; else ""."""
+    parts = _LABEL_COLON.split(head)
+    return parts[-2] if len(parts) >= 2 and not any(ch.isdigit() for ch in parts[-1]) else ""
+
+
+_NOT_WORD = re.compile(r"[^\w\s]")
+_TABLE_ROWS = 200  # rows read up for a table's header: a longer table's header is not looked for
+
+
+def table_cell(text: str, start: int, end: int) -> tuple[int, int, frozenset[str]] | None:
+    """Where the cell of the Markdown table row holding ``text[start:end]`` begins and ends, and the
+    key words of its column's header ("Price/month" -> price, month); None off a table row. The
+    other cells of the row name other values ("| 5 GB | $77 | $5.00/GB |": GB is not the price's)."""
+    line_start = text.rfind("\n", 0, start) + 1
+    line_end = text.find("\n", end)
+    line_end = len(text) if line_end < 0 else line_end
+    if not text[line_start:line_end].lstrip().startswith("|"):
+        return None
+    lo = text.rfind("|", line_start, start) + 1
+    hi = text.find("|", end, line_end)
+    hi = line_end if hi < 0 else hi
+    column = text.count("|", line_start, start)
+    top = line_start
+    for _ in range(_TABLE_ROWS):  # the table's first line is its header
+        if top <= 0:
+            break
+        above = text.rfind("\n", 0, top - 1) + 1
+        if not text[above:top - 1].lstrip().startswith("|"):
+            break
+        top = above
+    header = frozenset()
+    if top != line_start:
+        cells = text[top:text.find("\n", top)].split("|")
+        if column < len(cells):
+            header = key_words(_NOT_WORD.sub(" ", cells[column]))
+    return lo, hi, header
+
