@@ -31,6 +31,8 @@ import logging
 import time
 from typing import Any
 
+from middleware.pipeline.read_ahead import YOUNG_PASS_WITHIN
+
 NO_AUTO_FULL = 1 << 30  # generation-1 passes before an automatic full pass: never, in practice
 log = logging.getLogger("rein.gc")
 
@@ -100,7 +102,6 @@ class IdleCollector:
 
 
 SOLO_YOUNG = 10      # a request alone in flight: generation-0 threshold, times CPython's
-YOUNG_PASS_WITHIN = 3  # at an idle moment: a generation-1 pass when the automatic one is this close
 
 
 class YoungPasses:
@@ -136,7 +137,10 @@ class YoungPasses:
             return
         young, middle, _ = gc.get_threshold()
         count = gc.get_count()
-        if count[1] >= middle - YOUNG_PASS_WITHIN:
+        # A generation-0 pass adds one to the generation-1 count: once that would bring it within
+        # YOUNG_PASS_WITHIN of its threshold, the generation-1 pass is the one to run now (the read
+        # ahead runs one when it is that close: middleware/pipeline/read_ahead.py, inside a request).
+        if count[1] + 1 >= middle - YOUNG_PASS_WITHIN:
             gc.collect(1)
         elif count[0] > self.young // 10:  # (a few objects left since the last pass are not worth one)
             gc.collect(0)
