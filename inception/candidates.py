@@ -217,6 +217,7 @@ def ids_in_text(text: str, known: dict[str, str], shapes: dict[str, str | None])
     the kind of the noun before it ("reservation FDZ0T5", "orders #W1, #W2 and #W3", "Flight Number:
     HAT284"), else that of the ids of its shape (in this text, then anywhere), else its shape."""
     out: list[Candidate] = []
+    spans: list[tuple[int, int]] = []
     noun, after = None, 0
     for start, end, is_noun, token, shaped in _MENTIONS.get(text, _mentions):
         if is_noun:
@@ -228,9 +229,12 @@ def ids_in_text(text: str, known: dict[str, str], shapes: dict[str, str | None])
         if noun and not GAP.fullmatch(text, after, start):
             noun = None
         after = end
-        out.append(Candidate(token, kind or noun or _shape(token), text[max(0, start - 80): end + 120]))
+        out.append(Candidate(token, kind or noun or _shape(token), ""))
+        spans.append((start, end))
         if len(out) >= MAX_IDS:
             break
+    for i, c in enumerate(out):
+        c.around = _around(text, spans, i)
     local = dict(shapes)
     for c in out:
         if not c.kind.startswith(SHAPE) and c.kind != OTHER:
@@ -239,3 +243,21 @@ def ids_in_text(text: str, known: dict[str, str], shapes: dict[str, str | None])
         if c.kind.startswith(SHAPE) and local.get(c.kind):
             c.kind = local[c.kind]
     return out
+
+
+def _around(text: str, spans: list[tuple[int, int]], i: int) -> str:
+    """The text near the ``i``-th id (80 characters before, 120 after), what a user's qualifier is fitted
+    to; it stops at the line of the neighbouring id, or at that id when on the same line: the rows of a
+    table or the items of a list are close together, and one read into its neighbour's would make a
+    qualifier ("the sakura one") fit both. (Each gap between ids is scanned at most twice: linear.)"""
+    start, end = spans[i]
+    lo, hi = max(0, start - 80), end + 120
+    if i:
+        before = spans[i - 1][1]
+        nl = text.find("\n", before, start)
+        lo = max(lo, nl + 1 if nl >= 0 else before)
+    if i + 1 < len(spans):
+        after = spans[i + 1][0]
+        nl = text.rfind("\n", end, after)
+        hi = min(hi, nl if nl >= 0 else after)
+    return text[lo:hi]

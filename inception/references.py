@@ -4,7 +4,8 @@ The candidates are the identifiers, each with a kind, that the earlier messages 
 (``inception.candidates``). A *referent* is a phrase of the user's turn that points at one entity:
 a noun with a determiner ("the order", "my reservation", "that flight"), "this one"/"that one",
 or "it" and "that" as the object of an action ("cancel it"; "that" only after a verb whose object
-is a thing: "cancel that", not "confirm that" nor "make that change"). "it" takes the kind of a noun before it in the turn.
+is a thing: "cancel that", not "confirm that" nor "make that change"). "it" takes the kind of a noun before it in the turn;
+an "it" followed by where it is acted on ("update it on my pending order") is no referent (the order is not "it").
 The rivals of a referent are the candidates of its kind in the newest message that speaks of that
 kind. It alarms only when there are two or more and nothing singles one out; it stays quiet when:
 
@@ -63,6 +64,10 @@ _CLAUSE = re.compile(r"[,;.!?\n]\s+|\s(?:and|but|while|whereas)\s", re.I)
 NOUN_ANY = re.compile(rf"\b({NOUNS})s?\b", re.I)
 PRONOUN = re.compile(r"\b(?:it|that|this)\b(?:\s+one\b)?", re.I)
 _AFTER_IT = re.compile(r"'s|\s+(?:is|was|would|will)\b", re.I)
+# "update it on my pending order", "add it to the order": the noun phrase after "it" names where "it" is
+# acted on, so "it" is something else (an address, an item), not a thing of that kind.
+_IT_AT = re.compile(rf"\s+(?:on|in|to|for|from|of|with|under)\s+(?:the|my|this|that|your|our)\s+"
+                    rf"(?:[a-z-]+\s+){{0,2}}(?:{NOUNS})\b", re.I)
 _AFTER_THAT = re.compile(r"\s*(?:[.,!?;]|$|(?:for|please|now|too|instead|as)\b)", re.I)
 _WORD_BEFORE = re.compile(r"([a-z]+)\W{0,3}$", re.I)
 # What makes a noun phrase pick one ("the flight from Atlanta", "the order with the lamp"); "to my card" does not.
@@ -164,6 +169,8 @@ class VagueReference:
         # The first MAX_PRONOUNS only: each reads the turn before it ("it it it ..." cost 0.25 s unbounded).
         for m in itertools.islice(PRONOUN.finditer(request), MAX_PRONOUNS):
             phrase = m.group(0)
+            if phrase.lower() == "it" and _IT_AT.match(request, m.end()):
+                continue   # "update it on my order": the order is where it is acted on, not what it is
             # "if my reservation can't be changed, could we cancel it": the antecedent of "it" is in the
             # turn; "this one" points at what the agent showed.
             before = [KINDS[n.group(1).lower()] for n in NOUN_ANY.finditer(request, 0, m.start())]
