@@ -9,12 +9,17 @@ from typing import Any
 
 # A raised exception as a tool runtime reports it, on the result's first or last line (AgentDojo puts
 # "ValueError: ..." last): a class name ending in Error or Exception, then a colon.
-_EXCEPTION = re.compile(r"[A-Z]\w*(?:Error|Exception):")
+_EXCEPTION = re.compile(r"(?:[a-z_]\w*\.)*[A-Z]\w*(?:Error|Exception):")  # also java.lang.X, requests.exceptions.X
+# an error label, an exception label, a failure or an HTTP error status opening the text ("Errors in the
+# last 24h: 0" is data)
+_ERROR_HEAD = re.compile(r"errors?\s*[:!\-\[]|error\b|exception\s*:|failed to\b|http(?:/[\d.]+)?\s+[45]\d\d\b", re.I)
+# "error: null" then "key: value" lines: a record saying there was no error
+_NO_ERROR = re.compile(r"errors?\s*:\s*(?:null|none|nil|~|false|0|ok|n/a|\[\]|\{\})\s*\n\s*\w[\w .-]{0,40}:", re.I)
 
 
 def reference_error(text: str) -> bool:
     t = (text or "").strip()
-    if t[:5].lower() == "error":
+    if _ERROR_HEAD.match(t) and not _NO_ERROR.match(t):
         return True
     lines = t.splitlines()
     if lines and (_EXCEPTION.match(lines[0]) or _EXCEPTION.match(lines[-1])):
@@ -25,8 +30,15 @@ def reference_error(text: str) -> bool:
         return False
     if not isinstance(data, dict):
         return False
-    number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)  # noqa: E731
-    return bool(data.get("error")) or any(number(data.get(k)) and data[k] >= 400 for k in ("status", "status_code")) \
+    def code(v: Any) -> int | None:  # an HTTP status, as a number or as its digits
+        if isinstance(v, str) and len(v) == 3 and v.isdigit():
+            v = int(v)
+        return v if isinstance(v, int) and not isinstance(v, bool) else None
+    status = data.get("status")
+    return bool(data.get("error")) or bool(data.get("errors")) \
+        or any((code(data.get(k)) or 0) >= 400 for k in ("status", "status_code")) \
+        or (code(data.get("code")) or 0) >= 400 and isinstance(data.get("message"), str) \
+        or isinstance(status, str) and status.lower() in ("error", "failed", "failure") \
         or data.get("success") is False or data.get("ok") is False
 
 

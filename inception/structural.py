@@ -69,13 +69,17 @@ _HTTP_REASON = (r"bad\s+request|unauthori[sz]ed|forbidden|not\s+found|method\s+n
 _PROSE_ERROR = re.compile(
     r"\s*(?:(?:error|err|exception|fatal|failure|failed|timeout)\s*(?::|\s-\s|!|$)"
     r"|\[(?:error|err|exception|fatal|failure|failed|timeout)\]"
-    r"|(?-i:[A-Z][\w.]*(?:Error|Exception|Timeout))\s*(?::|$)"
+    r"|(?-i:(?:[a-z_]\w*\.)*[A-Z][\w.]*(?:Error|Exception|Timeout))\s*(?::|$)"  # java.lang.X, requests.exceptions.X
     r"|(?:an?\s+)?(?:(?:unexpected|unknown|internal|fatal|server|system)\s+)?error\s+(?:\d{3}\b|(?:has\s+)?occurred|while\b|when\b|during\b)"
     r"|(?:failed\s+to|unable\s+to|could\s+not|couldn't|cannot|can't)\s"
     r"|traceback\s+\(most\s+recent\s+call\s+last\)"
     rf"|(?:https?|http/[\d.]+)\s*[45]\d\d\b|[45]\d\d\s+(?:{_HTTP_REASON})\b|(?:{_HTTP_REASON})\s*(?:[.!:]|$)"
     r"|(?:\S+\s+){0,2}(?:timed\s+out|connection\s+(?:refused|reset|error)|deadline\s+exceeded)\b"
     r"|timeout\s+(?:after|while|waiting|exceeded)\b)", re.I)
+
+# "error: null" heading a "key: value" record says there was none (a YAML or .env-style result)
+_NO_ERROR = re.compile(r"\s*(?:errors?|exception|err)\s*:\s*(?:null|none|nil|~|false|0|ok|n/a|\[\]|\{\})\s*$", re.I)
+_KEY_LINE = re.compile(r"\s*[\w][\w .-]{0,40}:(?:\s|$)")
 
 _FAILED: TextMemo[bool] = TextMemo(2_000_000)
 
@@ -109,12 +113,13 @@ def _read_failure(content: str) -> bool:
 
 # A raised exception a tool runtime reports after whatever the call printed: "ValueError: ..." as the
 # result's last line (AgentDojo's shape). Only the exception's own label counts there, not prose.
-_LAST_LINE_ERROR = re.compile(r"(?:[A-Z]\w*(?:Error|Exception)|Traceback \(most recent call last\))\s*:")
+_LAST_LINE_ERROR = re.compile(r"(?:(?:[a-z_]\w*\.)*[A-Z]\w*(?:Error|Exception)|Traceback \(most recent call last\))\s*:")
 
 
 def _prose_failed(text: str) -> bool:
     head = text[:_FIRST_LINE].lstrip()  # lstrip of a bounded slice: blank-padded text stays cheap
-    if _PROSE_ERROR.match(head.partition("\n")[0].rstrip()):
+    first, _, rest = head.partition("\n")
+    if _PROSE_ERROR.match(first.rstrip()) and not (_NO_ERROR.match(first) and _KEY_LINE.match(rest)):
         return True
     tail = text[-_FIRST_LINE:].rstrip()
     return "\n" in tail and bool(_LAST_LINE_ERROR.match(tail.rpartition("\n")[2].lstrip()))
