@@ -11,6 +11,7 @@ apply, nothing changes and a note says so.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from dataclasses import dataclass
 
 from refiners.assertion import unasserted
@@ -83,7 +84,9 @@ class Checker:
     def findings(self) -> list[Finding]:
         out = []
         self._prev_end = 0
-        for claim in find_claims(self.text):
+        claims = find_claims(self.text)
+        self._starts[(0, len(self.text))] = [c.start for c in claims]  # every value's start, read once
+        for claim in claims:
             found = self.check(claim)
             if found is not None:
                 out.append(found)
@@ -158,10 +161,10 @@ class Checker:
         named = self._naming(claim, s, e)
         near = context_words(self.text, claim, before=2, after=0, bounds=(s, e))  # the sentence found once
         top = self._best(cands, named, near & named)
-        item = self._names_item(entities, s, e)
-        if top and item and not near & named & top[0].key:
+        if top and not near & named & top[0].key and self._names_item(entities, s, e):
             return None  # a list item of the record is named: a key word far from the value is no proof
         if not top:
+            item = self._names_item(entities, s, e)
             # No word names the attribute: only the record's one value of this kind can be meant, and
             # only if the value is nowhere else and the words name no other attribute ("DOB: ...").
             # Under a heading, or naming one of its id-less list items, the record's items' values
@@ -247,15 +250,15 @@ class Checker:
         lo = max(0, claim.start - _LINE_READ)  # the line is looked for no further back than it is read
         head = self.text[max(self.text.rfind("\n", lo, claim.start) + 1, lo):claim.start]
         label = key_words(_label(head))
-        # The words before an earlier value in the sentence name that value, not this one; those
-        # after it, up to a clause mark before the next value, name this one.
+        # Words before an earlier value name that one; after this one, up to a clause mark before the next, this one.
         return set(label) | context_words(self.text, claim, bounds=(max(s, self._prev_end), self._clause_end(claim, s, e)))
 
     def _clause_end(self, claim: Claim, s: int, e: int) -> int:
-        starts = self._starts.get((s, e))
-        if starts is None:
+        starts = self._starts.get((0, len(self.text))) or self._starts.get((s, e))
+        if starts is None:  # a streamed sentence: its own values
             starts = self._starts[(s, e)] = [c.start + s for c in find_claims(self.text[s:e])]
-        nxt = next((a for a in starts if a >= claim.end), e)
+        at = bisect_left(starts, claim.end)
+        nxt = min(starts[at], e) if at < len(starts) else e
         mark = _CLAUSE_MARK.search(self.text, claim.end, nxt) if nxt < e else None
         return mark.start() if mark else e
 
