@@ -29,7 +29,10 @@ _MONEY_BY_SIGN = re.compile(_BY_SIGN, re.I)
 _CURRENCY_WORDS = ("usd", "eur", "gbp", "dollar")
 
 _PATTERNS: list[tuple[str, re.Pattern]] = [
-    ("money", re.compile(_BY_SIGN + r"|(?P<num2>\d+(?:\.\d+)?)\s?(?P<cur2>USD|EUR|GBP|dollars|euros)\b", re.I)),
+    # an amount before a currency word, thousands separators and all ("1,058.86 USD", not "058.86
+    # USD"): "(?<![\d,.])(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)", its first digit read first
+    ("money", re.compile(_BY_SIGN + r"|(?P<num2>\d(?<![\d,.]\d)(?:\d{0,2}(?:,\d{3})+(?:\.\d+)?|\d*(?:\.\d+)?))"
+                                    r"\s?(?P<cur2>USD|EUR|GBP|dollars|euros)\b", re.I)),
     # (the boundary before the year is a lookbehind after it: a pattern that starts with a digit is
     # searched for by its first character, one that starts with \b is tried at every position)
     ("date", re.compile(r"(?P<y>\d{4})(?<!\w\d{4})-(?P<m>\d{2})-(?P<d>\d{2})(?:\b|(?=T\d))")),

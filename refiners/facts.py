@@ -30,6 +30,7 @@ ROW_TEXTS = 6        # short text fields kept per record
 _LETTERS = re.compile(r"[A-Za-z]{3}")
 _DIGIT = re.compile(r"\d")
 _STATUS_WORDS = frozenset(STATUSES)  # (a field's whole text is looked up: one hash, not a scan of the list)
+_BLANK = re.compile(r"\n[ \t]*\n")  # a paragraph's end
 MAX_NODES = 100_000  # a walk visits at most this many nodes (a YAML alias repeats a subtree by reference)
 
 
@@ -276,7 +277,23 @@ def facts_from_text(text: str, source: str, turn: int, kinds: tuple[str, ...] | 
         line_start = text.rfind("\n", s, c.start) + 1 or s
         head = text[line_start:c.start]
         key = key_words(head.split(":")[0]) if ":" in head else frozenset(context_words(text, c, bounds=(s, e)))
-        ids = tuple(dict.fromkeys(i for _, i in found[bisect.bisect_left(starts, s):bisect.bisect_left(starts, e)]))
+        first = bisect.bisect_left(starts, s)
+        ids = tuple(dict.fromkeys(i for _, i in found[first:bisect.bisect_left(starts, e)]))
+        if not ids and first and keep_record:
+            ids = _earlier_ids(text, sentences, found, starts, first, s)
         record = frozenset(words(text[s:e])) if keep_record else frozenset()
         out.append(Fact(frozenset(key), c.kind, c.value, c.text, source, record, turn, ids))
     return out
+
+
+def _earlier_ids(text: str, sentences: Sentences, found: list[tuple[int, str]], starts: list[int], first: int,
+                 s: int) -> tuple[str, ...]:
+    """The ids of the nearest earlier sentence that names any, for a sentence of a tool's or a
+    document's prose that names none: it goes on about that record ("Your package 1Z... departed at
+    4:15 PM. Expected delivery: Friday, by 8:00 PM."). Not past a blank line: a new paragraph may be
+    about something else. ``first``: the number of ids before ``s``."""
+    last = starts[first - 1]
+    if _BLANK.search(text, last, s):
+        return ()
+    lo = bisect.bisect_left(starts, sentences.bounds(last, last + 1)[0], 0, first)
+    return tuple(dict.fromkeys(i for _, i in found[lo:first]))

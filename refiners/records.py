@@ -25,6 +25,8 @@ _LOADER = getattr(yaml, "CBaseLoader", None)
 PURE_PYTHON_LIMIT = 8_000   # characters parsed by PyYAML's Python reader when libyaml is absent
 # The head of a structured text: "- key: value", "key: value", "- item", a flow mapping or sequence.
 _YAML_HEAD = re.compile(r"\s*(?:-\s+)?(?:[\w .'\"()/-]{1,60}:(?:\s|$)|\{|\[)|\s*-\s+\S")
+_TOP_KEY = re.compile(r"^([^\s:#-][^:\n]{0,60}):(?:[ \t]|$)", re.M)  # a key at a line's start
+_BLANK = re.compile(r"\n[ \t]*\n")
 _TABLE_ROW = re.compile(r"\s*\|.*\|\s*$")
 # (each run of blanks has one place to go: two optional blanks around an optional bar backtrack)
 _TABLE_RULE = re.compile(r"\s*(?:\|\s*)?:?-{2,}:?\s*(?:\|\s*:?-{2,}:?\s*)*(?:\|\s*)?$")
@@ -46,10 +48,31 @@ def read_records(text: str) -> Any:
         data = _yaml(stripped)
         # One "Key: value" line is a sentence with a label ("Error: flight HAT030 not available"), not
         # a record: its words stay together as prose.
-        if isinstance(data, dict) and len(data) >= 2 or isinstance(data, list) and len(data) >= 2 \
-                or isinstance(data, list) and data and isinstance(data[0], dict):
+        if isinstance(data, dict) and len(data) >= 2:
+            return _blocks(stripped) or data
+        if isinstance(data, list) and len(data) >= 2 or isinstance(data, list) and data and isinstance(data[0], dict):
             return data
     return None
+
+
+def _blocks(stripped: str) -> list[dict] | None:
+    """Blank-line-separated "Key: value" blocks whose keys repeat ("Order: SO-1 / Ship by: ..." then
+    "Order: SO-2 / ..."): a list of records, not one mapping that keeps only the last block's values.
+    None when no key at a line's start repeats (looked for before any block is parsed again)."""
+    if _BLANK.search(stripped) is None:
+        return None
+    seen: set[str] = set()
+    for key in _TOP_KEY.findall(stripped):
+        if key in seen:
+            break
+        seen.add(key)
+    else:
+        return None
+    blocks = [_yaml(b) for b in _BLANK.split(stripped) if b.strip()]
+    if len(blocks) < 2 or not all(isinstance(b, dict) and b for b in blocks):
+        return None
+    keys = [k for b in blocks for k in b]
+    return blocks if len(keys) != len(set(keys)) else None
 
 
 def _json(stripped: str) -> Any:
