@@ -100,9 +100,12 @@ class CoherenceRefiner:
         kinds = {c.kind for c in claims}
         if _BECAUSE.search(text):
             kinds.add("reason")
-        draft_words = words(text)
+        questions = self._questions(turn)
+        if not questions:
+            return [], []
+        draft_words = words(text)  # (read only when there is a question to compare it with)
         open_, unsure = [], []
-        for q in self._questions(turn):
+        for q in questions:
             slot = _slot(q)
             q_words = words(q)
             if slot and slot not in kinds and len(q_words & draft_words) < 2:

@@ -104,9 +104,18 @@ def _run(n: int) -> re.Pattern:
 
 
 def _close(a: str, b: str) -> bool:
-    """``a`` and ``b`` are 85% alike; the letters they share bound the ratio, cheaply, before it is computed."""
-    matcher = difflib.SequenceMatcher(None, a, b)
-    return matcher.quick_ratio() >= 0.85 and matcher.ratio() >= 0.85
+    """``a`` and ``b`` are 85% alike; the letters they share bound the ratio, cheaply, before it is computed.
+    Kept by the pair: a list reply repeats its capitalised runs ("Screen Size") on every line."""
+    found = _CLOSE.get((a, b))
+    if found is None:
+        if len(_CLOSE) >= 4096:
+            _CLOSE.clear()
+        matcher = difflib.SequenceMatcher(None, a, b)
+        found = _CLOSE[(a, b)] = matcher.quick_ratio() >= 0.85 and matcher.ratio() >= 0.85
+    return found
+
+
+_CLOSE: dict[tuple[str, str], bool] = {}
 
 
 class FactualityRefiner:
