@@ -17,15 +17,13 @@ from dataclasses import dataclass
 from refiners.assertion import unasserted
 from refiners.claims import STATUSES, Claim, find_claims, render
 from refiners.evidence import Evidence, Fact, Sentences, context_words, key_words
+# (what makes a value derived or a term of a sum: read here and for a list item's value)
+from refiners.item_facts import DERIVED as _DERIVED, GO_ON, SUM_AFTER as _SUM_AFTER, SUM_BEFORE as _SUM_BEFORE, item_fact
 from refiners.list_heading import LINE_READ as _LINE_READ, heading, label as _label, table_cell
 from refiners.quoted_record import quoted_record, spans
 
 FACT_SOURCES = ("tool", "document")
 CHECKED = ("money", "date", "time", "status", "number", "id")
-# Words that make a value something computed from the facts rather than one of them.
-_DERIVED = re.compile(r"\b(?:total|totals|remaining|remain|left|difference|refund(?:ed)?|new|updated|after|"
-                      r"combined|altogether|sum|additional|extra|saving|savings|discount|per|each|both|all|"
-                      r"more|less|up to|within|last|next|over|under|about|around|approximately)\b", re.I)
 # "A1234 is shipped", "has been delivered", "status: pending" — the status is said of the record.
 _STATUS_BOUND = re.compile(r"(?:\b(?:is|was|are|were|has|have|had|been|now|currently|still|marked(?: as)?|"
                            r"shows?(?: as)?|status(?: is)?)\s*:?\s*)$", re.I)
@@ -44,13 +42,6 @@ class Finding:
         named = self.fact.name or " ".join(sorted(self.fact.key)) or self.fact.kind
         about = f"{self.fact.entities[0]} " if self.fact.entities else ""
         return f"{self.claim.text} → {self.new} ({where}: {about}{named} = {self.fact.display})"
-
-
-# A term or the result of a sum the reply writes out: an operator between this value and another
-# number ("$112 + $104 = $216", "2 × $121"); a dash that starts a list item ("** - $100") is none.
-# (a number of its own: the digits of a name, "iPhone 3GS** - $1000", are no term)
-_SUM_BEFORE = re.compile(r"(?<![A-Za-z\d])\d+(?:[.,]\d+)*(?![A-Za-z\d])[^\d\n]{0,20}?(?:[+=×*/]|\s-)\s*$")
-_SUM_AFTER = re.compile(r"\s*(?:[+=×*/]|-\s)\s*[$€£]?\d")
 
 
 _CLAUSE_MARK = re.compile(r"[,;\u2013\u2014|]")  # what ends the words after a value, before the next one
@@ -128,6 +119,13 @@ class Checker:
             cands = self.ev.about(entities)
             if self.ev.holds(cands, claim):
                 return None
+            # A price the words before it tie to one of the record's id-less list items ("Vacuum
+            # Cleaner (black): $99"): checked against that item's own (refiners.item_facts).
+            fact = item_fact(self.ev, self.text, claim, s, e, self._prev_end, cands, entities, self._naming) \
+                if claim.kind == "money" else GO_ON
+            if fact is not GO_ON:
+                new = fact and render(claim, fact.value, fact.kind)
+                return Finding(claim, fact, new) if new and new != claim.text else None
         elif len(self.sources) == 1 and not self.ev.seen(claim):
             # One tool result or document in view and no record named: its top-level fields only
             # (a nested flight's date is not what an unnamed sentence is about).
@@ -139,7 +137,7 @@ class Checker:
         else:
             return None
         # A field of one of several id-less list items (a passenger's date of birth) is not the
-        # record's own: nothing says which item the reply means.
+        # record's own: unless the words name the item (above), nothing says which one is meant.
         # Same kind and role only: a bare number (a count, the digits of a card) never takes an amount.
         same = [f for f in cands if f.source in FACT_SOURCES and f.kind == claim.kind]
         cands = [f for f in same if not f.anonymous]

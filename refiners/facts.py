@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any, Callable, Iterable
 
 from refiners.claims import STATUSES, Claim, read_claims
+from refiners.item_facts import Item
 from refiners.text import _ID_TOKEN, Sentences, context_words, id_norm, is_id, key_words, words
 
 # "order_id", "Order ID", "order-number", "orderId": the key names the record's identifier.
@@ -46,7 +47,7 @@ class Fact:
     entities: tuple[str, ...] = ()  # ids of the records holding it, innermost first
     own: bool = True        # a field of its innermost record itself, not of a record nested in it
     name: str = ""          # the key as the tool wrote it ("scheduled_departure_time_est")
-    anonymous: bool = False  # in a list item with no id of its own (one of several passengers)
+    anonymous: Item | None = None  # the list item with no id of its own holding it (one of several passengers)
     row: int = -1           # the record (a mapping with ids) holding it, numbered within its message
 
 
@@ -109,11 +110,9 @@ class _Reader:
     def __init__(self, out: list[Fact], source: str, turn: int, skip: Callable[[str], bool] | None = None,
                  rows: dict[int, Row] | None = None):
         self.out, self.source, self.turn, self.skip = out, source, turn, skip
-        self.anonymous = False
-        self.nodes = MAX_NODES
-        self.rows = rows  # filled when given: row number -> Row
-        self.row = -1     # the record being read
-        self.records = 0  # records numbered so far
+        self.anonymous: Item | None = None  # the id-less list item being read
+        self.nodes, self.rows = MAX_NODES, rows  # rows: filled when given (row number -> Row)
+        self.row, self.records = -1, 0  # the record being read, records numbered so far
         self._here: dict[tuple[frozenset[str], tuple[Any, ...]], frozenset[str]] = {}
         # a leaf's last two keys -> (its name, key words, whether they name an amount): the records of
         # a list repeat their keys, so each path is read once
@@ -138,7 +137,7 @@ class _Reader:
         self.rows[self.row] = Row(tuple(texts), {i: roles.get(i, frozenset()) for i in own})
 
     def walk(self, node: Any, chain: tuple[str, ...], path: tuple[str, ...], record: frozenset[str],
-             anonymous: bool = False, listed: bool = False) -> None:
+             anonymous: Item | None = None, listed: bool = False) -> None:
         self.nodes -= 1
         if self.nodes < 0:
             return
@@ -148,10 +147,10 @@ class _Reader:
             own = _record_ids(node) or (_named_by(node) if listed or not path else [])
             outer = self.row
             if own:
-                chain, path, anonymous = tuple(own) + chain, (), False
+                chain, path, anonymous = tuple(own) + chain, (), None
                 self._record(node, own)
             elif listed:
-                anonymous = True
+                anonymous = Item()
             names = tuple(node)
             here = self._here.get((record, names))
             if here is None:  # the records of a list share their keys: their words are joined once
@@ -187,6 +186,8 @@ class _Reader:
         name, keys, money = named
         if self.skip is not None and isinstance(value, str) and len(value) >= 24 and self.skip(value):
             return  # a field that gives the assistant instructions states no fact
+        if self.anonymous is not None and type(value) is str:
+            self.anonymous.add(value)  # what names the item in a sentence (its name, its options' values)
         # The same field with the same value reads the same (the date or the status of every flight in
         # a search): short strings and integers are read once, by their text and key path.
         memo = (name, value) if type(value) is int or type(value) is str and len(value) <= MEMO_CHARS else None
