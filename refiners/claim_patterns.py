@@ -36,7 +36,8 @@ _PATTERNS: list[tuple[str, re.Pattern]] = [
     # (the boundary before the year is a lookbehind after it: a pattern that starts with a digit is
     # searched for by its first character, one that starts with \b is tried at every position)
     ("date", re.compile(r"(?P<y>\d{4})(?<!\w\d{4})-(?P<m>\d{2})-(?P<d>\d{2})(?:\b|(?=T\d))")),
-    ("date", re.compile(_WEEKDAY_RE + r"\b(?P<mon>" + _MONTH_RE + r")\.?\s+(?P<d>\d{1,2})(?:st|nd|rd|th)?\b"
+    # (a day is not the hour of a time after it: "23 Dec 08:39" holds no "Dec 08")
+    ("date", re.compile(_WEEKDAY_RE + r"\b(?P<mon>" + _MONTH_RE + r")\.?\s+(?P<d>\d{1,2})(?:st|nd|rd|th)?\b(?!:\d)"
                         r"(?:,?\s+(?P<y>\d{4}))?")),
     ("date", re.compile(_WEEKDAY_RE + r"\b(?P<d>\d{1,2})(?:st|nd|rd|th)?\s+(?P<mon>" + _MONTH_RE + r")\b"
                         r"(?:,?\s+(?P<y>\d{4}))?")),
@@ -58,8 +59,9 @@ _PATTERNS: list[tuple[str, re.Pattern]] = [
                       r"|(?<=\d)(?<!\w\d)\d{4,}\b"
                       r"|(?<=[A-Z])(?<!\w[A-Z])\d{1,3}\b"
                       r"|(?<=\d)(?<!\w\d)\d{0,2}[A-Z]\b)")),
-    # "(?<![\w.])\d{1,3}(?:,\d{3})+(?:\.\d+)?(?!\w)|(?<![\w.])\d+(?:\.\d+)?(?![\w%])":
-    ("number", re.compile(r"\d(?<![\w.]\d)(?:\d{0,2}(?:,\d{3})+(?:\.\d+)?(?!\w)|\d*(?:\.\d+)?(?![\w%]))")),
+    # "(?<![\w.])\d{1,3}(?:,\d{3})+(?:\.\d+)?(?!\w)|(?<![\w.])\d+(?:\.\d+)?(?![\w%])", and no piece of a
+    # dotted sequence (a version 6.2.1, an address 10.20.4.117: nothing before or after a dot and a digit):
+    ("number", re.compile(r"\d(?<![\w.]\d)(?:\d{0,2}(?:,\d{3})+(?:\.\d+)?(?!\w)|\d*(?:\.\d+)?(?![\w%]))(?!\.\d)")),
     ("status", re.compile(r"\b(?:" + "|".join(re.escape(s) for s in STATUSES) + r")\b", re.I)),
 ]
 # The two month dates for a text with no weekday in it (the weekday group cannot match: what is left
@@ -67,7 +69,7 @@ _PATTERNS: list[tuple[str, re.Pattern]] = [
 # by its first letter, its forms in the same order; the boundary before it is checked on each match.
 _MONTH_BY_LETTER = (r"(?:J(?:an(?:uary)?|une?|uly?)|Feb(?:ruary)?|M(?:ar(?:ch)?|ay)|A(?:pr(?:il)?|ug(?:ust)?)"
                     r"|Sept?(?:ember)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)")
-_MONTH_DAY = re.compile(r"(?P<mon>" + _MONTH_BY_LETTER + r")\.?\s+(?P<d>\d{1,2})(?:st|nd|rd|th)?\b"
+_MONTH_DAY = re.compile(r"(?P<mon>" + _MONTH_BY_LETTER + r")\.?\s+(?P<d>\d{1,2})(?:st|nd|rd|th)?\b(?!:\d)"
                         r"(?:,?\s+(?P<y>\d{4}))?")
 _DAY_MONTH = re.compile(r"(?P<d>\d(?<!\w\d)\d?)(?:st|nd|rd|th)?\s+(?P<mon>" + _MONTH_RE + r")\b"
                         r"(?:,?\s+(?P<y>\d{4}))?")

@@ -138,9 +138,24 @@ def read_claims(text: str, kinds: tuple[str, ...] | None = None) -> list[Claim]:
             if kind == "status" and _NEGATION.search(text[max(0, s - 25):s]):
                 continue  # "has not shipped" is not a claim that it shipped
             taken[s:e] = b"\x01" * (e - s)
-            if kinds is None or kind in kinds:
-                out.append(Claim(kind, m.group(0), s, e, parsed[0], parsed[1]))
-    return sorted(out, key=lambda c: c.start)
+            out.append(Claim(kind, m.group(0), s, e, parsed[0], parsed[1]))
+    out.sort(key=lambda c: c.start)
+    out = _without_range_starts(text, out)
+    return out if kinds is None else [c for c in out if c.kind in kinds]
+
+
+# what joins the first day of a range to its last: "from 3 to 5 December", "14–17 Dec"
+_RANGE_TO = re.compile(r"\s*(?:–|—|-|to|until|till|through)\s*")
+
+
+def _without_range_starts(text: str, out: list[Claim]) -> list[Claim]:
+    """The claims without the first day of a day range ("3" of "from 3 to 5 December"): it is a day
+    of the date that follows, not a count (read alone, it would be checked against a record's counts)."""
+    drop = {j for j in range(len(out) - 1)
+            if out[j].kind == "number" and out[j + 1].kind == "date" and out[j + 1].style.get("fmt") == "dm"
+            and out[j].value == out[j].value.to_integral_value() and 1 <= out[j].value <= 31
+            and "." not in out[j].text and _RANGE_TO.fullmatch(text, out[j].end, out[j + 1].start)}
+    return [c for j, c in enumerate(out) if j not in drop] if drop else out
 
 
 def same_value(kind: str, a: Any, b: Any) -> bool:

@@ -1,0 +1,64 @@
+"""Values written in other domains' formats read as what they are, so a right reply is left as it
+is and a wrong value is not "restored" to another field's. Each case failed before its fix:
+- a number is no piece of a dotted sequence (a version 6.2.1, an address 10.20.4.117);
+- a "Mon DD" date's day is not the hour of a time after it ("23 Dec 08:39" holds no "Dec 08");
+- the first day of a day range ("from 3 to 5 December", "14–17 Dec") is no count.
+"""
+from __future__ import annotations
+
+import json
+
+from policies.messages import parse_messages
+from refiners.base import TurnContext
+from refiners.claims import read_claims
+from refiners.evidence import Evidence
+from refiners.factuality import deterministic_pass
+
+
+def check(draft: str, *calls: tuple[str, dict, object]) -> str:
+    """``draft`` after the deterministic pass, with each (tool, arguments, result) called before it."""
+    messages = [{"role": "user", "content": "Can you check that for me?"}]
+    for n, (name, args, result) in enumerate(calls):
+        messages.append({"role": "assistant", "content": None, "tool_calls": [
+            {"id": f"c{n}", "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}]})
+        messages.append({"role": "tool", "tool_call_id": f"c{n}",
+                         "content": result if isinstance(result, str) else json.dumps(result)})
+    fixed, _, _ = deterministic_pass(draft, Evidence.from_context(TurnContext(messages=parse_messages(messages))))
+    return fixed
+
+
+def kinds(text: str) -> list[tuple[str, str]]:
+    return [(c.kind, c.text) for c in read_claims(text)]
+
+
+def test_a_number_is_no_piece_of_a_version_or_an_address():
+    assert ("number", "6.2") not in kinds("You have 6.1.3; the latest is 6.2.1.")
+    assert kinds("Host 10.20.4.117 answers.") == []
+    assert kinds("It costs 3.5. Then 4.") == [("number", "3.5"), ("number", "4")]
+    apps = [{"app": "Zoom", "installed": "6.2.10", "latest": "6.3.0"},
+            {"app": "7-Zip", "installed": "23.01", "latest": "24.08"}]
+    right = "Zoom (you have 6.2.10, latest is 6.3.0) and 7-Zip (23.01, latest 24.08) need updates."
+    assert check(right, ("list_outdated", {"host": "PC-4417"}, apps)) == right
+
+
+def test_a_days_date_is_not_read_across_the_time_after_it():
+    assert kinds("23 Dec 08:39") == [("date", "23 Dec"), ("time", "08:39")]
+    assert kinds("Dec 8 14:30") == [("date", "Dec 8"), ("time", "14:30")]
+    assert kinds("Dec 8, 2026") == [("date", "Dec 8, 2026")]
+    rows = [{"booking": "BK-WUXB9C24", "what": "AP 133 to Porto", "from": "2026-12-23T08:39", "price": "€31.50"},
+            {"booking": "BK-GOQL61FT", "what": "Hotel Ribeira", "from": "2026-12-23T15:00", "price": "€612.00"}]
+    right = ("| Booking | What | When | Price |\n|---|---|---|---|\n"
+             "| BK-WUXB9C24 | AP 133 to Porto | 23 Dec 08:39 | €31.50 |\n"
+             "| BK-GOQL61FT | Hotel Ribeira | 23 Dec 15:00 | €612.00 |")
+    assert check(right, ("list_bookings", {"trip": "TR-88"}, rows)) == right
+
+
+def test_the_first_day_of_a_range_is_no_count():
+    assert kinds("the two nights from 3 to 5 December come to €178") == [("date", "5 December"), ("money", "€178")]
+    assert kinds("14–17 Dec") == [("date", "17 Dec")]
+    assert kinds("we need 3 seats by 5 December") == [("number", "3"), ("date", "5 December")]
+    assert [c.text for c in read_claims("from 3 to 5 December", ("number",))] == []
+    stay = {"booking": "HB-73485", "hotel": "Casa Azul", "check_in": "2026-12-03", "check_out": "2026-12-05",
+            "nights": 2, "total": "€178"}
+    right = "Your stay HB-73485 at Casa Azul, the two nights from 3 to 5 December, comes to €178."
+    assert check(right, ("get_booking", {"booking": "HB-73485"}, stay)) == right
