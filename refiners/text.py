@@ -31,7 +31,9 @@ _SENTENCE_ENDS = re.compile(r"[!?;\n]|\.(?!\S)")
 # An identifier: a token with a digit and a letter or a long run of digits (HAT069, 4WQ150, #W2378156,
 # credit_card_4421486, 1Z999AA10123456784), or a key that says it is one.
 _ID_TOKEN = re.compile(r"#?[A-Za-z0-9][A-Za-z0-9_-]*")
-_NOT_ID = re.compile(r"\d{4}-\d{2}-\d{2}|\d+(?:[.,]\d+)?$")  # dates and plain amounts
+# dates, plain amounts, ordinals (2nd, 21st) and storage or dose quantities (512GB, 500mg, 10ml, 5kg);
+# not durations ("45m" may be the only name of a schedule's event)
+_NOT_ID = re.compile(r"\d{4}-\d{2}-\d{2}|\d+(?:[.,]\d+)?(?:st|nd|rd|th|mg|ml|kg|km|[gmkt]b|[GMKT]B)?$")
 REACH = 300  # characters of a sentence read either side of a value
 
 

@@ -2,7 +2,8 @@
 is and a wrong value is not "restored" to another field's. Each case failed before its fix:
 - a number is no piece of a dotted sequence (a version 6.2.1, an address 10.20.4.117);
 - a "Mon DD" date's day is not the hour of a time after it ("23 Dec 08:39" holds no "Dec 08");
-- the first day of a day range ("from 3 to 5 December", "14–17 Dec") is no count.
+- the first day of a day range ("from 3 to 5 December", "14–17 Dec") is no count;
+- an ordinal (2nd) or a storage or dose quantity (512GB, 500mg) is no id.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from refiners.base import TurnContext
 from refiners.claims import read_claims
 from refiners.evidence import Evidence
 from refiners.factuality import deterministic_pass
+from refiners.text import is_id
 
 
 def check(draft: str, *calls: tuple[str, dict, object]) -> str:
@@ -62,3 +64,10 @@ def test_the_first_day_of_a_range_is_no_count():
             "nights": 2, "total": "€178"}
     right = "Your stay HB-73485 at Casa Azul, the two nights from 3 to 5 December, comes to €178."
     assert check(right, ("get_booking", {"booking": "HB-73485"}, stay)) == right
+
+
+def test_ordinals_and_storage_or_dose_quantities_are_no_ids():
+    for text in ("2nd", "21st", "12th", "512GB", "500mg", "10ml", "5kg", "1.5kg"):
+        assert not is_id(text), text
+    for text in ("HAT069", "4WQ150", "A1234", "45m"):  # a duration may be the only name of an event
+        assert is_id(text), text
