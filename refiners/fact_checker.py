@@ -21,6 +21,7 @@ from refiners.evidence import Evidence, Fact, Sentences, context_words, key_word
 from refiners.item_facts import DERIVED as _DERIVED, GO_ON, SUM_AFTER as _SUM_AFTER, SUM_BEFORE as _SUM_BEFORE, item_fact
 from refiners.list_heading import LINE_READ as _LINE_READ, heading, label as _label, table_cell
 from refiners.quoted_record import quoted_record, spans
+from refiners.value_roles import from_counts, named_as_other
 
 FACT_SOURCES = ("tool", "document")
 CHECKED = ("money", "date", "time", "status", "number", "id")
@@ -163,15 +164,14 @@ class Checker:
             return None  # a list item of the record is named: a key word far from the value is no proof
         if not top:
             item = self._names_item(entities, s, e)
-            # No word names the attribute: only the record's one value of this kind can be meant, and
-            # only if the value is nowhere else and the words name no other attribute ("DOB: ...").
-            # Under a heading, or naming one of its id-less list items, the record's items' values
-            # count too: the line may be about one of those (an order's item prices beside its
-            # payment's amount). And each id named must be the own id of one record (a phone number
-            # that is a field of a customer and of a line names two).
+            # No word names the attribute: only the record's one value of this kind can be meant, if the
+            # value is nowhere else and no other attribute is named ("DOB: ..."); under a heading or naming
+            # an item, its items' values count too (item prices beside the payment's amount); each id must
+            # be the own id of one record (a phone number of a customer and of a line names two).
             values = {repr(f.value) for f in (same if headed or item else cands)}
             if not entities or claim.kind == "number" or len(values) != 1 or self.ev.seen(claim) \
-                    or self._names_other(claim, named) or any(self.ev.holders(i) > 1 for i in entities):
+                    or self._names_other(claim, named) or any(self.ev.holders(i) > 1 for i in entities) \
+                    or headed and named_as_other(self.text, claim.end, cands):  # "a €15 fee": no field of it
                 return None
             top = cands
         if len({repr(f.value) for f in top}) > 1:
@@ -193,7 +193,8 @@ class Checker:
             self.notes.append(f"{claim.text}: '{marker}' says it is derived, not the tool's "
                               f"{' '.join(sorted(fact.key))}; left as written")
             return None
-        if claim.kind in ("money", "number") and self.ev.derivable(claim.value):
+        if claim.kind in ("money", "number") and self.ev.derivable(claim.value) or claim.kind == "number" \
+                and from_counts(claim.value, [f.value for f in self.ev.about(fact.entities[:1]) if f.kind in ("number", "money")]):
             self.notes.append(f"{claim.text}: follows from amounts in view; left as written")
             return None
         new = render(claim, fact.value, fact.kind)
@@ -248,17 +249,17 @@ class Checker:
         lo = max(0, claim.start - _LINE_READ)  # the line is looked for no further back than it is read
         head = self.text[max(self.text.rfind("\n", lo, claim.start) + 1, lo):claim.start]
         label = key_words(_label(head))
-        # Words before an earlier value name that one; after this one, up to a clause mark before the next, this one.
         return set(label) | context_words(self.text, claim, bounds=(max(s, self._prev_end), self._clause_end(claim, s, e)))
 
     def _clause_end(self, claim: Claim, s: int, e: int) -> int:
+        """Words before an earlier value name that one; after this one, up to the next value or a clause mark, this one."""
         starts = self._starts.get((0, len(self.text))) or self._starts.get((s, e))
         if starts is None:  # a streamed sentence: its own values
             starts = self._starts[(s, e)] = [c.start + s for c in find_claims(self.text[s:e])]
         at = bisect_left(starts, claim.end)
         nxt = min(starts[at], e) if at < len(starts) else e
         mark = _CLAUSE_MARK.search(self.text, claim.end, nxt) if nxt < e else None
-        return mark.start() if mark else e
+        return mark.start() if mark else nxt
 
     def _names_item(self, entities: list[str], s: int, e: int) -> bool:
         """The sentence names one of the record's id-less list items (an order's "Vacuum Cleaner")."""

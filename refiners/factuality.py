@@ -111,8 +111,15 @@ def _close(a: str, b: str) -> bool:
         if len(_CLOSE) >= 4096:
             _CLOSE.clear()
         matcher = difflib.SequenceMatcher(None, a, b)
-        found = _CLOSE[(a, b)] = matcher.quick_ratio() >= 0.85 and matcher.ratio() >= 0.85
+        found = _CLOSE[(a, b)] = matcher.quick_ratio() >= 0.85 and matcher.ratio() >= 0.85 and _words_close(a, b)
     return found
+
+
+def _words_close(a: str, b: str) -> bool:
+    """Each word that differs is itself close ("Maris"/"Marais"), not another word for the same
+    place ("Munich"/"München" is an exonym, not a misspelling)."""
+    wa, wb = a.split(), b.split()
+    return len(wa) != len(wb) or all(x == y or difflib.SequenceMatcher(None, x, y).ratio() >= 0.8 for x, y in zip(wa, wb))
 
 
 _CLOSE: dict[tuple[str, str], bool] = {}

@@ -25,6 +25,15 @@ def heading(text: str, s: int, entities: Callable[[str], list[str]]) -> list[str
         found = entities(own)  # earlier in the same line ("Your order A1 ... It arrives on ...")
         if found:
             return found
+    if text[line_start:line_start + LINE_READ].lstrip().startswith("|"):
+        # A table row: its rows are siblings, none heads another; its record is named above the table.
+        top = _table_top(text, line_start)
+        return _above(text, top, lambda t: [] if t.lstrip().startswith("|") else entities(t)) if top else []
+    return _above(text, line_start, entities)
+
+
+def _above(text: str, line_start: int, entities: Callable[[str], list[str]]) -> list[str]:
+    """The records the nearest line above ``line_start`` heading it names (``heading``'s walk)."""
     indent = _indent(text[line_start:line_start + LINE_READ].partition("\n")[0])
     end = line_start - 1
     for _ in range(12):
@@ -93,18 +102,28 @@ def table_cell(text: str, start: int, end: int) -> tuple[int, int, frozenset[str
     hi = text.find("|", end, line_end)
     hi = line_end if hi < 0 else hi
     column = text.count("|", line_start, start)
+    top = _table_top(text, line_start)
+    header = frozenset()
+    if top != line_start:
+        cells = text[top:text.find("\n", top)].split("|")
+        if column < len(cells):
+            header = key_words(_NOT_WORD.sub(" ", cells[column]))
+    cells = text[line_start:lo].split("|")
+    if len(cells) >= 3 and not any(ch.isdigit() for ch in cells[1]):
+        # the row's first cell, a label ("| Per night | 95 € | 89,00 € |"), names its values too
+        header = header | key_words(_NOT_WORD.sub(" ", cells[1]))
+    return lo, hi, header
+
+
+def _table_top(text: str, line_start: int) -> int:
+    """The start of the first line (its header) of the table holding the line at ``line_start``."""
     top = line_start
-    for _ in range(_TABLE_ROWS):  # the table's first line is its header
+    for _ in range(_TABLE_ROWS):
         if top <= 0:
             break
         above = text.rfind("\n", 0, top - 1) + 1
         if not text[above:top - 1].lstrip().startswith("|"):
             break
         top = above
-    header = frozenset()
-    if top != line_start:
-        cells = text[top:text.find("\n", top)].split("|")
-        if column < len(cells):
-            header = key_words(_NOT_WORD.sub(" ", cells[column]))
-    return lo, hi, header
+    return top
 
