@@ -45,7 +45,6 @@ class Detector(Protocol):
     def detect(self, dialogue: Dialogue) -> list[Detection]: ...
 
 
-
 # ---- tool_failure -------------------------------------------------------------------------
 # Only the top of a result speaks for the call: its first line of prose, or the top-level JSON
 # object and the wrappers APIs put around an answer. Records inside it (a payment whose status is
@@ -71,6 +70,7 @@ _PROSE_ERROR = re.compile(
     r"|\[(?:error|err|exception|fatal|failure|failed|timeout)\]"
     r"|(?-i:(?:[a-z_]\w*\.)*[A-Z][\w.]*(?:Error|Exception|Timeout))\s*(?::|$)"  # java.lang.X, requests.exceptions.X
     r"|(?:an?\s+)?(?:(?:unexpected|unknown|internal|fatal|server|system)\s+)?error\s+(?:\d{3}\b|(?:has\s+)?occurred|while\b|when\b|during\b)"
+    r"|(?:error|err|fatal)\s+(?!(?:0x)?0+\s*:)(?=[\w.-]*?\d)[\w.-]++\s*:"  # "ERROR 0x80070005: ...", "Error E1234: ..." (code 0: success)
     r"|(?:failed\s+to|unable\s+to|could\s+not|couldn't|cannot|can't)\s"
     r"|traceback\s+\(most\s+recent\s+call\s+last\)"
     rf"|(?:https?|http/[\d.]+)\s*[45]\d\d\b|[45]\d\d\s+(?:{_HTTP_REASON})\b|(?:{_HTTP_REASON})\s*(?:[.!:]|$)"
@@ -164,13 +164,8 @@ def _has_message(lowered: dict[str, Any]) -> bool:
 
 def _is_record(data: dict[str, Any]) -> bool:
     """An entity record (names an entity by id): its status is the entity's, not the call's."""
-    for key in data:
-        k = str(key)
-        low = k.lower()
-        if (low == "id" or low.endswith("_id") or k.endswith("Id")) and low not in _CALL_IDS:
-            return True
-    return False
-
+    keys = ((k, k.lower()) for k in map(str, data))
+    return any((low == "id" or low.endswith("_id") or k.endswith("Id")) and low not in _CALL_IDS for k, low in keys)
 
 
 class ToolFailure:
