@@ -1,5 +1,5 @@
 """A tool result read as records, whatever its format: JSON, YAML (block or flow, which also reads
-Python's ``{'key': 'value'}`` repr), ``Key: value`` lines, or a Markdown table. Values stay text
+Python's ``{'key': 'value'}`` repr), ``Key: value`` lines, a Markdown table, or CSV. Values stay text
 (YAML's own typing would turn ``10:30`` into 630 and ``no`` into False); the fact reader types them.
 
     >>> read_records("- amount: 100.0\\n  date: '2022-01-01'\\n  id: 1")
@@ -15,6 +15,7 @@ one shared object they are: whoever walks the result bounds its own walk.
 """
 from __future__ import annotations
 
+import csv
 import json
 import re
 from typing import Any
@@ -52,7 +53,26 @@ def read_records(text: str) -> Any:
             return _blocks(stripped) or data
         if isinstance(data, list) and len(data) >= 2 or isinstance(data, list) and data and isinstance(data[0], dict):
             return data
-    return None
+    return _csv(stripped)
+
+
+# a CSV header: two or more short names (at most three words each, no sentence's stop), separated by
+# a bare comma (prose puts a blank after its commas: "Hello, world" is no header)
+_CSV_HEAD = re.compile(r"[A-Za-z_][\w()/-]*(?: [\w()/-]+){0,2}(?:,[A-Za-z_][\w()/-]*(?: [\w()/-]+){0,2})+")
+
+
+def _csv(stripped: str) -> list[dict[str, str]] | None:
+    """A CSV result: a header line of distinct names, then rows with as many comma-separated fields
+    ("train,departure,price" / "ICE 1007,8:28,€64.90"): a list of records, not prose."""
+    head, _, rest = stripped.partition("\n")
+    if not rest or not _CSV_HEAD.fullmatch(head.strip()):
+        return None
+    rows = list(csv.reader(stripped.splitlines()))
+    names = [h.strip() for h in rows[0]]
+    body = [r for r in rows[1:] if r]
+    if len(set(names)) != len(names) or not body or any(len(r) != len(names) for r in body):
+        return None
+    return [dict(zip(names, (c.strip() for c in r))) for r in body]
 
 
 def _blocks(stripped: str) -> list[dict] | None:

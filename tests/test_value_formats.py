@@ -3,7 +3,8 @@ is and a wrong value is not "restored" to another field's. Each case failed befo
 - a number is no piece of a dotted sequence (a version 6.2.1, an address 10.20.4.117);
 - a "Mon DD" date's day is not the hour of a time after it ("23 Dec 08:39" holds no "Dec 08");
 - the first day of a day range ("from 3 to 5 December", "14–17 Dec") is no count;
-- an ordinal (2nd) or a storage or dose quantity (512GB, 500mg) is no id.
+- an ordinal (2nd) or a storage or dose quantity (512GB, 500mg) is no id;
+- a CSV result (a header line of names, rows as wide) is a list of records.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from refiners.base import TurnContext
 from refiners.claims import read_claims
 from refiners.evidence import Evidence
 from refiners.factuality import deterministic_pass
+from refiners.records import read_records
 from refiners.text import is_id
 
 
@@ -71,3 +73,20 @@ def test_ordinals_and_storage_or_dose_quantities_are_no_ids():
         assert not is_id(text), text
     for text in ("HAT069", "4WQ150", "A1234", "45m"):  # a duration may be the only name of an event
         assert is_id(text), text
+
+
+TRAINS = ("train,departure,arrival,duration,changes,price\nICE 571,07:34,12:49,5h 15m,0,89.90 EUR\n"
+          "ICE 1007,08:28,13:44,5h 16m,1,64.90 EUR\nIC 2023,09:12,15:30,6h 18m,2,39.90 EUR")
+
+
+def test_a_csv_result_is_a_list_of_records():
+    assert read_records(TRAINS)[1] == {"train": "ICE 1007", "departure": "08:28", "arrival": "13:44",
+                                       "duration": "5h 16m", "changes": "1", "price": "64.90 EUR"}
+    assert read_records('name,age\n"Kim, Dana",41\nLuis,33') == [{"name": "Kim, Dana", "age": "41"},
+                                                                  {"name": "Luis", "age": "33"}]
+    assert read_records("Hello, world\nHow are you, sir") is None  # prose: a blank after each comma
+    assert read_records("a,b\n1,2,3") is None  # rows of another width
+    trains = TRAINS + "\nFLX 1805,10:05,16:20,6h 15m,0,24.99 EUR"
+    right = ("The cheapest is FLX 1805 at 10:05, arriving 16:20, direct, 6h 15m, for €24.99. ICE 571 leaves at "
+             "7:34 and gets in at 12:49 for €89.90. ICE 1007 (8:28, €64.90) and IC 2023 (9:12, €39.90) need changes.")
+    assert check(right, ("search_trains", {"from": "Berlin", "to": "Munich"}, trains)) == right
