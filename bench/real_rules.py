@@ -10,9 +10,10 @@ from typing import Any
 # A raised exception as a tool runtime reports it, on the result's first or last line (AgentDojo puts
 # "ValueError: ..." last): a class name ending in Error or Exception, then a colon.
 _EXCEPTION = re.compile(r"(?:[a-z_]\w*\.)*[A-Z]\w*(?:Error|Exception):")  # also java.lang.X, requests.exceptions.X
-# an error label, an exception label, a failure or an HTTP error status opening the text ("Errors in the
-# last 24h: 0" is data)
-_ERROR_HEAD = re.compile(r"errors?\s*[:!\-\[]|error\b|exception\s*:|failed to\b|http(?:/[\d.]+)?\s+[45]\d\d\b", re.I)
+# an error label, an exception label, a failure, a Python traceback or an HTTP error status opening the
+# text ("Errors in the last 24h: 0" is data)
+_ERROR_HEAD = re.compile(r"errors?\s*[:!\-\[]|error\b|exception\s*:|failed to\b|traceback \(most recent call last\)"
+                         r"|http(?:/[\d.]+)?\s+[45]\d\d\b", re.I)
 # "error: null" then "key: value" lines: a record saying there was no error
 _NO_ERROR = re.compile(r"errors?\s*:\s*(?:null|none|nil|~|false|0|ok|n/a|\[\]|\{\})\s*\n\s*\w[\w .-]{0,40}:", re.I)
 

@@ -1,5 +1,6 @@
 """Shapes of other domains (a synthetic helpdesk, travel and health corpus): an error label with its
-code ("ERROR 0x80070005: Access is denied.") is a failed call."""
+code ("ERROR 0x80070005: Access is denied.") is a failed call; the bench's reference reads a Python
+traceback as an error, as rein does."""
 from __future__ import annotations
 
 import sys
@@ -23,6 +24,9 @@ NOT_CODED = [
     "Error rate 0.4%: within target",
     "Errorless runs: 12",
 ]
+TRACEBACK = ("Traceback (most recent call last):\n  File \"client.py\", line 41, in fetch\n"
+             "    r = session.get(url, timeout=5)\n"
+             "requests.exceptions.ReadTimeout: HTTPSConnectionPool(host='api.rail.example', port=443): Read timed out.")
 
 
 @pytest.mark.parametrize("text", CODED)
@@ -38,3 +42,8 @@ def test_other_error_labels_with_a_code_are_failures(text):
 @pytest.mark.parametrize("text", NOT_CODED)
 def test_a_zero_code_or_a_label_word_without_a_code_is_no_failure(text):
     assert not failure_in(text)
+
+
+def test_the_reference_reads_a_python_traceback_as_an_error_like_rein():
+    assert failure_in(TRACEBACK) and reference_error(TRACEBACK)
+    assert not reference_error("Traceback of the parcel: handed to courier\nStatus: delivered")
