@@ -14,6 +14,7 @@ read (``inception.context``); what is past a cap is not read.
 """
 from __future__ import annotations
 
+import datetime
 import json
 import re
 from dataclasses import dataclass
@@ -96,6 +97,25 @@ def _shape(ident: str) -> str:
 def content_words(text: str) -> set[str]:
     """Content words (and three-letter codes such as airports), lower-cased."""
     return {w.lower() for w in re.findall(r"[A-Za-z]{4,}|\b[A-Z]{3}\b", text) if w.lower() not in STOP}
+
+
+_ISO_DATE = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
+_WEEKDAYS = "monday tuesday wednesday thursday friday saturday sunday".split()
+_MONTHS = "january february march april may june july august september october november december".split()
+DATE_WORDS = frozenset(_WEEKDAYS + _MONTHS)
+
+
+def date_words(text: str) -> set[str]:
+    """The weekday and month names of the ISO dates in a text ("2026-12-08": tuesday, december): the
+    words a user has for a date that records write in digits."""
+    out = set()
+    for m in _ISO_DATE.finditer(text):
+        try:
+            day = datetime.date(int(m[1]), int(m[2]), int(m[3]))
+        except ValueError:
+            continue
+        out.update((_WEEKDAYS[day.weekday()], _MONTHS[day.month - 1]))
+    return out
 
 
 # ---- candidates -------------------------------------------------------------------------

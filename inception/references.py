@@ -13,8 +13,8 @@ kind. It alarms only when there are two or more and nothing singles one out; it 
 - the user answers yes to the agent's last message, or acts on the one thing it proposed;
 - the newest message of that kind (or the agent's last sentence) speaks of one: the focus;
 - the rivals are parts of one thing (the legs of one reservation: "change the flight");
-- a qualifier or a word of the turn fits exactly one ("the reservation from ATL"), or a
-  qualifier fits none of what is known of them (it may still pick one: unsure);
+- a qualifier or a word of the turn fits exactly one ("the reservation from ATL"; "on Tuesday" fits
+  the one dated 2026-12-08), or a qualifier fits none of what is known of them (it may still pick one: unsure);
 - a bare "it" could be of several kinds (a reservation or its flights: unsure, precision first).
 
 Cost is bounded and linear: of the user's turn its head and tail (``USER_CHARS`` in all); the
@@ -27,7 +27,8 @@ import re
 from collections import OrderedDict
 
 from inception.base import Detection
-from inception.candidates import KINDS, NOUNS, OTHER, SHAPE, STOP, content_words, ids_in_text, kind_of
+from inception.candidates import (DATE_WORDS, KINDS, NOUNS, OTHER, SHAPE, STOP, content_words, date_words,
+                                  ids_in_text, kind_of)
 from inception.context import Context, Said, read_context
 from inception.dialogue import Dialogue
 from policies.messages import AssistantMessage, UserMessage, text_of
@@ -94,6 +95,12 @@ def _antecedent(request: str, at: int) -> bool:
         start = m.end()
     return any(kind_of(n.group(1)) is None and n.group(1).lower() not in STOP | _NOT_THINGS
                for n in ANTECEDENT.finditer(request, start, at))
+
+
+def _one_fits(asked: set[str], sets: list[set[str]]) -> bool:
+    """A word asked is found in the words of exactly one rival (less the words they all share)."""
+    shared = set.intersection(*sets) if sets else set()
+    return sum(1 for w in sets if asked & (w - shared)) == 1
 
 
 class VagueReference:
@@ -213,10 +220,13 @@ class VagueReference:
         """A word of the turn found around exactly one rival picks it. A qualifier of the noun that
         fits none ("the flight from Atlanta" when the candidates say ATL) may still pick one: unsure."""
         sets = [content_words(a) for a in arounds]
-        shared = set.intersection(*sets) if sets else set()
         qualifier = QUALIFIER.match(rest) if rest else None
         asked = content_words(rest if qualifier else request)
-        if sum(1 for w in sets if asked & (w - shared)) == 1:
+        if _one_fits(asked, sets):
+            return True
+        # "I can't make it on Tuesday": the weekday (or month) of a date the records write as 2026-12-08.
+        # Only ever picks one: a day that fits several or none leaves the test below as it was.
+        if asked & DATE_WORDS and _one_fits(asked, [w | date_words(a) for w, a in zip(sets, arounds)]):
             return True
         return bool(qualifier) and not (asked & set().union(*sets))
 
@@ -233,12 +243,8 @@ class VagueReference:
         for i in ids[:MAX_RIVALS]:
             alone = [c for c in clauses if i in c and not any(j in c for j in ids if j != i)]
             own.append(" ".join(alone))
-
-        def one_fits(texts: list[str]) -> bool:
-            sets = [content_words(t) for t in texts]
-            shared = set.intersection(*sets) if sets else set()
-            return sum(1 for w in sets if asked & (w - shared)) == 1
-        return one_fits(arounds) or (any(own) and one_fits(own))
+        return _one_fits(asked, [content_words(t) for t in arounds]) or (
+            any(own) and _one_fits(asked, [content_words(t) for t in own]))
 
     @staticmethod
     def _last_user_before(d: Dialogue) -> str:
