@@ -15,21 +15,17 @@ from bisect import bisect_left
 from dataclasses import dataclass
 
 from refiners.assertion import unasserted
-from refiners.claims import STATUSES, Claim, find_claims, render
+from refiners.claims import Claim, find_claims, render
 from refiners.evidence import Evidence, Fact, Sentences, context_words, key_words
 # (what makes a value derived or a term of a sum: read here and for a list item's value)
 from refiners.item_facts import DERIVED as _DERIVED, GO_ON, SUM_AFTER as _SUM_AFTER, SUM_BEFORE as _SUM_BEFORE, item_fact
 from refiners.list_heading import LINE_READ as _LINE_READ, heading, label as _label, table_cell
 from refiners.quoted_record import quoted_record, spans
+from refiners.status_check import status_finding
 from refiners.value_roles import from_counts, named_as_other
 
 FACT_SOURCES = ("tool", "document")
 CHECKED = ("money", "date", "time", "status", "number", "id")
-# "A1234 is shipped", "has been delivered", "status: pending" — the status is said of the record.
-_STATUS_BOUND = re.compile(r"(?:\b(?:is|was|are|were|has|have|had|been|now|currently|still|marked(?: as)?|"
-                           r"shows?(?: as)?|status(?: is)?)\s*:?\s*)$", re.I)
-# The statuses a record's status may be corrected to (one spelling of each).
-_KNOWN_STATUSES = frozenset(s.replace("canceled", "cancelled") for s in STATUSES)
 
 
 @dataclass
@@ -48,6 +44,10 @@ class Finding:
 _CLAUSE_MARK = re.compile(r"[,;\u2013\u2014|]")  # what ends the words after a value, before the next one
 _TOKEN = re.compile(r"#?[A-Za-z0-9][A-Za-z0-9_-]{2,}")
 _ASCII_DIGIT = re.compile(r"[0-9]")
+
+
+def _swaps(a: str):
+    return (a[:i] + a[i + 1] + a[i] + a[i + 2:] for i in range(len(a) - 1) if a[i] != a[i + 1])
 
 
 def _transposed(a: str, b: str) -> bool:
@@ -108,7 +108,8 @@ class Checker:
         if claim.kind == "status":
             if unasserted(self.text, claim.start, claim.end, s, e):
                 return None
-            return self._status(claim, s, self._entities(self.text[s:claim.start] + " " + self.text[claim.end:e]))
+            found = status_finding(self, claim, s, self._entities(self.text[s:claim.start] + " " + self.text[claim.end:e]))
+            return Finding(claim, *found) if found else None
         rest = self.text[s:claim.start] + " " + self.text[claim.end:e]
         entities = self._entities(rest)
         if not entities and _ASCII_DIGIT.search(rest) and self.ev.names_known_id(rest):
@@ -200,25 +201,6 @@ class Checker:
         new = render(claim, fact.value, fact.kind)
         return None if new == claim.text else Finding(claim, fact, new)
 
-    def _status(self, claim: Claim, s: int, entities: list[str]) -> Finding | None:
-        before = self.text[max(s, claim.start - 40):claim.start]
-        if len(entities) != 1 or not _STATUS_BOUND.search(before):
-            return None
-        if not self._entities(self.text[s:claim.start]):
-            return None  # the record must be the subject, named before the status word
-        own = [f for f in self.ev.about(entities) if f.kind == "status" and f.own and "status" in f.key
-               and f.source in FACT_SOURCES and f.entities[:1] == (entities[0],)]
-        values = {f.value for f in own}
-        if len(values) != 1:
-            return None
-        fact = own[-1]
-        if fact.value == claim.value or fact.value not in _KNOWN_STATUSES:
-            return None
-        if claim.value.startswith("not ") and fact.value != claim.value[4:]:
-            return None  # "not shipped" contradicts "shipped" only ("pending" is not shipped either)
-        new = render(claim, fact.value, "status")
-        return Finding(claim, fact, new)
-
     def _entities(self, text: str) -> list[str]:
         """The records ``text`` names (read only: the list is kept for the next claim that asks,
         since every value of a list item reads the lines that head it)."""
@@ -293,7 +275,8 @@ class Checker:
             return self._typos[value] or None
         fix = None
         if value not in self.ev.ids and any(ch.isdigit() for ch in value):
-            near = [i for i in self._tool_ids if _transposed(value, i)]
-            fix = near[0] if len(near) == 1 else None
+            # the value with two neighbours swapped, each looked up (not every tool id compared with it)
+            near = {w for w in _swaps(value) if w in self._tool_ids}
+            fix = next(iter(near)) if len(near) == 1 else None
         self._typos[value] = fix or ""
         return fix
