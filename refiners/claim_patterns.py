@@ -35,7 +35,9 @@ _PATTERNS: list[tuple[str, re.Pattern]] = [
                                     r"\s?(?P<cur2>USD|EUR|GBP|dollars|euros)\b", re.I)),
     # (the boundary before the year is a lookbehind after it: a pattern that starts with a digit is
     # searched for by its first character, one that starts with \b is tried at every position)
-    ("date", re.compile(r"(?P<y>\d{4})(?<!\w\d{4})-(?P<m>\d{2})-(?P<d>\d{2})(?:\b|(?=T\d))")),
+    # and a dotted day.month.year ("03.12.2026"), "(?<![\w.])\d{1,2}\.\d{1,2}\.\d{4}(?!\w|\.\d)":
+    ("date", re.compile(r"(?P<y>\d{4})(?<!\w\d{4})-(?P<m>\d{2})-(?P<d>\d{2})(?:\b|(?=T\d))"
+                        r"|(?P<dd>\d(?<![\w.]\d)\d?)\.(?P<mm>\d{1,2})\.(?P<yy>\d{4})(?!\w|\.\d)")),
     # (a day is not the hour of a time after it: "23 Dec 08:39" holds no "Dec 08")
     ("date", re.compile(_WEEKDAY_RE + r"\b(?P<mon>" + _MONTH_RE + r")\.?\s+(?P<d>\d{1,2})(?:st|nd|rd|th)?\b(?!:\d)"
                         r"(?:,?\s+(?P<y>\d{4}))?")),
@@ -106,7 +108,7 @@ def _gates(text: str, low: str) -> dict[int, bool]:
     month = digit and any(m in text for m in _MONTH_CAPS)
     return {
         0: digit and (any(c in text for c in "$€£") or _currency_words(text, low)),
-        1: digit and "-" in text,
+        1: digit and ("-" in text or "." in text),
         2: month,
         3: month,
         4: digit and ":" in text,

@@ -55,6 +55,11 @@ def _parse(kind: str, m: re.Match) -> tuple[Any, dict[str, Any]] | None:
             if g.get("wd"):
                 style["fmt"] = "md" if re.search(_MONTH_RE + r"\.?\s+\d", text) else "dm"
             return value, style
+        if g.get("dd"):  # day.month.year
+            day, month = int(g["dd"]), int(g["mm"])
+            if not (1 <= month <= 12 and 1 <= day <= 31):
+                return None
+            return (int(g["yy"]), month, day), {"fmt": "dotted", "pad": (len(g["dd"]) == 2, len(g["mm"]) == 2)}
         return (int(g["y"]), int(g["m"]), int(g["d"])), {"fmt": "iso"}
     if kind == "time":
         h, mi, ap = int(g["h"]), int(g.get("mi") or 0), (g.get("ap") or "").lower().replace(".", "")
@@ -183,6 +188,9 @@ def render(claim: Claim, value: Any, kind: str) -> str:
         year, month, day = value
         if st.get("fmt") == "iso":
             return f"{year or claim.value[0]:04d}-{month:02d}-{day:02d}"
+        if st.get("fmt") == "dotted":
+            pad_day, pad_month = st["pad"]
+            return f"{day:0{1 + pad_day}d}.{month:0{1 + pad_month}d}.{year or claim.value[0]}"
         name = MONTHS[month - 1].capitalize()
         name = name if st.get("long", True) else name[:3]
         core = f"{name} {day}" if st.get("fmt") == "md" else f"{day} {name}"

@@ -4,7 +4,8 @@ is and a wrong value is not "restored" to another field's. Each case failed befo
 - a "Mon DD" date's day is not the hour of a time after it ("23 Dec 08:39" holds no "Dec 08");
 - the first day of a day range ("from 3 to 5 December", "14–17 Dec") is no count;
 - an ordinal (2nd) or a storage or dose quantity (512GB, 500mg) is no id;
-- a CSV result (a header line of names, rows as wide) is a list of records.
+- a CSV result (a header line of names, rows as wide) is a list of records;
+- a dotted day.month.year ("03.12.2026") is a date, written back the same way.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import json
 
 from policies.messages import parse_messages
 from refiners.base import TurnContext
-from refiners.claims import read_claims
+from refiners.claims import read_claims, render
 from refiners.evidence import Evidence
 from refiners.factuality import deterministic_pass
 from refiners.records import read_records
@@ -90,3 +91,16 @@ def test_a_csv_result_is_a_list_of_records():
     right = ("The cheapest is FLX 1805 at 10:05, arriving 16:20, direct, 6h 15m, for €24.99. ICE 571 leaves at "
              "7:34 and gets in at 12:49 for €89.90. ICE 1007 (8:28, €64.90) and IC 2023 (9:12, €39.90) need changes.")
     assert check(right, ("search_trains", {"from": "Berlin", "to": "Munich"}, trains)) == right
+
+
+def test_a_dotted_day_month_year_is_a_date_written_back_in_its_style():
+    assert kinds("Check-in 03.12.2026, out 5.12.2026.") == [("date", "03.12.2026"), ("date", "5.12.2026")]
+    assert [c.value for c in read_claims("from 03.12.2026")] == [(2026, 12, 3)]
+    assert kinds("version 03.12.2026.1 on v1.03.12.2026") == []
+    assert render(read_claims("on 03.12.2026")[0], (2026, 1, 5), "date") == "05.01.2026"
+    assert render(read_claims("on 3.2.2026")[0], (2027, 11, 25), "date") == "25.11.2027"
+    stay = {"booking": "HB-73485", "hotel": "Casa Azul", "arrival": "2026-12-03", "departure": "2026-12-05"}
+    right = "Your stay HB-73485 at Casa Azul: arrival 03.12.2026, departure 05.12.2026."
+    call = ("get_booking", {"booking": "HB-73485"}, stay)
+    assert check(right, call) == right
+    assert check(right.replace("05.12", "06.12"), call) == right
