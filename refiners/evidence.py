@@ -175,6 +175,11 @@ class Evidence:
                 out.append(n)
         return out
 
+    @property
+    def known_entities(self) -> Any:
+        """The ids of the records the evidence describes (what ``entities_in`` finds)."""
+        return self._entities
+
     def names_known_id(self, text: str) -> bool:
         """``text`` names an id the dialogue knows (a user's, a call's, a result's)."""
         ids = self.ids

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from refiners.assertion import unasserted
 from refiners.claims import Claim, find_claims, render
 from refiners.evidence import Evidence, Fact, Sentences, context_words, key_words
+from refiners.text import _ID_TOKEN
 # (what makes a value derived or a term of a sum: read here and for a list item's value)
 from refiners.item_facts import DERIVED as _DERIVED, GO_ON, SUM_AFTER as _SUM_AFTER, SUM_BEFORE as _SUM_BEFORE, item_fact
 from refiners.list_heading import LINE_READ as _LINE_READ, heading, label as _label, table_cell
@@ -42,7 +43,6 @@ class Finding:
 
 
 _CLAUSE_MARK = re.compile(r"[,;\u2013\u2014|]")  # what ends the words after a value, before the next one
-_TOKEN = re.compile(r"#?[A-Za-z0-9][A-Za-z0-9_-]{2,}")
 _ASCII_DIGIT = re.compile(r"[0-9]")
 
 
@@ -70,6 +70,7 @@ class Checker:
         self._tool_ids = evidence.index.tool_ids
         self._typos: dict[str, str] = {}
         self._named: dict[str, list[str]] = {}
+        self._tokens: dict[str, tuple[str, str | None]] = {}  # token -> (record it names, text a typo fix is read in)
         self._prev_end = 0
         self._starts: dict[tuple[int, int], list[int]] = {}  # a sentence's values, by its bounds
 
@@ -210,14 +211,23 @@ class Checker:
         if _ASCII_DIGIT.search(text) is None:
             found = []  # a record's id has a digit, as has any id worth a typo fix: none is named here
         else:
-            found = self.ev.entities_in(text)
-            for token in _TOKEN.findall(text):
-                fix = self._typo(token.lstrip("#").upper())
+            # One read of the tokens (``entities_in``'s), each token's answer kept: a record it names,
+            # and the text a typo of a tool id is looked for in (_TOKEN's tokens: 3+ characters).
+            read = [self._tokens.get(t) or self._token(t) for t in _ID_TOKEN.findall(text)]
+            found = list(dict.fromkeys(n for n, _ in read if n))
+            for _, body in read:
+                fix = body and self._typo(body)
                 if fix and fix not in found:
                     found.append(fix)
         if len(self._named) >= 1024:
             self._named.clear()
         self._named[text] = found
+        return found
+
+    def _token(self, t: str) -> tuple[str, str | None]:
+        n = t.rstrip("-_").lstrip("#").upper()
+        body = t[1:] if t[:1] == "#" else t
+        found = self._tokens[t] = (n if n in self.ev.known_entities else "", body.upper() if len(body) >= 3 else None)
         return found
 
     def _heading(self, s: int) -> list[str]:
