@@ -20,24 +20,36 @@ STATUSES = ["out for delivery", "in transit", "on hold", "out of stock", "in sto
             "active", "inactive", "confirmed", "failed", "approved", "denied", "declined", "open", "closed",
             "returned", "paid", "unpaid", "overdue", "scheduled", "completed", "expired", "suspended",
             "available", "unavailable", "booked", "delayed", "boarding", "resolved", "escalated", "waitlisted"]
-_CUR = {"$": "$", "€": "€", "£": "£", "usd": "$", "dollars": "$", "eur": "€", "euros": "€", "gbp": "£"}
+_CUR = {"$": "$", "€": "€", "£": "£", "usd": "$", "dollars": "$", "eur": "€", "euros": "€", "gbp": "£", "chf": "CHF "}
 
-_BY_SIGN = r"(?P<cur>[$€£])\s?(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
+# An amount: with a decimal comma ("1.234,56", "89,90": two decimals after the comma, read first), or
+# in English ("1,234.56", "89.90").
+EURO_STYLE = r"\d{1,3}(?:\.\d{3})+,\d{2}(?!\d)|\d+,\d{2}(?!\d|,\d)"
+_AMOUNT = EURO_STYLE + r"|\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
+_BY_SIGN = r"(?P<cur>[$€£])\s?(?P<num>" + _AMOUNT + ")"
+# A currency's code before an amount ("EUR 89", "CHF 120.-"), read where a code is written (capitals).
+_CODES = ("USD", "EUR", "GBP", "CHF")
+MONEY_BY_CODE = re.compile(r"(?P<cur3>(?:USD|EUR|GBP|CHF)(?<!\w\w{3}))\s?(?P<num3>" + _AMOUNT + r")(?P<dash>\.-)?(?![\d%])")
+# A dotted day.month.year ("03.12.2026"), "(?<![\w.])\d{1,2}\.\d{1,2}\.\d{4}(?!\w|\.\d)", read only in a
+# text where its cheap tail (".12.2026": a literal first) is found: one more date pattern over every
+# text with a full stop and a digit would cost what the ISO one does.
+DOTTED_DATE = re.compile(r"(?P<dd>\d(?<![\w.]\d)\d?)\.(?P<mm>\d{1,2})\.(?P<yy>\d{4})(?!\w|\.\d)")
+_DOTTED_TAIL = re.compile(r"\.\d{1,2}\.\d{4}")
 # Money written only with a sign ("$42.50"), for a text that names no currency in words: a pattern
 # that starts with a character class is looked for only where that class is.
 _MONEY_BY_SIGN = re.compile(_BY_SIGN, re.I)
-_CURRENCY_WORDS = ("usd", "eur", "gbp", "dollar")
+_CURRENCY_WORDS = ("usd", "eur", "gbp", "chf", "dollar")
 
 _PATTERNS: list[tuple[str, re.Pattern]] = [
-    # an amount before a currency word, thousands separators and all ("1,058.86 USD", not "058.86
-    # USD"): "(?<![\d,.])(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)", its first digit read first
-    ("money", re.compile(_BY_SIGN + r"|(?P<num2>\d(?<![\d,.]\d)(?:\d{0,2}(?:,\d{3})+(?:\.\d+)?|\d*(?:\.\d+)?))"
-                                    r"\s?(?P<cur2>USD|EUR|GBP|dollars|euros)\b", re.I)),
+    # an amount before a currency word or sign, thousands separators and all ("1,058.86 USD", not "058.86
+    # USD"; "89,90 €"): "(?<![\d,.])" + _AMOUNT, its first digit read first (a code before the amount,
+    # "EUR 89", is MONEY_BY_CODE: a branch that starts with a letter is tried at each letter)
+    ("money", re.compile(_BY_SIGN + r"|(?P<num2>\d(?<![\d,.]\d)(?:" + EURO_STYLE.replace(r"\d{1,3}", r"\d{0,2}", 1).replace(
+                             r"|\d+", r"|\d*", 1) + r"|\d{0,2}(?:,\d{3})+(?:\.\d+)?|\d*(?:\.\d+)?))"
+                         r"\s?(?P<cur2>USD|EUR|GBP|CHF|dollars|euros|€)(?!\w)", re.I)),
     # (the boundary before the year is a lookbehind after it: a pattern that starts with a digit is
     # searched for by its first character, one that starts with \b is tried at every position)
-    # and a dotted day.month.year ("03.12.2026"), "(?<![\w.])\d{1,2}\.\d{1,2}\.\d{4}(?!\w|\.\d)":
-    ("date", re.compile(r"(?P<y>\d{4})(?<!\w\d{4})-(?P<m>\d{2})-(?P<d>\d{2})(?:\b|(?=T\d))"
-                        r"|(?P<dd>\d(?<![\w.]\d)\d?)\.(?P<mm>\d{1,2})\.(?P<yy>\d{4})(?!\w|\.\d)")),
+    ("date", re.compile(r"(?P<y>\d{4})(?<!\w\d{4})-(?P<m>\d{2})-(?P<d>\d{2})(?:\b|(?=T\d))")),
     # (a day is not the hour of a time after it: "23 Dec 08:39" holds no "Dec 08")
     ("date", re.compile(_WEEKDAY_RE + r"\b(?P<mon>" + _MONTH_RE + r")\.?\s+(?P<d>\d{1,2})(?:st|nd|rd|th)?\b(?!:\d)"
                         r"(?:,?\s+(?P<y>\d{4}))?")),
@@ -96,8 +108,9 @@ _MONTH_CAPS = tuple(m.capitalize() for m in _MONTH_HEADS)
 
 
 def _currency_words(text: str, low: str) -> bool:
-    """A currency may be named in words (re.I also reads "ſ" as an "s")."""
-    return any(w in low for w in _CURRENCY_WORDS) or "ſ" in text
+    """A currency may be named in words or by a sign after the amount ("89,90 €"; re.I also reads "ſ"
+    as an "s")."""
+    return any(w in low for w in _CURRENCY_WORDS) or "ſ" in text or "€" in text
 
 
 def _gates(text: str, low: str) -> dict[int, bool]:
@@ -117,6 +130,15 @@ def _gates(text: str, low: str) -> dict[int, bool]:
         7: digit or "#" in text,
         8: digit,
     }
+
+
+def more_matches(i: int, text: str):
+    """Matches of the patterns read apart from ``_PATTERNS[i]``, of the same kind: money by a code
+    before it (i == 0), a dotted date (i == 1)."""
+    if i == 0 and any(c in text for c in _CODES):
+        yield from MONEY_BY_CODE.finditer(text)
+    elif i == 1 and "." in text and _DOTTED_TAIL.search(text):
+        yield from DOTTED_DATE.finditer(text)
 
 
 def _status_matches(text: str, low: str):

@@ -10,14 +10,18 @@ import datetime as dt
 import re
 import threading
 from collections import OrderedDict
+from itertools import chain
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 # The patterns, re-exported: refiners read statuses and month names through this module.
 from refiners.claim_patterns import (_CUR, _DAY_MONTH, _MON, _MONEY_BY_SIGN, _MONTH_RE, _NEGATION, _PATTERNS,  # noqa: F401
-                                     _WEEKDAY_HEADS, MONTHS, STATUSES, _currency_words, _gates, _month_days,
-                                     _status_matches)
+                                     _WEEKDAY_HEADS, EURO_STYLE, MONTHS, STATUSES, _currency_words, _gates,
+                                     _month_days, _status_matches, more_matches)
+
+_EURO_STYLE = re.compile(EURO_STYLE)
+_EURO_MARKS = str.maketrans(",.", ".,")
 
 
 @dataclass
@@ -41,10 +45,13 @@ def _parse(kind: str, m: re.Match) -> tuple[Any, dict[str, Any]] | None:
     g = m.groupdict()
     text = m.group(0)
     if kind == "money":
-        num = g.get("num") or g.get("num2")
-        cur = _CUR.get((g.get("cur") or g.get("cur2") or "$").lower(), "$")
-        return _dec(num), {"cur": cur, "decimals": "." in num, "commas": "," in num,
-                           "suffix": bool(g.get("cur2")), "word": g.get("cur2")}
+        num = g.get("num") or g.get("num2") or g.get("num3")
+        cur = _CUR.get((g.get("cur") or g.get("cur2") or g.get("cur3") or "$").lower(), "$")
+        euro = _EURO_STYLE.fullmatch(num) is not None  # "1.234,56": a decimal comma
+        point, thousands = (",", ".") if euro else (".", ",")
+        return _dec(num.replace(".", "").replace(",", ".") if euro else num), {
+            "cur": cur, "decimals": point in num, "commas": thousands in num, "suffix": bool(g.get("cur2")),
+            "word": g.get("cur2"), "code": g.get("cur3"), "dash": bool(g.get("dash")), "euro": euro}
     if kind == "date":
         if g.get("mon"):
             month = _MON.get(g["mon"].lower()[:4] if g["mon"].lower().startswith("sept") else g["mon"].lower()[:3])
@@ -129,6 +136,10 @@ def read_claims(text: str, kinds: tuple[str, ...] | None = None) -> list[Claim]:
             found = _month_days(text)
         elif i == 3 and not weekday:
             found = _DAY_MONTH.finditer(text)
+        elif i == 0:  # and an amount after a currency's code, read apart where a code is written
+            found = chain(pattern.finditer(text), more_matches(0, text))
+        elif i == 1:  # an ISO date, and a dotted one read apart where one is written
+            found = chain(pattern.finditer(text) if "-" in text else (), more_matches(1, text))
         else:
             found = _status_matches(text, low) if kind == "status" else pattern.finditer(text)
         for m in found:
@@ -183,6 +194,10 @@ def render(claim: Claim, value: Any, kind: str) -> str:
         decimals = st.get("decimals") or dec != dec.to_integral_value()
         num = f"{dec:,.2f}" if decimals else f"{dec:,.0f}"
         num = num if st.get("commas") else num.replace(",", "")
+        if st.get("euro"):  # separators swapped back: "1.234,56"
+            num = num.translate(_EURO_MARKS)
+        if st.get("code"):
+            return f"{st['code']} {num}" + (".-" if st.get("dash") else "")
         return f"{num} {st['word']}" if st.get("suffix") else f"{st['cur']}{num}"
     if claim.kind == "date":
         year, month, day = value

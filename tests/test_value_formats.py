@@ -5,7 +5,9 @@ is and a wrong value is not "restored" to another field's. Each case failed befo
 - the first day of a day range ("from 3 to 5 December", "14–17 Dec") is no count;
 - an ordinal (2nd) or a storage or dose quantity (512GB, 500mg) is no id;
 - a CSV result (a header line of names, rows as wide) is a list of records;
-- a dotted day.month.year ("03.12.2026") is a date, written back the same way.
+- a dotted day.month.year ("03.12.2026") is a date, written back the same way;
+- money with a currency code before it ("EUR 89", "CHF 120.-"), a sign after it ("89,90 €") or a
+  decimal comma ("1.234,56 €") is money, written back the same way.
 """
 from __future__ import annotations
 
@@ -104,3 +106,18 @@ def test_a_dotted_day_month_year_is_a_date_written_back_in_its_style():
     call = ("get_booking", {"booking": "HB-73485"}, stay)
     assert check(right, call) == right
     assert check(right.replace("05.12", "06.12"), call) == right
+
+
+def test_money_with_a_currency_code_before_it_a_sign_after_it_or_a_decimal_comma():
+    money = [(c.text, str(c.value)) for c in read_claims("EUR 89, CHF 120.- and 89,90 € or 1.234,56 €; "
+                                                            "€12,50, $1,234.56, 1,058.86 USD and €1,000") if c.kind == "money"]
+    assert money == [("EUR 89", "89"), ("CHF 120.-", "120"), ("89,90 €", "89.90"), ("1.234,56 €", "1234.56"),
+                     ("€12,50", "12.50"), ("$1,234.56", "1234.56"), ("1,058.86 USD", "1058.86"), ("€1,000", "1000")]
+    assert kinds("XEUR 5 and EURO 5") == [("number", "5"), ("number", "5")]
+    written = {c.text: render(c, c.value * 2, "money") for c in read_claims("EUR 89, CHF 120.-, 1.234,56 €, €12,50")}
+    assert written == {"EUR 89": "EUR 178", "CHF 120.-": "CHF 240.-", "1.234,56 €": "2.469,12 €", "€12,50": "€25,00"}
+    rental = {"rental": "CR7162781", "daily_rate": "EUR 89", "days": 3, "total": "EUR 267", "deposit": "EUR 300"}
+    call = ("get_rental", {"rental": "CR7162781"}, rental)
+    right = "Your rental CR7162781: 3 days at EUR 89 is EUR 267, and the deposit is EUR 300."
+    assert check(right, call) == right
+    assert check(right.replace("deposit is EUR 300", "deposit is EUR 350"), call) == right
