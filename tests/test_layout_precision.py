@@ -12,23 +12,11 @@ another record's value. Each case failed before its fix:
 """
 from __future__ import annotations
 
-import json
-
-from policies.messages import parse_messages
-from refiners.base import TurnContext
-from refiners.evidence import Evidence
-from refiners.factuality import deterministic_pass
+from fact_dialogues import corrected
 
 
 def check(draft: str, *results: tuple[str, dict, object], user: str = "Can you check my account?") -> str:
-    messages: list[dict] = [{"role": "user", "content": user}]
-    for n, (name, args, result) in enumerate(results):
-        messages.append({"role": "assistant", "content": None, "tool_calls": [
-            {"id": f"c{n}", "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}]})
-        messages.append({"role": "tool", "tool_call_id": f"c{n}",
-                         "content": result if isinstance(result, str) else json.dumps(result)})
-    fixed, _, _ = deterministic_pass(draft, Evidence.from_context(TurnContext(messages=parse_messages(messages))))
-    return fixed
+    return corrected(draft, *results, user=user)
 
 
 PLAN = ("get_plan_details", {"plan_id": "P1001"},

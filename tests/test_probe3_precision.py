@@ -9,23 +9,10 @@ left as written when they are right. Each case failed before its fix:
 """
 from __future__ import annotations
 
-import json
-
-from policies.messages import parse_messages
-from refiners.base import TurnContext
-from refiners.evidence import Evidence
-from refiners.factuality import deterministic_pass
+from fact_dialogues import corrected
 
 
-def check(draft: str, *results: tuple[str, dict, object]) -> str:
-    messages: list[dict] = [{"role": "user", "content": "Can you check that for me?"}]
-    for n, (name, args, result) in enumerate(results):
-        messages.append({"role": "assistant", "content": None, "tool_calls": [
-            {"id": f"c{n}", "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}]})
-        messages.append({"role": "tool", "tool_call_id": f"c{n}",
-                         "content": result if isinstance(result, str) else json.dumps(result)})
-    fixed, _, _ = deterministic_pass(draft, Evidence.from_context(TurnContext(messages=parse_messages(messages))))
-    return fixed
+check = corrected
 
 
 def test_a_count_worked_out_from_the_records_counts_is_left():

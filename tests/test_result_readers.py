@@ -8,27 +8,13 @@ is not "restored" to another record's. Each case failed before its fix:
 """
 from __future__ import annotations
 
-import json
-
-from policies.messages import parse_messages
-from refiners.base import TurnContext
+from fact_dialogues import corrected
 from refiners.claims import read_claims
-from refiners.evidence import Evidence
 from refiners.facts import facts_from_text
-from refiners.factuality import deterministic_pass
 from refiners.records import read_records
 
 
-def check(draft: str, *calls: tuple[str, dict, object]) -> str:
-    """``draft`` after the deterministic pass, with each (tool, arguments, result) called before it."""
-    messages = [{"role": "user", "content": "Can you check that for me?"}]
-    for n, (name, args, result) in enumerate(calls):
-        messages.append({"role": "assistant", "content": None, "tool_calls": [
-            {"id": f"c{n}", "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}]})
-        messages.append({"role": "tool", "tool_call_id": f"c{n}",
-                         "content": result if isinstance(result, str) else json.dumps(result)})
-    fixed, _, _ = deterministic_pass(draft, Evidence.from_context(TurnContext(messages=parse_messages(messages))))
-    return fixed
+check = corrected
 
 
 PARCEL = "1Z999AA10123456784"

@@ -10,12 +10,7 @@ amount. Each case failed before its fix:
 """
 from __future__ import annotations
 
-import json
-
-from policies.messages import parse_messages
-from refiners.base import TurnContext
-from refiners.evidence import Evidence
-from refiners.factuality import deterministic_pass
+from fact_dialogues import corrected
 
 ADDRESS = {"address1": "119 Elm Avenue", "city": "Jacksonville", "country": "USA", "state": "FL", "zip": "32255"}
 
@@ -30,16 +25,9 @@ def item(name: str, item_id: str, price: float, **options: str) -> dict:
 
 
 def check(draft: str, *results: object, calls: tuple[tuple[str, dict], ...] = ()) -> str:
-    messages = [{"role": "user", "content": "Can you look at my orders?"}]
     names = [c[0] for c in calls] or ["get_order_details"] * len(results)
     arguments = [c[1] for c in calls] or [{"order_id": r["order_id"]} for r in results]  # type: ignore[index]
-    for n, (result, name, args) in enumerate(zip(results, names, arguments)):
-        messages.append({"role": "assistant", "content": None, "tool_calls": [
-            {"id": f"c{n}", "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}]})
-        messages.append({"role": "tool", "tool_call_id": f"c{n}",
-                         "content": result if isinstance(result, str) else json.dumps(result)})
-    fixed, _, _ = deterministic_pass(draft, Evidence.from_context(TurnContext(messages=parse_messages(messages))))
-    return fixed
+    return corrected(draft, *zip(names, arguments, results), user="Can you look at my orders?")
 
 
 DEVICES = order("#W3826449", [
