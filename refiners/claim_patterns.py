@@ -28,7 +28,6 @@ EURO_STYLE = r"\d{1,3}(?:\.\d{3})+,\d{2}(?!\d)|\d+,\d{2}(?!\d|,\d)"
 _AMOUNT = EURO_STYLE + r"|\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
 _BY_SIGN = r"(?P<cur>[$€£])\s?(?P<num>" + _AMOUNT + ")"
 # A currency's code before an amount ("EUR 89", "CHF 120.-"), read where a code is written (capitals).
-_CODES = ("USD", "EUR", "GBP", "CHF")
 MONEY_BY_CODE = re.compile(r"(?P<cur3>(?:USD|EUR|GBP|CHF)(?<!\w\w{3}))\s?(?P<num3>" + _AMOUNT + r")(?P<dash>\.-)?(?![\d%])")
 # A dotted day.month.year ("03.12.2026"), "(?<![\w.])\d{1,2}\.\d{1,2}\.\d{4}(?!\w|\.\d)", read only in a
 # text where its cheap tail (".12.2026": a literal first) is found: one more date pattern over every
@@ -132,13 +131,16 @@ def _gates(text: str, low: str) -> dict[int, bool]:
     }
 
 
-def more_matches(i: int, text: str):
-    """Matches of the patterns read apart from ``_PATTERNS[i]``, of the same kind: money by a code
-    before it (i == 0), a dotted date (i == 1)."""
-    if i == 0 and any(c in text for c in _CODES):
-        yield from MONEY_BY_CODE.finditer(text)
-    elif i == 1 and "." in text and _DOTTED_TAIL.search(text):
-        yield from DOTTED_DATE.finditer(text)
+def money_by_code(text: str):
+    """The amounts after a currency's code ("EUR 89"), or None when no code is written."""
+    if "EUR" in text or "USD" in text or "GBP" in text or "CHF" in text:
+        return MONEY_BY_CODE.finditer(text)
+    return None
+
+
+def dotted_dates(text: str):
+    """The dotted dates of a text with a full stop ("03.12.2026"), or None when none can be there."""
+    return DOTTED_DATE.finditer(text) if _DOTTED_TAIL.search(text) else None
 
 
 def _status_matches(text: str, low: str):

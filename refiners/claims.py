@@ -18,7 +18,7 @@ from typing import Any
 # The patterns, re-exported: refiners read statuses and month names through this module.
 from refiners.claim_patterns import (_CUR, _DAY_MONTH, _MON, _MONEY_BY_SIGN, _MONTH_RE, _NEGATION, _PATTERNS,  # noqa: F401
                                      _WEEKDAY_HEADS, EURO_STYLE, MONTHS, STATUSES, _currency_words, _gates,
-                                     _month_days, _status_matches, more_matches)
+                                     _month_days, _status_matches, dotted_dates, money_by_code)
 
 _EURO_STYLE = re.compile(EURO_STYLE)
 _EURO_MARKS = str.maketrans(",.", ".,")
@@ -47,7 +47,7 @@ def _parse(kind: str, m: re.Match) -> tuple[Any, dict[str, Any]] | None:
     if kind == "money":
         num = g.get("num") or g.get("num2") or g.get("num3")
         cur = _CUR.get((g.get("cur") or g.get("cur2") or g.get("cur3") or "$").lower(), "$")
-        euro = _EURO_STYLE.fullmatch(num) is not None  # "1.234,56": a decimal comma
+        euro = "," in num and _EURO_STYLE.fullmatch(num) is not None  # "1.234,56": a decimal comma
         point, thousands = (",", ".") if euro else (".", ",")
         return _dec(num.replace(".", "").replace(",", ".") if euro else num), {
             "cur": cur, "decimals": point in num, "commas": thousands in num, "suffix": bool(g.get("cur2")),
@@ -128,7 +128,8 @@ def read_claims(text: str, kinds: tuple[str, ...] | None = None) -> list[Claim]:
     for i, (kind, pattern) in enumerate(_PATTERNS):
         if not gates.get(i, True):
             continue
-        if i == 0 and not _currency_words(text, low):
+        words = i == 0 and _currency_words(text, low)
+        if i == 0 and not words:
             pattern = _MONEY_BY_SIGN  # the same matches: the other branch needs a currency's name
         if i in (2, 3) and weekday is None:
             weekday = any(w in text for w in _WEEKDAY_HEADS)
@@ -136,10 +137,13 @@ def read_claims(text: str, kinds: tuple[str, ...] | None = None) -> list[Claim]:
             found = _month_days(text)
         elif i == 3 and not weekday:
             found = _DAY_MONTH.finditer(text)
-        elif i == 0:  # and an amount after a currency's code, read apart where a code is written
-            found = chain(pattern.finditer(text), more_matches(0, text))
+        elif words:  # and an amount after a currency's code, read apart where a code is written
+            more = money_by_code(text)
+            found = pattern.finditer(text) if more is None else chain(pattern.finditer(text), more)
         elif i == 1:  # an ISO date, and a dotted one read apart where one is written
-            found = chain(pattern.finditer(text) if "-" in text else (), more_matches(1, text))
+            iso = pattern.finditer(text) if "-" in text else ()
+            more = dotted_dates(text) if "." in text else None
+            found = iso if more is None else chain(iso, more)
         else:
             found = _status_matches(text, low) if kind == "status" else pattern.finditer(text)
         for m in found:
@@ -156,7 +160,8 @@ def read_claims(text: str, kinds: tuple[str, ...] | None = None) -> list[Claim]:
             taken[s:e] = b"\x01" * (e - s)
             out.append(Claim(kind, m.group(0), s, e, parsed[0], parsed[1]))
     out.sort(key=lambda c: c.start)
-    out = _without_range_starts(text, out)
+    if gates[3]:  # a day before a month's name may end a range
+        out = _without_range_starts(text, out)
     return out if kinds is None else [c for c in out if c.kind in kinds]
 
 
