@@ -3,31 +3,8 @@ a table or the items of a list (each row's own text is what a qualifier fits), a
 it is acted on ("update it on my pending order": the order is not "it")."""
 from __future__ import annotations
 
-import json
-
 from inception.candidates import ids_in_text
-from inception.dialogue import Dialogue
-from inception.references import VagueReference
-from policies.messages import parse_messages
-
-
-def user(text):
-    return {"role": "user", "content": text}
-
-
-def agent(text):
-    return {"role": "assistant", "content": text}
-
-
-def call(name, args, result, cid):
-    return [{"role": "assistant", "content": None, "tool_calls": [
-                {"id": cid, "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}]},
-            {"role": "tool", "tool_call_id": cid, "content": json.dumps(result)}]
-
-
-def detect(messages):
-    return VagueReference().detect(Dialogue.of(parse_messages(messages), []))
-
+from reference_dialogues import agent, call, detect, user
 
 TABLE = ("| Order | Item | Placed | Total |\n|---|---|---|---|\n"
          "| ORD-4411 | Walnut desk lamp | 03/02/2025 | $64.00 |\n"

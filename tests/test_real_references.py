@@ -2,6 +2,7 @@
 singles the referent out; alarming when a referent of one kind has several open candidates."""
 from __future__ import annotations
 
+from reference_dialogues import agent, call, detect, user
 import json
 import time
 from pathlib import Path
@@ -13,24 +14,6 @@ from inception.references import VagueReference
 from policies.messages import UserMessage, parse_messages
 
 DEV = Path(__file__).resolve().parents[2] / "shared/data/tau-bench-airline/dev.json"
-
-
-def user(text):
-    return {"role": "user", "content": text}
-
-
-def agent(text):
-    return {"role": "assistant", "content": text}
-
-
-def call(name, args, result, cid):
-    return [{"role": "assistant", "content": None, "tool_calls": [
-                {"id": cid, "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}]},
-            {"role": "tool", "tool_call_id": cid, "content": json.dumps(result)}]
-
-
-def detect(messages):
-    return VagueReference().detect(Dialogue.of(parse_messages(messages), []))
 
 
 def reservation(rid, *flights):
