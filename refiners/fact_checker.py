@@ -70,6 +70,7 @@ class Checker:
         self._tool_ids = evidence.index.tool_ids
         self._typos: dict[str, str] = {}
         self._named: dict[str, list[str]] = {}
+        self._walks: dict[int, tuple[list[str], int | None]] = {}  # line start -> its heading walk (list_heading)
         self._tokens: dict[str, tuple[str, str | None]] = {}  # token -> (record it names, text a typo fix is read in)
         self._prev_end = 0
         self._starts: dict[tuple[int, int], list[int]] = {}  # a sentence's values, by its bounds
@@ -89,6 +90,7 @@ class Checker:
         """Go on with ``text``, the same text grown at its end (a streamed reply), from ``start``:
         a value's naming words never reach back past it (the start of the sentence checked next)."""
         self.text, self.sentences, self._prev_end = text, sentences, start
+        self._walks.clear()  # (a line's walk read the text as it was)
 
     def check(self, claim: Claim) -> Finding | None:
         """The contradiction ``claim`` (the next value of the text, in order) makes, if any."""
@@ -231,7 +233,7 @@ class Checker:
         return found
 
     def _heading(self, s: int) -> list[str]:
-        return heading(self.text, s, self._entities)
+        return heading(self.text, s, self._entities, self._walks)
 
     def _naming(self, claim: Claim, s: int, e: int) -> set[str]:
         cell = table_cell(self.text, claim.start, claim.end)

@@ -14,7 +14,7 @@ LINE_READ = 2 * REACH
 _ITEM = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s")
 
 
-def heading(text: str, s: int, entities: Callable[[str], list[str]]) -> list[str]:
+def heading(text: str, s: int, entities: Callable[[str], list[str]], walks: dict | None = None) -> list[str]:
     """The records (``entities`` of a piece of text) the list item holding ``s`` is about: the nearest
     line above, in the same paragraph, that heads it — less indented, or a heading that is not a list
     item, or a sibling field naming the id ("Flight Number: HAT110"). A sibling item about something
@@ -28,31 +28,46 @@ def heading(text: str, s: int, entities: Callable[[str], list[str]]) -> list[str
     if text[line_start:line_start + LINE_READ].lstrip().startswith("|"):
         # A table row: its rows are siblings, none heads another; its record is named above the table.
         top = _table_top(text, line_start)
-        return _above(text, top, lambda t: [] if t.lstrip().startswith("|") else entities(t)) if top else []
-    return _above(text, line_start, entities)
+        return _walk(text, top, lambda t: [] if t.lstrip().startswith("|") else entities(t), None)[0] if top else []
+    if walks is None:
+        return _walk(text, line_start, entities, None)[0]
+    found = walks.get(line_start)
+    if found is None:
+        found = walks[line_start] = _walk(text, line_start, entities, walks)
+    return found[0]
 
 
-def _above(text: str, line_start: int, entities: Callable[[str], list[str]]) -> list[str]:
-    """The records the nearest line above ``line_start`` heading it names (``heading``'s walk)."""
+_STEPS = 12  # lines read up at most
+
+
+def _walk(text: str, line_start: int, entities: Callable[[str], list[str]],
+          walks: dict | None) -> tuple[list[str], int | None]:
+    """(the records the nearest line above ``line_start`` heading it names, the step it was found at,
+    None past the last). ``walks``, when given, holds the walks from lines above (by their start): a
+    walk that reaches a sibling item naming nothing goes on as that item's own walk did, in the steps
+    left (a list reply's lines do not each re-read the lines above the list)."""
     indent = _indent(text[line_start:line_start + LINE_READ].partition("\n")[0])
     end = line_start - 1
-    for _ in range(12):
+    for k in range(1, _STEPS + 1):
         if end < 0:
-            return []
+            return [], k
         start = text.rfind("\n", 0, end) + 1
         line = text[start:min(end, start + LINE_READ)]  # a heading names its record early
         end = start - 1
         if not line.strip():
-            return []  # a blank line ends the paragraph
+            return [], k  # a blank line ends the paragraph
         found = entities(line)
         depth, item = _indent(line), bool(_ITEM.match(line))
         if depth < indent or (depth == indent and not item):
-            return found  # the line that heads this one: its record, or none
+            return found, k  # the line that heads this one: its record, or none
         if depth == indent and found:
             # a sibling field that is the id itself ("Flight Number: HAT110"), not an item about it
             upper = line.upper()
-            return found if any(after_colon(upper, i) for i in found) else []
-    return []
+            return (found if any(after_colon(upper, i) for i in found) else []), k
+        if depth == indent and walks is not None and (got := walks.get(start)) is not None:
+            rest, j = got
+            return (rest, k + j) if j is not None and k + j <= _STEPS else ([], None)
+    return [], None
 
 
 def _indent(line: str) -> int:
