@@ -11,27 +11,12 @@ is and a wrong value is not "restored" to another field's. Each case failed befo
 """
 from __future__ import annotations
 
-import json
-
-from policies.messages import parse_messages
-from refiners.base import TurnContext
+from fact_dialogues import corrected
 from refiners.claims import read_claims, render
-from refiners.evidence import Evidence
-from refiners.factuality import deterministic_pass
 from refiners.records import read_records
 from refiners.text import is_id
 
-
-def check(draft: str, *calls: tuple[str, dict, object]) -> str:
-    """``draft`` after the deterministic pass, with each (tool, arguments, result) called before it."""
-    messages = [{"role": "user", "content": "Can you check that for me?"}]
-    for n, (name, args, result) in enumerate(calls):
-        messages.append({"role": "assistant", "content": None, "tool_calls": [
-            {"id": f"c{n}", "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}]})
-        messages.append({"role": "tool", "tool_call_id": f"c{n}",
-                         "content": result if isinstance(result, str) else json.dumps(result)})
-    fixed, _, _ = deterministic_pass(draft, Evidence.from_context(TurnContext(messages=parse_messages(messages))))
-    return fixed
+check = corrected
 
 
 def kinds(text: str) -> list[tuple[str, str]]:
