@@ -27,6 +27,8 @@ _CUR = {"$": "$", "€": "€", "£": "£", "usd": "$", "dollars": "$", "eur": "
 EURO_STYLE = r"\d{1,3}(?:\.\d{3})+,\d{2}(?!\d)|\d+,\d{2}(?!\d|,\d)"
 _AMOUNT = EURO_STYLE + r"|\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
 _BY_SIGN = r"(?P<cur>[$€£])\s?(?P<num>" + _AMOUNT + ")"
+# The same forms, their first digit already read: a branch that starts with a digit is looked for by it.
+_AMOUNT_REST = r"\d{0,2}(?:\.\d{3})+,\d{2}(?!\d)|\d*,\d{2}(?!\d|,\d)|\d{0,2}(?:,\d{3})+(?:\.\d+)?|\d*(?:\.\d+)?"
 # A currency's code before an amount ("EUR 89", "CHF 120.-"), read where a code is written (capitals).
 MONEY_BY_CODE = re.compile(r"(?P<cur3>(?:USD|EUR|GBP|CHF)(?<!\w\w{3}))\s?(?P<num3>" + _AMOUNT + r")(?P<dash>\.-)?(?![\d%])")
 # A dotted day.month.year ("03.12.2026"), "(?<![\w.])\d{1,2}\.\d{1,2}\.\d{4}(?!\w|\.\d)", read only in a
@@ -43,8 +45,7 @@ _PATTERNS: list[tuple[str, re.Pattern]] = [
     # an amount before a currency word or sign, thousands separators and all ("1,058.86 USD", not "058.86
     # USD"; "89,90 €"): "(?<![\d,.])" + _AMOUNT, its first digit read first (a code before the amount,
     # "EUR 89", is MONEY_BY_CODE: a branch that starts with a letter is tried at each letter)
-    ("money", re.compile(_BY_SIGN + r"|(?P<num2>\d(?<![\d,.]\d)(?:" + EURO_STYLE.replace(r"\d{1,3}", r"\d{0,2}", 1).replace(
-                             r"|\d+", r"|\d*", 1) + r"|\d{0,2}(?:,\d{3})+(?:\.\d+)?|\d*(?:\.\d+)?))"
+    ("money", re.compile(_BY_SIGN + r"|(?P<num2>\d(?<![\d,.]\d)(?:" + _AMOUNT_REST + r"))"
                          r"\s?(?P<cur2>USD|EUR|GBP|CHF|dollars|euros|€)(?!\w)", re.I)),
     # (the boundary before the year is a lookbehind after it: a pattern that starts with a digit is
     # searched for by its first character, one that starts with \b is tried at every position)

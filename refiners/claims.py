@@ -10,9 +10,9 @@ import datetime as dt
 import re
 import threading
 from collections import OrderedDict
-from itertools import chain
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from itertools import chain
 from typing import Any
 
 # The patterns, re-exported: refiners read statuses and month names through this module.

@@ -30,6 +30,8 @@ from refiners.text import (_ID_TOKEN, STOP, Sentences, context_words, id_norm, i
 READ_LIMIT = 256_000  # characters of tool results and documents read per turn (newest first)
 
 
+FACT_SOURCES = ("tool", "document")  # where facts come from: what a reply is checked against
+
 class Evidence:
     def __init__(self, facts: list[Fact] | Index, notes: list[str] | None = None, said: Iterable[str] = ()):
         index = facts if isinstance(facts, Index) else Index(facts)
@@ -180,15 +182,10 @@ class Evidence:
         """The ids of the records the evidence describes (what ``entities_in`` finds)."""
         return self._entities
 
-    def names_known_id(self, text: str) -> bool:
-        """``text`` names an id the dialogue knows (a user's, a call's, a result's)."""
-        ids = self.ids
-        return any(t.rstrip("-_").lstrip("#").upper() in ids for t in _ID_TOKEN.findall(text))
-
     def holders(self, ident: str) -> int:
         """How many records hold ``ident`` as a field of their own (a phone number: a customer's and a line's)."""
         return len({f.entities[0] for f in self.by_entity.get(ident, ()) if f.kind == "id" and f.own and f.entities
-                    and f.source in ("tool", "document") and id_norm(f.value) == ident})
+                    and f.source in FACT_SOURCES and id_norm(f.value) == ident})
 
     def about(self, entities: list[str]) -> list[Fact]:
         """Facts of the records named; when several are named, those inside all of them if any."""

@@ -16,8 +16,7 @@ from dataclasses import dataclass
 
 from refiners.assertion import unasserted
 from refiners.claims import Claim, find_claims, render
-from refiners.evidence import Evidence, Fact, Sentences, context_words, key_words
-from refiners.text import _ID_TOKEN
+from refiners.evidence import _ID_TOKEN, FACT_SOURCES, Evidence, Fact, Sentences, context_words, key_words
 # (what makes a value derived or a term of a sum: read here and for a list item's value)
 from refiners.item_facts import DERIVED as _DERIVED, GO_ON, SUM_AFTER as _SUM_AFTER, SUM_BEFORE as _SUM_BEFORE, item_fact
 from refiners.list_heading import LINE_READ as _LINE_READ, heading, label as _label, table_cell
@@ -25,7 +24,6 @@ from refiners.quoted_record import quoted_record, spans
 from refiners.status_check import status_finding
 from refiners.value_roles import from_counts, named_as_other
 
-FACT_SOURCES = ("tool", "document")
 CHECKED = ("money", "date", "time", "status", "number", "id")
 
 
@@ -46,7 +44,7 @@ _CLAUSE_MARK = re.compile(r"[,;\u2013\u2014|]")  # what ends the words after a v
 _ASCII_DIGIT = re.compile(r"[0-9]")
 
 
-def _swaps(a: str):
+def _swaps(a: str):  # ``a`` with two different neighbours swapped, each way
     return (a[:i] + a[i + 1] + a[i] + a[i + 2:] for i in range(len(a) - 1) if a[i] != a[i + 1])
 
 
@@ -69,17 +67,18 @@ class Checker:
         self.sources = evidence.index.tool_turns
         self._tool_ids = evidence.index.tool_ids
         self._typos: dict[str, str] = {}
-        self._named: dict[str, list[str]] = {}
+        self._named: dict[str, tuple[list[str], bool]] = {}  # text -> _read(text)
         self._walks: dict[int, tuple[list[str], int | None]] = {}  # line start -> its heading walk (list_heading)
-        self._tokens: dict[str, tuple[str, str | None]] = {}  # token -> (record it names, text a typo fix is read in)
+        self._tokens: dict[str, tuple[str, str | None, bool]] = {}  # token -> _token(token)
         self._prev_end = 0
-        self._starts: dict[tuple[int, int], list[int]] = {}  # a sentence's values, by its bounds
+        self._starts: dict[tuple[int, int], list[int]] = {}  # a streamed sentence's values, by its bounds
+        self._all_starts: list[int] | None = None  # every value's start, when findings() read the whole text
 
     def findings(self) -> list[Finding]:
         out = []
         self._prev_end = 0
         claims = find_claims(self.text)
-        self._starts[(0, len(self.text))] = [c.start for c in claims]  # every value's start, read once
+        self._all_starts = [c.start for c in claims]  # read once
         for claim in claims:
             found = self.check(claim)
             if found is not None:
@@ -91,6 +90,7 @@ class Checker:
         a value's naming words never reach back past it (the start of the sentence checked next)."""
         self.text, self.sentences, self._prev_end = text, sentences, start
         self._walks.clear()  # (a line's walk read the text as it was)
+        self._all_starts = None
 
     def check(self, claim: Claim) -> Finding | None:
         """The contradiction ``claim`` (the next value of the text, in order) makes, if any."""
@@ -111,11 +111,12 @@ class Checker:
         if claim.kind == "status":
             if unasserted(self.text, claim.start, claim.end, s, e):
                 return None
-            found = status_finding(self, claim, s, self._entities(self.text[s:claim.start] + " " + self.text[claim.end:e]))
+            found = status_finding(self.text, self.ev, claim, s, self._entities(self.text[s:claim.start] + " " + self.text[claim.end:e]),
+                                   self._entities)
             return Finding(claim, *found) if found else None
         rest = self.text[s:claim.start] + " " + self.text[claim.end:e]
         entities = self._entities(rest)
-        if not entities and _ASCII_DIGIT.search(rest) and self.ev.names_known_id(rest):
+        if not entities and self._read(rest)[1]:
             return None  # about a record the dialogue knows but no result describes: not the heading's
         headed = not entities  # the record is the one heading the sentence's list item, if any
         if headed:
@@ -205,31 +206,36 @@ class Checker:
         return None if new == claim.text else Finding(claim, fact, new)
 
     def _entities(self, text: str) -> list[str]:
-        """The records ``text`` names (read only: the list is kept for the next claim that asks,
-        since every value of a list item reads the lines that head it)."""
+        return self._read(text)[0]
+
+    def _read(self, text: str) -> tuple[list[str], bool]:
+        """(the records ``text`` names, whether it names an id the dialogue knows — a user's, a call's,
+        a result's), kept by the text for the next claim: a list item's values read the lines heading it."""
         found = self._named.get(text)
         if found is not None:
             return found
         if _ASCII_DIGIT.search(text) is None:
-            found = []  # a record's id has a digit, as has any id worth a typo fix: none is named here
+            found = [], False  # a record's id has a digit, as has any id worth a typo fix: none is named here
         else:
             # One read of the tokens (``entities_in``'s), each token's answer kept: a record it names,
-            # and the text a typo of a tool id is looked for in (_TOKEN's tokens: 3+ characters).
+            # the text a typo of a tool id is looked for in (3+ characters), whether it is a known id.
             read = [self._tokens.get(t) or self._token(t) for t in _ID_TOKEN.findall(text)]
-            found = list(dict.fromkeys(n for n, _ in read if n))
-            for _, body in read:
+            named = list(dict.fromkeys(n for n, _, _ in read if n))
+            for _, body, _ in read:
                 fix = body and self._typo(body)
-                if fix and fix not in found:
-                    found.append(fix)
+                if fix and fix not in named:
+                    named.append(fix)
+            found = named, any(known for _, _, known in read)
         if len(self._named) >= 1024:
             self._named.clear()
         self._named[text] = found
         return found
 
-    def _token(self, t: str) -> tuple[str, str | None]:
+    def _token(self, t: str) -> tuple[str, str | None, bool]:
         n = t.rstrip("-_").lstrip("#").upper()
         body = t[1:] if t[:1] == "#" else t
-        found = self._tokens[t] = (n if n in self.ev.known_entities else "", body.upper() if len(body) >= 3 else None)
+        found = self._tokens[t] = (n if n in self.ev.known_entities else "", body.upper() if len(body) >= 3 else None,
+                                   n in self.ev.ids)
         return found
 
     def _heading(self, s: int) -> list[str]:
@@ -247,7 +253,7 @@ class Checker:
 
     def _clause_end(self, claim: Claim, s: int, e: int) -> int:
         """Words before an earlier value name that one; after this one, up to the next value or a clause mark, this one."""
-        starts = self._starts.get((0, len(self.text))) or self._starts.get((s, e))
+        starts = self._all_starts or self._starts.get((s, e))
         if starts is None:  # a streamed sentence: its own values
             starts = self._starts[(s, e)] = [c.start + s for c in find_claims(self.text[s:e])]
         at = bisect_left(starts, claim.end)

@@ -11,7 +11,7 @@ from typing import Any, Callable, Iterable
 
 from refiners.claims import STATUSES, Claim, read_claims
 from refiners.item_facts import Item
-from refiners.text import _ID_TOKEN, Sentences, context_words, id_norm, is_id, key_words, words
+from refiners.text import _ID_TOKEN, BLANK_LINE, Sentences, context_words, id_norm, is_id, key_words, words
 
 # "order_id", "Order ID", "order-number", "orderId": the key names the record's identifier.
 _ID_KEY = re.compile(r"(?:^|[_\s.-])(?:id|number|code|ref|reference|confirmation|tracking)$|^id$"
@@ -31,7 +31,6 @@ ROW_TEXTS = 6        # short text fields kept per record
 _LETTERS = re.compile(r"[A-Za-z]{3}")
 _DIGIT = re.compile(r"\d")
 _STATUS_WORDS = frozenset(STATUSES)  # (a field's whole text is looked up: one hash, not a scan of the list)
-_BLANK = re.compile(r"\n[ \t]*\n")  # a paragraph's end
 MAX_NODES = 100_000  # a walk visits at most this many nodes (a YAML alias repeats a subtree by reference)
 
 
@@ -294,7 +293,7 @@ def _earlier_ids(text: str, sentences: Sentences, found: list[tuple[int, str]], 
     4:15 PM. Expected delivery: Friday, by 8:00 PM."). Not past a blank line: a new paragraph may be
     about something else. ``first``: the number of ids before ``s``."""
     last = starts[first - 1]
-    if _BLANK.search(text, last, s):
+    if BLANK_LINE.search(text, last, s):
         return ()
     lo = bisect.bisect_left(starts, sentences.bounds(last, last + 1)[0], 0, first)
     return tuple(dict.fromkeys(i for _, i in found[lo:first]))

@@ -22,12 +22,13 @@ from typing import Any
 
 import yaml
 
+from refiners.text import BLANK_LINE
+
 _LOADER = getattr(yaml, "CBaseLoader", None)
 PURE_PYTHON_LIMIT = 8_000   # characters parsed by PyYAML's Python reader when libyaml is absent
 # The head of a structured text: "- key: value", "key: value", "- item", a flow mapping or sequence.
 _YAML_HEAD = re.compile(r"\s*(?:-\s+)?(?:[\w .'\"()/-]{1,60}:(?:\s|$)|\{|\[)|\s*-\s+\S")
 _TOP_KEY = re.compile(r"^([^\s:#-][^:\n]{0,60}):(?:[ \t]|$)", re.M)  # a key at a line's start
-_BLANK = re.compile(r"\n[ \t]*\n")
 _TABLE_ROW = re.compile(r"\s*\|.*\|\s*$")
 # (each run of blanks has one place to go: two optional blanks around an optional bar backtrack)
 _TABLE_RULE = re.compile(r"\s*(?:\|\s*)?:?-{2,}:?\s*(?:\|\s*:?-{2,}:?\s*)*(?:\|\s*)?$")
@@ -79,7 +80,7 @@ def _blocks(stripped: str) -> list[dict] | None:
     """Blank-line-separated "Key: value" blocks whose keys repeat ("Order: SO-1 / Ship by: ..." then
     "Order: SO-2 / ..."): a list of records, not one mapping that keeps only the last block's values.
     None when no key at a line's start repeats (looked for before any block is parsed again)."""
-    if _BLANK.search(stripped) is None:
+    if BLANK_LINE.search(stripped) is None:
         return None
     seen: set[str] = set()
     for key in _TOP_KEY.findall(stripped):
@@ -88,7 +89,7 @@ def _blocks(stripped: str) -> list[dict] | None:
         seen.add(key)
     else:
         return None
-    blocks = [_yaml(b) for b in _BLANK.split(stripped) if b.strip()]
+    blocks = [_yaml(b) for b in BLANK_LINE.split(stripped) if b.strip()]
     if len(blocks) < 2 or not all(isinstance(b, dict) and b for b in blocks):
         return None
     keys = [k for b in blocks for k in b]

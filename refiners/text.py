@@ -35,6 +35,7 @@ _ID_TOKEN = re.compile(r"#?[A-Za-z0-9][A-Za-z0-9_-]*")
 # not durations ("45m" may be the only name of a schedule's event)
 _NOT_ID = re.compile(r"\d{4}-\d{2}-\d{2}|\d+(?:[.,]\d+)?(?:st|nd|rd|th|mg|ml|kg|km|[gmkt]b|[GMKT]B)?$")
 REACH = 300  # characters of a sentence read either side of a value
+BLANK_LINE = re.compile(r"\n[ \t]*\n")  # a paragraph's end
 
 
 _NORMS: dict[str, str] = {}  # word -> its normal form: replies and questions reuse a small vocabulary
