@@ -54,6 +54,11 @@ CONFIRMATION = (r"\b(?:yes|yeah|yep|yup|sure|ok(?:ay)?|confirm(?:ed)?|proceed|go
 WRITE_VERBS = (r"^(?:send|create|update|delete|remove|cancel|book|pay|transfer|schedule|add|set|change|modify"
                r"|post|write|reserve|refund|purchase|buy|order|submit|approve|invite|share|move|rename|upload"
                r"|edit|insert|append|reschedule|issue|grant|revoke|close|open_account|exchange|return)(?:_|$)")
+# A tool whose name starts with one of these verbs only reads (when the pack does not say). A tool
+# named by neither list may have changed something: a reply saying an action was done is not
+# flagged after it succeeded (refuel_data, request_renewal).
+READ_VERBS = (r"^(?:get|search|list|find|lookup|look_up|fetch|read|show|view|query|calculate|compute|count"
+              r"|check|verify|validate|describe|retrieve|think|browse|download|estimate|preview|quote)(?:_|$)")
 
 
 class _Strict(BaseModel):
@@ -159,6 +164,7 @@ class ActionSettings(_Strict):
     tools: dict[str, ToolSpec] = Field(default_factory=dict, description="By tool name or glob pattern.")
     rules: list[ActionRule] = Field(default_factory=list)
     _write_verbs: re.Pattern[str] = PrivateAttr(default_factory=lambda: re.compile(WRITE_VERBS, re.I))
+    _read_verbs: re.Pattern[str] = PrivateAttr(default_factory=lambda: re.compile(READ_VERBS, re.I))
 
     @field_validator("builtins", mode="before")
     @classmethod
@@ -180,6 +186,13 @@ class ActionSettings(_Strict):
         if spec is not None:
             return spec.write
         return self.infer_writes and self._write_verbs.search(name) is not None
+
+    def may_write(self, name: str) -> bool:
+        """A write, or a tool nothing says only reads: neither the pack nor its name (READ_VERBS)."""
+        spec = self.tool(name)
+        if spec is not None:
+            return spec.write
+        return self._write_verbs.search(name) is not None or self._read_verbs.search(name) is None
 
     def rules_for(self, name: str) -> list[ActionRule]:
         return [r for r in self.rules if r.tool == name or (is_glob(r.tool) and fnmatch.fnmatchcase(name, r.tool))]

@@ -97,6 +97,20 @@ def test_the_same_failing_write_sent_again_with_other_calls_between_is_held():
     assert found(msgs, draft("send_money", {"amount": 4, "to": "O-1001"})) == []
 
 
+def test_a_retry_after_a_failure_that_says_a_retry_may_pass_is_not_a_repeated_mistake():
+    # a server error, overload, rate limit or time-out says nothing against the call itself
+    for transient in ('{"status": 503, "message": "upstream unavailable"}', "HTTP 502 Bad Gateway",
+                      "Error: request timed out after 30 s", '{"error": {"code": 429, "message": "slow down"}}',
+                      "ERROR: the ledger is temporarily unavailable, try again later"):
+        msgs = [*LOOKED_UP, *step("send_money", {"to": "O-1001", "amount": 5}, transient, "b")]
+        assert found(msgs, draft("send_money", {"to": "O-1001", "amount": 5})) == [], transient
+    # a refusal that names a number is still a refusal
+    for refusal in ("Error: amount 500 exceeds the daily limit", '{"error": "card 5031 declined"}'):
+        msgs = [*LOOKED_UP, *step("send_money", {"to": "O-1001", "amount": 5}, refusal, "b")]
+        assert found(msgs, draft("send_money", {"to": "O-1001", "amount": 5})) == [
+            ("action:builtin/repeated_failed_write", True)], refusal
+
+
 def test_a_failure_of_an_earlier_user_turn_does_not_count():
     msgs = [*LOOKED_UP, *step("send_money", {"to": "O-1001", "amount": 5}, "Error: insufficient funds", "b"),
             UserMessage(content="I topped up, try again")]
@@ -136,6 +150,17 @@ def test_a_reply_claiming_an_action_with_no_write_this_turn_is_flagged():
 def test_a_claim_after_the_matching_write_succeeded_is_fine():
     msgs = [*LOOKED_UP, *step("cancel_order", {"order_id": "O-1001"}, ORDER, "b")]
     assert claims(msgs, "Your order has been cancelled.") == []
+
+
+def test_a_claim_after_a_tool_nothing_says_only_reads_succeeded_is_not_flagged():
+    # the pack lists neither tool and neither name starts with a write verb: the one that may write
+    # supports the claim; a tool named as a read does not
+    msgs = [*LOOKED_UP, *step("top_up_balance", {"amount": 20}, '{"balance": 45.0}', "b")]
+    assert claims(msgs, "I've added $20 to your balance.") == []
+    msgs = [*LOOKED_UP, *step("lookup_balance", {"account": "A-1"}, '{"balance": 45.0}', "b")]
+    assert len(claims(msgs, "I've added $20 to your balance.")) == 1
+    msgs = [*LOOKED_UP, *step("top_up_balance", {"amount": 20}, "Error: card declined", "b")]
+    assert len(claims(msgs, "I've added $20 to your balance.")) == 1
 
 
 def test_a_claim_naming_another_write_than_the_one_done_is_flagged():

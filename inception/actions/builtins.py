@@ -132,17 +132,39 @@ def repeated_failed_write(name: str, args: dict[str, Any], facts: Facts, tools: 
 
 def failed_in_turn(facts: Facts) -> dict[str, dict[bytes, str]]:
     """The calls that failed since the user's last turn: name -> arguments (canonical) -> the
-    result of the latest such call. Read ahead of the draft (``ActionChecker.prepare``)."""
+    result of the latest such call. A failure that says a retry may pass (a 503, a time-out) is left
+    out: sending the same call again after it is a retry. Read ahead of the draft
+    (``ActionChecker.prepare``)."""
     found = facts.memo.get("failed_in_turn")
     if found is None:
         found = {}
         for rec in reversed(facts.calls):
             if rec.index < facts.turn_start:
                 break
-            if rec.result is not None and failure_in(rec.result):
+            if rec.result is not None and failure_in(rec.result) and not transient_failure(rec.result):
                 found.setdefault(rec.name, {}).setdefault(_canonical(parse_args(rec.call.function.arguments)), rec.result)
         facts.memo["failed_in_turn"] = found
     return found
+
+
+_HEAD = 300  # a failure says what it is at its head
+# A failure that says it may pass if the same call is sent again: a server error, overload, rate
+# limit or time-out (HTTP 408, 429, 5xx), not a refusal of the call itself ("insufficient funds").
+_TRANSIENT = re.compile(
+    r"\b(?:internal\s+server\s+error|bad\s+gateway|service\s+unavailable|gateway\s+time-?out|too\s+many\s+requests"
+    r"|rate[\s_-]?limit\w*|throttl\w*|overloaded|temporar(?:y|ily)|try\s+again\s+(?:later|shortly|soon|in\b)"
+    r"|timed?[\s_-]?out|deadline\s+exceeded|connection\s+(?:refused|reset|aborted|error|timeout))\b"
+    r"|(?:\bhttps?|\bhttp/[\d.]+|\bstatus(?:[\s_]?code)?|\berror|\bcode)[\"':=\s]{0,4}(?:408|429|50[0-4])\b", re.I)
+
+
+def transient_failure(content: str) -> bool:
+    """A failed call's result that says sending the same call again may succeed (a 503, a time-out):
+    re-sending it is a retry, not a repeated mistake. Read at the result's head only.
+
+    >>> transient_failure('{"status": 503, "message": "upstream unavailable"}'), transient_failure("Error: insufficient funds")
+    (True, False)
+    """
+    return failure_in(content) and _TRANSIENT.search(content[:_HEAD]) is not None
 
 
 def _canonical(args: dict[str, Any] | None) -> bytes:
@@ -157,7 +179,9 @@ def claimed_action(reply: str, facts: Facts, tools: ToolPlans) -> str | None:
     claims = [s.strip() for s in _SENTENCE.findall(reply) if _DONE.search(s) and not _NEGATED.search(s)]
     if not claims:
         return None
-    done = {c.name for c in facts.calls if c.index > facts.turn_start and _succeeded(c) and tools.is_write(c.name)}
+    # what may have done it: a write, or a tool nothing says only reads (a pack that does not list
+    # refuel_data: its success still supports "I've added 1 GB"); precision first
+    done = {c.name for c in facts.calls if c.index > facts.turn_start and _succeeded(c) and tools.settings.may_write(c.name)}
     writes = tools.named_writes | {c.name for c in facts.calls if tools.is_write(c.name)}
     marks = _distinctive(writes)
     for claim in claims:
