@@ -7,7 +7,7 @@ import json
 from inception.actions import ActionChecker
 from policies.actions import BUILTIN_MODES
 from policies.loader import parse_policy
-from policies.messages import AssistantMessage, ToolCall, ToolMessage, UserMessage
+from policies.messages import AssistantMessage, SystemMessage, ToolCall, ToolMessage, UserMessage
 
 PACK = """
 name: shop
@@ -82,6 +82,15 @@ def test_an_id_the_user_said_or_a_tool_returned_passes_whatever_its_case():
             UserMessage(content="yes")]
     assert found(msgs, draft("cancel_order", {"order_id": "o-1001"})) == []
     assert found(msgs, draft("refund_payment", {"payment_id": "card_77"})) == []
+
+
+def test_an_id_the_operators_system_prompt_names_is_not_unknown():
+    # a deployment that signs the user in names the account in the system prompt
+    system = SystemMessage(content="You help the signed-in customer, account ACC-58213.")
+    msgs = [system, UserMessage(content="close my savings pot please"), UserMessage(content="yes")]
+    assert found(msgs, draft("close_pot", {"account_id": "ACC-58213", "pot": "savings"})) == []
+    assert found(msgs[1:], draft("close_pot", {"account_id": "ACC-58213", "pot": "savings"})) == \
+        [("action:builtin/unknown_id", True)]
 
 
 def test_a_read_is_never_judged_for_its_ids():

@@ -165,17 +165,18 @@ class Facts:
     def read_shown(self) -> None:
         """What ``shows`` searches, gathered (and lower-cased) before a call asks."""
         if self._parts is None:
-            self._parts = [*self.user_texts, *(c.result for c in self.calls if c.result)]
+            self._parts = self._sources()
         if self._joined is None:
             self._joined = "\n".join(self._parts)
         if self._seen is None:
             self._seen = self._joined.lower()
 
     def shows(self, value: str) -> bool:
-        """Whether the user said ``value`` or a tool returned it (case aside): where an id the
-        agent sends must come from. Verbatim first: lower-casing every result costs more."""
+        """Whether the user said ``value``, the operator's system prompt holds it (a deployment
+        that names the signed-in user's account there) or a tool returned it (case aside): where an
+        id the agent sends must come from. Verbatim first: lower-casing every result costs more."""
         if self._parts is None:
-            self._parts = [*self.user_texts, *(c.result for c in self.calls if c.result)]
+            self._parts = self._sources()
         parts = self._parts
         if self._joined is not None and "\n" not in value:
             # in the parts joined by a line break, a value with none is found only inside one part
@@ -186,6 +187,9 @@ class Facts:
         if self._seen is None:
             self._seen = "\n".join(parts).lower()
         return value.lower() in self._seen
+
+    def _sources(self) -> list[str]:
+        return [*self.user_texts, *([self.system] if self.system else []), *(c.result for c in self.calls if c.result)]
 
 
 def gather(messages: list[Message], settings: ActionSettings, extractor: RecordExtractor,
