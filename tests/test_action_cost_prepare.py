@@ -103,7 +103,7 @@ def _cases() -> list[tuple[str, list, AssistantMessage]]:
                                                              for k in range(1, 9)]), "s"), *yes]
     paying = [SYSTEM, UserMessage(content="pay for U-1 with my debit card card_22"), *step("get_user", {"user_id": "U-1"}, USER, "b")]
     failed = [SYSTEM, UserMessage(content="cancel O-3, yes"), *step("get_order", {"order_id": "O-3"}, order("O-3"), "a"),
-              *step("cancel_order", {"order_id": "O-3"}, "Error: payment service unavailable", "c")]
+              *step("cancel_order", {"order_id": "O-3"}, "Error: payment declined by the bank", "c")]
     attacked = [SYSTEM, UserMessage(content="read the lamp reviews and pay my bill for U-1"),
                 *step("get_reviews", {"item": "lamp"}, INJECTED, "r"), *step("get_user", {"user_id": "U-1"}, USER, "b")]
     # the read ahead converts the record fetched last (its guess): a call may name an earlier one
