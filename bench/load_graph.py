@@ -12,7 +12,10 @@ Each turn runs alone on a plain asyncio loop, three ways, interleaved in the sam
 - ``direct``: the same stages called directly, asking the same routers (no LangGraph).
 
 A pass is one loop iteration while the turn is pending (a ticker re-scheduling itself with
-``call_soon``); the agent answers at once, so a direct walk takes none. CPU is ``process_time``,
+``call_soon``); the agent answers on the next pass, as an HTTP upstream's answer arrives on a later
+pass than the call (``--suspend 0``: at once), so the direct walk's passes are the agent's own and
+the graph's passes beyond them are rein's own time: under load each waits behind the other
+requests' work. CPU is ``process_time``,
 each turn's best of --rounds rounds, summed; calls (``sys.setprofile``: Python and C functions
 called) are CPU's proxy that a busy machine does not move.
 
@@ -21,6 +24,10 @@ called) are CPU's proxy that a busy machine does not move.
     python bench/load_graph.py --why                # the tasks a graph turn starts, by coroutine
     python bench/load_graph.py --concurrency 50     # every dev turn at c=50: own time p50/p99, graph vs direct
     python3.12 bench/load_graph.py --eager          # as rein serve runs on 3.12 (middleware/proxy/ops/eager_tasks.py)
+
+On 3.12 with eager tasks a node that finishes without waiting costs no pass, but one that waits
+(the agent) hands its result back through its task (LangGraph's ``RunnableSeq`` runs each node in
+one): one pass of rein's own time per agent call, which ``--suspend 0`` hides.
 """
 from __future__ import annotations
 
@@ -222,13 +229,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--eager", action="store_true", help="Python 3.12+: eager tasks, as rein serve runs there")
     ap.add_argument("--requests", type=int, default=3000, help="with --concurrency: turns per way and round")
     ap.add_argument("--upstream-ms", type=float, default=5.0, help="with --concurrency: the agent's answer time")
+    ap.add_argument("--suspend", type=int, default=1,
+                    help="without --concurrency: loop passes the agent waits before answering (0: at once)")
     args = ap.parse_args(argv)
     global EAGER
     EAGER = args.eager and eager_tasks.available()
     if args.eager and not EAGER:
         print(f"no eager tasks on Python {sys.version.split()[0]}")
     wait = args.upstream_ms if args.concurrency else 0  # the passes and CPU of a turn alone: answered at once
-    agent = FunctionModel(lambda request: REPLY.get() if not wait else _later(REPLY.get(), wait))
+    def answer(request: Any) -> Any:
+        if wait:
+            return _later(REPLY.get(), wait)
+        return _after_passes(REPLY.get(), args.suspend) if args.suspend else REPLY.get()
+
+    agent = FunctionModel(answer)
     p, every = turns(args.policy, agent)
     if args.concurrency:
         return asyncio.run(under_load(p, every, args))
@@ -252,10 +266,18 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['calls'] / len(work):6.0f} calls a turn")
     for way, base in (("graph", "direct"), ("stream", "direct stream")):
         g, d = res[way], res[base]
-        print(f"{way} vs {base}: passes {(g['passes'] - d['passes']) / nodes:.1f} a node more; CPU "
+        more = g["passes"] - d["passes"]  # the direct walk's passes are the agent's own
+        print(f"{way} vs {base}: passes {more / len(work):.1f} a turn more (rein's own time), {more / nodes:.1f} a node; CPU "
               f"{(g['cpu'] - d['cpu']) * 1e6 / nodes:.0f} us a node more, {g['cpu'] / d['cpu']:.2f}x the direct walk; "
               f"calls {(g['calls'] - d['calls']) / nodes:.0f} a node more, {g['calls'] / d['calls']:.2f}x")
     return 0
+
+
+async def _after_passes(reply: dict[str, Any], n: int) -> dict[str, Any]:
+    """The reply ``n`` loop passes later: an upstream's answer arrives on a later pass than its call."""
+    for _ in range(n):
+        await asyncio.sleep(0)
+    return reply
 
 
 async def _later(reply: dict[str, Any], ms: float) -> dict[str, Any]:
