@@ -76,7 +76,7 @@ class FieldSpec(_Strict):
 class RecordSource(_Strict):
     tool: str = Field(description="The tool whose successful results hold the record.")
     items: str = Field("", description="Where the records are in the result: '' the result itself, "
-                                       "'[]' each element, 'items.[]' each element of its items.")
+                                       "'[]' each element (each value of a map), 'items.[]' each element of its items.")
     key: str = Field(description="What identifies a record: args.<argument> of the call, or a field of the record.")
     arguments: list[str] = Field(default_factory=list, description=(
         "Fields a successful call sets from its arguments of the same name (a write whose result does "

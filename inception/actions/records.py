@@ -110,13 +110,14 @@ def _kind(spec: Any) -> str:
 
 
 def _at(obj: Any, path: str) -> list[Any]:
-    """The values at ``path`` ('' itself, '[]' each element, 'items.[]' each of its items)."""
+    """The values at ``path`` ('' itself, '[]' each element, 'items.[]' each of its items). '[]' on
+    a map walks its values: results often key records by their ids ({"9007697085": {...}})."""
     found = [obj]
     for step in [p for p in path.split(".") if p]:
         nxt: list[Any] = []
         for o in found:
             if step == "[]":
-                nxt += o if isinstance(o, list) else []
+                nxt += o if isinstance(o, list) else list(o.values()) if isinstance(o, dict) else []
             elif isinstance(o, dict) and step in o:
                 nxt.append(o[step])
         found = nxt
