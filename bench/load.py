@@ -12,6 +12,7 @@ to the upstream in this run (baseline), and rein's RSS after warm-up and after t
     python bench/load.py --requests 2000 --policy structural
     python bench/load.py --bodies dev                  # realistic bodies (bench/load_bodies.py), see below
     python bench/load.py --bodies dev --replay --concurrency 50 --stalls   # where rein's tail comes from
+    python bench/load.py --bodies dev --replay --concurrency 50 --split    # own time of graph turns and clean turns apart
 
 With ``--bodies dev`` (the dev set's real request bodies) or ``--bodies generated`` (5-30 message
 dialogues with tools, 30% failing tool results), each of passthrough, structural and default serves
@@ -82,7 +83,8 @@ async def wait_ready(url: str) -> None:
     await wait_up(url + "/readyz")
 
 
-async def one(session: aiohttp.ClientSession, url: str, stream: bool, out: dict[str, list], payload: bytes) -> None:
+async def one(session: aiohttp.ClientSession, url: str, stream: bool, out: dict[str, list], payload: bytes,
+              index: int = 0) -> None:
     t0 = time.perf_counter()
     try:
         async with session.post(url, data=payload,
@@ -95,13 +97,14 @@ async def one(session: aiohttp.ClientSession, url: str, stream: bool, out: dict[
     out["latency"].append((time.perf_counter() - t0) * 1000)
     if overhead is not None:
         out["overhead"].append(float(overhead))
+        out["body"].append(index)
     if not ok:
         out["errors"].append(raw[:200])
 
 
 async def drive(url: str, n: int, concurrency: int, stream: bool, deadline: float,
                 bodies: list[bytes] | None = None) -> dict[str, Any]:
-    out: dict[str, list] = {"latency": [], "overhead": [], "errors": []}
+    out: dict[str, list] = {"latency": [], "overhead": [], "body": [], "errors": []}
     bodies = bodies or [orjson.dumps({**BODY, "stream": stream})]
     counter = iter(range(n))
     timeout = aiohttp.ClientTimeout(total=30)
@@ -112,7 +115,7 @@ async def drive(url: str, n: int, concurrency: int, stream: bool, deadline: floa
                 if time.monotonic() > deadline:
                     out["errors"].append(b"run stopped: --max-seconds reached")
                     return
-                await one(session, url, stream, out, bodies[i % len(bodies)])
+                await one(session, url, stream, out, bodies[i % len(bodies)], i % len(bodies))
 
         t0 = time.perf_counter()
         await asyncio.gather(*[worker() for _ in range(concurrency)])
@@ -156,6 +159,11 @@ async def realistic(args: argparse.Namespace) -> int:
     print(f"{len(payloads)} {args.bodies} bodies (median {sizes[len(sizes) // 2] / 1000:.1f} KB, max "
           f"{sizes[-1] / 1000:.1f} KB); {args.rounds} rounds of {args.requests} non-streaming requests per policy at "
           f"concurrency {args.concurrency}; {args.workers} worker; machine: {os.cpu_count()} cores, shared")
+    print(f"python {sys.version.split()[0]} ({'eager tasks' if hasattr(asyncio, 'eager_task_factory') else 'no eager tasks'}"
+          f": on 3.11 each LangGraph node waits about five loop passes, middleware/proxy/ops/eager_tasks.py)")
+    # --split: which bodies' turns a stage has work in (the clean path hands them to the graph), per policy.
+    graphed = {policy: await asyncio.to_thread(graph_bodies, policy) for policy in args.policies.split(",")
+               if args.split and policy != "passthrough"}  # in a thread: load_graph walks them on a loop of its own
     rate: dict[str, float] = {}
     p99: dict[str, float] = {}
     own99: dict[str, float] = {}
@@ -183,6 +191,8 @@ async def realistic(args: argparse.Namespace) -> int:
                           f"client p50 {pct(res['latency'], 50):.1f} ms p99 {p99[policy]:.1f} ms; "
                           f"{rate[policy]:.0f} req/s, RSS {rss[-1]:.1f} MB, load {os.getloadavg()[0]:.2f}"
                           + (f" (first error: {res['errors'][0][:120]!r})" if errors else ""))
+                    if policy in graphed:
+                        print(split(res, graphed[policy]))
                 growth = (rss[-1] - rss[0]) / rss[0] * 100
                 failed |= growth >= 5
                 print(f"{policy:<12} RSS growth round 1 -> {args.rounds}: {growth:+.1f}% (target < 5%)")
@@ -265,6 +275,25 @@ async def main(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def graph_bodies(policy: str) -> set[int]:
+    """The dev bodies (by index) whose turn a stage has work in under ``policy``, each answered with its
+    recorded reply as --replay answers it: the clean path hands these to the LangGraph graph."""
+    import load_graph
+    from middleware.models.testing import FunctionModel
+
+    _, every = load_graph.turns(policy, FunctionModel(lambda request: load_graph.REPLY.get()))
+    return {i for i, (_, _, walked) in enumerate(every) if walked}
+
+
+def split(res: dict[str, Any], graphed: set[int]) -> str:
+    """Own time of the turns through the graph and of the clean turns, apart."""
+    through = [ms for ms, i in zip(res["overhead"], res["body"]) if i in graphed]
+    clean = [ms for ms, i in zip(res["overhead"], res["body"]) if i not in graphed]
+    return (f"{'':<12} through the graph {len(through)} ({len(through) / max(len(res['overhead']), 1):.0%}): own p50 "
+            f"{pct(through, 50):.2f} p90 {pct(through, 90):.2f} p99 {pct(through, 99):.2f} ms; clean {len(clean)}: own p50 "
+            f"{pct(clean, 50):.2f} p90 {pct(clean, 90):.2f} p99 {pct(clean, 99):.2f} ms")
+
+
 async def wait_up(url: str) -> None:
     async with aiohttp.ClientSession() as s:
         for _ in range(300):
@@ -298,6 +327,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                    help="with realistic bodies: run rein with its loop probe (REIN_LOOP_PROBE) and print the 20 requests "
                         "with the most own time, what the event loop was doing meanwhile and each cause's share "
                         "(bench/load_stalls.py; the probe's sampling adds some load: find stalls with it, quote without)")
+    p.add_argument("--split", action="store_true",
+                   help="with --bodies dev --replay: rein's own time of the turns that go through the graph (a stage "
+                        "has work: bench/load_graph.py) and of the clean turns, apart")
     p.add_argument("--serve-replay", type=int, metavar="PORT", help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
