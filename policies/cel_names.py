@@ -36,7 +36,9 @@ _TOKEN = re.compile(r"""
   | (?P<ws>\s+)
 """, re.X)
 _MACROS = {"all", "exists", "exists_one", "map", "filter"}
-_WORDS = {"true", "false", "null", "in"}
+# literals, the `in` operator, and type names (`type(x) == double`)
+_WORDS = {"true", "false", "null", "in", "int", "uint", "double", "bool", "string", "bytes", "list", "map",
+          "null_type", "type"}
 _NAMESPACES = {"math", "sets", "strings", "lists", "base64"}  # math.greatest(...): a function, not a variable
 
 
@@ -79,6 +81,10 @@ class _Walk:
     def scan(self, k: int, end: int) -> None:
         while k < end:
             kind, tok = self.toks[k]
+            if kind == "id" and self.tok(k - 1) == "." and self.declares(k) and self.tok(k + 2) not in self.ranging:
+                # a macro on what a call gave (`.map(x, x.price).exists(p, p > 10.0)`): its variable
+                # is no unknown name; what it reads was read whole where the chain began (``chain``)
+                self.ranging[self.tok(k + 2)] = (None, [], None)
             if kind != "id" or self.tok(k - 1) == "." or tok in _WORDS:
                 k += 1
                 continue
@@ -121,9 +127,11 @@ class _Walk:
                 continue
             name = self.tok(k + 1)
             if self.tok(k + 2) == "(":  # a method or a macro
-                if name in _MACROS and k + 3 < end and self.toks[k + 3][0] == "id" and self.tok(k + 4) == ",":
+                if self.declares(k + 1) and k + 3 < end:
                     self.ranging[self.tok(k + 3)] = (owner, [*path, "[]"], fields)
-                    whole = False
+                    # a call chained on its result (`.filter(...).all(p, p.x)`) reads elements
+                    # through a variable no path names: the value is read whole
+                    whole = self.tok(self.closing(k + 2, end) + 1) == "."
                     k += 3  # past the variable it declares: that is no use of it
                 k += 2
                 break
@@ -155,6 +163,11 @@ class _Walk:
             else:
                 self.use(owner, path, whole and not self.presence_only(start, k))
         return k
+
+    def declares(self, k: int) -> bool:
+        """Token k is a macro that declares a variable: ``exists(x, ...``."""
+        return self.tok(k) in _MACROS and self.tok(k + 1) == "(" and self.toks[k + 2][0] == "id" \
+            and self.tok(k + 3) == "," if k + 2 < len(self.toks) else False
 
     def sized(self, start: int, after: int) -> bool:
         """``size(x)``: the variable is read for how many entries it has."""

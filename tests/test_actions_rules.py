@@ -325,3 +325,23 @@ def test_a_map_read_for_its_size_and_at_one_entry_keeps_every_entry(condition):
     assert rules({"c1": {"kind": "credit"}, "c2": {"kind": "debit"}}) == []
     assert rules({"c1": {"kind": "credit"}}) == ["action:credit_only"]  # one card: fewer than two
     assert rules({"c1": {"kind": "debit"}, "c2": {"kind": "credit"}}) == ["action:credit_only"]
+
+
+@pytest.mark.parametrize("condition,ok_qty,bad_qty", [
+    # a macro on what another macro gave: its variable is no unknown name, and the list it ranges
+    # over is converted whole (no read path names what the second macro reads)
+    ("order.items.map(i, i.qty).all(q, q <= 3)", 3, 4),
+    ("order.items.filter(i, i.sku == 'S1').all(p, p.qty <= 3)", 2, 5),
+    ("type(order.items[0].qty) == int && order.items[0].qty <= 3", 1, 9),
+])
+def test_chained_macros_and_type_names_load_and_are_judged(condition, ok_qty, bad_qty):
+    pack = PACK + f"""    - id: few
+      tool: cancel_order
+      condition: "{condition}"
+      reason: At most three of an item.
+"""
+    pending = {**ORDER, "status": "pending", "placed_at": "2025-03-09T00:00:00"}
+    for qty, held in ((ok_qty, []), (bad_qty, ["action:few"])):
+        order = {**pending, "items": [{"sku": "S1", "qty": qty}, {"sku": "S2", "qty": 1}]}
+        _, found = check(dialogue(("get_order", {"order_id": "O1"}, order)), "cancel_order", {"order_id": "O1"}, pack)
+        assert [d.rule for d in found if d.hold] == held, (condition, qty)
