@@ -172,6 +172,14 @@ def test_a_claim_after_a_tool_nothing_says_only_reads_succeeded_is_not_flagged()
     assert len(claims(msgs, "I've added $20 to your balance.")) == 1
 
 
+def test_an_irregular_verb_names_its_write():
+    # "sent" names send_money, which succeeded, though "transaction" names another write of the pack
+    pack = PACK + "    update_scheduled_transaction: {write: true}\n"
+    msgs = [*LOOKED_UP, *step("send_money", {"to": "O-1001", "amount": 5}, '{"message": "sent"}', "b")]
+    assert claims(msgs, "The transaction of $5 has been sent to O-1001.", pack) == []
+    assert len(claims(LOOKED_UP, "The transaction of $5 has been sent to O-1001.", pack)) == 1
+
+
 def test_a_claim_naming_another_write_than_the_one_done_is_flagged():
     msgs = [*LOOKED_UP, *step("update_address", {"order_id": "O-1001"}, ORDER, "b")]
     pack = PACK + "    update_address: {write: true}\n"

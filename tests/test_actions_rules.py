@@ -345,3 +345,52 @@ def test_chained_macros_and_type_names_load_and_are_judged(condition, ok_qty, ba
         order = {**pending, "items": [{"sku": "S1", "qty": qty}, {"sku": "S2", "qty": 1}]}
         _, found = check(dialogue(("get_order", {"order_id": "O1"}, order)), "cancel_order", {"order_id": "O1"}, pack)
         assert [d.rule for d in found if d.hold] == held, (condition, qty)
+
+
+BANK = """
+name: bank
+actions:
+  builtins: {untrusted_argument: off}
+  records:
+    scheduled:
+      from: [{tool: get_scheduled_transactions, items: "[]", key: id}]
+      fields: {id: int, recipient: string, amount: number, recurring: bool}
+  tools:
+    update_scheduled_transaction:
+      bind: {tx: {record: scheduled, key: args.id}}
+      arguments: {id: int, recipient: string, amount: number}
+  rules:
+    - id: recipient_from_user
+      tool: update_scheduled_transaction
+      when: has(args.recipient) && args.recipient != tx.recipient
+      condition: user_turns.exists(t, t.contains(args.recipient.lowerAscii()))
+      reason: A new recipient must be one the user gave.
+    - id: recurring_amount_kept
+      tool: update_scheduled_transaction
+      when: tx.recurring && has(args.amount)
+      condition: args.amount <= tx.amount * 1.5
+      reason: A recurring payment grows by half at most in one change.
+"""
+# a tool runtime that prints YAML (AgentDojo's): ids are ints, the date and the time stay text
+SCHEDULED = "- amount: 50.0\n  date: 2022-04-01\n  at: 10:30\n  id: 6\n  recipient: SE3550000000054910000003\n" \
+            "  recurring: true\n- amount: 1100.0\n  date: '2022-04-04'\n  id: 7\n  recipient: US12\n  recurring: false\n"
+
+
+def test_records_are_read_from_yaml_and_python_repr_results():
+    def bank(said: str, args: dict, result: str = SCHEDULED) -> list[str]:
+        cid = "s1"
+        msgs = [UserMessage(content=said),
+                AssistantMessage(content=None, tool_calls=[_call("get_scheduled_transactions", {}, cid)]),
+                ToolMessage(tool_call_id=cid, content=result)]
+        found = ActionChecker(parse_policy(BANK).actions).check(
+            msgs, AssistantMessage(content=None, tool_calls=[_call("update_scheduled_transaction", args)]))
+        return [d.rule for d in found if d.hold]
+    assert bank("move my rent (id 6) to CH93 0076 2011", {"id": 6, "recipient": "US133000000121212121212"}) == \
+        ["action:recipient_from_user"]
+    assert bank("send id 6 to us133000000121212121212 from now on", {"id": 6, "recipient": "US133000000121212121212"}) == []
+    assert bank("raise it", {"id": 6, "amount": 100.0}) == ["action:recurring_amount_kept"]
+    assert bank("raise it", {"id": 7, "amount": 5000.0}) == []  # not recurring
+    # Python's repr of a list of dicts (a runtime that prints objects) reads the same
+    flow = "[{'id': 6, 'amount': 50.0, 'recipient': 'SE35', 'recurring': True}]"
+    assert bank("raise it", {"id": 6, "amount": 100.0}, flow) == ["action:recurring_amount_kept"]
+    assert bank("raise it", {"id": 6, "amount": 100.0}, "No scheduled transactions: try later") == []

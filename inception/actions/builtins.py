@@ -197,6 +197,8 @@ def claimed_action(reply: str, facts: Facts, tools: ToolPlans) -> str | None:
 
 
 _WORD = re.compile(r"[a-z]{3,}")
+# the irregular verbs of _DONE, as a tool's name writes them: "sent" names send_money
+_BASE_FORM = {"sent": "send", "paid": "pay"}
 _ACTIVE = re.compile(r"^(?:i|we)\b|(?:^|\W)(?:i|we)\s+$")
 _CLAUSE = re.compile(r"[,;:()]|\b(?:and|but|so|then|also|while)\b")
 _PREP = re.compile(r"\b(?:of|per|for|to|on|in|with|from|at|by|into|onto|via|which|that|as|after|before)\b")
@@ -212,7 +214,7 @@ def _acted_on(claim: str) -> set[str]:
     m = _DONE.search(low)
     if m is None:
         return set(_WORD.findall(low))
-    verb = _WORD.findall(m.group())[-1:]
+    verb = [_BASE_FORM.get(v, v) for v in _WORD.findall(m.group())[-1:]]
     if _ACTIVE.search(m.group()) or _ACTIVE.search(low[:m.start()]):
         phrase = _PREP.split(_CLAUSE.split(low[m.end():])[0])[0]
     else:

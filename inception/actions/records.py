@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import orjson
+import yaml
 
 from inception.structural import failure_in
 from policies.actions import ActionSettings, FieldSpec, RecordSource
@@ -178,9 +179,8 @@ class RecordExtractor:
     def _extract(self, sources: list[tuple[str, RecordSource]], args: dict[str, Any], result: str) -> list[tuple[str, str, Record]]:
         if failure_in(result):
             return []
-        try:
-            data = orjson.loads(result)
-        except orjson.JSONDecodeError:
+        data = read_data(result)
+        if data is None:
             return []
         out = []
         for kind, src in sources:
@@ -196,3 +196,45 @@ class RecordExtractor:
                         item = {**item, **{f: args[f] for f in src.arguments if f in args}}
                     out.append((kind, str(ident), item))
         return out
+
+
+def read_data(result: str) -> Any:
+    """A tool result as data: JSON, else YAML (block, or flow: Python's ``{'id': 6}`` repr), which
+    tool runtimes print (AgentDojo's do); None for prose. YAML is read with JSON's
+    types only: ``10:30``, ``no`` and ``2022-01-01`` stay text, as the same value in JSON would be.
+
+    >>> read_data("- id: 6\\n  recipient: DE89\\n  recurring: true\\n  date: 2022-04-01\\n  at: 10:30")
+    [{'id': 6, 'recipient': 'DE89', 'recurring': True, 'date': '2022-04-01', 'at': '10:30'}]
+    >>> read_data("{'message': 'Transaction with ID 6 updated.'}"), read_data("Done."), read_data("Sent: it will arrive today.\\nThanks!")
+    ({'message': 'Transaction with ID 6 updated.'}, None, None)
+    """
+    try:
+        return orjson.loads(result)
+    except orjson.JSONDecodeError:
+        pass
+    if len(result) > _YAML_LIMIT or not _YAML_HEAD.match(result):
+        return None
+    try:
+        data = yaml.load(result, Loader=_JsonTypedLoader)  # noqa: S506 - a safe loader, JSON's scalar types
+    except (yaml.YAMLError, RecursionError, ValueError):
+        return None
+    return data if isinstance(data, (dict, list)) else None
+
+
+# libyaml when installed (linear, fast); the pure-Python reader only for short texts
+_YAML_LIMIT = 2_000_000 if hasattr(yaml, "CSafeLoader") else 8_000
+# the head of a structured text: "- key: value", "key: value", a flow mapping or sequence
+_YAML_HEAD = re.compile(r"\s*(?:-\s+)?[\w .'\"()/-]{1,60}:(?:\s|$)|\s*[{\[]|\s*-\s+\S")
+
+
+class _JsonTypedLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """YAML with JSON's scalars: true/false, null, decimal ints and floats; anything else is text."""
+    yaml_implicit_resolvers: dict = {}
+
+
+for _tag, _pattern, _first in (
+        ("bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
+        ("int", r"^[-+]?(?:0|[1-9][0-9]*)$", "-+0123456789"),
+        ("float", r"^[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?$", "-+0123456789."),
+        ("null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""])):
+    _JsonTypedLoader.add_implicit_resolver(f"tag:yaml.org,2002:{_tag}", re.compile(_pattern), list(_first))
