@@ -17,7 +17,7 @@ to the upstream in this run (baseline), and rein's RSS after warm-up and after t
 With ``--bodies dev`` (the dev set's real request bodies) or ``--bodies generated`` (5-30 message
 dialogues with tools, 30% failing tool results), each of passthrough, structural and default serves
 two rounds of --requests non-streaming requests, cycling through the bodies; printed per round:
-errors, added latency p50/p99, requests/s, RSS. Targets: 0 errors, RSS growth < 5% from round 1
+errors, added latency p50/p99, requests/s, rein's CPU per request (what caps its requests/s), RSS. Targets: 0 errors, RSS growth < 5% from round 1
 to round 2, structural at least half of passthrough's requests/s.
 
 Bounded: every request has a 30 s timeout and the whole run stops after --max-seconds.
@@ -64,6 +64,20 @@ def rss_mb(pid: int) -> float:
         except OSError:
             pass
     return total / 1024
+
+
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process has used, its uvicorn workers' included."""
+    pids = [pid] + [int(p) for p in subprocess.run(["pgrep", "-P", str(pid)], capture_output=True,
+                                                   text=True).stdout.split()]
+    total = 0
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def start(cmd: list[str], ready: str, env: dict[str, str] | None = None) -> subprocess.Popen:
@@ -179,8 +193,10 @@ async def realistic(args: argparse.Namespace) -> int:
                 await drive(url + "/v1/chat/completions", args.warmup, args.concurrency, False, deadline, payloads)
                 rss = []
                 for r in range(args.rounds):
+                    cpu0 = cpu_s(proc.pid)
                     res = await drive(url + "/v1/chat/completions", args.requests, args.concurrency, False, deadline,
                                       payloads)
+                    cpu_ms = (cpu_s(proc.pid) - cpu0) * 1000 / max(len(res["latency"]), 1)
                     rss.append(rss_mb(proc.pid))
                     errors = len(res["errors"])
                     failed |= errors > 0
@@ -189,7 +205,8 @@ async def realistic(args: argparse.Namespace) -> int:
                     print(f"{policy:<12} round {r + 1}: {len(res['latency'])} requests, errors {errors}, own p50 "
                           f"{pct(res['overhead'], 50):.2f} ms p99 {own99[policy]:.2f} ms max {max(res['overhead']):.1f}; "
                           f"client p50 {pct(res['latency'], 50):.1f} ms p99 {p99[policy]:.1f} ms; "
-                          f"{rate[policy]:.0f} req/s, RSS {rss[-1]:.1f} MB, load {os.getloadavg()[0]:.2f}"
+                          f"{rate[policy]:.0f} req/s, rein CPU {cpu_ms:.2f} ms a request, RSS {rss[-1]:.1f} MB, "
+                          f"load {os.getloadavg()[0]:.2f}"
                           + (f" (first error: {res['errors'][0][:120]!r})" if errors else ""))
                     if policy in graphed:
                         print(split(res, graphed[policy]))
