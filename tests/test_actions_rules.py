@@ -394,3 +394,19 @@ def test_records_are_read_from_yaml_and_python_repr_results():
     flow = "[{'id': 6, 'amount': 50.0, 'recipient': 'SE35', 'recurring': True}]"
     assert bank("raise it", {"id": 6, "amount": 100.0}, flow) == ["action:recurring_amount_kept"]
     assert bank("raise it", {"id": 6, "amount": 100.0}, "No scheduled transactions: try later") == []
+
+
+def test_dates_with_the_month_by_name_are_read_numeric_day_month_orders_are_not():
+    worded = PACK.replace("{system_prompt: 'Today is (\\d{4}-\\d\\d-\\d\\d)'}", "{system_prompt: 'Today is ([^.]+)'}")
+    assert worded != PACK
+    pending = {**ORDER, "status": "pending", "placed_at": "January 2nd, 2025 at 3:15 pm"}
+    msgs = dialogue(("get_order", {"order_id": "O1"}, pending), system="Today is Monday, 10 March 2025.")
+    assert [(d.rule, d.hold) for d in check(msgs, "cancel_order", {"order_id": "O1"}, worded)[1]] == \
+        [("action:cancel_window", False)]
+    recent = {**pending, "placed_at": "Mar 1, 2025"}
+    msgs = dialogue(("get_order", {"order_id": "O1"}, recent), system="Today is Monday, 10 March 2025.")
+    assert check(msgs, "cancel_order", {"order_id": "O1"}, worded)[1] == []
+    # 01/02/2025 is the 1st of February or the 2nd of January: not read, so the rule is not judged
+    unclear = {**pending, "placed_at": "01/02/2025"}
+    msgs = dialogue(("get_order", {"order_id": "O1"}, unclear), system="Today is Monday, 10 March 2025.")
+    assert check(msgs, "cancel_order", {"order_id": "O1"}, worded)[1] == []

@@ -35,6 +35,10 @@ def parse_time(text: Any) -> datetime | None:
     '2024-05-15T15:00:00+00:00'
     >>> parse_time("2024-05-20").isoformat(), parse_time("soon")
     ('2024-05-20T00:00:00+00:00', None)
+    >>> parse_time("Thursday, 3 December 2026 at 2:30 pm").isoformat(), parse_time("May 15th, 2024").isoformat()
+    ('2026-12-03T14:30:00+00:00', '2024-05-15T00:00:00+00:00')
+    >>> parse_time("03/04/2024"), parse_time("you may 2 go")
+    (None, None)
     """
     if type(text) is str and len(text) <= 64:
         found = _TIMES.get(text, _NOT_READ)
@@ -54,7 +58,7 @@ def _parse_time(text: Any) -> datetime | None:
         return None
     m = _TIME.search(text)
     if m is None:
-        return None
+        return _worded_time(text)
     y, mo, d, h, mi, s, off = m.groups()
     tz = timezone.utc
     if off and off != "Z":
@@ -66,6 +70,30 @@ def _parse_time(text: Any) -> datetime | None:
     except ValueError:
         return None
     return out.astimezone(timezone.utc)
+
+
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_MONTH = (r"(january|february|march|april|may|june|july|august|september|october|november|december"
+          r"|jan|feb|mar|apr|jun|jul|aug|sept|sep|oct|nov|dec)\b\.?")
+# "15 May 2024", "May 15, 2024", "Thursday, 3 December 2026 at 2:30 pm": a month by its name is
+# never ambiguous (03/04/2024 is, and is not read)
+_WORDED = re.compile(rf"\b(?:(\d{{1,2}})(?:st|nd|rd|th)?\s+{_MONTH},?\s+(\d{{4}})|{_MONTH}\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}}))"
+                     r"(?:,?\s+(?:at\s+)?(\d{1,2}):(\d{2})(?::(\d{2}))?\s*([ap])?\.?m?\b\.?)?", re.I)
+
+
+def _worded_time(text: str) -> datetime | None:
+    m = _WORDED.search(text)
+    if m is None:
+        return None
+    d1, mon1, y1, mon2, d2, y2, h, mi, s, half = m.groups()
+    hour = int(h or 0)
+    if half and hour <= 12:
+        hour = hour % 12 + (12 if half.lower() == "p" else 0)
+    try:
+        return datetime(int(y1 or y2), _MONTHS.index((mon1 or mon2).lower()[:3]) + 1, int(d1 or d2), hour,
+                        int(mi or 0), int(s or 0), tzinfo=timezone.utc)
+    except ValueError:
+        return None
 
 
 def typed(value: Any, spec: Any) -> Any:
