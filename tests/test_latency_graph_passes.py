@@ -1,0 +1,82 @@
+"""What a turn waits on the event loop besides its upstream (issue 24): under load each loop pass of
+rein's own time waits behind the other requests' work (``bench/load.py --split``: at c=50 one pass
+is ~40 ms of own time), so passes, more than CPU, make the own-time tail.
+
+With eager tasks (Python 3.12+, as ``rein serve`` runs there: middleware/proxy/ops/eager_tasks.py)
+a clean turn takes no pass beyond its agent's waits, and a turn handed to the LangGraph graph one:
+LangGraph runs each node in a task of its own (``RunnableSeq``), so the agent node, having waited
+for its answer, hands its result back one pass later. Nodes that do not wait cost none. Without
+eager tasks (3.11) a node costs about five (tests/test_pipeline_graph.py, bench/load_graph.py).
+"""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from middleware.engine import Engine
+from middleware.models import FunctionModel
+from middleware.proxy.ops import eager_tasks
+from policies.chat_model import ModelRequest
+from policies.messages import parse_messages
+
+pytestmark = pytest.mark.skipif(not eager_tasks.available(), reason="eager tasks: Python 3.12+")
+
+FAILED = [{"role": "user", "content": "Where is my order A1?"},
+          {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function", "function": {
+              "name": "get_order", "arguments": '{"order_id": "A1"}'}}]},
+          {"role": "tool", "tool_call_id": "c1", "content": '{"status": 500, "message": "inventory unavailable"}'}]
+CLEAN = [{"role": "user", "content": "Where is my order A1?"}]
+
+
+async def _answer(request: ModelRequest) -> str:
+    await asyncio.sleep(0)  # an upstream's answer arrives on a later pass than its call
+    return "Sorry, it is not available now."
+
+
+async def _passes(work) -> int:
+    loop = asyncio.get_running_loop()
+    count, done = 0, False
+
+    def tick() -> None:
+        nonlocal count
+        if not done:
+            count += 1
+            loop.call_soon(tick)
+
+    loop.call_soon(tick)
+    try:
+        return (await work, count)[1]
+    finally:
+        done = True
+
+
+async def _turn(messages: list[dict]) -> tuple[dict, int, int]:
+    """The turn's state, its loop passes, and its agent's calls (one pass each)."""
+    agent = FunctionModel(_answer)
+    pipeline = Engine(agent, "structural").pipeline()
+    request = ModelRequest(messages=parse_messages(messages), model="m")
+    box: dict = {}
+
+    async def run() -> None:
+        box["state"] = await pipeline.run(request)
+
+    loop = asyncio.get_running_loop()
+    assert eager_tasks.use(loop)
+    try:
+        passes = await _passes(run())
+    finally:
+        loop.set_task_factory(None)
+    return box["state"], passes, len(agent.requests)
+
+
+async def test_a_turn_through_the_graph_waits_one_pass_more_than_its_agent():
+    state, passes, calls = await _turn(FAILED)
+    assert state["resume"] == "incept"  # handed to the graph: a plan to plant
+    assert passes == calls + 1, (passes, calls)
+
+
+async def test_a_clean_turn_waits_only_for_its_agent():
+    state, passes, calls = await _turn(CLEAN)
+    assert "resume" not in state
+    assert passes == calls == 1, (passes, calls)
