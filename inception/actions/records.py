@@ -7,6 +7,7 @@ pays for each result once, however many drafts are checked after it.
 """
 from __future__ import annotations
 
+import ast
 import re
 from collections import OrderedDict
 from datetime import datetime, timedelta, timezone
@@ -227,8 +228,8 @@ class RecordExtractor:
 
 
 def read_data(result: str) -> Any:
-    """A tool result as data: JSON, else YAML (block, or flow: Python's ``{'id': 6}`` repr), which
-    tool runtimes print (AgentDojo's do); None for prose. YAML is read with JSON's
+    """A tool result as data: JSON, else Python's repr (``{'id': 6}``), else YAML, which tool
+    runtimes print (AgentDojo's do); None for prose. YAML is read with JSON's
     types only: ``10:30``, ``no`` and ``2022-01-01`` stay text, as the same value in JSON would be.
 
     >>> read_data("- id: 6\\n  recipient: DE89\\n  recurring: true\\n  date: 2022-04-01\\n  at: 10:30")
@@ -240,6 +241,14 @@ def read_data(result: str) -> Any:
         return orjson.loads(result)
     except orjson.JSONDecodeError:
         pass
+    head = result[:64].lstrip()[:1]
+    if (head == "{" or head == "[") and len(result) <= _REPR_LIMIT:
+        try:  # Python's repr, exactly (its escapes are not YAML's); literals only, nothing runs
+            data = ast.literal_eval(result.strip())
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            data = None
+        if isinstance(data, (dict, list)):
+            return data
     if len(result) > _YAML_LIMIT or not _YAML_HEAD.match(result):
         return None
     try:
@@ -249,6 +258,7 @@ def read_data(result: str) -> Any:
     return data if isinstance(data, (dict, list)) else None
 
 
+_REPR_LIMIT = 200_000  # characters read as a Python literal (Python's own parser; bounded)
 # libyaml when installed (linear, fast); the pure-Python reader only for short texts
 _YAML_LIMIT = 2_000_000 if hasattr(yaml, "CSafeLoader") else 8_000
 # the head of a structured text: "- key: value", "key: value", a flow mapping or sequence
@@ -256,7 +266,8 @@ _YAML_HEAD = re.compile(r"\s*(?:-\s+)?[\w .'\"()/-]{1,60}:(?:\s|$)|\s*[{\[]|\s*-
 
 
 class _JsonTypedLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
-    """YAML with JSON's scalars: true/false, null, decimal ints and floats; anything else is text."""
+    """YAML with JSON's scalars: true/false, null (and Python's None), decimal ints and floats;
+    anything else is text."""
     yaml_implicit_resolvers: dict = {}
 
 
@@ -264,5 +275,5 @@ for _tag, _pattern, _first in (
         ("bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
         ("int", r"^[-+]?(?:0|[1-9][0-9]*)$", "-+0123456789"),
         ("float", r"^[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?$", "-+0123456789."),
-        ("null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""])):
+        ("null", r"^(?:~|null|Null|NULL|None|)$", ["~", "n", "N", ""])):  # None: Python's repr
     _JsonTypedLoader.add_implicit_resolver(f"tag:yaml.org,2002:{_tag}", re.compile(_pattern), list(_first))
