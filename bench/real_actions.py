@@ -52,6 +52,7 @@ from policies.messages import AssistantMessage, parse_messages  # noqa: E402
 DATA = ROOT.parent / "shared/data/tau-bench-airline/dev.json"
 PACK = ROOT / "examples/policies/airline.yaml"
 TARGETS = {"unexplained_success_holds": 0.01, "p99_cpu_ms": 0.2}
+DEFAULT_CATEGORIES = {"A": 0.60}  # labelled forbidden writes held at the decisive message, with no review file
 REVIEW = ROOT / "examples/policies/airline.review.yaml"
 
 
@@ -59,7 +60,9 @@ def load_review(path: Path | None) -> dict[str, Any]:
     """The hand review that goes with a pack and a corpus: targets by label category (prefix) and
     subtype, and every hold in a successful trajectory with why it is a real policy violation."""
     if path is None or not Path(path).exists():
-        return {"categories": {}, "subtypes": {}, "reviewed": {}}
+        # another pack and corpus: the issue's target for forbidden writes (labels "A ..."), no
+        # hold in a successful trajectory explained
+        return {"categories": dict(DEFAULT_CATEGORIES), "subtypes": {}, "reviewed": {}}
     data = yaml.safe_load(Path(path).read_text()) or {}
     targets = data.get("targets") or {}
     reviewed = {(h["at"], h["rule"]): h["why"] for h in data.get("reviewed_success_holds") or []}
@@ -253,6 +256,8 @@ def targets(fig: dict[str, Any]) -> dict[str, tuple[float, bool]]:
                for t, share in fig["review"]["subtypes"].items()]
     for name, group, share in wanted:
         n = sum(c["n"] for c in group)
+        if n == 0 and not fig["categories"]:
+            continue  # no labels given: nothing to hold at a decisive message
         value = sum(c["held_at_decisive"] for c in group) / n if n else 0.0
         out[name] = (value, value >= share)
     ok = fig["writes"]["successful"]
