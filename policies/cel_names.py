@@ -166,8 +166,9 @@ class _Walk:
 
     def declares(self, k: int) -> bool:
         """Token k is a macro that declares a variable: ``exists(x, ...``."""
-        return self.tok(k) in _MACROS and self.tok(k + 1) == "(" and self.toks[k + 2][0] == "id" \
-            and self.tok(k + 3) == "," if k + 2 < len(self.toks) else False
+        if k + 2 >= len(self.toks):
+            return False
+        return self.tok(k) in _MACROS and self.tok(k + 1) == "(" and self.toks[k + 2][0] == "id" and self.tok(k + 3) == ","
 
     def sized(self, start: int, after: int) -> bool:
         """``size(x)``: the variable is read for how many entries it has."""
