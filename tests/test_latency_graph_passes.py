@@ -7,12 +7,16 @@ a clean turn takes no pass beyond its agent's waits, and a turn handed to the La
 LangGraph runs each node in a task of its own (``RunnableSeq``), so the agent node, having waited
 for its answer, hands its result back one pass later. Nodes that do not wait cost none. Without
 eager tasks (3.11) a node costs about five (tests/test_pipeline_graph.py, bench/load_graph.py).
+``REIN_INLINE_NODES=1`` (rein serve only) has LangGraph await its nodes inline: no pass at all.
 """
 from __future__ import annotations
 
 import asyncio
 
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from langgraph._internal import _runnable
 
 from middleware.engine import Engine
 from middleware.models import FunctionModel
@@ -20,7 +24,7 @@ from middleware.proxy.ops import eager_tasks
 from policies.chat_model import ModelRequest
 from policies.messages import parse_messages
 
-pytestmark = pytest.mark.skipif(not eager_tasks.available(), reason="eager tasks: Python 3.12+")
+eager = pytest.mark.skipif(not eager_tasks.available(), reason="eager tasks: Python 3.12+")
 
 FAILED = [{"role": "user", "content": "Where is my order A1?"},
           {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function", "function": {
@@ -70,13 +74,40 @@ async def _turn(messages: list[dict]) -> tuple[dict, int, int]:
     return box["state"], passes, len(agent.requests)
 
 
+@eager
 async def test_a_turn_through_the_graph_waits_one_pass_more_than_its_agent():
     state, passes, calls = await _turn(FAILED)
     assert state["resume"] == "incept"  # handed to the graph: a plan to plant
     assert passes == calls + 1, (passes, calls)
 
 
+@eager
 async def test_a_clean_turn_waits_only_for_its_agent():
     state, passes, calls = await _turn(CLEAN)
     assert "resume" not in state
     assert passes == calls == 1, (passes, calls)
+
+
+@eager
+async def test_with_nodes_inline_a_turn_through_the_graph_waits_only_for_its_agent():
+    eager_tasks.inline_nodes(True)
+    try:
+        state, passes, calls = await _turn(FAILED)
+    finally:
+        eager_tasks.inline_nodes(False)
+    assert state["resume"] == "incept" and state["final"].message.content
+    assert passes == calls, (passes, calls)
+
+
+def test_nodes_inline_only_when_asked_and_only_while_serving(monkeypatch):
+    assert _runnable.ASYNCIO_ACCEPTS_CONTEXT is True  # LangGraph's switch is where rein sets it
+    for asked in (None, "1"):
+        if asked:
+            monkeypatch.setenv("REIN_INLINE_NODES", asked)
+        else:
+            monkeypatch.delenv("REIN_INLINE_NODES", raising=False)
+        app = FastAPI()
+        eager_tasks.install(app)
+        with TestClient(app):
+            assert _runnable.ASYNCIO_ACCEPTS_CONTEXT is (asked is None)
+        assert _runnable.ASYNCIO_ACCEPTS_CONTEXT is True  # reset at shutdown: an SDK graph later in the process is as LangGraph runs it
