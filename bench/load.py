@@ -174,7 +174,8 @@ async def realistic(args: argparse.Namespace) -> int:
           f"{sizes[-1] / 1000:.1f} KB); {args.rounds} rounds of {args.requests} non-streaming requests per policy at "
           f"concurrency {args.concurrency}; {args.workers} worker; machine: {os.cpu_count()} cores, shared")
     print(f"python {sys.version.split()[0]} ({'eager tasks' if hasattr(asyncio, 'eager_task_factory') else 'no eager tasks'}"
-          f": on 3.11 each LangGraph node waits about five loop passes, middleware/proxy/ops/eager_tasks.py)")
+          f": on 3.11 each LangGraph node waits about five loop passes, middleware/proxy/ops/eager_tasks.py); "
+          f"LangGraph nodes {'inline' if os.environ.get('REIN_INLINE_NODES') == '1' else 'in tasks'} (REIN_INLINE_NODES)")
     # --split: which bodies' turns a stage has work in (the clean path hands them to the graph), per policy.
     graphed = {policy: await asyncio.to_thread(graph_bodies, policy) for policy in args.policies.split(",")
                if args.split and policy != "passthrough"}  # in a thread: load_graph walks them on a loop of its own
