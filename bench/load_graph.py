@@ -27,7 +27,8 @@ called) are CPU's proxy that a busy machine does not move.
 
 On 3.12 with eager tasks a node that finishes without waiting costs no pass, but one that waits
 (the agent) hands its result back through its task (LangGraph's ``RunnableSeq`` runs each node in
-one): one pass of rein's own time per agent call, which ``--suspend 0`` hides.
+one): one pass of rein's own time per agent call, which ``--suspend 0`` hides; ``--inline``: LangGraph
+awaits its nodes inline, as ``rein serve`` with REIN_INLINE_NODES=1 (middleware/proxy/ops/eager_tasks.py).
 """
 from __future__ import annotations
 
@@ -227,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="instead: every dev turn (clean or not) at this concurrency, through the pipeline and walked "
                          "directly, interleaved; rein's own time (wall less the agent's wait) p50/p99 and turns/s")
     ap.add_argument("--eager", action="store_true", help="Python 3.12+: eager tasks, as rein serve runs there")
+    ap.add_argument("--inline", action="store_true",
+                    help="LangGraph awaits its nodes inline, as rein serve with REIN_INLINE_NODES=1")
     ap.add_argument("--requests", type=int, default=3000, help="with --concurrency: turns per way and round")
     ap.add_argument("--upstream-ms", type=float, default=5.0, help="with --concurrency: the agent's answer time")
     ap.add_argument("--suspend", type=int, default=1,
@@ -236,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     EAGER = args.eager and eager_tasks.available()
     if args.eager and not EAGER:
         print(f"no eager tasks on Python {sys.version.split()[0]}")
+    eager_tasks.inline_nodes(args.inline)
     wait = args.upstream_ms if args.concurrency else 0  # the passes and CPU of a turn alone: answered at once
     def answer(request: Any) -> Any:
         if wait:
@@ -249,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     work = [t for t in every if t[2]]
     nodes = sum(len(w) for _, _, w in work)
     shapes = Counter(" > ".join(w) for _, _, w in work)
-    print(f"python {sys.version.split()[0]}{' eager tasks' if EAGER else ''}; policy {args.policy}: {len(work)} dev turns with work, {nodes} graph nodes "
+    print(f"python {sys.version.split()[0]}{' eager tasks' if EAGER else ''}{', nodes inline' if args.inline else ''}; policy {args.policy}: {len(work)} dev turns with work, {nodes} graph nodes "
           f"({nodes / max(len(work), 1):.1f} a turn); best CPU of {args.rounds} rounds a turn; {time.strftime('%H:%M:%S')}")
     for shape, n in shapes.most_common(4):
         print(f"  {n:4d}x {shape}")
