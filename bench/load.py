@@ -178,7 +178,7 @@ async def realistic(args: argparse.Namespace) -> int:
           f"LangGraph nodes {'inline' if os.environ.get('REIN_INLINE_NODES') == '1' else 'in tasks'} (REIN_INLINE_NODES)")
     # --split: which bodies' turns a stage has work in (the clean path hands them to the graph), per policy.
     graphed = {policy: await asyncio.to_thread(graph_bodies, policy) for policy in args.policies.split(",")
-               if args.split and policy != "passthrough"}  # in a thread: load_graph walks them on a loop of its own
+               if args.split and args.bodies == "dev" and policy != "passthrough"}  # a thread: load_graph runs its own loop
     rate: dict[str, float] = {}
     p99: dict[str, float] = {}
     own99: dict[str, float] = {}
