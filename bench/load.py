@@ -175,7 +175,7 @@ async def realistic(args: argparse.Namespace) -> int:
           f"concurrency {args.concurrency}; {args.workers} worker; machine: {os.cpu_count()} cores, shared")
     print(f"python {sys.version.split()[0]} ({'eager tasks' if hasattr(asyncio, 'eager_task_factory') else 'no eager tasks'}"
           f": on 3.11 each LangGraph node waits about five loop passes, middleware/proxy/ops/eager_tasks.py); "
-          f"LangGraph nodes {'inline' if os.environ.get('REIN_INLINE_NODES') == '1' else 'in tasks'} (REIN_INLINE_NODES)")
+          f"LangGraph nodes {'in tasks' if os.environ.get('REIN_INLINE_NODES') == '0' else 'inline'} (REIN_INLINE_NODES)")
     # --split: which bodies' turns a stage has work in (the clean path hands them to the graph), per policy.
     graphed = {policy: await asyncio.to_thread(graph_bodies, policy) for policy in args.policies.split(",")
                if args.split and args.bodies == "dev" and policy != "passthrough"}  # a thread: load_graph runs its own loop

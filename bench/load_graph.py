@@ -28,7 +28,7 @@ called) are CPU's proxy that a busy machine does not move.
 On 3.12 with eager tasks a node that finishes without waiting costs no pass, but one that waits
 (the agent) hands its result back through its task (LangGraph's ``RunnableSeq`` runs each node in
 one): one pass of rein's own time per agent call, which ``--suspend 0`` hides; ``--inline``: LangGraph
-awaits its nodes inline, as ``rein serve`` with REIN_INLINE_NODES=1 (middleware/proxy/ops/eager_tasks.py).
+awaits its nodes inline, as ``rein serve`` does (REIN_INLINE_NODES=0 turns it off; middleware/proxy/ops/eager_tasks.py).
 """
 from __future__ import annotations
 
@@ -229,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
                          "directly, interleaved; rein's own time (wall less the agent's wait) p50/p99 and turns/s")
     ap.add_argument("--eager", action="store_true", help="Python 3.12+: eager tasks, as rein serve runs there")
     ap.add_argument("--inline", action="store_true",
-                    help="LangGraph awaits its nodes inline, as rein serve with REIN_INLINE_NODES=1")
+                    help="LangGraph awaits its nodes inline, as rein serve does")
     ap.add_argument("--requests", type=int, default=3000, help="with --concurrency: turns per way and round")
     ap.add_argument("--upstream-ms", type=float, default=5.0, help="with --concurrency: the agent's answer time")
     ap.add_argument("--suspend", type=int, default=1,

@@ -7,7 +7,7 @@ a clean turn takes no pass beyond its agent's waits, and a turn handed to the La
 LangGraph runs each node in a task of its own (``RunnableSeq``), so the agent node, having waited
 for its answer, hands its result back one pass later. Nodes that do not wait cost none. Without
 eager tasks (3.11) a node costs about five (tests/test_pipeline_graph.py, bench/load_graph.py).
-``REIN_INLINE_NODES=1`` (rein serve only) has LangGraph await its nodes inline: no pass at all.
+``rein serve`` has LangGraph await its nodes inline (``REIN_INLINE_NODES=0`` turns it off): no pass at all.
 """
 from __future__ import annotations
 
@@ -99,9 +99,9 @@ async def test_with_nodes_inline_a_turn_through_the_graph_waits_only_for_its_age
     assert passes == calls, (passes, calls)
 
 
-def test_nodes_inline_only_when_asked_and_only_while_serving(monkeypatch):
+def test_nodes_inline_while_serving_unless_turned_off(monkeypatch):
     assert _runnable.ASYNCIO_ACCEPTS_CONTEXT is True  # LangGraph's switch is where rein sets it
-    for asked in (None, "1"):
+    for asked in (None, "1", "0"):
         if asked:
             monkeypatch.setenv("REIN_INLINE_NODES", asked)
         else:
@@ -109,5 +109,30 @@ def test_nodes_inline_only_when_asked_and_only_while_serving(monkeypatch):
         app = FastAPI()
         eager_tasks.install(app)
         with TestClient(app):
-            assert _runnable.ASYNCIO_ACCEPTS_CONTEXT is (asked is None)
+            assert _runnable.ASYNCIO_ACCEPTS_CONTEXT is (asked == "0")
         assert _runnable.ASYNCIO_ACCEPTS_CONTEXT is True  # reset at shutdown: an SDK graph later in the process is as LangGraph runs it
+
+
+def test_a_served_graph_turn_streamed_and_not_with_nodes_inline(monkeypatch):
+    """As ``rein serve`` runs (create_app(serving=True): nodes inline from start-up), a turn with a
+    plan to plant goes through the graph and answers, streamed and not; the switch is reset after."""
+    import json
+
+    from middleware.config import Settings
+    from middleware.models import ScriptedModel
+    from middleware.proxy import create_app
+
+    monkeypatch.delenv("REIN_INLINE_NODES", raising=False)
+    settings = Settings(policy="structural")
+    engine = Engine(ScriptedModel(["Sorry, the order service is down."], cycle=True), settings.policy)
+    with TestClient(create_app(settings, engine, serving=True)) as client:
+        assert _runnable.ASYNCIO_ACCEPTS_CONTEXT is False
+        r = client.post("/v1/chat/completions", json={"model": "m", "messages": FAILED})
+        assert r.status_code == 200 and r.headers["x-rein-diagnosis"] == "tool_failure"
+        assert r.json()["choices"][0]["message"]["content"] == "Sorry, the order service is down."
+        with client.stream("POST", "/v1/chat/completions", json={"model": "m", "messages": FAILED, "stream": True}) as s:
+            lines = [x for x in s.iter_lines() if x.startswith("data: ")]
+        text = "".join((json.loads(x[6:])["choices"] or [{}])[0].get("delta", {}).get("content") or ""
+                       for x in lines if x != "data: [DONE]")
+        assert lines[-1] == "data: [DONE]" and text == "Sorry, the order service is down."
+    assert _runnable.ASYNCIO_ACCEPTS_CONTEXT is True

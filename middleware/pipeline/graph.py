@@ -13,7 +13,7 @@ START also enters at incept, resolve, recheck or refine: where the clean path ha
 such a turn runs the same graph compiled with START going straight to that stage (``TurnGraph``).
 On Python 3.11 a run costs 5 event-loop passes and each node 5 more (LangGraph's task per node and
 its shielded end-of-run callbacks). With 3.12's eager tasks none, but a node that waits (the agent)
-hands its result back one pass later (its task): 0 with REIN_INLINE_NODES (middleware/proxy/ops/
+hands its result back one pass later (its task): 0 as rein serve runs it, nodes inline (middleware/proxy/ops/
 eager_tasks.py; tests/test_latency_graph_passes.py). rein's routers and reads add none.
 """
 from __future__ import annotations

@@ -13,7 +13,7 @@ Python 3.11 has no eager tasks; nothing changes there. ``REIN_EAGER_TASKS=0`` tu
 A node that waits (the agent, for its upstream) still costs one pass: LangGraph's ``RunnableSeq``
 awaits each node in a task of its own (to make the node's config its context), so the node's result
 reaches the graph one pass after the answer: at c=50 ~30-40 ms of own time for every turn with work
-(``bench/load.py --split``). ``REIN_INLINE_NODES=1`` (off unless set; ``rein serve`` only) has
+(``bench/load.py --split``). ``rein serve`` (only it; ``REIN_INLINE_NODES=0`` turns it off) has
 LangGraph await its nodes inline, the path LangGraph itself takes on Python 3.10: the Pregel loop,
 channels, steps and callbacks stay LangGraph's; the node's config is not its context, which rein's
 stages never read (no ``get_config``, ``interrupt``; the stream writer is the walk's). Never in the
@@ -52,6 +52,6 @@ def install(app: Any) -> None:
     """Eager tasks on the server's loop from start-up (the loop exists only then)."""
     if available():
         app.router.add_event_handler("startup", lambda: use(asyncio.get_running_loop()))
-    if os.environ.get("REIN_INLINE_NODES") == "1":
+    if os.environ.get("REIN_INLINE_NODES", "1") != "0":  # c=50 own p99 35 -> 3 ms (bench/load.py --split)
         app.router.add_event_handler("startup", lambda: inline_nodes(True))
         app.router.add_event_handler("shutdown", lambda: inline_nodes(False))
