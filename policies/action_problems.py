@@ -25,9 +25,8 @@ def action_problems(s: ActionSettings) -> list[Problem]:
     for i, src in enumerate(s.now):
         given = [k for k in ("header", "system_prompt", "tool", "value") if getattr(src, k) is not None]
         if len(given) != 1:
-            out.append((("now", i), "give exactly one of header, system_prompt, tool (with field), value"))
-        if src.tool is not None and not src.field:
-            out.append((("now", i, "field"), "a tool source needs the field that holds the time"))
+            out.append((("now", i), "give exactly one of header, system_prompt, tool (with its field, or none: "
+                                     "the whole result is the time), value"))
         if src.system_prompt is not None:
             out += _regex_problem(("now", i, "system_prompt"), src.system_prompt)
     out += _regex_problem(("confirmation",), s.confirmation)

@@ -114,7 +114,7 @@ class NowSource(_Strict):
     header: str | None = Field(None, description="A request header the proxy or SDK passes in.")
     system_prompt: str | None = Field(None, description="A regular expression; its first group is the time.")
     tool: str | None = Field(None, description="The latest successful result of this tool ...")
-    field: str | None = Field(None, description="... at this field.")
+    field: str | None = Field(None, description="... at this field (none: the whole result is the time).")
     value: str | None = Field(None, description="A fixed time (tests, replays).")
 
 

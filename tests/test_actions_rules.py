@@ -410,3 +410,19 @@ def test_dates_with_the_month_by_name_are_read_numeric_day_month_orders_are_not(
     unclear = {**pending, "placed_at": "01/02/2025"}
     msgs = dialogue(("get_order", {"order_id": "O1"}, unclear), system="Today is Monday, 10 March 2025.")
     assert check(msgs, "cancel_order", {"order_id": "O1"}, worded)[1] == []
+
+
+def test_now_from_a_yaml_result_field_or_a_bare_date_result_and_never_from_an_error():
+    pack = PACK.replace("now: [{header: x-now}, {system_prompt: 'Today is (\\d{4}-\\d\\d-\\d\\d)'}]",
+                        "now: [{tool: get_time, field: now}, {tool: get_current_day}]")
+    pending = {**ORDER, "status": "pending", "placed_at": "2025-01-01T00:00:00"}
+
+    def held(tool: str, text: str) -> list[str]:
+        msgs = dialogue(("get_order", {"order_id": "O1"}, pending), system="no date here")
+        msgs[-1:-1] = [AssistantMessage(content=None, tool_calls=[_call(tool, {}, "t1")]),
+                       ToolMessage(tool_call_id="t1", content=text)]  # the result as the tool printed it
+        return [d.rule for d in check(msgs, "cancel_order", {"order_id": "O1"}, pack=pack)[1]]
+    assert held("get_time", "now: 2025-06-01 09:00\nzone: UTC") == ["action:cancel_window"]  # YAML
+    assert held("get_current_day", "2025-06-01") == ["action:cancel_window"]  # a bare date
+    assert held("get_current_day", "2025-01-05") == []
+    assert held("get_current_day", "Error: clock unavailable since 2025-06-01") == []  # no time: not judged

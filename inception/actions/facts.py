@@ -8,8 +8,9 @@ from typing import Any, Callable
 
 import orjson
 
-from inception.actions.records import Record, RecordExtractor, parse_time
+from inception.actions.records import Record, RecordExtractor, parse_time, read_data
 from inception.actions.dialogue_state import State, States
+from inception.structural import failure_in
 from policies.actions import ActionSettings
 from policies.untrusted import remembered_spans
 from policies.messages import Message
@@ -209,9 +210,8 @@ def _now(settings: ActionSettings, facts: Facts, header: str | None) -> datetime
             found = _prompt_time_of(src.system_prompt, facts.system)
         elif src.tool is not None:
             for rec in reversed(facts.calls):
-                if rec.name == src.tool and rec.result is not None:
-                    data = parse_args(rec.result)
-                    found = parse_time((data or {}).get(src.field or ""))
+                if rec.name == src.tool and rec.result is not None and not failure_in(rec.result):
+                    found = parse_time(_time_in(rec.result, src.field))
                     if found is not None:
                         break
         elif src.value is not None:
@@ -219,6 +219,16 @@ def _now(settings: ActionSettings, facts: Facts, header: str | None) -> datetime
         if found is not None:
             return found
     return None
+
+
+def _time_in(result: str, field: str | None) -> Any:
+    """The field of a JSON or YAML result; with no field, a bare short result ("2024-05-15"): a
+    longer one is a record whose dates are not the time."""
+    if field:
+        data = read_data(result)
+        return data.get(field) if isinstance(data, dict) else None
+    bare = result.strip().strip("'\"")
+    return bare if len(bare) <= 64 else None
 
 
 class _TextMemo:
