@@ -56,7 +56,8 @@ from middleware.engine import Engine  # noqa: E402
 from middleware.models.testing import FunctionModel  # noqa: E402
 from middleware.pipeline import graph, stream  # noqa: E402
 from middleware.pipeline.clean_path import clean_path  # noqa: E402
-from middleware.proxy.ops import eager_tasks  # noqa: E402
+from middleware.proxy.ops import eager_tasks
+from middleware.proxy.ops.loop_probe import loop_passes  # noqa: E402
 from middleware.proxy.routes.chat import model_request  # noqa: E402
 from middleware.proxy.routes.validate import parse_body  # noqa: E402
 from middleware.state import merge  # noqa: E402
@@ -135,23 +136,9 @@ def turns(policy: str, agent: FunctionModel) -> tuple[Any, list[tuple[Any, dict[
 
 async def passes(work) -> int:
     """Loop iterations while ``work`` is pending."""
-    loop = asyncio.get_running_loop()
     if EAGER:
-        eager_tasks.use(loop)
-    count, done = 0, False
-
-    def tick() -> None:
-        nonlocal count
-        if not done:
-            count += 1
-            loop.call_soon(tick)
-
-    loop.call_soon(tick)
-    try:
-        await work
-    finally:
-        done = True
-    return count
+        eager_tasks.use(asyncio.get_running_loop())
+    return (await loop_passes(work))[1]
 
 
 WAYS = {"graph": (via_graph, False), "stream": (via_graph, True), "direct": (direct, False),

@@ -21,6 +21,7 @@ from langgraph._internal import _runnable
 from middleware.engine import Engine
 from middleware.models import FunctionModel
 from middleware.proxy.ops import eager_tasks
+from middleware.proxy.ops.loop_probe import loop_passes
 from policies.chat_model import ModelRequest
 from policies.messages import parse_messages
 
@@ -38,23 +39,6 @@ async def _answer(request: ModelRequest) -> str:
     return "Sorry, it is not available now."
 
 
-async def _passes(work) -> int:
-    loop = asyncio.get_running_loop()
-    count, done = 0, False
-
-    def tick() -> None:
-        nonlocal count
-        if not done:
-            count += 1
-            loop.call_soon(tick)
-
-    loop.call_soon(tick)
-    try:
-        return (await work, count)[1]
-    finally:
-        done = True
-
-
 async def _turn(messages: list[dict]) -> tuple[dict, int, int]:
     """The turn's state, its loop passes, and its agent's calls (one pass each)."""
     agent = FunctionModel(_answer)
@@ -68,7 +52,7 @@ async def _turn(messages: list[dict]) -> tuple[dict, int, int]:
     loop = asyncio.get_running_loop()
     assert eager_tasks.use(loop)
     try:
-        passes = await _passes(run())
+        passes = (await loop_passes(run()))[1]
     finally:
         loop.set_task_factory(None)
     return box["state"], passes, len(agent.requests)

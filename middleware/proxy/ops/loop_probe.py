@@ -31,6 +31,26 @@ STALL_MS = 5.0
 ENV = "REIN_LOOP_PROBE"
 
 
+async def loop_passes(work: Any) -> tuple[Any, int]:
+    """``work`` awaited, and how many loop passes went by while it was pending (a ``call_soon``
+    ticker): the passes a turn waits behind other requests under load (tests, bench/load_graph.py)."""
+    loop = asyncio.get_running_loop()
+    count, done = 0, False
+
+    def tick() -> None:
+        nonlocal count
+        if not done:
+            count += 1
+            loop.call_soon(tick)
+
+    loop.call_soon(tick)
+    try:
+        return await work, count
+    finally:
+        done = True
+
+
+
 class LoopProbe:
     def __init__(self, path: str):
         self.path = path
