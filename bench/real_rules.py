@@ -13,7 +13,9 @@ _EXCEPTION = re.compile(r"(?:[a-z_]\w*\.)*[A-Z]\w*(?:Error|Exception):")  # also
 # an error label, an exception label, a failure, a Python traceback or an HTTP error status opening the
 # text ("Errors in the last 24h: 0" is data)
 _ERROR_HEAD = re.compile(r"errors?\s*[:!\-\[]|error\b|exception\s*:|failed to\b|traceback \(most recent call last\)"
-                         r"|http(?:/[\d.]+)?\s+[45]\d\d\b", re.I)
+                         r"|http(?:/[\d.]+)?\s+[45]\d\d\b|\S+ err!|exception in thread\b", re.I)
+# a command-line tool's complaint, the whole first line: "bash: foo: command not found"
+_SHELL_ERROR = re.compile(r"\S+: (?:.+: )?(?:command not found|no such file or directory|permission denied)$", re.I)
 # "error: null" then "key: value" lines: a record saying there was no error
 _NO_ERROR = re.compile(r"errors?\s*:\s*(?:null|none|nil|~|false|0|ok|n/a|\[\]|\{\})\s*\n\s*\w[\w .-]{0,40}:", re.I)
 
@@ -23,6 +25,8 @@ def reference_error(text: str) -> bool:
     if _ERROR_HEAD.match(t) and not _NO_ERROR.match(t):
         return True
     lines = t.splitlines()
+    if lines and _SHELL_ERROR.match(lines[0].strip()):
+        return True
     if lines and (_EXCEPTION.match(lines[0]) or _EXCEPTION.match(lines[-1])):
         return True
     try:

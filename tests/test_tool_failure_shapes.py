@@ -22,12 +22,24 @@ ERRORS = [
     "error:\n  code: 500\n  message: upstream unavailable",
     "Error: null",
     "Error: order not found",
+    # command-line and server tools (a coding or operations agent's results)
+    'Error from server (NotFound): pods "web-1" not found',
+    "Error response from daemon: No such container: web",
+    "Error in read.csv(path) : cannot open file 'x.csv'",
+    "npm ERR! code E404\nnpm ERR! 404 Not Found - GET https://registry.npmjs.org/left-padx",
+    "bash: deploy.sh: command not found",
+    "cat: /etc/app.conf: No such file or directory",
+    'Exception in thread "main" java.lang.NullPointerException\n\tat Main.main(Main.java:5)',
 ]
 DATA = [
     "error: null\nresult: ok\nbalance: 12.5",
     "errors: []\ndata:\n  kwh: 12.4",
     "error: none\nstatus: delivered",
     "Errors in the last 24h: 0\nkWh today: 12.4",
+    "Note: permission denied errors are written to the audit log.",
+    "Exception handling in threads: a guide\nChapter 1 ...",
+    "============================= test session starts ==============================\n"
+    "FAILED tests/test_a.py::test_x - AssertionError\n===== 1 failed, 2 passed in 0.12s =====",
 ]
 
 
