@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 from inception.base import Incident
-from inception.structural import failure_in
+from inception.tool_results import failure_in
 from policies.messages import AssistantMessage, Message, ToolMessage, UserMessage, text_of
 
 KINDS = ("not_found", "rejected", "unavailable", "internal")

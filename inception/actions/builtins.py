@@ -11,7 +11,7 @@ import orjson
 
 from inception.actions.facts import Facts, _TextMemo, parse_args
 from inception.dialogue import CallRecord
-from inception.structural import failure_in
+from inception.tool_results import failure_in
 from inception.actions.plans import ToolPlans
 
 _ID_KEY = re.compile(r"(?:^|_)ids?$|[a-z]Ids?$", re.I)

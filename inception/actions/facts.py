@@ -10,7 +10,7 @@ import orjson
 
 from inception.actions.records import Record, RecordExtractor, parse_time, read_data
 from inception.actions.dialogue_state import State, States
-from inception.structural import failure_in
+from inception.tool_results import failure_in
 from policies.actions import ActionSettings
 from policies.untrusted import remembered_spans
 from policies.messages import Message

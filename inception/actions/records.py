@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 import yaml
 
-from inception.structural import failure_in
+from inception.tool_results import failure_in
 from policies.actions import ActionSettings, FieldSpec, RecordSource
 
 _TIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?)?\s*(Z|[+-]\d{2}:?\d{2})?")
