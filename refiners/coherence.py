@@ -13,8 +13,8 @@ import re
 
 from refiners.base import Check, Revision
 from refiners.claims import Claim, find_claims, render, replace_spans
-from refiners.evidence import Sentences, near_words, words
-from refiners.fact_checker import FACT_SOURCES, _transposed
+from refiners.evidence import FACT_SOURCES, Sentences, near_words, words
+from refiners.id_typos import transposed
 from refiners.turn import RefinerTurn
 
 # A sentence that says the value changed on purpose is not a contradiction.
@@ -60,7 +60,7 @@ class CoherenceRefiner:
         for claim in (c for c in claims if c.kind == "id"):
             if claim.value in turn.evidence.ids:
                 continue
-            near = [i for i in said if _transposed(claim.value, i)]
+            near = [i for i in said if transposed(claim.value, i)]
             if len(near) == 1:
                 out.append((claim, near[0]))
         return out

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from refiners.assertion import unasserted
 from refiners.claims import Claim, find_claims, render
 from refiners.evidence import _ID_TOKEN, FACT_SOURCES, Evidence, Fact, Sentences, context_words, key_words
+from refiners.id_typos import swaps
 # (what makes a value derived or a term of a sum: read here and for a list item's value)
 from refiners.item_facts import DERIVED as _DERIVED, GO_ON, SUM_AFTER as _SUM_AFTER, SUM_BEFORE as _SUM_BEFORE, item_fact
 from refiners.list_heading import LINE_READ as _LINE_READ, heading, label as _label, table_cell
@@ -42,18 +43,6 @@ class Finding:
 
 _CLAUSE_MARK = re.compile(r"[,;\u2013\u2014|]")  # what ends the words after a value, before the next one
 _ASCII_DIGIT = re.compile(r"[0-9]")
-
-
-def _swaps(a: str):  # ``a`` with two different neighbours swapped, each way
-    return (a[:i] + a[i + 1] + a[i] + a[i + 2:] for i in range(len(a) - 1) if a[i] != a[i + 1])
-
-
-def _transposed(a: str, b: str) -> bool:
-    """``b`` is ``a`` with two neighbouring characters swapped: the commonest typo in an id."""
-    if len(a) != len(b) or a == b:
-        return False
-    diff = [i for i in range(len(a)) if a[i] != b[i]]
-    return len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]
 
 
 class Checker:
@@ -116,11 +105,13 @@ class Checker:
             return Finding(claim, *found) if found else None
         rest = self.text[s:claim.start] + " " + self.text[claim.end:e]
         entities = self._entities(rest)
-        if not entities and self._read(rest)[1]:
-            return None  # about a record the dialogue knows but no result describes: not the heading's
         headed = not entities  # the record is the one heading the sentence's list item, if any
         if headed:
             entities = self._heading(s)
+            # an id the dialogue knows but no result describes as a record: another record, not the
+            # heading's, unless it is a field of the heading's record (an order's item id)
+            if self._read(rest)[1] and not self._ids_of(rest, entities):
+                return None
         if entities:
             cands = self.ev.about(entities)
             if self.ev.holds(cands, claim):
@@ -231,6 +222,13 @@ class Checker:
         self._named[text] = found
         return found
 
+    def _ids_of(self, text: str, entities: list[str]) -> bool:
+        """Every id of ``text`` the dialogue knows is a value of the records ``entities`` name."""
+        if not entities:
+            return False
+        held = {str(f.value).upper() for f in self.ev.about(entities) if f.kind == "id"}
+        return all(t.rstrip("-_").lstrip("#").upper() in held for t in _ID_TOKEN.findall(text) if self._token(t)[2])
+
     def _token(self, t: str) -> tuple[str, str | None, bool]:
         n = t.rstrip("-_").lstrip("#").upper()
         body = t[1:] if t[:1] == "#" else t
@@ -294,7 +292,7 @@ class Checker:
         fix = None
         if value not in self.ev.ids and any(ch.isdigit() for ch in value):
             # the value with two neighbours swapped, each looked up (not every tool id compared with it)
-            near = {w for w in _swaps(value) if w in self._tool_ids}
+            near = {w for w in swaps(value) if w in self._tool_ids}
             fix = next(iter(near)) if len(near) == 1 else None
         self._typos[value] = fix or ""
         return fix

@@ -67,3 +67,15 @@ def test_a_line_naming_a_total_is_not_read_as_the_items_price():
     unpaid = {k: v for k, v in ORDER.items() if k != "payment_history"}
     draft = "Order #W5512345:\n- Office Chair (fabric, black), total with shipping: $498.81"
     assert check(draft, unpaid) == draft  # a total worked out from the price, not the price restated
+
+
+def test_a_line_that_also_writes_the_items_id_is_about_that_item_of_the_heading_order():
+    # the item id is a field of the order heading the list, not another record: the line is the
+    # order's, and its words name the item
+    draft = ("**Order #W5512345** (delivered)\n"
+             "   - Vacuum Cleaner (type: robotic, bagged: bagless) - $515.10, Item ID: 4725166838\n"
+             "   - Office Chair (material: fabric, color: black) - $498.81, Item ID: 8426249116\n")
+    assert check(draft) == draft.replace("$498.81", "$488.81")
+    # the user's id is a field of the order too: the same line is still the order's
+    assert check(draft.replace("Item ID: 8426249116", "for mia_lopez_3318")) == \
+        draft.replace("Item ID: 8426249116", "for mia_lopez_3318").replace("$498.81", "$488.81")
