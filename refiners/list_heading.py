@@ -75,7 +75,7 @@ def _indent(line: str) -> int:
 
 
 def after_colon(line: str, ident: str) -> bool:
-    """``ident`` is the value of a field on ``line`` (":", "**" of bold, spaces, "#", then it):
+    r"""``ident`` is the value of a field on ``line`` (":", "**" of bold, spaces, "#", then it):
     ``re.search(r":\**\s*#?" + re.escape(ident), line)`` without a pattern per id to compile."""
     at = line.find(ident)
     while at >= 0:
