@@ -25,9 +25,11 @@ _CALL_IDS = {"request_id", "requestid", "trace_id", "traceid", "correlation_id",
 _MAX_DEPTH = 4      # wrappers read: {"response": {"body": {"result": {"error": ...}}}}
 _FIRST_LINE = 300   # prose is judged by its head; a 200 KB text costs the same as a short one
 
+# the reason phrases of HTTP 408, 429, 500 and 502-504: the ones a retry may get past
+_RETRYABLE_REASON = (r"request\s+timeout|too\s+many\s+requests|internal\s+server\s+error|bad\s+gateway"
+                     r"|service\s+unavailable|gateway\s+time-?out")
 _HTTP_REASON = (r"bad\s+request|unauthori[sz]ed|forbidden|not\s+found|method\s+not\s+allowed|conflict"
-                r"|request\s+timeout|unprocessable\s+entity|too\s+many\s+requests|internal\s+server\s+error"
-                r"|not\s+implemented|bad\s+gateway|service\s+unavailable|gateway\s+time-?out")
+                rf"|unprocessable\s+entity|not\s+implemented|{_RETRYABLE_REASON}")
 # Each branch is anchored at the start of the first line: an error *label* ("Error: ...",
 # "[ERROR]", "KeyError: ..."), not a word that merely starts with it ("Error-Free Gel Pen").
 _PROSE_ERROR = re.compile(
@@ -135,3 +137,22 @@ def _is_record(data: dict[str, Any]) -> bool:
     """An entity record (names an entity by id): its status is the entity's, not the call's."""
     keys = ((k, k.lower()) for k in map(str, data))
     return any((low == "id" or low.endswith("_id") or k.endswith("Id")) and low not in _CALL_IDS for k, low in keys)
+
+
+# A failure that says it may pass if the same call is sent again: a server error, overload, rate
+# limit or time-out (HTTP 408, 429, 5xx), not a refusal of the call itself ("insufficient funds").
+_TRANSIENT = re.compile(
+    rf"\b(?:{_RETRYABLE_REASON}|rate[\s_-]?limit\w*|throttl\w*|overloaded|temporar(?:y|ily)"
+    r"|try\s+again\s+(?:later|shortly|soon|in\b)|timed?[\s_-]?out|deadline\s+exceeded"
+    r"|connection\s+(?:refused|reset|aborted|error|timeout))\b"
+    r"|(?:\bhttps?|\bhttp/[\d.]+|\bstatus(?:[\s_]?code)?|\berror|\bcode)[\"':=\s]{0,4}(?:408|429|50[0-4])\b", re.I)
+
+
+def transient_failure(content: str) -> bool:
+    """A failed call's result that says sending the same call again may succeed (a 503, a time-out):
+    re-sending it is a retry, not a repeated mistake (the built-in repeated_failed_write check).
+
+    >>> transient_failure('{"status": 503, "message": "upstream unavailable"}'), transient_failure("Error: insufficient funds")
+    (True, False)
+    """
+    return failure_in(content) and _TRANSIENT.search(content[:_FIRST_LINE]) is not None

@@ -227,7 +227,8 @@ class Checker:
         if not entities:
             return False
         held = {str(f.value).upper() for f in self.ev.about(entities) if f.kind == "id"}
-        return all(t.rstrip("-_").lstrip("#").upper() in held for t in _ID_TOKEN.findall(text) if self._token(t)[2])
+        return all(t.rstrip("-_").lstrip("#").upper() in held for t in _ID_TOKEN.findall(text)
+                   if (self._tokens.get(t) or self._token(t))[2])  # each token's reading, as _read keeps it
 
     def _token(self, t: str) -> tuple[str, str | None, bool]:
         n = t.rstrip("-_").lstrip("#").upper()

@@ -11,7 +11,7 @@ import orjson
 
 from inception.actions.facts import Facts, _TextMemo, parse_args
 from inception.dialogue import CallRecord
-from inception.tool_results import failure_in
+from inception.tool_results import failure_in, transient_failure
 from inception.actions.plans import ToolPlans
 
 _ID_KEY = re.compile(r"(?:^|_)ids?$|[a-z]Ids?$", re.I)
@@ -145,26 +145,6 @@ def failed_in_turn(facts: Facts) -> dict[str, dict[bytes, str]]:
                 found.setdefault(rec.name, {}).setdefault(_canonical(parse_args(rec.call.function.arguments)), rec.result)
         facts.memo["failed_in_turn"] = found
     return found
-
-
-_HEAD = 300  # a failure says what it is at its head
-# A failure that says it may pass if the same call is sent again: a server error, overload, rate
-# limit or time-out (HTTP 408, 429, 5xx), not a refusal of the call itself ("insufficient funds").
-_TRANSIENT = re.compile(
-    r"\b(?:internal\s+server\s+error|bad\s+gateway|service\s+unavailable|gateway\s+time-?out|too\s+many\s+requests"
-    r"|rate[\s_-]?limit\w*|throttl\w*|overloaded|temporar(?:y|ily)|try\s+again\s+(?:later|shortly|soon|in\b)"
-    r"|timed?[\s_-]?out|deadline\s+exceeded|connection\s+(?:refused|reset|aborted|error|timeout))\b"
-    r"|(?:\bhttps?|\bhttp/[\d.]+|\bstatus(?:[\s_]?code)?|\berror|\bcode)[\"':=\s]{0,4}(?:408|429|50[0-4])\b", re.I)
-
-
-def transient_failure(content: str) -> bool:
-    """A failed call's result that says sending the same call again may succeed (a 503, a time-out):
-    re-sending it is a retry, not a repeated mistake. Read at the result's head only.
-
-    >>> transient_failure('{"status": 503, "message": "upstream unavailable"}'), transient_failure("Error: insufficient funds")
-    (True, False)
-    """
-    return failure_in(content) and _TRANSIENT.search(content[:_HEAD]) is not None
 
 
 def _canonical(args: dict[str, Any] | None) -> bytes:
