@@ -237,6 +237,25 @@ def covers(a: Any, b: Any) -> bool:
                or (k == SIZE and "[]" in a) for k, sub in b.items())
 
 
+def widened(read: Any) -> Any:
+    """``read`` with every entry picked by an argument (``[args.x]``) read as every entry (``[]``):
+    a value projected by it serves any call's arguments (``covers``), so it can be converted before
+    the call is known.
+
+    >>> widened({"cards": {"[args.card_id]": {"kind": ALL}, "[#]": {}}})
+    {'cards': {'[]': {'kind': '*'}, '[#]': {}}}
+    """
+    if not isinstance(read, dict):
+        return read
+    out: dict[str, Any] = {}
+    for k, sub in read.items():
+        if k.startswith("[args."):
+            out["[]"] = merge(out.get("[]", {}), widened(sub))
+        else:
+            out[k] = merge(out[k], widened(sub)) if k in out else widened(sub)
+    return out
+
+
 def indexed_args(read: Any) -> tuple[str, ...]:
     """The arguments whose values pick map entries in a read tree (``ARG_INDEX`` keys)."""
     if not isinstance(read, dict):

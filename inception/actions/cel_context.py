@@ -3,9 +3,9 @@
 Converting a Python value into CEL is most of what a rule check costs (each string, map and map
 key goes through the library's chain of type tests: bench/cel_engines.py shows it), while what a
 dialogue's rules read changes little from one draft to the next: the same fetched records, the
-same tables, the same "now". So one ``cel.Context`` per thread keeps every variable it was given,
-each with a key saying what value it holds; a check converts only the variables whose key
-changed. Keys are built by the caller from content (strings, times) or from the identity of an
+same tables, the same "now". So each ``cel.Context`` of a thread (one per scope: a tool, or a tool
+and the record a call names) keeps every variable it was given, each with a key saying what value
+it holds; a check converts only the variables whose key changed. Keys are built by the caller from content (strings, times) or from the identity of an
 object the slot keeps alive (a record from the extraction cache), never from a JSON value itself.
 """
 from __future__ import annotations
@@ -23,7 +23,10 @@ class Wanted(NamedTuple):
     read: Any = None              # the read tree the value is projected by (policies.cel_names)
 
 
-MAX_SCOPES = 64  # tools with a context of their own, per thread
+# The last part of a record's key when its value holds every map entry an argument could pick (a
+# read ahead, before the call is known): it serves a call's key that names the entries it picks.
+EVERY = ("*every*",)
+MAX_SCOPES = 128  # contexts per thread (a tool's, or a tool's for one record: actions/ahead.py), the least recently used dropped
 
 
 class CelVariables:
@@ -31,7 +34,18 @@ class CelVariables:
         self.functions = functions
         self._local = threading.local()  # a cel.Context is not thread-safe
 
-    def context(self, scope: str, wanted: dict[str, Wanted]) -> Any:
+    def _held(self) -> dict[Hashable, tuple[Any, dict[str, tuple[Hashable, Any, Any]]]]:
+        return self._local.__dict__.setdefault("held", {})
+
+    def holds(self, scope: Hashable) -> bool:
+        """Whether this thread keeps a context for ``scope`` (it then counts as used last)."""
+        held = self._held()
+        found = held.pop(scope, None)
+        if found is not None:
+            held[scope] = found
+        return found is not None
+
+    def context(self, scope: Hashable, wanted: dict[str, Wanted]) -> Any:
         """A ``cel.Context`` holding each wanted variable's value. A variable whose key is the one
         it was last set with keeps its converted value; a variable with no value must not be in
         the context (a rule reading it cannot be judged), so the context is started afresh when
@@ -40,20 +54,21 @@ class CelVariables:
         of one tool read."""
         import cel  # imported once a pack has rules (policies.actions.compile_cel says why)
 
-        held: dict[str, tuple[Any, dict[str, tuple[Hashable, Any, Any]]]] = self._local.__dict__.setdefault("held", {})
-        context, slots = held.get(scope, (None, {}))
+        held = self._held()
+        context, slots = held.pop(scope, (None, {}))  # put back last: the scope used last is evicted last
         if context is None or any(w.key is None and name in slots for name, w in wanted.items()):
             context, slots = cel.Context(functions=self.functions or None), {}
-            if len(held) >= MAX_SCOPES:
-                held.clear()
-            held[scope] = (context, slots)
+            while len(held) >= MAX_SCOPES:
+                del held[next(iter(held))]
+        held[scope] = (context, slots)
         changed: dict[str, Any] = {}
         for name, w in wanted.items():
             if w.key is None:
                 continue
             old = slots.get(name)
             # the same value, projected by the same read tree or one that reads all this one does
-            if old is None or old[0] != w.key or not (old[2] is w.read or covers(old[2], w.read)):
+            if old is None or (old[0] != w.key and not _serves(old[0], w.key)) \
+                    or not (old[2] is w.read or covers(old[2], w.read)):
                 changed[name] = w.make()
                 slots[name] = (w.key, w.anchor, w.read)
         if changed:
@@ -68,6 +83,12 @@ class CelVariables:
                 held.pop(scope, None)  # half updated: what the slots say is no longer true
                 raise
         return context
+
+
+def _serves(held: Hashable, key: Hashable) -> bool:
+    """A slot holding every entry (``EVERY``) serves a key that picks some, the rest being equal."""
+    return type(held) is tuple and len(held) == 3 and held[2] is EVERY and type(key) is tuple and len(key) == 3 \
+        and held[:2] == key[:2]
 
 
 def convertible(value: Any) -> Any:

@@ -5,15 +5,17 @@ Converting a Python value into CEL costs a few microseconds per string or map ke
 tries bool, int, float and time before it takes a string), and is most of what a rule check
 costs. So every variable is projected once per check by what all the tool's rules read of it
 (``ToolPlan.reads``, worked out when the pack loads), and a variable whose value has not changed
-since the last check of the same tool keeps its converted value (``cel_context``): a dialogue's
-records are converted once, whatever the drafts that read them.
+since the last check in the same context (a tool's, or a tool's for the record a call names:
+``ahead.scope``) keeps its converted value (``cel_context``): a dialogue's records are converted
+once, most often by the read ahead (``ahead``), whatever the drafts that read them.
 """
 from __future__ import annotations
 
 import threading
 from typing import Any
 
-from inception.actions.cel_context import CelVariables, Wanted
+from inception.actions import ahead
+from inception.actions.cel_context import MAX_SCOPES, CelVariables, Wanted
 from inception.actions.facts import Facts
 from inception.actions.plans import ToolPlan
 from inception.actions.projection import Lazy
@@ -34,7 +36,7 @@ class RuleCheck:
         """The rules of ``tool`` the call breaks. A ``when`` that holds makes its rule apply; a rule
         that cannot be judged (a record the dialogue never fetched) is not broken."""
         bound = self.bound(tool, args, facts)
-        context = self.cel.context(tool.name, self.wanted(tool, call.function.arguments, bound, facts))
+        context = self.cel.context(ahead.scope(tool, args, bound), self.wanted(tool, call.function.arguments, bound, facts))
         out = []
         for r in tool.rules:
             if (r.when is None or _judge(r.when, context) is True) and _judge(r.condition, context) is False:
@@ -45,42 +47,14 @@ class RuleCheck:
         return out
 
     def read_ahead(self, tools: list[ToolPlan], facts: Facts) -> None:
-        """Convert into each tool's context, before a call of it is drafted (``ActionChecker.prepare``),
-        what its rules read whatever the call's arguments (now, today, tables, the user's turns) and
-        the records its binds most likely find: for a bind keyed by one argument, the record of its
-        kind the dialogue fetched last, and the binds that follow from that record. A call that
-        binds another record has it converted then, as with no read ahead: each slot's key says
-        which value it holds (cel_context), a guess is never read in place of another value.
-        A tool is skipped when the last read ahead on this thread saw the same for it."""
-        latest: dict[str, Any] = {}
+        """Convert ahead of the draft what its rules will most likely read (``ahead.read_ahead``)."""
         last = self._ahead.__dict__.setdefault("last", {})
-        for tool in tools:
-            for kind in tool.guessed:
-                if kind not in latest:
-                    key = facts.latest(kind)
-                    latest[kind] = (key, facts.record(kind, key) if key is not None else None)
-            held = tuple(latest[kind][1] for kind in tool.guessed)
-            seen = (tuple(map(id, held)), facts.lowered if tool.reads_turns else None, facts.now if tool.reads_now else None)
-            was = last.get(tool.name)
-            if was is not None and was[0] == seen:
-                continue
-            last[tool.name] = (seen, held)  # the records kept alive: their ids stay theirs
-            guess: dict[str, Any] = {}
-            if was is not None and was[0][0] == seen[0]:
-                # the same records as last time (a new user turn): only what no bind gives is read
-                bound: dict[str, Any] = {"args": {}, **(_now_of(facts) if tool.reads_now else {})}
-            else:
-                for _, record, steps in tool.bind_steps:
-                    if len(steps) == 2 and steps[0] == "args" and steps[1] not in guess and latest[record][0] is not None:
-                        guess[steps[1]] = latest[record][0]
-                bound = self.bound(tool, guess, facts)
-            wanted = {var: w for var, w in self.wanted(tool, None, bound, facts).items()
-                      if var != "args" and w.key is not None and all(a in guess for a in tool.picks(w.read))}
-            if wanted:
-                try:
-                    self.cel.context(tool.name, wanted)
-                except Exception:  # a value the library cannot take: the check meets it (or not) itself
-                    last.pop(tool.name, None)
+        if len(last) > 4 * MAX_SCOPES:
+            last.clear()
+        ahead.read_ahead(self, tools, facts, last)
+
+    def now_of(self, facts: Facts) -> dict[str, Any]:
+        return _now_of(facts)
 
     def bound(self, tool: ToolPlan, args: dict[str, Any], facts: Facts) -> dict[str, Any]:
         """The typed arguments, every record the tool binds (None when not fetched) and "now"."""
