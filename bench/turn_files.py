@@ -19,6 +19,7 @@ How it counts (printed with the figures):
 
     python bench/turn_files.py                # structural policy
     python bench/turn_files.py --policy default --verbose
+    python bench/turn_files.py --spine            # only the route and the pipeline are orchestration
 """
 from __future__ import annotations
 
@@ -41,7 +42,10 @@ from middleware.models import ScriptedModel  # noqa: E402
 from middleware.proxy import create_app  # noqa: E402
 
 PACKAGES = ("policies", "inception", "refiners", "middleware")
-ORCHESTRATION = ("middleware/proxy/", "middleware/pipeline")  # the package, or the one file it was
+# The turn's spine: the route (its generic part and the chat instance) and the pipeline package.
+SPINE = ("middleware/proxy/routes/route.py", "middleware/proxy/routes/chat.py", "middleware/pipeline")
+# The count the issue was filed with (the default): every file under proxy/ is orchestration.
+WIDE = ("middleware/proxy/", "middleware/pipeline")
 CALL = {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function", "function": {
     "name": "get_order", "arguments": json.dumps({"order_id": "A1"})}}]}
 BODY = {"model": "m", "messages": [
@@ -64,7 +68,9 @@ def ours(filename: str) -> str | None:
 class Entries:
     """A ``sys.setprofile`` hook that records entries into our files (see the module docstring)."""
 
-    def __init__(self) -> None:
+    def __init__(self, spine: tuple[str, ...] = SPINE) -> None:
+        self.spine = spine
+        self.into_spine = spine == SPINE  # as first counted (WIDE): only calls from orchestration
         self.order: list[str] = []
         self.count: Counter[str] = Counter()
         self.callers: dict[str, Counter[str]] = {}
@@ -89,8 +95,10 @@ class Entries:
         while back is not None and caller is None:
             caller = self._ours(back.f_code.co_filename)
             back = back.f_back
-        if caller == callee or (caller is not None and not caller.startswith(ORCHESTRATION)):
+        if caller == callee:
             return
+        if caller is not None and not caller.startswith(self.spine) and not (self.into_spine and callee.startswith(self.spine)):
+            return  # a worker's own work (a guard handing the request on to the route is an entry into the spine)
         if callee not in self.count:
             self.order.append(callee)
         self.count[callee] += 1
@@ -100,6 +108,9 @@ class Entries:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--policy", default="structural")
+    parser.add_argument("--spine", action="store_true",
+                        help="a narrower count: only the route (route.py, chat.py) and the pipeline package are "
+                             "orchestration; a worker's call into them (a guard calling the route) is an entry too")
     parser.add_argument("--verbose", action="store_true", help="who entered each file, and how often")
     args = parser.parse_args()
     agent = ScriptedModel([REPLY, REPLY])
@@ -107,7 +118,7 @@ async def main() -> None:
     async with asgi_client(app) as client:
         warm = await client.post("/v1/chat/completions", json=BODY)
         assert warm.status_code == 200, warm.text
-        entries = Entries()
+        entries = Entries(SPINE if args.spine else WIDE)
         sys.setprofile(entries)
         try:
             resp = await client.post("/v1/chat/completions", json=BODY)
@@ -116,8 +127,10 @@ async def main() -> None:
     assert resp.status_code == 200, resp.text
     print(f"one non-streamed chat turn, policy {args.policy}: x-rein-diagnosis {resp.headers.get('x-rein-diagnosis')}, "
           f"x-rein-incepted {resp.headers.get('x-rein-incepted', '-')}")
+    where = ("route.py, chat.py, middleware/pipeline/** (and calls into them from a worker)" if args.spine
+             else "middleware/proxy/**, middleware/pipeline/**")
     print("counted: calls into a file of policies/ inception/ refiners/ middleware/ made from the orchestration "
-          "(middleware/proxy/**, middleware/pipeline*) or from no file of ours; a file's own calls into others "
+          f"({where}) or from no file of ours; a file's own calls into others "
           "are its work, not entries; a resumed coroutine is not a new entry\n")
     print(f"  {'#':>2}  {'file':<44} entries")
     for i, f in enumerate(entries.order, 1):
