@@ -107,7 +107,27 @@ def _now_of(facts: Facts) -> dict[str, Any]:
 def _extensions(used: set[str]) -> dict[str, Any]:
     """CEL's extension functions (max, lowerAscii, math.greatest ...) the pack's rules call."""
     import cel.stdlib
-    return {name: fn for lib in cel.stdlib.EXTENSIONS.values() for name, fn in lib.items() if name in used}
+    found = {name: fn for lib in cel.stdlib.EXTENSIONS.values() for name, fn in lib.items() if name in used}
+    return {name: _SAME_IN_C.get(name, fn) for name, fn in found.items()}
+
+
+# The library's lowerAscii and upperAscii walk a name character by character in Python, on every
+# call from a rule (a passenger's name, each time a rule ranges over them): for a text, str.translate
+# with the same 26 letters gives the same text, in C; anything else goes to the library's own.
+_LOWER, _UPPER = {c: c + 32 for c in range(65, 91)}, {c: c - 32 for c in range(97, 123)}
+
+
+def _lower_ascii(s: Any) -> Any:
+    import cel.stdlib
+    return s.translate(_LOWER) if type(s) is str else cel.stdlib.lower_ascii(s)
+
+
+def _upper_ascii(s: Any) -> Any:
+    import cel.stdlib
+    return s.translate(_UPPER) if type(s) is str else cel.stdlib.upper_ascii(s)
+
+
+_SAME_IN_C = {"lowerAscii": _lower_ascii, "upperAscii": _upper_ascii}
 
 
 def _judge(program: Any, context: Any) -> Any:

@@ -1,0 +1,47 @@
+"""What the rule checks give the CEL library in place of its own, for speed, must answer as its own
+does: the extension functions rein swaps for C ones, and the read ahead's values that hold every
+entry an argument may pick."""
+from __future__ import annotations
+
+import random
+
+import cel
+import cel.stdlib
+import pytest
+
+from inception.actions.rule_check import _SAME_IN_C, _extensions
+from policies.cel_names import ALL, covers, widened
+
+TEXTS = ["James", "MASON", "o'Brien-SMITH", "ÀÉÎ àéî", "ǅ ß İ", "a\ud800B", "", "Z[`a{@", "日本 ABC"]
+
+
+@pytest.mark.parametrize("name, theirs", [("lowerAscii", cel.stdlib.lower_ascii), ("upperAscii", cel.stdlib.upper_ascii)])
+def test_a_swapped_function_gives_the_librarys_text(name, theirs):
+    ours = _SAME_IN_C[name]
+    rng = random.Random(18)
+    texts = TEXTS + ["".join(chr(rng.choice([rng.randint(0, 127), rng.randint(0, 0x2FFF)])) for _ in range(rng.randint(0, 12)))
+                     for _ in range(2000)]
+    assert [ours(t) for t in texts] == [theirs(t) for t in texts]
+    assert ours(["A", "b"]) == theirs(["A", "b"])  # a list of letters: the library's own answer
+    for odd in (5, None, b"AB"):  # no text: an error from both, so the rule is not judged
+        with pytest.raises(Exception):
+            theirs(odd)
+        with pytest.raises(Exception):
+            ours(odd)
+
+
+def test_a_rule_calling_a_swapped_function_answers_as_with_the_librarys():
+    program = cel.compile('!ps.exists(p, u.contains(p.lowerAscii())) || ps.all(p, u.contains(p.lowerAscii()))')
+    for names, said in [(["James", "Mason"], "change the cabin for mason"), (["James"], "james"), ([], "x"),
+                        (["ÉMILE", "Zoë"], "émile and zoë")]:
+        answers = [program.execute(cel.Context(variables={"ps": names, "u": said}, functions=functions))
+                   for functions in (_extensions({"lowerAscii"}), {"lowerAscii": cel.stdlib.lower_ascii})]
+        assert answers[0] == answers[1]
+    assert _extensions({"max"})["max"] is cel.stdlib.max_  # the others stay the library's
+
+
+def test_a_widened_read_serves_every_pick_it_replaced():
+    read = {"cards": {"[args.card_id]": {"kind": ALL}, "[#]": {}}, "tier": ALL}
+    wide = widened(read)
+    assert "[args.card_id]" not in str(wide) and covers(wide, read)
+    assert widened({"cards": {"[args.a]": {"x": ALL}, "[args.b]": {"y": ALL}}}) == {"cards": {"[]": {"x": ALL, "y": ALL}}}
