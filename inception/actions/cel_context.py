@@ -33,6 +33,17 @@ class CelVariables:
     def __init__(self, functions: dict[str, Any]):
         self.functions = functions
         self._local = threading.local()  # a cel.Context is not thread-safe
+        self._covered: dict[tuple[int, int], tuple[Any, Any, bool]] = {}
+
+    def _covers(self, a: Any, b: Any) -> bool:
+        """``covers(a, b)``, remembered for the two trees (a tool's, kept with its plan: the same
+        objects from one check to the next; each entry keeps its trees, so their ids stay theirs)."""
+        found = self._covered.get((id(a), id(b)))
+        if found is None or found[0] is not a or found[1] is not b:
+            if len(self._covered) >= 4096:
+                self._covered.clear()
+            found = self._covered[(id(a), id(b))] = (a, b, covers(a, b))
+        return found[2]
 
     def _held(self) -> dict[Hashable, tuple[Any, dict[str, tuple[Hashable, Any, Any]]]]:
         return self._local.__dict__.setdefault("held", {})
@@ -68,7 +79,7 @@ class CelVariables:
             old = slots.get(name)
             # the same value, projected by the same read tree or one that reads all this one does
             if old is None or (old[0] != w.key and not _serves(old[0], w.key)) \
-                    or not (old[2] is w.read or covers(old[2], w.read)):
+                    or not (old[2] is w.read or self._covers(old[2], w.read)):
                 changed[name] = w.make()
                 slots[name] = (w.key, w.anchor, w.read)
         if changed:

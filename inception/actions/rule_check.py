@@ -41,9 +41,10 @@ class RuleCheck:
         for r in tool.rules:
             if (r.when is None or _judge(r.when, context) is True) and _judge(r.condition, context) is False:
                 shown = {var: f(bound[var], bound["args"]) for var, f in r.projectors.items() if var in bound}
-                out.append(Detection(type="action_violation", subtype=r.rule.id, rule=f"action:{r.rule.id}",
-                                     evidence=f"{r.reason} ({_evidence(tool.name, shown, r.shows)})",
-                                     hold=r.rule.on_violation == "plan", call_id=call.id, notice=r.notice))
+                # built as validating would build it (every value is of its field's type): ~2 us less a finding
+                out.append(Detection.model_construct(type="action_violation", subtype=r.rule.id, rule=f"action:{r.rule.id}",
+                                                     evidence=f"{r.reason} ({_evidence(tool.name, shown, r.shows)})",
+                                                     hold=r.rule.on_violation == "plan", call_id=call.id, notice=r.notice))
         return out
 
     def read_ahead(self, tools: list[ToolPlan], facts: Facts) -> None:
@@ -173,9 +174,13 @@ def _evidence(name: str, variables: dict[str, Any], shows: tuple[tuple[str, tupl
 
 
 def _short(value: Any) -> str:
-    if hasattr(value, "isoformat"):
-        value = value.isoformat()[:19]
-    text = _repr_head(value, 81)
+    kind = type(value)
+    if kind is str or kind is int or kind is float or kind is bool or value is None:
+        text = repr(value)  # no isoformat, no items: written whole
+    else:
+        if hasattr(value, "isoformat"):
+            value = value.isoformat()[:19]
+        text = _repr_head(value, 81)
     return text if len(text) <= 80 else text[:79] + "…"
 
 
