@@ -41,10 +41,9 @@ class RuleCheck:
         for r in tool.rules:
             if (r.when is None or _judge(r.when, context) is True) and _judge(r.condition, context) is False:
                 shown = {var: f(bound[var], bound["args"]) for var, f in r.projectors.items() if var in bound}
-                # built as validating would build it (every value is of its field's type): ~2 us less a finding
-                out.append(Detection.model_construct(type="action_violation", subtype=r.rule.id, rule=f"action:{r.rule.id}",
-                                                     evidence=f"{r.reason} ({_evidence(tool.name, shown, r.shows)})",
-                                                     hold=r.rule.on_violation == "plan", call_id=call.id, notice=r.notice))
+                out.append(Detection(type="action_violation", subtype=r.rule.id, rule=f"action:{r.rule.id}",
+                                     evidence=f"{r.reason} ({_evidence(tool.name, shown, r.shows)})",
+                                     hold=r.rule.on_violation == "plan", call_id=call.id, notice=r.notice))
         return out
 
     def read_ahead(self, tools: list[ToolPlan], facts: Facts) -> None:
