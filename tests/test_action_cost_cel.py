@@ -45,3 +45,16 @@ def test_a_widened_read_serves_every_pick_it_replaced():
     wide = widened(read)
     assert "[args.card_id]" not in str(wide) and covers(wide, read)
     assert widened({"cards": {"[args.a]": {"x": ALL}, "[args.b]": {"y": ALL}}}) == {"cards": {"[]": {"x": ALL, "y": ALL}}}
+
+
+def test_the_id_walk_without_paths_gives_the_ids_of_the_walk_with_them():
+    from inception.actions.builtins import _id_values, _ids
+    cases = [{"reservation_id": " XEWRD9 ", "cabin": "economy", "payment_id": "gift_card_1",
+              "flights": [{"flight_number": "HAT030", "date": "2024-05-13"}, {"flight_id": "F-2"}]},
+             {"user_id": "u1", "passengers": [{"first_name": "A", "dob": "1990-01-01"}], "item_ids": ["i-1", " i-2", 3],
+              "payment_methods": [{"payment_id": "credit_card_7", "amount": 10}], "meta": {"orderId": "O-9", "x": [[{"id": "deep"}]]}},
+             {"recipientIds": ["a", "b"], 5: "five", "nested": [[], {}, "loose", {"ID": "caps"}]}, {}]
+    for args in cases:
+        found: list[str] = []
+        _id_values(args, found)
+        assert found == [v for _, v in _ids(args, "")]

@@ -64,11 +64,37 @@ def unknown_id(name: str, args: dict[str, Any], facts: Facts, tools: ToolPlans) 
     """An id argument of a write that nobody showed: not said by the user, not in any tool result."""
     if not tools.is_write(name):
         return None
-    for path, value in _ids(args, ""):
+    values: list[str] = []
+    _id_values(args, values)  # the ids alone first: the paths only for the one written in the evidence
+    for n, value in enumerate(values):
         if len(value) < _MIN_ID or facts.shows(value):
             continue
+        path, value = _ids(args, "")[n]
         return f"{name} sends {path}={value!r}, which neither the user nor any tool result mentioned"
     return None
+
+
+def _id_values(value: Any, out: list[str]) -> None:
+    """The values ``_ids`` gives, in its order, without their paths."""
+    known = _id_keys  # _is_id_key's answers, looked up here: this walk runs on every write draft
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if isinstance(v, str):
+                is_id = known.get(k)
+                if is_id or (is_id is None and _is_id_key(k)):
+                    out.append(v.strip())
+            elif isinstance(v, list):
+                is_id = known.get(k)
+                if is_id or (is_id is None and _is_id_key(k)):
+                    out += [x.strip() for x in v if isinstance(x, str)]
+                else:
+                    _id_values(v, out)
+            elif isinstance(v, dict):
+                _id_values(v, out)
+    elif isinstance(value, list):
+        for v in value:
+            if isinstance(v, (dict, list)):
+                _id_values(v, out)
 
 
 def _ids(value: Any, path: str) -> list[tuple[str, str]]:

@@ -196,7 +196,9 @@ class Facts:
         return value.lower() in self._seen
 
     def _sources(self) -> list[str]:
-        return [*self.user_texts, *([self.system] if self.system else []), *(c.result for c in self.calls if c.result)]
+        # the system prompt last: an id is most often in a turn or a result, and a search that
+        # finds it there does not first read the whole prompt (the answer does not depend on the order)
+        return [*self.user_texts, *(c.result for c in self.calls if c.result), *([self.system] if self.system else [])]
 
 
 def gather(messages: list[Message], settings: ActionSettings, extractor: RecordExtractor,
