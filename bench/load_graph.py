@@ -21,6 +21,7 @@ called) are CPU's proxy that a busy machine does not move.
 
     python bench/load_graph.py                      # structural, every turn with work
     python bench/load_graph.py --policy default --rounds 9
+    python bench/load_graph.py --data ../shared/data/agentdojo-dev/dev.json --eager --inline
     python bench/load_graph.py --why                # the tasks a graph turn starts, by coroutine
     python bench/load_graph.py --concurrency 50     # every dev turn at c=50: own time p50/p99, graph vs direct
     python3.12 bench/load_graph.py --eager          # as rein serve runs on 3.12 (middleware/proxy/ops/eager_tasks.py)
@@ -110,17 +111,17 @@ async def via_graph(p: Any, request: Any, streamed: bool, sink: list) -> dict[st
     raise RuntimeError("no state")
 
 
-def turns(policy: str, agent: FunctionModel) -> tuple[Any, list[tuple[Any, dict[str, Any], list[str]]]]:
+def turns(policy: str, agent: FunctionModel, path: Path = DEV_SET) -> tuple[Any, list[tuple[Any, dict[str, Any], list[str]]]]:
     """The pipeline and every dev turn: (request, the agent's reply, the stages the graph runs: none
     for a clean turn)."""
     from fake_upstream import answer
 
     p = Engine(agent, policy).pipeline()
-    recorded = recorded_replies()
+    recorded = recorded_replies(path)
     out = []
 
     async def walk_all() -> None:
-        for raw in dev_bodies():
+        for raw in dev_bodies(path):
             data, req = parse_body(raw)
             reply = recorded.get(_key(data["messages"])) or answer(data)
             request = model_request(data, req, {})
@@ -209,6 +210,7 @@ async def why(p: Any, work: list) -> Counter:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--policy", default="structural")
+    ap.add_argument("--data", type=Path, default=DEV_SET, help="a trajectory file (default: the airline dev set)")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--why", action="store_true", help="count the tasks a graph turn starts, by coroutine")
     ap.add_argument("--concurrency", type=int, default=0,
@@ -234,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         return _after_passes(REPLY.get(), args.suspend) if args.suspend else REPLY.get()
 
     agent = FunctionModel(answer)
-    p, every = turns(args.policy, agent)
+    p, every = turns(args.policy, agent, args.data)
     if args.concurrency:
         return asyncio.run(under_load(p, every, args))
     work = [t for t in every if t[2]]
