@@ -20,7 +20,7 @@ from inception.actions.plans import ToolPlan
 if TYPE_CHECKING:
     from inception.actions.rule_check import RuleCheck
 
-LANES = 4  # records of a tool's lane kind read ahead: the ones the dialogue fetched last
+LANES = 3  # records of a tool's lane kind read ahead: the ones the dialogue fetched last
 
 
 def scope(tool: ToolPlan, args: dict[str, Any], bound: dict[str, Any]) -> Hashable:
@@ -55,17 +55,20 @@ def read_ahead(rules: "RuleCheck", tools: list[ToolPlan], facts: Facts, last: di
             lanes[kind] = [(key, facts.record(kind, key)) for key in facts.recent(kind, LANES)]
         if not lanes[kind]:
             _one(rules, tool, tool.name, latest, facts, last)
-        for key, record in lanes[kind]:
-            _one(rules, tool, (tool.name, key), {**latest, kind: (key, record)}, facts, last)
+        for n, (key, record) in enumerate(lanes[kind]):
+            _one(rules, tool, (tool.name, key), {**latest, kind: (key, record)}, facts, last, turns=n == 0)
 
 
 def _one(rules: "RuleCheck", tool: ToolPlan, where: Hashable, latest: dict[str, Any], facts: Facts,
-         last: dict[Hashable, Any]) -> None:
-    held = tuple(latest[kind][1] for kind in tool.guessed)
-    seen = (tuple(map(id, held)), facts.lowered if tool.reads_turns else None, facts.now if tool.reads_now else None)
+         last: dict[Hashable, Any], turns: bool = True) -> None:
+    """One context read ahead. ``turns`` False (a lane other than the latest record's): a new user
+    turn alone is not read into it, a call naming that record converts the turn itself (one text)."""
+    held = tuple([latest[kind][1] for kind in tool.guessed])
+    seen = (tuple(map(id, held)), facts.lowered if tool.reads_turns and turns else None,
+            facts.now if tool.reads_now else None)
     was = last.get(where)
     if was is not None and was[0] == seen and rules.cel.holds(where):
-        return
+        return  # what this context holds is what the dialogue gives
     last[where] = (seen, held)  # the records kept alive: their ids stay theirs
     guess: dict[str, Any] = {}
     if was is not None and was[0][0] == seen[0] and rules.cel.holds(where):

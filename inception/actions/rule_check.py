@@ -100,8 +100,12 @@ class RuleCheck:
 
 
 def _now_of(facts: Facts) -> dict[str, Any]:
-    now = facts.now
-    return {"now": now, "today": now.replace(hour=0, minute=0, second=0, microsecond=0) if now is not None else None}
+    found = facts.memo.get("now_of")  # the same facts, the same now: worked out once
+    if found is None:
+        now = facts.now
+        found = facts.memo["now_of"] = {"now": now, "today": now.replace(hour=0, minute=0, second=0, microsecond=0)
+                                        if now is not None else None}
+    return found
 
 
 def _extensions(used: set[str]) -> dict[str, Any]:
@@ -139,6 +143,10 @@ def _judge(program: Any, context: Any) -> Any:
 
 def _resolve(record: str, steps: tuple[str, ...], bound: dict[str, Any], facts: Facts) -> Any:
     """The record (or list of records) a bind names; None when the dialogue has not fetched it."""
+    if len(steps) == 2:  # args.x or a bind's field: one value, walked as below without the lists
+        v = bound.get(steps[0])
+        v = v.get(steps[1]) if isinstance(v, dict) else None
+        return facts.record(record, str(v)) if isinstance(v, (str, int)) and not isinstance(v, bool) else None
     values, many = [bound.get(steps[0])], False
     for step in steps[1:]:
         if step == "[]":
