@@ -1,5 +1,5 @@
 """The evidence of a broken rule writes each value only as far as its 80 characters show it
-(``rule_check._repr_head``): a list's items, projected lazily, are projected and written only
+(``evidence._repr_head``): a list's items, projected lazily, are projected and written only
 while the text is shorter than that. The text is the same as writing the whole value."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from inception.actions.projection import Lazy
-from inception.actions.rule_check import _repr_head, _short
+from inception.actions.evidence import _repr_head, _short
 
 EXAMPLES = int(os.environ.get("REIN_HYPOTHESIS_EXAMPLES", "300"))
 PROPERTY = settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
@@ -72,3 +72,40 @@ def test_a_flight_list_shows_its_first_item_only():
     lazy = Lazy(flights, lambda v, args: seen.append(v) or v, {})
     assert _short(lazy) == _plain_short(flights)
     assert len(seen) == 1
+
+
+def test_a_records_part_kept_for_one_call_is_never_another_calls():
+    """The part of the evidence a record gives is kept (``evidence.Pieces``): a call that picks
+    another entry of the same record, by a value that writes alike (1 and "1"), or names another
+    record gets its own text, the same as a checker that kept nothing would write."""
+    from inception.actions import ActionChecker
+    from policies.loader import parse_policy
+    from policies.messages import AssistantMessage, SystemMessage, ToolCall, ToolMessage, UserMessage
+    import json
+    pack = parse_policy("""
+name: pay
+actions:
+  records:
+    user: {from: [{tool: get_user, key: args.user_id}], fields: {cards: map, tier: string}}
+  tools:
+    pay: {bind: {user: args.user_id}}
+    get_*: {write: false}
+  rules:
+    - {id: credit_only, tool: pay, condition: 'user.cards[args.card_id].kind == "credit"', reason: Credit cards only.}
+    - {id: gold_only, tool: pay, condition: 'user.tier == "gold"', reason: Gold only.}
+""")
+    users = {"U-1": {"tier": "basic", "cards": {"c1": {"kind": "debit"}, "1": {"kind": "gift"}, "c2": {"kind": "debit"}}},
+             "U-2": {"tier": "silver", "cards": {"c1": {"kind": "debit"}}}}
+    dialogue = [SystemMessage(content="You help."), UserMessage(content="pay for U-1 and U-2")]
+    for uid, body in users.items():
+        call = ToolCall(id=f"g{uid}", function={"name": "get_user", "arguments": json.dumps({"user_id": uid})})
+        dialogue += [AssistantMessage(content=None, tool_calls=[call]), ToolMessage(tool_call_id=f"g{uid}", content=json.dumps(body))]
+    drafts = [{"user_id": u, "card_id": c} for u in ("U-1", "U-2") for c in ("c1", "c2", "1", 1, None)]
+
+    def evidence(checker, args, n):
+        d = AssistantMessage(content=None, tool_calls=[ToolCall(id=f"d{n}", function={"name": "pay", "arguments": json.dumps(args)})])
+        return [(x.rule, x.evidence) for x in checker.check(dialogue, d)]
+
+    kept = ActionChecker(pack.actions)
+    for n, args in enumerate(drafts * 2):
+        assert evidence(kept, args, n) == evidence(ActionChecker(pack.actions), args, n), args

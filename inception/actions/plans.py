@@ -27,6 +27,7 @@ class RuleProgram:
     shows: tuple[tuple[str, tuple[str, ...] | None], ...] = ()
     reason: str = ""
     notice: str = ""
+    picks: dict[str, tuple[str, ...]] = field(default_factory=dict)  # var -> the arguments picking its entries
 
 
 # read by the rule but never shown in the evidence (long, or the same for every call)
@@ -38,7 +39,8 @@ def rule_program(rule: ActionRule, when: Any, condition: Any) -> RuleProgram:
     shows = tuple((var, None if read is ALL or "[]" in read else tuple(sorted(k for k in read if k != SIZE)))
                   for var, read in reads.items() if var not in UNSHOWN)
     return RuleProgram(rule, when, condition, reads, {var: projector(read, lazy=True) for var, read in reads.items()}, shows,
-                       rule.reason.strip(), " ".join(rule.reason.split()).rstrip("."))
+                       rule.reason.strip(), " ".join(rule.reason.split()).rstrip("."),
+                       {var: indexed_args(read) for var, read in reads.items()})
 
 
 @dataclass

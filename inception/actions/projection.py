@@ -72,7 +72,7 @@ def projector(read: Any, lazy: bool = False) -> Any:
 
 class Lazy:
     """A projected list whose items are projected when read: iterating it gives what the list
-    ``[every(v, args) for v in items]`` holds (``rule_check._repr_head`` writes it as that list)."""
+    ``[every(v, args) for v in items]`` holds (``evidence._repr_head`` writes it as that list)."""
     __slots__ = ("items", "every", "args")
 
     def __init__(self, items: list[Any], every: Any, args: dict[str, Any]):

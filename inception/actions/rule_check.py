@@ -16,9 +16,9 @@ from typing import Any
 
 from inception.actions import ahead
 from inception.actions.cel_context import MAX_SCOPES, CelVariables, Wanted
+from inception.actions.evidence import Pieces
 from inception.actions.facts import Facts
 from inception.actions.plans import ToolPlan
-from inception.actions.projection import Lazy
 from inception.actions.records import typed_object
 from inception.base import Detection
 from policies.actions import ActionSettings
@@ -31,6 +31,7 @@ class RuleCheck:
         used = {f for r in settings.rules for p in r.programs if p is not None for f in p.functions()}
         self.cel = CelVariables(_extensions(used) if used else {})
         self._ahead = threading.local()  # what the last read ahead on this thread guessed (read_ahead)
+        self.pieces = Pieces()  # the evidence's parts, a record's kept
 
     def judge(self, call: ToolCall, tool: ToolPlan, args: dict[str, Any], facts: Facts) -> list[Detection]:
         """The rules of ``tool`` the call breaks. A ``when`` that holds makes its rule apply; a rule
@@ -40,9 +41,8 @@ class RuleCheck:
         out = []
         for r in tool.rules:
             if (r.when is None or _judge(r.when, context) is True) and _judge(r.condition, context) is False:
-                shown = {var: f(bound[var], bound["args"]) for var, f in r.projectors.items() if var in bound}
                 out.append(Detection(type="action_violation", subtype=r.rule.id, rule=f"action:{r.rule.id}",
-                                     evidence=f"{r.reason} ({_evidence(tool.name, shown, r.shows)})",
+                                     evidence=f"{r.reason} ({self.pieces.evidence(tool.name, r, bound, tool.binds)})",
                                      hold=r.rule.on_violation == "plan", call_id=call.id, notice=r.notice))
         return out
 
@@ -159,62 +159,3 @@ def _resolve(record: str, steps: tuple[str, ...], bound: dict[str, Any], facts: 
     if any(f is None for f in found) or not found:
         return None
     return found if many else found[0]
-
-
-def _evidence(name: str, variables: dict[str, Any], shows: tuple[tuple[str, tuple[str, ...] | None], ...]) -> str:
-    """The values the rule read, for the plan and the decision log: ``order.status='shipped'``
-    (the first 8; ``RuleProgram.shows`` says which variables, whole or by field)."""
-    shown: list[str] = []
-    for var, fields in shows:
-        value = variables.get(var)
-        if fields is None or not isinstance(value, dict):
-            shown.append(f"{var}={_short(value)}")
-        else:
-            for f in fields:
-                if len(shown) >= 8:
-                    break
-                if f in value:
-                    shown.append(f"{var}.{f}={_short(value.get(f))}")
-        if len(shown) >= 8:
-            break
-    return f"{name}: " + ", ".join(shown[:8])
-
-
-def _short(value: Any) -> str:
-    kind = type(value)
-    if kind is str or kind is int or kind is float or kind is bool or value is None:
-        text = repr(value)  # no isoformat, no items: written whole
-    else:
-        if hasattr(value, "isoformat"):
-            value = value.isoformat()[:19]
-        text = _repr_head(value, 81)
-    return text if len(text) <= 80 else text[:79] + "…"
-
-
-def _repr_head(value: Any, limit: int) -> str:
-    """``repr(value)``, or a start of it at least ``limit`` characters long: a record's list of
-    flights is cut to 80 characters in the evidence, so the rest of it is not written. A list,
-    tuple or dict is written item by item as Python writes it, each item by repr."""
-    kind = type(value)
-    if kind is dict:
-        items: Any = (f"{k!r}: {v!r}" for k, v in value.items())
-        opening, closing = "{", "}"
-    elif kind is list or kind is tuple or kind is Lazy:
-        items = map(repr, value)
-        opening, closing = ("(", ",)" if len(value) == 1 else ")") if kind is tuple else ("[", "]")
-    else:
-        return repr(value)
-    out, size = [opening], 1
-    items, left = iter(items), len(value)
-    while left:  # the next item projected and written only when it is shown
-        if size >= limit:
-            return "".join(out)
-        item = next(items)
-        left -= 1
-        if size > 1:
-            out.append(", ")
-            size += 2
-        out.append(item)
-        size += len(item)
-    out.append(closing)
-    return "".join(out)

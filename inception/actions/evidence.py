@@ -1,0 +1,107 @@
+"""The evidence of a broken rule: the values it read, written for the plan and the decision log
+(``order.status='shipped'``, the first 8; ``RuleProgram.shows`` says which variables, whole or by
+field). A record's part is the same text for as long as the dialogue holds the same record (the
+records of the extraction cache are the same objects): it is written once and kept (``Pieces``),
+so a dialogue that tries a held write again, or breaks another rule over the same record, pays only
+for what its arguments change.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from inception.actions.plans import RuleProgram
+from inception.actions.projection import Lazy
+
+MAX_SHOWN = 8
+MAX_KEPT = 4096  # record parts kept; emptied when full (a bound, not an LRU)
+
+
+class Pieces:
+    """What ``evidence`` writes of each variable a rule shows, the records' parts kept by the rule,
+    the records (by identity, kept alive with the entry) and the argument values that pick their
+    entries (by repr: 1 and "1" pick differently)."""
+
+    def __init__(self) -> None:
+        self._kept: dict[tuple, tuple[Any, list[str]]] = {}
+        self._lock = threading.Lock()
+
+    def evidence(self, name: str, r: RuleProgram, bound: dict[str, Any], records: Any) -> str:
+        """``name: var.field=value, ...`` for rule ``r`` over ``bound`` (the typed arguments, the
+        records and now); ``records``: the variables that are records the call binds."""
+        shown: list[str] = []
+        args = bound["args"]
+        for var, fields in r.shows:
+            if len(shown) >= MAX_SHOWN:
+                break
+            key = None
+            if var in records and var in bound:
+                value = bound[var]
+                held = tuple(value) if isinstance(value, list) else (value,)
+                key = (id(r), var, tuple(map(id, held)), tuple(repr(args.get(a)) for a in r.picks.get(var, ())))
+                found = self._kept.get(key)
+                if found is not None and found[0][0] is r and all(x is y for x, y in zip(found[0][1], held)):
+                    shown += found[1][:MAX_SHOWN - len(shown)]
+                    continue
+            value = r.projectors[var](bound[var], args) if var in bound and var in r.projectors else None
+            pieces = written(var, fields, value, MAX_SHOWN)
+            if key is not None:
+                with self._lock:
+                    if len(self._kept) >= MAX_KEPT:
+                        self._kept.clear()
+                    self._kept[key] = ((r, held), pieces)
+            shown += pieces[:MAX_SHOWN - len(shown)]
+        return f"{name}: " + ", ".join(shown)
+
+
+def written(var: str, fields: tuple[str, ...] | None, value: Any, most: int) -> list[str]:
+    """The parts of one variable, at most ``most``: the whole value, or each field shown that it has."""
+    if fields is None or not isinstance(value, dict):
+        return [f"{var}={_short(value)}"]
+    out: list[str] = []
+    for f in fields:
+        if len(out) >= most:
+            break
+        if f in value:
+            out.append(f"{var}.{f}={_short(value.get(f))}")
+    return out
+
+
+def _short(value: Any) -> str:
+    kind = type(value)
+    if kind is str or kind is int or kind is float or kind is bool or value is None:
+        text = repr(value)  # no isoformat, no items: written whole
+    else:
+        if hasattr(value, "isoformat"):
+            value = value.isoformat()[:19]
+        text = _repr_head(value, 81)
+    return text if len(text) <= 80 else text[:79] + "…"
+
+
+def _repr_head(value: Any, limit: int) -> str:
+    """``repr(value)``, or a start of it at least ``limit`` characters long: a record's list of
+    flights is cut to 80 characters in the evidence, so the rest of it is not written. A list,
+    tuple or dict is written item by item as Python writes it, each item by repr."""
+    kind = type(value)
+    if kind is dict:
+        items: Any = (f"{k!r}: {v!r}" for k, v in value.items())
+        opening, closing = "{", "}"
+    elif kind is list or kind is tuple or kind is Lazy:
+        items = map(repr, value)
+        opening, closing = ("(", ",)" if len(value) == 1 else ")") if kind is tuple else ("[", "]")
+    else:
+        return repr(value)
+    out, size = [opening], 1
+    items, left = iter(items), len(value)
+    while left:  # the next item projected and written only when it is shown
+        if size >= limit:
+            return "".join(out)
+        item = next(items)
+        left -= 1
+        if size > 1:
+            out.append(", ")
+            size += 2
+        out.append(item)
+        size += len(item)
+    out.append(closing)
+    return "".join(out)
