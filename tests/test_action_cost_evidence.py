@@ -109,3 +109,13 @@ actions:
     kept = ActionChecker(pack.actions)
     for n, args in enumerate(drafts * 2):
         assert evidence(kept, args, n) == evidence(ActionChecker(pack.actions), args, n), args
+
+
+def test_a_text_cut_at_80_is_the_same_whatever_the_item_where_it_stops():
+    # the item after the 79th character is not written (``_repr_head(kept=)``): every length around it
+    for n in range(60, 90):
+        for rest in ([], [""], ["x"], ["", ""], [{}], [()], ["y" * 30]):
+            for value in ([("a" * n)] + rest, ["b", "a" * n] + rest, tuple([("a" * n)] + rest),
+                          {"k": "a" * n, **{f"r{i}": r for i, r in enumerate(rest)}}):
+                assert _short(value) == _plain_short(value), (n, rest, value)
+                assert _short(Lazy(list(value), lambda v, args: v, {})) == _plain_short(list(value))

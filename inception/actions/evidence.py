@@ -74,14 +74,17 @@ def _short(value: Any) -> str:
     else:
         if hasattr(value, "isoformat"):
             value = value.isoformat()[:19]
-        text = _repr_head(value, 81)
+        text = _repr_head(value, 81, kept=79)
     return text if len(text) <= 80 else text[:79] + "…"
 
 
-def _repr_head(value: Any, limit: int) -> str:
+def _repr_head(value: Any, limit: int, kept: int | None = None) -> str:
     """``repr(value)``, or a start of it at least ``limit`` characters long: a record's list of
     flights is cut to 80 characters in the evidence, so the rest of it is not written. A list,
-    tuple or dict is written item by item as Python writes it, each item by repr."""
+    tuple or dict is written item by item as Python writes it, each item by repr. ``kept``: the
+    caller keeps only that many characters of a text longer than ``limit`` - 1; once they are
+    written with an item still to come (so the whole is longer), the item is not written and the
+    text is padded to ``limit`` instead (a date list's second item: 77 characters were enough)."""
     kind = type(value)
     if kind is dict:
         items: Any = (f"{k!r}: {v!r}" for k, v in value.items())
@@ -96,6 +99,9 @@ def _repr_head(value: Any, limit: int) -> str:
     while left:  # the next item projected and written only when it is shown
         if size >= limit:
             return "".join(out)
+        if kept is not None and size > 1 and size + 2 >= kept:
+            # ", " makes ``kept`` characters and at least the item's first and the closing follow
+            return "".join(out) + ", " + " " * max(0, limit - size - 2)
         item = next(items)
         left -= 1
         if size > 1:
