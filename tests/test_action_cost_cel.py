@@ -58,3 +58,47 @@ def test_the_id_walk_without_paths_gives_the_ids_of_the_walk_with_them():
         found: list[str] = []
         _id_values(args, found)
         assert found == [v for _, v in _ids(args, "")]
+
+
+def test_a_call_naming_any_of_many_records_looked_up_is_judged_as_a_fresh_checker_judges_it():
+    """Each record a call may name has its own context read ahead (``ahead``), a tool keeps a few
+    and a new record's takes over the one used least recently: whichever record a call names, in
+    whatever order, the findings are those of a checker that read nothing ahead."""
+    import json
+
+    from inception.actions import ActionChecker
+    from policies.loader import parse_policy
+    from policies.messages import AssistantMessage, SystemMessage, ToolCall, ToolMessage, UserMessage
+    pack = parse_policy("""
+name: orders
+actions:
+  records:
+    order: {from: [{tool: get_order, key: args.order_id}], fields: {status: string, total: number, user_id: string}}
+    user: {from: [{tool: get_user, key: args.user_id}], fields: {cards: map}}
+  tables: {limits: {small: 100.0}}
+  tools:
+    refund: {bind: {order: args.order_id, user: order.user_id}}
+    get_*: {write: false}
+  rules:
+    - {id: open_only, tool: refund, condition: 'order.status == "open"', reason: Open orders only.}
+    - {id: limit, tool: refund, condition: 'order.total <= tables.limits.small', reason: Small refunds only.}
+    - {id: card, tool: refund, condition: 'user.cards[args.card].ok', reason: A good card.}
+""")
+    dialogue = [SystemMessage(content="You help."), UserMessage(content="refund my orders")]
+
+    def step(name, args, result, cid):
+        call = ToolCall(id=cid, function={"name": name, "arguments": json.dumps(args)})
+        return [AssistantMessage(content=None, tool_calls=[call]), ToolMessage(tool_call_id=cid, content=json.dumps(result))]
+    dialogue += step("get_user", {"user_id": "U"}, {"cards": {"c1": {"ok": True}, "c2": {"ok": False}}}, "u")
+    checker, n = ActionChecker(pack.actions), 0
+    for k in range(8):
+        dialogue += step("get_order", {"order_id": f"O{k}"}, {"status": "open" if k % 2 else "shipped",
+                                                              "total": 50.0 * k, "user_id": "U"}, f"o{k}")
+        for j in sorted(range(k + 1), key=lambda j: (j * 5) % (k + 1)):
+            for card in ("c1", "c2"):
+                n += 1
+                d = AssistantMessage(content=None, tool_calls=[ToolCall(id=f"d{n}", function={
+                    "name": "refund", "arguments": json.dumps({"order_id": f"O{j}", "card": card})})])
+                checker.prepare(dialogue)
+                found = [(x.rule, x.evidence) for x in checker.check(dialogue, d)]
+                assert found == [(x.rule, x.evidence) for x in ActionChecker(pack.actions).check(dialogue, d)], (k, j, card)

@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     from inception.actions.rule_check import RuleCheck
 
 LANES = 3  # records of a tool's lane kind read ahead: the ones the dialogue fetched last
+# contexts a tool keeps, its lanes' and those of the records that left them last (a call may still
+# name one); a new record's context takes over the one used least recently (cel_context._adopt)
+KEPT = LANES + 2
 
 
 def scope(tool: ToolPlan, args: dict[str, Any], bound: dict[str, Any]) -> Hashable:
@@ -55,7 +58,9 @@ def read_ahead(rules: "RuleCheck", tools: list[ToolPlan], facts: Facts, last: di
             lanes[kind] = [(key, facts.record(kind, key)) for key in facts.recent(kind, LANES)]
         if not lanes[kind]:
             _one(rules, tool, tool.name, latest, facts, last)
-        for n, (key, record) in enumerate(lanes[kind]):
+        # the earlier records first: a new record's context takes over one no lane holds any more
+        # (cel_context._adopt), never one a lane still needs
+        for n, (key, record) in reversed(list(enumerate(lanes[kind]))):
             _one(rules, tool, (tool.name, key), {**latest, kind: (key, record)}, facts, last, turns=n == 0)
 
 
@@ -90,6 +95,6 @@ def _one(rules: "RuleCheck", tool: ToolPlan, where: Hashable, latest: dict[str, 
             wanted[var] = Wanted((*w.key[:2], EVERY), lambda value=bound[var], cut=cut: cut(value, {}), w.anchor, tree)
     if wanted:
         try:
-            rules.cel.context(where, wanted)
+            rules.cel.context(where, wanted, family=KEPT)
         except Exception:  # a value the library cannot take: the check meets it (or not) itself
             last.pop(where, None)

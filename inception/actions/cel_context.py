@@ -56,17 +56,21 @@ class CelVariables:
             held[scope] = found
         return found is not None
 
-    def context(self, scope: Hashable, wanted: dict[str, Wanted]) -> Any:
+    def context(self, scope: Hashable, wanted: dict[str, Wanted], family: int = 0) -> Any:
         """A ``cel.Context`` holding each wanted variable's value. A variable whose key is the one
         it was last set with keeps its converted value; a variable with no value must not be in
         the context (a rule reading it cannot be judged), so the context is started afresh when
         an earlier check left one there. One context per ``scope`` (a tool): every change makes
         the library copy all the values a context holds, so a context holds only what the rules
-        of one tool read."""
+        of one tool read. ``family``: a scope ``(tool, record key)`` new to this thread takes over
+        the context its tool used least recently once the tool has that many: the tables, "now"
+        and the turns it holds serve the new record's calls as they are."""
         import cel  # imported once a pack has rules (policies.actions.compile_cel says why)
 
         held = self._held()
         context, slots = held.pop(scope, (None, {}))  # put back last: the scope used last is evicted last
+        if context is None and family and type(scope) is tuple:
+            context, slots = _adopt(held, scope[0], family)
         if context is None or any(w.key is None and name in slots for name, w in wanted.items()):
             context, slots = cel.Context(functions=self.functions or None), {}
             while len(held) >= MAX_SCOPES:
@@ -94,6 +98,13 @@ class CelVariables:
                 held.pop(scope, None)  # half updated: what the slots say is no longer true
                 raise
         return context
+
+
+def _adopt(held: dict[Hashable, Any], tool: Any, family: int) -> tuple[Any, dict[str, Any]]:
+    """The context of ``tool``'s least recently used record scope, out of ``held``, when the tool
+    has ``family`` of them; else none."""
+    mine = [s for s in held if type(s) is tuple and s[0] == tool]  # oldest first
+    return held.pop(mine[0]) if len(mine) >= family else (None, {})
 
 
 def _serves(held: Hashable, key: Hashable) -> bool:

@@ -37,7 +37,8 @@ class RuleCheck:
         """The rules of ``tool`` the call breaks. A ``when`` that holds makes its rule apply; a rule
         that cannot be judged (a record the dialogue never fetched) is not broken."""
         bound = self.bound(tool, args, facts)
-        context = self.cel.context(ahead.scope(tool, args, bound), self.wanted(tool, call.function.arguments, bound, facts))
+        context = self.cel.context(ahead.scope(tool, args, bound), self.wanted(tool, call.function.arguments, bound, facts),
+                                   family=ahead.KEPT)
         out = []
         for r in tool.rules:
             if (r.when is None or _judge(r.when, context) is True) and _judge(r.condition, context) is False:
