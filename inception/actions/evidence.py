@@ -14,7 +14,7 @@ from inception.actions.plans import RuleProgram
 from inception.actions.projection import Lazy
 
 MAX_SHOWN = 8
-MAX_KEPT = 4096  # record parts kept; emptied when full (a bound, not an LRU)
+MAX_KEPT = 1024  # record parts kept (each keeps its records alive); emptied when full (a bound, not an LRU)
 
 
 class Pieces:
