@@ -61,9 +61,8 @@ def test_the_id_walk_without_paths_gives_the_ids_of_the_walk_with_them():
 
 
 def test_a_call_naming_any_of_many_records_looked_up_is_judged_as_a_fresh_checker_judges_it():
-    """Each record a call may name has its own context read ahead (``ahead``), a tool keeps a few
-    and a new record's takes over the one used least recently: whichever record a call names, in
-    whatever order, the findings are those of a checker that read nothing ahead."""
+    """The read ahead converts the record fetched last (``ahead``): whichever record a call names,
+    in whatever order, the findings are those of a checker that read nothing ahead."""
     import json
 
     from inception.actions import ActionChecker

@@ -3,9 +3,9 @@
 Converting a Python value into CEL is most of what a rule check costs (each string, map and map
 key goes through the library's chain of type tests: bench/cel_engines.py shows it), while what a
 dialogue's rules read changes little from one draft to the next: the same fetched records, the
-same tables, the same "now". So each ``cel.Context`` of a thread (one per scope: a tool, or a tool
-and the record a call names) keeps every variable it was given, each with a key saying what value
-it holds; a check converts only the variables whose key changed. Keys are built by the caller from content (strings, times) or from the identity of an
+same tables, the same "now". So each ``cel.Context`` of a thread (one per tool) keeps every
+variable it was given, each with a key saying what value it holds; a check converts only the
+variables whose key changed. Keys are built by the caller from content (strings, times) or from the identity of an
 object the slot keeps alive (a record from the extraction cache), never from a JSON value itself.
 """
 from __future__ import annotations
@@ -26,7 +26,7 @@ class Wanted(NamedTuple):
 # The last part of a record's key when its value holds every map entry an argument could pick (a
 # read ahead, before the call is known): it serves a call's key that names the entries it picks.
 EVERY = ("*every*",)
-MAX_SCOPES = 128  # contexts per thread (a tool's, or a tool's for one record: actions/ahead.py), the least recently used dropped
+MAX_SCOPES = 64  # contexts per thread (one a tool), the least recently used dropped
 
 
 class CelVariables:
@@ -56,21 +56,17 @@ class CelVariables:
             held[scope] = found
         return found is not None
 
-    def context(self, scope: Hashable, wanted: dict[str, Wanted], family: int = 0) -> Any:
+    def context(self, scope: Hashable, wanted: dict[str, Wanted]) -> Any:
         """A ``cel.Context`` holding each wanted variable's value. A variable whose key is the one
         it was last set with keeps its converted value; a variable with no value must not be in
         the context (a rule reading it cannot be judged), so the context is started afresh when
         an earlier check left one there. One context per ``scope`` (a tool): every change makes
         the library copy all the values a context holds, so a context holds only what the rules
-        of one tool read. ``family``: a scope ``(tool, record key)`` new to this thread takes over
-        the context its tool used least recently once the tool has that many: the tables, "now"
-        and the turns it holds serve the new record's calls as they are."""
+        of one tool read."""
         import cel  # imported once a pack has rules (policies.actions.compile_cel says why)
 
         held = self._held()
         context, slots = held.pop(scope, (None, {}))  # put back last: the scope used last is evicted last
-        if context is None and family and type(scope) is tuple:
-            context, slots = _adopt(held, scope[0], family)
         if context is None or any(w.key is None and name in slots for name, w in wanted.items()):
             context, slots = cel.Context(functions=self.functions or None), {}
             while len(held) >= MAX_SCOPES:
@@ -98,13 +94,6 @@ class CelVariables:
                 held.pop(scope, None)  # half updated: what the slots say is no longer true
                 raise
         return context
-
-
-def _adopt(held: dict[Hashable, Any], tool: Any, family: int) -> tuple[Any, dict[str, Any]]:
-    """The context of ``tool``'s least recently used record scope, out of ``held``, when the tool
-    has ``family`` of them; else none."""
-    mine = [s for s in held if type(s) is tuple and s[0] == tool]  # oldest first
-    return held.pop(mine[0]) if len(mine) >= family else (None, {})
 
 
 def _serves(held: Hashable, key: Hashable) -> bool:

@@ -2,7 +2,6 @@
 the user's turns, the records the dialogue fetched and its "now"."""
 from __future__ import annotations
 
-import heapq
 import re
 from datetime import datetime
 from typing import Any, Callable
@@ -104,11 +103,6 @@ class Facts:
         """The key of the record of this kind the dialogue fetched last (None when none)."""
         index = self._index(kind)
         return max(index, key=index.__getitem__) if index else None
-
-    def recent(self, kind: str, n: int) -> list[str]:
-        """The keys of the ``n`` records of this kind the dialogue fetched last, the latest first."""
-        index = self._index(kind)
-        return heapq.nlargest(n, index, key=index.__getitem__)
 
     def type_records(self, kind: str) -> None:
         """Every record of this kind the dialogue fetched (the latest of each key) typed, before a

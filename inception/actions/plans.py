@@ -65,10 +65,6 @@ class ToolPlan:
     # variable -> (its read tree with every map entry an argument picks read whole, its projector):
     # what a read ahead converts of a record before the call's arguments are known
     widened: dict[str, tuple[Any, Any]] = field(default_factory=dict)
-    # (bind, argument, record kind) of its first bind keyed by one argument: a call's CEL context is
-    # chosen by the record that argument names (ahead.scope), so each record a call may name keeps
-    # one of its own, converted ahead
-    lane: tuple[str, str, str] | None = None
     _picks: dict[int, tuple[Any, tuple[str, ...]]] = field(default_factory=dict)
 
     def picks(self, read: Any) -> tuple[str, ...]:
@@ -132,8 +128,6 @@ class ToolPlans:
         plan.reads_turns = "last_user" in plan.reads or "user_turns" in plan.reads
         plan.guessed = tuple(dict.fromkeys(record for _, record, steps in plan.bind_steps if "[]" not in steps))
         plan.projectors = {var: projector(read) for var, read in plan.reads.items()}
-        plan.lane = next(((name, steps[1], record) for name, record, steps in plan.bind_steps
-                          if len(steps) == 2 and steps[0] == "args"), None)
         plan.widened = {var: (wide, projector(wide)) for var, read in plan.reads.items()
                         if var != "args" and indexed_args(read) and (wide := widened(read)) is not None}
         return plan

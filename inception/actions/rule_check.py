@@ -5,9 +5,9 @@ Converting a Python value into CEL costs a few microseconds per string or map ke
 tries bool, int, float and time before it takes a string), and is most of what a rule check
 costs. So every variable is projected once per check by what all the tool's rules read of it
 (``ToolPlan.reads``, worked out when the pack loads), and a variable whose value has not changed
-since the last check in the same context (a tool's, or a tool's for the record a call names:
-``ahead.scope``) keeps its converted value (``cel_context``): a dialogue's records are converted
-once, most often by the read ahead (``ahead``), whatever the drafts that read them.
+since the last check of the same tool keeps its converted value (``cel_context``): a dialogue's
+records are converted once, most often by the read ahead (``ahead``), whatever the drafts that
+read them.
 """
 from __future__ import annotations
 
@@ -37,8 +37,7 @@ class RuleCheck:
         """The rules of ``tool`` the call breaks. A ``when`` that holds makes its rule apply; a rule
         that cannot be judged (a record the dialogue never fetched) is not broken."""
         bound = self.bound(tool, args, facts)
-        context = self.cel.context(ahead.scope(tool, args, bound), self.wanted(tool, call.function.arguments, bound, facts),
-                                   family=ahead.KEPT)
+        context = self.cel.context(tool.name, self.wanted(tool, call.function.arguments, bound, facts))
         out = []
         for r in tool.rules:
             if (r.when is None or _judge(r.when, context) is True) and _judge(r.condition, context) is False:
