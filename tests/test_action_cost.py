@@ -131,6 +131,11 @@ def test_repeated_checks_of_a_draft_return_equal_findings_in_new_objects():
     again = checker.check(_fresh(msgs), CANCEL)
     assert [d.model_dump() for d in first] == [d.model_dump() for d in again] and first
     assert all(a is not b for a, b in zip(first, again))  # a caller may change its findings freely
+    assert [d.model_dump(exclude_unset=True) for d in first] == [d.model_dump(exclude_unset=True) for d in again]
+    assert [d.model_fields_set for d in first] == [d.model_fields_set for d in again]
+    first[0].evidence, first[0].hold = "changed by a caller", not first[0].hold
+    third = checker.check(_fresh(msgs), CANCEL)
+    assert [d.model_dump() for d in third] == [d.model_dump() for d in again]
 
 
 def test_a_read_tree_walked_once_cuts_a_value_as_the_walk_per_call_does():

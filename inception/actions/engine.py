@@ -81,10 +81,15 @@ class ActionChecker:
         for call, tool in calls:
             # the same call over the same dialogue (by content) gets the same findings
             key = ("call", call.id, call.function.name, call.function.arguments)
-            mine = facts.memo.get(key)
-            if mine is None:
-                mine = facts.memo[key] = self._check_call(call, tool, facts)
-            found += [d.model_copy() for d in mine]
+            kept = facts.memo.get(key)
+            if kept is None:
+                made = self._check_call(call, tool, facts)
+                # what a later check of the call builds its own findings from (a caller may change
+                # the ones it was given): the fields each finding set, not a copy of it made now
+                facts.memo[key] = [(type(d), {f: getattr(d, f) for f in d.model_fields_set}) for d in made]
+                found += made
+            else:
+                found += [kind(**fields) for kind, fields in kept]
         return found
 
     def check_reply(self, messages: list[Message], draft: AssistantMessage) -> list[Detection]:
