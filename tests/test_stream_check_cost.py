@@ -104,7 +104,9 @@ async def test_a_long_streamed_reply_costs_about_what_streaming_it_unchecked_doe
     runs = 2 if n <= 2000 else 1  # the longer reply is far from the target: one run each is enough
     plain = await cheapest(runs, text=text, with_tool=False)
     checked = await cheapest(runs, text=text, with_tool=True)
-    probed = await stream(text=text, with_tool=True, probe=True)  # apart: the probes cost CPU too
+    # Apart (the probes cost CPU too), twice: a stall the check causes comes back in both runs, a
+    # one-off of the process (a collection the test session's earlier tests left due) does not.
+    probed = min([await stream(text=text, with_tool=True, probe=True) for _ in range(2)], key=lambda r: r["stall"])
     ratio = checked["cpu"] / plain["cpu"]
     limit = load_policy("structural").budgets.max_revision_chars
     print(f"\n{n} sentences ({len(text) // 1024} KB, 8-character chunks): CPU {plain['cpu'] * 1000:.0f} ms "
