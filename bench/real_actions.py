@@ -262,7 +262,9 @@ def targets(fig: dict[str, Any]) -> dict[str, tuple[float, bool]]:
         out[name] = (value, value >= share)
     ok = fig["writes"]["successful"]
     s = fig["unexplained_success_holds"] / ok if ok else 0.0
-    p99 = fig["cost_ms"]["cpu_p99"]  # on the path: the check after the read ahead
+    # On the path (after the read ahead), each draft's first check: a proxy checks a draft once; the
+    # repeated checks of the same draft are memo hits that would make a p99 of all checks a p97.
+    p99 = fig["cost_ms"]["cpu_first_p99"]
     out["unexplained_success_holds"] = (s, s <= TARGETS["unexplained_success_holds"])
     out["p99_cpu_ms"] = (p99, p99 <= TARGETS["p99_cpu_ms"])
     return out
