@@ -42,11 +42,12 @@ def _one(rules: "RuleCheck", tool: ToolPlan, latest: dict[str, Any], facts: Fact
     held = tuple([latest[kind][1] for kind in tool.guessed])
     seen = (tuple(map(id, held)), facts.lowered if tool.reads_turns else None, facts.now if tool.reads_now else None)
     was = last.get(tool.name)
-    if was is not None and was[0] == seen and rules.cel.holds(tool.name):
+    kept = was is not None and rules.cel.holds(tool.name)  # the context this tool's last read ahead filled
+    if kept and was[0] == seen:
         return  # what this context holds is what the dialogue gives
     last[tool.name] = (seen, held)  # the records kept alive: their ids stay theirs
     guess: dict[str, Any] = {}
-    if was is not None and was[0][0] == seen[0] and rules.cel.holds(tool.name):
+    if kept and was[0][0] == seen[0]:
         # the same records as last time (a new user turn): only what no bind gives is read
         bound: dict[str, Any] = {"args": {}, **(rules.now_of(facts) if tool.reads_now else {})}
     else:

@@ -112,7 +112,9 @@ def _extensions(used: set[str]) -> dict[str, Any]:
     """CEL's extension functions (max, lowerAscii, math.greatest ...) the pack's rules call."""
     import cel.stdlib
     found = {name: fn for lib in cel.stdlib.EXTENSIONS.values() for name, fn in lib.items() if name in used}
-    return {name: _SAME_IN_C.get(name, fn) for name, fn in found.items()}
+    same_in_c = {"lowerAscii": _ascii_case(_LOWER, cel.stdlib.lower_ascii),
+                 "upperAscii": _ascii_case(_UPPER, cel.stdlib.upper_ascii)}
+    return {name: same_in_c.get(name, fn) for name, fn in found.items()}
 
 
 # The library's lowerAscii and upperAscii walk a name character by character in Python, on every
@@ -121,17 +123,10 @@ def _extensions(used: set[str]) -> dict[str, Any]:
 _LOWER, _UPPER = {c: c + 32 for c in range(65, 91)}, {c: c - 32 for c in range(97, 123)}
 
 
-def _lower_ascii(s: Any) -> Any:
-    import cel.stdlib
-    return s.translate(_LOWER) if type(s) is str else cel.stdlib.lower_ascii(s)
-
-
-def _upper_ascii(s: Any) -> Any:
-    import cel.stdlib
-    return s.translate(_UPPER) if type(s) is str else cel.stdlib.upper_ascii(s)
-
-
-_SAME_IN_C = {"lowerAscii": _lower_ascii, "upperAscii": _upper_ascii}
+def _ascii_case(table: dict[int, int], library: Any) -> Any:
+    def case(s: Any) -> Any:
+        return s.translate(table) if type(s) is str else library(s)
+    return case
 
 
 def _judge(program: Any, context: Any) -> Any:
