@@ -50,7 +50,6 @@ async def loop_passes(work: Any) -> tuple[Any, int]:
         done = True
 
 
-
 class LoopProbe:
     def __init__(self, path: str):
         self.path = path
