@@ -66,6 +66,13 @@ def _one(rules: "RuleCheck", tool: ToolPlan, latest: dict[str, Any], facts: Fact
             wanted[var] = Wanted((*w.key[:2], EVERY), lambda value=bound[var], cut=cut: cut(value, {}), w.anchor, tree)
     if wanted:
         try:
-            rules.cel.context(tool.name, wanted)
+            context = rules.cel.context(tool.name, wanted)
         except Exception:  # a value the library cannot take: the check meets it (or not) itself
             last.pop(tool.name, None)
+        else:
+            for r in tool.rules:  # what the programs that read no argument give on these values
+                for program, used in r.unargued:
+                    if all(v in wanted for v in used):
+                        rules.verdict(program, r, wanted, context)
+    for r in tool.rules:  # the evidence's parts these values make, should the call break the rule
+        rules.pieces.write_ahead(r, bound, tool.binds)

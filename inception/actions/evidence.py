@@ -8,6 +8,7 @@ for what its arguments change.
 from __future__ import annotations
 
 import threading
+from datetime import datetime
 from typing import Any
 
 from inception.actions.plans import RuleProgram
@@ -34,24 +35,41 @@ class Pieces:
         for var, fields in r.shows:
             if len(shown) >= MAX_SHOWN:
                 break
-            key = None
-            if var in records and var in bound:
-                value = bound[var]
-                held = tuple(value) if isinstance(value, list) else (value,)
-                key = (id(r), var, tuple(map(id, held)), tuple(repr(args.get(a)) for a in r.picks.get(var, ())))
-                found = self._kept.get(key)
-                if found is not None and found[0][0] is r and all(x is y for x, y in zip(found[0][1], held)):
-                    shown += found[1][:MAX_SHOWN - len(shown)]
-                    continue
-            value = r.projectors[var](bound[var], args) if var in bound and var in r.projectors else None
-            pieces = written(var, fields, value, MAX_SHOWN)
-            if key is not None:
-                with self._lock:
-                    if len(self._kept) >= MAX_KEPT:
-                        self._kept.clear()
-                    self._kept[key] = ((r, held), pieces)
-            shown += pieces[:MAX_SHOWN - len(shown)]
+            shown += self._part(r, var, fields, bound, args, records)[:MAX_SHOWN - len(shown)]
         return f"{name}: " + ", ".join(shown)
+
+    def write_ahead(self, r: RuleProgram, bound: dict[str, Any], records: Any) -> None:
+        """Write and keep the parts of ``r``'s evidence that no call's arguments decide (the records
+        the read ahead guessed, "now"), before the draft exists: a held call then pays for its
+        arguments' parts only."""
+        for var, fields in r.shows[:MAX_SHOWN]:
+            if bound.get(var) is not None and var != "args" and not r.picks.get(var):
+                self._part(r, var, fields, bound, bound["args"], records)
+
+    def _part(self, r: RuleProgram, var: str, fields: tuple[str, ...] | None, bound: dict[str, Any],
+              args: dict[str, Any], records: Any) -> list[str]:
+        """What the evidence writes of ``var``: a record's parts and "now"'s kept (by the record's
+        identity and the arguments that pick its entries; by the time itself)."""
+        key = None
+        if var in records and var in bound:
+            value = bound[var]
+            held = tuple(value) if isinstance(value, list) else (value,)
+            key = (id(r), var, tuple(map(id, held)), tuple(repr(args.get(a)) for a in r.picks.get(var, ())))
+        elif type(value := bound.get(var)) is datetime:  # now, today: the same for the whole dialogue
+            held = ()
+            key = (id(r), var, value, value.utcoffset())  # equal instants in other zones are written apart
+        if key is not None:
+            found = self._kept.get(key)
+            if found is not None and found[0][0] is r and all(x is y for x, y in zip(found[0][1], held)):
+                return found[1]
+        value = r.projectors[var](bound[var], args) if var in bound and var in r.projectors else None
+        pieces = written(var, fields, value, MAX_SHOWN)
+        if key is not None:
+            with self._lock:
+                if len(self._kept) >= MAX_KEPT:
+                    self._kept.clear()
+                self._kept[key] = ((r, held), pieces)
+        return pieces
 
 
 def written(var: str, fields: tuple[str, ...] | None, value: Any, most: int) -> list[str]:

@@ -5,7 +5,7 @@ of the pack and reading the rules' pydantic attributes for every draft.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from inception.actions.projection import projector
@@ -28,6 +28,9 @@ class RuleProgram:
     reason: str = ""
     notice: str = ""
     picks: dict[str, tuple[str, ...]] = field(default_factory=dict)  # var -> the arguments picking its entries
+    # its programs (when, condition) that read no argument, each with the variables it reads: their
+    # verdicts are a function of those variables' keys (rule_check.RuleCheck.verdict)
+    unargued: tuple[tuple[Any, tuple[str, ...]], ...] = ()
 
 
 # read by the rule but never shown in the evidence (long, or the same for every call)
@@ -124,6 +127,10 @@ class ToolPlans:
                     if (var in RESERVED or var in plan.binds) and var not in rule.uses:
                         plan.reads[var] = ALL
             plan.holds = plan.holds or rule.on_violation == "plan"
+        names = set(plan.reads) | RESERVED | set(plan.binds)
+        plan.rules = [replace(r, unargued=tuple((p, used) for p in (r.when, r.condition) if p is not None
+                                                and "args" not in (used := tuple(sorted(set(p.variables()) & names)))))
+                      for r in plan.rules]
         plan.reads_now = "now" in plan.reads or "today" in plan.reads
         plan.reads_turns = "last_user" in plan.reads or "user_turns" in plan.reads
         plan.guessed = tuple(dict.fromkeys(record for _, record, steps in plan.bind_steps if "[]" not in steps))

@@ -18,7 +18,7 @@ from inception.actions import ahead
 from inception.actions.cel_context import MAX_SCOPES, CelVariables, Wanted
 from inception.actions.evidence import Pieces
 from inception.actions.facts import Facts
-from inception.actions.plans import ToolPlan
+from inception.actions.plans import RuleProgram, ToolPlan
 from inception.actions.records import typed_object
 from inception.base import Detection
 from policies.actions import ActionSettings
@@ -32,19 +32,39 @@ class RuleCheck:
         self.cel = CelVariables(_extensions(used) if used else {})
         self._ahead = threading.local()  # what the last read ahead on this thread guessed (read_ahead)
         self.pieces = Pieces()  # the evidence's parts, a record's kept
+        self._verdicts: dict[int, tuple[Any, tuple, Any, list[Any]]] = {}  # program -> its last verdict, by keys (verdict)
 
     def judge(self, call: ToolCall, tool: ToolPlan, args: dict[str, Any], facts: Facts) -> list[Detection]:
         """The rules of ``tool`` the call breaks. A ``when`` that holds makes its rule apply; a rule
         that cannot be judged (a record the dialogue never fetched) is not broken."""
         bound = self.bound(tool, args, facts)
-        context = self.cel.context(tool.name, self.wanted(tool, call.function.arguments, bound, facts))
+        wanted = self.wanted(tool, call.function.arguments, bound, facts)
+        context = self.cel.context(tool.name, wanted)
         out = []
         for r in tool.rules:
-            if (r.when is None or _judge(r.when, context) is True) and _judge(r.condition, context) is False:
+            if (r.when is None or self.verdict(r.when, r, wanted, context) is True) \
+                    and self.verdict(r.condition, r, wanted, context) is False:
                 out.append(Detection(type="action_violation", subtype=r.rule.id, rule=f"action:{r.rule.id}",
                                      evidence=f"{r.reason} ({self.pieces.evidence(tool.name, r, bound, tool.binds)})",
                                      hold=r.rule.on_violation == "plan", call_id=call.id, notice=r.notice))
         return out
+
+    def verdict(self, program: Any, r: RuleProgram, wanted: dict[str, Wanted], context: Any) -> Any:
+        """``program`` run on ``context``. A program that reads no argument gives what it gave for
+        the same keys of the variables it reads (``cel_context``: a key says what value a variable
+        holds; the entry keeps the objects its keys name by identity alive): the read ahead runs
+        such programs on the records it guessed (``ahead``), so a call that binds them has their
+        verdicts; a later draft of the dialogue, too."""
+        for p, used in r.unargued:
+            if p is program:
+                key = tuple([wanted[v].key if v in wanted else None for v in used])
+                found = self._verdicts.get(id(program))
+                if found is not None and found[0] is program and found[1] == key:
+                    return found[2]
+                verdict = _judge(program, context)
+                self._verdicts[id(program)] = (program, key, verdict, [wanted[v].anchor for v in used if v in wanted])
+                return verdict
+        return _judge(program, context)
 
     def read_ahead(self, tools: list[ToolPlan], facts: Facts) -> None:
         """Convert ahead of the draft what its rules will most likely read (``ahead.read_ahead``)."""
