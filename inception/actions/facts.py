@@ -104,6 +104,11 @@ class Facts:
         index = self._index(kind)
         return max(index, key=index.__getitem__) if index else None
 
+    def recent(self, kind: str, most: int) -> list[str]:
+        """The keys of the ``most`` records of this kind the dialogue fetched last, the latest first."""
+        index = self._index(kind)
+        return sorted(index, key=index.__getitem__, reverse=True)[:most]
+
     def type_records(self, kind: str) -> None:
         """Every record of this kind the dialogue fetched (the latest of each key) typed, before a
         call names one (``ActionChecker.prepare``): a bind then finds its record typed. Only the

@@ -65,6 +65,9 @@ class ToolPlan:
     reads_now: bool = False  # some rule reads now or today
     reads_turns: bool = False  # some rule reads last_user or user_turns
     guessed: tuple[str, ...] = ()  # the record kinds its binds find by one key (what a read ahead guesses)
+    # (record kind, argument) of its first bind keyed by an argument: a read ahead fills one context
+    # for each of the records of that kind the dialogue fetched last, the check takes the call's
+    primary: tuple[str, str] | None = None
     # variable -> (its read tree with every map entry an argument picks read whole, its projector):
     # what a read ahead converts of a record before the call's arguments are known
     widened: dict[str, tuple[Any, Any]] = field(default_factory=dict)
@@ -134,6 +137,8 @@ class ToolPlans:
         plan.reads_now = "now" in plan.reads or "today" in plan.reads
         plan.reads_turns = "last_user" in plan.reads or "user_turns" in plan.reads
         plan.guessed = tuple(dict.fromkeys(record for _, record, steps in plan.bind_steps if "[]" not in steps))
+        plan.primary = next(((record, steps[1]) for _, record, steps in plan.bind_steps
+                             if len(steps) == 2 and steps[0] == "args"), None)
         plan.projectors = {var: projector(read) for var, read in plan.reads.items()}
         plan.widened = {var: (wide, projector(wide)) for var, read in plan.reads.items()
                         if var != "args" and indexed_args(read) and (wide := widened(read)) is not None}

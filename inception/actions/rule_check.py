@@ -25,6 +25,9 @@ from policies.actions import ActionSettings
 from policies.messages import ToolCall
 
 
+MAX_VERDICTS = 4096  # verdicts kept (each keeps the records its keys name alive); emptied when full
+
+
 class RuleCheck:
     def __init__(self, settings: ActionSettings):
         self.settings = settings
@@ -32,14 +35,14 @@ class RuleCheck:
         self.cel = CelVariables(_extensions(used) if used else {})
         self._ahead = threading.local()  # what the last read ahead on this thread guessed (read_ahead)
         self.pieces = Pieces()  # the evidence's parts, a record's kept
-        self._verdicts: dict[int, tuple[Any, tuple, Any, list[Any]]] = {}  # program -> its last verdict, by keys (verdict)
+        self._verdicts: dict[tuple[int, tuple], tuple[Any, Any, list[Any]]] = {}  # (program, keys) -> verdict (verdict)
 
     def judge(self, call: ToolCall, tool: ToolPlan, args: dict[str, Any], facts: Facts) -> list[Detection]:
         """The rules of ``tool`` the call breaks. A ``when`` that holds makes its rule apply; a rule
         that cannot be judged (a record the dialogue never fetched) is not broken."""
         bound = self.bound(tool, args, facts)
         wanted = self.wanted(tool, call.function.arguments, bound, facts)
-        context = self.cel.context(tool.name, wanted)
+        context = self.cel.context(self._scope(tool, args, facts), wanted)
         out = []
         for r in tool.rules:
             if (r.when is None or self.verdict(r.when, r, wanted, context) is True) \
@@ -48,6 +51,18 @@ class RuleCheck:
                                      evidence=f"{r.reason} ({self.pieces.evidence(tool.name, r, bound, tool.binds)})",
                                      hold=r.rule.on_violation == "plan", call_id=call.id, notice=r.notice))
         return out
+
+    def _scope(self, tool: ToolPlan, args: dict[str, Any], facts: Facts) -> Any:
+        """The context the call is checked in: the one the read ahead filled for the record it
+        names (``ahead``), else the one of the record fetched last (any context gives the same
+        verdicts: a slot's key says what it holds; this one holds the most of what the call reads)."""
+        if tool.primary is None:
+            return tool.name
+        kind, arg = tool.primary
+        value = args.get(arg)
+        if isinstance(value, (str, int)) and not isinstance(value, bool) and self.cel.holds(scope := (tool.name, str(value))):
+            return scope
+        return tool.name, facts.latest(kind)
 
     def verdict(self, program: Any, r: RuleProgram, wanted: dict[str, Wanted], context: Any) -> Any:
         """``program`` run on ``context``. A program that reads no argument gives what it gave for
@@ -58,11 +73,13 @@ class RuleCheck:
         for p, used in r.unargued:
             if p is program:
                 key = tuple([wanted[v].key if v in wanted else None for v in used])
-                found = self._verdicts.get(id(program))
-                if found is not None and found[0] is program and found[1] == key:
-                    return found[2]
+                found = self._verdicts.get((id(program), key))
+                if found is not None and found[0] is program:
+                    return found[1]
                 verdict = _judge(program, context)
-                self._verdicts[id(program)] = (program, key, verdict, [wanted[v].anchor for v in used if v in wanted])
+                if len(self._verdicts) >= MAX_VERDICTS:
+                    self._verdicts.clear()
+                self._verdicts[(id(program), key)] = (program, verdict, [wanted[v].anchor for v in used if v in wanted])
                 return verdict
         return _judge(program, context)
 
