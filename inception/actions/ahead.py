@@ -18,7 +18,7 @@ from inception.actions.cel_context import EVERY, Wanted
 from inception.actions.facts import Facts
 from inception.actions.plans import ToolPlan
 
-CANDIDATES = 3  # records of a tool's first bound kind a read ahead fills a context for: 100 of 110 calls on airline dev
+CANDIDATES = 6  # records of a tool's first bound kind a read ahead fills a context for: 110 of 110 calls on airline dev
 
 if TYPE_CHECKING:
     from inception.actions.rule_check import RuleCheck
