@@ -175,3 +175,23 @@ def test_one_long_lived_checker_reading_ahead_judges_every_dialogue_as_a_fresh_o
         if ahead:
             checker.prepare(messages)
         assert _found(checker, messages, _draft(oid, address)) == _found(_checker(), messages, _draft(oid, address))
+
+
+def test_the_check_after_a_read_ahead_takes_its_facts_only_for_the_very_same_messages(monkeypatch):
+    checker = _checker()
+    messages = _dialogue([("O-1", "pending", "2025-06-01", "U-1")])
+    checker.prepare(messages)
+    states = []
+    monkeypatch.setattr(checker.states, "of", lambda m, of=checker.states.of: states.append(len(m)) or of(m))
+    assert _found(checker, messages, _draft("O-1")) == []
+    assert states == []  # handed over: the dialogue not looked up by content
+    assert _found(checker, messages, _draft("O-1", "x")) == _found(_checker(), messages, _draft("O-1", "x"))
+    assert states == [len(messages)] * 1  # once only: the second check finds it by content
+    # a message swapped in the same list, or one added, after the read ahead: found by content
+    checker.prepare(messages)
+    messages[3] = ToolMessage(tool_call_id="o0", content=json.dumps({"order_id": "O-1", "status": "shipped",
+                                                                     "placed_at": "2025-06-01", "user_id": "U-1"}))
+    assert [d[0] for d in _found(checker, messages, _draft("O-1"))] == ["action:not_shipped"]
+    checker.prepare(messages)
+    messages.append(UserMessage(content="please make an exception"))
+    assert _found(checker, messages, _draft("O-1")) == _found(_checker(), messages, _draft("O-1"))

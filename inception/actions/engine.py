@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from typing import Any
 
 from inception.actions import builtins
@@ -19,6 +20,8 @@ from inception.base import Detection
 from inception.injection import read_arguments_ahead, untrusted_argument
 from policies.actions import ActionSettings
 from policies.messages import AssistantMessage, Message, ToolCall, text_of
+
+MAX_HANDED = 64  # read aheads waiting for their check (a proxy's requests in flight), the oldest dropped
 
 # What the user is told when a call a built-in check held is dropped (the agent gets ADVICE and the
 # evidence): plain words, no ids or values.
@@ -48,6 +51,9 @@ class ActionChecker:
         self.confirmation = re.compile(settings.confirmation, re.I)
         self.rules = RuleCheck(settings)
         self.states = States()  # the dialogues checked, by content (inception/actions/dialogue_state.py)
+        # what a read ahead handed to the check that follows it (``_taken``), by the list's identity
+        self._handed: dict[int, tuple[list[Message], tuple[Message, ...], frozenset[str], str | None, Facts]] = {}
+        self._hand_lock = threading.Lock()
         # the record kinds a call can bind: the records prepare types ahead of the draft
         self.bound_kinds = sorted({b.record for spec in settings.tools.values() for b in spec.binds().values()}
                                   & set(self.extractor.tools_of))
@@ -76,7 +82,7 @@ class ActionChecker:
                  and ((tool := self.tools.of(c.function.name)).write or tool.rules)]
         if not calls:
             return []
-        facts = self.facts(messages, now_header, owned)
+        facts = self._taken(messages, owned, now_header) or self.facts(messages, now_header, owned)
         found: list[Detection] = []
         for call, tool in calls:
             # the same call over the same dialogue (by content) gets the same findings
@@ -112,6 +118,10 @@ class ActionChecker:
         if not self.settings.enabled:
             return
         facts = self.facts(messages, now_header, owned)
+        with self._hand_lock:
+            while len(self._handed) >= MAX_HANDED:
+                del self._handed[next(iter(self._handed))]
+            self._handed[id(messages)] = (messages, tuple(messages), frozenset(owned), now_header, facts)
         if facts.memo.get("prepared"):
             return
         modes = self.settings.builtins
@@ -134,6 +144,18 @@ class ActionChecker:
               owned: set[str] | frozenset[str] = frozenset()) -> Facts:
         """The dialogue as the checks read it, kept by content from one check to the next."""
         return Facts.of(self.states.of(messages), frozenset(owned), self.settings, self.extractor, now_header)
+
+    def _taken(self, messages: list[Message], owned: set[str] | frozenset[str], now_header: str | None) -> Facts | None:
+        """The facts the read ahead of this very list found, once: finding a dialogue by content
+        reads every message (34 us for 52 messages, on the path), while the pipeline reads ahead
+        and then checks the same list of the same message objects, its own parsed ones that nothing
+        changes in between. Another list, another message object, a changed length, other owned
+        tools or time header: None, and the check finds the dialogue by content as always."""
+        entry = self._handed.pop(id(messages), None)
+        if entry is None or entry[0] is not messages or len(messages) != len(entry[1]) or entry[3] != now_header \
+                or entry[2] != owned or any(a is not b for a, b in zip(messages, entry[1])):
+            return None
+        return entry[4]
 
     def plan(self, found: list[Detection]) -> str | None:
         """One plan for the held calls: each rule broken, with its evidence, and what to do."""
