@@ -111,18 +111,22 @@ class Facts:
 
     def type_records(self, kind: str) -> None:
         """Every record of this kind the dialogue fetched (the latest of each key) typed, before a
-        call names one (``ActionChecker.prepare``): a bind then finds its record typed. Only the
-        results added or answered since the nearest state that did this are read."""
+        call names one (``ActionChecker.prepare``): a bind then finds its record here, not through the
+        extraction cache (a list bind looks up several). Only the results added or answered since
+        the nearest state that did this are read; the records of that state's are taken from it."""
         memo_key = ("typed", self.owned, kind)
-        if memo_key in self.state.memo:
-            return
-        base, changed = self._since(memo_key)
-        index = self._index(kind)
-        fresh = set(changed) if base is not None else None
-        for key, at in index.items():
-            if fresh is None or at in fresh:
-                self.record(kind, key)
-        self.state.memo[memo_key] = True
+        typed = self.state.memo.get(memo_key)
+        if typed is None:
+            base, changed = self._since(memo_key)
+            fresh = set(changed) if base is not None else None
+            typed = {}
+            for key, at in self._index(kind).items():
+                kept = base.get(key, _UNSEEN) if fresh is not None and at not in fresh else _UNSEEN
+                typed[key] = self.record(kind, key) if kept is _UNSEEN else kept
+            self.state.memo[memo_key] = typed
+        records = self._records
+        for key, record in typed.items():
+            records.setdefault((kind, key), record)
 
     def carries_instructions(self) -> bool:
         """Whether a result of the dialogue holds a passage of instructions (the spans
