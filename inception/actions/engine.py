@@ -104,7 +104,7 @@ class ActionChecker:
         reply = text_of(draft)
         if not self.settings.enabled or mode == "off" or draft.tool_calls or not reply:
             return []
-        said = builtins.claimed_action(reply, self.facts(messages), self.tools)
+        said = builtins.claimed_action(reply, self._taken(messages, frozenset(), None) or self.facts(messages), self.tools)
         return [] if said is None else [_builtin("claimed_action", said, mode, None)]
 
     def prepare(self, messages: list[Message], owned: set[str] | frozenset[str] = frozenset(),
