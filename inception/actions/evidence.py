@@ -38,14 +38,6 @@ class Pieces:
             shown += self._part(r, var, fields, bound, args, records)[:MAX_SHOWN - len(shown)]
         return f"{name}: " + ", ".join(shown)
 
-    def write_ahead(self, r: RuleProgram, bound: dict[str, Any], records: Any) -> None:
-        """Write and keep the parts of ``r``'s evidence that no call's arguments decide (the records
-        the read ahead guessed, "now"), before the draft exists: a held call then pays for its
-        arguments' parts only."""
-        for var, fields in r.shows[:MAX_SHOWN]:
-            if bound.get(var) is not None and var != "args" and not r.picks.get(var):
-                self._part(r, var, fields, bound, bound["args"], records)
-
     def _part(self, r: RuleProgram, var: str, fields: tuple[str, ...] | None, bound: dict[str, Any],
               args: dict[str, Any], records: Any) -> list[str]:
         """What the evidence writes of ``var``: a record's parts and "now"'s kept (by the record's
