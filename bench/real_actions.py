@@ -50,6 +50,7 @@ sys.path.insert(0, str(ROOT))
 from inception import build  # noqa: E402
 from inception.actions import ActionChecker  # noqa: E402
 from middleware.proxy.ops import gc_schedule  # noqa: E402
+from middleware.pipeline.read_ahead import young_pass_if_due  # noqa: E402
 from policies.loader import load_policy  # noqa: E402
 from policies.messages import AssistantMessage, parse_messages  # noqa: E402
 
@@ -135,9 +136,11 @@ def _least(parsed, settings, first: list[float], walks: int) -> tuple[list[float
         for msgs in parsed:
             for i, m in enumerate(msgs):
                 if isinstance(m, AssistantMessage) and m.tool_calls:
-                    checker.prepare(msgs[:i])
+                    before = msgs[:i]
+                    checker.prepare(before)
+                    young_pass_if_due()
                     started = time.thread_time()
-                    checker.check(msgs[:i], m)
+                    checker.check(before, m)
                     times.append((time.thread_time() - started) * 1000)
                     least[k] = min(least[k], times[-1])
                     k += 1
@@ -168,6 +171,7 @@ def _walk(corpus, parsed, checker, reference, tools, writes, replies, times, rep
                 before = msgs[:i]
                 started_cpu = time.thread_time()
                 checker.prepare(before)  # while the agent writes: off the path
+                young_pass_if_due()  # as the pipeline's read ahead ends (a young pass due soon runs then)
                 ahead.append((time.thread_time() - started_cpu) * 1000)
                 started, started_cpu = time.perf_counter(), time.thread_time()
                 found = checker.check(before, m)
