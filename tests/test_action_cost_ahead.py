@@ -6,6 +6,7 @@ path (counted, not timed)."""
 from __future__ import annotations
 
 import json
+import os
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
@@ -49,6 +50,7 @@ actions:
 """
 SYSTEM = SystemMessage(content="You help shoppers. Today is 2025-06-10.")
 _SETTINGS = []
+EXAMPLES = int(os.environ.get("REIN_HYPOTHESIS_EXAMPLES", "25"))
 
 
 def _checker() -> ActionChecker:
@@ -164,7 +166,7 @@ _CASE = st.tuples(st.lists(_ORDER, max_size=9), st.sampled_from(["yes", "please 
                   st.booleans())
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=EXAMPLES * 3, deadline=None, derandomize=EXAMPLES <= 25, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(_CASE, min_size=1, max_size=6))
 def test_one_long_lived_checker_reading_ahead_judges_every_dialogue_as_a_fresh_one(cases):
     """Any run of dialogues (records fetched again with other content, more than the candidates, a
