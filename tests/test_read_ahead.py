@@ -10,6 +10,8 @@ agent was still writing long after; a young collection due soon runs there.
 """
 from __future__ import annotations
 
+import contextlib
+
 import asyncio
 import json
 import threading
@@ -181,12 +183,13 @@ async def test_no_read_ahead_when_nothing_would_read_the_dialogue(monkeypatch):
     assert calls == [] and state["final"].message.content == "Hello!"
 
 
-def test_a_young_collection_due_soon_runs_while_the_agent_writes():
+@contextlib.contextmanager
+def _collector(young: int, middle: int):
+    """The collector on, with these thresholds and both young generations just collected: the
+    generations of the passes that start, in order; everything as it was after."""
     import gc
 
-    from middleware.pipeline.read_ahead import YOUNG_PASS_WITHIN, young_pass_if_due
-    kept = gc.get_threshold()
-    passes: list[int] = []
+    kept, enabled, passes = gc.get_threshold(), gc.isenabled(), []
 
     def seen(phase, info):
         if phase == "start":
@@ -194,9 +197,23 @@ def test_a_young_collection_due_soon_runs_while_the_agent_writes():
 
     gc.callbacks.append(seen)
     try:
-        gc.set_threshold(700, 10, kept[2])
+        gc.enable()  # (another test may leave it off: the passes are asked of a running collector)
+        gc.set_threshold(young, middle, kept[2])
         gc.collect(1)
         passes.clear()
+        yield passes
+    finally:
+        gc.callbacks.remove(seen)
+        gc.set_threshold(*kept)
+        if not enabled:
+            gc.disable()
+
+
+def test_a_young_collection_due_soon_runs_while_the_agent_writes():
+    import gc
+
+    from middleware.pipeline.read_ahead import YOUNG_PASS_WITHIN, young_pass_if_due
+    with _collector(700, 10) as passes:
         young_pass_if_due()  # generation 1 just collected: not due
         assert passes == []
         while gc.get_count()[1] < 10 - YOUNG_PASS_WITHIN:  # generation-0 passes until one is near
@@ -204,9 +221,6 @@ def test_a_young_collection_due_soon_runs_while_the_agent_writes():
         passes.clear()
         young_pass_if_due()
         assert passes == [1] and gc.get_count()[1] == 0
-    finally:
-        gc.callbacks.remove(seen)
-        gc.set_threshold(*kept)
 
 
 def test_a_young_generation_half_full_is_collected_while_the_agent_writes():
@@ -214,33 +228,16 @@ def test_a_young_generation_half_full_is_collected_while_the_agent_writes():
     import gc
 
     from middleware.pipeline.read_ahead import YOUNG_HALF, young_pass_if_due
-    kept = gc.get_threshold()
-    passes: list[int] = []
-
-    def seen(phase, info):
-        if phase == "start":
-            passes.append(info["generation"])
-
-    gc.callbacks.append(seen)
-    held, enabled = [], gc.isenabled()
-    try:
-        gc.enable()  # (another test may leave the collector off: the pass is asked of a running one)
-        gc.set_threshold(1000, 1000, kept[2])
-        gc.collect(1)
+    held: list[list] = []
+    with _collector(1000, 1000) as passes:
         while gc.get_count()[0] < 1000 * YOUNG_HALF - 60:  # below half: left to the automatic pass
             held.append([])
-        passes.clear()
         young_pass_if_due()
         assert passes == []
         while gc.get_count()[0] < 1000 * YOUNG_HALF + 10:  # past half
             held.append([])
         young_pass_if_due()
         assert passes == [0] and gc.get_count()[0] < 50
-    finally:
-        gc.callbacks.remove(seen)
-        gc.set_threshold(*kept)
-        if not enabled:
-            gc.disable()
 
 
 def _big(stream: bool = False) -> ModelRequest:
