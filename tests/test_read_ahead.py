@@ -10,9 +10,8 @@ agent was still writing long after; a young collection due soon runs there.
 """
 from __future__ import annotations
 
-import contextlib
-
 import asyncio
+import contextlib
 import json
 import threading
 
