@@ -15,7 +15,7 @@ runs every engine on one draft before the next draft, in an order rotated from d
   has converted the variables no call's arguments decide (records it guessed right, today, the
   user's turns, tables); the check converts the rest (args and what is projected by it, e.g. a
   map entry picked by an argument) and evaluates every rule of the tool. Which variables the read
-  ahead holds is read from rein's own per-tool context after ``prepare`` of the dialogue before the
+  ahead holds is read from rein's own context (per tool and record) after ``prepare`` of the dialogue before the
   draft. cel-expr-python cannot add variables to an activation (it binds all of them at once, and
   converts each on its first read, once per activation), so its on-path figure converts every
   variable a rule reads; only its Python-side preparation of the held variables (times as
@@ -87,14 +87,15 @@ def cases(data: Path, checker: ActionChecker) -> list[Case]:
                 bound = rc.bound(tool, args, facts)
                 wanted = {k: w for k, w in rc.wanted(tool, call.function.arguments, bound, facts).items()
                           if w.key is not None}
-                held = rc.cel._local.__dict__.get("held", {}).get(tool.name, (None, {}))[1]
+                scope = rc._scope(tool, args, facts)  # the context the check takes (one per tool and record)
+                held = rc.cel._local.__dict__.get("held", {}).get(scope, (None, {}))[1]
                 # cel_context.CelVariables.context's test of a slot that serves the wanted value
                 # (args never: a draft's first check converts its arguments, the read ahead does not)
                 ahead = {k for k, w in wanted.items() if k != "args" and k in held and held[k][0] == w.key
                          and (held[k][2] is w.read or covers(held[k][2], w.read))}
                 out.append(Case(f"t{t.get('task_id', n)}.{t.get('trial', 0)} msg {i}", tool.name, tool.rules,
                                 {k: w.make() for k, w in wanted.items()}, ahead))
-                rc.cel.context(tool.name, wanted)  # what the check of this draft leaves held
+                rc.cel.context(scope, wanted)  # what the check of this draft leaves held
     return out
 
 
