@@ -151,7 +151,8 @@ class ActionChecker:
         and then checks the same list of the same message objects, its own parsed ones that nothing
         changes in between. Another list, another message object, a changed length, other owned
         tools or time header: None, and the check finds the dialogue by content as always."""
-        entry = self._handed.pop(id(messages), None)
+        with self._hand_lock:  # (prepare may be dropping the oldest entry in another thread)
+            entry = self._handed.pop(id(messages), None)
         if entry is None or entry[0] is not messages or len(messages) != len(entry[1]) or entry[3] != now_header \
                 or entry[2] != owned or any(a is not b for a, b in zip(messages, entry[1])):
             return None
