@@ -91,11 +91,11 @@ class ActionChecker:
             if kept is None:
                 made = self._check_call(call, tool, facts)
                 # what a later check of the call builds its own findings from (a caller may change
-                # the ones it was given): the fields each finding set, not a copy of it made now
-                facts.memo[key] = [(type(d), {f: getattr(d, f) for f in d.model_fields_set}) for d in made]
+                # the ones it was given): each finding's values and the fields it set, as they are now
+                facts.memo[key] = [(type(d), d.__dict__.copy(), frozenset(d.model_fields_set)) for d in made]
                 found += made
             else:
-                found += [kind(**fields) for kind, fields in kept]
+                found += [kind.model_construct(set(given), **fields) for kind, fields, given in kept]
         return found
 
     def check_reply(self, messages: list[Message], draft: AssistantMessage) -> list[Detection]:
