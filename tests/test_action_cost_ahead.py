@@ -197,3 +197,53 @@ def test_the_check_after_a_read_ahead_takes_its_facts_only_for_the_very_same_mes
     checker.prepare(messages)
     messages.append(UserMessage(content="please make an exception"))
     assert _found(checker, messages, _draft("O-1")) == _found(_checker(), messages, _draft("O-1"))
+
+
+CARDS_PACK = r"""
+name: cards
+actions:
+  records:
+    user:
+      from: [{tool: get_user, key: args.user_id}]
+      fields: {user_id: string, cards: map}
+  tools:
+    pay:
+      bind: {user: args.user_id}
+      arguments: {user_id: string, card: string}
+    get_*: {write: false}
+  rules:
+    - id: credit_only
+      tool: pay
+      condition: user.cards[args.card].kind == "credit"
+      reason: Credit cards only.
+    - id: every_card_has_a_limit
+      tool: pay
+      condition: user.cards.all(k, user.cards[k].limit > 0)
+      reason: Every card needs a limit.
+"""
+
+
+def test_a_map_entry_an_argument_picks_holds_what_a_rule_walking_the_map_reads():
+    """The picked entry (``user.cards[args.card]``) is read for ``kind``; a rule walking every
+    entry reads ``limit`` of it too: the call's value holds both, as the read ahead's does, so
+    the walk is judged alike read ahead or not, in any thread (it once lacked ``limit``)."""
+    settings = parse_policy(CARDS_PACK).actions
+    cards = {"c1": {"kind": "credit", "limit": 0}, "c2": {"kind": "debit", "limit": 5}}
+    messages = [SYSTEM, UserMessage(content="pay with c1"),
+                *_step("get_user", {"user_id": "U1"}, {"user_id": "U1", "cards": cards}, "g")]
+    for card in ("c1", "c2", "zz"):
+        call = ToolCall(id="p", function={"name": "pay", "arguments": json.dumps({"user_id": "U1", "card": card})})
+        d = AssistantMessage(content=None, tool_calls=[call])
+        fresh = _found(ActionChecker(settings), messages, d)
+        assert "action:every_card_has_a_limit" in [f[0] for f in fresh], card
+        ahead = ActionChecker(settings)
+        ahead.prepare(messages)
+        assert _found(ahead, messages, d) == fresh, card
+        other = ActionChecker(settings)  # a verdict kept from a call that picked another card
+        _found(other, messages, _pay("c2" if card != "c2" else "c1"))
+        assert _found(other, messages, d) == fresh, card
+
+
+def _pay(card: str) -> AssistantMessage:
+    call = ToolCall(id="q", function={"name": "pay", "arguments": json.dumps({"user_id": "U1", "card": card})})
+    return AssistantMessage(content=None, tool_calls=[call])

@@ -24,7 +24,9 @@ def project(value: Any, read: Any, args: dict[str, Any]) -> Any:
             if k.startswith("[args."):
                 key = args.get(k[6:-1])
                 if isinstance(key, str) and key in value:
-                    out[key] = project(value[key], merge(sub, read.get(key, {})), args)
+                    # what every entry is read for too (``[]``: a rule walking the map reads the
+                    # picked entry as well), as a value converted ahead with every entry holds it
+                    out[key] = project(value[key], merge(merge(sub, read.get(key, {})), read.get("[]", {})), args)
             elif k not in ("[]", SIZE) and k in value and k not in out:
                 out[k] = project(value[k], sub, args)
         if "[]" in read:
