@@ -137,7 +137,7 @@ def _least(parsed, settings, first: list[float], walks: int) -> tuple[list[float
             for i, m in enumerate(msgs):
                 if isinstance(m, AssistantMessage) and m.tool_calls:
                     before = msgs[:i]
-                    checker.prepare(before)
+                    checker.prepare(before, hand_over=True)
                     young_pass_if_due()
                     started = time.thread_time()
                     checker.check(before, m)
@@ -170,7 +170,7 @@ def _walk(corpus, parsed, checker, reference, tools, writes, replies, times, rep
             for k in range(repeat):  # the first pass fills the per-result cache, as a tool loop does
                 before = msgs[:i]
                 started_cpu = time.thread_time()
-                checker.prepare(before)  # while the agent writes: off the path
+                checker.prepare(before, hand_over=True)  # while the agent writes (off the path), as the pipeline does
                 young_pass_if_due()  # as the pipeline's read ahead ends (a young pass due soon runs then)
                 ahead.append((time.thread_time() - started_cpu) * 1000)
                 started, started_cpu = time.perf_counter(), time.thread_time()

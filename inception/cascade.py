@@ -196,7 +196,8 @@ class Cascade:
     def prepare(self, messages: list[Message], tools: list[dict[str, Any]] | None, now: str | None = None) -> None:
         """The dialogue as the action checks read it, read while the agent writes its draft."""
         if self.actions is not None:
-            self.actions.prepare(messages, self.toolbox.owned(tools), now)
+            # the pipeline checks the draft next on this very list, nothing changing its messages
+            self.actions.prepare(messages, self.toolbox.owned(tools), now, hand_over=True)
 
     def checks_calls(self, tools: list[dict[str, Any]] | None) -> bool:
         # Only the action checks hold a call; the malformed-call check re-asks a draft not yet sent.

@@ -182,21 +182,40 @@ def test_one_long_lived_checker_reading_ahead_judges_every_dialogue_as_a_fresh_o
 def test_the_check_after_a_read_ahead_takes_its_facts_only_for_the_very_same_messages(monkeypatch):
     checker = _checker()
     messages = _dialogue([("O-1", "pending", "2025-06-01", "U-1")])
-    checker.prepare(messages)
+    checker.prepare(messages, hand_over=True)  # as the pipeline does: it checks this very list next
     states = []
     monkeypatch.setattr(checker.states, "of", lambda m, of=checker.states.of: states.append(len(m)) or of(m))
     assert _found(checker, messages, _draft("O-1")) == []
     assert states == []  # handed over: the dialogue not looked up by content
     assert _found(checker, messages, _draft("O-1", "x")) == _found(_checker(), messages, _draft("O-1", "x"))
-    assert states == [len(messages)] * 1  # once only: the second check finds it by content
+    assert states == [len(messages)]  # once only: the second check finds it by content
     # a message swapped in the same list, or one added, after the read ahead: found by content
-    checker.prepare(messages)
+    checker.prepare(messages, hand_over=True)
     messages[3] = ToolMessage(tool_call_id="o0", content=json.dumps({"order_id": "O-1", "status": "shipped",
                                                                      "placed_at": "2025-06-01", "user_id": "U-1"}))
     assert [d[0] for d in _found(checker, messages, _draft("O-1"))] == ["action:not_shipped"]
-    checker.prepare(messages)
+    checker.prepare(messages, hand_over=True)
     messages.append(UserMessage(content="please make an exception"))
     assert _found(checker, messages, _draft("O-1")) == _found(_checker(), messages, _draft("O-1"))
+
+
+def test_without_a_hand_over_a_message_changed_in_place_after_the_read_ahead_is_seen():
+    """``prepare`` alone promises nothing about the messages: the check reads them by content."""
+    checker = _checker()
+    messages = _dialogue([("O-1", "shipped", "2025-06-01", "U-1")])
+    checker.prepare(messages)
+    messages[3].content = json.dumps({"order_id": "O-1", "status": "pending", "placed_at": "2025-06-01", "user_id": "U-1"})
+    assert _found(checker, messages, _draft("O-1")) == _found(_checker(), messages, _draft("O-1")) == []
+
+
+def test_a_hand_over_no_check_takes_is_freed_by_the_next_check_of_its_list():
+    checker = _checker()
+    messages = _dialogue([("O-1", "pending", "2025-06-01", "U-1")])
+    checker.prepare(messages, hand_over=True)
+    read = AssistantMessage(content=None, tool_calls=[ToolCall(id="r", function={"name": "get_order", "arguments": "{}"})])
+    assert checker.check(messages, read) == [] and not checker._handed  # a read: nothing to check, freed all the same
+    checker.prepare(messages, hand_over=True)
+    assert checker.check_reply(messages, AssistantMessage(content="Done.")) == [] and not checker._handed
 
 
 CARDS_PACK = r"""

@@ -26,12 +26,13 @@ class Wanted(NamedTuple):
 # The last part of a record's key when its value holds every map entry an argument could pick (a
 # read ahead, before the call is known): it serves a call's key that names the entries it picks.
 EVERY = ("*every*",)
-MAX_SCOPES = 64  # contexts per thread (one a tool), the least recently used dropped
+MAX_SCOPES = 64  # contexts per thread (one a tool and record), at least: the least recently used dropped
 
 
 class CelVariables:
-    def __init__(self, functions: dict[str, Any]):
+    def __init__(self, functions: dict[str, Any], max_scopes: int = MAX_SCOPES):
         self.functions = functions
+        self.max_scopes = max_scopes
         self._local = threading.local()  # a cel.Context is not thread-safe
         self._covered: dict[tuple[int, int], tuple[Any, Any, bool]] = {}
 
@@ -69,7 +70,7 @@ class CelVariables:
         context, slots = held.pop(scope, (None, {}))  # put back last: the scope used last is evicted last
         if context is None or any(w.key is None and name in slots for name, w in wanted.items()):
             context, slots = cel.Context(functions=self.functions or None), {}
-            while len(held) >= MAX_SCOPES:
+            while len(held) >= self.max_scopes:
                 del held[next(iter(held))]
         held[scope] = (context, slots)
         changed: dict[str, Any] = {}

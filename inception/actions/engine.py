@@ -78,11 +78,12 @@ class ActionChecker:
         """Violations of the draft's calls, given the dialogue before it (``messages``)."""
         if not self.settings.enabled:
             return []
+        taken = self._taken(messages, owned, now_header)  # (taken first: a read ahead's hand-over is freed)
         calls = [(c, tool) for c in draft.tool_calls or [] if c.function.name not in owned
                  and ((tool := self.tools.of(c.function.name)).write or tool.rules)]
         if not calls:
             return []
-        facts = self._taken(messages, owned, now_header) or self.facts(messages, now_header, owned)
+        facts = taken or self.facts(messages, now_header, owned)
         found: list[Detection] = []
         for call, tool in calls:
             # the same call over the same dialogue (by content) gets the same findings
@@ -100,28 +101,33 @@ class ActionChecker:
 
     def check_reply(self, messages: list[Message], draft: AssistantMessage) -> list[Detection]:
         """A text reply that says an action was done with no successful write in this turn."""
+        taken = self._taken(messages, frozenset(), None)  # (taken first: a read ahead's hand-over is freed)
         mode = self.settings.builtins.get("claimed_action", "off")
         reply = text_of(draft)
         if not self.settings.enabled or mode == "off" or draft.tool_calls or not reply:
             return []
-        said = builtins.claimed_action(reply, self._taken(messages, frozenset(), None) or self.facts(messages), self.tools)
+        said = builtins.claimed_action(reply, taken or self.facts(messages), self.tools)
         return [] if said is None else [_builtin("claimed_action", said, mode, None)]
 
     def prepare(self, messages: list[Message], owned: set[str] | frozenset[str] = frozenset(),
-                now_header: str | None = None) -> None:
+                now_header: str | None = None, hand_over: bool = False) -> None:
         """Read the dialogue before the draft exists (the pipeline does it while the agent writes):
         ``check`` then finds it read, by content. Everything a check reads that no call's arguments
         decide: the dialogue's state, the records of its results (typed), whether a result carries
         instructions, what ids it shows, whether a yes stands, the writes that failed in this turn,
         "now" and the user's turns as rules read them. What it works out is kept with the facts of
-        this dialogue's content, so any draft then gets what an unprepared check would give."""
+        this dialogue's content, so any draft then gets what an unprepared check would give.
+        ``hand_over``: the caller checks a draft next on this very list, with no message changed in
+        between (the pipeline: its own parsed messages); that check then takes what was found here
+        instead of looking the dialogue up by content (``_taken``)."""
         if not self.settings.enabled:
             return
         facts = self.facts(messages, now_header, owned)
-        with self._hand_lock:
-            while len(self._handed) >= MAX_HANDED:
-                del self._handed[next(iter(self._handed))]
-            self._handed[id(messages)] = (messages, tuple(messages), frozenset(owned), now_header, facts)
+        if hand_over:
+            with self._hand_lock:
+                while len(self._handed) >= MAX_HANDED:
+                    del self._handed[next(iter(self._handed))]
+                self._handed[id(messages)] = (messages, tuple(messages), frozenset(owned), now_header, facts)
         if facts.memo.get("prepared"):
             return
         modes = self.settings.builtins

@@ -32,7 +32,10 @@ class RuleCheck:
     def __init__(self, settings: ActionSettings):
         self.settings = settings
         used = {f for r in settings.rules for p in r.programs if p is not None for f in p.functions()}
-        self.cel = CelVariables(_extensions(used) if used else {})
+        # a context per tool and record the read ahead fills (ahead.CANDIDATES a tool), and room
+        # for the dialogues checked in between: a pack's own contexts never evict one another
+        scopes = max(MAX_SCOPES, 2 * (ahead.CANDIDATES + 1) * len({r.tool for r in settings.rules}))
+        self.cel = CelVariables(_extensions(used) if used else {}, scopes)
         self._ahead = threading.local()  # what the last read ahead on this thread guessed (read_ahead)
         self.pieces = Pieces()  # the evidence's parts, a record's kept
         self._verdicts: dict[tuple[int, tuple], tuple[Any, Any, list[Any]]] = {}  # (program, keys) -> verdict (verdict)
@@ -86,7 +89,7 @@ class RuleCheck:
     def read_ahead(self, tools: list[ToolPlan], facts: Facts) -> None:
         """Convert ahead of the draft what its rules will most likely read (``ahead.read_ahead``)."""
         last = self._ahead.__dict__.setdefault("last", {})
-        if len(last) > 4 * MAX_SCOPES:
+        if len(last) > 4 * self.cel.max_scopes:
             last.clear()
         ahead.read_ahead(self, tools, facts, last)
 
