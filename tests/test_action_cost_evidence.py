@@ -119,3 +119,40 @@ def test_a_text_cut_at_80_is_the_same_whatever_the_item_where_it_stops():
                           {"k": "a" * n, **{f"r{i}": r for i, r in enumerate(rest)}}):
                 assert _short(value) == _plain_short(value), (n, rest, value)
                 assert _short(Lazy(list(value), lambda v, args: v, {})) == _plain_short(list(value))
+
+
+def test_the_arguments_are_shown_as_the_agent_sent_them_written_once_for_every_rule_they_break():
+    """``args.flights=[{... 'date': '2024-05-13'}...`` (not a typed time's repr), the same part for
+    each rule that shows them, written once for the call."""
+    import json
+
+    from inception.actions import ActionChecker
+    from inception.actions import evidence as evidence_module
+    from policies.loader import parse_policy
+    from policies.messages import AssistantMessage, SystemMessage, ToolCall, UserMessage
+
+    pack = parse_policy(r"""
+name: trips
+actions:
+  now: [{system_prompt: 'Today is (\d{4}-\d\d-\d\d)'}]
+  tools:
+    change_trip: {arguments: {flights: {type: list, items: {number: string, date: date}}}}
+  rules:
+    - {id: not_flown, tool: change_trip, condition: 'args.flights.all(f, f.date >= today)', reason: Flown.}
+    - {id: two_at_most, tool: change_trip, condition: 'size(args.flights) <= 2', reason: Too many.}
+""")
+    flights = [{"number": "F1", "date": "2024-05-13"}, {"number": "F2", "date": "2024-05-20"}, {"number": "F3", "date": "2024-05-21"}]
+    draft = AssistantMessage(content=None, tool_calls=[ToolCall(id="c", function={
+        "name": "change_trip", "arguments": json.dumps({"flights": flights})})])
+    written = []
+    real = evidence_module.written
+    evidence_module.written = lambda *a: written.append(a[0]) or real(*a)
+    try:
+        found = ActionChecker(pack.actions).check([SystemMessage(content="Today is 2024-05-15."),
+                                                   UserMessage(content="change it")], draft)
+    finally:
+        evidence_module.written = real
+    assert [d.rule for d in found] == ["action:not_flown", "action:two_at_most"]
+    part = "args.flights=[{'number': 'F1', 'date': '2024-05-13'}, {'number': 'F2', 'date': '2024-05-20'}"
+    assert all(part in d.evidence for d in found), [d.evidence for d in found]
+    assert written.count("args") == 1

@@ -27,15 +27,26 @@ class Pieces:
         self._kept: dict[tuple, tuple[Any, list[str]]] = {}
         self._lock = threading.Lock()
 
-    def evidence(self, name: str, r: RuleProgram, bound: dict[str, Any], records: Any) -> str:
+    def evidence(self, name: str, r: RuleProgram, bound: dict[str, Any], records: Any,
+                 sent: dict[str, Any] | None = None, said: dict[Any, list[str]] | None = None) -> str:
         """``name: var.field=value, ...`` for rule ``r`` over ``bound`` (the typed arguments, the
-        records and now); ``records``: the variables that are records the call binds."""
+        records and now); ``records``: the variables that are records the call binds. ``sent``:
+        the call's arguments as the agent wrote them, shown for ``args`` (a date as it was sent, not
+        as a typed time); ``said``: their parts already written for another rule of the call."""
         shown: list[str] = []
         args = bound["args"]
         for var, fields in r.shows:
             if len(shown) >= MAX_SHOWN:
                 break
-            shown += self._part(r, var, fields, bound, args, records)[:MAX_SHOWN - len(shown)]
+            if var == "args" and sent is not None:
+                parts = said.get(fields) if said is not None else None
+                if parts is None:
+                    parts = written(var, fields, sent, MAX_SHOWN)
+                    if said is not None:
+                        said[fields] = parts
+            else:
+                parts = self._part(r, var, fields, bound, args, records)
+            shown += parts[:MAX_SHOWN - len(shown)]
         return f"{name}: " + ", ".join(shown)
 
     def _part(self, r: RuleProgram, var: str, fields: tuple[str, ...] | None, bound: dict[str, Any],

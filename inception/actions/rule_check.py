@@ -46,12 +46,14 @@ class RuleCheck:
         bound = self.bound(tool, args, facts)
         wanted = self.wanted(tool, call.function.arguments, bound, facts)
         context = self.cel.context(self._scope(tool, args, facts), wanted)
-        out = []
+        out: list[Detection] = []
+        said: dict[Any, list[str]] = {}  # the arguments' parts of the evidence, written once for all the rules
         for r in tool.rules:
             if (r.when is None or self.verdict(r.when, r, wanted, context) is True) \
                     and self.verdict(r.condition, r, wanted, context) is False:
+                shown = self.pieces.evidence(tool.name, r, bound, tool.binds, args, said)
                 out.append(Detection(type="action_violation", subtype=r.rule.id, rule=f"action:{r.rule.id}",
-                                     evidence=f"{r.reason} ({self.pieces.evidence(tool.name, r, bound, tool.binds)})",
+                                     evidence=f"{r.reason} ({shown})",
                                      hold=r.rule.on_violation == "plan", call_id=call.id, notice=r.notice))
         return out
 
