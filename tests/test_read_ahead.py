@@ -175,12 +175,13 @@ async def test_the_action_checks_read_the_dialogue_while_the_agent_writes(monkey
 
 async def test_the_action_check_takes_what_the_read_ahead_of_its_dialogue_found(monkeypatch):
     """The pipeline reads ahead and then checks the draft on the same parsed messages: the check
-    does not look the dialogue up again (``ActionChecker._taken``)."""
+    does not look the dialogue up again (``inception.actions.engine._taken``)."""
     log = Log(monkeypatch)
     tools = [*TOOLS, {"type": "function", "function": {"name": "cancel_order", "parameters": {"type": "object"}}}]
     pipeline = Engine(log.agent(tool_call("cancel_order", {"order_id": "A1"})), "structural").pipeline()
-    actions, taken = pipeline.inception.actions, []
-    monkeypatch.setattr(actions, "_taken", lambda *a, took=actions._taken: taken.append(took(*a)) or taken[-1])
+    from inception.actions import engine as action_engine
+    taken = []
+    monkeypatch.setattr(action_engine, "_taken", lambda *a, took=action_engine._taken: taken.append(took(*a)) or taken[-1])
     state = await pipeline.run(ModelRequest(messages=parse_messages(MESSAGES), tools=tools, model="m"))
     assert len(taken) == 1 and taken[0] is not None
     assert [c.function.name for c in state["final"].message.tool_calls] == ["cancel_order"]

@@ -78,12 +78,12 @@ class ActionChecker:
         """Violations of the draft's calls, given the dialogue before it (``messages``)."""
         if not self.settings.enabled:
             return []
-        taken = self._taken(messages, owned, now_header)  # (taken first: a read ahead's hand-over is freed)
+        handed = self._handed_over(messages)  # (taken first: a read ahead's hand-over is freed)
         calls = [(c, tool) for c in draft.tool_calls or [] if c.function.name not in owned
                  and ((tool := self.tools.of(c.function.name)).write or tool.rules)]
         if not calls:
             return []
-        facts = taken or self.facts(messages, now_header, owned)
+        facts = _taken(handed, messages, owned, now_header) or self.facts(messages, now_header, owned)
         found: list[Detection] = []
         for call, tool in calls:
             # the same call over the same dialogue (by content) gets the same findings
@@ -101,12 +101,12 @@ class ActionChecker:
 
     def check_reply(self, messages: list[Message], draft: AssistantMessage) -> list[Detection]:
         """A text reply that says an action was done with no successful write in this turn."""
-        taken = self._taken(messages, frozenset(), None)  # (taken first: a read ahead's hand-over is freed)
+        handed = self._handed_over(messages)  # (taken first: a read ahead's hand-over is freed)
         mode = self.settings.builtins.get("claimed_action", "off")
         reply = text_of(draft)
         if not self.settings.enabled or mode == "off" or draft.tool_calls or not reply:
             return []
-        said = builtins.claimed_action(reply, taken or self.facts(messages), self.tools)
+        said = builtins.claimed_action(reply, _taken(handed, messages, frozenset(), None) or self.facts(messages), self.tools)
         return [] if said is None else [_builtin("claimed_action", said, mode, None)]
 
     def prepare(self, messages: list[Message], owned: set[str] | frozenset[str] = frozenset(),
@@ -151,18 +151,12 @@ class ActionChecker:
         """The dialogue as the checks read it, kept by content from one check to the next."""
         return Facts.of(self.states.of(messages), frozenset(owned), self.settings, self.extractor, now_header)
 
-    def _taken(self, messages: list[Message], owned: set[str] | frozenset[str], now_header: str | None) -> Facts | None:
-        """The facts the read ahead of this very list found, once: finding a dialogue by content
-        reads every message (34 us for 52 messages, on the path), while the pipeline reads ahead
-        and then checks the same list of the same message objects, its own parsed ones that nothing
-        changes in between. Another list, another message object, a changed length, other owned
-        tools or time header: None, and the check finds the dialogue by content as always."""
-        with self._hand_lock:  # (prepare may be dropping the oldest entry in another thread)
-            entry = self._handed.pop(id(messages), None)
-        if entry is None or entry[0] is not messages or len(messages) != len(entry[1]) or entry[3] != now_header \
-                or entry[2] != owned or any(a is not b for a, b in zip(messages, entry[1])):
+    def _handed_over(self, messages: list[Message]) -> tuple | None:
+        """What the read ahead of this list handed over (``prepare(hand_over=True)``), once."""
+        if not self._handed:
             return None
-        return entry[4]
+        with self._hand_lock:  # (prepare may be dropping the oldest entry in another thread)
+            return self._handed.pop(id(messages), None)
 
     def plan(self, found: list[Detection]) -> str | None:
         """One plan for the held calls: each rule broken, with its evidence, and what to do."""
@@ -215,3 +209,16 @@ class ActionChecker:
 def _builtin(check: str, evidence: str, mode: str, call_id: str | None) -> Detection:
     return Detection(type="action_violation", subtype=check, rule=f"action:builtin/{check}", evidence=evidence,
                      hold=mode == "plan", call_id=call_id, notice=NOTICE.get(check, ""))
+
+
+def _taken(entry: tuple | None, messages: list[Message], owned: set[str] | frozenset[str],
+           now_header: str | None) -> Facts | None:
+    """The facts a read ahead handed over, when the check is given the very list it read, with the
+    same message objects, owned tools and time header: finding a dialogue by content reads every
+    message (34 us for 52 messages, on the path), while the pipeline reads ahead and then checks
+    the same list of its own parsed messages, which nothing changes in between. Otherwise None, and
+    the check finds the dialogue by content as always."""
+    if entry is None or entry[0] is not messages or len(messages) != len(entry[1]) or entry[3] != now_header \
+            or entry[2] != owned or any(a is not b for a, b in zip(messages, entry[1])):
+        return None
+    return entry[4]
