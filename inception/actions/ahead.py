@@ -28,14 +28,15 @@ if TYPE_CHECKING:
 
 
 def read_ahead(rules: "RuleCheck", tools: list[ToolPlan], facts: Facts, last: dict[Hashable, Any]) -> None:
-    """Convert into each tool's context what its rules read whatever the call's arguments (now,
-    today, tables, the user's turns) and the records its binds most likely find: for a bind keyed
-    by one argument, the record of its kind the dialogue fetched last, and the binds that follow
-    from that record; a record's map read at an argument's key with every entry (it serves any
-    call's key). A call that binds another record has it converted then, as with no read ahead:
-    each slot's key says which value it holds (cel_context), a guess is never read in place of
-    another value. A tool is skipped when the last read ahead on this thread saw the same for it
-    (``last``: tool -> what it saw)."""
+    """Convert into a tool's contexts what its rules read whatever the call's arguments (now,
+    today, tables, the user's turns) and the records its binds may find: for its first bind keyed
+    by an argument, one context for each of the ``CANDIDATES`` records of that kind fetched last
+    (for its other such binds, the record fetched last), with the binds that follow from that
+    record; a record's map read at an argument's key with every entry (it serves any call's key);
+    and the verdicts of the programs that read no argument. A call that binds another record has it
+    converted then, as with no read ahead: each slot's key says which value it holds (cel_context),
+    a guess is never read in place of another value. A context is skipped when the last read ahead
+    on this thread saw the same for it (``last``: scope -> what it saw)."""
     latest: dict[str, Any] = {}
     for tool in tools:
         for kind in tool.guessed:

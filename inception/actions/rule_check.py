@@ -95,9 +95,6 @@ class RuleCheck:
             last.clear()
         ahead.read_ahead(self, tools, facts, last)
 
-    def now_of(self, facts: Facts) -> dict[str, Any]:
-        return _now_of(facts)
-
     def bound(self, tool: ToolPlan, args: dict[str, Any], facts: Facts) -> dict[str, Any]:
         """The typed arguments, every record the tool binds (None when not fetched) and "now"."""
         bound: dict[str, Any] = {"args": typed_object(args, tool.spec.arguments if tool.spec else {})}
