@@ -156,3 +156,49 @@ actions:
     part = "args.flights=[{'number': 'F1', 'date': '2024-05-13'}, {'number': 'F2', 'date': '2024-05-20'}"
     assert all(part in d.evidence for d in found), [d.evidence for d in found]
     assert written.count("args") == 1
+
+
+def test_today_is_written_by_the_read_ahead_once_for_every_rule_that_shows_it():
+    """A dialogue's "now" and "today" are known before a call is: the read ahead writes their
+    parts (``Pieces.write_times``), a check that breaks rules showing them writes none, and the
+    text is the one a checker that read nothing ahead writes."""
+    import json
+
+    from inception.actions import ActionChecker
+    from inception.actions import evidence as evidence_module
+    from policies.loader import parse_policy
+    from policies.messages import AssistantMessage, SystemMessage, ToolCall, UserMessage
+
+    pack = parse_policy(r"""
+name: trips
+actions:
+  now: [{system_prompt: 'Today is (\d{4}-\d\d-\d\d)'}]
+  tools:
+    change_trip: {arguments: {flights: {type: list, items: {number: string, date: date}}}}
+    cancel_trip: {arguments: {date: date}}
+  rules:
+    - {id: not_flown, tool: change_trip, condition: 'args.flights.all(f, f.date >= today)', reason: Flown.}
+    - {id: not_past, tool: cancel_trip, condition: 'args.date >= today', reason: Past.}
+    - {id: same_day, tool: cancel_trip, condition: 'args.date == today', reason: Not today.}
+""")
+    dialogue = [SystemMessage(content="Today is 2024-05-15."), UserMessage(content="change it")]
+    drafts = [AssistantMessage(content=None, tool_calls=[ToolCall(id="c", function={
+                  "name": "change_trip", "arguments": json.dumps({"flights": [{"number": "F1", "date": "2024-05-13"}]})})]),
+              AssistantMessage(content=None, tool_calls=[ToolCall(id="d", function={
+                  "name": "cancel_trip", "arguments": json.dumps({"date": "2024-05-01"})})])]
+    written = []
+    real = evidence_module.written
+    evidence_module.written = lambda *a: written.append(a[0]) or real(*a)
+    try:
+        checker = ActionChecker(pack.actions)
+        checker.prepare(dialogue, hand_over=True)
+        assert written.count("today") == 1  # one part for the three rules that show it
+        written.clear()
+        found = [d for draft in drafts for d in checker.check(dialogue, draft)]
+        assert "today" not in written
+    finally:
+        evidence_module.written = real
+    fresh = [d for draft in drafts for d in ActionChecker(pack.actions).check(dialogue, draft)]
+    assert [(d.rule, d.evidence) for d in found] == [(d.rule, d.evidence) for d in fresh]
+    assert [d.rule for d in found] == ["action:not_flown", "action:not_past", "action:same_day"]
+    assert all("today='2024-05-15T00:00:00'" in d.evidence for d in found), [d.evidence for d in found]

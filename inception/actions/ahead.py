@@ -68,6 +68,8 @@ def _one(rules: "RuleCheck", tool: ToolPlan, latest: dict[str, Any], facts: Fact
         if len(steps) == 2 and steps[0] == "args" and steps[1] not in guess and latest[record][0] is not None:
             guess[steps[1]] = latest[record][0]
     bound = rules.bound(tool, guess, facts)
+    if tool.reads_now:
+        rules.pieces.write_times(tool.rules, bound)
     wanted: dict[str, Wanted] = {}
     for var, w in rules.wanted(tool, None, bound, facts).items():
         if var == "args" or w.key is None:

@@ -59,8 +59,7 @@ class Pieces:
             held = tuple(value) if isinstance(value, list) else (value,)
             key = (id(r), var, tuple(map(id, held)), tuple(repr(args.get(a)) for a in r.picks.get(var, ())))
         elif type(value := bound.get(var)) is datetime:  # now, today: the same for the whole dialogue
-            held = ()
-            key = (id(r), var, value, value.utcoffset())  # equal instants in other zones are written apart
+            return self.time_part(r, var, fields, value, args)
         if key is not None:
             found = self._kept.get(key)
             if found is not None and found[0][0] is r and all(x is y for x, y in zip(found[0][1], held)):
@@ -73,6 +72,33 @@ class Pieces:
                     self._kept.clear()
                 self._kept[key] = ((r, held), pieces)
         return pieces
+
+
+    def time_part(self, r: RuleProgram, var: str, fields: tuple[str, ...] | None, value: datetime,
+                  args: dict[str, Any]) -> list[str]:
+        """What the evidence writes of a time (now, today): the same for every rule that shows it
+        whole, so kept by the time alone (equal instants in other zones are written apart); the
+        read ahead writes it before a rule breaks (``write_times``)."""
+        key = (var, fields, value, value.utcoffset())
+        found = self._kept.get(key)
+        if found is not None:
+            return found[1]
+        projected = r.projectors[var](value, args) if var in r.projectors else None
+        pieces = written(var, fields, projected, MAX_SHOWN)
+        if projected is value:  # a projection of a time is the time: any rule's part is this one
+            with self._lock:
+                if len(self._kept) >= MAX_KEPT:
+                    self._kept.clear()
+                self._kept[key] = ((None, ()), pieces)
+        return pieces
+
+    def write_times(self, rules: list[RuleProgram], bound: dict[str, Any]) -> None:
+        """Each time a rule shows, written ahead of the draft (``ahead``): a dialogue's now and
+        today are known before a call is."""
+        for r in rules:
+            for var, fields in r.shows:
+                if type(value := bound.get(var)) is datetime:
+                    self.time_part(r, var, fields, value, {})
 
 
 def written(var: str, fields: tuple[str, ...] | None, value: Any, most: int) -> list[str]:
