@@ -202,3 +202,54 @@ actions:
     assert [(d.rule, d.evidence) for d in found] == [(d.rule, d.evidence) for d in fresh]
     assert [d.rule for d in found] == ["action:not_flown", "action:not_past", "action:same_day"]
     assert all("today='2024-05-15T00:00:00'" in d.evidence for d in found), [d.evidence for d in found]
+
+
+def test_a_fetched_records_parts_are_written_by_the_read_ahead_not_on_the_path():
+    """The read ahead writes the parts of the records it bound for each rule that shows them
+    (``Pieces.write_records``); a check breaking those rules over the same records writes none of
+    them, and writes the part an argument picks itself. Texts as a checker that read nothing ahead."""
+    import json
+
+    from inception.actions import ActionChecker
+    from inception.actions import evidence as evidence_module
+    from policies.loader import parse_policy
+    from policies.messages import AssistantMessage, SystemMessage, ToolCall, ToolMessage, UserMessage
+
+    pack = parse_policy("""
+name: pay
+actions:
+  records:
+    user: {from: [{tool: get_user, key: args.user_id}], fields: {cards: map, tier: string, name: string}}
+  tools:
+    pay: {bind: {user: args.user_id}}
+    get_*: {write: false}
+  rules:
+    - {id: credit_only, tool: pay, condition: 'user.cards[args.card_id].kind == "credit"', reason: Credit cards only.}
+    - {id: gold_only, tool: pay, condition: 'user.tier == "gold"', reason: Gold only.}
+    - {id: named, tool: pay, condition: 'user.name.startsWith("Z")', reason: Z only.}
+""")
+    dialogue = [SystemMessage(content="You help."), UserMessage(content="pay for U-1")]
+    for uid, tier in (("U-2", "silver"), ("U-1", "basic")):
+        call = ToolCall(id=f"g{uid}", function={"name": "get_user", "arguments": json.dumps({"user_id": uid})})
+        body = {"tier": tier, "name": f"Ann {uid}", "cards": {"c1": {"kind": "debit"}}}
+        dialogue += [AssistantMessage(content=None, tool_calls=[call]), ToolMessage(tool_call_id=f"g{uid}", content=json.dumps(body))]
+    drafts = [AssistantMessage(content=None, tool_calls=[ToolCall(id=f"p{uid}", function={
+        "name": "pay", "arguments": json.dumps({"user_id": uid, "card_id": "c1"})})]) for uid in ("U-1", "U-2")]
+    written = []
+    real = evidence_module.written
+    evidence_module.written = lambda *a: written.append((a[0], a[1])) or real(*a)
+    try:
+        checker = ActionChecker(pack.actions)
+        checker.prepare(dialogue, hand_over=True)
+        ahead = list(written)
+        written.clear()
+        found = [[(d.rule, d.evidence) for d in checker.check(dialogue, draft)] for draft in drafts]
+    finally:
+        evidence_module.written = real
+    # both users fetched are candidates: their tier and name parts written ahead, the card part not
+    assert sorted(ahead) == sorted([("user", ("name",)), ("user", ("tier",))] * 2)
+    assert [w for w in written if w[0] == "user"] == [("user", ("cards",))] * 2  # picked by args.card_id
+    fresh = [[(d.rule, d.evidence) for d in ActionChecker(pack.actions).check(dialogue, draft)] for draft in drafts]
+    assert found == fresh
+    assert [r for r, _ in found[0]] == ["action:credit_only", "action:gold_only", "action:named"]
+    assert "user.tier='basic'" in found[0][1][1] and "user.tier='silver'" in found[1][1][1]

@@ -15,7 +15,9 @@ from inception.actions.plans import RuleProgram
 from inception.actions.projection import Lazy
 
 MAX_SHOWN = 8
-MAX_KEPT = 1024  # record parts kept (each keeps its records alive); emptied when full (a bound, not an LRU)
+# record parts kept (each keeps its records alive; the read ahead writes a dialogue's, a few dozen):
+# emptied when full (a bound, not an LRU)
+MAX_KEPT = 4096
 
 
 class Pieces:
@@ -99,6 +101,16 @@ class Pieces:
             for var, fields in r.shows:
                 if type(value := bound.get(var)) is datetime:
                     self.time_part(r, var, fields, value, {})
+
+
+    def write_records(self, rules: list[RuleProgram], bound: dict[str, Any], records: Any) -> None:
+        """Each record part a rule shows whole or by field, written ahead of the draft for the
+        records the read ahead bound (``ahead``): kept by the records' identity, so a check that
+        breaks the rule over them writes none. A part picked by an argument waits for the call."""
+        for r in rules:
+            for var, fields in r.shows:
+                if var in records and bound.get(var) is not None and not r.picks.get(var):
+                    self._part(r, var, fields, bound, {}, records)
 
 
 def written(var: str, fields: tuple[str, ...] | None, value: Any, most: int) -> list[str]:
