@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import threading
+from operator import is_
 from typing import Any
 
 from inception.actions import builtins
@@ -219,6 +220,6 @@ def _taken(entry: tuple | None, messages: list[Message], owned: set[str] | froze
     the same list of its own parsed messages, which nothing changes in between. Otherwise None, and
     the check finds the dialogue by content as always."""
     if entry is None or entry[0] is not messages or len(messages) != len(entry[1]) or entry[3] != now_header \
-            or entry[2] != owned or any(a is not b for a, b in zip(messages, entry[1])):
+            or entry[2] != owned or not all(map(is_, messages, entry[1])):  # (in C: 52 messages, 1 us)
         return None
     return entry[4]
