@@ -16,6 +16,37 @@ EXAMPLES = int(os.environ.get("REIN_HYPOTHESIS_EXAMPLES", "300"))
 PROPERTY = settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
+
+# change_trip's rules read today and the arguments; cancel_trip's too (two rules that show today)
+TRIPS = r"""
+name: trips
+actions:
+  now: [{system_prompt: 'Today is (\d{4}-\d\d-\d\d)'}]
+  tools:
+    change_trip: {arguments: {flights: {type: list, items: {number: string, date: date}}}}
+    cancel_trip: {arguments: {date: date}}
+  rules:
+    - {id: not_flown, tool: change_trip, condition: 'args.flights.all(f, f.date >= today)', reason: Flown.}
+    - {id: two_at_most, tool: change_trip, condition: 'size(args.flights) <= 2', reason: Too many.}
+    - {id: not_past, tool: cancel_trip, condition: 'args.date >= today', reason: Past.}
+    - {id: same_day, tool: cancel_trip, condition: 'args.date == today', reason: Not today.}
+"""
+
+# a user record read whole by field (tier, name) and at an argument's key (a card)
+PAY = """
+name: pay
+actions:
+  records:
+    user: {from: [{tool: get_user, key: args.user_id}], fields: {cards: map, tier: string, name: string}}
+  tools:
+    pay: {bind: {user: args.user_id}}
+    get_*: {write: false}
+  rules:
+    - {id: credit_only, tool: pay, condition: 'user.cards[args.card_id].kind == "credit"', reason: Credit cards only.}
+    - {id: gold_only, tool: pay, condition: 'user.tier == "gold"', reason: Gold only.}
+    - {id: named, tool: pay, condition: 'user.name.startsWith("Z")', reason: Z only.}
+"""
+
 SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=40),
                     st.datetimes(timezones=st.sampled_from([timezone.utc, timezone(timedelta(hours=2))])))
 VALUES = st.recursive(SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=6), st.tuples(inner),
@@ -82,18 +113,7 @@ def test_a_records_part_kept_for_one_call_is_never_another_calls():
     from policies.loader import parse_policy
     from policies.messages import AssistantMessage, SystemMessage, ToolCall, ToolMessage, UserMessage
     import json
-    pack = parse_policy("""
-name: pay
-actions:
-  records:
-    user: {from: [{tool: get_user, key: args.user_id}], fields: {cards: map, tier: string}}
-  tools:
-    pay: {bind: {user: args.user_id}}
-    get_*: {write: false}
-  rules:
-    - {id: credit_only, tool: pay, condition: 'user.cards[args.card_id].kind == "credit"', reason: Credit cards only.}
-    - {id: gold_only, tool: pay, condition: 'user.tier == "gold"', reason: Gold only.}
-""")
+    pack = parse_policy(PAY)
     users = {"U-1": {"tier": "basic", "cards": {"c1": {"kind": "debit"}, "1": {"kind": "gift"}, "c2": {"kind": "debit"}}},
              "U-2": {"tier": "silver", "cards": {"c1": {"kind": "debit"}}}}
     dialogue = [SystemMessage(content="You help."), UserMessage(content="pay for U-1 and U-2")]
@@ -131,16 +151,7 @@ def test_the_arguments_are_shown_as_the_agent_sent_them_written_once_for_every_r
     from policies.loader import parse_policy
     from policies.messages import AssistantMessage, SystemMessage, ToolCall, UserMessage
 
-    pack = parse_policy(r"""
-name: trips
-actions:
-  now: [{system_prompt: 'Today is (\d{4}-\d\d-\d\d)'}]
-  tools:
-    change_trip: {arguments: {flights: {type: list, items: {number: string, date: date}}}}
-  rules:
-    - {id: not_flown, tool: change_trip, condition: 'args.flights.all(f, f.date >= today)', reason: Flown.}
-    - {id: two_at_most, tool: change_trip, condition: 'size(args.flights) <= 2', reason: Too many.}
-""")
+    pack = parse_policy(TRIPS)
     flights = [{"number": "F1", "date": "2024-05-13"}, {"number": "F2", "date": "2024-05-20"}, {"number": "F3", "date": "2024-05-21"}]
     draft = AssistantMessage(content=None, tool_calls=[ToolCall(id="c", function={
         "name": "change_trip", "arguments": json.dumps({"flights": flights})})])
@@ -169,18 +180,7 @@ def test_today_is_written_by_the_read_ahead_once_for_every_rule_that_shows_it():
     from policies.loader import parse_policy
     from policies.messages import AssistantMessage, SystemMessage, ToolCall, UserMessage
 
-    pack = parse_policy(r"""
-name: trips
-actions:
-  now: [{system_prompt: 'Today is (\d{4}-\d\d-\d\d)'}]
-  tools:
-    change_trip: {arguments: {flights: {type: list, items: {number: string, date: date}}}}
-    cancel_trip: {arguments: {date: date}}
-  rules:
-    - {id: not_flown, tool: change_trip, condition: 'args.flights.all(f, f.date >= today)', reason: Flown.}
-    - {id: not_past, tool: cancel_trip, condition: 'args.date >= today', reason: Past.}
-    - {id: same_day, tool: cancel_trip, condition: 'args.date == today', reason: Not today.}
-""")
+    pack = parse_policy(TRIPS)
     dialogue = [SystemMessage(content="Today is 2024-05-15."), UserMessage(content="change it")]
     drafts = [AssistantMessage(content=None, tool_calls=[ToolCall(id="c", function={
                   "name": "change_trip", "arguments": json.dumps({"flights": [{"number": "F1", "date": "2024-05-13"}]})})]),
@@ -215,19 +215,7 @@ def test_a_fetched_records_parts_are_written_by_the_read_ahead_not_on_the_path()
     from policies.loader import parse_policy
     from policies.messages import AssistantMessage, SystemMessage, ToolCall, ToolMessage, UserMessage
 
-    pack = parse_policy("""
-name: pay
-actions:
-  records:
-    user: {from: [{tool: get_user, key: args.user_id}], fields: {cards: map, tier: string, name: string}}
-  tools:
-    pay: {bind: {user: args.user_id}}
-    get_*: {write: false}
-  rules:
-    - {id: credit_only, tool: pay, condition: 'user.cards[args.card_id].kind == "credit"', reason: Credit cards only.}
-    - {id: gold_only, tool: pay, condition: 'user.tier == "gold"', reason: Gold only.}
-    - {id: named, tool: pay, condition: 'user.name.startsWith("Z")', reason: Z only.}
-""")
+    pack = parse_policy(PAY)
     dialogue = [SystemMessage(content="You help."), UserMessage(content="pay for U-1")]
     for uid, tier in (("U-2", "silver"), ("U-1", "basic")):
         call = ToolCall(id=f"g{uid}", function={"name": "get_user", "arguments": json.dumps({"user_id": uid})})
