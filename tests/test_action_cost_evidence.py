@@ -171,7 +171,7 @@ def test_the_arguments_are_shown_as_the_agent_sent_them_written_once_for_every_r
 
 def test_today_is_written_by_the_read_ahead_once_for_every_rule_that_shows_it():
     """A dialogue's "now" and "today" are known before a call is: the read ahead writes their
-    parts (``Pieces.write_times``), a check that breaks rules showing them writes none, and the
+    parts (``Pieces.write_ahead``), a check that breaks rules showing them writes none, and the
     text is the one a checker that read nothing ahead writes."""
     import json
 
@@ -206,7 +206,7 @@ def test_today_is_written_by_the_read_ahead_once_for_every_rule_that_shows_it():
 
 def test_a_fetched_records_parts_are_written_by_the_read_ahead_not_on_the_path():
     """The read ahead writes the parts of the records it bound for each rule that shows them
-    (``Pieces.write_records``); a check breaking those rules over the same records writes none of
+    (``Pieces.write_ahead``); a check breaking those rules over the same records writes none of
     them, and writes the part an argument picks itself. Texts as a checker that read nothing ahead."""
     import json
 

@@ -11,7 +11,7 @@ worked out on the path). Measured in one process against the record fetched last
 draft checked by both, min of 7 walks: an exact guess took the first-check p99 from 0.21 to 0.19 ms.
 Six candidates against one: the 30 slowest drafts 11-14 us faster, the read ahead's mean 9% dearer.
 The evidence's parts of the guessed records (those no argument picks) and of now and today are
-written here too (``Pieces.write_records``, ``write_times``): kept by the records' identity, once a
+written here too (``Pieces.write_ahead``): kept by the records' identity, once a
 dialogue. Paired in one process against writing them on the path, min of 7 walks: the 30 slowest
 first checks 16 + 29-35 us faster, the read ahead's mean 8-11% dearer (an earlier try had measured no
 gain: its runs were not paired).
@@ -71,8 +71,6 @@ def _one(rules: "RuleCheck", tool: ToolPlan, latest: dict[str, Any], facts: Fact
         if len(steps) == 2 and steps[0] == "args" and steps[1] not in guess and latest[record][0] is not None:
             guess[steps[1]] = latest[record][0]
     bound = rules.bound(tool, guess, facts)
-    if tool.reads_now:
-        rules.pieces.write_times(tool.rules, bound)
     wanted: dict[str, Wanted] = {}
     for var, w in rules.wanted(tool, None, bound, facts).items():
         if var == "args" or w.key is None:
@@ -92,4 +90,4 @@ def _one(rules: "RuleCheck", tool: ToolPlan, latest: dict[str, Any], facts: Fact
                 for program, used in r.unargued:
                     if all(v in wanted for v in used):
                         rules.verdict(program, r, wanted, context)
-            rules.pieces.write_records(tool.rules, bound, tool.binds)
+            rules.pieces.write_ahead(tool.rules, bound, tool.binds)

@@ -61,7 +61,7 @@ class Pieces:
             held = tuple(value) if isinstance(value, list) else (value,)
             key = (id(r), var, tuple(map(id, held)), tuple(repr(args.get(a)) for a in r.picks.get(var, ())))
         elif type(value := bound.get(var)) is datetime:  # now, today: the same for the whole dialogue
-            return self.time_part(r, var, fields, value, args)
+            return self._time_part(r, var, fields, value, args)
         if key is not None:
             found = self._kept.get(key)
             if found is not None and found[0][0] is r and all(x is y for x, y in zip(found[0][1], held)):
@@ -69,18 +69,13 @@ class Pieces:
         value = r.projectors[var](bound[var], args) if var in bound and var in r.projectors else None
         pieces = written(var, fields, value, MAX_SHOWN)
         if key is not None:
-            with self._lock:
-                if len(self._kept) >= MAX_KEPT:
-                    self._kept.clear()
-                self._kept[key] = ((r, held), pieces)
+            self._keep(key, (r, held), pieces)
         return pieces
 
-
-    def time_part(self, r: RuleProgram, var: str, fields: tuple[str, ...] | None, value: datetime,
+    def _time_part(self, r: RuleProgram, var: str, fields: tuple[str, ...] | None, value: datetime,
                   args: dict[str, Any]) -> list[str]:
         """What the evidence writes of a time (now, today): the same for every rule that shows it
-        whole, so kept by the time alone (equal instants in other zones are written apart); the
-        read ahead writes it before a rule breaks (``write_times``)."""
+        whole, so kept by the time alone (equal instants in other zones are written apart)."""
         key = (var, fields, value, value.utcoffset())
         found = self._kept.get(key)
         if found is not None:
@@ -88,29 +83,24 @@ class Pieces:
         projected = r.projectors[var](value, args) if var in r.projectors else None
         pieces = written(var, fields, projected, MAX_SHOWN)
         if projected is value:  # a projection of a time is the time: any rule's part is this one
-            with self._lock:
-                if len(self._kept) >= MAX_KEPT:
-                    self._kept.clear()
-                self._kept[key] = ((None, ()), pieces)
+            self._keep(key, (None, ()), pieces)
         return pieces
 
-    def write_times(self, rules: list[RuleProgram], bound: dict[str, Any]) -> None:
-        """Each time a rule shows, written ahead of the draft (``ahead``): a dialogue's now and
-        today are known before a call is."""
+    def write_ahead(self, rules: list[RuleProgram], bound: dict[str, Any], records: Any) -> None:
+        """Each part of now, today and the records the read ahead bound that a rule shows, written
+        ahead of the draft (``ahead``): a check breaking the rule over them writes none. A part an
+        argument picks waits for the call."""
         for r in rules:
             for var, fields in r.shows:
-                if type(value := bound.get(var)) is datetime:
-                    self.time_part(r, var, fields, value, {})
-
-
-    def write_records(self, rules: list[RuleProgram], bound: dict[str, Any], records: Any) -> None:
-        """Each record part a rule shows whole or by field, written ahead of the draft for the
-        records the read ahead bound (``ahead``): kept by the records' identity, so a check that
-        breaks the rule over them writes none. A part picked by an argument waits for the call."""
-        for r in rules:
-            for var, fields in r.shows:
-                if var in records and bound.get(var) is not None and not r.picks.get(var):
+                value = bound.get(var)
+                if type(value) is datetime or (var in records and value is not None and not r.picks.get(var)):
                     self._part(r, var, fields, bound, {}, records)
+
+    def _keep(self, key: tuple, entry: tuple[Any, Any], pieces: list[str]) -> None:
+        with self._lock:
+            if len(self._kept) >= MAX_KEPT:
+                self._kept.clear()
+            self._kept[key] = (entry, pieces)
 
 
 def written(var: str, fields: tuple[str, ...] | None, value: Any, most: int) -> list[str]:
